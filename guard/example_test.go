@@ -1,0 +1,60 @@
+package guard_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// A service protects its routes with guard. Here the key is made in place; a
+// real service gets Gatehouse's public keys from its JWKS.
+func Example() {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	g, err := guard.New(guard.Config{
+		Issuer:     "https://auth.example.com",
+		Audience:   "https://auth.example.com",
+		Algorithms: []string{"EdDSA"},
+		Keys:       keySet{"k1": {Algorithm: "EdDSA", Public: pub}},
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /hello", g.Require()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := guard.ClaimsFrom(r.Context())
+		fmt.Fprintf(w, "hello %s", claims.Subject)
+	})))
+
+	// What Gatehouse would issue at login.
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, &guard.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: "https://auth.example.com", Audience: jwt.ClaimStrings{"https://auth.example.com"},
+			Subject: "ann", ID: "j1", IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
+		},
+		SessionID: "s1", Role: "user",
+	})
+	tok.Header["typ"], tok.Header["kid"] = guard.TokenType, "k1"
+	signed, _ := tok.SignedString(priv)
+
+	for _, auth := range []string{"", "Bearer " + signed} {
+		r := httptest.NewRequest("GET", "/hello", nil)
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Body.String())
+	}
+	// Output:
+	// 401 {"error":"unauthorized","message":"An access token is required."}
+	//
+	// 200 hello ann
+}

@@ -1,0 +1,181 @@
+// Package guard is net/http middleware that protects routes with Gatehouse
+// access tokens. It verifies tokens offline against keys it holds (a
+// KeySource), refuses tokens of ended sessions (a RevocationSource) and puts
+// the verified Claims in the request context.
+//
+// guard imports no internal Gatehouse package, so any Go service can use it:
+//
+//	g, err := guard.New(guard.Config{Issuer: iss, Audience: aud, Keys: keys})
+//	mux.Handle("GET /books", g.Require()(listBooks))
+//	mux.Handle("GET /admin", g.Require(guard.Role("admin"))(admin))
+//
+// Inside a handler, guard.ClaimsFrom(r.Context()) returns the caller's claims.
+package guard
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TokenType is the JWT "typ" header of access tokens (RFC 9068).
+const TokenType = "at+jwt"
+
+// Claims are the claims of a Gatehouse access token.
+type Claims struct {
+	jwt.RegisteredClaims
+	SessionID string `json:"sid"`
+	Role      string `json:"role"`
+}
+
+// Key is a public verification key bound to exactly one algorithm: a token
+// whose header names another algorithm is refused, whatever its signature.
+type Key struct {
+	Algorithm string // "EdDSA", "ES256", "RS256" or "HS256"
+	Public    any    // ed25519.PublicKey, *ecdsa.PublicKey, *rsa.PublicKey, or []byte for HS256
+}
+
+// KeySource finds the verification key for a key id ("kid").
+type KeySource interface {
+	VerificationKey(kid string) (Key, bool)
+}
+
+// RevocationSource reports whether a session has been ended. It is consulted
+// on every request, so it must answer from memory.
+type RevocationSource interface {
+	Revoked(sessionID string) bool
+}
+
+// Config configures a Guard. Issuer, Audience, Algorithms and Keys are required.
+type Config struct {
+	Issuer      string
+	Audience    string
+	Algorithms  []string         // accepted "alg" values; nothing else verifies
+	Keys        KeySource        // where verification keys come from
+	Revocations RevocationSource // optional: nil means no session is revoked
+	Leeway      time.Duration    // clock skew allowed on exp/nbf/iat; default 5 s
+	Now         func() time.Time // default time.Now
+
+	AccessCookie string // cookie holding the access token; default "__Host-access"
+	CSRFCookie   string // double-submit cookie; default "__Host-csrf"
+}
+
+// Guard verifies access tokens and makes middleware that requires them.
+type Guard struct {
+	cfg    Config
+	parser *jwt.Parser
+}
+
+// New validates cfg and returns a Guard.
+func New(cfg Config) (*Guard, error) {
+	switch {
+	case cfg.Issuer == "":
+		return nil, errors.New("guard: Config.Issuer is required")
+	case cfg.Audience == "":
+		return nil, errors.New("guard: Config.Audience is required")
+	case cfg.Keys == nil:
+		return nil, errors.New("guard: Config.Keys is required")
+	case len(cfg.Algorithms) == 0:
+		return nil, errors.New("guard: Config.Algorithms is required")
+	}
+	for _, alg := range cfg.Algorithms {
+		if !slices.Contains([]string{"EdDSA", "ES256", "RS256", "HS256"}, alg) {
+			return nil, errors.New("guard: unsupported algorithm " + alg)
+		}
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AccessCookie == "" {
+		cfg.AccessCookie = "__Host-access"
+	}
+	if cfg.CSRFCookie == "" {
+		cfg.CSRFCookie = "__Host-csrf"
+	}
+	parser := jwt.NewParser(
+		jwt.WithValidMethods(cfg.Algorithms),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(cfg.Now),
+	)
+	return &Guard{cfg: cfg, parser: parser}, nil
+}
+
+// Error is a refused token. Code is one of the contract's codes:
+// "unauthorized", "invalid_token", "token_expired" or "token_revoked".
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return "guard: " + e.Code + ": " + e.Message }
+
+var (
+	errNoToken      = &Error{"unauthorized", "An access token is required."}
+	errInvalidToken = &Error{"invalid_token", "The access token is not valid."}
+	errExpiredToken = &Error{"token_expired", "The access token has expired."}
+	errRevokedToken = &Error{"token_revoked", "The session of this access token has ended."}
+)
+
+// Verify checks a token's signature, algorithm, type, issuer, audience and
+// times, then its session's revocation. Errors are *Error.
+func (g *Guard) Verify(token string) (*Claims, error) {
+	claims := new(Claims)
+	_, err := g.parser.ParseWithClaims(token, claims, g.keyFor)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		// Only a token whose signature verified reaches the time checks.
+		return nil, errExpiredToken
+	case err != nil:
+		return nil, errInvalidToken
+	case claims.Subject == "" || claims.SessionID == "" || claims.ID == "":
+		return nil, errInvalidToken
+	case g.cfg.Revocations != nil && g.cfg.Revocations.Revoked(claims.SessionID):
+		return nil, errRevokedToken
+	}
+	return claims, nil
+}
+
+// keyFor picks the verification key named by the header's kid. Keys carried
+// in the token itself (jwk, jku, x5u, x5c) are refused, never used.
+func (g *Guard) keyFor(t *jwt.Token) (any, error) {
+	if typ, _ := t.Header["typ"].(string); typ != TokenType {
+		return nil, errors.New("wrong typ")
+	}
+	for _, h := range []string{"jwk", "jku", "x5u", "x5c"} {
+		if _, ok := t.Header[h]; ok {
+			return nil, errors.New("header-supplied key")
+		}
+	}
+	kid, _ := t.Header["kid"].(string)
+	key, ok := g.cfg.Keys.VerificationKey(kid)
+	if !ok || kid == "" {
+		return nil, errors.New("unknown kid")
+	}
+	if t.Method.Alg() != key.Algorithm {
+		return nil, errors.New("algorithm does not match the key")
+	}
+	return key.Public, nil
+}
+
+type claimsKey struct{}
+
+// WithClaims returns a copy of ctx carrying c.
+func WithClaims(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
+// ClaimsFrom returns the verified claims that the middleware stored in ctx.
+func ClaimsFrom(ctx context.Context) (*Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(*Claims)
+	return c, ok
+}

@@ -1,0 +1,70 @@
+// Package auth is Gatehouse's domain: users, sessions, the errors every layer
+// speaks, and the Service that registers, logs in, refreshes and logs out.
+// It owns the interfaces it needs (Store, Hasher, Signer); other packages
+// implement them.
+package auth
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes of the HTTP contract. Each maps to exactly one status code in
+// internal/httpjson.
+const (
+	CodeInvalidRequest       = "invalid_request"
+	CodeWeakPassword         = "weak_password"
+	CodeInvalidCredentials   = "invalid_credentials"
+	CodeUnauthorized         = "unauthorized"
+	CodeInvalidToken         = "invalid_token"
+	CodeTokenExpired         = "token_expired"
+	CodeTokenRevoked         = "token_revoked"
+	CodeInvalidGrant         = "invalid_grant"
+	CodeCSRFFailed           = "csrf_failed"
+	CodeForbidden            = "forbidden"
+	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeAlreadyExists        = "already_exists"
+	CodeRequestTooLarge      = "request_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeTooManyRequests      = "too_many_requests"
+	CodeUnavailable          = "unavailable"
+	CodeInternal             = "internal"
+)
+
+// Error is an error a client may see: a contract code and one human sentence.
+// Anything that is not an *Error is internal and its text is never sent.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the contract code of err, or CodeInternal when err is not
+// (and does not wrap) an *Error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrorMessage returns the client-safe message of err.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "An internal error occurred."
+}
+
+// errInvalidCredentials is the one answer for unknown user, wrong password and
+// disabled account, so the response tells an attacker nothing.
+var errInvalidCredentials = Errorf(CodeInvalidCredentials, "The credentials are not valid.")
