@@ -46,9 +46,12 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the contract code of err, or CodeInternal when err is not
-// (and does not wrap) an *Error.
+// ErrorCode returns the contract code of err: "" for nil, CodeInternal when
+// err is not (and does not wrap) an *Error.
 func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code

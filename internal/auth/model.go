@@ -1,0 +1,161 @@
+package auth
+
+import (
+	"context"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Roles.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// User is an account. It carries no password material: the hash is read
+// only by Store.UserCredentials, for login.
+type User struct {
+	ID        string
+	Email     string // canonical (trimmed, lower-case); "" when none
+	Username  string // as registered; compared case-insensitively; "" when none
+	Name      string // "" when none
+	Role      string
+	Disabled  bool
+	CreatedAt time.Time
+}
+
+// Session is one login: the refresh tokens rotated from it share its ID, and
+// so do the access tokens signed for it (their "sid" claim).
+type Session struct {
+	ID         string
+	UserID     string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time // absolute end, whatever the refreshes
+	UserAgent  string
+	IP         string
+	RevokedAt  time.Time // zero while the session lives
+}
+
+// RefreshToken is a refresh token as stored: only its SHA-256.
+type RefreshToken struct {
+	Hash      string // hex SHA-256 of the token
+	SessionID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	SpentAt   time.Time // zero until rotated
+	Successor []byte    // the next token, sealed with a key only this token derives
+}
+
+// RefreshState is what Store.Rotate reads, in one transaction, for a
+// presented refresh token.
+type RefreshState struct {
+	Token   RefreshToken
+	Session Session
+	User    User
+}
+
+// Rotation is what to write in that same transaction.
+type Rotation struct {
+	Successor       *RefreshToken // insert it; mark the presented token spent, keeping SealedSuccessor
+	SealedSuccessor []byte
+	Revoke          bool      // end the session (reuse of a spent token)
+	LiveUntil       time.Time // with Revoke: when its last access token expires
+	Now             time.Time
+}
+
+// UserUpdate changes the non-nil fields of a user.
+type UserUpdate struct {
+	Name     *string
+	Role     *string
+	Disabled *bool
+	// EndSessions revokes every live session of the user in the same
+	// transaction; LiveUntil is when their last access tokens expire.
+	EndSessions bool
+	LiveUntil   time.Time
+}
+
+// UserFilter selects a page of users.
+type UserFilter struct {
+	Prefix string // of email or username, case-insensitive
+	After  string // user id cursor: users with a greater id
+	Limit  int
+}
+
+// SessionFilter selects sessions to revoke: one session, or every session of
+// a user (optionally but one).
+type SessionFilter struct {
+	SessionID string
+	UserID    string
+	ExceptID  string
+}
+
+// Store is the persistence Service needs. Implementations return *Error with
+// CodeNotFound and CodeAlreadyExists where those apply.
+type Store interface {
+	CreateUser(ctx context.Context, u User, passwordHash string) error
+	User(ctx context.Context, id string) (User, error)
+	// UserCredentials finds a user by email (when identifier contains "@")
+	// or username, case-insensitively, with the password hash.
+	UserCredentials(ctx context.Context, identifier string) (User, string, error)
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+	UpdateUser(ctx context.Context, id string, upd UserUpdate, now time.Time) (User, []string, error)
+	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
+	// DeleteUser deletes the user and all it owns, recording its live
+	// sessions as revoked; it returns their ids.
+	DeleteUser(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)
+
+	CreateSession(ctx context.Context, s Session, t RefreshToken) error
+	SessionByRefresh(ctx context.Context, hash string) (Session, error)
+	// Rotate loads the state of the refresh token with this hash, asks
+	// decide what to do, and applies it, all in one write transaction.
+	Rotate(ctx context.Context, hash string, decide func(RefreshState) (Rotation, error)) error
+	// RevokeSessions ends the live sessions matching f and records them in
+	// the revocation log; it returns the ids it ended.
+	RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
+	// RevokedSince lists sessions revoked after since whose tokens may still live.
+	RevokedSince(ctx context.Context, since, now time.Time) ([]Revocation, error)
+}
+
+// Revocation is an ended session whose access tokens may still be unexpired.
+type Revocation struct {
+	SessionID string
+	RevokedAt time.Time
+	ExpiresAt time.Time
+}
+
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,32}$`)
+
+// CanonicalEmail trims and lower-cases an email address and checks that it
+// looks like one (a bare addr-spec, no display name).
+func CanonicalEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || len(s) > 254 || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
+		return "", Errorf(CodeInvalidRequest, "The email address is not valid.")
+	}
+	return s, nil
+}
+
+// ValidUsername checks the contract's username rule: 3-32 of [A-Za-z0-9_.-].
+func ValidUsername(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if !usernamePattern.MatchString(s) {
+		return "", Errorf(CodeInvalidRequest, "The username must be 3 to 32 letters, digits, '_', '.' or '-'.")
+	}
+	return s, nil
+}
+
+// CleanName trims a display name and refuses control characters and
+// names over 100 characters.
+func CleanName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > 100 || strings.ContainsFunc(s, unicode.IsControl) {
+		return "", Errorf(CodeInvalidRequest, "The name must be at most 100 printable characters.")
+	}
+	return s, nil
+}

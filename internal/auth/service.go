@@ -1,0 +1,453 @@
+package auth
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// Hasher hashes and verifies passwords (internal/password.Hasher).
+type Hasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error)
+	VerifyDummy(ctx context.Context, password string) error
+}
+
+// Signer signs access tokens (internal/token.KeyRing).
+type Signer interface {
+	Sign(c *guard.Claims) (string, error)
+}
+
+// Config holds the Service's lifetimes and identity.
+type Config struct {
+	Issuer      string
+	Audience    string
+	AccessTTL   time.Duration
+	RefreshTTL  time.Duration
+	ReuseGrace  time.Duration // a spent refresh token replayed within it returns the same successor
+	MaxAge      time.Duration // absolute session lifetime
+	IdleTimeout time.Duration // a session unused (not refreshed) this long ends
+	Now         func() time.Time
+}
+
+// Service is Gatehouse's use cases: register, log in, refresh, log out, and
+// the user management around them.
+type Service struct {
+	store       Store
+	hasher      Hasher
+	signer      Signer
+	revocations *Revocations
+	cfg         Config
+	log         *slog.Logger
+}
+
+// NewService wires a Service. rev receives every session the Service ends.
+func NewService(cfg Config, st Store, h Hasher, s Signer, rev *Revocations, log *slog.Logger) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{store: st, hasher: h, signer: s, revocations: rev, cfg: cfg, log: log}
+}
+
+// Tokens is a login's or refresh's answer.
+type Tokens struct {
+	AccessToken      string
+	ExpiresIn        time.Duration
+	RefreshToken     string
+	RefreshExpiresIn time.Duration
+	SessionID        string
+	User             User
+}
+
+// Client describes who is calling, for the sessions list.
+type Client struct {
+	UserAgent string
+	IP        string
+}
+
+// RegisterInput is a sign-up.
+type RegisterInput struct {
+	Email, Username, Name, Password string
+}
+
+// Register creates a user with the "user" role.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (User, error) {
+	return s.CreateUser(ctx, in, RoleUser)
+}
+
+// CreateUser creates a user with the given role. Only the command line may
+// ask for RoleAdmin; the HTTP API always goes through Register.
+func (s *Service) CreateUser(ctx context.Context, in RegisterInput, role string) (User, error) {
+	u := User{Role: role}
+	var err error
+	if in.Email == "" && in.Username == "" {
+		return User{}, Errorf(CodeInvalidRequest, "An email or a username is required.")
+	}
+	if in.Email != "" {
+		if u.Email, err = CanonicalEmail(in.Email); err != nil {
+			return User{}, err
+		}
+	}
+	if in.Username != "" {
+		if u.Username, err = ValidUsername(in.Username); err != nil {
+			return User{}, err
+		}
+	}
+	if u.Name, err = CleanName(in.Name); err != nil {
+		return User{}, err
+	}
+	if err := password.CheckPolicy(in.Password, u.Email, u.Username); err != nil {
+		return User{}, Errorf(CodeWeakPassword, "%s", err.Error())
+	}
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return User{}, hashError(err)
+	}
+	u.ID = newID()
+	u.CreatedAt = s.cfg.Now().UTC().Truncate(time.Millisecond)
+	if err := s.store.CreateUser(ctx, u, hash); err != nil {
+		return User{}, fmt.Errorf("register: %w", err)
+	}
+	return u, nil
+}
+
+// LoginInput is a login attempt.
+type LoginInput struct {
+	Identifier string // email or username
+	Password   string
+	Client     Client
+}
+
+// Login checks credentials and starts a session. Unknown user, wrong password
+// and disabled account all cost one hash and give the same error.
+func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
+	ident := strings.TrimSpace(in.Identifier)
+	if ident == "" || in.Password == "" || len(in.Password) > password.MaxBytes || len(ident) > 254 {
+		return nil, errInvalidCredentials
+	}
+	user, hash, err := s.store.UserCredentials(ctx, ident)
+	if ErrorCode(err) == CodeNotFound {
+		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
+			return nil, hashError(err)
+		}
+		return nil, errInvalidCredentials
+	} else if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, in.Password, hash)
+	if err != nil {
+		return nil, hashError(err)
+	}
+	if !ok || user.Disabled {
+		return nil, errInvalidCredentials
+	}
+	if rehash {
+		s.upgradeHash(ctx, user.ID, in.Password)
+	}
+	return s.startSession(ctx, user, in.Client)
+}
+
+// upgradeHash replaces a hash made with older parameters. A failure is
+// logged, not fatal: the old hash still verifies.
+func (s *Service) upgradeHash(ctx context.Context, userID, pw string) {
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err == nil {
+		err = s.store.SetPasswordHash(ctx, userID, hash)
+	}
+	if err != nil {
+		s.log.Warn("password rehash failed", "user", userID, "err", err)
+	}
+}
+
+func (s *Service) startSession(ctx context.Context, u User, c Client) (*Tokens, error) {
+	now := s.now()
+	sess := Session{
+		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
+		UserAgent: truncate(c.UserAgent, 512), IP: c.IP,
+	}
+	raw, rt := s.newRefreshToken(sess, now)
+	if err := s.store.CreateSession(ctx, sess, rt); err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return s.tokens(u, sess, raw, rt, now)
+}
+
+// Refresh rotates a refresh token. A spent token replayed within the grace
+// window gets the same successor; outside it, the session is revoked.
+func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
+	if raw == "" || len(raw) > 256 {
+		return nil, errInvalidGrant
+	}
+	var out *Tokens
+	var reusedSession string
+	err := s.store.Rotate(ctx, hashToken(raw), func(st RefreshState) (Rotation, error) {
+		now := s.now()
+		sess, user := st.Session, st.User
+		switch {
+		case !sess.RevokedAt.IsZero(), user.Disabled,
+			!now.Before(sess.ExpiresAt), !now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)):
+			return Rotation{}, errInvalidGrant
+		case !st.Token.SpentAt.IsZero():
+			successor, err := openSuccessor(raw, st.Token.Successor)
+			if err != nil || now.Sub(st.Token.SpentAt) > s.cfg.ReuseGrace {
+				reusedSession = sess.ID
+				return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
+			}
+			// A racing tab or a lost response: hand out the same successor.
+			out, err = s.tokens(user, sess, successor, RefreshToken{ExpiresAt: now.Add(s.cfg.RefreshTTL)}, now)
+			return Rotation{}, err
+		case !now.Before(st.Token.ExpiresAt):
+			return Rotation{}, errInvalidGrant
+		}
+		next, rt := s.newRefreshToken(sess, now)
+		sealed, err := sealSuccessor(raw, next)
+		if err != nil {
+			return Rotation{}, err
+		}
+		if out, err = s.tokens(user, sess, next, rt, now); err != nil {
+			return Rotation{}, err
+		}
+		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
+	})
+	if ErrorCode(err) == CodeNotFound {
+		return nil, errInvalidGrant
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if reusedSession != "" {
+		s.revocations.Add(s.liveUntil(s.now()), reusedSession)
+		s.log.Warn("security: refresh token reuse detected; session revoked", "session", reusedSession)
+		return nil, errInvalidGrant
+	}
+	return out, nil
+}
+
+// LogoutInput says which sessions to end: the one of SessionID, or with All
+// every session of UserID.
+type LogoutInput struct {
+	SessionID string
+	UserID    string
+	All       bool
+}
+
+// Logout ends sessions. Their access tokens stop working at once here, and
+// on other instances through the revocation log.
+func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
+	f := SessionFilter{SessionID: in.SessionID}
+	if in.All {
+		f = SessionFilter{UserID: in.UserID}
+	}
+	return s.revoke(ctx, f)
+}
+
+// LogoutRefresh ends the session of a refresh token (the web UI's cookie).
+func (s *Service) LogoutRefresh(ctx context.Context, raw string, all bool) error {
+	sess, err := s.store.SessionByRefresh(ctx, hashToken(raw))
+	if ErrorCode(err) == CodeNotFound {
+		return errInvalidGrant
+	} else if err != nil {
+		return err
+	}
+	return s.Logout(ctx, LogoutInput{SessionID: sess.ID, UserID: sess.UserID, All: all})
+}
+
+func (s *Service) revoke(ctx context.Context, f SessionFilter) error {
+	now := s.now()
+	ids, err := s.store.RevokeSessions(ctx, f, now, s.liveUntil(now))
+	if err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	s.revocations.Add(s.liveUntil(now), ids...)
+	return nil
+}
+
+// LoadRevocations fills the in-memory set from the revocation log, so a
+// restart forgets no logout.
+func (s *Service) LoadRevocations(ctx context.Context) error {
+	now := s.now()
+	revs, err := s.store.RevokedSince(ctx, now.Add(-s.cfg.AccessTTL-time.Minute), now)
+	if err != nil {
+		return err
+	}
+	for _, r := range revs {
+		s.revocations.Add(r.ExpiresAt, r.SessionID)
+	}
+	return nil
+}
+
+// User returns a user by id.
+func (s *Service) User(ctx context.Context, id string) (User, error) {
+	return s.store.User(ctx, id)
+}
+
+// UpdateProfile changes what a user may change about themselves: the name.
+func (s *Service) UpdateProfile(ctx context.Context, id string, name *string) (User, error) {
+	upd := UserUpdate{}
+	if name != nil {
+		clean, err := CleanName(*name)
+		if err != nil {
+			return User{}, err
+		}
+		upd.Name = &clean
+	}
+	u, _, err := s.store.UpdateUser(ctx, id, upd, s.now())
+	return u, err
+}
+
+// ListUsers returns a page of users and the cursor of the next page ("" at the end).
+func (s *Service) ListUsers(ctx context.Context, f UserFilter) ([]User, string, error) {
+	f.Prefix = strings.ToLower(strings.TrimSpace(f.Prefix))
+	want := f.Limit
+	f.Limit++ // one more tells whether a next page exists
+	users, err := s.store.ListUsers(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(users) > want {
+		users = users[:want]
+		return users, users[want-1].ID, nil
+	}
+	return users, "", nil
+}
+
+// AdminUpdate changes a user's role or disabled flag; either change ends
+// every session of the user at once.
+func (s *Service) AdminUpdate(ctx context.Context, id string, role *string, disabled *bool) (User, error) {
+	if role != nil && *role != RoleUser && *role != RoleAdmin {
+		return User{}, Errorf(CodeInvalidRequest, "The role must be \"user\" or \"admin\".")
+	}
+	now := s.now()
+	upd := UserUpdate{Role: role, Disabled: disabled, EndSessions: role != nil || disabled != nil, LiveUntil: s.liveUntil(now)}
+	u, ended, err := s.store.UpdateUser(ctx, id, upd, now)
+	if err != nil {
+		return User{}, err
+	}
+	s.revocations.Add(s.liveUntil(now), ended...)
+	return u, nil
+}
+
+// DeleteUser removes a user and everything it owns, ending its sessions.
+func (s *Service) DeleteUser(ctx context.Context, id string) error {
+	now := s.now()
+	ended, err := s.store.DeleteUser(ctx, id, now, s.liveUntil(now))
+	if err != nil {
+		return err
+	}
+	s.revocations.Add(s.liveUntil(now), ended...)
+	return nil
+}
+
+func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+	exp := now.Add(s.cfg.AccessTTL)
+	access, err := s.signer.Sign(&guard.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.cfg.Issuer, Subject: u.ID, Audience: jwt.ClaimStrings{s.cfg.Audience},
+			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+			ID: newID(),
+		},
+		SessionID: sess.ID, Role: u.Role,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign access token: %w", err)
+	}
+	return &Tokens{
+		AccessToken: access, ExpiresIn: s.cfg.AccessTTL,
+		RefreshToken: rawRefresh, RefreshExpiresIn: rt.ExpiresAt.Sub(now),
+		SessionID: sess.ID, User: u,
+	}, nil
+}
+
+// newRefreshToken makes a 256-bit random token and its stored form; it
+// never outlives its session.
+func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	raw := base64.RawURLEncoding.EncodeToString(b)
+	exp := now.Add(s.cfg.RefreshTTL)
+	if sess.ExpiresAt.Before(exp) {
+		exp = sess.ExpiresAt
+	}
+	return raw, RefreshToken{Hash: hashToken(raw), SessionID: sess.ID, CreatedAt: now, ExpiresAt: exp}
+}
+
+// liveUntil is when an access token issued now expires, plus guard's leeway
+// and a margin: how long a revocation must be remembered.
+func (s *Service) liveUntil(now time.Time) time.Time {
+	return now.Add(s.cfg.AccessTTL + time.Minute)
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+var errInvalidGrant = Errorf(CodeInvalidGrant, "The refresh token is not valid.")
+
+func hashToken(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+// sealSuccessor encrypts the successor of a refresh token under a key derived
+// from that token, so only its holder can recover the successor within the
+// grace window, while the database keeps no usable token.
+func sealSuccessor(raw, successor string) ([]byte, error) {
+	aead, err := successorAEAD(raw)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return aead.Seal(nonce, nonce, []byte(successor), nil), nil
+}
+
+func openSuccessor(raw string, sealed []byte) (string, error) {
+	aead, err := successorAEAD(raw)
+	if err != nil {
+		return "", err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return "", errors.New("no sealed successor")
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+	return string(plain), err
+}
+
+func successorAEAD(raw string) (cipher.AEAD, error) {
+	key := sha256.Sum256([]byte("gatehouse refresh successor\x00" + raw))
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// hashError turns a hashing pool refusal into 503.
+func hashError(err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		return Errorf(CodeUnavailable, "The server is busy; try again shortly.")
+	}
+	return fmt.Errorf("password hash: %w", err)
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// truncate cuts s to at most n bytes without leaving half a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

@@ -1,0 +1,129 @@
+// Package httpjson is the JSON side of Gatehouse's HTTP contract, shared by
+// the API handlers and the books resource: decoding request bodies with the
+// contract's limits, encoding responses, and turning errors into
+// {"error", "message"} bodies with the right status.
+package httpjson
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// MaxBody is the largest request body accepted: 64 KiB.
+const MaxBody = 64 << 10
+
+var statusOf = map[string]int{
+	auth.CodeInvalidRequest:       http.StatusBadRequest,
+	auth.CodeWeakPassword:         http.StatusBadRequest,
+	auth.CodeInvalidCredentials:   http.StatusUnauthorized,
+	auth.CodeUnauthorized:         http.StatusUnauthorized,
+	auth.CodeInvalidToken:         http.StatusUnauthorized,
+	auth.CodeTokenExpired:         http.StatusUnauthorized,
+	auth.CodeTokenRevoked:         http.StatusUnauthorized,
+	auth.CodeInvalidGrant:         http.StatusUnauthorized,
+	auth.CodeCSRFFailed:           http.StatusForbidden,
+	auth.CodeForbidden:            http.StatusForbidden,
+	auth.CodeNotFound:             http.StatusNotFound,
+	auth.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	auth.CodeAlreadyExists:        http.StatusConflict,
+	auth.CodeRequestTooLarge:      http.StatusRequestEntityTooLarge,
+	auth.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	auth.CodeTooManyRequests:      http.StatusTooManyRequests,
+	auth.CodeUnavailable:          http.StatusServiceUnavailable,
+	auth.CodeInternal:             http.StatusInternalServerError,
+}
+
+// Status is the HTTP status of a contract error code.
+func Status(code string) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Write answers v as JSON with status.
+func Write(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Error answers err in the contract's format. Errors that are not *auth.Error
+// are logged and answered as a bare 500: their text never leaves the server.
+func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code := auth.ErrorCode(err)
+	status := Status(code)
+	if status == http.StatusInternalServerError {
+		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		challenge := `Bearer realm="gatehouse"`
+		if code == auth.CodeInvalidToken || code == auth.CodeTokenExpired || code == auth.CodeTokenRevoked {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
+	}
+	Write(w, status, map[string]string{"error": code, "message": auth.ErrorMessage(err)})
+}
+
+// IsForm reports whether r's body is an HTML form.
+func IsForm(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// Decode reads r's JSON body into a new T. An empty body decodes to the zero
+// T when allowEmpty is set. It refuses other media types (415), bodies over
+// MaxBody (413), malformed JSON, trailing data and wrong types (400).
+// Unknown fields are ignored.
+func Decode[T any](r *http.Request, allowEmpty bool) (T, error) {
+	var v T
+	if r.ContentLength == 0 && allowEmpty && r.Header.Get("Content-Type") == "" {
+		return v, nil
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return v, auth.Errorf(auth.CodeUnsupportedMediaType, "The request body must be application/json.")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
+	if err := dec.Decode(&v); err != nil {
+		return v, decodeError(err, allowEmpty)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return v, auth.Errorf(auth.CodeInvalidRequest, "The request body must hold a single JSON value.")
+	}
+	return v, nil
+}
+
+func decodeError(err error, allowEmpty bool) error {
+	var tooLarge *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return TooLarge()
+	case errors.Is(err, io.EOF) && allowEmpty:
+		return nil
+	case errors.Is(err, io.EOF):
+		return auth.Errorf(auth.CodeInvalidRequest, "The request body is empty.")
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return auth.Errorf(auth.CodeInvalidRequest, "The field %q has the wrong type.", typeErr.Field)
+	default:
+		return auth.Errorf(auth.CodeInvalidRequest, "The request body is not valid JSON.")
+	}
+}
+
+// TooLarge is the error for bodies over MaxBody.
+func TooLarge() error {
+	return auth.Errorf(auth.CodeRequestTooLarge, "The request body must be at most 64 KiB.")
+}

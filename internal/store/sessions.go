@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// CreateSession inserts a session and its first refresh token.
+func (s *Store) CreateSession(ctx context.Context, sess auth.Session, t auth.RefreshToken) error {
+	return s.inTx(ctx, func(e execer) error {
+		if _, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP); err != nil {
+			return err
+		}
+		return insertRefreshToken(ctx, e, t)
+	})
+}
+
+func insertRefreshToken(ctx context.Context, e execer, t auth.RefreshToken) error {
+	_, err := e.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		t.Hash, t.SessionID, ms(t.CreatedAt), ms(t.ExpiresAt))
+	return err
+}
+
+const sessionColumns = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at"
+
+func scanSession(dest *auth.Session) []any {
+	return []any{&dest.ID, &dest.UserID, msDest{&dest.CreatedAt}, msDest{&dest.LastUsedAt}, msDest{&dest.ExpiresAt},
+		&dest.UserAgent, &dest.IP, msDest{&dest.RevokedAt}}
+}
+
+// msDest scans a nullable Unix-millisecond column into a time.Time (zero for NULL).
+type msDest struct{ t *time.Time }
+
+func (d msDest) Scan(v any) error {
+	var n sql.NullInt64
+	if err := n.Scan(v); err != nil {
+		return err
+	}
+	*d.t = fromNullMS(n)
+	return nil
+}
+
+// SessionByRefresh finds the session of a refresh token (spent or not).
+func (s *Store) SessionByRefresh(ctx context.Context, hash string) (auth.Session, error) {
+	var sess auth.Session
+	err := s.reader().queryRow(ctx, `SELECT `+sessionColumns+` FROM refresh_tokens r
+		JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash).Scan(scanSession(&sess)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sess, notFound("The session")
+	}
+	return sess, err
+}
+
+// Rotate reads a refresh token's state and applies decide's answer in one
+// write transaction, so two concurrent refreshes of one token are ordered
+// and cannot both rotate it.
+func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.RefreshState) (auth.Rotation, error)) error {
+	return s.inTx(ctx, func(e execer) error {
+		var st auth.RefreshState
+		var successor sql.NullString
+		var userID string
+		dest := []any{&st.Token.Hash, &st.Token.SessionID, msDest{&st.Token.CreatedAt}, msDest{&st.Token.ExpiresAt},
+			msDest{&st.Token.SpentAt}, &successor}
+		dest = append(dest, scanSession(&st.Session)...)
+		err := e.queryRow(ctx, `SELECT r.hash, r.session_id, r.created_at, r.expires_at, r.spent_at, r.successor, `+sessionColumns+`
+			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash).Scan(dest...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("The refresh token")
+		} else if err != nil {
+			return err
+		}
+		userID = st.Session.UserID
+		if st.User, err = scanUser(e.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, userID)); err != nil {
+			return err
+		}
+		if successor.Valid {
+			if st.Token.Successor, err = base64.StdEncoding.DecodeString(successor.String); err != nil {
+				return err
+			}
+		}
+		rot, err := decide(st)
+		if err != nil {
+			return err
+		}
+		if rot.Revoke {
+			_, err := revokeSessions(ctx, e, auth.SessionFilter{SessionID: st.Session.ID}, rot.Now, rot.LiveUntil)
+			return err
+		}
+		if rot.Successor == nil {
+			return nil
+		}
+		if _, err := e.exec(ctx, `UPDATE refresh_tokens SET spent_at = ?, successor = ? WHERE hash = ?`,
+			ms(rot.Now), base64.StdEncoding.EncodeToString(rot.SealedSuccessor), hash); err != nil {
+			return err
+		}
+		if _, err := e.exec(ctx, `UPDATE sessions SET last_used_at = ? WHERE id = ?`, ms(rot.Now), st.Session.ID); err != nil {
+			return err
+		}
+		return insertRefreshToken(ctx, e, *rot.Successor)
+	})
+}
+
+// RevokeSessions ends the live sessions matching f.
+func (s *Store) RevokeSessions(ctx context.Context, f auth.SessionFilter, now, liveUntil time.Time) ([]string, error) {
+	var ended []string
+	err := s.inTx(ctx, func(e execer) error {
+		var err error
+		ended, err = revokeSessions(ctx, e, f, now, liveUntil)
+		return err
+	})
+	return ended, err
+}
+
+// revokeSessions marks matching live sessions revoked, deletes their refresh
+// tokens (they can never be used again) and logs them in revocations.
+func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, liveUntil time.Time) ([]string, error) {
+	rows, err := e.query(ctx, `SELECT id FROM sessions
+		WHERE revoked_at IS NULL AND (id = ? OR user_id = ?) AND id <> ?`, f.SessionID, f.UserID, f.ExceptID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, err := e.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ?`, ms(now), id); err != nil {
+			return nil, err
+		}
+		if _, err := e.exec(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, id); err != nil {
+			return nil, err
+		}
+		if _, err := e.exec(ctx, `INSERT INTO revocations (session_id, revoked_at, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (session_id) DO NOTHING`, id, ms(now), ms(liveUntil)); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// RevokedSince lists revocations after since whose tokens may still be live.
+func (s *Store) RevokedSince(ctx context.Context, since, now time.Time) ([]auth.Revocation, error) {
+	rows, err := s.reader().query(ctx, `SELECT session_id, revoked_at, expires_at FROM revocations
+		WHERE revoked_at > ? AND expires_at > ? ORDER BY revoked_at`, ms(since), ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []auth.Revocation
+	for rows.Next() {
+		var r auth.Revocation
+		if err := rows.Scan(&r.SessionID, msDest{&r.RevokedAt}, msDest{&r.ExpiresAt}); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,230 @@
+// Package store is Gatehouse's persistence: one Store over database/sql whose
+// portable SQL runs on SQLite (modernc.org/sqlite, pure Go) and, through a
+// small dialect seam, PostgreSQL. Migrations are embedded and run with goose.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store implements auth.Store, books.Store and token.Store.
+type Store struct {
+	write   *conn // every write and read-then-write transaction
+	read    *conn // plain reads
+	dialect goose.Dialect
+}
+
+// conn is a database handle with a cache of prepared statements.
+type conn struct {
+	db     *sql.DB
+	stmts  sync.Map // query → *sql.Stmt
+	rebind func(string) string
+}
+
+// Open opens the database named by dsn: a file path for SQLite. SQLite gets
+// WAL, synchronous=NORMAL, a busy timeout and foreign keys; one writer
+// connection whose transactions begin IMMEDIATE, and a read-only pool.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return nil, errors.New("PostgreSQL is not supported by this build yet; use an SQLite file")
+	}
+	pragmas := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	base := "file:" + (&url.URL{Path: dsn}).EscapedPath() + "?" + pragmas
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
+	s := &Store{write: &conn{db: w, rebind: same}, read: &conn{db: r, rebind: same}, dialect: goose.DialectSQLite3}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	return s, nil
+}
+
+func same(q string) string { return q }
+
+// Migrate applies pending migrations; with none pending it changes nothing.
+func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return 0, err
+	}
+	p, err := goose.NewProvider(s.dialect, s.write.db, sub)
+	if err != nil {
+		return 0, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("migrate: %w", err)
+	}
+	return len(results), nil
+}
+
+// Ping checks that the database answers (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.read.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Close closes both pools; SQLite checkpoints the WAL when the last
+// connection closes.
+func (s *Store) Close() error {
+	return errors.Join(s.read.db.Close(), s.write.db.Close())
+}
+
+// stmt returns the prepared statement for q, preparing it on first use.
+func (c *conn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := c.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := c.db.PrepareContext(ctx, c.rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := c.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// execer runs statements on a pool or inside a transaction.
+type execer struct {
+	c  *conn
+	tx *sql.Tx
+}
+
+func (e execer) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st, ok := e.cached(ctx, q); ok {
+		return st.ExecContext(ctx, args...)
+	}
+	if e.tx != nil {
+		return e.tx.ExecContext(ctx, e.c.rebind(q), args...)
+	}
+	st, err := e.c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (e execer) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st, ok := e.cached(ctx, q); ok {
+		return st.QueryContext(ctx, args...)
+	}
+	if e.tx != nil {
+		return e.tx.QueryContext(ctx, e.c.rebind(q), args...)
+	}
+	st, err := e.c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (e execer) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st, ok := e.cached(ctx, q); ok {
+		return st.QueryRowContext(ctx, args...)
+	}
+	if e.tx != nil {
+		return e.tx.QueryRowContext(ctx, e.c.rebind(q), args...)
+	}
+	st, err := e.c.stmt(ctx, q)
+	if err != nil { // surfaces through Row.Scan
+		return e.c.db.QueryRowContext(ctx, e.c.rebind(q), args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// cached returns an already prepared statement for q, bound to the
+// transaction when there is one. Inside a transaction nothing new is
+// prepared: on SQLite's single writer connection, preparing on the pool would
+// wait for the connection the transaction holds.
+func (e execer) cached(ctx context.Context, q string) (*sql.Stmt, bool) {
+	v, ok := e.c.stmts.Load(q)
+	if !ok {
+		return nil, false
+	}
+	if e.tx != nil {
+		return e.tx.StmtContext(ctx, v.(*sql.Stmt)), true
+	}
+	return v.(*sql.Stmt), true
+}
+
+func (s *Store) reader() execer { return execer{c: s.read} }
+func (s *Store) writer() execer { return execer{c: s.write} }
+
+// inTx runs f in a write transaction (BEGIN IMMEDIATE on SQLite, so a
+// read-then-write cannot be overtaken by another writer).
+func (s *Store) inTx(ctx context.Context, f func(e execer) error) error {
+	tx, err := s.write.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(execer{c: s.write, tx: tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// isUniqueViolation recognises a unique-constraint failure on SQLite
+// (extended codes 2067 unique, 1555 primary key) and PostgreSQL (23505)
+// without importing either driver's types.
+func isUniqueViolation(err error) bool {
+	var sqliteErr interface{ Code() int }
+	if errors.As(err, &sqliteErr) {
+		return sqliteErr.Code() == 2067 || sqliteErr.Code() == 1555
+	}
+	var pgErr interface{ SQLState() string }
+	return errors.As(err, &pgErr) && pgErr.SQLState() == "23505"
+}
+
+func notFound(what string) error {
+	return auth.Errorf(auth.CodeNotFound, "%s was not found.", what)
+}
+
+// Times are stored as Unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func nullMS(t time.Time) sql.NullInt64 {
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: !t.IsZero()}
+}
+
+func fromNullMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

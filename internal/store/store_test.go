@@ -1,0 +1,157 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/google/uuid"
+)
+
+func openTemp(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func newUser(email, username string) auth.User {
+	return auth.User{ID: uuid.Must(uuid.NewV7()).String(), Email: email, Username: username, Role: auth.RoleUser, CreatedAt: now}
+}
+
+func TestMigrateTwiceIsNoop(t *testing.T) {
+	s := openTemp(t)
+	n, err := s.Migrate(context.Background())
+	if err != nil || n != 0 {
+		t.Fatalf("second Migrate applied %d, err %v; want 0, nil", n, err)
+	}
+}
+
+func TestUniqueIdentityUnderConcurrency(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	results := make(chan error, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email := "ann@example.com"
+			if i%2 == 1 {
+				email = "ANN@Example.COM"
+			}
+			results <- s.CreateUser(ctx, newUser(email, ""), "h")
+		}()
+	}
+	wg.Wait()
+	close(results)
+	ok := 0
+	for err := range results {
+		switch auth.ErrorCode(err) {
+		case "":
+			ok++
+		case auth.CodeAlreadyExists:
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d inserts succeeded, want exactly 1", ok)
+	}
+	if err := s.CreateUser(ctx, newUser("", "Romel"), "h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, newUser("", "rOMEL"), "h"); auth.ErrorCode(err) != auth.CodeAlreadyExists {
+		t.Fatalf("username in other case: %v, want already_exists", err)
+	}
+	u, hash, err := s.UserCredentials(ctx, "romel")
+	if err != nil || u.Username != "Romel" || hash != "h" {
+		t.Fatalf("UserCredentials = %+v %q %v", u, hash, err)
+	}
+	if _, _, err := s.UserCredentials(ctx, "nobody"); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+func TestRevokeAndDeleteCascade(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	u := newUser("bob@example.com", "bob")
+	if err := s.CreateUser(ctx, u, "h"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		sess := auth.Session{ID: fmt.Sprint("s", i), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateSession(ctx, sess, auth.RefreshToken{Hash: fmt.Sprint("h", i), SessionID: sess.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended, err := s.RevokeSessions(ctx, auth.SessionFilter{UserID: u.ID, ExceptID: "s1"}, now, now.Add(time.Hour))
+	if err != nil || len(ended) != 1 || ended[0] != "s0" {
+		t.Fatalf("RevokeSessions = %v, %v; want [s0]", ended, err)
+	}
+	if _, err := s.SessionByRefresh(ctx, "h0"); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("refresh token of a revoked session still found: %v", err)
+	}
+	if err := s.CreateBook(ctx, books.Book{ID: "b1", OwnerID: u.ID, Title: "T", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	ended, err = s.DeleteUser(ctx, u.ID, now, now.Add(time.Hour))
+	if err != nil || len(ended) != 1 || ended[0] != "s1" {
+		t.Fatalf("DeleteUser ended %v, %v; want [s1]", ended, err)
+	}
+	if all, _ := s.Books(ctx, ""); len(all) != 0 {
+		t.Fatalf("books of a deleted user survive: %v", all)
+	}
+	revs, err := s.RevokedSince(ctx, now.Add(-time.Minute), now)
+	if err != nil || len(revs) != 2 {
+		t.Fatalf("RevokedSince = %v, %v; want both sessions", revs, err)
+	}
+	if _, err := s.DeleteUser(ctx, u.ID, now, now); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("deleting twice: %v", err)
+	}
+}
+
+func TestBookOwnership(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")
+	for _, u := range []auth.User{ann, bob} {
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := books.Book{ID: "b1", OwnerID: ann.ID, Title: "Dune", Price: 10, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateBook(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Book(ctx, "b1", bob.ID); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("bob reads ann's book: %v", err)
+	}
+	b.OwnerID, b.Title = bob.ID, "Stolen"
+	if err := s.UpdateBook(ctx, b); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("bob updates ann's book: %v", err)
+	}
+	if err := s.DeleteBook(ctx, "b1", bob.ID); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("bob deletes ann's book: %v", err)
+	}
+	got, err := s.Book(ctx, "b1", ann.ID)
+	if err != nil || got.Title != "Dune" || !got.CreatedAt.Equal(now) {
+		t.Fatalf("ann's book = %+v, %v", got, err)
+	}
+}

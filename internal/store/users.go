@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+const userColumns = "id, email, username, name, role, disabled_at, created_at"
+
+func scanUser(row interface{ Scan(...any) error }, extra ...any) (auth.User, error) {
+	var u auth.User
+	var email, username sql.NullString
+	var disabled sql.NullInt64
+	var created int64
+	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created}, extra...)...)
+	u.Email, u.Username, u.Disabled, u.CreatedAt = email.String, username.String, disabled.Valid, fromMS(created)
+	return u, err
+}
+
+// CreateUser inserts u; the unique indexes on lower(email) and
+// lower(username) turn a taken identity into already_exists, even when two
+// registrations race.
+func (s *Store) CreateUser(ctx context.Context, u auth.User, passwordHash string) error {
+	_, err := s.writer().exec(ctx,
+		`INSERT INTO users (id, email, username, name, password_hash, role, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, nullString(u.Email), nullString(u.Username), u.Name, passwordHash, u.Role, ms(u.CreatedAt), ms(u.CreatedAt))
+	if isUniqueViolation(err) {
+		return auth.Errorf(auth.CodeAlreadyExists, "An account with this email or username already exists.")
+	}
+	return err
+}
+
+// User returns the user with id.
+func (s *Store) User(ctx context.Context, id string) (auth.User, error) {
+	u, err := scanUser(s.reader().queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, notFound("The user")
+	}
+	return u, err
+}
+
+// UserCredentials finds a user by email or username, with its password hash.
+func (s *Store) UserCredentials(ctx context.Context, identifier string) (auth.User, string, error) {
+	column := "username"
+	if strings.Contains(identifier, "@") {
+		column = "email"
+	}
+	var hash string
+	u, err := scanUser(s.reader().queryRow(ctx,
+		`SELECT `+userColumns+`, password_hash FROM users WHERE lower(`+column+`) = lower(?)`, identifier), &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, "", notFound("The user")
+	}
+	return u, hash, err
+}
+
+// SetPasswordHash replaces a user's password hash.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	_, err := s.writer().exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
+	return err
+}
+
+// UpdateUser applies upd and, when asked, ends the user's sessions in the
+// same transaction.
+func (s *Store) UpdateUser(ctx context.Context, id string, upd auth.UserUpdate, now time.Time) (auth.User, []string, error) {
+	var u auth.User
+	var ended []string
+	err := s.inTx(ctx, func(e execer) error {
+		var disabledAt sql.NullInt64 // re-enabling clears it
+		if upd.Disabled != nil && *upd.Disabled {
+			disabledAt = nullMS(now)
+		}
+		res, err := e.exec(ctx, `UPDATE users SET
+			name = COALESCE(?, name),
+			role = COALESCE(?, role),
+			disabled_at = CASE WHEN ? THEN CAST(? AS BIGINT) ELSE disabled_at END,
+			updated_at = ?
+			WHERE id = ?`,
+			nullPtr(upd.Name), nullPtr(upd.Role), upd.Disabled != nil, disabledAt, ms(now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("The user")
+		}
+		if upd.EndSessions {
+			if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, upd.LiveUntil); err != nil {
+				return err
+			}
+		}
+		u, err = scanUser(e.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		return err
+	})
+	return u, ended, err
+}
+
+func nullPtr(p *string) sql.NullString {
+	if p == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *p, Valid: true}
+}
+
+// ListUsers returns users ordered by id (UUIDv7: creation order) after
+// f.After, whose email or username starts with f.Prefix.
+func (s *Store) ListUsers(ctx context.Context, f auth.UserFilter) ([]auth.User, error) {
+	like := escapeLike(f.Prefix) + "%"
+	rows, err := s.reader().query(ctx, `SELECT `+userColumns+` FROM users
+		WHERE id > ? AND (lower(email) LIKE ? ESCAPE '\' OR lower(username) LIKE ? ESCAPE '\')
+		ORDER BY id LIMIT ?`, f.After, like, like, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	users := []auth.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	return users, rows.Err()
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// DeleteUser records the user's live sessions as revoked, then deletes the
+// user; sessions, refresh tokens and books go with it (ON DELETE CASCADE).
+func (s *Store) DeleteUser(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error) {
+	var ended []string
+	err := s.inTx(ctx, func(e execer) error {
+		var err error
+		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, liveUntil); err != nil {
+			return err
+		}
+		res, err := e.exec(ctx, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("The user")
+		}
+		return nil
+	})
+	return ended, err
+}
