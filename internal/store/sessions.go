@@ -172,3 +172,29 @@ func (s *Store) RevokedSince(ctx context.Context, since, now time.Time) ([]auth.
 	}
 	return out, rows.Err()
 }
+
+// Prune deletes sessions past their absolute end or revoked long enough ago
+// that no access token of theirs can live, and revocation entries that no
+// longer cover a live token. It returns how many rows it removed.
+func (s *Store) Prune(ctx context.Context, now, revokedBefore time.Time) (int64, error) {
+	var total int64
+	err := s.inTx(ctx, func(e execer) error {
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?`, []any{ms(now), ms(revokedBefore)}},
+			{`DELETE FROM refresh_tokens WHERE expires_at < ?`, []any{ms(now)}},
+			{`DELETE FROM revocations WHERE expires_at < ?`, []any{ms(now)}},
+		} {
+			res, err := e.exec(ctx, q.sql, q.args...)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+		return nil
+	})
+	return total, err
+}

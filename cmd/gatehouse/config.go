@@ -1,0 +1,163 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// config is every setting of the server, from flags and GATEHOUSE_* variables.
+type config struct {
+	Addr            string
+	DB              string
+	Issuer          string
+	Audience        string
+	AccessTTL       time.Duration
+	RefreshTTL      time.Duration
+	ReuseGrace      time.Duration
+	SessionMaxAge   time.Duration
+	IdleTimeout     time.Duration
+	SigningAlg      string
+	HS256SecretFile string
+	TrustedProxies  string
+	LogFormat       string
+
+	proxies    []netip.Prefix // parsed TrustedProxies
+	hmacSecret []byte         // read from HS256SecretFile
+}
+
+// configError is bad configuration: one line naming the flag, exit status 2.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+func badFlag(name, format string, args ...any) error {
+	return &configError{fmt.Sprintf("invalid --%s (%s): %s", name, envName(name), fmt.Sprintf(format, args...))}
+}
+
+// envName is the environment variable of a flag: --access-ttl → GATEHOUSE_ACCESS_TTL.
+func envName(flagName string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// newFlagSet makes a FlagSet for a command; withServer adds the serving flags.
+func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.DB, "db", "gatehouse.db", "database: an SQLite file path")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	if !withServer {
+		return fs
+	}
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.Issuer, "issuer", "", "token issuer URL (default http://<addr>)")
+	fs.StringVar(&c.Audience, "audience", "", "token audience (default: the issuer)")
+	fs.DurationVar(&c.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime")
+	fs.DurationVar(&c.ReuseGrace, "refresh-reuse-grace", 10*time.Second, "window in which a spent refresh token returns its successor")
+	fs.DurationVar(&c.SessionMaxAge, "session-max-age", 720*time.Hour, "absolute session lifetime")
+	fs.DurationVar(&c.IdleTimeout, "session-idle-timeout", 168*time.Hour, "a session not refreshed for this long ends")
+	fs.StringVar(&c.SigningAlg, "signing-alg", "EdDSA", "access token algorithm: EdDSA, ES256, RS256 or HS256")
+	fs.StringVar(&c.HS256SecretFile, "hs256-secret-file", "", "file holding the HS256 secret (at least 32 bytes)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	return fs
+}
+
+// parseConfig parses args, then fills every flag not given from its
+// GATEHOUSE_* variable (a flag wins), then validates.
+func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, c *config) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &configError{err.Error()}
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && !given[f.Name] && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = badFlag(f.Name, "%q: %v", v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	return fs.Args(), c.validate(fs.Lookup("addr") != nil)
+}
+
+func (c *config) validate(server bool) error {
+	if c.DB == "" {
+		return badFlag("db", "must not be empty")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return badFlag("log-format", "%q is not text or json", c.LogFormat)
+	}
+	if !server {
+		return nil
+	}
+	for _, d := range []struct {
+		name     string
+		v        time.Duration
+		min, max time.Duration
+	}{
+		{"access-ttl", c.AccessTTL, 10 * time.Second, 24 * time.Hour},
+		{"refresh-ttl", c.RefreshTTL, time.Minute, 8760 * time.Hour},
+		{"refresh-reuse-grace", c.ReuseGrace, 0, 5 * time.Minute},
+		{"session-max-age", c.SessionMaxAge, time.Minute, 8760 * time.Hour},
+		{"session-idle-timeout", c.IdleTimeout, time.Minute, 8760 * time.Hour},
+	} {
+		if d.v < d.min || d.v > d.max {
+			return badFlag(d.name, "%s is outside %s to %s", d.v, d.min, d.max)
+		}
+	}
+	if c.RefreshTTL < c.AccessTTL {
+		return badFlag("refresh-ttl", "must be at least --access-ttl (%s)", c.AccessTTL)
+	}
+	if c.Issuer != "" {
+		u, err := url.Parse(c.Issuer)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.HasSuffix(c.Issuer, "/") ||
+			u.RawQuery != "" || u.Fragment != "" {
+			return badFlag("issuer", "%q is not an http(s) URL without a trailing slash", c.Issuer)
+		}
+	}
+	if !slices.Contains(token.Algorithms, c.SigningAlg) {
+		return badFlag("signing-alg", "%q is not one of %s", c.SigningAlg, strings.Join(token.Algorithms, ", "))
+	}
+	if c.SigningAlg == "HS256" {
+		if c.HS256SecretFile == "" {
+			return badFlag("hs256-secret-file", "is required with --signing-alg HS256")
+		}
+		secret, err := os.ReadFile(c.HS256SecretFile)
+		if err != nil {
+			return badFlag("hs256-secret-file", "%v", err)
+		}
+		if secret = []byte(strings.TrimSpace(string(secret))); len(secret) < 32 {
+			return badFlag("hs256-secret-file", "the secret is %d bytes; at least 32 random bytes are required", len(secret))
+		}
+		c.hmacSecret = secret
+	}
+	c.proxies = nil
+	for _, s := range strings.Split(c.TrustedProxies, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return badFlag("trusted-proxies", "%q is not a CIDR", s)
+		}
+		c.proxies = append(c.proxies, p.Masked())
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"golang.org/x/term"
+)
+
+// userCommand runs "gatehouse user add|list|disable|role".
+func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &configError{"user needs a subcommand: add, list, disable or role"}
+	}
+	sub, args := args[0], args[1:]
+	var c config
+	var in auth.RegisterInput
+	var admin bool
+	fs := newFlagSet("user "+sub, &c, false, stderr)
+	wantArgs := map[string]int{"add": 0, "list": 0, "disable": 1, "role": 2}
+	n, known := wantArgs[sub]
+	if !known {
+		return &configError{fmt.Sprintf("unknown user subcommand %q (want add, list, disable or role)", sub)}
+	}
+	if sub == "add" {
+		fs.StringVar(&in.Email, "email", "", "email address")
+		fs.StringVar(&in.Username, "username", "", "username")
+		fs.StringVar(&in.Name, "name", "", "display name")
+		fs.BoolVar(&admin, "admin", false, "give the user the admin role")
+	}
+	rest, err := parseConfig(fs, args, getenv, &c)
+	if err != nil {
+		return err
+	}
+	if len(rest) != n {
+		return &configError{fmt.Sprintf("user %s takes %d argument(s), got %d", sub, n, len(rest))}
+	}
+	st, err := openStore(ctx, c.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := adminService(st, newLogger(c.LogFormat, stderr))
+	if err != nil {
+		return err
+	}
+
+	switch sub {
+	case "add":
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		in.Password = pw
+		role := auth.RoleUser
+		if admin {
+			role = auth.RoleAdmin
+		}
+		u, err := svc.CreateUser(ctx, in, role)
+		if err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "created %s user %s\n", u.Role, u.ID)
+	case "list":
+		return listUsers(ctx, svc, stdout)
+	case "disable":
+		disabled := true
+		if _, err := svc.AdminUpdate(ctx, rest[0], nil, &disabled); err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "disabled user %s and ended its sessions\n", rest[0])
+	case "role":
+		if _, err := svc.AdminUpdate(ctx, rest[0], &rest[1], nil); err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "user %s is now %s; its sessions were ended\n", rest[0], rest[1])
+	}
+	return nil
+}
+
+// adminService is a Service for the command line: it never signs tokens.
+func adminService(st *store.Store, log *slog.Logger) (*auth.Service, error) {
+	hasher, err := password.NewHasher(password.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewService(auth.Config{AccessTTL: 15 * time.Minute}, st, hasher, nil, auth.NewRevocations(time.Now), log), nil
+}
+
+func listUsers(ctx context.Context, svc *auth.Service, stdout io.Writer) error {
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tUSERNAME\tNAME\tROLE\tDISABLED\tCREATED")
+	cursor := ""
+	for {
+		users, next, err := svc.ListUsers(ctx, auth.UserFilter{After: cursor, Limit: 200})
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", u.ID, dash(u.Email), dash(u.Username), dash(u.Name),
+				u.Role, u.Disabled, u.CreatedAt.Format(time.RFC3339))
+		}
+		if next == "" {
+			return tw.Flush()
+		}
+		cursor = next
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// readPassword reads the password without echo from a terminal, or as the
+// first line of standard input otherwise (for scripts: echo pw | gatehouse ...).
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		return string(b), err
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, password.MaxBytes+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return line, nil
+}

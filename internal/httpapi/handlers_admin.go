@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/google/uuid"
+)
+
+// handleListUsers serves GET /users?limit=&cursor=&q= (admins).
+func handleListUsers(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f := auth.UserFilter{Prefix: q.Get("q"), Limit: 50}
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 200 {
+				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The limit must be a whole number from 1 to 200."))
+				return
+			}
+			f.Limit = n
+		}
+		if s := q.Get("cursor"); s != "" {
+			id, err := base64.RawURLEncoding.DecodeString(s)
+			if err != nil || uuid.Validate(string(id)) != nil {
+				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The cursor is not valid."))
+				return
+			}
+			f.After = string(id)
+		}
+		if len(f.Prefix) > 254 {
+			httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The search prefix is too long."))
+			return
+		}
+		users, next, err := d.Auth.ListUsers(r.Context(), f)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		out := make([]userJSON, len(users))
+		for i, u := range users {
+			out[i] = userView(u)
+		}
+		var cursor *string
+		if next != "" {
+			c := base64.RawURLEncoding.EncodeToString([]byte(next))
+			cursor = &c
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"users": out, "next_cursor": cursor})
+	})
+}
+
+// handleGetUser serves GET /users/{id} (admins).
+func handleGetUser(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := d.Auth.User(r.Context(), r.PathValue("id"))
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
+	})
+}
+
+type updateUserRequest struct {
+	Role     *string `json:"role"`
+	Disabled *bool   `json:"disabled"`
+}
+
+var errSelfAdmin = auth.Errorf(auth.CodeForbidden, "Administrators cannot disable, demote or delete their own account here; use the command line.")
+
+// handleUpdateUser serves PATCH /users/{id} {role?, disabled?} (admins). Either
+// change ends every session of that user at once.
+func handleUpdateUser(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[updateUserRequest](r, false)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		id := r.PathValue("id")
+		if id == claimsOf(r).Subject && (in.Role != nil || in.Disabled != nil) {
+			httpjson.Error(w, r, d.Log, errSelfAdmin)
+			return
+		}
+		u, err := d.Auth.AdminUpdate(r.Context(), id, in.Role, in.Disabled)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
+	})
+}
+
+// handleDeleteUser serves DELETE /users/{id} (admins).
+func handleDeleteUser(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if id == claimsOf(r).Subject {
+			httpjson.Error(w, r, d.Log, errSelfAdmin)
+			return
+		}
+		if err := d.Auth.DeleteUser(r.Context(), id); err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

@@ -1,0 +1,317 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/gatehouse-auth/gatehouse/internal/web"
+)
+
+// crossOrigin refuses browser requests from other origins (Sec-Fetch-Site,
+// Origin); requests without those headers are not from a browser form.
+var crossOrigin = http.NewCrossOriginProtection()
+
+var errCrossOrigin = auth.Errorf(auth.CodeCSRFFailed, "Cross-origin form posts are refused.")
+
+// checkFormPost guards a form post that is not cookie-authenticated (login,
+// sign-up): same origin always, and the double-submit token when the page
+// set a CSRF cookie.
+func checkFormPost(d Deps, r *http.Request) error {
+	if crossOrigin.Check(r) != nil {
+		return errCrossOrigin
+	}
+	if c, err := r.Cookie(csrfCookie); err == nil && c.Value != "" {
+		if err := d.Guard.CheckCSRF(r); err != nil {
+			return auth.Errorf(auth.CodeCSRFFailed, "The form has expired; reload the page and try again.")
+		}
+	}
+	return nil
+}
+
+// parseForm reads a form body, turning an oversized one into 413.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return httpjson.TooLarge()
+		}
+		return auth.Errorf(auth.CodeInvalidRequest, "The form body is malformed.")
+	}
+	return nil
+}
+
+func client(d Deps, r *http.Request) auth.Client {
+	return auth.Client{UserAgent: r.UserAgent(), IP: clientIP(r, d.TrustedProxies)}
+}
+
+type registerRequest struct {
+	Email    string `json:"email"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// handleRegister serves POST /register and /signup, as JSON (201 {"user"}) or
+// as a browser form (303 to /login?registered=1, or the page with the error).
+func handleRegister(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if httpjson.IsForm(r) {
+			registerForm(d, w, r)
+			return
+		}
+		in, err := httpjson.Decode[registerRequest](r, false)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		u, err := d.Auth.Register(r.Context(), auth.RegisterInput(in))
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusCreated, map[string]any{"user": userView(u)})
+	})
+}
+
+func registerForm(d Deps, w http.ResponseWriter, r *http.Request) {
+	err := parseForm(r)
+	if err == nil {
+		err = checkFormPost(d, r)
+	}
+	in := registerRequest{Email: r.PostFormValue("email"), Username: r.PostFormValue("username"),
+		Name: r.PostFormValue("name"), Password: r.PostFormValue("password")}
+	if err == nil {
+		_, err = d.Auth.Register(r.Context(), auth.RegisterInput(in))
+	}
+	if err != nil {
+		renderFormError(d, w, r, "signup", err, map[string]string{"email": in.Email, "username": in.Username, "name": in.Name})
+		return
+	}
+	http.Redirect(w, r, "/login?registered=1", http.StatusSeeOther)
+}
+
+type loginRequest struct {
+	Identifier string `json:"identifier"`
+	Email      string `json:"email"`
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+}
+
+func (l loginRequest) identifier() string {
+	for _, s := range []string{l.Identifier, l.Email, l.Username} {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// handleLogin serves POST /login and /set-jwt. Credentials come as HTTP Basic,
+// a JSON body or a form. JSON and Basic get the token response; a form gets
+// the cookies and 303 to /dashboard (or its validated next path).
+func handleLogin(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if httpjson.IsForm(r) {
+			loginForm(d, w, r)
+			return
+		}
+		var in loginRequest
+		user, pass, isBasic, err := parseBasicAuth(r.Header.Get("Authorization"))
+		switch {
+		case err != nil:
+		case isBasic:
+			in = loginRequest{Identifier: user, Password: pass}
+		default:
+			in, err = httpjson.Decode[loginRequest](r, false)
+		}
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		tokens, err := d.Auth.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r)})
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, tokenView(tokens))
+	})
+}
+
+func loginForm(d Deps, w http.ResponseWriter, r *http.Request) {
+	err := parseForm(r)
+	if err == nil {
+		err = checkFormPost(d, r)
+	}
+	in := loginRequest{Identifier: r.PostFormValue("identifier"), Email: r.PostFormValue("email"),
+		Username: r.PostFormValue("username"), Password: r.PostFormValue("password")}
+	var tokens *auth.Tokens
+	if err == nil {
+		tokens, err = d.Auth.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r)})
+	}
+	if err != nil {
+		renderFormError(d, w, r, "login", err, map[string]string{"identifier": in.identifier()})
+		return
+	}
+	setSessionCookies(w, tokens)
+	next := safeNext(r.PostFormValue("next"))
+	if next == "" {
+		next = "/dashboard"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// renderFormError shows a page again with the error beside the form, under
+// the error's own status.
+func renderFormError(d Deps, w http.ResponseWriter, r *http.Request, page string, err error, form map[string]string) {
+	status := httpjson.Status(auth.ErrorCode(err))
+	if status == http.StatusInternalServerError {
+		d.Log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	title := map[string]string{"login": "Log in", "signup": "Sign up"}[page]
+	d.Pages.Render(w, status, page, web.Page{Title: title, CSRF: ensureCSRFCookie(w, r), Error: auth.ErrorMessage(err),
+		Next: safeNext(r.PostFormValue("next")), Form: form})
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// handleRefresh serves POST /token/refresh with the token in the body or the
+// refresh cookie (then with CSRF checks, and new cookies in the answer).
+func handleRefresh(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[refreshRequest](r, true)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		fromCookie := false
+		if in.RefreshToken == "" {
+			c, cerr := r.Cookie(refreshCookie)
+			if cerr != nil || c.Value == "" {
+				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "A refresh_token is required."))
+				return
+			}
+			if err := d.Guard.CheckCSRF(r); err != nil {
+				guard.WriteError(w, err)
+				return
+			}
+			in.RefreshToken, fromCookie = c.Value, true
+		}
+		tokens, err := d.Auth.Refresh(r.Context(), in.RefreshToken)
+		if err != nil {
+			if fromCookie {
+				clearSessionCookies(w)
+			}
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		if fromCookie {
+			setSessionCookies(w, tokens)
+		}
+		httpjson.Write(w, http.StatusOK, tokenView(tokens))
+	})
+}
+
+type logoutRequest struct {
+	All          bool   `json:"all"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// handleLogout serves POST /logout: it ends the session of the access token,
+// or of the refresh token (cookie or body) when no valid access token came,
+// so an expired access token does not prevent logging out. Cookies are
+// always cleared. Browser forms get 303 to /login, API clients 204.
+func handleLogout(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in logoutRequest
+		var err error
+		if httpjson.IsForm(r) {
+			if err = parseForm(r); err == nil {
+				in.All = r.PostFormValue("all") == "true"
+			}
+		} else {
+			in, err = httpjson.Decode[logoutRequest](r, true)
+		}
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		claims, authErr := d.Guard.Authenticate(r)
+		var ge *guard.Error
+		switch {
+		case authErr == nil:
+			err = d.Auth.Logout(r.Context(), auth.LogoutInput{SessionID: claims.SessionID, UserID: claims.Subject, All: in.All})
+		case errors.As(authErr, &ge) && ge.Code == "csrf_failed":
+			guard.WriteError(w, authErr)
+			return
+		case in.RefreshToken != "":
+			err = d.Auth.LogoutRefresh(r.Context(), in.RefreshToken, in.All)
+		default:
+			c, cerr := r.Cookie(refreshCookie)
+			if cerr != nil || c.Value == "" {
+				guard.WriteError(w, authErr)
+				return
+			}
+			if err := d.Guard.CheckCSRF(r); err != nil {
+				guard.WriteError(w, err)
+				return
+			}
+			err = d.Auth.LogoutRefresh(r.Context(), c.Value, in.All)
+		}
+		clearSessionCookies(w)
+		if err != nil && auth.ErrorCode(err) != auth.CodeInvalidGrant { // an already-ended session is logged out
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		if httpjson.IsForm(r) {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func claimsOf(r *http.Request) *guard.Claims {
+	c, _ := guard.ClaimsFrom(r.Context())
+	return c
+}
+
+// handleMe serves GET /me (and the seed aliases /get-jwt, /get_name).
+func handleMe(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := d.Auth.User(r.Context(), claimsOf(r).Subject)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
+	})
+}
+
+type updateMeRequest struct {
+	Name *string `json:"name"`
+}
+
+// handleUpdateMe serves PATCH /me: only the name can change here.
+func handleUpdateMe(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[updateMeRequest](r, false)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		u, err := d.Auth.UpdateProfile(r.Context(), claimsOf(r).Subject, in.Name)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
+	})
+}

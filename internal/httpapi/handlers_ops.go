@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+)
+
+// handleJWKS serves the public signing keys; caches may keep them briefly.
+func handleJWKS(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(d.Keys.JWKS())
+	})
+}
+
+// handleOpenIDConfiguration serves the discovery document resource servers
+// use to find the issuer's keys.
+func handleOpenIDConfiguration(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		httpjson.Write(w, http.StatusOK, map[string]any{
+			"issuer":                                d.Issuer,
+			"jwks_uri":                              d.Issuer + "/.well-known/jwks.json",
+			"token_endpoint":                        d.Issuer + "/token/refresh",
+			"userinfo_endpoint":                     d.Issuer + "/me",
+			"grant_types_supported":                 []string{"password", "refresh_token"},
+			"token_endpoint_auth_methods_supported": []string{"none"},
+			"id_token_signing_alg_values_supported": []string{d.Keys.Algorithm()},
+			"subject_types_supported":               []string{"public"},
+			"response_types_supported":              []string{"token"},
+		})
+	})
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// handleReadyz answers 200 while the database answers within two seconds.
+func handleReadyz(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.Ready(ctx); err != nil {
+			d.Log.WarnContext(r.Context(), "not ready", "err", err)
+			httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeUnavailable, "The database is not answering."))
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}

@@ -1,0 +1,95 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/web"
+)
+
+// addRoutes is the one place where every route of the contract is mounted.
+func addRoutes(mux *http.ServeMux, d Deps) {
+	r := &router{mux: mux, methods: map[string][]string{}}
+	user := d.Guard.Require()
+	admin := d.Guard.Require(guard.Role("admin"))
+	bh := books.Handlers{Store: d.Books, Log: d.Log, Now: d.Now}
+
+	// Authentication. Seed aliases stand beside the route they name.
+	register, login := handleRegister(d), handleLogin(d)
+	r.handle("POST /register", register)
+	r.handle("POST /signup", register)
+	r.handle("POST /login", login)
+	r.handle("POST /set-jwt", login)
+	r.handle("POST /token/refresh", handleRefresh(d))
+	r.handle("POST /logout", handleLogout(d))
+	me := user(handleMe(d))
+	r.handle("GET /me", me)
+	r.handle("GET /get-jwt", me)
+	r.handle("GET /get_name", me)
+	r.handle("PATCH /me", user(handleUpdateMe(d)))
+
+	// Administration.
+	r.handle("GET /users", admin(handleListUsers(d)))
+	r.handle("GET /users/{id}", admin(handleGetUser(d)))
+	r.handle("PATCH /users/{id}", admin(handleUpdateUser(d)))
+	r.handle("DELETE /users/{id}", admin(handleDeleteUser(d)))
+
+	// Books: the demo resource, protected by guard alone.
+	r.handle("POST /books", user(bh.Create()))
+	r.handle("POST /book", user(bh.Create()))
+	r.handle("GET /books", user(bh.List()))
+	r.handle("GET /books/{id}", user(bh.Get()))
+	r.handle("PATCH /books/{id}", user(bh.Update()))
+	r.handle("DELETE /books/{id}", user(bh.Delete()))
+
+	// Discovery and operations.
+	r.handle("GET /.well-known/jwks.json", handleJWKS(d))
+	r.handle("GET /.well-known/openid-configuration", handleOpenIDConfiguration(d))
+	r.handle("GET /healthz", handleHealthz())
+	r.handle("GET /readyz", handleReadyz(d))
+
+	// Web pages.
+	r.handle("GET /{$}", handleLoginPage(d))
+	r.handle("GET /login", handleLoginPage(d))
+	r.handle("GET /signup", handleSignupPage(d))
+	r.handle("GET /dashboard", handleDashboard(d))
+	r.handle("GET /static/", web.Static())
+
+	r.finish()
+}
+
+// router records the methods of each path, so that a known path asked with
+// another method answers 405 (with Allow) and an unknown one 404, both in
+// the contract's JSON.
+type router struct {
+	mux     *http.ServeMux
+	methods map[string][]string
+	order   []string
+}
+
+func (r *router) handle(pattern string, h http.Handler) {
+	method, path, _ := strings.Cut(pattern, " ")
+	if _, seen := r.methods[path]; !seen {
+		r.order = append(r.order, path)
+	}
+	r.methods[path] = append(r.methods[path], method)
+	if method == http.MethodGet {
+		r.methods[path] = append(r.methods[path], http.MethodHead)
+	}
+	r.mux.Handle(pattern, h)
+}
+
+func (r *router) finish() {
+	for _, path := range r.order {
+		if path == "/{$}" || strings.HasSuffix(path, "/") {
+			continue // the root and subtrees: anything else under them is 404
+		}
+		allow := slices.Clone(r.methods[path])
+		slices.Sort(allow)
+		r.mux.Handle(path, methodNotAllowed(allow))
+	}
+	r.mux.HandleFunc("/", notFound)
+}

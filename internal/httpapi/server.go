@@ -1,0 +1,145 @@
+// Package httpapi is Gatehouse's HTTP interface: every route of the contract
+// (routes.go), their handlers, and the middleware around them.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/gatehouse-auth/gatehouse/internal/web"
+)
+
+// KeySet is what discovery needs of the key ring.
+type KeySet interface {
+	JWKS() []byte
+	Algorithm() string
+}
+
+// Deps are the server's collaborators, built by cmd/gatehouse.
+type Deps struct {
+	Auth           *auth.Service
+	Guard          *guard.Guard
+	Books          books.Store
+	Keys           KeySet
+	Pages          *web.Pages
+	Ready          func(context.Context) error // readiness: does the database answer?
+	Log            *slog.Logger
+	Issuer         string
+	TrustedProxies []netip.Prefix
+	AccessTTL      time.Duration // cookie lifetimes follow token lifetimes
+	Now            func() time.Time
+}
+
+// NewServer returns the whole handler tree.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	mux := http.NewServeMux()
+	addRoutes(mux, d)
+	return logRequests(d.Log, recoverPanics(d.Log, limitBodies(commonHeaders(mux))))
+}
+
+// limitBodies caps every request body at the contract's 64 KiB, before any
+// handler parses it.
+func limitBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > httpjson.MaxBody {
+			httpjson.Error(w, r, nil, httpjson.TooLarge())
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, httpjson.MaxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// commonHeaders sets what every response carries. Responses are private by
+// default; discovery documents and static files opt into caching.
+func commonHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				httpjson.Error(w, r, log, auth.Errorf(auth.CodeInternal, "An internal error occurred."))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter remembers the status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequests writes one line per request: method, route, status, duration
+// and a request id (also sent back as X-Request-Id). Never a body, token or
+// query string.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := rand.Text()[:16]
+		w.Header().Set("X-Request-Id", id)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)), slog.String("request_id", id))
+	})
+}
+
+// methodNotAllowed answers the methods a path does not serve.
+func methodNotAllowed(allow []string) http.Handler {
+	allowed := strings.Join(allow, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowed)
+		httpjson.Error(w, r, nil, auth.Errorf(auth.CodeMethodNotAllowed, "This path does not accept %s; it accepts %s.", r.Method, allowed))
+	})
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	httpjson.Error(w, r, nil, auth.Errorf(auth.CodeNotFound, "There is nothing at this path."))
+}

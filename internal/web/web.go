@@ -1,0 +1,94 @@
+// Package web renders Gatehouse's server-side HTML pages from embedded
+// templates and serves their static files.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Page is what every template may show. Zero fields are simply not shown.
+type Page struct {
+	Title   string
+	CSRF    string            // the double-submit token for forms
+	Error   string            // shown beside the form
+	Notice  string            // a neutral message ("Account created")
+	Next    string            // validated same-site path to return to after login
+	Form    map[string]string // values to refill after an error (never passwords)
+	User    *User
+}
+
+// User is the signed-in user as pages show it.
+type User struct {
+	Email, Username, Name, Role string
+}
+
+// DisplayName is the name a page greets the user by.
+func (u *User) DisplayName() string {
+	for _, s := range []string{u.Name, u.Username, u.Email} {
+		if s != "" {
+			return s
+		}
+	}
+	return "there"
+}
+
+// Pages holds the parsed templates, one set per page.
+type Pages struct {
+	pages map[string]*template.Template
+}
+
+// New parses the embedded templates.
+func New() (*Pages, error) {
+	p := &Pages{pages: make(map[string]*template.Template)}
+	for _, name := range []string{"login", "signup", "dashboard"} {
+		t, err := template.ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
+		if err != nil {
+			return nil, fmt.Errorf("parse %s template: %w", name, err)
+		}
+		p.pages[name] = t
+	}
+	return p, nil
+}
+
+// Render writes page name with status. Pages get a strict Content Security
+// Policy and are never cached.
+func (p *Pages) Render(w http.ResponseWriter, status int, name string, data Page) {
+	t, ok := p.pages[name]
+	if !ok {
+		http.Error(w, "unknown page", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer // render fully first, so a template error cannot send half a page
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		http.Error(w, "page rendering failed", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// Static serves the embedded files under /static/.
+func Static() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
