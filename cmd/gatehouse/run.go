@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"runtime"
+	"runtime/debug"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".

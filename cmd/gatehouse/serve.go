@@ -13,13 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/guard"
-	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
-	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
 // serve runs the server until ctx ends or SIGINT/SIGTERM arrives, then lets
@@ -51,12 +46,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		c.Audience = c.Issuer
 	}
 
-	handler, err := build(ctx, c, st, log)
+	a, err := app.New(ctx, app.Config{
+		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
+		ReuseGrace: c.ReuseGrace, SessionMaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
+		SigningAlg: c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Log: log,
+	}, st)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.Handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -85,42 +84,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return nil
-}
-
-// build wires the server's parts: hasher, key ring, revocation set, service,
-// guard and the handler tree.
-func build(ctx context.Context, c config, st *store.Store, log *slog.Logger) (http.Handler, error) {
-	hasher, err := password.NewHasher(password.Options{})
-	if err != nil {
-		return nil, err
-	}
-	keys, err := token.Load(ctx, st, c.SigningAlg, c.hmacSecret, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	revocations := auth.NewRevocations(time.Now)
-	svc := auth.NewService(auth.Config{
-		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
-		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
-	}, st, hasher, keys, revocations, log)
-	if err := svc.LoadRevocations(ctx); err != nil {
-		return nil, fmt.Errorf("load revocations: %w", err)
-	}
-	g, err := guard.New(guard.Config{
-		Issuer: c.Issuer, Audience: c.Audience, Algorithms: []string{c.SigningAlg},
-		Keys: keys, Revocations: revocations,
-	})
-	if err != nil {
-		return nil, err
-	}
-	pages, err := web.New()
-	if err != nil {
-		return nil, err
-	}
-	return httpapi.NewServer(httpapi.Deps{
-		Auth: svc, Guard: g, Books: st, Keys: keys, Pages: pages, Ready: st.Ping, Log: log,
-		Issuer: c.Issuer, TrustedProxies: c.proxies, AccessTTL: c.AccessTTL,
-	}), nil
 }
 
 // openStore opens the database and applies pending migrations.

@@ -35,7 +35,6 @@ type Deps struct {
 	Log            *slog.Logger
 	Issuer         string
 	TrustedProxies []netip.Prefix
-	AccessTTL      time.Duration // cookie lifetimes follow token lifetimes
 	Now            func() time.Time
 }
 

@@ -3,6 +3,7 @@ package password
 import (
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/ccojocar/zxcvbn-go/frequency"
@@ -20,21 +21,37 @@ type PolicyError struct{ Reason string }
 
 func (e *PolicyError) Error() string { return e.Reason }
 
-// commonPasswords is zxcvbn's list of frequent passwords, restricted to those
-// long enough to pass the length rule (the rest are refused anyway).
+// commonPasswords is zxcvbn's list of frequent passwords (from leaked
+// password sets), lower-cased.
 var commonPasswords = sync.OnceValue(func() map[string]struct{} {
-	set := make(map[string]struct{})
-	for _, p := range frequency.Lists["Passwords"].List {
-		if utf8.RuneCountInString(p) >= MinLength {
-			set[strings.ToLower(p)] = struct{}{}
-		}
+	list := frequency.Lists["Passwords"].List
+	set := make(map[string]struct{}, len(list))
+	for _, p := range list {
+		set[strings.ToLower(p)] = struct{}{}
 	}
 	return set
 })
 
+// isCommon reports whether a lower-cased password is on the list, or is a
+// listed word of four or more letters followed only by digits and symbols
+// ("password123", "qwerty2024!"), the commonest way people lengthen one.
+func isCommon(lower string) bool {
+	set := commonPasswords()
+	if _, ok := set[lower]; ok {
+		return true
+	}
+	base := strings.TrimRightFunc(lower, func(r rune) bool { return !unicode.IsLetter(r) })
+	if utf8.RuneCountInString(base) < 4 || base == lower {
+		return false
+	}
+	_, ok := set[base]
+	return ok
+}
+
 // CheckPolicy returns a *PolicyError when password may not be used. identities
 // are the account's email and username, which the password may not equal.
 // There are no composition rules: any characters, Unicode and spaces included.
+// A common password, or one with only digits or symbols appended, is refused.
 func CheckPolicy(password string, identities ...string) error {
 	if len(password) > MaxBytes {
 		return &PolicyError{"The password must be at most 1024 bytes long."}
@@ -45,8 +62,7 @@ func CheckPolicy(password string, identities ...string) error {
 	if utf8.RuneCountInString(password) < MinLength {
 		return &PolicyError{"The password must be at least 8 characters long."}
 	}
-	lower := strings.ToLower(password)
-	if _, common := commonPasswords()[lower]; common {
+	if isCommon(strings.ToLower(password)) {
 		return &PolicyError{"This password is too common; choose another."}
 	}
 	for _, id := range identities {

@@ -19,13 +19,13 @@ var staticFS embed.FS
 
 // Page is what every template may show. Zero fields are simply not shown.
 type Page struct {
-	Title   string
-	CSRF    string            // the double-submit token for forms
-	Error   string            // shown beside the form
-	Notice  string            // a neutral message ("Account created")
-	Next    string            // validated same-site path to return to after login
-	Form    map[string]string // values to refill after an error (never passwords)
-	User    *User
+	Title  string
+	CSRF   string            // the double-submit token for forms
+	Error  string            // shown beside the form
+	Notice string            // a neutral message ("Account created")
+	Next   string            // validated same-site path to return to after login
+	Form   map[string]string // values to refill after an error (never passwords)
+	User   *User
 }
 
 // User is the signed-in user as pages show it.

@@ -1,0 +1,324 @@
+package auth_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// clock is a settable time source shared by the service and guard.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type env struct {
+	svc   *auth.Service
+	guard *guard.Guard
+	clock *clock
+	store *store.Store
+}
+
+const issuer = "http://gatehouse.test"
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "auth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now().UTC()}
+	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := token.Load(ctx, st, "EdDSA", nil, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := auth.NewRevocations(clk.Now)
+	svc := auth.NewService(auth.Config{
+		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
+		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
+	}, st, h, keys, rev, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"},
+		Keys: keys, Revocations: rev, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{svc: svc, guard: g, clock: clk, store: st}
+}
+
+func (e *env) login(t *testing.T) *auth.Tokens {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery"}); err != nil &&
+		auth.ErrorCode(err) != auth.CodeAlreadyExists {
+		t.Fatal(err)
+	}
+	tok, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ANN@example.com", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := auth.ErrorCode(err); got != code {
+		t.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+func TestLoginFailuresAreIndistinguishable(t *testing.T) {
+	e := newEnv(t)
+	e.login(t)
+	ctx := context.Background()
+	for _, in := range []auth.LoginInput{
+		{Identifier: "nobody@example.com", Password: "correct horse battery"},
+		{Identifier: "ann@example.com", Password: "wrong horse battery"},
+		{Identifier: "", Password: "x"},
+		{Identifier: "ann@example.com", Password: string(make([]byte, 2000))},
+	} {
+		_, err := e.svc.Login(ctx, in)
+		wantCode(t, err, auth.CodeInvalidCredentials)
+		if auth.ErrorMessage(err) != "The credentials are not valid." {
+			t.Fatalf("message %q differs", auth.ErrorMessage(err))
+		}
+	}
+	u, _, _ := e.store.UserCredentials(ctx, "ann@example.com")
+	if _, err := e.svc.AdminUpdate(ctx, u.ID, nil, ptr(true)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
+	wantCode(t, err, auth.CodeInvalidCredentials)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestRefreshRotatesAndKeepsSession(t *testing.T) {
+	e := newEnv(t)
+	first := e.login(t)
+	e.clock.Advance(time.Minute)
+	second, err := e.svc.Refresh(context.Background(), first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.RefreshToken == first.RefreshToken || second.SessionID != first.SessionID {
+		t.Fatalf("rotation: new token %v, same session %v", second.RefreshToken != first.RefreshToken, second.SessionID == first.SessionID)
+	}
+	claims, err := e.guard.Verify(second.AccessToken)
+	if err != nil || claims.SessionID != first.SessionID {
+		t.Fatalf("new access token: %v, sid %v", err, claims)
+	}
+}
+
+func TestRefreshReuseWithinGraceReturnsSameSuccessor(t *testing.T) {
+	e := newEnv(t)
+	first := e.login(t)
+	ctx := context.Background()
+	a, err := e.svc.Refresh(ctx, first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(5 * time.Second)
+	b, err := e.svc.Refresh(ctx, first.RefreshToken)
+	if err != nil {
+		t.Fatalf("replay within grace: %v", err)
+	}
+	if a.RefreshToken != b.RefreshToken {
+		t.Fatal("replay within grace got a different successor: the session forked")
+	}
+	if _, err := e.guard.Verify(b.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRefreshReuseAfterGraceRevokesSession(t *testing.T) {
+	e := newEnv(t)
+	first := e.login(t)
+	ctx := context.Background()
+	next, err := e.svc.Refresh(ctx, first.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(11 * time.Second)
+	_, err = e.svc.Refresh(ctx, first.RefreshToken)
+	wantCode(t, err, auth.CodeInvalidGrant)
+	// Every token of the session is dead: the successor and both access tokens.
+	_, err = e.svc.Refresh(ctx, next.RefreshToken)
+	wantCode(t, err, auth.CodeInvalidGrant)
+	for _, at := range []string{first.AccessToken, next.AccessToken} {
+		if _, err := e.guard.Verify(at); err == nil || err.(*guard.Error).Code != "token_revoked" {
+			t.Fatalf("access token after reuse: %v, want token_revoked", err)
+		}
+	}
+}
+
+func TestConcurrentRefreshKeepsOneLineage(t *testing.T) {
+	e := newEnv(t)
+	first := e.login(t)
+	var wg sync.WaitGroup
+	results := make(chan string, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := e.svc.Refresh(context.Background(), first.RefreshToken)
+			if err != nil {
+				t.Errorf("concurrent refresh: %v", err)
+				return
+			}
+			results <- tok.RefreshToken
+		}()
+	}
+	wg.Wait()
+	close(results)
+	successors := map[string]bool{}
+	for r := range results {
+		successors[r] = true
+	}
+	if len(successors) != 1 {
+		t.Fatalf("20 concurrent refreshes produced %d successors, want 1", len(successors))
+	}
+}
+
+func TestSessionLifetimes(t *testing.T) {
+	t.Run("idle timeout", func(t *testing.T) {
+		e := newEnv(t)
+		tok := e.login(t)
+		e.clock.Advance(168*time.Hour + time.Second)
+		_, err := e.svc.Refresh(context.Background(), tok.RefreshToken)
+		wantCode(t, err, auth.CodeInvalidGrant)
+	})
+	t.Run("refresh keeps an active session alive", func(t *testing.T) {
+		e := newEnv(t)
+		tok := e.login(t)
+		for range 4 { // 4 × 6 days: past the idle timeout in total, never idle that long
+			e.clock.Advance(144 * time.Hour)
+			var err error
+			if tok, err = e.svc.Refresh(context.Background(), tok.RefreshToken); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	t.Run("absolute lifetime", func(t *testing.T) {
+		e := newEnv(t)
+		tok := e.login(t)
+		for range 5 { // 5 × 6 days = 30 days: the session's absolute end
+			e.clock.Advance(144 * time.Hour)
+			next, err := e.svc.Refresh(context.Background(), tok.RefreshToken)
+			if err != nil {
+				wantCode(t, err, auth.CodeInvalidGrant)
+				return
+			}
+			tok = next
+		}
+		t.Fatal("session outlived --session-max-age")
+	})
+	t.Run("access token expires", func(t *testing.T) {
+		e := newEnv(t)
+		tok := e.login(t)
+		e.clock.Advance(15*time.Minute + 6*time.Second)
+		if _, err := e.guard.Verify(tok.AccessToken); err == nil || err.(*guard.Error).Code != "token_expired" {
+			t.Fatalf("err = %v, want token_expired", err)
+		}
+	})
+}
+
+func TestLogoutAndAdminChangesEndSessions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	a, b := e.login(t), e.login(t)
+	if err := e.svc.Logout(ctx, auth.LogoutInput{SessionID: a.SessionID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.guard.Verify(a.AccessToken); err == nil {
+		t.Fatal("logged-out access token still verifies")
+	}
+	if _, err := e.guard.Verify(b.AccessToken); err != nil {
+		t.Fatalf("other session ended by a single logout: %v", err)
+	}
+	_, err := e.svc.Refresh(ctx, a.RefreshToken)
+	wantCode(t, err, auth.CodeInvalidGrant)
+
+	if _, err := e.svc.AdminUpdate(ctx, b.User.ID, ptr(auth.RoleAdmin), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.guard.Verify(b.AccessToken); err == nil {
+		t.Fatal("role change left the session alive")
+	}
+	c := e.login(t)
+	if c.User.Role != auth.RoleAdmin {
+		t.Fatalf("role after change = %s", c.User.Role)
+	}
+	claims, _ := e.guard.Verify(c.AccessToken)
+	if claims.Role != auth.RoleAdmin {
+		t.Fatalf("new token role = %s", claims.Role)
+	}
+}
+
+func TestRevocationsSurviveRestart(t *testing.T) {
+	e := newEnv(t)
+	tok := e.login(t)
+	if err := e.svc.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh set, as after a restart, learns the revocation from the database.
+	rev := auth.NewRevocations(e.clock.Now)
+	svc := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: e.clock.Now}, e.store, nil, nil, rev, slog.Default())
+	if err := svc.LoadRevocations(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !rev.Revoked(tok.SessionID) {
+		t.Fatal("revocation forgotten after restart")
+	}
+}
+
+func TestRegisterValidation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		in   auth.RegisterInput
+		code string
+	}{
+		{"no identity", auth.RegisterInput{Password: "correct horse battery"}, auth.CodeInvalidRequest},
+		{"bad email", auth.RegisterInput{Email: "not-an-email", Password: "correct horse battery"}, auth.CodeInvalidRequest},
+		{"display-name email", auth.RegisterInput{Email: "Ann <ann@example.com>", Password: "correct horse battery"}, auth.CodeInvalidRequest},
+		{"bad username", auth.RegisterInput{Username: "a b", Password: "correct horse battery"}, auth.CodeInvalidRequest},
+		{"short username", auth.RegisterInput{Username: "ab", Password: "correct horse battery"}, auth.CodeInvalidRequest},
+		{"common password", auth.RegisterInput{Username: "romel", Password: "12345678"}, auth.CodeWeakPassword},
+		{"password equals username", auth.RegisterInput{Username: "romelromel", Password: "RomelRomel"}, auth.CodeWeakPassword},
+		{"control characters in name", auth.RegisterInput{Username: "romel", Name: "a\x00b", Password: "correct horse battery"}, auth.CodeInvalidRequest},
+		{"ok", auth.RegisterInput{Username: "Romel", Name: " Romel ", Password: "correct horse battery"}, ""},
+		{"taken username other case", auth.RegisterInput{Username: "ROMEL", Password: "correct horse battery"}, auth.CodeAlreadyExists},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := e.svc.Register(ctx, tt.in)
+			wantCode(t, err, tt.code)
+			if err == nil && (u.Name != "Romel" || u.Role != auth.RoleUser) {
+				t.Fatalf("user = %+v", u)
+			}
+		})
+	}
+}
