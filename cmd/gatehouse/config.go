@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,10 @@ type config struct {
 	proxies    []netip.Prefix // parsed TrustedProxies
 	hmacSecret []byte         // read from HS256SecretFile
 }
+
+// invalidFlagValue matches the flag package's message for a value that does
+// not parse, to say it again in the same form as every other config error.
+var invalidFlagValue = regexp.MustCompile(`^invalid value (".*") for flag -([a-z0-9-]+): (.*)$`)
 
 // configError is bad configuration: one line naming the flag, exit status 2.
 type configError struct{ msg string }
@@ -75,9 +80,18 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 // parseConfig parses args, then fills every flag not given from its
 // GATEHOUSE_* variable (a flag wins), then validates.
 func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, c *config) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+	help := fs.Output()
+	fs.SetOutput(io.Discard) // errors are reported as one line by run, not with the usage text
+	err := fs.Parse(args)
+	fs.SetOutput(help)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(help, "usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
+		return nil, err
+	}
+	if err != nil {
+		if m := invalidFlagValue.FindStringSubmatch(err.Error()); m != nil {
+			return nil, badFlag(m[2], "%s: %s", m[1], m[3])
 		}
 		return nil, &configError{err.Error()}
 	}

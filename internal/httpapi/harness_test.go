@@ -62,7 +62,10 @@ func newHarness(t testing.TB) *harness {
 	a, err := app.New(ctx, app.Config{
 		Issuer: testIssuer, Audience: testIssuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
 		ReuseGrace: 10 * time.Second, SessionMaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, SigningAlg: "EdDSA",
-		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
+		// Cheap hashes, and a queue deep enough that concurrency tests measure
+		// uniqueness, not the pool's backpressure (tested in internal/password).
+		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+			Queue: 256, MaxWait: time.Minute},
 		Now:     clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, st)
 	if err != nil {
