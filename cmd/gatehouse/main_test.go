@@ -26,8 +26,12 @@ type syncBuffer struct {
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Write(p) }
-func (b *syncBuffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 type server struct {
 	base   string
@@ -50,7 +54,9 @@ func startServer(t *testing.T, db string, args ...string) *server {
 	s := &server{db: db, cancel: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}}
 	stdout := &syncBuffer{}
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, args...)
-	go func() { s.exit <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), stdout, s.stderr) }()
+	go func() {
+		s.exit <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), stdout, s.stderr)
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for s.base == "" {
 		if m := servingLine.FindStringSubmatch(stdout.String()); m != nil {

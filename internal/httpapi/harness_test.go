@@ -66,7 +66,7 @@ func newHarness(t testing.TB) *harness {
 		// uniqueness, not the pool's backpressure (tested in internal/password).
 		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
 			Queue: 256, MaxWait: time.Minute},
-		Now:     clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, st)
 	if err != nil {
 		t.Fatal(err)
