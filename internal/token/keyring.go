@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -197,12 +199,14 @@ type jwk struct {
 	E   string `json:"e,omitempty"`
 }
 
+// buildJWKS renders the public keys, newest first.
 func buildJWKS(keys map[string]*key) ([]byte, error) {
 	b64 := base64.RawURLEncoding.EncodeToString
 	set := struct {
 		Keys []jwk `json:"keys"`
 	}{Keys: []jwk{}}
-	for _, k := range keys {
+	sorted := slices.SortedFunc(maps.Values(keys), func(a, b *key) int { return b.created.Compare(a.created) })
+	for _, k := range sorted { // newest first
 		j := jwk{Use: "sig", Alg: k.alg, Kid: k.id}
 		switch pub := k.public.(type) {
 		case ed25519.PublicKey:
