@@ -2,9 +2,9 @@ package auth_test
 
 import (
 	"context"
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -37,14 +37,7 @@ const issuer = "http://gatehouse.test"
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "auth.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.New(t)
 	clk := &clock{t: time.Now().UTC()}
 	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
 	if err != nil {

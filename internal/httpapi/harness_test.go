@@ -3,11 +3,11 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -50,14 +50,7 @@ type harness struct {
 func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "http.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.New(t)
 	clk := &clock{t: time.Now().UTC()}
 	a, err := app.New(ctx, app.Config{
 		Issuer: testIssuer, Audience: testIssuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,

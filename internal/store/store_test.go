@@ -3,7 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 	"sync"
 	"testing"
 	"time"
@@ -14,19 +14,7 @@ import (
 	"github.com/google/uuid"
 )
 
-func openTemp(t *testing.T) *store.Store {
-	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func openTemp(t *testing.T) *store.Store { return storetest.New(t) }
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
