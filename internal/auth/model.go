@@ -86,8 +86,9 @@ type UserFilter struct {
 	Limit  int
 }
 
-// SessionFilter selects sessions to revoke: one session, or every session of
-// a user (optionally but one).
+// SessionFilter selects sessions to revoke. Its set fields must all match:
+// SessionID alone is one session, UserID alone every session of a user,
+// both a session only if it belongs to that user. ExceptID is spared.
 type SessionFilter struct {
 	SessionID string
 	UserID    string
@@ -102,7 +103,10 @@ type Store interface {
 	// UserCredentials finds a user by email (when identifier contains "@")
 	// or username, case-insensitively, with the password hash.
 	UserCredentials(ctx context.Context, identifier string) (User, string, error)
+	PasswordHash(ctx context.Context, userID string) (string, error)
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// ChangePassword sets a new hash and ends every session of the user.
+	ChangePassword(ctx context.Context, userID, hash string, now, liveUntil time.Time) ([]string, error)
 	UpdateUser(ctx context.Context, id string, upd UserUpdate, now time.Time) (User, []string, error)
 	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
 	// DeleteUser deletes the user and all it owns, recording its live
@@ -110,6 +114,8 @@ type Store interface {
 	DeleteUser(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)
 
 	CreateSession(ctx context.Context, s Session, t RefreshToken) error
+	// Sessions lists a user's unrevoked, unexpired sessions, newest first.
+	Sessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 	SessionByRefresh(ctx context.Context, hash string) (Session, error)
 	// Rotate loads the state of the refresh token with this hash, asks
 	// decide what to do, and applies it, all in one write transaction.

@@ -290,6 +290,95 @@ func (s *Service) LoadRevocations(ctx context.Context) error {
 	return nil
 }
 
+// Sessions lists the user's live sessions: not revoked, not past their
+// absolute end, not idle past the idle timeout.
+func (s *Service) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	now := s.now()
+	all, err := s.store.Sessions(ctx, userID, now)
+	if err != nil {
+		return nil, err
+	}
+	live := all[:0]
+	for _, sess := range all {
+		if now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)) {
+			live = append(live, sess)
+		}
+	}
+	return live, nil
+}
+
+// EndSession ends one of the user's own sessions; another user's session is
+// not found.
+func (s *Service) EndSession(ctx context.Context, userID, sessionID string) error {
+	now := s.now()
+	ended, err := s.store.RevokeSessions(ctx, SessionFilter{SessionID: sessionID, UserID: userID}, now, s.liveUntil(now))
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	if len(ended) == 0 {
+		return Errorf(CodeNotFound, "The session was not found.")
+	}
+	s.revocations.Add(s.liveUntil(now), ended...)
+	return nil
+}
+
+// checkPassword verifies a signed-in user's password (for changing it or
+// deleting the account). A wrong one is invalid_credentials.
+func (s *Service) checkPassword(ctx context.Context, userID, pw string) (User, error) {
+	if pw == "" || len(pw) > password.MaxBytes {
+		return User{}, errInvalidCredentials
+	}
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	hash, err := s.store.PasswordHash(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	ok, _, err := s.hasher.Verify(ctx, pw, hash)
+	if err != nil {
+		return User{}, hashError(err)
+	}
+	if !ok {
+		return User{}, errInvalidCredentials
+	}
+	return u, nil
+}
+
+// ChangePassword checks the current password, sets the new one, ends every
+// session of the user (the one asking too: its tokens were issued under the
+// old password) and starts a new session for the caller.
+func (s *Service) ChangePassword(ctx context.Context, userID, current, next string, c Client) (*Tokens, error) {
+	u, err := s.checkPassword(ctx, userID, current)
+	if err != nil {
+		return nil, err
+	}
+	if err := password.CheckPolicy(next, u.Email, u.Username); err != nil {
+		return nil, Errorf(CodeWeakPassword, "%s", err.Error())
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return nil, hashError(err)
+	}
+	now := s.now()
+	ended, err := s.store.ChangePassword(ctx, userID, hash, now, s.liveUntil(now))
+	if err != nil {
+		return nil, fmt.Errorf("change password: %w", err)
+	}
+	s.revocations.Add(s.liveUntil(now), ended...)
+	s.log.Info("security: password changed; sessions ended", "user", userID, "sessions", len(ended))
+	return s.startSession(ctx, u, c)
+}
+
+// DeleteAccount deletes the caller's own account after checking its password.
+func (s *Service) DeleteAccount(ctx context.Context, userID, pw string) error {
+	if _, err := s.checkPassword(ctx, userID, pw); err != nil {
+		return err
+	}
+	return s.DeleteUser(ctx, userID)
+}
+
 // User returns a user by id.
 func (s *Service) User(ctx context.Context, id string) (User, error) {
 	return s.store.User(ctx, id)

@@ -282,36 +282,3 @@ func claimsOf(r *http.Request) *guard.Claims {
 	c, _ := guard.ClaimsFrom(r.Context())
 	return c
 }
-
-// handleMe serves GET /me (and the seed aliases /get-jwt, /get_name).
-func handleMe(d Deps) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := d.Auth.User(r.Context(), claimsOf(r).Subject)
-		if err != nil {
-			httpjson.Error(w, r, d.Log, err)
-			return
-		}
-		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
-	})
-}
-
-type updateMeRequest struct {
-	Name *string `json:"name"`
-}
-
-// handleUpdateMe serves PATCH /me: only the name can change here.
-func handleUpdateMe(d Deps) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		in, err := httpjson.Decode[updateMeRequest](r, false)
-		if err != nil {
-			httpjson.Error(w, r, d.Log, err)
-			return
-		}
-		u, err := d.Auth.UpdateProfile(r.Context(), claimsOf(r).Subject, in.Name)
-		if err != nil {
-			httpjson.Error(w, r, d.Log, err)
-			return
-		}
-		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
-	})
-}

@@ -101,7 +101,8 @@ func (h *harness) do(r req) *httptest.ResponseRecorder {
 	if r.body != "" {
 		body = strings.NewReader(r.body)
 	}
-	for name, u := range h.users {
+	for name, u := range h.users { // rows name ids as ID:<user> and SID:<user>
+		r.path = strings.ReplaceAll(r.path, "SID:"+name, h.tokens[name].SessionID)
 		r.path = strings.ReplaceAll(r.path, "ID:"+name, u.ID)
 	}
 	hr := httptest.NewRequest(r.method, r.path, body)

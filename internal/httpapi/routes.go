@@ -30,6 +30,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("GET /get-jwt", me)
 	r.handle("GET /get_name", me)
 	r.handle("PATCH /me", user(handleUpdateMe(d)))
+	r.handle("DELETE /me", user(handleDeleteMe(d)))
+	r.handle("POST /me/password", user(handleChangePassword(d)))
+	r.handle("GET /me/sessions", user(handleSessions(d)))
+	r.handle("DELETE /me/sessions/{id}", user(handleEndSession(d)))
 
 	// Administration.
 	r.handle("GET /users", admin(handleListUsers(d)))

@@ -121,8 +121,12 @@ func (s *Store) RevokeSessions(ctx context.Context, f auth.SessionFilter, now, l
 // revokeSessions marks matching live sessions revoked, deletes their refresh
 // tokens (they can never be used again) and logs them in revocations.
 func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, liveUntil time.Time) ([]string, error) {
+	if f.SessionID == "" && f.UserID == "" {
+		return nil, errors.New("revoke sessions: refusing an empty filter")
+	}
 	rows, err := e.query(ctx, `SELECT id FROM sessions
-		WHERE revoked_at IS NULL AND (id = ? OR user_id = ?) AND id <> ?`, f.SessionID, f.UserID, f.ExceptID)
+		WHERE revoked_at IS NULL AND (? = '' OR id = ?) AND (? = '' OR user_id = ?) AND id <> ?`,
+		f.SessionID, f.SessionID, f.UserID, f.UserID, f.ExceptID)
 	if err != nil {
 		return nil, err
 	}
@@ -197,4 +201,24 @@ func (s *Store) Prune(ctx context.Context, now, revokedBefore time.Time) (int64,
 		return nil
 	})
 	return total, err
+}
+
+// Sessions lists the user's sessions that are neither revoked nor past their
+// absolute end, newest first.
+func (s *Store) Sessions(ctx context.Context, userID string, now time.Time) ([]auth.Session, error) {
+	rows, err := s.reader().query(ctx, `SELECT `+sessionColumns+` FROM sessions s
+		WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? ORDER BY s.id DESC`, userID, ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []auth.Session{}
+	for rows.Next() {
+		var sess auth.Session
+		if err := rows.Scan(scanSession(&sess)...); err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, rows.Err()
 }

@@ -60,6 +60,31 @@ func (s *Store) UserCredentials(ctx context.Context, identifier string) (auth.Us
 	return u, hash, err
 }
 
+// PasswordHash returns the password hash of the user with id.
+func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error) {
+	var hash string
+	err := s.reader().queryRow(ctx, `SELECT password_hash FROM users WHERE id = ?`, userID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound("The user")
+	}
+	return hash, err
+}
+
+// ChangePassword replaces a user's password hash and ends every session of
+// the user, in one transaction.
+func (s *Store) ChangePassword(ctx context.Context, userID, hash string, now, liveUntil time.Time) ([]string, error) {
+	var ended []string
+	err := s.inTx(ctx, func(e execer) error {
+		res, err := e.exec(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, ms(now), userID)
+		if err := affectedOne(res, err, "The user"); err != nil {
+			return err
+		}
+		ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID}, now, liveUntil)
+		return err
+	})
+	return ended, err
+}
+
 // SetPasswordHash replaces a user's password hash.
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
 	_, err := s.writer().exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)

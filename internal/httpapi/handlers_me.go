@@ -1,0 +1,128 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+)
+
+// handleMe serves GET /me (and the seed aliases /get-jwt, /get_name).
+func handleMe(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := d.Auth.User(r.Context(), claimsOf(r).Subject)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
+	})
+}
+
+type updateMeRequest struct {
+	Name *string `json:"name"`
+}
+
+// handleUpdateMe serves PATCH /me: only the name can change here.
+func handleUpdateMe(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[updateMeRequest](r, false)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		u, err := d.Auth.UpdateProfile(r.Context(), claimsOf(r).Subject, in.Name)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
+	})
+}
+
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	UserAgent  string    `json:"user_agent"`
+	IP         string    `json:"ip"`
+	Current    bool      `json:"current"`
+}
+
+// handleSessions serves GET /me/sessions: the caller's live sessions, the
+// one of this token marked current.
+func handleSessions(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := claimsOf(r)
+		sessions, err := d.Auth.Sessions(r.Context(), c.Subject)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		out := make([]sessionJSON, len(sessions))
+		for i, s := range sessions {
+			out[i] = sessionJSON{ID: s.ID, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt,
+				UserAgent: s.UserAgent, IP: s.IP, Current: s.ID == c.SessionID}
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"sessions": out})
+	})
+}
+
+// handleEndSession serves DELETE /me/sessions/{id}; someone else's is 404.
+func handleEndSession(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := d.Auth.EndSession(r.Context(), claimsOf(r).Subject, r.PathValue("id")); err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// handleChangePassword serves POST /me/password: every session ends and the
+// caller gets the tokens of a new one (and new cookies if it used cookies).
+func handleChangePassword(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[changePasswordRequest](r, false)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		tokens, err := d.Auth.ChangePassword(r.Context(), claimsOf(r).Subject, in.CurrentPassword, in.NewPassword, client(d, r))
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		if _, err := r.Cookie(accessCookie); err == nil {
+			setSessionCookies(w, tokens)
+		}
+		httpjson.Write(w, http.StatusOK, tokenView(tokens))
+	})
+}
+
+type deleteAccountRequest struct {
+	Password string `json:"password"`
+}
+
+// handleDeleteMe serves DELETE /me {password}: the account, its sessions and
+// its books are gone; 204 and cleared cookies.
+func handleDeleteMe(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[deleteAccountRequest](r, false)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		if err := d.Auth.DeleteAccount(r.Context(), claimsOf(r).Subject, in.Password); err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		clearSessionCookies(w)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
