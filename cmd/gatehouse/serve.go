@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go pruneLoop(ctx, st, c.AccessTTL, log)
+	go a.Run(ctx)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -97,25 +97,6 @@ func openStore(ctx context.Context, dsn string) (*store.Store, error) {
 		return nil, err
 	}
 	return st, nil
-}
-
-// pruneLoop removes dead sessions and stale revocations every hour.
-func pruneLoop(ctx context.Context, st *store.Store, accessTTL time.Duration, log *slog.Logger) {
-	tick := time.NewTicker(time.Hour)
-	defer tick.Stop()
-	for {
-		now := time.Now()
-		if n, err := st.Prune(ctx, now, now.Add(-accessTTL-time.Minute)); err != nil && ctx.Err() == nil {
-			log.Warn("prune failed", "err", err)
-		} else if n > 0 {
-			log.Info("pruned expired sessions", "rows", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // migrate applies pending migrations and reports how many ran.

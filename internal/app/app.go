@@ -31,6 +31,7 @@ type Config struct {
 	SigningAlg       string
 	HMACSecret       []byte // HS256 only
 	TrustedProxies   []netip.Prefix
+	RevocationPoll   time.Duration    // how often the revocation log is read; default 500 ms
 	Hashing          password.Options // zero: production defaults
 	Now              func() time.Time // zero: time.Now
 	Log              *slog.Logger
@@ -38,6 +39,8 @@ type Config struct {
 
 // App is a wired server.
 type App struct {
+	cfg         Config
+	store       *store.Store
 	Handler     http.Handler
 	Auth        *auth.Service
 	Guard       *guard.Guard
@@ -49,6 +52,9 @@ type App struct {
 func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.RevocationPoll <= 0 {
+		c.RevocationPoll = 500 * time.Millisecond
 	}
 	hasher, err := password.NewHasher(c.Hashing)
 	if err != nil {
@@ -63,7 +69,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, Now: c.Now,
 	}, st, hasher, keys, revocations, c.Log)
-	if err := svc.LoadRevocations(ctx); err != nil {
+	if err := svc.SyncRevocations(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
 	g, err := guard.New(guard.Config{
@@ -81,5 +87,27 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Auth: svc, Guard: g, Books: st, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 	})
-	return &App{Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations}, nil
+	return &App{cfg: c, store: st, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations}, nil
+}
+
+// Run does the server's background work until ctx ends: it follows the
+// revocation log (so logouts on other instances take effect here within a
+// poll interval) and prunes dead sessions every hour.
+func (a *App) Run(ctx context.Context) {
+	go a.Auth.FollowRevocations(ctx, a.cfg.RevocationPoll)
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		now := a.cfg.Now()
+		if n, err := a.store.Prune(ctx, now, now.Add(-a.cfg.AccessTTL-time.Minute)); err != nil && ctx.Err() == nil {
+			a.cfg.Log.Warn("prune failed", "err", err)
+		} else if n > 0 {
+			a.cfg.Log.Info("pruned expired sessions", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

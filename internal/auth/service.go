@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
@@ -53,6 +54,9 @@ type Service struct {
 	revocations *Revocations
 	cfg         Config
 	log         *slog.Logger
+
+	revMu     sync.Mutex // serialises SyncRevocations
+	revCursor time.Time  // how far the revocation log has been read
 }
 
 // NewService wires a Service. rev receives every session the Service ends.
@@ -276,18 +280,60 @@ func (s *Service) revoke(ctx context.Context, f SessionFilter) error {
 	return nil
 }
 
-// LoadRevocations fills the in-memory set from the revocation log, so a
-// restart forgets no logout.
-func (s *Service) LoadRevocations(ctx context.Context) error {
-	now := s.now()
-	revs, err := s.store.RevokedSince(ctx, now.Add(-s.cfg.AccessTTL-time.Minute), now)
+// revocationOverlap is how far before its cursor each read of the
+// revocation log looks. A revocation stamped at T can commit just after one
+// stamped later (transactions queue for the writer); re-reading a few seconds
+// costs little, since adding a session to the set twice changes nothing.
+const revocationOverlap = 5 * time.Second
+
+// RevocationsSince returns the logged revocations after cursor (less the
+// overlap) whose access tokens may still be live, and the cursor for the
+// next read. A zero cursor returns every such revocation.
+func (s *Service) RevocationsSince(ctx context.Context, cursor time.Time) ([]Revocation, time.Time, error) {
+	revs, err := s.store.RevokedSince(ctx, cursor.Add(-revocationOverlap), s.now())
+	if err != nil {
+		return nil, cursor, fmt.Errorf("read revocation log: %w", err)
+	}
+	next := cursor
+	for _, r := range revs {
+		if r.RevokedAt.After(next) {
+			next = r.RevokedAt
+		}
+	}
+	return revs, next, nil
+}
+
+// SyncRevocations reads the revocation log once and adds what it finds to
+// the in-memory set: at start, so a restart forgets no logout, and then
+// every poll interval, so a logout on another instance is seen here.
+func (s *Service) SyncRevocations(ctx context.Context) error {
+	s.revMu.Lock()
+	defer s.revMu.Unlock()
+	revs, next, err := s.RevocationsSince(ctx, s.revCursor)
 	if err != nil {
 		return err
 	}
 	for _, r := range revs {
 		s.revocations.Add(r.ExpiresAt, r.SessionID)
 	}
+	s.revCursor = next
 	return nil
+}
+
+// FollowRevocations calls SyncRevocations every interval until ctx ends.
+func (s *Service) FollowRevocations(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := s.SyncRevocations(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("revocation poll failed", "err", err)
+			}
+		}
+	}
 }
 
 // Sessions lists the user's live sessions: not revoked, not past their

@@ -278,7 +278,7 @@ func TestRevocationsSurviveRestart(t *testing.T) {
 	// A fresh set, as after a restart, learns the revocation from the database.
 	rev := auth.NewRevocations(e.clock.Now)
 	svc := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: e.clock.Now}, e.store, nil, nil, rev, slog.Default())
-	if err := svc.LoadRevocations(context.Background()); err != nil {
+	if err := svc.SyncRevocations(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
@@ -313,5 +313,37 @@ func TestRegisterValidation(t *testing.T) {
 				t.Fatalf("user = %+v", u)
 			}
 		})
+	}
+}
+
+func TestRevocationsReachAnotherInstance(t *testing.T) {
+	a := newEnv(t)
+	tok := a.login(t)
+	// Instance B shares A's database but has its own memory.
+	rev := auth.NewRevocations(a.clock.Now)
+	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now}, a.store, nil, nil, rev, slog.Default())
+	if err := b.SyncRevocations(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rev.Revoked(tok.SessionID) {
+		t.Fatal("revoked before logout")
+	}
+	if err := a.svc.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
+		t.Fatal(err)
+	}
+	a.clock.Advance(time.Second)
+	if err := b.SyncRevocations(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !rev.Revoked(tok.SessionID) {
+		t.Fatal("instance B did not learn of A's logout from the revocation log")
+	}
+	revs, cursor, err := b.RevocationsSince(context.Background(), time.Time{})
+	if err != nil || len(revs) != 1 || !cursor.Equal(revs[0].RevokedAt) {
+		t.Fatalf("RevocationsSince = %v, %v, %v", revs, cursor, err)
+	}
+	a.clock.Advance(17 * time.Minute) // past every token of the session
+	if revs, _, _ := b.RevocationsSince(context.Background(), time.Time{}); len(revs) != 0 {
+		t.Fatalf("expired revocations still listed: %v", revs)
 	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -34,6 +35,39 @@ func handleOpenIDConfiguration(d Deps) http.Handler {
 			"subject_types_supported":               []string{"public"},
 			"response_types_supported":              []string{"token"},
 		})
+	})
+}
+
+type revocationJSON struct {
+	SessionID string    `json:"sid"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// handleRevocations serves GET /revocations?since=<cursor>: sessions ended
+// while their access tokens may still be live, for services that verify
+// tokens offline. Public: a session id is no secret. The cursor is opaque to
+// clients (Unix milliseconds); a poll may repeat a few recent entries.
+func handleRevocations(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var since time.Time
+		if s := r.URL.Query().Get("since"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 0 || n > 1<<50 {
+				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The since cursor is not valid."))
+				return
+			}
+			since = time.UnixMilli(n)
+		}
+		revs, next, err := d.Auth.RevocationsSince(r.Context(), since)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		out := make([]revocationJSON, len(revs))
+		for i, rv := range revs {
+			out[i] = revocationJSON{SessionID: rv.SessionID, ExpiresAt: rv.ExpiresAt}
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"revoked": out, "cursor": strconv.FormatInt(max(next.UnixMilli(), 0), 10)})
 	})
 }
 

@@ -52,6 +52,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	// Discovery and operations.
 	r.handle("GET /.well-known/jwks.json", handleJWKS(d))
 	r.handle("GET /.well-known/openid-configuration", handleOpenIDConfiguration(d))
+	r.handle("GET /revocations", handleRevocations(d))
 	r.handle("GET /healthz", handleHealthz())
 	r.handle("GET /readyz", handleReadyz(d))
 

@@ -142,3 +142,29 @@ func TestMe(t *testing.T) {
 		}
 	})
 }
+
+func TestRevocationLog(t *testing.T) {
+	runScenarios(t, []scenario{
+		{name: "bad cursor", req: req{method: "GET", path: "/revocations?since=yesterday"}, status: 400, code: "invalid_request"},
+		{name: "negative cursor", req: req{method: "GET", path: "/revocations?since=-5"}, status: 400, code: "invalid_request"},
+		{name: "empty log", req: req{method: "GET", path: "/revocations"}, status: 200,
+			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
+				if m := decode(t, w); len(m["revoked"].([]any)) != 0 || m["cursor"] != "0" {
+					t.Fatalf("empty log = %v", m)
+				}
+			}},
+		{name: "a logout appears, then the cursor moves past it", req: req{method: "POST", path: "/logout", as: "ann"}, status: 204,
+			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
+				m := decode(t, h.do(req{method: "GET", path: "/revocations"}))
+				revoked := m["revoked"].([]any)
+				if len(revoked) != 1 || revoked[0].(map[string]any)["sid"] != h.tokens["ann"].SessionID {
+					t.Fatalf("log = %v", m)
+				}
+				h.clock.Advance(6e9) // past the overlap window
+				m = decode(t, h.do(req{method: "GET", path: "/revocations?since=" + m["cursor"].(string)}))
+				if len(m["revoked"].([]any)) != 0 {
+					t.Fatalf("the next poll repeats an old entry: %v", m)
+				}
+			}},
+	})
+}
