@@ -288,19 +288,16 @@ const revocationOverlap = 5 * time.Second
 
 // RevocationsSince returns the logged revocations after cursor (less the
 // overlap) whose access tokens may still be live, and the cursor for the
-// next read. A zero cursor returns every such revocation.
+// next read: the time of this read. A zero cursor returns every such
+// revocation. An entry is returned again by reads within the overlap after
+// it; instances' clocks must agree to well within the overlap (NTP does).
 func (s *Service) RevocationsSince(ctx context.Context, cursor time.Time) ([]Revocation, time.Time, error) {
-	revs, err := s.store.RevokedSince(ctx, cursor.Add(-revocationOverlap), s.now())
+	now := s.now()
+	revs, err := s.store.RevokedSince(ctx, cursor.Add(-revocationOverlap), now)
 	if err != nil {
 		return nil, cursor, fmt.Errorf("read revocation log: %w", err)
 	}
-	next := cursor
-	for _, r := range revs {
-		if r.RevokedAt.After(next) {
-			next = r.RevokedAt
-		}
-	}
-	return revs, next, nil
+	return revs, now, nil
 }
 
 // SyncRevocations reads the revocation log once and adds what it finds to
