@@ -455,6 +455,22 @@ func TestCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ops@example.com") || !strings.Contains(out, "admin") || !strings.Contains(out, "true") {
 		t.Fatalf("user list: %d\n%s", code, out)
 	}
+	code, out, _ = cli("", "keys", "list")
+	if code != 0 || strings.Count(out, "\n") != 1 { // no server has started: no key yet
+		t.Fatalf("keys list before any key: %d\n%s", code, out)
+	}
+	for range 2 {
+		if code, out, _ := cli("", "keys", "rotate"); code != 0 || !strings.HasPrefix(out, "new EdDSA key ") {
+			t.Fatalf("keys rotate: %d %q", code, out)
+		}
+	}
+	code, out, _ = cli("", "keys", "list")
+	if code != 0 || strings.Count(out, "active") != 1 || !strings.Contains(out, "verifying until") {
+		t.Fatalf("keys list after rotation: %d\n%s", code, out)
+	}
+	if code, _, errOut := cli("", "keys", "rotate", "--signing-alg", "HS256", "--hs256-secret-file", "/dev/null"); code != 2 || !strings.Contains(errOut, "hs256-secret-file") {
+		t.Fatalf("HS256 rotate: %d %q", code, errOut)
+	}
 	if code, out, _ := cli("", "version"); code != 0 || !strings.HasPrefix(out, "gatehouse ") {
 		t.Fatalf("version: %d %q", code, out)
 	}

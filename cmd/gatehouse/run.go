@@ -24,6 +24,8 @@ commands:
   user list                   list users
   user disable ID             disable a user and end its sessions
   user role ID admin|user     change a user's role and end its sessions
+  keys rotate                 make a new signing key active; older keys verify until their tokens expire
+  keys list                   list signing keys and their state
   version                     print version and build information
 
 Run "gatehouse serve -h" for the server's flags. Every flag can also be set
@@ -59,6 +61,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return migrate(ctx, args, getenv, stdout, stderr)
 	case "user":
 		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

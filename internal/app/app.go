@@ -60,7 +60,10 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := token.Load(ctx, st, c.SigningAlg, c.HMACSecret, c.Now())
+	keys, err := token.Load(ctx, token.Options{
+		Store: st, Algorithm: c.SigningAlg, HMACSecret: c.HMACSecret, Now: c.Now,
+		RetireAfter: KeyRetirement(c.AccessTTL),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +93,23 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	return &App{cfg: c, store: st, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations}, nil
 }
 
+// KeyReload is how often every instance re-reads the signing keys, so a key
+// rotated anywhere becomes active everywhere within it.
+const KeyReload = 10 * time.Second
+
+// KeyRetirement is how long a replaced key keeps verifying: until every token
+// it may have signed (up to KeyReload after its replacement, on an instance
+// that had not reloaded yet) has expired, with a minute for clock leeway.
+func KeyRetirement(accessTTL time.Duration) time.Duration {
+	return accessTTL + KeyReload + time.Minute
+}
+
 // Run does the server's background work until ctx ends: it follows the
 // revocation log (so logouts on other instances take effect here within a
-// poll interval) and prunes dead sessions every hour.
+// poll interval), reloads signing keys, and prunes dead sessions hourly.
 func (a *App) Run(ctx context.Context) {
 	go a.Auth.FollowRevocations(ctx, a.cfg.RevocationPoll)
+	go a.Keys.Follow(ctx, KeyReload, func(err error) { a.cfg.Log.Warn("signing key reload failed", "err", err) })
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {

@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := token.Load(ctx, st, "EdDSA", nil, clk.Now())
+	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

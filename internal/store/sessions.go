@@ -190,6 +190,8 @@ func (s *Store) Prune(ctx context.Context, now, revokedBefore time.Time) (int64,
 			{`DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?`, []any{ms(now), ms(revokedBefore)}},
 			{`DELETE FROM refresh_tokens WHERE expires_at < ?`, []any{ms(now)}},
 			{`DELETE FROM revocations WHERE expires_at < ?`, []any{ms(now)}},
+			// A retired key verifies nothing; after a day its private half goes.
+			{`DELETE FROM signing_keys WHERE retired_at < ?`, []any{ms(now.Add(-24 * time.Hour))}},
 		} {
 			res, err := e.exec(ctx, q.sql, q.args...)
 			if err != nil {

@@ -32,23 +32,44 @@ type Record struct {
 	Algorithm  string
 	PrivateKey []byte // PKCS #8 DER
 	CreatedAt  time.Time
+	RetiredAt  time.Time // zero while the key signs or verifies
 }
 
 // Store persists signing keys.
 type Store interface {
+	// SigningKeys returns every key, retired ones included, oldest first.
 	SigningKeys(ctx context.Context) ([]Record, error)
 	InsertSigningKey(ctx context.Context, r Record) error
+	RetireSigningKey(ctx context.Context, id string, at time.Time) error
 }
 
 // Algorithms that keys can be made for.
 var Algorithms = []string{"EdDSA", "ES256", "RS256", "HS256"}
 
 // KeyRing signs with its active key and verifies with any key it holds.
+//
+// The newest key is the active one. An older key keeps verifying until every
+// token it can have signed has expired: RetireAfter past the creation of
+// the key that replaced it. Then it retires, leaving the JWKS.
 type KeyRing struct {
+	opts Options
+
 	mu     sync.RWMutex
 	active *key
 	byKID  map[string]*key
 	jwks   []byte // cached JSON of the public keys
+
+	reloadMu   sync.Mutex
+	lastReload time.Time
+}
+
+// Options configure a KeyRing.
+type Options struct {
+	Store       Store
+	Algorithm   string
+	HMACSecret  []byte        // HS256 only: the key, never stored, never published
+	RetireAfter time.Duration // access TTL + reload interval + clock leeway
+	Now         func() time.Time
 }
 
 type key struct {
@@ -59,53 +80,135 @@ type key struct {
 	created time.Time
 }
 
-// Load reads the keys in st and makes the newest key of alg active, creating
-// and storing one when there is none. HS256 takes its key from hmacSecret
-// (never stored, never published) instead.
-func Load(ctx context.Context, st Store, alg string, hmacSecret []byte, now time.Time) (*KeyRing, error) {
-	records, err := st.SigningKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load signing keys: %w", err)
+// Load reads the stored keys; when the newest is not of the configured
+// algorithm (first start, or a changed --signing-alg), it creates one.
+func Load(ctx context.Context, o Options) (*KeyRing, error) {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	kr := &KeyRing{byKID: make(map[string]*key)}
-	for _, rec := range records {
-		k, err := parseRecord(rec)
-		if err != nil {
-			return nil, fmt.Errorf("signing key %s: %w", rec.ID, err)
-		}
-		kr.byKID[k.id] = k
-		if k.alg == alg && (kr.active == nil || k.created.After(kr.active.created)) {
-			kr.active = k
-		}
+	kr := &KeyRing{opts: o}
+	if o.Algorithm == "HS256" && len(o.HMACSecret) < 32 {
+		return nil, errors.New("HS256 needs a secret of at least 32 bytes")
 	}
-	switch {
-	case alg == "HS256":
-		if len(hmacSecret) < 32 {
-			return nil, errors.New("HS256 needs a secret of at least 32 bytes")
-		}
-		sum := sha256.Sum256(hmacSecret)
-		k := &key{id: "hs-" + base64.RawURLEncoding.EncodeToString(sum[:9]), alg: alg,
-			signer: hmacSecret, public: hmacSecret, created: now}
-		kr.byKID[k.id], kr.active = k, k
-	case kr.active == nil:
-		rec, err := Generate(alg, now)
-		if err != nil {
-			return nil, err
-		}
-		if err := st.InsertSigningKey(ctx, rec); err != nil {
-			return nil, fmt.Errorf("store new signing key: %w", err)
-		}
-		k, err := parseRecord(rec)
-		if err != nil {
-			return nil, err
-		}
-		kr.byKID[k.id], kr.active = k, k
-	}
-	kr.jwks, err = buildJWKS(kr.byKID)
-	if err != nil {
+	if err := kr.Reload(ctx); err != nil {
 		return nil, err
 	}
+	if o.Algorithm != "HS256" && kr.Algorithm() != o.Algorithm {
+		if _, err := Rotate(ctx, o.Store, o.Algorithm, o.Now()); err != nil {
+			return nil, err
+		}
+		if err := kr.Reload(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return kr, nil
+}
+
+// Rotate creates and stores a new key for alg, which becomes the active key
+// of every instance at its next reload.
+func Rotate(ctx context.Context, st Store, alg string, now time.Time) (Record, error) {
+	rec, err := Generate(alg, now)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := st.InsertSigningKey(ctx, rec); err != nil {
+		return Record{}, fmt.Errorf("store new signing key: %w", err)
+	}
+	return rec, nil
+}
+
+// KeyState is a stored key as "keys list" shows it.
+type KeyState struct {
+	Record
+	Active      bool
+	Retired     bool      // recorded as retired, or past VerifyUntil
+	VerifyUntil time.Time // for a replaced key: when it retires (zero for the active key)
+}
+
+// States computes each record's state at now: active, verifying until its
+// retirement, or retired.
+func States(records []Record, retireAfter time.Duration, now time.Time) []KeyState {
+	sorted := slices.Clone(records)
+	slices.SortStableFunc(sorted, func(a, b Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	out := make([]KeyState, len(sorted))
+	for i, r := range sorted {
+		out[i] = KeyState{Record: r}
+		if i == len(sorted)-1 {
+			out[i].Active = true
+			continue
+		}
+		out[i].VerifyUntil = sorted[i+1].CreatedAt.Add(retireAfter)
+		out[i].Retired = !r.RetiredAt.IsZero() || !now.Before(out[i].VerifyUntil)
+	}
+	return out
+}
+
+// Reload re-reads the keys: a key rotated by another instance or by
+// "gatehouse keys rotate" becomes active here, and keys past their
+// retirement leave (and are marked retired in the store).
+func (kr *KeyRing) Reload(ctx context.Context) error {
+	kr.reloadMu.Lock()
+	defer kr.reloadMu.Unlock()
+	return kr.reload(ctx)
+}
+
+func (kr *KeyRing) reload(ctx context.Context) error {
+	now := kr.opts.Now()
+	kr.lastReload = now
+	records, err := kr.opts.Store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	byKID := make(map[string]*key)
+	var active *key
+	for _, st := range States(records, kr.opts.RetireAfter, now) {
+		if st.Retired {
+			if st.RetiredAt.IsZero() { // newly retired: record it, once
+				if err := kr.opts.Store.RetireSigningKey(ctx, st.ID, now); err != nil {
+					return fmt.Errorf("retire signing key %s: %w", st.ID, err)
+				}
+			}
+			continue
+		}
+		k, err := parseRecord(st.Record)
+		if err != nil {
+			return fmt.Errorf("signing key %s: %w", st.ID, err)
+		}
+		byKID[k.id] = k
+		if st.Active {
+			active = k
+		}
+	}
+	if kr.opts.Algorithm == "HS256" {
+		sum := sha256.Sum256(kr.opts.HMACSecret)
+		active = &key{id: "hs-" + base64.RawURLEncoding.EncodeToString(sum[:9]), alg: "HS256",
+			signer: kr.opts.HMACSecret, public: kr.opts.HMACSecret, created: now}
+		byKID[active.id] = active
+	}
+	jwks, err := buildJWKS(byKID)
+	if err != nil {
+		return err
+	}
+	kr.mu.Lock()
+	kr.active, kr.byKID, kr.jwks = active, byKID, jwks
+	kr.mu.Unlock()
+	return nil
+}
+
+// Follow reloads the keys every interval until ctx ends.
+func (kr *KeyRing) Follow(ctx context.Context, interval time.Duration, onError func(error)) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := kr.Reload(ctx); err != nil && ctx.Err() == nil {
+				onError(err)
+			}
+		}
+	}
 }
 
 // Generate makes a new private key for alg (not HS256, whose key is a secret
@@ -149,10 +252,13 @@ func parseRecord(rec Record) (*key, error) {
 	return &key{id: rec.ID, alg: rec.Algorithm, signer: signer, public: signer.Public(), created: rec.CreatedAt}, nil
 }
 
-// Algorithm is the algorithm of the active key.
+// Algorithm is the algorithm of the active key ("" when there is none).
 func (kr *KeyRing) Algorithm() string {
 	kr.mu.RLock()
 	defer kr.mu.RUnlock()
+	if kr.active == nil {
+		return ""
+	}
 	return kr.active.alg
 }
 
@@ -168,8 +274,25 @@ func (kr *KeyRing) Sign(c *guard.Claims) (string, error) {
 	return t.SignedString(k.signer)
 }
 
-// VerificationKey implements guard.KeySource.
+// VerificationKey implements guard.KeySource. An unknown kid may be a key
+// another instance has just rotated in, so it reloads the keys first, at
+// most once a second (and never twice at once), before saying no.
 func (kr *KeyRing) VerificationKey(kid string) (guard.Key, bool) {
+	if k, ok := kr.lookup(kid); ok {
+		return k, true
+	}
+	if kr.reloadMu.TryLock() {
+		if kr.opts.Now().Sub(kr.lastReload) >= time.Second {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = kr.reload(ctx) // on failure the key stays unknown; Follow logs
+			cancel()
+		}
+		kr.reloadMu.Unlock()
+	}
+	return kr.lookup(kid)
+}
+
+func (kr *KeyRing) lookup(kid string) (guard.Key, bool) {
 	kr.mu.RLock()
 	k, ok := kr.byKID[kid]
 	kr.mu.RUnlock()

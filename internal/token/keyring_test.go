@@ -25,6 +25,23 @@ func (m *memStore) InsertSigningKey(_ context.Context, r token.Record) error {
 	m.records = append(m.records, r)
 	return nil
 }
+func (m *memStore) RetireSigningKey(_ context.Context, id string, at time.Time) error {
+	for i := range m.records {
+		if m.records[i].ID == id {
+			m.records[i].RetiredAt = at
+		}
+	}
+	return nil
+}
+
+func load(t *testing.T, st token.Store, alg string, secret []byte) *token.KeyRing {
+	t.Helper()
+	kr, err := token.Load(context.Background(), token.Options{Store: st, Algorithm: alg, HMACSecret: secret, RetireAfter: time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
 
 var now = time.Now()
 
@@ -40,10 +57,7 @@ func TestEveryAlgorithmSignsWhatGuardAccepts(t *testing.T) {
 	for _, alg := range token.Algorithms {
 		t.Run(alg, func(t *testing.T) {
 			st := &memStore{}
-			kr, err := token.Load(context.Background(), st, alg, secret, now)
-			if err != nil {
-				t.Fatal(err)
-			}
+			kr := load(t, st, alg, secret)
 			signed, err := kr.Sign(claims())
 			if err != nil {
 				t.Fatal(err)
@@ -101,14 +115,7 @@ func publicFromJWK(t *testing.T, k map[string]string) any {
 
 func TestLoadKeepsTheStoredKey(t *testing.T) {
 	st := &memStore{}
-	first, err := token.Load(context.Background(), st, "EdDSA", nil, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := token.Load(context.Background(), st, "EdDSA", nil, now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first, second := load(t, st, "EdDSA", nil), load(t, st, "EdDSA", nil)
 	if len(st.records) != 1 || string(first.JWKS()) != string(second.JWKS()) {
 		t.Fatalf("a restart made a new key: %d records", len(st.records))
 	}
@@ -120,12 +127,93 @@ func TestLoadKeepsTheStoredKey(t *testing.T) {
 }
 
 func TestLoadRefuses(t *testing.T) {
-	if _, err := token.Load(context.Background(), &memStore{}, "HS256", []byte("short"), now); err == nil {
+	if _, err := token.Load(context.Background(), token.Options{Store: &memStore{}, Algorithm: "HS256", HMACSecret: []byte("short")}); err == nil {
 		t.Fatal("HS256 with a short secret accepted")
 	}
 	rec, _ := token.Generate("EdDSA", now)
 	rec.Algorithm = "RS256" // an Ed25519 key mislabelled
-	if _, err := token.Load(context.Background(), &memStore{records: []token.Record{rec}}, "RS256", nil, now); err == nil {
+	if _, err := token.Load(context.Background(), token.Options{Store: &memStore{records: []token.Record{rec}}, Algorithm: "RS256"}); err == nil {
 		t.Fatal("a key whose type does not match its algorithm was loaded")
 	}
+}
+
+func TestRotationThenRetirement(t *testing.T) {
+	st := &memStore{}
+	clock := now
+	opts := token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
+	a, err := token.Load(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := token.Load(context.Background(), opts) // a second instance on the same database
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := func(kr *token.KeyRing) *guard.Guard {
+		g, _ := guard.New(guard.Config{Issuer: "iss", Audience: "aud", Algorithms: []string{"EdDSA"}, Keys: kr,
+			Now: func() time.Time { return clock }})
+		return g
+	}
+	c := claims()
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(time.Hour))
+	old, _ := a.Sign(c)
+
+	clock = clock.Add(2 * time.Second)
+	if _, err := token.Rotate(context.Background(), st, "EdDSA", clock); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := a.Sign(c)
+	if kidOf(t, fresh) == kidOf(t, old) {
+		t.Fatal("the rotated key is not active after a reload")
+	}
+	for name, tok := range map[string]string{"old": old, "new": fresh} {
+		if _, err := verifier(a).Verify(tok); err != nil {
+			t.Fatalf("%s token refused on the rotating instance: %v", name, err)
+		}
+		if _, err := verifier(b).Verify(tok); err != nil { // b learns the new kid on first sight
+			t.Fatalf("%s token refused on the other instance: %v", name, err)
+		}
+	}
+	if n := jwksLen(t, a); n != 2 {
+		t.Fatalf("JWKS during the overlap has %d keys, want 2", n)
+	}
+
+	clock = clock.Add(16*time.Minute + time.Second) // every token the old key signed has expired by now
+	if err := a.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := jwksLen(t, a); n != 1 {
+		t.Fatalf("JWKS after retirement has %d keys, want 1", n)
+	}
+	if _, err := verifier(a).Verify(old); err == nil {
+		t.Fatal("a token of the retired key still verifies")
+	}
+	if st.records[0].RetiredAt.IsZero() {
+		t.Fatal("retirement not recorded in the store")
+	}
+	states := token.States(st.records, opts.RetireAfter, clock)
+	if !states[0].Retired || !states[1].Active {
+		t.Fatalf("states = %+v", states)
+	}
+}
+
+func kidOf(t *testing.T, tok string) string {
+	t.Helper()
+	p, _, err := jwt.NewParser().ParseUnverified(tok, &guard.Claims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Header["kid"].(string)
+}
+
+func jwksLen(t *testing.T, kr *token.KeyRing) int {
+	t.Helper()
+	var set struct{ Keys []any }
+	if err := json.Unmarshal(kr.JWKS(), &set); err != nil {
+		t.Fatal(err)
+	}
+	return len(set.Keys)
 }

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// keysCommand runs "gatehouse keys rotate|list". It reads the server's flags
+// (--signing-alg, --access-ttl) so it computes what the servers compute.
+func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "rotate" && args[0] != "list") {
+		return &configError{"keys needs a subcommand: rotate or list"}
+	}
+	sub := args[0]
+	var c config
+	rest, err := parseConfig(newFlagSet("keys "+sub, &c, true, stderr), args[1:], getenv, &c)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return &configError{fmt.Sprintf("keys %s takes no arguments", sub)}
+	}
+	st, err := openStore(ctx, c.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	retireAfter := app.KeyRetirement(c.AccessTTL)
+	now := time.Now().UTC()
+
+	if sub == "rotate" {
+		if c.SigningAlg == "HS256" {
+			return errors.New("HS256 keys come from --hs256-secret-file: rotate by replacing the file and restarting")
+		}
+		rec, err := token.Rotate(ctx, st, c.SigningAlg, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new %s key %s; running servers sign with it within %s, and earlier keys verify until %s\n",
+			rec.Algorithm, rec.ID, app.KeyReload, now.Add(retireAfter).Format(time.RFC3339))
+		return nil
+	}
+	records, err := st.SigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALGORITHM\tCREATED\tSTATE")
+	for _, k := range token.States(records, retireAfter, now) {
+		state := "active"
+		switch {
+		case k.Retired:
+			state = "retired"
+		case !k.Active:
+			state = "verifying until " + k.VerifyUntil.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), state)
+	}
+	return tw.Flush()
+}
