@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
+)
+
+// startGatehouse serves a real Gatehouse on loopback and returns its issuer URL.
+func startGatehouse(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	a, err := app.New(context.Background(), app.Config{
+		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour,
+		ReuseGrace: 10 * time.Second, SessionMaxAge: time.Hour, IdleTimeout: time.Hour, SigningAlg: "EdDSA",
+		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, storetest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: a.Handler}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return issuer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Write(p) }
+func (b *syncBuffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
+	issuer := startGatehouse(t)
+	const poll = 500 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "books.db"),
+			"--gatehouse", issuer, "--poll", poll.String()}, stdout, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("bookstore exited %d: %s", code, stderr)
+		}
+	})
+	var bookstore string
+	for deadline := time.Now().Add(10 * time.Second); bookstore == ""; time.Sleep(10 * time.Millisecond) {
+		if m := regexp.MustCompile(`serving on (http://\S+)`).FindStringSubmatch(stdout.String()); m != nil {
+			bookstore = m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bookstore did not start: %s", stderr)
+		}
+	}
+
+	if code, m := call(t, "POST", issuer+"/register", "", `{"username":"reader","password":"books all the way down"}`); code != 201 {
+		t.Fatalf("register: %d %v", code, m)
+	}
+	_, tokens := call(t, "POST", issuer+"/login", "", `{"username":"reader","password":"books all the way down"}`)
+	tok := tokens["access_token"].(string)
+	if code, m := call(t, "POST", bookstore+"/books", tok, `{"title":"Dune","price":12}`); code != 201 {
+		t.Fatalf("create book: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", bookstore+"/books", tok, ""); code != 200 || len(m["books"].([]any)) != 1 {
+		t.Fatalf("list books: %d %v", code, m)
+	}
+	if code, _ := call(t, "GET", bookstore+"/books", "", ""); code != 401 {
+		t.Fatalf("anonymous list: %d", code)
+	}
+
+	if code, _ := call(t, "POST", issuer+"/logout", tok, ""); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	loggedOut := time.Now()
+	for {
+		code, m := call(t, "GET", bookstore+"/books", tok, "")
+		if code == 401 && m["error"] == "token_revoked" {
+			break
+		}
+		if code != 200 {
+			t.Fatalf("unexpected answer while waiting: %d %v", code, m)
+		}
+		if time.Since(loggedOut) > 3*poll {
+			t.Fatalf("bookstore still accepts the token %s after logout (poll interval %s)", time.Since(loggedOut), poll)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("bookstore refused the logged-out token %s after logout (poll interval %s)", time.Since(loggedOut).Round(time.Millisecond), poll)
+}
