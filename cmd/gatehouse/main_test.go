@@ -481,3 +481,48 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("missing argument exit %d, want 2", code)
 	}
 }
+
+func TestRestartKeepsRefreshFamilies(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "gatehouse.db")
+	flags := []string{"--issuer", "http://gatehouse.test", "--refresh-reuse-grace", "0s"}
+	s := startServer(t, db, flags...)
+	c := newClient(t, s)
+	expect(t, c.json("POST", "/register", `{"email":"f@example.com","password":"families survive restarts"}`), 201)
+	r0 := c.json("POST", "/login", `{"email":"f@example.com","password":"families survive restarts"}`).json(t)["refresh_token"].(string)
+	r1 := c.json("POST", "/token/refresh", `{"refresh_token":"`+r0+`"}`).json(t)["refresh_token"].(string)
+	s.stop()
+
+	s2 := startServer(t, db, flags...)
+	c2 := newClient(t, s2)
+	r := c2.json("POST", "/token/refresh", `{"refresh_token":"`+r1+`"}`)
+	expect(t, r, 200)
+	r2 := r.json(t)["refresh_token"].(string)
+	// The spent r0, replayed after the restart, still reveals the theft: the
+	// whole family dies, r2 included.
+	expect(t, c2.json("POST", "/token/refresh", `{"refresh_token":"`+r0+`"}`), 401)
+	expect(t, c2.json("POST", "/token/refresh", `{"refresh_token":"`+r2+`"}`), 401)
+}
+
+func TestLogoutReachesAnotherInstanceWithinASecond(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "gatehouse.db")
+	flags := []string{"--issuer", "http://gatehouse.test"} // one issuer: instances behind one load balancer
+	a := startServer(t, db, flags...)
+	b := startServer(t, db, flags...)
+	ca, cb := newClient(t, a), newClient(t, b)
+	expect(t, ca.json("POST", "/register", `{"email":"two@example.com","password":"one account two servers"}`), 201)
+	tok := cb.json("POST", "/login", `{"email":"two@example.com","password":"one account two servers"}`).json(t)["access_token"].(string)
+	expect(t, ca.json("GET", "/me", "", "Authorization", "Bearer "+tok), 200)
+	expect(t, ca.json("POST", "/logout", "", "Authorization", "Bearer "+tok), 204)
+	loggedOut := time.Now()
+	for {
+		r := cb.json("GET", "/me", "", "Authorization", "Bearer "+tok)
+		if r.status == 401 {
+			break
+		}
+		if time.Since(loggedOut) > time.Second {
+			t.Fatalf("instance B still accepts the token %s after the logout on A", time.Since(loggedOut))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("instance B refused the token %s after the logout on A", time.Since(loggedOut).Round(time.Millisecond))
+}

@@ -34,7 +34,7 @@ type env struct {
 
 const issuer = "http://gatehouse.test"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.New(t)
@@ -60,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	return &env{svc: svc, guard: g, clock: clk, store: st}
 }
 
-func (e *env) login(t *testing.T) *auth.Tokens {
+func (e *env) login(t testing.TB) *auth.Tokens {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := e.svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery"}); err != nil &&
@@ -350,4 +350,21 @@ func TestRevocationsReachAnotherInstance(t *testing.T) {
 	if revs, _, _ := b.RevocationsSince(context.Background(), time.Time{}); len(revs) != 0 {
 		t.Fatalf("expired revocations still listed: %v", revs)
 	}
+}
+
+// BenchmarkRefresh rotates refresh tokens on SQLite: each goroutine follows
+// its own session's chain, as many clients would.
+func BenchmarkRefresh(b *testing.B) {
+	e := newEnv(b)
+	e.login(b) // registers the user once
+	b.RunParallel(func(pb *testing.PB) {
+		raw := e.login(b).RefreshToken
+		for pb.Next() {
+			tok, err := e.svc.Refresh(context.Background(), raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			raw = tok.RefreshToken
+		}
+	})
 }
