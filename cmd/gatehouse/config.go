@@ -10,9 +10,11 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -31,9 +33,15 @@ type config struct {
 	HS256SecretFile string
 	TrustedProxies  string
 	LogFormat       string
+	LimitLogin      string
+	LimitRegister   string
+	LimitRefresh    string
+	LockoutFailures int
+	LockoutMax      time.Duration
 
-	proxies    []netip.Prefix // parsed TrustedProxies
-	hmacSecret []byte         // read from HS256SecretFile
+	proxies    []netip.Prefix   // parsed TrustedProxies
+	hmacSecret []byte           // read from HS256SecretFile
+	limits     ratelimit.Policy // parsed Limit* and Lockout*
 }
 
 // invalidFlagValue matches the flag package's message for a value that does
@@ -74,6 +82,12 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.StringVar(&c.SigningAlg, "signing-alg", "EdDSA", "access token algorithm: EdDSA, ES256, RS256 or HS256")
 	fs.StringVar(&c.HS256SecretFile, "hs256-secret-file", "", "file holding the HS256 secret (at least 32 bytes)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	def := ratelimit.DefaultPolicy()
+	fs.StringVar(&c.LimitLogin, "limit-login", "20/1m", "login attempts per client address: N/duration")
+	fs.StringVar(&c.LimitRegister, "limit-register", "20/1h", "sign-ups per client address: N/duration")
+	fs.StringVar(&c.LimitRefresh, "limit-refresh", "120/1m", "token refreshes per client address: N/duration")
+	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Lockout.FreeFailures, "failed logins of one account before it locks")
+	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
 	return fs
 }
 
@@ -162,6 +176,30 @@ func (c *config) validate(server bool) error {
 		}
 		c.hmacSecret = secret
 	}
+	c.limits = ratelimit.DefaultPolicy()
+	for _, l := range []struct {
+		name, value string
+		dst         *ratelimit.Limit
+	}{
+		{"limit-login", c.LimitLogin, &c.limits.Login},
+		{"limit-register", c.LimitRegister, &c.limits.Register},
+		{"limit-refresh", c.LimitRefresh, &c.limits.Refresh},
+	} {
+		n, per, ok := strings.Cut(l.value, "/")
+		count, err1 := strconv.Atoi(n)
+		period, err2 := time.ParseDuration(per)
+		if !ok || err1 != nil || err2 != nil || count < 1 || period <= 0 {
+			return badFlag(l.name, "%q is not N/duration, like 20/1m", l.value)
+		}
+		*l.dst = ratelimit.Per(count, period, count)
+	}
+	if c.LockoutFailures < 1 {
+		return badFlag("lockout-failures", "must be at least 1")
+	}
+	if c.LockoutMax < time.Second || c.LockoutMax > 24*time.Hour {
+		return badFlag("lockout-max", "%s is outside 1s to 24h", c.LockoutMax)
+	}
+	c.limits.Lockout.FreeFailures, c.limits.Lockout.MaxLock = c.LockoutFailures, c.LockoutMax
 	c.proxies = nil
 	for _, s := range strings.Split(c.TrustedProxies, ",") {
 		if s = strings.TrimSpace(s); s == "" {

@@ -384,6 +384,9 @@ func TestConfigErrors(t *testing.T) {
 		{"refresh shorter than access", []string{"--refresh-ttl", "1m", "--access-ttl", "5m"}, nil, "--refresh-ttl"},
 		{"unknown flag", []string{"--nope"}, nil, "-nope"},
 		{"address in use", []string{"--addr", "256.0.0.1:1"}, nil, "--addr"},
+		{"bad limit", []string{"--limit-login", "20 per minute"}, nil, "--limit-login"},
+		{"zero limit", nil, map[string]string{"GATEHOUSE_LIMIT_REFRESH": "0/1m"}, "--limit-refresh"},
+		{"bad lockout", []string{"--lockout-failures", "0"}, nil, "--lockout-failures"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

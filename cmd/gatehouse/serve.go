@@ -49,7 +49,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	a, err := app.New(ctx, app.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, SessionMaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
-		SigningAlg: c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Log: log,
+		SigningAlg: c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Limits: &c.limits, Log: log,
 	}, st)
 	if err != nil {
 		return err

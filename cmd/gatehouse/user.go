@@ -95,7 +95,8 @@ func adminService(st *store.Store, log *slog.Logger) (*auth.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return auth.NewService(auth.Config{AccessTTL: 15 * time.Minute}, st, hasher, nil, auth.NewRevocations(time.Now), log), nil
+	return auth.NewService(auth.Config{AccessTTL: 15 * time.Minute},
+		auth.Deps{Store: st, Hasher: hasher, Revocations: auth.NewRevocations(time.Now), Log: log}), nil
 }
 
 func listUsers(ctx context.Context, svc *auth.Service, stdout io.Writer) error {

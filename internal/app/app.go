@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
@@ -31,9 +32,10 @@ type Config struct {
 	SigningAlg       string
 	HMACSecret       []byte // HS256 only
 	TrustedProxies   []netip.Prefix
-	RevocationPoll   time.Duration    // how often the revocation log is read; default 500 ms
-	Hashing          password.Options // zero: production defaults
-	Now              func() time.Time // zero: time.Now
+	RevocationPoll   time.Duration     // how often the revocation log is read; default 500 ms
+	Hashing          password.Options  // zero: production defaults
+	Limits           *ratelimit.Policy // nil: ratelimit.DefaultPolicy()
+	Now              func() time.Time  // zero: time.Now
 	Log              *slog.Logger
 }
 
@@ -53,6 +55,10 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Limits == nil {
+		p := ratelimit.DefaultPolicy()
+		c.Limits = &p
+	}
 	if c.RevocationPoll <= 0 {
 		c.RevocationPoll = 500 * time.Millisecond
 	}
@@ -71,7 +77,8 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	svc := auth.NewService(auth.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, Now: c.Now,
-	}, st, hasher, keys, revocations, c.Log)
+	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
+		Lockout: ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now), Log: c.Log})
 	if err := svc.SyncRevocations(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
@@ -89,6 +96,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: svc, Guard: g, Books: st, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
+		Limiter: ratelimit.NewMemory(c.Now), Limits: *c.Limits,
 	})
 	return &App{cfg: c, store: st, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations}, nil
 }

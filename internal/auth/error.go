@@ -7,6 +7,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes of the HTTP contract. Each maps to exactly one status code in
@@ -35,8 +36,9 @@ const (
 // Error is an error a client may see: a contract code and one human sentence.
 // Anything that is not an *Error is internal and its text is never sent.
 type Error struct {
-	Code    string
-	Message string
+	Code       string
+	Message    string
+	RetryAfter time.Duration // for too_many_requests and unavailable: when to try again
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -71,3 +73,12 @@ func ErrorMessage(err error) string {
 // errInvalidCredentials is the one answer for unknown user, wrong password and
 // disabled account, so the response tells an attacker nothing.
 var errInvalidCredentials = Errorf(CodeInvalidCredentials, "The credentials are not valid.")
+
+// RetryAfter returns how long err asks the client to wait (0 when it does not).
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}

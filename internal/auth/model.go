@@ -134,6 +134,16 @@ type Revocation struct {
 	ExpiresAt time.Time
 }
 
+// CanonicalIdentifier is a login identifier as looked up: trimmed, and an
+// email (anything with "@") in its canonical form.
+func CanonicalIdentifier(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "@") {
+		return strings.ToLower(s)
+	}
+	return s
+}
+
 var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,32}$`)
 
 // CanonicalEmail trims and lower-cases an email address and checks that it

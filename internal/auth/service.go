@@ -33,6 +33,13 @@ type Signer interface {
 	Sign(c *guard.Claims) (string, error)
 }
 
+// Lockout counts failed logins per account (internal/ratelimit).
+type Lockout interface {
+	Locked(ctx context.Context, key string) (time.Duration, error)
+	Fail(ctx context.Context, key string) (time.Duration, error)
+	Succeed(ctx context.Context, key string) error
+}
+
 // Config holds the Service's lifetimes and identity.
 type Config struct {
 	Issuer      string
@@ -52,6 +59,7 @@ type Service struct {
 	hasher      Hasher
 	signer      Signer
 	revocations *Revocations
+	lockout     Lockout
 	cfg         Config
 	log         *slog.Logger
 
@@ -59,12 +67,27 @@ type Service struct {
 	revCursor time.Time  // how far the revocation log has been read
 }
 
-// NewService wires a Service. rev receives every session the Service ends.
-func NewService(cfg Config, st Store, h Hasher, s Signer, rev *Revocations, log *slog.Logger) *Service {
+// Deps are a Service's collaborators. Signer may be nil where no token is
+// issued (the command line); Lockout nil means no account lockout.
+type Deps struct {
+	Store       Store
+	Hasher      Hasher
+	Signer      Signer
+	Revocations *Revocations // receives every session the Service ends
+	Lockout     Lockout
+	Log         *slog.Logger
+}
+
+// NewService wires a Service.
+func NewService(cfg Config, d Deps) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: st, hasher: h, signer: s, revocations: rev, cfg: cfg, log: log}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
+		lockout: d.Lockout, cfg: cfg, log: d.Log}
 }
 
 // Tokens is a login's or refresh's answer.
@@ -137,32 +160,81 @@ type LoginInput struct {
 }
 
 // Login checks credentials and starts a session. Unknown user, wrong password
-// and disabled account all cost one hash and give the same error.
+// and disabled account all cost one hash and give the same error; a locked
+// account (or unknown name) is refused before any hashing, the same way.
 func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
-	ident := strings.TrimSpace(in.Identifier)
+	ident := CanonicalIdentifier(in.Identifier)
 	if ident == "" || in.Password == "" || len(in.Password) > password.MaxBytes || len(ident) > 254 {
 		return nil, errInvalidCredentials
 	}
 	user, hash, err := s.store.UserCredentials(ctx, ident)
-	if ErrorCode(err) == CodeNotFound {
-		if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
-			return nil, hashError(err)
-		}
-		return nil, errInvalidCredentials
-	} else if err != nil {
+	known := err == nil
+	if err != nil && ErrorCode(err) != CodeNotFound {
 		return nil, fmt.Errorf("login: %w", err)
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, in.Password, hash)
-	if err != nil {
+	// Failures count per account, whichever of its email or username was
+	// typed; unknown names count under the name itself.
+	lockKey := "name:" + ident
+	if known {
+		lockKey = "user:" + user.ID
+	}
+	if err := s.checkLock(ctx, lockKey); err != nil {
+		return nil, err
+	}
+	ok := false
+	if known {
+		var rehash bool
+		if ok, rehash, err = s.hasher.Verify(ctx, in.Password, hash); err != nil {
+			return nil, hashError(err)
+		}
+		if ok && rehash {
+			s.upgradeHash(ctx, user.ID, in.Password)
+		}
+	} else if err := s.hasher.VerifyDummy(ctx, in.Password); err != nil {
 		return nil, hashError(err)
 	}
 	if !ok || user.Disabled {
+		s.recordFailure(ctx, lockKey)
 		return nil, errInvalidCredentials
 	}
-	if rehash {
-		s.upgradeHash(ctx, user.ID, in.Password)
+	if s.lockout != nil {
+		_ = s.lockout.Succeed(ctx, lockKey)
 	}
 	return s.startSession(ctx, user, in.Client)
+}
+
+// checkLock refuses a login while its account is locked. A failing lockout
+// store is logged and ignored: the limits per address still apply.
+func (s *Service) checkLock(ctx context.Context, key string) error {
+	if s.lockout == nil {
+		return nil
+	}
+	d, err := s.lockout.Locked(ctx, key)
+	if err != nil {
+		s.log.Warn("lockout check failed", "err", err)
+		return nil
+	}
+	if d > 0 {
+		return tooManyAttempts(d)
+	}
+	return nil
+}
+
+func (s *Service) recordFailure(ctx context.Context, key string) {
+	if s.lockout == nil {
+		return
+	}
+	d, err := s.lockout.Fail(ctx, key)
+	if err != nil {
+		s.log.Warn("lockout record failed", "err", err)
+	} else if d > 0 {
+		s.log.Warn("security: login locked after repeated failures", "lock", d.String())
+	}
+}
+
+// tooManyAttempts is the one answer for a locked account, known or not.
+func tooManyAttempts(d time.Duration) error {
+	return &Error{Code: CodeTooManyRequests, Message: "Too many failed attempts; wait before trying again.", RetryAfter: d}
 }
 
 // upgradeHash replaces a hash made with older parameters. A failure is

@@ -51,7 +51,7 @@ func newEnv(t testing.TB) *env {
 	svc := auth.NewService(auth.Config{
 		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
 		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-	}, st, h, keys, rev, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: rev, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"},
 		Keys: keys, Revocations: rev, Now: clk.Now})
 	if err != nil {
@@ -277,7 +277,7 @@ func TestRevocationsSurviveRestart(t *testing.T) {
 	}
 	// A fresh set, as after a restart, learns the revocation from the database.
 	rev := auth.NewRevocations(e.clock.Now)
-	svc := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: e.clock.Now}, e.store, nil, nil, rev, slog.Default())
+	svc := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: e.clock.Now}, auth.Deps{Store: e.store, Revocations: rev})
 	if err := svc.SyncRevocations(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestRevocationsReachAnotherInstance(t *testing.T) {
 	tok := a.login(t)
 	// Instance B shares A's database but has its own memory.
 	rev := auth.NewRevocations(a.clock.Now)
-	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now}, a.store, nil, nil, rev, slog.Default())
+	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now}, auth.Deps{Store: a.store, Revocations: rev})
 	if err := b.SyncRevocations(context.Background()); err != nil {
 		t.Fatal(err)
 	}

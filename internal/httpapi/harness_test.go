@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
@@ -47,20 +49,31 @@ type harness struct {
 	users  map[string]auth.User
 }
 
-func newHarness(t testing.TB) *harness {
+// unlimited keeps the rate limits out of tests about other things.
+var unlimited = ratelimit.Policy{
+	Login: ratelimit.Per(1e6, time.Second, 1e6), Register: ratelimit.Per(1e6, time.Second, 1e6),
+	Refresh: ratelimit.Per(1e6, time.Second, 1e6), Lockout: ratelimit.LockoutPolicy{FreeFailures: 1e6},
+}
+
+// newHarness builds the server; opts adjust its configuration first.
+func newHarness(t testing.TB, opts ...func(*app.Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.New(t)
 	clk := &clock{t: time.Now().UTC()}
-	a, err := app.New(ctx, app.Config{
+	cfg := app.Config{
 		Issuer: testIssuer, Audience: testIssuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
 		ReuseGrace: 10 * time.Second, SessionMaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, SigningAlg: "EdDSA",
 		// Cheap hashes, and a queue deep enough that concurrency tests measure
 		// uniqueness, not the pool's backpressure (tested in internal/password).
 		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
 			Queue: 256, MaxWait: time.Minute},
-		Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, st)
+		Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: &unlimited,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := app.New(ctx, cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,4 +229,12 @@ func field(m map[string]any, path ...string) any {
 		v = mm[p]
 	}
 	return v
+}
+
+func mustPrefixes(cidrs ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range cidrs {
+		out = append(out, netip.MustParsePrefix(c))
+	}
+	return out
 }

@@ -18,12 +18,14 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	bh := books.Handlers{Store: d.Books, Log: d.Log, Now: d.Now}
 
 	// Authentication. Seed aliases stand beside the route they name.
-	register, login := handleRegister(d), handleLogin(d)
+	// One bucket per address and action, shared by a route and its aliases.
+	register := limitByAddress(d, "register", d.Limits.Register, handleRegister(d))
+	login := limitByAddress(d, "login", d.Limits.Login, handleLogin(d))
 	r.handle("POST /register", register)
 	r.handle("POST /signup", register)
 	r.handle("POST /login", login)
 	r.handle("POST /set-jwt", login)
-	r.handle("POST /token/refresh", handleRefresh(d))
+	r.handle("POST /token/refresh", limitByAddress(d, "refresh", d.Limits.Refresh, handleRefresh(d)))
 	r.handle("POST /logout", handleLogout(d))
 	me := user(handleMe(d))
 	r.handle("GET /me", me)

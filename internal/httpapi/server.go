@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
@@ -35,6 +36,8 @@ type Deps struct {
 	Log            *slog.Logger
 	Issuer         string
 	TrustedProxies []netip.Prefix
+	Limiter        ratelimit.Limiter // per client address; nil: no limits
+	Limits         ratelimit.Policy
 	Now            func() time.Time
 }
 
@@ -127,6 +130,25 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)), slog.String("request_id", id))
+	})
+}
+
+// limitByAddress refuses a client address past its bucket for action with
+// 429 and Retry-After, before the handler reads anything.
+func limitByAddress(d Deps, action string, l ratelimit.Limit, next http.Handler) http.Handler {
+	if d.Limiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, retry, err := d.Limiter.Allow(r.Context(), action+":"+clientIP(r, d.TrustedProxies), l)
+		if err != nil { // a failing shared limiter must not take logins down
+			d.Log.WarnContext(r.Context(), "rate limiter failed", "err", err)
+		} else if !ok {
+			httpjson.Error(w, r, d.Log, &auth.Error{Code: auth.CodeTooManyRequests,
+				Message: "Too many requests from your address; wait before trying again.", RetryAfter: retry})
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
@@ -70,11 +72,15 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		if w.Header().Get("Retry-After") == "" {
-			w.Header().Set("Retry-After", "1")
-		}
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds(auth.RetryAfter(err))))
 	}
 	Write(w, status, map[string]string{"error": code, "message": auth.ErrorMessage(err)})
+}
+
+// RetryAfterSeconds rounds a wait up to whole seconds, at least 1, for the
+// Retry-After header.
+func RetryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 // IsForm reports whether r's body is an HTML form.

@@ -1,0 +1,108 @@
+// Package ratelimit holds Gatehouse's two defences against guessing: token
+// buckets per client address, and a progressive lockout per account. Both
+// are interfaces with an in-memory implementation here, so that a shared
+// store (Redis) can back them when several instances run.
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limit is a token bucket: Burst requests at once, refilled at Rate per second.
+type Limit struct {
+	Rate  rate.Limit
+	Burst int
+}
+
+// Per returns a Limit of n requests per period, with a burst of burst.
+func Per(n int, period time.Duration, burst int) Limit {
+	return Limit{Rate: rate.Limit(float64(n) / period.Seconds()), Burst: burst}
+}
+
+// Limiter takes a token from the bucket of key, or says how long to wait.
+type Limiter interface {
+	Allow(ctx context.Context, key string, l Limit) (ok bool, retryAfter time.Duration, err error)
+}
+
+// Memory is an in-memory Limiter for one instance. Idle buckets are dropped,
+// so memory follows the number of recently active clients.
+type Memory struct {
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	now     func() time.Time
+	nextGC  time.Time
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+// NewMemory returns an empty in-memory Limiter using now as its clock.
+func NewMemory(now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{buckets: make(map[string]*bucket), now: now}
+}
+
+// Allow implements Limiter.
+func (m *Memory) Allow(_ context.Context, key string, l Limit) (bool, time.Duration, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.buckets[key]
+	if !ok {
+		b = &bucket{lim: rate.NewLimiter(l.Rate, l.Burst)}
+		m.buckets[key] = b
+	}
+	b.seen = now
+	if now.After(m.nextGC) {
+		m.gc(now)
+	}
+	r := b.lim.ReserveN(now, 1)
+	if !r.OK() {
+		return false, time.Minute, nil
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now) // a refused request takes no token
+		return false, d, nil
+	}
+	return true, 0, nil
+}
+
+// gc drops buckets idle long enough to have refilled completely.
+func (m *Memory) gc(now time.Time) {
+	for k, b := range m.buckets {
+		if now.Sub(b.seen) > 10*time.Minute {
+			delete(m.buckets, k)
+		}
+	}
+	m.nextGC = now.Add(time.Minute)
+}
+
+// Policy is every limit Gatehouse applies.
+type Policy struct {
+	Login    Limit // login attempts per client address (JSON, form and Basic alike)
+	Register Limit // sign-ups per client address
+	Refresh  Limit // token refreshes per client address
+	Lockout  LockoutPolicy
+}
+
+// DefaultPolicy is what Gatehouse applies unless configured otherwise: per
+// address 20 logins a minute, 20 sign-ups an hour and 120 refreshes a minute
+// (generous for an office behind one NAT), and per account a lock after 5
+// failures, doubling from 1 s to 15 min, at most 100 failures an hour.
+func DefaultPolicy() Policy {
+	p := Policy{
+		Login:    Per(20, time.Minute, 20),
+		Register: Per(20, time.Hour, 20),
+		Refresh:  Per(120, time.Minute, 120),
+	}
+	p.Lockout.defaults()
+	return p
+}
