@@ -8,6 +8,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Roles.
@@ -135,21 +138,38 @@ type Revocation struct {
 }
 
 // CanonicalIdentifier is a login identifier as looked up: trimmed, and an
-// email (anything with "@") in its canonical form.
+// email (anything with "@") in the canonical form CanonicalEmail stores.
 func CanonicalIdentifier(s string) string {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "@") {
-		return strings.ToLower(s)
+		return foldEmail(s)
+	}
+	return s
+}
+
+// foldEmail is an email's canonical spelling: Unicode NFKC with case folded,
+// so "ＡＮＮ@Example.com", "ann@example.com" and "ANN@EXAMPLE.COM" are one
+// address. Applied until nothing changes, which makes it idempotent.
+func foldEmail(s string) string {
+	for range 4 {
+		next := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+		if next == s {
+			break
+		}
+		s = next
 	}
 	return s
 }
 
 var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,32}$`)
 
-// CanonicalEmail trims and lower-cases an email address and checks that it
-// looks like one (a bare addr-spec, no display name).
+// CanonicalEmail trims and folds an email address (see foldEmail) and checks
+// that it looks like one (a bare addr-spec, no display name).
 func CanonicalEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = foldEmail(strings.TrimSpace(s))
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+		return "", Errorf(CodeInvalidRequest, "The email address is not valid.")
+	}
 	addr, err := mail.ParseAddress(s)
 	if err != nil || addr.Address != s || len(s) > 254 || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
 		return "", Errorf(CodeInvalidRequest, "The email address is not valid.")

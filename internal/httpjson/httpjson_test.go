@@ -1,0 +1,76 @@
+package httpjson
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+type login struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Price    *int64 `json:"price"`
+}
+
+func decodeBody(body, contentType string) error {
+	r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	_, err := Decode[login](r, false)
+	return err
+}
+
+func TestDecode(t *testing.T) {
+	deep := strings.Repeat("[", 30000) + strings.Repeat("]", 30000)
+	tests := []struct {
+		name, body, contentType, code string
+	}{
+		{"ok", `{"email":"a@b.c","password":"x","unknown":{"nested":[1,2]}}`, "application/json", ""},
+		{"charset parameter", `{"email":"a"}`, "application/json; charset=utf-8", ""},
+		{"absurd nesting in a field", `{"email":` + deep + `}`, "application/json", auth.CodeInvalidRequest},
+		{"absurd nesting alone", deep, "application/json", auth.CodeInvalidRequest},
+		{"trailing value", `{"email":"a"}{"email":"b"}`, "application/json", auth.CodeInvalidRequest},
+		{"trailing garbage", `{"email":"a"} x`, "application/json", auth.CodeInvalidRequest},
+		{"trailing whitespace is fine", "{\"email\":\"a\"}\n\t ", "application/json", ""},
+		{"not an object", `"just a string"`, "application/json", auth.CodeInvalidRequest},
+		{"wrong type", `{"price":"12"}`, "application/json", auth.CodeInvalidRequest},
+		{"number too big", `{"price":1e400}`, "application/json", auth.CodeInvalidRequest},
+		{"empty", ``, "application/json", auth.CodeInvalidRequest},
+		{"invalid UTF-8 is replaced, not fatal", "{\"email\":\"\xff\"}", "application/json", ""},
+		{"text/plain", `{}`, "text/plain", auth.CodeUnsupportedMediaType},
+		{"no content type", `{}`, "", auth.CodeUnsupportedMediaType},
+		{"malformed content type", `{}`, "application/json; =;", auth.CodeUnsupportedMediaType},
+		{"over 64 KiB", `{"email":"` + strings.Repeat("a", MaxBody) + `"}`, "application/json", auth.CodeRequestTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := auth.ErrorCode(decodeBody(tt.body, tt.contentType)); got != tt.code {
+				t.Fatalf("code %q, want %q", got, tt.code)
+			}
+		})
+	}
+}
+
+// FuzzDecode: whatever the body, Decode answers with a contract error or a
+// value, never a panic or an internal error, and accepts only valid JSON.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"email":"a","password":"b"}`, `{"price":12}`, `[]`, `{`, `{"a":1}{}`, `null`, `{"price":-1.5e3}`, "\xef\xbb\xbf{}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		err := decodeBody(body, "application/json")
+		switch auth.ErrorCode(err) {
+		case "":
+			if !json.Valid([]byte(strings.TrimSpace(body))) {
+				t.Fatalf("accepted invalid JSON %q", body)
+			}
+		case auth.CodeInvalidRequest, auth.CodeRequestTooLarge:
+		default:
+			t.Fatalf("body %q: unexpected error %v", body, err)
+		}
+	})
+}
