@@ -8,7 +8,7 @@ import (
 func TestCanonicalEmail(t *testing.T) {
 	for in, want := range map[string]string{
 		" Ann@Example.COM ":             "ann@example.com",
-		"ａｎｎ@ｅｘａｍｐｌｅ.ｃｏｍ":              "ann@example.com", // fullwidth compatibility forms
+		"ａｎｎ@ｅｘａｍｐｌｅ.ｃｏｍ":               "ann@example.com", // fullwidth compatibility forms
 		"STRASSE@example.com":           "strasse@example.com",
 		"straße@example.com":            "strasse@example.com", // case folding, not just lower-casing
 		"Ⅸ@example.com":                 "ix@example.com",
