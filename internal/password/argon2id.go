@@ -85,8 +85,9 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	return encoded, err
 }
 
-// Verify reports whether password matches encoded. needsRehash is true when
-// the hash was made with other parameters than the Hasher's.
+// Verify reports whether password matches encoded: an argon2id PHC string,
+// or one of the legacy formats of legacy.go. needsRehash is true when the
+// hash is legacy or was made with other parameters than the Hasher's.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error) {
 	perr := h.pool.do(ctx, func() { ok, needsRehash, err = h.verify(password, encoded) })
 	if perr != nil {
@@ -115,6 +116,10 @@ func (h *Hasher) hash(password string) (string, error) {
 }
 
 func (h *Hasher) verify(password, encoded string) (ok, needsRehash bool, err error) {
+	if legacy, found := legacyVerifier(encoded); found {
+		ok, err := legacy(password)
+		return ok, true, err
+	}
 	p, salt, key, err := parsePHC(encoded)
 	if err != nil {
 		return false, false, err
