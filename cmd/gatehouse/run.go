@@ -26,6 +26,7 @@ commands:
   user role ID admin|user     change a user's role and end its sessions
   keys rotate                 make a new signing key active; older keys verify until their tokens expire
   keys list                   list signing keys and their state
+  import flask PATH           import the users of a Flask tutorial app's SQLite database, keeping their hashes
   version                     print version and build information
 
 Run "gatehouse serve -h" for the server's flags. Every flag can also be set
@@ -63,6 +64,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return userCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, args, getenv, stdout, stderr)
+	case "import":
+		return importCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

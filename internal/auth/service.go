@@ -152,6 +152,55 @@ func (s *Service) CreateUser(ctx context.Context, in RegisterInput, role string)
 	return u, nil
 }
 
+// ImportInput is a user brought over from another system with its password
+// hash (see password.Recognized for the formats understood).
+type ImportInput struct {
+	Email, Username, Name, PasswordHash string
+	Admin, Disabled                     bool
+}
+
+// ImportUser creates a user from another system, keeping its password hash;
+// the first successful login replaces it with argon2id. A user whose email
+// or username exists already is already_exists, so importing twice changes
+// nothing.
+func (s *Service) ImportUser(ctx context.Context, in ImportInput) (User, error) {
+	u := User{Role: RoleUser, Disabled: in.Disabled}
+	if in.Admin {
+		u.Role = RoleAdmin
+	}
+	var err error
+	if in.Email == "" && in.Username == "" {
+		return User{}, Errorf(CodeInvalidRequest, "The user has neither an email nor a usable username.")
+	}
+	if in.Email != "" {
+		if u.Email, err = CanonicalEmail(in.Email); err != nil {
+			return User{}, err
+		}
+	}
+	if in.Username != "" {
+		if u.Username, err = ValidUsername(in.Username); err != nil {
+			return User{}, err
+		}
+	}
+	if u.Name, err = CleanName(in.Name); err != nil {
+		return User{}, err
+	}
+	if !password.Recognized(in.PasswordHash) {
+		return User{}, Errorf(CodeInvalidRequest, "The password hash format is not supported.")
+	}
+	u.ID = newID()
+	u.CreatedAt = s.now()
+	if err := s.store.CreateUser(ctx, u, in.PasswordHash); err != nil {
+		return User{}, err
+	}
+	if u.Disabled {
+		if _, _, err := s.store.UpdateUser(ctx, u.ID, UserUpdate{Disabled: &u.Disabled}, u.CreatedAt); err != nil {
+			return User{}, err
+		}
+	}
+	return u, nil
+}
+
 // LoginInput is a login attempt.
 type LoginInput struct {
 	Identifier string // email or username
