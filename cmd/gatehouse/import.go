@@ -51,6 +51,7 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
+	ctx = auth.WithActor(ctx, "cli")
 
 	var total int
 	if err := src.QueryRowContext(ctx, `SELECT count(*) FROM "`+table+`"`).Scan(&total); err != nil {

@@ -425,7 +425,7 @@ func TestCommands(t *testing.T) {
 		code := run(context.Background(), args, env, strings.NewReader(stdin), &out, &errb)
 		return code, out.String(), errb.String()
 	}
-	if code, out, _ := cli("", "migrate"); code != 0 || !strings.Contains(out, "applied 1 migration") {
+	if code, out, _ := cli("", "migrate"); code != 0 || !strings.Contains(out, "applied 2 migration") {
 		t.Fatalf("migrate: %d %q", code, out)
 	}
 	if code, out, _ := cli("", "migrate"); code != 0 || !strings.Contains(out, "applied 0 migration") {
@@ -473,6 +473,13 @@ func TestCommands(t *testing.T) {
 	}
 	if code, _, errOut := cli("", "keys", "rotate", "--signing-alg", "HS256", "--hs256-secret-file", "/dev/null"); code != 2 || !strings.Contains(errOut, "hs256-secret-file") {
 		t.Fatalf("HS256 rotate: %d %q", code, errOut)
+	}
+	code, out, _ = cli("", "audit", "--event", "admin_user_updated")
+	if code != 0 || strings.Count(out, "admin_user_updated") != 2 || !strings.Contains(out, "cli") {
+		t.Fatalf("audit: %d\n%s", code, out)
+	}
+	if code, _, _ := cli("", "audit", "--limit", "0"); code != 2 {
+		t.Fatal("audit --limit 0 accepted")
 	}
 	if code, out, _ := cli("", "version"); code != 0 || !strings.HasPrefix(out, "gatehouse ") {
 		t.Fatalf("version: %d %q", code, out)

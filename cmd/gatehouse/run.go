@@ -26,6 +26,8 @@ commands:
   user role ID admin|user     change a user's role and end its sessions
   keys rotate                 make a new signing key active; older keys verify until their tokens expire
   keys list                   list signing keys and their state
+  audit [--user ID] [--event E] [--limit N]
+                              security events, newest first
   import flask PATH           import the users of a Flask tutorial app's SQLite database, keeping their hashes
   version                     print version and build information
 
@@ -66,6 +68,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return keysCommand(ctx, args, getenv, stdout, stderr)
 	case "import":
 		return importCommand(ctx, args, getenv, stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

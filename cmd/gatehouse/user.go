@@ -55,6 +55,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
+	ctx = auth.WithActor(ctx, "cli")
 
 	switch sub {
 	case "add":

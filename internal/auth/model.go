@@ -128,6 +128,9 @@ type Store interface {
 	RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
 	// RevokedSince lists sessions revoked after since whose tokens may still live.
 	RevokedSince(ctx context.Context, since, now time.Time) ([]Revocation, error)
+
+	RecordAudit(ctx context.Context, e AuditEvent) error
+	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }
 
 // Revocation is an ended session whose access tokens may still be unexpired.

@@ -149,6 +149,7 @@ func (s *Service) CreateUser(ctx context.Context, in RegisterInput, role string)
 	if err := s.store.CreateUser(ctx, u, hash); err != nil {
 		return User{}, fmt.Errorf("register: %w", err)
 	}
+	s.audit(ctx, EventRegistered, u.ID, "role "+u.Role)
 	return u, nil
 }
 
@@ -198,6 +199,7 @@ func (s *Service) ImportUser(ctx context.Context, in ImportInput) (User, error) 
 			return User{}, err
 		}
 	}
+	s.audit(ctx, EventUserImported, u.ID, "role "+u.Role)
 	return u, nil
 }
 
@@ -243,13 +245,25 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 		return nil, hashError(err)
 	}
 	if !ok || user.Disabled {
-		s.recordFailure(ctx, lockKey)
+		reason := "unknown account"
+		switch {
+		case known && !ok:
+			reason = "wrong password"
+		case known:
+			reason = "disabled account"
+		}
+		s.audit(ctx, EventLoginFailed, user.ID, reason)
+		s.recordFailure(ctx, lockKey, user.ID)
 		return nil, errInvalidCredentials
 	}
 	if s.lockout != nil {
 		_ = s.lockout.Succeed(ctx, lockKey)
 	}
-	return s.startSession(ctx, user, in.Client)
+	tokens, err := s.startSession(ctx, user, in.Client)
+	if err == nil {
+		s.audit(ctx, EventLoginSucceeded, user.ID, "session "+tokens.SessionID)
+	}
+	return tokens, err
 }
 
 // checkLock refuses a login while its account is locked. A failing lockout
@@ -269,7 +283,7 @@ func (s *Service) checkLock(ctx context.Context, key string) error {
 	return nil
 }
 
-func (s *Service) recordFailure(ctx context.Context, key string) {
+func (s *Service) recordFailure(ctx context.Context, key, userID string) {
 	if s.lockout == nil {
 		return
 	}
@@ -277,7 +291,8 @@ func (s *Service) recordFailure(ctx context.Context, key string) {
 	if err != nil {
 		s.log.Warn("lockout record failed", "err", err)
 	} else if d > 0 {
-		s.log.Warn("security: login locked after repeated failures", "lock", d.String())
+		s.log.Warn("security: login locked after repeated failures", "user", userID, "lock", d.String())
+		s.audit(ctx, EventAccountLocked, userID, "locked for "+d.String())
 	}
 }
 
@@ -318,7 +333,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 		return nil, errInvalidGrant
 	}
 	var out *Tokens
-	var reusedSession string
+	var reusedSession, reusedBy string
 	err := s.store.Rotate(ctx, hashToken(raw), func(st RefreshState) (Rotation, error) {
 		now := s.now()
 		sess, user := st.Session, st.User
@@ -329,7 +344,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 		case !st.Token.SpentAt.IsZero():
 			successor, err := openSuccessor(raw, st.Token.Successor)
 			if err != nil || now.Sub(st.Token.SpentAt) > s.cfg.ReuseGrace {
-				reusedSession = sess.ID
+				reusedSession, reusedBy = sess.ID, user.ID
 				return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
 			}
 			// A racing tab or a lost response: hand out the same successor.
@@ -357,6 +372,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 	if reusedSession != "" {
 		s.revocations.Add(s.liveUntil(s.now()), reusedSession)
 		s.log.Warn("security: refresh token reuse detected; session revoked", "session", reusedSession)
+		s.audit(ctx, EventRefreshReuse, reusedBy, "session "+reusedSession+" revoked")
 		return nil, errInvalidGrant
 	}
 	return out, nil
@@ -373,11 +389,15 @@ type LogoutInput struct {
 // Logout ends sessions. Their access tokens stop working at once here, and
 // on other instances through the revocation log.
 func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
-	f := SessionFilter{SessionID: in.SessionID}
+	f, detail := SessionFilter{SessionID: in.SessionID}, "session "+in.SessionID
 	if in.All {
-		f = SessionFilter{UserID: in.UserID}
+		f, detail = SessionFilter{UserID: in.UserID}, "all sessions"
 	}
-	return s.revoke(ctx, f)
+	if err := s.revoke(ctx, f); err != nil {
+		return err
+	}
+	s.audit(ctx, EventLogout, in.UserID, detail)
+	return nil
 }
 
 // LogoutRefresh ends the session of a refresh token (the web UI's cookie).
@@ -483,6 +503,7 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) erro
 		return Errorf(CodeNotFound, "The session was not found.")
 	}
 	s.revocations.Add(s.liveUntil(now), ended...)
+	s.audit(ctx, EventSessionEnded, userID, "session "+sessionID)
 	return nil
 }
 
@@ -531,7 +552,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 		return nil, fmt.Errorf("change password: %w", err)
 	}
 	s.revocations.Add(s.liveUntil(now), ended...)
-	s.log.Info("security: password changed; sessions ended", "user", userID, "sessions", len(ended))
+	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d sessions ended", len(ended)))
 	return s.startSession(ctx, u, c)
 }
 
@@ -540,7 +561,11 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, pw string) error {
 	if _, err := s.checkPassword(ctx, userID, pw); err != nil {
 		return err
 	}
-	return s.DeleteUser(ctx, userID)
+	if err := s.deleteUser(ctx, userID); err != nil {
+		return err
+	}
+	s.audit(ctx, EventAccountDeleted, userID, "")
+	return nil
 }
 
 // User returns a user by id.
@@ -591,11 +616,28 @@ func (s *Service) AdminUpdate(ctx context.Context, id string, role *string, disa
 		return User{}, err
 	}
 	s.revocations.Add(s.liveUntil(now), ended...)
+	var changes []string
+	if role != nil {
+		changes = append(changes, "role "+*role)
+	}
+	if disabled != nil {
+		changes = append(changes, fmt.Sprintf("disabled %t", *disabled))
+	}
+	s.audit(ctx, EventAdminUpdate, id, strings.Join(changes, ", ")+fmt.Sprintf("; %d sessions ended", len(ended)))
 	return u, nil
 }
 
-// DeleteUser removes a user and everything it owns, ending its sessions.
+// DeleteUser removes a user and everything it owns, ending its sessions
+// (an administrator's action).
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
+	if err := s.deleteUser(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, EventAdminDelete, id, "")
+	return nil
+}
+
+func (s *Service) deleteUser(ctx context.Context, id string) error {
 	now := s.now()
 	ended, err := s.store.DeleteUser(ctx, id, now, s.liveUntil(now))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
@@ -108,5 +109,51 @@ func handleDeleteUser(d Deps) http.Handler {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+type auditJSON struct {
+	ID        string    `json:"id"`
+	At        time.Time `json:"at"`
+	Event     string    `json:"event"`
+	UserID    *string   `json:"user_id"`
+	ActorID   *string   `json:"actor_id"`
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"user_agent"`
+	Detail    string    `json:"detail"`
+}
+
+// handleAudit serves GET /audit?user=&event=&limit=&cursor= (admins): the
+// security events, newest first.
+func handleAudit(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f := auth.AuditFilter{UserID: q.Get("user"), Event: q.Get("event"), Limit: 50}
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > 200 {
+				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The limit must be a whole number from 1 to 200."))
+				return
+			}
+			f.Limit = n
+		}
+		if s := q.Get("cursor"); s != "" {
+			if uuid.Validate(s) != nil {
+				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The cursor is not valid."))
+				return
+			}
+			f.Before = s
+		}
+		events, next, err := d.Auth.AuditEvents(r.Context(), f)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		out := make([]auditJSON, len(events))
+		for i, e := range events {
+			out[i] = auditJSON{ID: e.ID, At: e.At, Event: e.Event, UserID: nullable(e.UserID), ActorID: nullable(e.ActorID),
+				IP: e.IP, UserAgent: e.UserAgent, Detail: e.Detail}
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"events": out, "next_cursor": nullable(next)})
 	})
 }

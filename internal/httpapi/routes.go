@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
@@ -14,7 +15,7 @@ import (
 func addRoutes(mux *http.ServeMux, d Deps) {
 	r := &router{mux: mux, methods: map[string][]string{}}
 	user := d.Guard.Require()
-	admin := d.Guard.Require(guard.Role("admin"))
+	admin := func(h http.Handler) http.Handler { return d.Guard.Require(guard.Role("admin"))(asActor(h)) }
 	bh := books.Handlers{Store: d.Books, Log: d.Log, Now: d.Now}
 
 	// Authentication. Seed aliases stand beside the route they name.
@@ -42,6 +43,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("GET /users/{id}", admin(handleGetUser(d)))
 	r.handle("PATCH /users/{id}", admin(handleUpdateUser(d)))
 	r.handle("DELETE /users/{id}", admin(handleDeleteUser(d)))
+	r.handle("GET /audit", admin(handleAudit(d)))
 
 	// Books: the demo resource, protected by guard alone.
 	r.handle("POST /books", user(bh.Create()))
@@ -66,6 +68,14 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("GET /static/", web.Static())
 
 	r.finish()
+}
+
+// asActor records the signed-in admin as the actor of what follows, for the
+// audit log.
+func asActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(auth.WithActor(r.Context(), claimsOf(r).Subject)))
+	})
 }
 
 // router records the methods of each path, so that a known path asked with

@@ -48,7 +48,18 @@ func NewServer(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return logRequests(d.Log, recoverPanics(d.Log, limitBodies(commonHeaders(mux))))
+	return logRequests(d.Log, recoverPanics(d.Log, limitBodies(commonHeaders(withClient(d, mux)))))
+}
+
+// withClient records the caller's address and user agent in the context of
+// every request that may change state, for the audit log. Reads skip it.
+func withClient(d Deps, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			r = r.WithContext(auth.WithClient(r.Context(), client(d, r)))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // limitBodies caps every request body at the contract's 64 KiB, before any

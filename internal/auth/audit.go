@@ -1,0 +1,84 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// Audit event names.
+const (
+	EventLoginSucceeded = "login_succeeded"
+	EventLoginFailed    = "login_failed"
+	EventAccountLocked  = "account_locked"
+	EventRegistered     = "registered"
+	EventRefreshReuse   = "refresh_token_reused"
+	EventLogout         = "logout"
+	EventSessionEnded   = "session_ended"
+	EventPasswordChange = "password_changed"
+	EventAccountDeleted = "account_deleted"
+	EventAdminUpdate    = "admin_user_updated"
+	EventAdminDelete    = "admin_user_deleted"
+	EventUserImported   = "user_imported"
+)
+
+// AuditEvent is one security event. It never holds a password, token or hash.
+type AuditEvent struct {
+	ID        string
+	At        time.Time
+	Event     string
+	UserID    string // the account concerned, if known
+	ActorID   string // who acted on it, when not the user (an admin, or "cli")
+	IP        string
+	UserAgent string
+	Detail    string
+}
+
+// AuditFilter selects audit events, newest first.
+type AuditFilter struct {
+	UserID string
+	Event  string
+	Before string // event id cursor: events older than it
+	Limit  int
+}
+
+type clientKey struct{}
+type actorKey struct{}
+
+// WithClient records in ctx who is calling, for the audit log.
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// WithActor records in ctx who acts on other accounts: an admin's user id,
+// or "cli" for the command line.
+func WithActor(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, actorKey{}, id)
+}
+
+// audit records an event; a failure to record is logged, not returned: the
+// action it describes has already happened.
+func (s *Service) audit(ctx context.Context, event, userID, detail string) {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	actor, _ := ctx.Value(actorKey{}).(string)
+	e := AuditEvent{ID: newID(), At: s.now(), Event: event, UserID: userID, ActorID: actor,
+		IP: c.IP, UserAgent: truncate(c.UserAgent, 512), Detail: detail}
+	if err := s.store.RecordAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("audit record failed", "event", event, "err", err)
+	}
+}
+
+// AuditEvents returns a page of events, newest first, and the cursor of the
+// next page ("" at the end).
+func (s *Service) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, string, error) {
+	want := f.Limit
+	f.Limit++
+	events, err := s.store.AuditEvents(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(events) > want {
+		events = events[:want]
+		return events, events[want-1].ID, nil
+	}
+	return events, "", nil
+}

@@ -1,0 +1,38 @@
+package store
+
+import (
+	"context"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// RecordAudit appends an event to the audit log.
+func (s *Store) RecordAudit(ctx context.Context, e auth.AuditEvent) error {
+	_, err := s.writer().exec(ctx, `INSERT INTO audit_events (id, at, event, user_id, actor_id, ip, user_agent, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, ms(e.At), e.Event, e.UserID, e.ActorID, e.IP, e.UserAgent, e.Detail)
+	return err
+}
+
+// AuditEvents lists events matching f, newest first.
+func (s *Store) AuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, error) {
+	before := f.Before
+	if before == "" {
+		before = "~" // sorts after every UUID
+	}
+	rows, err := s.reader().query(ctx, `SELECT id, at, event, user_id, actor_id, ip, user_agent, detail FROM audit_events
+		WHERE id < ? AND (? = '' OR user_id = ?) AND (? = '' OR event = ?) ORDER BY id DESC LIMIT ?`,
+		before, f.UserID, f.UserID, f.Event, f.Event, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []auth.AuditEvent{}
+	for rows.Next() {
+		var e auth.AuditEvent
+		if err := rows.Scan(&e.ID, msDest{&e.At}, &e.Event, &e.UserID, &e.ActorID, &e.IP, &e.UserAgent, &e.Detail); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
