@@ -2,13 +2,19 @@ package httpapi_test
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
@@ -134,5 +140,133 @@ func TestAccountLockout(t *testing.T) {
 	// Bob's account was never touched.
 	if w := h.do(req{method: "POST", path: "/login", body: `{"email":"bob@example.com","password":"` + bobPassword + `"}`}); w.Code != 200 {
 		t.Fatalf("another account locked: %d", w.Code)
+	}
+}
+
+// withProductionHashing uses argon2id at Gatehouse's real parameters, so that
+// timing and memory are what they are in production.
+func withProductionHashing(c *app.Config) { c.Hashing = password.Options{} }
+
+func TestEnumerationResistance(t *testing.T) {
+	h := newHarness(t, withProductionHashing)
+	h.do(req{method: "PATCH", path: "/users/ID:bob", as: "admin", body: `{"disabled":true}`})
+	attempts := map[string]req{
+		"unknown user":     {method: "POST", path: "/login", body: `{"email":"nobody@example.com","password":"` + annPassword + `"}`},
+		"wrong password":   {method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"not ann's password"}`},
+		"disabled account": {method: "POST", path: "/login", body: `{"email":"bob@example.com","password":"` + bobPassword + `"}`},
+	}
+	const rounds = 15
+	durations := map[string][]time.Duration{}
+	var reference *httptest.ResponseRecorder
+	for range rounds { // interleaved, so drift in machine load hits all three alike
+		for name, r := range attempts {
+			start := time.Now()
+			w := h.do(r)
+			durations[name] = append(durations[name], time.Since(start))
+			if reference == nil {
+				reference = w
+			}
+			if w.Code != reference.Code || w.Body.String() != reference.Body.String() || !sameHeaders(w, reference) {
+				t.Fatalf("%s answered %d %s %v; unknown user answered %d %s %v", name, w.Code, w.Body, w.Header(), reference.Code, reference.Body, reference.Header())
+			}
+		}
+	}
+	if reference.Code != 401 {
+		t.Fatalf("status %d, want 401", reference.Code)
+	}
+	base := median(durations["wrong password"])
+	for name, d := range durations {
+		m := median(d)
+		t.Logf("%-16s median %6s (min %s, max %s)", name, m.Round(time.Microsecond), slices.Min(d).Round(time.Microsecond), slices.Max(d).Round(time.Microsecond))
+		// Without the dummy hash an unknown user answers ~100x faster; equal
+		// work keeps the medians within noise of each other.
+		if ratio := float64(m) / float64(base); ratio < 0.6 || ratio > 1.67 {
+			t.Errorf("%s median %s vs wrong password %s: timing tells them apart", name, m, base)
+		}
+	}
+}
+
+func sameHeaders(a, b *httptest.ResponseRecorder) bool {
+	strip := func(w *httptest.ResponseRecorder) map[string][]string {
+		h := w.Header().Clone()
+		h.Del("X-Request-Id") // random per request
+		return h
+	}
+	return fmt.Sprint(strip(a)) == fmt.Sprint(strip(b))
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func TestConcurrentLoginsStayWithinMemoryBound(t *testing.T) {
+	h := newHarness(t, withProductionHashing)
+	srv := httptest.NewServer(h.app.Handler)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { // sample the heap while the logins run
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+
+	const n = 256
+	var wg sync.WaitGroup
+	codes := make(chan int, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Post(srv.URL+"/login", "application/json",
+				strings.NewReader(`{"email":"ann@example.com","password":"`+annPassword+`"}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode == 503 && resp.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	growth := (peak.Load() - min(peak.Load(), before.HeapInuse)) >> 20
+	workers := runtime.GOMAXPROCS(0)
+	t.Logf("%d concurrent logins: %v; heap in use grew by %d MiB at peak (%d hashing workers × 19 MiB each)", n, count, growth, workers)
+	if count[200]+count[503] != n {
+		t.Fatalf("answers %v: every login must succeed or be told to retry", count)
+	}
+	// Unbounded, 256 concurrent argon2id hashes would need 256 × 19 MiB = 4.75 GiB.
+	// Bounded, the workers' 19 MiB each plus garbage the collector has not
+	// reclaimed yet, and the requests themselves.
+	if limit := uint64(workers*19*3 + 64); growth > limit {
+		t.Fatalf("heap grew by %d MiB, bound %d MiB", growth, limit)
 	}
 }
