@@ -61,12 +61,17 @@ type Config struct {
 
 	AccessCookie string // cookie holding the access token; default "__Host-access"
 	CSRFCookie   string // double-submit cookie; default "__Host-csrf"
+
+	// CacheSize bounds the cache of verified tokens (see Verify); default
+	// 10000 entries. Negative disables the cache.
+	CacheSize int
 }
 
 // Guard verifies access tokens and makes middleware that requires them.
 type Guard struct {
 	cfg    Config
 	parser *jwt.Parser
+	cache  *verifiedCache // nil when disabled
 }
 
 // New validates cfg and returns a Guard.
@@ -107,7 +112,14 @@ func New(cfg Config) (*Guard, error) {
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
 	)
-	return &Guard{cfg: cfg, parser: parser}, nil
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10000
+	}
+	g := &Guard{cfg: cfg, parser: parser}
+	if cfg.CacheSize > 0 {
+		g.cache = newVerifiedCache(cfg.CacheSize)
+	}
+	return g, nil
 }
 
 // Error is a refused token. Code is one of the contract's codes:
@@ -128,9 +140,21 @@ var (
 
 // Verify checks a token's signature, algorithm, type, issuer, audience and
 // times, then its session's revocation. Errors are *Error.
+//
+// A token that verified before is found in a cache until its exp, as long
+// as its key is still held; the revocation check is made every time. The
+// returned Claims may be shared between requests: treat them as read-only.
 func (g *Guard) Verify(token string) (*Claims, error) {
+	if g.cache != nil {
+		if e, ok := g.cache.get(token, g.cfg.Now()); ok {
+			if _, held := g.cfg.Keys.VerificationKey(e.kid); held {
+				return g.checkRevoked(e.claims)
+			}
+			g.cache.drop(token) // its key retired: verify afresh, and fail
+		}
+	}
 	claims := new(Claims)
-	_, err := g.parser.ParseWithClaims(token, claims, g.keyFor)
+	parsed, err := g.parser.ParseWithClaims(token, claims, g.keyFor)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		// Only a token whose signature verified reaches the time checks.
@@ -139,10 +163,19 @@ func (g *Guard) Verify(token string) (*Claims, error) {
 		return nil, errInvalidToken
 	case claims.Subject == "" || claims.SessionID == "" || claims.ID == "":
 		return nil, errInvalidToken
-	case g.cfg.Revocations != nil && g.cfg.Revocations.Revoked(claims.SessionID):
+	}
+	if g.cache != nil {
+		kid, _ := parsed.Header["kid"].(string)
+		g.cache.put(token, cachedToken{claims: claims, kid: kid, exp: claims.ExpiresAt.Time}, g.cfg.Now())
+	}
+	return g.checkRevoked(claims)
+}
+
+func (g *Guard) checkRevoked(c *Claims) (*Claims, error) {
+	if g.cfg.Revocations != nil && g.cfg.Revocations.Revoked(c.SessionID) {
 		return nil, errRevokedToken
 	}
-	return claims, nil
+	return c, nil
 }
 
 // keyFor picks the verification key named by the header's kid. Keys carried

@@ -311,12 +311,80 @@ func TestMiddleware(t *testing.T) {
 	}
 }
 
+// BenchmarkVerifyEdDSA verifies one token repeatedly: after the first, a cache hit.
 func BenchmarkVerifyEdDSA(b *testing.B) {
 	f := newFixture(b)
 	tok := f.valid(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := f.guard.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The cache of verified tokens must not weaken any check: each case verifies
+// a token once (filling the cache), changes the world, and verifies again.
+func TestCacheKeepsEveryCheck(t *testing.T) {
+	t.Run("revocation", func(t *testing.T) {
+		f := newFixture(t)
+		tok := f.valid(t)
+		if _, err := f.guard.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+		f.revoked["sess-1"] = true
+		if _, err := f.guard.Verify(tok); err == nil || err.(*guard.Error).Code != "token_revoked" {
+			t.Fatalf("cached token after revocation: %v", err)
+		}
+	})
+	t.Run("expiry", func(t *testing.T) {
+		f := newFixture(t)
+		tok := f.valid(t)
+		if _, err := f.guard.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(15*time.Minute + 6*time.Second)
+		if _, err := f.guard.Verify(tok); err == nil || err.(*guard.Error).Code != "token_expired" {
+			t.Fatalf("cached token after exp: %v", err)
+		}
+	})
+	t.Run("key retirement", func(t *testing.T) {
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+		keys := keySet{"k": {Algorithm: "EdDSA", Public: pub}}
+		now := time.Now()
+		g, _ := guard.New(guard.Config{Issuer: issuer, Audience: audience, Algorithms: []string{"EdDSA"}, Keys: keys})
+		c := &guard.Claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: issuer, Audience: jwt.ClaimStrings{audience},
+			Subject: "u", ID: "j", IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}, SessionID: "s"}
+		tok := sign(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{"kid": "k"})
+		if _, err := g.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+		delete(keys, "k")
+		if _, err := g.Verify(tok); err == nil {
+			t.Fatal("cached token accepted after its key retired")
+		}
+	})
+	t.Run("a tampered copy is not a cache hit", func(t *testing.T) {
+		f := newFixture(t)
+		tok := f.valid(t)
+		f.guard.Verify(tok)
+		if _, err := f.guard.Verify(tok + "A"); err == nil {
+			t.Fatal("tampered token accepted")
+		}
+	})
+}
+
+func BenchmarkVerifyEdDSAUncached(b *testing.B) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	g, _ := guard.New(guard.Config{Issuer: issuer, Audience: audience, Algorithms: []string{"EdDSA"},
+		Keys: keySet{"k": {Algorithm: "EdDSA", Public: pub}}, CacheSize: -1})
+	now := time.Now()
+	tok := sign(b, jwt.SigningMethodEdDSA, priv, &guard.Claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: issuer,
+		Audience: jwt.ClaimStrings{audience}, Subject: "u", ID: "j", IssuedAt: jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}, SessionID: "s"}, map[string]any{"kid": "k"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := g.Verify(tok); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -79,7 +79,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, Now: c.Now,
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
 		Lockout: ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now), Log: c.Log})
-	if err := svc.SyncRevocations(ctx); err != nil {
+	if err := svc.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
 	g, err := guard.New(guard.Config{
@@ -116,7 +116,7 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 // revocation log (so logouts on other instances take effect here within a
 // poll interval), reloads signing keys, and prunes dead sessions hourly.
 func (a *App) Run(ctx context.Context) {
-	go a.Auth.FollowRevocations(ctx, a.cfg.RevocationPoll)
+	go a.Auth.FollowChanges(ctx, a.cfg.RevocationPoll)
 	go a.Keys.Follow(ctx, KeyReload, func(err error) { a.cfg.Log.Warn("signing key reload failed", "err", err) })
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()

@@ -112,6 +112,8 @@ type Store interface {
 	ChangePassword(ctx context.Context, userID, hash string, now, liveUntil time.Time) ([]string, error)
 	UpdateUser(ctx context.Context, id string, upd UserUpdate, now time.Time) (User, []string, error)
 	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
+	// UsersChangedSince lists users changed after since, by id.
+	UsersChangedSince(ctx context.Context, since time.Time) ([]string, error)
 	// DeleteUser deletes the user and all it owns, recording its live
 	// sessions as revoked; it returns their ids.
 	DeleteUser(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)

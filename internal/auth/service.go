@@ -60,11 +60,12 @@ type Service struct {
 	signer      Signer
 	revocations *Revocations
 	lockout     Lockout
+	users       *userCache
 	cfg         Config
 	log         *slog.Logger
 
-	revMu     sync.Mutex // serialises SyncRevocations
-	revCursor time.Time  // how far the revocation log has been read
+	revMu     sync.Mutex // serialises SyncChanges
+	revCursor time.Time  // how far the change feed has been read
 }
 
 // Deps are a Service's collaborators. Signer may be nil where no token is
@@ -87,7 +88,7 @@ func NewService(cfg Config, d Deps) *Service {
 		d.Log = slog.Default()
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, cfg: cfg, log: d.Log}
+		lockout: d.Lockout, users: newUserCache(100_000), cfg: cfg, log: d.Log}
 }
 
 // Tokens is a login's or refresh's answer.
@@ -441,25 +442,31 @@ func (s *Service) RevocationsSince(ctx context.Context, cursor time.Time) ([]Rev
 	return revs, now, nil
 }
 
-// SyncRevocations reads the revocation log once and adds what it finds to
-// the in-memory set: at start, so a restart forgets no logout, and then
-// every poll interval, so a logout on another instance is seen here.
-func (s *Service) SyncRevocations(ctx context.Context) error {
+// SyncChanges reads what changed in the database since the last read: the
+// revocation log, into the in-memory revocation set (at start, so a restart
+// forgets no logout, then every poll, so a logout on another instance is
+// seen here), and changed users, out of the user cache.
+func (s *Service) SyncChanges(ctx context.Context) error {
 	s.revMu.Lock()
 	defer s.revMu.Unlock()
 	revs, next, err := s.RevocationsSince(ctx, s.revCursor)
 	if err != nil {
 		return err
 	}
+	changed, err := s.store.UsersChangedSince(ctx, s.revCursor.Add(-revocationOverlap))
+	if err != nil {
+		return fmt.Errorf("read user changes: %w", err)
+	}
 	for _, r := range revs {
 		s.revocations.Add(r.ExpiresAt, r.SessionID)
 	}
+	s.users.drop(changed...)
 	s.revCursor = next
 	return nil
 }
 
-// FollowRevocations calls SyncRevocations every interval until ctx ends.
-func (s *Service) FollowRevocations(ctx context.Context, interval time.Duration) {
+// FollowChanges calls SyncChanges every interval until ctx ends.
+func (s *Service) FollowChanges(ctx context.Context, interval time.Duration) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -467,8 +474,8 @@ func (s *Service) FollowRevocations(ctx context.Context, interval time.Duration)
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := s.SyncRevocations(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("revocation poll failed", "err", err)
+			if err := s.SyncChanges(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("change poll failed", "err", err)
 			}
 		}
 	}
@@ -568,9 +575,16 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, pw string) error {
 	return nil
 }
 
-// User returns a user by id.
+// User returns a user by id, from memory when it can.
 func (s *Service) User(ctx context.Context, id string) (User, error) {
-	return s.store.User(ctx, id)
+	if u, ok := s.users.get(id); ok {
+		return u, nil
+	}
+	u, err := s.store.User(ctx, id)
+	if err == nil {
+		s.users.put(u)
+	}
+	return u, err
 }
 
 // UpdateProfile changes what a user may change about themselves: the name.
@@ -584,6 +598,7 @@ func (s *Service) UpdateProfile(ctx context.Context, id string, name *string) (U
 		upd.Name = &clean
 	}
 	u, _, err := s.store.UpdateUser(ctx, id, upd, s.now())
+	s.users.drop(id)
 	return u, err
 }
 
@@ -612,6 +627,7 @@ func (s *Service) AdminUpdate(ctx context.Context, id string, role *string, disa
 	now := s.now()
 	upd := UserUpdate{Role: role, Disabled: disabled, EndSessions: role != nil || disabled != nil, LiveUntil: s.liveUntil(now)}
 	u, ended, err := s.store.UpdateUser(ctx, id, upd, now)
+	s.users.drop(id)
 	if err != nil {
 		return User{}, err
 	}
@@ -638,6 +654,7 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 }
 
 func (s *Service) deleteUser(ctx context.Context, id string) error {
+	defer s.users.drop(id)
 	now := s.now()
 	ended, err := s.store.DeleteUser(ctx, id, now, s.liveUntil(now))
 	if err != nil {

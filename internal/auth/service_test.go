@@ -278,7 +278,7 @@ func TestRevocationsSurviveRestart(t *testing.T) {
 	// A fresh set, as after a restart, learns the revocation from the database.
 	rev := auth.NewRevocations(e.clock.Now)
 	svc := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: e.clock.Now}, auth.Deps{Store: e.store, Revocations: rev})
-	if err := svc.SyncRevocations(context.Background()); err != nil {
+	if err := svc.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
@@ -322,7 +322,7 @@ func TestRevocationsReachAnotherInstance(t *testing.T) {
 	// Instance B shares A's database but has its own memory.
 	rev := auth.NewRevocations(a.clock.Now)
 	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now}, auth.Deps{Store: a.store, Revocations: rev})
-	if err := b.SyncRevocations(context.Background()); err != nil {
+	if err := b.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if rev.Revoked(tok.SessionID) {
@@ -332,7 +332,7 @@ func TestRevocationsReachAnotherInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.clock.Advance(time.Second)
-	if err := b.SyncRevocations(context.Background()); err != nil {
+	if err := b.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
@@ -367,4 +367,40 @@ func BenchmarkRefresh(b *testing.B) {
 			raw = tok.RefreshToken
 		}
 	})
+}
+
+func TestUserCacheFollowsChanges(t *testing.T) {
+	a := newEnv(t)
+	tok := a.login(t)
+	ctx := context.Background()
+	id := tok.User.ID
+	if _, err := a.svc.User(ctx, id); err != nil { // now cached on A
+		t.Fatal(err)
+	}
+	if err := a.svc.SyncChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Instance B, on the same database, renames the user.
+	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now},
+		auth.Deps{Store: a.store, Revocations: auth.NewRevocations(a.clock.Now)})
+	a.clock.Advance(time.Second)
+	if _, err := b.UpdateProfile(ctx, id, ptr("Renamed on B")); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := a.svc.User(ctx, id); u.Name == "Renamed on B" {
+		t.Fatal("test premise: A should still hold its cached copy")
+	}
+	if err := a.svc.SyncChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := a.svc.User(ctx, id); u.Name != "Renamed on B" {
+		t.Fatalf("A serves a stale user after the change feed: %q", u.Name)
+	}
+	// A's own writes drop its copy at once.
+	if _, err := a.svc.UpdateProfile(ctx, id, ptr("Renamed on A")); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := a.svc.User(ctx, id); u.Name != "Renamed on A" {
+		t.Fatalf("A serves a stale user after its own write: %q", u.Name)
+	}
 }

@@ -178,3 +178,21 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now, liveUntil time.T
 	})
 	return ended, err
 }
+
+// UsersChangedSince lists the ids of users changed after since.
+func (s *Store) UsersChangedSince(ctx context.Context, since time.Time) ([]string, error) {
+	rows, err := s.reader().query(ctx, `SELECT id FROM users WHERE updated_at > ?`, ms(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
