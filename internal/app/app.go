@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
@@ -62,7 +63,15 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if c.RevocationPoll <= 0 {
 		c.RevocationPoll = 500 * time.Millisecond
 	}
-	hasher, err := password.NewHasher(c.Hashing)
+	var hasher *password.Hasher
+	m := metrics.New(metrics.Sources{
+		HashQueueDepth: func() int { return hasher.QueueDepth() },
+		ActiveSessions: func(ctx context.Context) (int, error) { return st.CountActiveSessions(ctx, c.Now()) },
+		DBErrors:       st.Errors,
+	})
+	hashing := c.Hashing
+	hashing.OnWait = m.HashWait
+	hasher, err := password.NewHasher(hashing)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +87,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, Now: c.Now,
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
-		Lockout: ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now), Log: c.Log})
+		Lockout: ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now), Log: c.Log, Count: m.Event})
 	if err := svc.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
@@ -96,7 +105,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: svc, Guard: g, Books: st, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
-		Limiter: ratelimit.NewMemory(c.Now), Limits: *c.Limits,
+		Limiter: ratelimit.NewMemory(c.Now), Limits: *c.Limits, Metrics: m,
 	})
 	return &App{cfg: c, store: st, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations}, nil
 }

@@ -58,6 +58,7 @@ func WithActor(ctx context.Context, id string) context.Context {
 // audit records an event; a failure to record is logged, not returned: the
 // action it describes has already happened.
 func (s *Service) audit(ctx context.Context, event, userID, detail string) {
+	s.count(event)
 	c, _ := ctx.Value(clientKey{}).(Client)
 	actor, _ := ctx.Value(actorKey{}).(string)
 	e := AuditEvent{ID: newID(), At: s.now(), Event: event, UserID: userID, ActorID: actor,

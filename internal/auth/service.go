@@ -60,6 +60,7 @@ type Service struct {
 	signer      Signer
 	revocations *Revocations
 	lockout     Lockout
+	count       func(event string)
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
@@ -77,6 +78,8 @@ type Deps struct {
 	Revocations *Revocations // receives every session the Service ends
 	Lockout     Lockout
 	Log         *slog.Logger
+	// Count is told each authentication outcome by name (metrics); optional.
+	Count func(event string)
 }
 
 // NewService wires a Service.
@@ -87,8 +90,11 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
+	if d.Count == nil {
+		d.Count = func(string) {}
+	}
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, users: newUserCache(100_000), cfg: cfg, log: d.Log}
+		lockout: d.Lockout, count: d.Count, users: newUserCache(100_000), cfg: cfg, log: d.Log}
 }
 
 // Tokens is a login's or refresh's answer.
@@ -329,13 +335,20 @@ func (s *Service) startSession(ctx context.Context, u User, c Client) (*Tokens, 
 
 // Refresh rotates a refresh token. A spent token replayed within the grace
 // window gets the same successor; outside it, the session is revoked.
-func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
+func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error) {
+	defer func() {
+		if err != nil {
+			s.count("refresh_failed")
+		} else {
+			s.count("refresh_succeeded")
+		}
+	}()
 	if raw == "" || len(raw) > 256 {
 		return nil, errInvalidGrant
 	}
 	var out *Tokens
 	var reusedSession, reusedBy string
-	err := s.store.Rotate(ctx, hashToken(raw), func(st RefreshState) (Rotation, error) {
+	err = s.store.Rotate(ctx, hashToken(raw), func(st RefreshState) (Rotation, error) {
 		now := s.now()
 		sess, user := st.Session, st.User
 		switch {

@@ -58,6 +58,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("GET /.well-known/openid-configuration", handleOpenIDConfiguration(d))
 	r.handle("GET /revocations", handleRevocations(d))
 	r.handle("GET /healthz", handleHealthz())
+	if d.Metrics != nil {
+		r.handle("GET /metrics", d.Metrics.Handler())
+	}
 	r.handle("GET /readyz", handleReadyz(d))
 
 	// Web pages.

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
@@ -38,6 +39,7 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	Limiter        ratelimit.Limiter // per client address; nil: no limits
 	Limits         ratelimit.Policy
+	Metrics        *metrics.Metrics // nil: no /metrics, nothing recorded
 	Now            func() time.Time
 }
 
@@ -48,7 +50,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return logRequests(d.Log, recoverPanics(d.Log, limitBodies(commonHeaders(withClient(d, mux)))))
+	return logRequests(d.Log, d.Metrics, recoverPanics(d.Log, limitBodies(commonHeaders(withClient(d, mux)))))
 }
 
 // withClient records the caller's address and user agent in the context of
@@ -127,7 +129,7 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // logRequests writes one line per request: method, route, status, duration
 // and a request id (also sent back as X-Request-Id). Never a body, token or
 // query string.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := rand.Text()[:16]
@@ -138,9 +140,11 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
+		elapsed := time.Since(start)
+		m.ObserveRequest(route, r.Method, sw.status, elapsed)
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)), slog.String("request_id", id))
+			slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("request_id", id))
 	})
 }
 
@@ -155,6 +159,7 @@ func limitByAddress(d Deps, action string, l ratelimit.Limit, next http.Handler)
 		if err != nil { // a failing shared limiter must not take logins down
 			d.Log.WarnContext(r.Context(), "rate limiter failed", "err", err)
 		} else if !ok {
+			d.Metrics.RateLimited(action)
 			httpjson.Error(w, r, d.Log, &auth.Error{Code: auth.CodeTooManyRequests,
 				Message: "Too many requests from your address; wait before trying again.", RetryAfter: retry})
 			return

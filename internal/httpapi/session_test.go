@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -171,4 +172,34 @@ func TestRevocationLog(t *testing.T) {
 				}
 			}},
 	})
+}
+
+func TestMetrics(t *testing.T) {
+	h := newHarness(t)
+	h.do(req{method: "GET", path: "/me", as: "ann"})
+	h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"wrong one here"}`})
+	h.do(req{method: "POST", path: "/token/refresh", body: `{"refresh_token":"` + h.tokens["bob"].RefreshToken + `"}`})
+	h.do(req{method: "BREW", path: "/coffee"})
+	w := h.do(req{method: "GET", path: "/metrics"})
+	body := w.Body.String()
+	for _, want := range []string{
+		`gatehouse_http_requests_total{method="GET",route="GET /me",status="200"} 1`,
+		`gatehouse_http_requests_total{method="OTHER",route="unmatched",status="404"} 1`,
+		`gatehouse_http_request_duration_seconds_bucket{route="GET /me",le=`,
+		`gatehouse_auth_events_total{event="login_failed"} 1`,
+		`gatehouse_auth_events_total{event="login_succeeded"} 3`,
+		`gatehouse_auth_events_total{event="refresh_succeeded"} 1`,
+		`gatehouse_active_sessions 3`,
+		`gatehouse_password_hash_queue_depth 0`,
+		`gatehouse_password_hash_wait_seconds_count`,
+		`gatehouse_database_errors_total 0`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(body)
+	}
 }

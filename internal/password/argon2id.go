@@ -46,9 +46,10 @@ type Hasher struct {
 // Options size the worker pool. Zero values take defaults.
 type Options struct {
 	Params  Params
-	Workers int           // concurrent hashes; default GOMAXPROCS
-	Queue   int           // callers allowed to wait; default 16 × Workers
-	MaxWait time.Duration // longest wait for a worker; default 2 s
+	Workers int                 // concurrent hashes; default GOMAXPROCS
+	Queue   int                 // callers allowed to wait; default 16 × Workers
+	MaxWait time.Duration       // longest wait for a worker; default 2 s
+	OnWait  func(time.Duration) // told how long each hash waited for a worker (metrics)
 }
 
 // NewHasher returns a Hasher with its pool started.
@@ -65,7 +66,7 @@ func NewHasher(o Options) (*Hasher, error) {
 	if o.MaxWait <= 0 {
 		o.MaxWait = 2 * time.Second
 	}
-	h := &Hasher{params: o.Params, pool: newPool(o.Workers, o.Queue, o.MaxWait)}
+	h := &Hasher{params: o.Params, pool: newPool(o.Workers, o.Queue, o.MaxWait, o.OnWait)}
 	dummy, err := h.hash(rand.Text())
 	if err != nil {
 		return nil, err

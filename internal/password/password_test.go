@@ -99,7 +99,7 @@ func TestVerifyMalformed(t *testing.T) {
 }
 
 func TestPoolBackpressure(t *testing.T) {
-	p := newPool(1, 2, time.Minute)
+	p := newPool(1, 2, time.Minute, nil)
 	release := make(chan struct{})
 	started := make(chan struct{})
 	go p.do(context.Background(), func() { close(started); <-release })
@@ -118,7 +118,7 @@ func TestPoolBackpressure(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := newPool(1, 1, time.Minute).do(ctx, func() {}); err != nil {
+	if err := newPool(1, 1, time.Minute, nil).do(ctx, func() {}); err != nil {
 		t.Fatalf("free slot with cancelled ctx should still run: %v", err)
 	}
 	close(release)
@@ -129,7 +129,7 @@ func TestPoolBackpressure(t *testing.T) {
 }
 
 func TestPoolMaxWait(t *testing.T) {
-	p := newPool(1, 4, 10*time.Millisecond)
+	p := newPool(1, 4, 10*time.Millisecond, nil)
 	release := make(chan struct{})
 	started := make(chan struct{})
 	go p.do(context.Background(), func() { close(started); <-release })

@@ -13,10 +13,14 @@ type pool struct {
 	waiting    atomic.Int64
 	maxWaiting int64
 	maxWait    time.Duration
+	onWait     func(time.Duration)
 }
 
-func newPool(workers, queue int, maxWait time.Duration) *pool {
-	return &pool{slots: make(chan struct{}, workers), maxWaiting: int64(queue), maxWait: maxWait}
+func newPool(workers, queue int, maxWait time.Duration, onWait func(time.Duration)) *pool {
+	if onWait == nil {
+		onWait = func(time.Duration) {}
+	}
+	return &pool{slots: make(chan struct{}, workers), maxWaiting: int64(queue), maxWait: maxWait, onWait: onWait}
 }
 
 // do runs f when a slot is free, or returns ErrBusy when the queue is full or
@@ -24,7 +28,9 @@ func newPool(workers, queue int, maxWait time.Duration) *pool {
 func (p *pool) do(ctx context.Context, f func()) error {
 	select {
 	case p.slots <- struct{}{}:
+		p.onWait(0)
 	default:
+		start := time.Now()
 		if p.waiting.Add(1) > p.maxWaiting {
 			p.waiting.Add(-1)
 			return ErrBusy
@@ -34,6 +40,7 @@ func (p *pool) do(ctx context.Context, f func()) error {
 		case p.slots <- struct{}{}:
 			p.waiting.Add(-1)
 			timer.Stop()
+			p.onWait(time.Since(start))
 		case <-timer.C:
 			p.waiting.Add(-1)
 			return ErrBusy

@@ -224,3 +224,10 @@ func (s *Store) Sessions(ctx context.Context, userID string, now time.Time) ([]a
 	}
 	return out, rows.Err()
 }
+
+// CountActiveSessions counts sessions neither revoked nor past their end.
+func (s *Store) CountActiveSessions(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := s.reader().queryRow(ctx, `SELECT count(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?`, ms(now)).Scan(&n)
+	return n, err
+}

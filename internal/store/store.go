@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -31,11 +32,23 @@ type Store struct {
 	dialect goose.Dialect
 }
 
+// Errors is how many statements and transactions have failed, for metrics.
+func (s *Store) Errors() int64 { return s.write.errs.Load() + s.read.errs.Load() }
+
 // conn is a database handle with a cache of prepared statements.
 type conn struct {
 	db     *sql.DB
 	stmts  sync.Map // query → *sql.Stmt
 	rebind func(string) string
+	errs   atomic.Int64 // failed statements; a unique violation is an answer, not a failure
+}
+
+// counted records err as a database failure unless it is an expected answer.
+func (c *conn) counted(err error) error {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) && !isUniqueViolation(err) && !errors.Is(err, context.Canceled) {
+		c.errs.Add(1)
+	}
+	return err
 }
 
 // Open opens the database named by dsn: a file path for SQLite. SQLite gets
@@ -121,7 +134,8 @@ type execer struct {
 	tx *sql.Tx
 }
 
-func (e execer) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
+	defer func() { e.c.counted(err) }()
 	if st, ok := e.cached(ctx, q); ok {
 		return st.ExecContext(ctx, args...)
 	}
@@ -135,7 +149,8 @@ func (e execer) exec(ctx context.Context, q string, args ...any) (sql.Result, er
 	return st.ExecContext(ctx, args...)
 }
 
-func (e execer) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (e execer) query(ctx context.Context, q string, args ...any) (rows *sql.Rows, err error) {
+	defer func() { e.c.counted(err) }()
 	if st, ok := e.cached(ctx, q); ok {
 		return st.QueryContext(ctx, args...)
 	}
@@ -186,13 +201,13 @@ func (s *Store) writer() execer { return execer{c: s.write} }
 func (s *Store) inTx(ctx context.Context, f func(e execer) error) error {
 	tx, err := s.write.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.write.counted(err)
 	}
 	if err := f(execer{c: s.write, tx: tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return s.write.counted(tx.Commit())
 }
 
 // isUniqueViolation recognises a unique-constraint failure on SQLite

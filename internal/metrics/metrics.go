@@ -1,0 +1,132 @@
+// Package metrics exposes what Gatehouse is doing in Prometheus's text
+// format: requests by route and status with latencies, login and refresh
+// outcomes, active sessions, the password hashing queue, rate-limit
+// rejections, database errors and the Go runtime. Every recording method is
+// safe on a nil *Metrics, so code paths without metrics (the command line,
+// unit tests) need no checks.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Sources are read when Prometheus scrapes.
+type Sources struct {
+	HashQueueDepth func() int
+	ActiveSessions func(ctx context.Context) (int, error)
+	DBErrors       func() int64
+}
+
+// Metrics holds Gatehouse's collectors in a registry of its own.
+type Metrics struct {
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	events      *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
+	hashWait    prometheus.Histogram
+}
+
+// New registers the collectors.
+func New(src Sources) *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		registry: r,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_http_requests_total", Help: "HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gatehouse_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_auth_events_total",
+			Help: "Authentication outcomes: login_succeeded, login_failed, account_locked, refresh_succeeded, refresh_failed, refresh_token_reused, ...",
+		}, []string{"event"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_rate_limited_total", Help: "Requests refused by a per-address limit, by action.",
+		}, []string{"action"}),
+		hashWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gatehouse_password_hash_wait_seconds", Help: "Time a password hash waited for a worker.",
+			Buckets: []float64{.0001, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2},
+		}),
+	}
+	r.MustRegister(m.requests, m.latency, m.events, m.rateLimited, m.hashWait,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.HashQueueDepth != nil {
+		r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_password_hash_queue_depth", Help: "Password hashes waiting for a worker.",
+		}, func() float64 { return float64(src.HashQueueDepth()) }))
+	}
+	if src.ActiveSessions != nil {
+		r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_active_sessions", Help: "Sessions neither revoked nor expired.",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := src.ActiveSessions(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(n)
+		}))
+	}
+	if src.DBErrors != nil {
+		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gatehouse_database_errors_total", Help: "Database operations that failed (not counting not-found or conflicts).",
+		}, func() float64 { return float64(src.DBErrors()) }))
+	}
+	return m
+}
+
+// Handler serves the metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// ObserveRequest records one HTTP request.
+func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(route, normalMethod(method), strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Event counts an authentication outcome.
+func (m *Metrics) Event(name string) {
+	if m != nil {
+		m.events.WithLabelValues(name).Inc()
+	}
+}
+
+// RateLimited counts a request refused by a per-address limit.
+func (m *Metrics) RateLimited(action string) {
+	if m != nil {
+		m.rateLimited.WithLabelValues(action).Inc()
+	}
+}
+
+// HashWait records how long a password hash waited for a worker.
+func (m *Metrics) HashWait(d time.Duration) {
+	if m != nil {
+		m.hashWait.Observe(d.Seconds())
+	}
+}
+
+// normalMethod keeps the method label to a known set: a client choosing
+// arbitrary methods must not create unbounded series.
+func normalMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "OTHER"
+}
