@@ -15,7 +15,7 @@ func handleMe(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		httpjson.Write(w, http.StatusOK, map[string]any{"user": userView(u)})
+		httpjson.Write(w, http.StatusOK, userResponse{userView(u)})
 	})
 }
 

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
@@ -77,16 +79,35 @@ func limitBodies(next http.Handler) http.Handler {
 	})
 }
 
+// Header values every response carries, allocated once. Sharing them is
+// safe: Header.Set replaces a value, and Header.Add appends to a copy.
+var (
+	nosniff = []string{"nosniff"}
+	noStore = []string{"no-store"}
+	deny    = []string{"DENY"}
+)
+
 // commonHeaders sets what every response carries. Responses are private by
 // default; discovery documents and static files opt into caching.
 func commonHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Frame-Options", "DENY")
+		h["X-Content-Type-Options"] = nosniff
+		h["Cache-Control"] = noStore
+		h["X-Frame-Options"] = deny
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requestIDs are a random per-process prefix and a counter: unique across
+// instances for correlating log lines, and cheap. They are not secrets.
+var (
+	requestPrefix = rand.Text()[:8] + "-"
+	requestSeq    atomic.Uint64
+)
+
+func newRequestID() string {
+	return requestPrefix + strconv.FormatUint(requestSeq.Add(1), 36)
 }
 
 func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
@@ -132,8 +153,8 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := rand.Text()[:16]
-		w.Header().Set("X-Request-Id", id)
+		id := newRequestID()
+		w.Header()["X-Request-Id"] = []string{id}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		route := r.Pattern

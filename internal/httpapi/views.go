@@ -18,6 +18,11 @@ type userJSON struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// userResponse is {"user": {...}}.
+type userResponse struct {
+	User userJSON `json:"user"`
+}
+
 func userView(u auth.User) userJSON {
 	return userJSON{ID: u.ID, Email: nullable(u.Email), Username: nullable(u.Username), Name: nullable(u.Name),
 		Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt}

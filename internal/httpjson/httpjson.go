@@ -49,11 +49,18 @@ func Status(code string) int {
 	return http.StatusInternalServerError
 }
 
+var contentTypeJSON = []string{"application/json; charset=utf-8"}
+
 // Write answers v as JSON with status.
 func Write(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	body, err := json.Marshal(v)
+	if err != nil { // only a programming error: every response type marshals
+		http.Error(w, `{"error":"internal","message":"An internal error occurred."}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // Error answers err in the contract's format. Errors that are not *auth.Error

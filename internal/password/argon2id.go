@@ -50,6 +50,7 @@ type Options struct {
 	Queue   int                 // callers allowed to wait; default 16 × Workers
 	MaxWait time.Duration       // longest wait for a worker; default 2 s
 	OnWait  func(time.Duration) // told how long each hash waited for a worker (metrics)
+	OnIdle  func()              // called once the pool has stayed idle for a second after a burst
 }
 
 // NewHasher returns a Hasher with its pool started.
@@ -67,6 +68,7 @@ func NewHasher(o Options) (*Hasher, error) {
 		o.MaxWait = 2 * time.Second
 	}
 	h := &Hasher{params: o.Params, pool: newPool(o.Workers, o.Queue, o.MaxWait, o.OnWait)}
+	h.pool.onIdle = o.OnIdle
 	dummy, err := h.hash(rand.Text())
 	if err != nil {
 		return nil, err

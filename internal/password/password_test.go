@@ -148,3 +148,22 @@ func BenchmarkHashDefault(b *testing.B) {
 		}
 	}
 }
+
+func TestPoolReportsIdleAfterABurst(t *testing.T) {
+	idle := make(chan struct{}, 4)
+	p := newPool(2, 8, time.Minute, nil)
+	p.onIdle = func() { idle <- struct{}{} }
+	for range 5 {
+		_ = p.do(context.Background(), func() {})
+	}
+	select {
+	case <-idle:
+	case <-time.After(5 * time.Second):
+		t.Fatal("onIdle not called after the pool went quiet")
+	}
+	select {
+	case <-idle:
+		t.Fatal("onIdle called twice for one burst")
+	case <-time.After(1500 * time.Millisecond):
+	}
+}

@@ -14,6 +14,23 @@ type pool struct {
 	maxWaiting int64
 	maxWait    time.Duration
 	onWait     func(time.Duration)
+	onIdle     func() // may be nil
+	running    atomic.Int64
+	idleTimer  atomic.Bool // a check for a quiet second is pending
+}
+
+// becameIdle arranges for onIdle to run if the pool is still idle a second
+// from now: after a burst, not in the gaps within one.
+func (p *pool) becameIdle() {
+	if p.onIdle == nil || p.idleTimer.Swap(true) {
+		return
+	}
+	time.AfterFunc(time.Second, func() {
+		p.idleTimer.Store(false)
+		if p.running.Load() == 0 && p.waiting.Load() == 0 {
+			p.onIdle()
+		}
+	})
 }
 
 func newPool(workers, queue int, maxWait time.Duration, onWait func(time.Duration)) *pool {
@@ -50,7 +67,13 @@ func (p *pool) do(ctx context.Context, f func()) error {
 			return ctx.Err()
 		}
 	}
-	defer func() { <-p.slots }()
+	p.running.Add(1)
+	defer func() {
+		<-p.slots
+		if p.running.Add(-1) == 0 && p.waiting.Load() == 0 {
+			p.becameIdle()
+		}
+	}()
 	f()
 	return nil
 }
