@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/gatehouse-auth/gatehouse"
 	"net/http"
 	"strconv"
 	"time"
@@ -68,6 +69,15 @@ func handleRevocations(d Deps) http.Handler {
 			out[i] = revocationJSON{SessionID: rv.SessionID, ExpiresAt: rv.ExpiresAt}
 		}
 		httpjson.Write(w, http.StatusOK, map[string]any{"revoked": out, "cursor": strconv.FormatInt(max(next.UnixMilli(), 0), 10)})
+	})
+}
+
+// handleOpenAPI serves the contract as OpenAPI 3.1.
+func handleOpenAPI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(gatehouse.OpenAPI)
 	})
 }
 

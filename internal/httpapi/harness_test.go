@@ -149,6 +149,7 @@ func (h *harness) do(r req) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	h.app.Handler.ServeHTTP(w, hr)
 	h.checkResponse(r, w)
+	checkContract(h.t, hr, w)
 	return w
 }
 

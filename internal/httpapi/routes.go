@@ -57,6 +57,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("GET /.well-known/jwks.json", handleJWKS(d))
 	r.handle("GET /.well-known/openid-configuration", handleOpenIDConfiguration(d))
 	r.handle("GET /revocations", handleRevocations(d))
+	r.handle("GET /openapi.yaml", handleOpenAPI())
 	r.handle("GET /healthz", handleHealthz())
 	if d.Metrics != nil {
 		r.handle("GET /metrics", d.Metrics.Handler())
