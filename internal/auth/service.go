@@ -527,6 +527,18 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) erro
 	return nil
 }
 
+// EndOtherSessions ends every session of the user but the current one.
+func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID string) error {
+	now := s.now()
+	ended, err := s.store.RevokeSessions(ctx, SessionFilter{UserID: userID, ExceptID: currentSessionID}, now, s.liveUntil(now))
+	if err != nil {
+		return fmt.Errorf("end other sessions: %w", err)
+	}
+	s.revocations.Add(s.liveUntil(now), ended...)
+	s.audit(ctx, EventSessionEnded, userID, fmt.Sprintf("%d other sessions", len(ended)))
+	return nil
+}
+
 // checkPassword verifies a signed-in user's password (for changing it or
 // deleting the account). A wrong one is invalid_credentials.
 func (s *Service) checkPassword(ctx context.Context, userID, pw string) (User, error) {

@@ -36,10 +36,11 @@ func toJSON(b Book) bookJSON {
 		CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 
-// bookInput is a create or patch body. "name" and "book_prize" are seed 002's
-// names for title and price; its "Author" and "Publisher" match already,
-// since JSON field names are matched case-insensitively.
-type bookInput struct {
+// Input is a create or patch body (JSON, or the web UI's form). "name" and
+// "book_prize" are seed 002's names for title and price; its "Author" and
+// "Publisher" match already, since JSON field names are matched
+// case-insensitively. Absent fields are left as they are.
+type Input struct {
 	Title     *string `json:"title"`
 	Name      *string `json:"name"`
 	Author    *string `json:"author"`
@@ -48,8 +49,8 @@ type bookInput struct {
 	BookPrize *int64  `json:"book_prize"`
 }
 
-// apply copies the fields present in in onto b and validates the result.
-func (in bookInput) apply(b *Book) error {
+// Apply copies the fields present in in onto b and validates the result.
+func (in Input) Apply(b *Book) error {
 	if in.Title == nil {
 		in.Title = in.Name
 	}
@@ -79,6 +80,13 @@ func (in bookInput) apply(b *Book) error {
 	return nil
 }
 
+// New makes a book owned by ownerID from in, validated.
+func New(ownerID string, in Input, now time.Time) (Book, error) {
+	now = now.UTC().Truncate(time.Millisecond)
+	b := Book{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: ownerID, CreatedAt: now, UpdatedAt: now}
+	return b, in.Apply(&b)
+}
+
 func caller(r *http.Request) *guard.Claims {
 	c, _ := guard.ClaimsFrom(r.Context())
 	return c
@@ -87,14 +95,13 @@ func caller(r *http.Request) *guard.Claims {
 // Create handles POST /books: 201 {"book"}.
 func (h Handlers) Create() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		in, err := httpjson.Decode[bookInput](r, false)
+		in, err := httpjson.Decode[Input](r, false)
 		if err != nil {
 			httpjson.Error(w, r, h.Log, err)
 			return
 		}
-		now := h.Now().UTC().Truncate(time.Millisecond)
-		b := Book{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: caller(r).Subject, CreatedAt: now, UpdatedAt: now}
-		if err := in.apply(&b); err != nil {
+		b, err := New(caller(r).Subject, in, h.Now())
+		if err != nil {
 			httpjson.Error(w, r, h.Log, err)
 			return
 		}
@@ -153,14 +160,14 @@ func (h Handlers) Get() http.Handler {
 // Update handles PATCH /books/{id}: a partial update of the caller's book.
 func (h Handlers) Update() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		in, err := httpjson.Decode[bookInput](r, false)
+		in, err := httpjson.Decode[Input](r, false)
 		if err != nil {
 			httpjson.Error(w, r, h.Log, err)
 			return
 		}
 		b, err := h.Store.Book(r.Context(), r.PathValue("id"), caller(r).Subject)
 		if err == nil {
-			err = in.apply(&b)
+			err = in.Apply(&b)
 		}
 		if err == nil {
 			b.UpdatedAt = h.Now().UTC().Truncate(time.Millisecond)

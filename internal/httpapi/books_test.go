@@ -147,7 +147,7 @@ func TestPages(t *testing.T) {
 		{name: "signup page", req: req{method: "GET", path: "/signup"}, status: 200},
 		{name: "dashboard without session", req: req{method: "GET", path: "/dashboard"}, status: 303,
 			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
-				if w.Header().Get("Location") != "/login?next=/dashboard" {
+				if w.Header().Get("Location") != "/login?next=%2Fdashboard" {
 					t.Fatalf("Location %q", w.Header().Get("Location"))
 				}
 			}},

@@ -25,11 +25,17 @@ func cookie(name, value string, maxAge time.Duration, httpOnly bool) *http.Cooki
 	return c
 }
 
-// setSessionCookies hands a browser its tokens, and a fresh CSRF token with them.
-func setSessionCookies(w http.ResponseWriter, t *auth.Tokens) {
+// setSessionCookies hands a browser its tokens and the CSRF token that goes
+// with them: csrf when it has one (a refresh keeps the forms of open pages
+// valid), a fresh one at login. It returns the CSRF token.
+func setSessionCookies(w http.ResponseWriter, t *auth.Tokens, csrf string) string {
+	if csrf == "" {
+		csrf = rand.Text()
+	}
 	http.SetCookie(w, cookie(accessCookie, t.AccessToken, t.ExpiresIn, true))
 	http.SetCookie(w, cookie(refreshCookie, t.RefreshToken, t.RefreshExpiresIn, true))
-	http.SetCookie(w, cookie(csrfCookie, rand.Text(), t.RefreshExpiresIn, false))
+	http.SetCookie(w, cookie(csrfCookie, csrf, t.RefreshExpiresIn, false))
+	return csrf
 }
 
 func clearSessionCookies(w http.ResponseWriter) {

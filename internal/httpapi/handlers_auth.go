@@ -155,7 +155,7 @@ func loginForm(d Deps, w http.ResponseWriter, r *http.Request) {
 		renderFormError(d, w, r, "login", err, map[string]string{"identifier": in.identifier()})
 		return
 	}
-	setSessionCookies(w, tokens)
+	setSessionCookies(w, tokens, "") // a new login gets a new CSRF token
 	next := safeNext(r.PostFormValue("next"))
 	if next == "" {
 		next = "/dashboard"
@@ -173,9 +173,18 @@ func renderFormError(d Deps, w http.ResponseWriter, r *http.Request, page string
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
-	title := map[string]string{"login": "Log in", "signup": "Sign up"}[page]
-	d.Pages.Render(w, status, page, web.Page{Title: title, CSRF: ensureCSRFCookie(w, r), Error: auth.ErrorMessage(err),
-		Next: safeNext(r.PostFormValue("next")), Form: form})
+	p := web.Page{Title: map[string]string{"login": "Log in", "signup": "Sign up"}[page], CSRF: ensureCSRFCookie(w, r),
+		Next: safeNext(r.PostFormValue("next")), Form: form}
+	taken := "email"
+	if form["email"] == "" {
+		taken = "username"
+	}
+	// Sign-up errors go beside their field; login's one answer stays on top,
+	// so it says nothing about which part was wrong.
+	if p.FieldErrors = fieldOf(err, map[string]string{auth.CodeWeakPassword: "password", auth.CodeAlreadyExists: taken}); page != "signup" || p.FieldErrors == nil {
+		p.FieldErrors, p.Error = nil, auth.ErrorMessage(err)
+	}
+	d.Pages.Render(w, status, page, p)
 }
 
 type refreshRequest struct {
@@ -213,7 +222,8 @@ func handleRefresh(d Deps) http.Handler {
 			return
 		}
 		if fromCookie {
-			setSessionCookies(w, tokens)
+			c, _ := r.Cookie(csrfCookie) // present: CheckCSRF passed
+			setSessionCookies(w, tokens, c.Value)
 		}
 		httpjson.Write(w, http.StatusOK, tokenView(tokens))
 	})

@@ -99,7 +99,11 @@ func handleChangePassword(d Deps) http.Handler {
 			return
 		}
 		if _, err := r.Cookie(accessCookie); err == nil {
-			setSessionCookies(w, tokens)
+			csrf := ""
+			if c, err := r.Cookie(csrfCookie); err == nil {
+				csrf = c.Value
+			}
+			setSessionCookies(w, tokens, csrf)
 		}
 		httpjson.Write(w, http.StatusOK, tokenView(tokens))
 	})

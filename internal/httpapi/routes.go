@@ -46,9 +46,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("GET /audit", admin(handleAudit(d)))
 
 	// Books: the demo resource, protected by guard alone.
-	r.handle("POST /books", user(bh.Create()))
+	// A browser's navigation or form gets the page; anyone else the API.
+	r.handle("POST /books", pageOrAPI(handleBookForm(d, "add"), user(bh.Create())))
 	r.handle("POST /book", user(bh.Create()))
-	r.handle("GET /books", user(bh.List()))
+	r.handle("GET /books", pageOrAPI(handleBooksPage(d), user(bh.List())))
 	r.handle("GET /books/{id}", user(bh.Get()))
 	r.handle("PATCH /books/{id}", user(bh.Update()))
 	r.handle("DELETE /books/{id}", user(bh.Delete()))
@@ -69,6 +70,16 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("GET /login", handleLoginPage(d))
 	r.handle("GET /signup", handleSignupPage(d))
 	r.handle("GET /dashboard", handleDashboard(d))
+	r.handle("POST /dashboard/name", handleNameForm(d))
+	r.handle("GET /sessions", handleSessionsPage(d))
+	r.handle("POST /sessions/{id}/end", handleEndSessionForm(d, false))
+	r.handle("POST /sessions/end-others", handleEndSessionForm(d, true))
+	r.handle("GET /password", handlePasswordPage(d))
+	r.handle("POST /password", handlePasswordForm(d))
+	r.handle("POST /books/{id}/edit", handleBookForm(d, "edit"))
+	r.handle("POST /books/{id}/delete", handleBookForm(d, "delete"))
+	r.handle("GET /admin/users", handleAdminUsersPage(d))
+	r.handle("POST /admin/users/{id}", handleAdminUserForm(d))
 	r.handle("GET /static/", web.Static())
 
 	r.finish()

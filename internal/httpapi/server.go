@@ -85,6 +85,7 @@ var (
 	nosniff = []string{"nosniff"}
 	noStore = []string{"no-store"}
 	deny    = []string{"DENY"}
+	hsts    = []string{"max-age=63072000; includeSubDomains"}
 )
 
 // commonHeaders sets what every response carries. Responses are private by
@@ -95,6 +96,9 @@ func commonHeaders(next http.Handler) http.Handler {
 		h["X-Content-Type-Options"] = nosniff
 		h["Cache-Control"] = noStore
 		h["X-Frame-Options"] = deny
+		if r.TLS != nil { // behind a TLS-terminating proxy, the proxy sets HSTS
+			h["Strict-Transport-Security"] = hsts
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -19,18 +19,20 @@ var staticFS embed.FS
 
 // Page is what every template may show. Zero fields are simply not shown.
 type Page struct {
-	Title  string
-	CSRF   string            // the double-submit token for forms
-	Error  string            // shown beside the form
-	Notice string            // a neutral message ("Account created")
-	Next   string            // validated same-site path to return to after login
-	Form   map[string]string // values to refill after an error (never passwords)
-	User   *User
+	Title       string
+	CSRF        string            // the double-submit token for forms
+	Error       string            // shown at the top of the form
+	FieldErrors map[string]string // shown beside the named field
+	Notice      string            // a neutral message ("Account created")
+	Next        string            // validated same-site path to return to after login
+	Form        map[string]string // values to refill after an error (never passwords)
+	User        *User             // the signed-in user, for the navigation
+	Data        any               // what the page itself lists
 }
 
 // User is the signed-in user as pages show it.
 type User struct {
-	Email, Username, Name, Role string
+	ID, Email, Username, Name, Role string
 }
 
 // DisplayName is the name a page greets the user by.
@@ -43,6 +45,39 @@ func (u *User) DisplayName() string {
 	return "there"
 }
 
+// IsAdmin reports whether the user may see the administration pages.
+func (u *User) IsAdmin() bool { return u.Role == "admin" }
+
+// Session is a row of the sessions page.
+type Session struct {
+	ID, Created, LastUsed, UserAgent, IP string
+	Current                              bool
+}
+
+// Book is a row of the books page.
+type Book struct {
+	ID, Title, Author, Publisher string
+	Price                        int64
+}
+
+// AdminUsers is the administration page's content.
+type AdminUsers struct {
+	Query string
+	Users []AdminUser
+	Next  string // cursor of the next page, "" at the end
+}
+
+// AdminUser is a row of the administration page.
+type AdminUser struct {
+	ID, Email, Username, Name, Role, Created string
+	Disabled, Self                           bool
+}
+
+var funcs = template.FuncMap{
+	// fieldError returns the error to show beside a field, if any.
+	"fieldError": func(p Page, field string) string { return p.FieldErrors[field] },
+}
+
 // Pages holds the parsed templates, one set per page.
 type Pages struct {
 	pages map[string]*template.Template
@@ -51,8 +86,8 @@ type Pages struct {
 // New parses the embedded templates.
 func New() (*Pages, error) {
 	p := &Pages{pages: make(map[string]*template.Template)}
-	for _, name := range []string{"login", "signup", "dashboard"} {
-		t, err := template.ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
+	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "error"} {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("parse %s template: %w", name, err)
 		}
