@@ -325,7 +325,7 @@ func handleBookForm(d Deps, action string) http.Handler {
 			if err != nil {
 				s.page.Form = map[string]string{"title": r.PostFormValue("title"), "author": r.PostFormValue("author"),
 					"publisher": r.PostFormValue("publisher"), "price": r.PostFormValue("price")}
-				status := formError(d, r, &s.page, err, map[string]string{auth.CodeInvalidRequest: "title"})
+				status := formError(d, r, &s.page, err, nil) // the message names the field
 				renderBooks(d, w, r, s, status)
 				return
 			}
