@@ -17,13 +17,14 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 )
 
 // startGatehouse serves the real handler tree on loopback; the browser
 // reaches it as http://localhost:<port>, a secure context for __Host- cookies.
-func startGatehouse(t *testing.T) string {
+func startGatehouse(t *testing.T) (string, *app.App) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +43,7 @@ func startGatehouse(t *testing.T) string {
 	srv := &http.Server{Handler: a.Handler}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return base
+	return base, a
 }
 
 // newBrowser starts headless Chromium, or skips the test when there is none.
@@ -107,7 +108,7 @@ func location(ctx context.Context, t *testing.T) string {
 
 func TestBrowserJourney(t *testing.T) {
 	ctx := newBrowser(t)
-	base := startGatehouse(t)
+	base, gatehouse := startGatehouse(t)
 	const name = `Ada <img src=x onerror="document.title='pwned'">`
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
@@ -205,13 +206,28 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatal("the dashboard scrolls sideways at 375 px")
 	}
 	run("books at 375 px", chromedp.Navigate(base+"/books"), chromedp.WaitVisible("#title", chromedp.ByID), screenshot(t, "books-375px"))
+
+	// An administrator (made from the command line) disables Ada.
+	if _, err := gatehouse.Auth.CreateUser(context.Background(),
+		auth.RegisterInput{Email: "root@example.com", Password: "root passphrase here"}, auth.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	run("admin logs in", chromedp.EmulateViewport(1280, 900),
+		chromedp.Click(`form.logout button`, chromedp.ByQuery), chromedp.WaitVisible("#identifier", chromedp.ByID),
+		chromedp.SendKeys("#identifier", "root@example.com", chromedp.ByID),
+		chromedp.SendKeys("#password", "root passphrase here", chromedp.ByID),
+		chromedp.Click(`form[action="/login"] button`, chromedp.ByQuery), chromedp.WaitVisible(".welcome", chromedp.ByQuery),
+		chromedp.Navigate(base+"/admin/users?q=ada"), chromedp.WaitVisible(`li.row`, chromedp.ByQuery), screenshot(t, "admin-users"),
+		chromedp.Click(`li.row button.danger`, chromedp.ByQuery), chromedp.WaitVisible(".notice", chromedp.ByQuery),
+		chromedp.Navigate(base+"/admin/users?q=ada"), chromedp.WaitVisible(`.badge.off`, chromedp.ByQuery), screenshot(t, "admin-users-disabled"),
+	)
 }
 
 // A page on another origin posting the login form to Gatehouse (login CSRF)
 // is refused, and no session cookie is set.
 func TestBrowserRefusesCrossOriginForm(t *testing.T) {
 	ctx := newBrowser(t)
-	base := startGatehouse(t)
+	base, _ := startGatehouse(t)
 	attacker := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/login">
 			<input name="identifier" value="mallory"><input name="password" value="mallory's password"></form>
