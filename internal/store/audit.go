@@ -15,13 +15,9 @@ func (s *Store) RecordAudit(ctx context.Context, e auth.AuditEvent) error {
 
 // AuditEvents lists events matching f, newest first.
 func (s *Store) AuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, error) {
-	before := f.Before
-	if before == "" {
-		before = "~" // sorts after every UUID
-	}
 	rows, err := s.reader().query(ctx, `SELECT id, at, event, user_id, actor_id, ip, user_agent, detail FROM audit_events
-		WHERE id < ? AND (? = '' OR user_id = ?) AND (? = '' OR event = ?) ORDER BY id DESC LIMIT ?`,
-		before, f.UserID, f.UserID, f.Event, f.Event, f.Limit)
+		WHERE (? = '' OR id < ?) AND (? = '' OR user_id = ?) AND (? = '' OR event = ?) ORDER BY id DESC LIMIT ?`,
+		f.Before, f.Before, f.UserID, f.UserID, f.Event, f.Event, f.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -12,12 +12,15 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite"
 )
@@ -33,7 +36,12 @@ type Store struct {
 }
 
 // Errors is how many statements and transactions have failed, for metrics.
-func (s *Store) Errors() int64 { return s.write.errs.Load() + s.read.errs.Load() }
+func (s *Store) Errors() int64 {
+	if s.read == s.write {
+		return s.write.errs.Load()
+	}
+	return s.write.errs.Load() + s.read.errs.Load()
+}
 
 // conn is a database handle with a cache of prepared statements.
 type conn struct {
@@ -51,13 +59,67 @@ func (c *conn) counted(err error) error {
 	return err
 }
 
-// Open opens the database named by dsn: a file path for SQLite. SQLite gets
-// WAL, synchronous=NORMAL, a busy timeout and foreign keys; one writer
-// connection whose transactions begin IMMEDIATE, and a read-only pool.
+// IsPostgres reports whether dsn names a PostgreSQL database.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens the database named by dsn: a postgres:// URL for PostgreSQL,
+// anything else an SQLite file path.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, errors.New("PostgreSQL is not supported by this build yet; use an SQLite file")
+	if IsPostgres(dsn) {
+		return openPostgres(ctx, dsn)
 	}
+	return openSQLite(ctx, dsn)
+}
+
+// openPostgres opens one bounded pool (PostgreSQL serves concurrent writers
+// itself) whose sessions carry a statement timeout, so a stuck query cannot
+// hold a request or a connection for ever.
+func openPostgres(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	if cfg.RuntimeParams["statement_timeout"] == "" {
+		cfg.RuntimeParams["statement_timeout"] = "5000" // ms
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	c := &conn{db: db, rebind: numbered}
+	s := &Store{write: c, read: c, dialect: goose.DialectPostgres}
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", cfg.Host, err)
+	}
+	return s, nil
+}
+
+// numbered rewrites the portable "?" placeholders as PostgreSQL's $1, $2...
+// (none of the queries has a "?" inside a string literal).
+func numbered(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// openSQLite gives SQLite WAL, synchronous=NORMAL, a busy timeout and
+// foreign keys; one writer connection whose transactions begin IMMEDIATE,
+// and a read-only pool.
+func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	pragmas := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
 	base := "file:" + (&url.URL{Path: dsn}).EscapedPath() + "?" + pragmas
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
@@ -106,9 +168,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.read.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
-// Close closes both pools; SQLite checkpoints the WAL when the last
+// Close closes the pools; SQLite checkpoints the WAL when the last
 // connection closes.
 func (s *Store) Close() error {
+	if s.read == s.write {
+		return s.write.db.Close()
+	}
 	return errors.Join(s.read.db.Close(), s.write.db.Close())
 }
 

@@ -1,20 +1,32 @@
-// Package storetest gives tests a migrated, empty database of their own.
+// Package storetest gives tests a migrated, empty database of their own:
+// an SQLite file, or with GATEHOUSE_TEST_STORE=postgres a schema of its own
+// in the PostgreSQL named by GATEHOUSE_TEST_POSTGRES, so the same suites run
+// against both databases and parallel runs cannot collide.
 package storetest
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-// New opens a fresh SQLite database in t's temporary directory, applies the
-// migrations, and closes it when the test ends.
+// New opens a fresh, migrated database for t and closes it when t ends.
 func New(t testing.TB) *store.Store {
 	t.Helper()
+	dsn := filepath.Join(t.TempDir(), "gatehouse.db")
+	if os.Getenv("GATEHOUSE_TEST_STORE") == "postgres" {
+		dsn = postgresSchema(t)
+	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,4 +35,35 @@ func New(t testing.TB) *store.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// postgresSchema creates a schema for t alone and returns a URL whose
+// connections use it; the schema is dropped when t ends.
+func postgresSchema(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("GATEHOUSE_TEST_STORE=postgres needs GATEHOUSE_TEST_POSTGRES, a postgres:// URL")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := "test_" + strings.ToLower(rand.Text())
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		admin.Close()
+		t.Skipf("PostgreSQL at GATEHOUSE_TEST_POSTGRES is not usable: %v", err)
+	}
+	t.Cleanup(func() { // registered first, so it runs after the store closes
+		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
