@@ -12,16 +12,20 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limit is a token bucket: Burst requests at once, refilled at Rate per second.
+// Limit is a token bucket: Burst requests at once, refilled at Count per
+// Period.
 type Limit struct {
-	Rate  rate.Limit
-	Burst int
+	Count  int
+	Period time.Duration
+	Burst  int
 }
 
 // Per returns a Limit of n requests per period, with a burst of burst.
 func Per(n int, period time.Duration, burst int) Limit {
-	return Limit{Rate: rate.Limit(float64(n) / period.Seconds()), Burst: burst}
+	return Limit{Count: n, Period: period, Burst: burst}
 }
+
+func (l Limit) rate() rate.Limit { return rate.Limit(float64(l.Count) / l.Period.Seconds()) }
 
 // Limiter takes a token from the bucket of key, or says how long to wait.
 type Limiter interface {
@@ -57,7 +61,7 @@ func (m *Memory) Allow(_ context.Context, key string, l Limit) (bool, time.Durat
 	defer m.mu.Unlock()
 	b, ok := m.buckets[key]
 	if !ok {
-		b = &bucket{lim: rate.NewLimiter(l.Rate, l.Burst)}
+		b = &bucket{lim: rate.NewLimiter(l.rate(), l.Burst)}
 		m.buckets[key] = b
 	}
 	b.seen = now

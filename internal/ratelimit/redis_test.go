@@ -1,0 +1,100 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func redisClient(t *testing.T) *redis.Client {
+	t.Helper()
+	url := os.Getenv("GATEHOUSE_TEST_REDIS")
+	if url == "" {
+		t.Skip("Redis tests skipped: set GATEHOUSE_TEST_REDIS to a redis:// URL to run them")
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Skipf("Redis at GATEHOUSE_TEST_REDIS is not usable: %v", err)
+	}
+	return c
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestRedisLimiterIsSharedAcrossInstances(t *testing.T) {
+	c := redisClient(t)
+	key := "test:" + rand.Text()
+	a := NewRedis(c, NewMemory(nil), quiet)
+	b := NewRedis(c, NewMemory(nil), quiet)
+	l := Per(3, time.Minute, 3)
+	ctx := context.Background()
+	for i, lim := range []*Redis{a, b, a} {
+		if ok, _, err := lim.Allow(ctx, key, l); !ok || err != nil {
+			t.Fatalf("request %d refused: %v", i+1, err)
+		}
+	}
+	ok, retry, err := b.Allow(ctx, key, l)
+	if ok || err != nil || retry <= 0 {
+		t.Fatalf("4th request across instances: ok=%v retry=%s err=%v", ok, retry, err)
+	}
+}
+
+func TestRedisLockoutIsSharedAcrossInstances(t *testing.T) {
+	c := redisClient(t)
+	key := "test:" + rand.Text()
+	a := NewRedisLockout(c, LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
+	b := NewRedisLockout(c, LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
+	ctx := context.Background()
+	for i := range 6 {
+		lim := a
+		if i%2 == 1 {
+			lim = b
+		}
+		lim.Fail(ctx, key)
+	}
+	for name, l := range map[string]*RedisLockout{"a": a, "b": b} {
+		if d, err := l.Locked(ctx, key); d <= 0 || d > time.Second || err != nil {
+			t.Fatalf("instance %s: locked for %s (%v) after 6 failures spread over two instances", name, d, err)
+		}
+	}
+	a.Succeed(ctx, key)
+	time.Sleep(1100 * time.Millisecond)
+	if d, _ := b.Fail(ctx, key); d != 0 {
+		t.Fatalf("a success on one instance did not reset the streak: lock %s", d)
+	}
+}
+
+func TestRedisDownFallsBackToMemory(t *testing.T) {
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	defer dead.Close()
+	lim := NewRedis(dead, NewMemory(nil), quiet)
+	l := Per(2, time.Minute, 2)
+	for i := range 2 {
+		if ok, _, err := lim.Allow(context.Background(), "k", l); !ok || err != nil {
+			t.Fatalf("request %d with Redis down: ok=%v err=%v", i+1, ok, err)
+		}
+	}
+	if ok, _, _ := lim.Allow(context.Background(), "k", l); ok {
+		t.Fatal("the per-instance fallback does not limit")
+	}
+	lock := NewRedisLockout(dead, LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
+	for range 6 {
+		if _, err := lock.Fail(context.Background(), "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := lock.Locked(context.Background(), "k"); d <= 0 || err != nil {
+		t.Fatalf("fallback lockout: %s %v", d, err)
+	}
+}
