@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/redis/go-redis/v9"
 )
 
 // config is every setting of the server, from flags and GATEHOUSE_* variables.
@@ -38,10 +39,12 @@ type config struct {
 	LimitRefresh    string
 	LockoutFailures int
 	LockoutMax      time.Duration
+	Redis           string
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
 	limits     ratelimit.Policy // parsed Limit* and Lockout*
+	redis      *redis.Options   // parsed Redis
 }
 
 // invalidFlagValue matches the flag package's message for a value that does
@@ -66,7 +69,7 @@ func envName(flagName string) string {
 func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.DB, "db", "gatehouse.db", "database: an SQLite file path")
+	fs.StringVar(&c.DB, "db", "gatehouse.db", "database: an SQLite file path, or a postgres:// URL")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	if !withServer {
 		return fs
@@ -82,6 +85,7 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.StringVar(&c.SigningAlg, "signing-alg", "EdDSA", "access token algorithm: EdDSA, ES256, RS256 or HS256")
 	fs.StringVar(&c.HS256SecretFile, "hs256-secret-file", "", "file holding the HS256 secret (at least 32 bytes)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.Redis, "redis", "", "optional redis:// URL: rate limits shared by instances, revocations fanned out at once")
 	def := ratelimit.DefaultPolicy()
 	fs.StringVar(&c.LimitLogin, "limit-login", "20/1m", "login attempts per client address: N/duration")
 	fs.StringVar(&c.LimitRegister, "limit-register", "20/1h", "sign-ups per client address: N/duration")
@@ -200,6 +204,14 @@ func (c *config) validate(server bool) error {
 		return badFlag("lockout-max", "%s is outside 1s to 24h", c.LockoutMax)
 	}
 	c.limits.Lockout.FreeFailures, c.limits.Lockout.MaxLock = c.LockoutFailures, c.LockoutMax
+	c.redis = nil
+	if c.Redis != "" {
+		opts, err := redis.ParseURL(c.Redis)
+		if err != nil {
+			return badFlag("redis", "%v", err)
+		}
+		c.redis = opts
+	}
 	c.proxies = nil
 	for _, s := range strings.Split(c.TrustedProxies, ",") {
 		if s = strings.TrimSpace(s); s == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/redis/go-redis/v9"
 )
 
 // serve runs the server until ctx ends or SIGINT/SIGTERM arrives, then lets
@@ -50,10 +51,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		c.Audience = c.Issuer
 	}
 
+	var rdb *redis.Client
+	if c.redis != nil {
+		rdb = redis.NewClient(c.redis)
+		defer rdb.Close()
+	}
 	a, err := app.New(ctx, app.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, SessionMaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
-		SigningAlg: c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Limits: &c.limits, Log: log,
+		SigningAlg: c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Limits: &c.limits, Log: log, Redis: rdb,
 		// After a burst of logins, hand the memory their argon2id blocks used
 		// (19 MiB each) back to the system rather than keep it resident.
 		Hashing: password.Options{OnIdle: debug.FreeOSMemory},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/fanout"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
+	"github.com/redis/go-redis/v9"
 )
 
 // Config is what the server needs beyond its database.
@@ -36,14 +38,18 @@ type Config struct {
 	RevocationPoll   time.Duration     // how often the revocation log is read; default 500 ms
 	Hashing          password.Options  // zero: production defaults
 	Limits           *ratelimit.Policy // nil: ratelimit.DefaultPolicy()
-	Now              func() time.Time  // zero: time.Now
-	Log              *slog.Logger
+	// Redis, when set, shares rate limits and lockouts between instances
+	// and fans revocations out to them at once.
+	Redis *redis.Client
+	Now   func() time.Time // zero: time.Now
+	Log   *slog.Logger
 }
 
 // App is a wired server.
 type App struct {
 	cfg         Config
 	store       *store.Store
+	fanout      *fanout.Redis // nil without Redis
 	Handler     http.Handler
 	Auth        *auth.Service
 	Guard       *guard.Guard
@@ -83,11 +89,19 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		return nil, err
 	}
 	revocations := auth.NewRevocations(c.Now)
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(c.Now)
+	var lockout auth.Lockout = ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now)
+	var fan *fanout.Redis
+	if c.Redis != nil {
+		limiter = ratelimit.NewRedis(c.Redis, limiter, c.Log)
+		lockout = ratelimit.NewRedisLockout(c.Redis, c.Limits.Lockout, lockout.(*ratelimit.MemoryLockout), c.Log)
+		fan = fanout.New(c.Redis, c.Log)
+	}
 	svc := auth.NewService(auth.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, Now: c.Now,
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
-		Lockout: ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now), Log: c.Log, Count: m.Event})
+		Lockout: lockout, Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan)})
 	if err := svc.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
@@ -105,9 +119,17 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: svc, Guard: g, Books: st, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
-		Limiter: ratelimit.NewMemory(c.Now), Limits: *c.Limits, Metrics: m,
+		Limiter: limiter, Limits: *c.Limits, Metrics: m,
 	})
-	return &App{cfg: c, store: st, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations}, nil
+	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations}, nil
+}
+
+// fanOrNil keeps a nil *fanout.Redis from becoming a non-nil auth.Fanout.
+func fanOrNil(f *fanout.Redis) auth.Fanout {
+	if f == nil {
+		return nil
+	}
+	return f
 }
 
 // KeyReload is how often every instance re-reads the signing keys, so a key
@@ -126,6 +148,9 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 // poll interval), reloads signing keys, and prunes dead sessions hourly.
 func (a *App) Run(ctx context.Context) {
 	go a.Auth.FollowChanges(ctx, a.cfg.RevocationPoll)
+	if a.fanout != nil {
+		go a.fanout.Follow(ctx, a.Auth)
+	}
 	go a.Keys.Follow(ctx, KeyReload, func(err error) { a.cfg.Log.Warn("signing key reload failed", "err", err) })
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()

@@ -61,12 +61,21 @@ type Service struct {
 	revocations *Revocations
 	lockout     Lockout
 	count       func(event string)
+	fanout      Fanout
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
 
 	revMu     sync.Mutex // serialises SyncChanges
 	revCursor time.Time  // how far the change feed has been read
+}
+
+// Fanout tells other instances at once what this one changed: sessions
+// ended and users changed (Redis pub/sub). It is a shortcut: the database's
+// change feed (SyncChanges) remains the guarantee.
+type Fanout interface {
+	SessionsEnded(ctx context.Context, until time.Time, sessionIDs []string)
+	UsersChanged(ctx context.Context, userIDs []string)
 }
 
 // Deps are a Service's collaborators. Signer may be nil where no token is
@@ -80,6 +89,8 @@ type Deps struct {
 	Log         *slog.Logger
 	// Count is told each authentication outcome by name (metrics); optional.
 	Count func(event string)
+	// Fanout spreads this instance's changes to the others; optional.
+	Fanout Fanout
 }
 
 // NewService wires a Service.
@@ -94,7 +105,7 @@ func NewService(cfg Config, d Deps) *Service {
 		d.Count = func(string) {}
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, count: d.Count, users: newUserCache(100_000), cfg: cfg, log: d.Log}
+		lockout: d.Lockout, count: d.Count, fanout: d.Fanout, users: newUserCache(100_000), cfg: cfg, log: d.Log}
 }
 
 // Tokens is a login's or refresh's answer.
@@ -384,7 +395,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
 	if reusedSession != "" {
-		s.revocations.Add(s.liveUntil(s.now()), reusedSession)
+		s.ended(ctx, s.now(), reusedSession)
 		s.log.Warn("security: refresh token reuse detected; session revoked", "session", reusedSession)
 		s.audit(ctx, EventRefreshReuse, reusedBy, "session "+reusedSession+" revoked")
 		return nil, errInvalidGrant
@@ -431,7 +442,7 @@ func (s *Service) revoke(ctx context.Context, f SessionFilter) error {
 	if err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
-	s.revocations.Add(s.liveUntil(now), ids...)
+	s.ended(ctx, now, ids...)
 	return nil
 }
 
@@ -522,7 +533,7 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) erro
 	if len(ended) == 0 {
 		return Errorf(CodeNotFound, "The session was not found.")
 	}
-	s.revocations.Add(s.liveUntil(now), ended...)
+	s.ended(ctx, now, ended...)
 	s.audit(ctx, EventSessionEnded, userID, "session "+sessionID)
 	return nil
 }
@@ -534,7 +545,7 @@ func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID
 	if err != nil {
 		return fmt.Errorf("end other sessions: %w", err)
 	}
-	s.revocations.Add(s.liveUntil(now), ended...)
+	s.ended(ctx, now, ended...)
 	s.audit(ctx, EventSessionEnded, userID, fmt.Sprintf("%d other sessions", len(ended)))
 	return nil
 }
@@ -583,7 +594,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 	if err != nil {
 		return nil, fmt.Errorf("change password: %w", err)
 	}
-	s.revocations.Add(s.liveUntil(now), ended...)
+	s.ended(ctx, now, ended...)
 	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d sessions ended", len(ended)))
 	return s.startSession(ctx, u, c)
 }
@@ -623,7 +634,7 @@ func (s *Service) UpdateProfile(ctx context.Context, id string, name *string) (U
 		upd.Name = &clean
 	}
 	u, _, err := s.store.UpdateUser(ctx, id, upd, s.now())
-	s.users.drop(id)
+	s.changedUser(ctx, id)
 	return u, err
 }
 
@@ -652,11 +663,11 @@ func (s *Service) AdminUpdate(ctx context.Context, id string, role *string, disa
 	now := s.now()
 	upd := UserUpdate{Role: role, Disabled: disabled, EndSessions: role != nil || disabled != nil, LiveUntil: s.liveUntil(now)}
 	u, ended, err := s.store.UpdateUser(ctx, id, upd, now)
-	s.users.drop(id)
+	s.changedUser(ctx, id)
 	if err != nil {
 		return User{}, err
 	}
-	s.revocations.Add(s.liveUntil(now), ended...)
+	s.ended(ctx, now, ended...)
 	var changes []string
 	if role != nil {
 		changes = append(changes, "role "+*role)
@@ -679,13 +690,13 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 }
 
 func (s *Service) deleteUser(ctx context.Context, id string) error {
-	defer s.users.drop(id)
+	defer s.changedUser(ctx, id)
 	now := s.now()
 	ended, err := s.store.DeleteUser(ctx, id, now, s.liveUntil(now))
 	if err != nil {
 		return err
 	}
-	s.revocations.Add(s.liveUntil(now), ended...)
+	s.ended(ctx, now, ended...)
 	return nil
 }
 
@@ -721,6 +732,35 @@ func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshT
 	}
 	return raw, RefreshToken{Hash: hashToken(raw), SessionID: sess.ID, CreatedAt: now, ExpiresAt: exp}
 }
+
+// ended records sessions ended here: at once in this instance's memory, and
+// through the fan-out in the others'.
+func (s *Service) ended(ctx context.Context, now time.Time, sessionIDs ...string) {
+	if len(sessionIDs) == 0 {
+		return
+	}
+	until := s.liveUntil(now)
+	s.revocations.Add(until, sessionIDs...)
+	if s.fanout != nil {
+		s.fanout.SessionsEnded(ctx, until, sessionIDs)
+	}
+}
+
+// changedUser drops a user from this instance's cache and the others'.
+func (s *Service) changedUser(ctx context.Context, id string) {
+	s.users.drop(id)
+	if s.fanout != nil {
+		s.fanout.UsersChanged(ctx, []string{id})
+	}
+}
+
+// SessionsEndedElsewhere applies another instance's fan-out message.
+func (s *Service) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
+	s.revocations.Add(until, sessionIDs...)
+}
+
+// UsersChangedElsewhere applies another instance's fan-out message.
+func (s *Service) UsersChangedElsewhere(userIDs []string) { s.users.drop(userIDs...) }
 
 // liveUntil is when an access token issued now expires, plus guard's leeway
 // and a margin: how long a revocation must be remembered.

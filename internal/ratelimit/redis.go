@@ -19,19 +19,21 @@ import (
 
 // Redis is a Limiter shared through Redis (GCRA, github.com/go-redis/redis_rate).
 type Redis struct {
+	prefix   string
 	limiter  *redis_rate.Limiter
 	fallback Limiter
 	warn     *warner
 }
 
-// NewRedis returns a Limiter on client, falling back to fallback.
-func NewRedis(client redis.UniversalClient, fallback Limiter, log *slog.Logger) *Redis {
-	return &Redis{limiter: redis_rate.NewLimiter(client), fallback: fallback, warn: &warner{log: log}}
+// NewRedis returns a Limiter on client whose keys start with namespace (one
+// deployment's instances share it), falling back to fallback.
+func NewRedis(client redis.UniversalClient, namespace string, fallback Limiter, log *slog.Logger) *Redis {
+	return &Redis{prefix: "gatehouse:" + namespace + ":rate:", limiter: redis_rate.NewLimiter(client), fallback: fallback, warn: &warner{log: log}}
 }
 
 // Allow implements Limiter.
 func (r *Redis) Allow(ctx context.Context, key string, l Limit) (bool, time.Duration, error) {
-	res, err := r.limiter.Allow(ctx, "gatehouse:rate:"+key, redis_rate.Limit{Rate: l.Count, Period: l.Period, Burst: l.Burst})
+	res, err := r.limiter.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Count, Period: l.Period, Burst: l.Burst})
 	if err != nil {
 		r.warn.warn(err)
 		return r.fallback.Allow(ctx, key, l)
@@ -46,25 +48,26 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit) (bool, time.Dura
 // MemoryLockout: a streak of failures locks for doubling times, and the
 // failures of any hour are capped.
 type RedisLockout struct {
+	prefix   string
 	client   redis.UniversalClient
 	policy   LockoutPolicy
 	fallback Lockout
 	warn     *warner
 }
 
-// NewRedisLockout returns a Lockout on client with policy p.
-func NewRedisLockout(client redis.UniversalClient, p LockoutPolicy, fallback Lockout, log *slog.Logger) *RedisLockout {
+// NewRedisLockout returns a Lockout on client, keys under namespace, with policy p.
+func NewRedisLockout(client redis.UniversalClient, namespace string, p LockoutPolicy, fallback Lockout, log *slog.Logger) *RedisLockout {
 	p.defaults()
-	return &RedisLockout{client: client, policy: p, fallback: fallback, warn: &warner{log: log}}
+	return &RedisLockout{prefix: "gatehouse:" + namespace + ":", client: client, policy: p, fallback: fallback, warn: &warner{log: log}}
 }
 
-func lockKeys(key string) (locked, streak, hour string) {
-	return "gatehouse:lock:" + key, "gatehouse:streak:" + key, "gatehouse:hour:" + key
+func (l *RedisLockout) lockKeys(key string) (locked, streak, hour string) {
+	return l.prefix + "lock:" + key, l.prefix + "streak:" + key, l.prefix + "hour:" + key
 }
 
 // Locked implements Lockout.
 func (l *RedisLockout) Locked(ctx context.Context, key string) (time.Duration, error) {
-	locked, _, _ := lockKeys(key)
+	locked, _, _ := l.lockKeys(key)
 	d, err := l.client.PTTL(ctx, locked).Result()
 	if err != nil {
 		l.warn.warn(err)
@@ -75,7 +78,7 @@ func (l *RedisLockout) Locked(ctx context.Context, key string) (time.Duration, e
 
 // Fail implements Lockout.
 func (l *RedisLockout) Fail(ctx context.Context, key string) (time.Duration, error) {
-	locked, streakKey, hourKey := lockKeys(key)
+	locked, streakKey, hourKey := l.lockKeys(key)
 	var streak, hourly *redis.IntCmd
 	var hourTTL *redis.DurationCmd
 	_, err := l.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -112,7 +115,7 @@ func (l *RedisLockout) Fail(ctx context.Context, key string) (time.Duration, err
 
 // Succeed implements Lockout: the streak ends; the hour's count stays.
 func (l *RedisLockout) Succeed(ctx context.Context, key string) error {
-	_, streak, _ := lockKeys(key)
+	_, streak, _ := l.lockKeys(key)
 	if err := l.client.Del(ctx, streak).Err(); err != nil {
 		l.warn.warn(err)
 		return l.fallback.Succeed(ctx, key)

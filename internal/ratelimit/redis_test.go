@@ -35,8 +35,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func TestRedisLimiterIsSharedAcrossInstances(t *testing.T) {
 	c := redisClient(t)
 	key := "test:" + rand.Text()
-	a := NewRedis(c, NewMemory(nil), quiet)
-	b := NewRedis(c, NewMemory(nil), quiet)
+	a := NewRedis(c, "test", NewMemory(nil), quiet)
+	b := NewRedis(c, "test", NewMemory(nil), quiet)
 	l := Per(3, time.Minute, 3)
 	ctx := context.Background()
 	for i, lim := range []*Redis{a, b, a} {
@@ -53,8 +53,8 @@ func TestRedisLimiterIsSharedAcrossInstances(t *testing.T) {
 func TestRedisLockoutIsSharedAcrossInstances(t *testing.T) {
 	c := redisClient(t)
 	key := "test:" + rand.Text()
-	a := NewRedisLockout(c, LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
-	b := NewRedisLockout(c, LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
+	a := NewRedisLockout(c, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
+	b := NewRedisLockout(c, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
 	ctx := context.Background()
 	for i := range 6 {
 		lim := a
@@ -78,7 +78,7 @@ func TestRedisLockoutIsSharedAcrossInstances(t *testing.T) {
 func TestRedisDownFallsBackToMemory(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
 	defer dead.Close()
-	lim := NewRedis(dead, NewMemory(nil), quiet)
+	lim := NewRedis(dead, "test", NewMemory(nil), quiet)
 	l := Per(2, time.Minute, 2)
 	for i := range 2 {
 		if ok, _, err := lim.Allow(context.Background(), "k", l); !ok || err != nil {
@@ -88,7 +88,7 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 	if ok, _, _ := lim.Allow(context.Background(), "k", l); ok {
 		t.Fatal("the per-instance fallback does not limit")
 	}
-	lock := NewRedisLockout(dead, LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
+	lock := NewRedisLockout(dead, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
 	for range 6 {
 		if _, err := lock.Fail(context.Background(), "k"); err != nil {
 			t.Fatal(err)

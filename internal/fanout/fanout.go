@@ -1,0 +1,87 @@
+// Package fanout spreads one instance's changes to the others through Redis
+// pub/sub: sessions ended (so their tokens are refused everywhere almost at
+// once) and users changed (so cached copies are dropped). Messages can be
+// lost when Redis is down; every instance also follows the database's change
+// feed, which is the guarantee.
+package fanout
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const channel = "gatehouse:changes"
+
+type message struct {
+	Sessions []string `json:"sessions,omitempty"`
+	Until    int64    `json:"until,omitempty"` // Unix ms: when the sessions' last tokens expire
+	Users    []string `json:"users,omitempty"`
+}
+
+// Redis publishes and receives changes on one channel.
+type Redis struct {
+	client redis.UniversalClient
+	log    *slog.Logger
+}
+
+// New returns a fan-out over client.
+func New(client redis.UniversalClient, log *slog.Logger) *Redis {
+	return &Redis{client: client, log: log}
+}
+
+// SessionsEnded implements auth.Fanout.
+func (r *Redis) SessionsEnded(ctx context.Context, until time.Time, ids []string) {
+	r.publish(ctx, message{Sessions: ids, Until: until.UnixMilli()})
+}
+
+// UsersChanged implements auth.Fanout.
+func (r *Redis) UsersChanged(ctx context.Context, ids []string) {
+	r.publish(ctx, message{Users: ids})
+}
+
+func (r *Redis) publish(ctx context.Context, m message) {
+	b, _ := json.Marshal(m)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	if err := r.client.Publish(ctx, channel, b).Err(); err != nil {
+		r.log.Warn("fan-out publish failed; other instances learn from the database within a poll", "err", err)
+	}
+}
+
+// Receiver applies the changes other instances publish.
+type Receiver interface {
+	SessionsEndedElsewhere(until time.Time, sessionIDs []string)
+	UsersChangedElsewhere(userIDs []string)
+}
+
+// Follow applies published changes to rcv until ctx ends, resubscribing
+// after Redis comes back.
+func (r *Redis) Follow(ctx context.Context, rcv Receiver) {
+	sub := r.client.Subscribe(ctx, channel)
+	defer sub.Close()
+	msgs := sub.Channel() // go-redis reconnects and resubscribes by itself
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-msgs:
+			if !ok {
+				return
+			}
+			var m message
+			if err := json.Unmarshal([]byte(msg.Payload), &m); err != nil {
+				continue
+			}
+			if len(m.Sessions) > 0 {
+				rcv.SessionsEndedElsewhere(time.UnixMilli(m.Until), m.Sessions)
+			}
+			if len(m.Users) > 0 {
+				rcv.UsersChangedElsewhere(m.Users)
+			}
+		}
+	}
+}
