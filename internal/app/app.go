@@ -89,13 +89,14 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		return nil, err
 	}
 	revocations := auth.NewRevocations(c.Now)
-	var limiter ratelimit.Limiter = ratelimit.NewMemory(c.Now)
-	var lockout auth.Lockout = ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now)
+	memoryLimiter, memoryLockout := ratelimit.NewMemory(c.Now), ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now)
+	var limiter ratelimit.Limiter = memoryLimiter
+	var lockout auth.Lockout = memoryLockout
 	var fan *fanout.Redis
-	if c.Redis != nil {
-		limiter = ratelimit.NewRedis(c.Redis, limiter, c.Log)
-		lockout = ratelimit.NewRedisLockout(c.Redis, c.Limits.Lockout, lockout.(*ratelimit.MemoryLockout), c.Log)
-		fan = fanout.New(c.Redis, c.Log)
+	if c.Redis != nil { // one deployment's instances share the issuer: it names their keys
+		limiter = ratelimit.NewRedis(c.Redis, c.Issuer, memoryLimiter, c.Log)
+		lockout = ratelimit.NewRedisLockout(c.Redis, c.Issuer, c.Limits.Lockout, memoryLockout, c.Log)
+		fan = fanout.New(c.Redis, c.Issuer, c.Log)
 	}
 	svc := auth.NewService(auth.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,

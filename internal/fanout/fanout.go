@@ -14,8 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const channel = "gatehouse:changes"
-
 type message struct {
 	Sessions []string `json:"sessions,omitempty"`
 	Until    int64    `json:"until,omitempty"` // Unix ms: when the sessions' last tokens expire
@@ -24,13 +22,15 @@ type message struct {
 
 // Redis publishes and receives changes on one channel.
 type Redis struct {
-	client redis.UniversalClient
-	log    *slog.Logger
+	channel string
+	client  redis.UniversalClient
+	log     *slog.Logger
 }
 
-// New returns a fan-out over client.
-func New(client redis.UniversalClient, log *slog.Logger) *Redis {
-	return &Redis{client: client, log: log}
+// New returns a fan-out over client for one deployment: its instances share
+// namespace (the issuer); other deployments on the same Redis do not hear it.
+func New(client redis.UniversalClient, namespace string, log *slog.Logger) *Redis {
+	return &Redis{channel: "gatehouse:" + namespace + ":changes", client: client, log: log}
 }
 
 // SessionsEnded implements auth.Fanout.
@@ -47,7 +47,7 @@ func (r *Redis) publish(ctx context.Context, m message) {
 	b, _ := json.Marshal(m)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	if err := r.client.Publish(ctx, channel, b).Err(); err != nil {
+	if err := r.client.Publish(ctx, r.channel, b).Err(); err != nil {
 		r.log.Warn("fan-out publish failed; other instances learn from the database within a poll", "err", err)
 	}
 }
@@ -61,7 +61,7 @@ type Receiver interface {
 // Follow applies published changes to rcv until ctx ends, resubscribing
 // after Redis comes back.
 func (r *Redis) Follow(ctx context.Context, rcv Receiver) {
-	sub := r.client.Subscribe(ctx, channel)
+	sub := r.client.Subscribe(ctx, r.channel)
 	defer sub.Close()
 	msgs := sub.Channel() // go-redis reconnects and resubscribes by itself
 	for {

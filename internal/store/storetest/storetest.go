@@ -23,7 +23,7 @@ func New(t testing.TB) *store.Store {
 	t.Helper()
 	dsn := filepath.Join(t.TempDir(), "gatehouse.db")
 	if os.Getenv("GATEHOUSE_TEST_STORE") == "postgres" {
-		dsn = postgresSchema(t)
+		dsn = PostgresURL(t)
 	}
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn)
@@ -37,13 +37,14 @@ func New(t testing.TB) *store.Store {
 	return st
 }
 
-// postgresSchema creates a schema for t alone and returns a URL whose
+// PostgresURL creates a schema for t alone in the PostgreSQL named by
+// GATEHOUSE_TEST_POSTGRES (skipping t when unset) and returns a URL whose
 // connections use it; the schema is dropped when t ends.
-func postgresSchema(t testing.TB) string {
+func PostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("GATEHOUSE_TEST_POSTGRES")
 	if base == "" {
-		t.Skip("GATEHOUSE_TEST_STORE=postgres needs GATEHOUSE_TEST_POSTGRES, a postgres:// URL")
+		t.Skip("PostgreSQL tests skipped: set GATEHOUSE_TEST_POSTGRES to a postgres:// URL to run them")
 	}
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
