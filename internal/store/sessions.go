@@ -70,7 +70,7 @@ func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.Refres
 			msDest{&st.Token.SpentAt}, &successor}
 		dest = append(dest, scanSession(&st.Session)...)
 		err := e.queryRow(ctx, `SELECT r.hash, r.session_id, r.created_at, r.expires_at, r.spent_at, r.successor, `+sessionColumns+`
-			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash).Scan(dest...)
+			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`+s.forUpdate, hash).Scan(dest...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("The refresh token")
 		} else if err != nil {

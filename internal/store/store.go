@@ -33,6 +33,10 @@ type Store struct {
 	write   *conn // every write and read-then-write transaction
 	read    *conn // plain reads
 	dialect goose.Dialect
+	// forUpdate ends a SELECT whose rows a transaction goes on to change:
+	// PostgreSQL needs the row lock; SQLite's BEGIN IMMEDIATE already holds
+	// the database's only write lock.
+	forUpdate string
 }
 
 // Errors is how many statements and transactions have failed, for metrics.
@@ -92,7 +96,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	c := &conn{db: db, rebind: numbered}
-	s := &Store{write: c, read: c, dialect: goose.DialectPostgres}
+	s := &Store{write: c, read: c, dialect: goose.DialectPostgres, forUpdate: " FOR UPDATE OF r"}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", cfg.Host, err)
