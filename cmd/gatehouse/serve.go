@@ -53,7 +53,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	var rdb *redis.Client
 	if c.redis != nil {
-		rdb = redis.NewClient(c.redis)
+		// Short timeouts and one retry: with Redis down, requests go on with
+		// per-instance limits instead of waiting for it.
+		opts := *c.redis
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond, time.Second
+		opts.MaxRetries = 1
+		redis.SetLogger(redisLogger{log})
+		rdb = redis.NewClient(&opts)
 		defer rdb.Close()
 	}
 	a, err := app.New(ctx, app.Config{
@@ -129,4 +135,12 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, c.DB)
 	return nil
+}
+
+// redisLogger sends go-redis's own messages (reconnect attempts) to the log at
+// debug level: the limiter and the fan-out report outages once, as warnings.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -33,6 +33,9 @@ func NewRedis(client redis.UniversalClient, namespace string, fallback Limiter, 
 
 // Allow implements Limiter.
 func (r *Redis) Allow(ctx context.Context, key string, l Limit) (bool, time.Duration, error) {
+	if r.warn.down() {
+		return r.fallback.Allow(ctx, key, l)
+	}
 	res, err := r.limiter.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Count, Period: l.Period, Burst: l.Burst})
 	if err != nil {
 		r.warn.warn(err)
@@ -67,6 +70,9 @@ func (l *RedisLockout) lockKeys(key string) (locked, streak, hour string) {
 
 // Locked implements Lockout.
 func (l *RedisLockout) Locked(ctx context.Context, key string) (time.Duration, error) {
+	if l.warn.down() {
+		return l.fallback.Locked(ctx, key)
+	}
 	locked, _, _ := l.lockKeys(key)
 	d, err := l.client.PTTL(ctx, locked).Result()
 	if err != nil {
@@ -78,6 +84,9 @@ func (l *RedisLockout) Locked(ctx context.Context, key string) (time.Duration, e
 
 // Fail implements Lockout.
 func (l *RedisLockout) Fail(ctx context.Context, key string) (time.Duration, error) {
+	if l.warn.down() {
+		return l.fallback.Fail(ctx, key)
+	}
 	locked, streakKey, hourKey := l.lockKeys(key)
 	var streak, hourly *redis.IntCmd
 	var hourTTL *redis.DurationCmd
@@ -115,6 +124,9 @@ func (l *RedisLockout) Fail(ctx context.Context, key string) (time.Duration, err
 
 // Succeed implements Lockout: the streak ends; the hour's count stays.
 func (l *RedisLockout) Succeed(ctx context.Context, key string) error {
+	if l.warn.down() {
+		return l.fallback.Succeed(ctx, key)
+	}
 	_, streak, _ := l.lockKeys(key)
 	if err := l.client.Del(ctx, streak).Err(); err != nil {
 		l.warn.warn(err)
@@ -123,13 +135,20 @@ func (l *RedisLockout) Succeed(ctx context.Context, key string) error {
 	return nil
 }
 
-// warner logs a Redis failure at most once a minute.
+// warner is a small circuit breaker: after a Redis failure, calls skip
+// Redis for five seconds (so an outage costs one slow call per five seconds,
+// not one per request), and the failure is logged at most once a minute.
 type warner struct {
-	log  *slog.Logger
-	last atomic.Int64
+	log       *slog.Logger
+	last      atomic.Int64 // Unix seconds of the last warning
+	downUntil atomic.Int64 // Unix ms until which Redis is not tried
 }
 
+// down reports whether Redis failed just now and should not be tried.
+func (w *warner) down() bool { return time.Now().UnixMilli() < w.downUntil.Load() }
+
 func (w *warner) warn(err error) {
+	w.downUntil.Store(time.Now().Add(5 * time.Second).UnixMilli())
 	now := time.Now().Unix()
 	if last := w.last.Load(); now-last >= 60 && w.last.CompareAndSwap(last, now) {
 		w.log.Warn("redis unavailable: rate limits and lockouts are per instance until it returns", "err", err)

@@ -6,10 +6,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"runtime"
 	"strconv"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite"
@@ -55,12 +59,43 @@ type conn struct {
 	errs   atomic.Int64 // failed statements; a unique violation is an answer, not a failure
 }
 
-// counted records err as a database failure unless it is an expected answer.
+// counted records err as a database failure unless it is an expected
+// answer, and turns a failure to reach the database into unavailable (503,
+// "try again"), keeping the cause for the log.
 func (c *conn) counted(err error) error {
-	if err != nil && !errors.Is(err, sql.ErrNoRows) && !isUniqueViolation(err) && !errors.Is(err, context.Canceled) {
-		c.errs.Add(1)
+	if err == nil || errors.Is(err, sql.ErrNoRows) || isUniqueViolation(err) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	c.errs.Add(1)
+	if isUnreachable(err) {
+		return errors.Join(errUnavailable, err)
 	}
 	return err
+}
+
+var errUnavailable = auth.Errorf(auth.CodeUnavailable, "The database is not answering; try again shortly.")
+
+// isUnreachable recognises a database that cannot be reached or is
+// overloaded, as opposed to a query that is wrong: both drivers' errors are
+// told apart by behaviour, without depending on their types.
+func isUnreachable(err error) bool {
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	var pgErr interface{ SQLState() string }
+	var sqliteErr interface{ Code() int }
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.As(err, &netErr), errors.As(err, &connectErr):
+		return true
+	case errors.As(err, &pgErr):
+		state := pgErr.SQLState() // 08: connection exception; 57P: shutting down; 57014: statement timeout; 53300: too many connections
+		return strings.HasPrefix(state, "08") || strings.HasPrefix(state, "57P") || state == "57014" || state == "53300"
+	case errors.As(err, &sqliteErr):
+		code := sqliteErr.Code() & 0xff
+		return code == 5 || code == 6 // SQLITE_BUSY, SQLITE_LOCKED: the busy timeout ran out
+	}
+	return false
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
@@ -168,8 +203,7 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 
 // Ping checks that the database answers (readiness).
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	return s.read.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return s.read.db.PingContext(ctx)
 }
 
 // Close closes the pools; SQLite checkpoints the WAL when the last
@@ -204,7 +238,7 @@ type execer struct {
 }
 
 func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
-	defer func() { e.c.counted(err) }()
+	defer func() { err = e.c.counted(err) }()
 	if st, ok := e.cached(ctx, q); ok {
 		return st.ExecContext(ctx, args...)
 	}
@@ -219,7 +253,7 @@ func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result
 }
 
 func (e execer) query(ctx context.Context, q string, args ...any) (rows *sql.Rows, err error) {
-	defer func() { e.c.counted(err) }()
+	defer func() { err = e.c.counted(err) }()
 	if st, ok := e.cached(ctx, q); ok {
 		return st.QueryContext(ctx, args...)
 	}
@@ -233,18 +267,26 @@ func (e execer) query(ctx context.Context, q string, args ...any) (rows *sql.Row
 	return st.QueryContext(ctx, args...)
 }
 
-func (e execer) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// row is a *sql.Row whose Scan error goes through the failure accounting.
+type row struct {
+	*sql.Row
+	c *conn
+}
+
+func (r row) Scan(dest ...any) error { return r.c.counted(r.Row.Scan(dest...)) }
+
+func (e execer) queryRow(ctx context.Context, q string, args ...any) row {
 	if st, ok := e.cached(ctx, q); ok {
-		return st.QueryRowContext(ctx, args...)
+		return row{st.QueryRowContext(ctx, args...), e.c}
 	}
 	if e.tx != nil {
-		return e.tx.QueryRowContext(ctx, e.c.rebind(q), args...)
+		return row{e.tx.QueryRowContext(ctx, e.c.rebind(q), args...), e.c}
 	}
 	st, err := e.c.stmt(ctx, q)
 	if err != nil { // surfaces through Row.Scan
-		return e.c.db.QueryRowContext(ctx, e.c.rebind(q), args...)
+		return row{e.c.db.QueryRowContext(ctx, e.c.rebind(q), args...), e.c}
 	}
-	return st.QueryRowContext(ctx, args...)
+	return row{st.QueryRowContext(ctx, args...), e.c}
 }
 
 // cached returns an already prepared statement for q, bound to the
