@@ -18,12 +18,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +38,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 func main() {
@@ -44,13 +47,14 @@ func main() {
 	users := flag.Int("users", 64, "users to seed")
 	out := flag.String("out", "BENCHMARKS.md", "report file")
 	chart := flag.String("chart", "bench/chart.svg", "chart file")
+	postgres := flag.String("postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"), "also measure on this PostgreSQL (postgres:// URL; a fresh schema is used and dropped)")
 	bareBody := flag.Int("serve-bare", 0, "internal: serve a bare handler with a body of this size")
 	flag.Parse()
 	if *bareBody > 0 {
 		serveBare(*bareBody)
 		return
 	}
-	if err := run(*duration, *conns, *users, *out, *chart); err != nil {
+	if err := run(*duration, *conns, *users, *out, *chart, *postgres); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -65,7 +69,7 @@ type result struct {
 	P50, P99 time.Duration
 }
 
-func run(duration time.Duration, conns, users int, out, chart string) error {
+func run(duration time.Duration, conns, users int, out, chart, postgres string) error {
 	dir, err := os.MkdirTemp("", "gatehouse-bench")
 	if err != nil {
 		return err
@@ -77,51 +81,94 @@ func run(duration time.Duration, conns, users int, out, chart string) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build gatehouse (run from the repository root): %w", err)
 	}
-	// All load comes from one address, so the per-address limits are lifted;
-	// the per-account lockout stays (no login here fails).
-	gh, base, err := start(bin, "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "bench.db"), "--log-format", "json",
-		"--limit-login", "100000000/1s", "--limit-register", "100000000/1s", "--limit-refresh", "100000000/1s")
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns * 2, MaxConnsPerHost: conns * 2}}
+	fmt.Fprintf(os.Stderr, "measuring %s per scenario with %d connections...\n", duration, conns)
+
+	sqlite, err := measureGatehouse(client, bin, filepath.Join(dir, "bench.db"), duration, conns, users, true)
 	if err != nil {
 		return err
 	}
-	defer stop(gh)
+	var pg *backendResult
+	if postgres != "" {
+		dsn, drop, err := freshSchema(postgres)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		r, err := measureGatehouse(client, bin, dsn, duration, conns, users, false)
+		if err != nil {
+			return err
+		}
+		pg = &r
+	}
+	hashRate := argon2Rate(duration / 2)
+	fmt.Fprintf(os.Stderr, "  argon2id: %.1f hashes/s on %d cores; Gatehouse resident memory after the run: %.0f MB\n",
+		hashRate, runtime.GOMAXPROCS(0), sqlite.rssMB)
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns * 2, MaxConnsPerHost: conns * 2}}
+	report := render(sqlite, pg, hashRate, duration, conns, users)
+	fmt.Print(report.table)
+	if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(chart, []byte(report.svg), 0o644)
+}
+
+// backendResult is one database's run.
+type backendResult struct {
+	results []result
+	rssMB   float64
+}
+
+// measureGatehouse starts Gatehouse on db, seeds it and measures it; with
+// withBare it measures the bare handler first, on the same machine state.
+func measureGatehouse(client *http.Client, bin, db string, duration time.Duration, conns, users int, withBare bool) (backendResult, error) {
+	label := "SQLite"
+	if strings.HasPrefix(db, "postgres") {
+		label = "PostgreSQL"
+	}
+	fmt.Fprintf(os.Stderr, "%s:\n", label)
+	// All load comes from one address, so the per-address limits are lifted;
+	// the per-account lockout stays (no login here fails).
+	gh, base, err := start(bin, "--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
+		"--limit-login", "100000000/1s", "--limit-register", "100000000/1s", "--limit-refresh", "100000000/1s")
+	if err != nil {
+		return backendResult{}, err
+	}
+	defer stop(gh)
 	seeded, err := seed(client, base, users)
 	if err != nil {
-		return err
+		return backendResult{}, err
 	}
 	meBody, err := get(client, base+"/me", seeded[0].access)
 	if err != nil {
-		return err
+		return backendResult{}, err
 	}
-
 	time.Sleep(2 * time.Second) // seeding was a burst of logins: let its memory release finish first
 
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	bare, bareBase, err := start(self, "-serve-bare", fmt.Sprint(len(meBody)))
-	if err != nil {
-		return err
-	}
-	defer stop(bare)
-
-	fmt.Fprintf(os.Stderr, "measuring %s per scenario with %d connections...\n", duration, conns)
 	var results []result
 	measure := func(name string, work func(worker int, i int) error) {
 		r := load(name, duration, conns, work)
 		fmt.Fprintf(os.Stderr, "  %-28s %9.0f/s  p50 %-9s p99 %-9s errors %d\n", name, r.Rate, r.P50, r.P99, r.Errors)
 		results = append(results, r)
 	}
-	measure("bare net/http handler", func(_, _ int) error { _, err := get(client, bareBase+"/me", ""); return err })
+	if withBare {
+		self, err := os.Executable()
+		if err != nil {
+			return backendResult{}, err
+		}
+		bare, bareBase, err := start(self, "-serve-bare", fmt.Sprint(len(meBody)))
+		if err != nil {
+			return backendResult{}, err
+		}
+		measure("bare net/http handler", func(_, _ int) error { _, err := get(client, bareBase+"/me", ""); return err })
+		stop(bare)
+	}
 	measure("GET /me (Bearer)", func(w, i int) error { _, err := get(client, base+"/me", seeded[(w+i)%len(seeded)].access); return err })
 	refresh := make([]string, conns) // one refresh chain per connection, each its own session
 	for w := range refresh {
 		t, err := login(client, base, seeded[w%len(seeded)])
 		if err != nil {
-			return err
+			return backendResult{}, err
 		}
 		refresh[w] = t.Refresh
 	}
@@ -138,17 +185,31 @@ func run(duration time.Duration, conns, users int, out, chart string) error {
 	measure("POST /register", func(_, _ int) error {
 		return post(client, base+"/register", fmt.Sprintf(`{"username":"bench-new-%d","password":"a bench password %d"}`, n.Add(1), n.Load()), nil)
 	})
-	hashRate := argon2Rate(duration / 2)
-	rss := residentMB(gh.Process.Pid)
-	fmt.Fprintf(os.Stderr, "  argon2id: %.1f hashes/s on %d cores; Gatehouse resident memory after the run: %.0f MB\n",
-		hashRate, runtime.GOMAXPROCS(0), rss)
+	time.Sleep(2 * time.Second) // "after the run": load has stopped and the server is idle
+	return backendResult{results: results, rssMB: residentMB(gh.Process.Pid)}, nil
+}
 
-	report := render(results, hashRate, rss, duration, conns, users)
-	fmt.Print(report.table)
-	if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
-		return err
+// freshSchema creates a schema for this run and returns a URL that uses it,
+// and a function that drops it.
+func freshSchema(base string) (string, func(), error) {
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
 	}
-	return os.WriteFile(chart, []byte(report.svg), 0o644)
+	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create schema on -postgres: %w", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
 }
 
 type seededUser struct{ name, pw, access string }

@@ -22,13 +22,23 @@ func find(rs []result, name string) result {
 	return result{}
 }
 
-func render(rs []result, hashRate, rssMB float64, duration time.Duration, conns, users int) report {
+func table(rs []result) string {
 	var t strings.Builder
 	fmt.Fprintf(&t, "| scenario | requests/s | p50 | p99 | errors |\n| --- | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rs {
 		fmt.Fprintf(&t, "| %s | %.0f | %s | %s | %d |\n", r.Name, r.Rate, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors)
 	}
+	return t.String()
+}
+
+func render(sqlite backendResult, pg *backendResult, hashRate float64, duration time.Duration, conns, users int) report {
+	rs, rssMB := sqlite.results, sqlite.rssMB
+	var t strings.Builder
+	t.WriteString(strings.TrimSuffix(table(rs), "\n") + "\n")
 	fmt.Fprintf(&t, "| argon2id limit (%d cores × hashes/s) | %.1f | | | |\n", runtime.GOMAXPROCS(0), hashRate)
+	if pg != nil {
+		t.WriteString("\nOn PostgreSQL:\n\n" + table(pg.results))
+	}
 
 	me, bare := find(rs, "GET /me (Bearer)"), find(rs, "bare net/http handler")
 	login, refresh := find(rs, "POST /login"), find(rs, "POST /token/refresh")
@@ -48,8 +58,13 @@ func render(rs []result, hashRate, rssMB float64, duration time.Duration, conns,
 	fmt.Fprintf(&m, "# Gatehouse benchmarks\n\nProduced by `go run ./bench`; every figure below comes from one run of it.\n\n")
 	fmt.Fprintf(&m, "| | |\n| --- | --- |\n| machine | %s |\n| Go | %s |\n| commit | %s |\n| date | %s |\n| load | %d keep-alive connections on loopback, %s per scenario, %d seeded users; Gatehouse, the bare handler and the load generator are separate processes sharing the machine |\n\n",
 		machine(), runtime.Version(), commit(), time.Now().UTC().Format("2006-01-02 15:04 MST"), conns, duration, users)
-	m.WriteString("## Results\n\n" + t.String() + "\n")
+	m.WriteString("## Results on SQLite\n\n" + table(rs))
+	fmt.Fprintf(&m, "| argon2id limit (%d cores × hashes/s) | %.1f | | | |\n\n", runtime.GOMAXPROCS(0), hashRate)
 	fmt.Fprintf(&m, "Gatehouse's resident memory after the run: **%.0f MB**.\n\n", rssMB)
+	if pg != nil {
+		m.WriteString("## The same scenarios on PostgreSQL\n\nPostgreSQL 15 on the same machine (its server shares the two cores), a fresh schema, Gatehouse's pool of 20 connections.\n\n" + table(pg.results))
+		fmt.Fprintf(&m, "\nGatehouse's resident memory after the run: **%.0f MB**.\n\n", pg.rssMB)
+	}
 	m.WriteString("## Against the targets\n\n| target | measured | |\n| --- | --- | --- |\n")
 	fmt.Fprintf(&m, "| protected GET /me ≥ 80%% of the bare handler | %.0f%% (%.0f vs %.0f req/s) | %s |\n", pct(me.Rate, bare.Rate), me.Rate, bare.Rate, mark(pct(me.Rate, bare.Rate) >= 80))
 	fmt.Fprintf(&m, "| login ≥ 90%% of the argon2id limit | %.0f%% (%.1f vs %.1f/s) | %s |\n", pct(login.Rate, hashRate), login.Rate, hashRate, mark(pct(login.Rate, hashRate) >= 90))
