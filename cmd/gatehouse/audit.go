@@ -29,15 +29,11 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	if f.Limit < 1 || f.Limit > 10000 {
 		return badFlag("limit", "%d is outside 1 to 10000", f.Limit)
 	}
-	st, err := openStore(ctx, c.DB)
+	svc, done, err := openAdmin(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc, err := adminService(st, newLogger(c.LogFormat, stderr))
-	if err != nil {
-		return err
-	}
+	defer done()
 	events, _, err := svc.AuditEvents(ctx, f)
 	if err != nil {
 		return err

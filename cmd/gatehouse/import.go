@@ -42,15 +42,11 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, c.DB)
+	svc, done, err := openAdmin(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc, err := adminService(st, newLogger(c.LogFormat, stderr))
-	if err != nil {
-		return err
-	}
+	defer done()
 	ctx = auth.WithActor(ctx, "cli")
 
 	var total int

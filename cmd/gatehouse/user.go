@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"golang.org/x/term"
 )
 
@@ -46,15 +44,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	if len(rest) != n {
 		return &configError{fmt.Sprintf("user %s takes %d argument(s), got %d", sub, n, len(rest))}
 	}
-	st, err := openStore(ctx, c.DB)
+	svc, done, err := openAdmin(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc, err := adminService(st, newLogger(c.LogFormat, stderr))
-	if err != nil {
-		return err
-	}
+	defer done()
 	ctx = auth.WithActor(ctx, "cli")
 
 	switch sub {
@@ -90,14 +84,21 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-// adminService is a Service for the command line: it never signs tokens.
-func adminService(st *store.Store, log *slog.Logger) (*auth.Service, error) {
+// openAdmin opens the database (applying migrations) and a Service for the
+// command line, which never signs tokens; done closes the database.
+func openAdmin(ctx context.Context, c config, stderr io.Writer) (svc *auth.Service, done func(), err error) {
+	st, err := openStore(ctx, c.DB)
+	if err != nil {
+		return nil, nil, err
+	}
 	hasher, err := password.NewHasher(password.Options{})
 	if err != nil {
-		return nil, err
+		st.Close()
+		return nil, nil, err
 	}
-	return auth.NewService(auth.Config{AccessTTL: 15 * time.Minute},
-		auth.Deps{Store: st, Hasher: hasher, Revocations: auth.NewRevocations(time.Now), Log: log}), nil
+	svc = auth.NewService(auth.Config{AccessTTL: 15 * time.Minute}, auth.Deps{Store: st, Hasher: hasher,
+		Revocations: auth.NewRevocations(time.Now), Log: newLogger(c.LogFormat, stderr)})
+	return svc, func() { st.Close() }, nil
 }
 
 func listUsers(ctx context.Context, svc *auth.Service, stdout io.Writer) error {

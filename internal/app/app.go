@@ -148,24 +148,37 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 // revocation log (so logouts on other instances take effect here within a
 // poll interval), reloads signing keys, and prunes dead sessions hourly.
 func (a *App) Run(ctx context.Context) {
-	go a.Auth.FollowChanges(ctx, a.cfg.RevocationPoll)
 	if a.fanout != nil {
 		go a.fanout.Follow(ctx, a.Auth)
 	}
-	go a.Keys.Follow(ctx, KeyReload, func(err error) { a.cfg.Log.Warn("signing key reload failed", "err", err) })
-	tick := time.NewTicker(time.Hour)
-	defer tick.Stop()
-	for {
+	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Auth.SyncChanges)
+	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
+	prune := func(ctx context.Context) error {
 		now := a.cfg.Now()
-		if n, err := a.store.Prune(ctx, now, now.Add(-a.cfg.AccessTTL-time.Minute)); err != nil && ctx.Err() == nil {
-			a.cfg.Log.Warn("prune failed", "err", err)
-		} else if n > 0 {
+		n, err := a.store.Prune(ctx, now, now.Add(-a.cfg.AccessTTL-time.Minute))
+		if n > 0 {
 			a.cfg.Log.Info("pruned expired sessions", "rows", n)
 		}
+		return err
+	}
+	if err := prune(ctx); err != nil && ctx.Err() == nil {
+		a.cfg.Log.Warn("prune failed", "err", err)
+	}
+	every(ctx, time.Hour, "prune", a.cfg.Log, prune)
+}
+
+// every runs job every interval until ctx ends, logging its failures.
+func every(ctx context.Context, interval time.Duration, name string, log *slog.Logger, job func(context.Context) error) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				log.Warn(name+" failed", "err", err)
+			}
 		}
 	}
 }

@@ -137,22 +137,8 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (User, error) 
 // CreateUser creates a user with the given role. Only the command line may
 // ask for RoleAdmin; the HTTP API always goes through Register.
 func (s *Service) CreateUser(ctx context.Context, in RegisterInput, role string) (User, error) {
-	u := User{Role: role}
-	var err error
-	if in.Email == "" && in.Username == "" {
-		return User{}, Errorf(CodeInvalidRequest, "An email or a username is required.")
-	}
-	if in.Email != "" {
-		if u.Email, err = CanonicalEmail(in.Email); err != nil {
-			return User{}, err
-		}
-	}
-	if in.Username != "" {
-		if u.Username, err = ValidUsername(in.Username); err != nil {
-			return User{}, err
-		}
-	}
-	if u.Name, err = CleanName(in.Name); err != nil {
+	u, err := newUser(in.Email, in.Username, in.Name, role)
+	if err != nil {
 		return User{}, err
 	}
 	if err := password.CheckPolicy(in.Password, u.Email, u.Username); err != nil {
@@ -183,27 +169,15 @@ type ImportInput struct {
 // or username exists already is already_exists, so importing twice changes
 // nothing.
 func (s *Service) ImportUser(ctx context.Context, in ImportInput) (User, error) {
-	u := User{Role: RoleUser, Disabled: in.Disabled}
+	role := RoleUser
 	if in.Admin {
-		u.Role = RoleAdmin
+		role = RoleAdmin
 	}
-	var err error
-	if in.Email == "" && in.Username == "" {
-		return User{}, Errorf(CodeInvalidRequest, "The user has neither an email nor a usable username.")
-	}
-	if in.Email != "" {
-		if u.Email, err = CanonicalEmail(in.Email); err != nil {
-			return User{}, err
-		}
-	}
-	if in.Username != "" {
-		if u.Username, err = ValidUsername(in.Username); err != nil {
-			return User{}, err
-		}
-	}
-	if u.Name, err = CleanName(in.Name); err != nil {
+	u, err := newUser(in.Email, in.Username, in.Name, role)
+	if err != nil {
 		return User{}, err
 	}
+	u.Disabled = in.Disabled
 	if !password.Recognized(in.PasswordHash) {
 		return User{}, Errorf(CodeInvalidRequest, "The password hash format is not supported.")
 	}
@@ -218,6 +192,30 @@ func (s *Service) ImportUser(ctx context.Context, in ImportInput) (User, error) 
 		}
 	}
 	s.audit(ctx, EventUserImported, u.ID, "role "+u.Role)
+	return u, nil
+}
+
+// newUser validates and canonicalises a new user's identity (at least an
+// email or a username) and name; the id and time are set when it is stored.
+func newUser(email, username, name, role string) (User, error) {
+	u := User{Role: role}
+	var err error
+	if email == "" && username == "" {
+		return User{}, Errorf(CodeInvalidRequest, "An email or a username is required.")
+	}
+	if email != "" {
+		if u.Email, err = CanonicalEmail(email); err != nil {
+			return User{}, err
+		}
+	}
+	if username != "" {
+		if u.Username, err = ValidUsername(username); err != nil {
+			return User{}, err
+		}
+	}
+	if u.Name, err = CleanName(name); err != nil {
+		return User{}, err
+	}
 	return u, nil
 }
 
@@ -487,22 +485,6 @@ func (s *Service) SyncChanges(ctx context.Context) error {
 	s.users.drop(changed...)
 	s.revCursor = next
 	return nil
-}
-
-// FollowChanges calls SyncChanges every interval until ctx ends.
-func (s *Service) FollowChanges(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := s.SyncChanges(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("change poll failed", "err", err)
-			}
-		}
-	}
 }
 
 // Sessions lists the user's live sessions: not revoked, not past their

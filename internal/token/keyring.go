@@ -195,22 +195,6 @@ func (kr *KeyRing) reload(ctx context.Context) error {
 	return nil
 }
 
-// Follow reloads the keys every interval until ctx ends.
-func (kr *KeyRing) Follow(ctx context.Context, interval time.Duration, onError func(error)) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := kr.Reload(ctx); err != nil && ctx.Err() == nil {
-				onError(err)
-			}
-		}
-	}
-}
-
 // Generate makes a new private key for alg (not HS256, whose key is a secret
 // the operator provides).
 func Generate(alg string, now time.Time) (Record, error) {
