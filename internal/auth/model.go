@@ -108,8 +108,11 @@ type Store interface {
 	UserCredentials(ctx context.Context, identifier string) (User, string, error)
 	PasswordHash(ctx context.Context, userID string) (string, error)
 	SetPasswordHash(ctx context.Context, userID, hash string) error
-	// ChangePassword sets a new hash and ends every session of the user.
-	ChangePassword(ctx context.Context, userID, hash string, now, liveUntil time.Time) ([]string, error)
+	// ChangePassword sets a new hash, ends every session of the user but
+	// keep, and replaces keep's refresh tokens by next.
+	ChangePassword(ctx context.Context, userID, hash string, keep Session, next RefreshToken, now, liveUntil time.Time) ([]string, error)
+	// Session returns a live session of the user.
+	Session(ctx context.Context, id, userID string) (Session, error)
 	UpdateUser(ctx context.Context, id string, upd UserUpdate, now time.Time) (User, []string, error)
 	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
 	// UsersChangedSince lists users changed after since, by id.

@@ -556,11 +556,16 @@ func (s *Service) checkPassword(ctx context.Context, userID, pw string) (User, e
 	return u, nil
 }
 
-// ChangePassword checks the current password, sets the new one, ends every
-// session of the user (the one asking too: its tokens were issued under the
-// old password) and starts a new session for the caller.
-func (s *Service) ChangePassword(ctx context.Context, userID, current, next string, c Client) (*Tokens, error) {
+// ChangePassword checks the current password, sets the new one and ends
+// every other session of the user. The caller's session goes on with new
+// tokens: its earlier refresh tokens are spent, so one stolen under the old
+// password is worthless too.
+func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current, next string) (*Tokens, error) {
 	u, err := s.checkPassword(ctx, userID, current)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.store.Session(ctx, sessionID, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -572,13 +577,14 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 		return nil, hashError(err)
 	}
 	now := s.now()
-	ended, err := s.store.ChangePassword(ctx, userID, hash, now, s.liveUntil(now))
+	raw, rt := s.newRefreshToken(sess, now)
+	ended, err := s.store.ChangePassword(ctx, userID, hash, sess, rt, now, s.liveUntil(now))
 	if err != nil {
 		return nil, fmt.Errorf("change password: %w", err)
 	}
 	s.ended(ctx, now, ended...)
-	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d sessions ended", len(ended)))
-	return s.startSession(ctx, u, c)
+	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d other sessions ended", len(ended)))
+	return s.tokens(u, sess, raw, rt, now)
 }
 
 // DeleteAccount deletes the caller's own account after checking its password.

@@ -84,8 +84,8 @@ type changePasswordRequest struct {
 	NewPassword     string `json:"new_password"`
 }
 
-// handleChangePassword serves POST /me/password: every session ends and the
-// caller gets the tokens of a new one (and new cookies if it used cookies).
+// handleChangePassword serves POST /me/password: every other session ends;
+// the caller's goes on with new tokens (and new cookies if it used cookies).
 func handleChangePassword(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[changePasswordRequest](r, false)
@@ -93,7 +93,8 @@ func handleChangePassword(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		tokens, err := d.Auth.ChangePassword(r.Context(), claimsOf(r).Subject, in.CurrentPassword, in.NewPassword, client(d, r))
+		c := claimsOf(r)
+		tokens, err := d.Auth.ChangePassword(r.Context(), c.Subject, c.SessionID, in.CurrentPassword, in.NewPassword)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return

@@ -247,8 +247,8 @@ func handlePasswordForm(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		tokens, err := d.Auth.ChangePassword(r.Context(), s.claims.Subject, r.PostFormValue("current_password"),
-			r.PostFormValue("new_password"), client(d, r))
+		tokens, err := d.Auth.ChangePassword(r.Context(), s.claims.Subject, s.claims.SessionID,
+			r.PostFormValue("current_password"), r.PostFormValue("new_password"))
 		if err != nil {
 			status := formError(d, r, &s.page, err, map[string]string{
 				auth.CodeInvalidCredentials: "current_password", auth.CodeWeakPassword: "new_password"})

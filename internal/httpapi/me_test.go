@@ -78,23 +78,38 @@ func TestChangePassword(t *testing.T) {
 		{name: "weak new password", req: req{method: "POST", path: "/me/password", as: "ann",
 			body: `{"current_password":"` + annPassword + `","new_password":"ann@example.com"}`}, status: 400, code: "weak_password"},
 		{name: "missing body", req: req{method: "POST", path: "/me/password", as: "ann", body: `{}`}, status: 401, code: "invalid_credentials"},
-		{name: "changes, ends every other session, returns new tokens", req: req{method: "POST", path: "/me/password", as: "ann",
-			body: `{"current_password":"` + annPassword + `","new_password":"a brand new passphrase"}`}, status: 200,
-			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
-				fresh := decode(t, w)["access_token"].(string)
-				if w := h.do(req{method: "GET", path: "/me", headers: bearer(fresh)}); w.Code != 200 {
-					t.Fatalf("new token refused: %d", w.Code)
-				}
-				if w := h.do(req{method: "GET", path: "/me", as: "ann"}); errorCode(w) != "token_revoked" {
-					t.Fatalf("old session survived: %d %s", w.Code, w.Body)
-				}
-				if w := h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"` + annPassword + `"}`}); w.Code != 401 {
-					t.Fatalf("old password still logs in: %d", w.Code)
-				}
-				if w := h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"a brand new passphrase"}`}); w.Code != 200 {
-					t.Fatalf("new password refused: %d", w.Code)
-				}
-			}},
+		{name: "wrong media type", req: req{method: "POST", path: "/me/password", as: "ann", body: "x", contentType: "text/plain"}, status: 415, code: "unsupported_media_type"},
+	})
+	t.Run("changes, ends every other session, keeps this one with new tokens", func(t *testing.T) {
+		h := newHarness(t)
+		other := loginAgain(t, h, "ann@example.com", annPassword)
+		w := h.do(req{method: "POST", path: "/me/password", as: "ann",
+			body: `{"current_password":"` + annPassword + `","new_password":"a brand new passphrase"}`})
+		if w.Code != 200 {
+			t.Fatalf("change: %d %s", w.Code, w.Body)
+		}
+		tok := decode(t, w)
+		if w := h.do(req{method: "GET", path: "/me", headers: bearer(other)}); errorCode(w) != "token_revoked" {
+			t.Fatalf("the other session survived: %d %s", w.Code, w.Body)
+		}
+		if w := h.do(req{method: "GET", path: "/me", as: "ann"}); w.Code != 200 {
+			t.Fatalf("the caller's own session ended: %d", w.Code)
+		}
+		if w := h.do(req{method: "GET", path: "/me", headers: bearer(tok["access_token"].(string))}); w.Code != 200 {
+			t.Fatalf("the new access token is refused: %d", w.Code)
+		}
+		if w := h.do(req{method: "POST", path: "/token/refresh", body: `{"refresh_token":"` + h.tokens["ann"].RefreshToken + `"}`}); w.Code != 401 {
+			t.Fatalf("the caller's refresh token from before the change still works: %d", w.Code)
+		}
+		if w := h.do(req{method: "POST", path: "/token/refresh", body: `{"refresh_token":"` + tok["refresh_token"].(string) + `"}`}); w.Code != 200 {
+			t.Fatalf("the new refresh token is refused: %d %s", w.Code, w.Body)
+		}
+		if w := h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"` + annPassword + `"}`}); w.Code != 401 {
+			t.Fatalf("old password still logs in: %d", w.Code)
+		}
+		if w := h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"a brand new passphrase"}`}); w.Code != 200 {
+			t.Fatalf("new password refused: %d", w.Code)
+		}
 	})
 }
 

@@ -47,6 +47,17 @@ func (d msDest) Scan(v any) error {
 	return nil
 }
 
+// Session returns the live session id of user userID.
+func (s *Store) Session(ctx context.Context, id, userID string) (auth.Session, error) {
+	var sess auth.Session
+	err := s.reader().queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions s
+		WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL`, id, userID).Scan(scanSession(&sess)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sess, notFound("The session")
+	}
+	return sess, err
+}
+
 // SessionByRefresh finds the session of a refresh token (spent or not).
 func (s *Store) SessionByRefresh(ctx context.Context, hash string) (auth.Session, error) {
 	var sess auth.Session

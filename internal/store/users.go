@@ -70,17 +70,23 @@ func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error)
 	return hash, err
 }
 
-// ChangePassword replaces a user's password hash and ends every session of
-// the user, in one transaction.
-func (s *Store) ChangePassword(ctx context.Context, userID, hash string, now, liveUntil time.Time) ([]string, error) {
+// ChangePassword replaces a user's password hash, ends every other session
+// of the user, and replaces the kept session's refresh tokens by next, in
+// one transaction.
+func (s *Store) ChangePassword(ctx context.Context, userID, hash string, keep auth.Session, next auth.RefreshToken, now, liveUntil time.Time) ([]string, error) {
 	var ended []string
 	err := s.inTx(ctx, func(e execer) error {
 		res, err := e.exec(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, ms(now), userID)
 		if err := affectedOne(res, err, "The user"); err != nil {
 			return err
 		}
-		ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID}, now, liveUntil)
-		return err
+		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID, ExceptID: keep.ID}, now, liveUntil); err != nil {
+			return err
+		}
+		if _, err := e.exec(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, keep.ID); err != nil {
+			return err
+		}
+		return insertRefreshToken(ctx, e, next)
 	})
 	return ended, err
 }
