@@ -37,6 +37,7 @@ func TestThreeInstances(t *testing.T) {
 
 	// Register on A, log in on B, refresh on C.
 	expect(t, a.json("POST", "/register", `{"email":"multi@example.com","password":"one account three servers"}`), 201)
+	firstLogin := time.Now() // the login bucket's first token is taken here
 	tok := b.json("POST", "/login", `{"email":"multi@example.com","password":"one account three servers"}`)
 	expect(t, tok, 200)
 	r := c.json("POST", "/token/refresh", `{"refresh_token":"`+tok.json(t)["refresh_token"].(string)+`"}`)
@@ -93,9 +94,14 @@ func TestThreeInstances(t *testing.T) {
 			limited = i + 1
 		}
 	}
-	if limited < 20 || limited > 21 { // 21: a token may refill (one per 3 s) during the loop
-		t.Fatalf("the shared login limit refused attempt %d, want the 20th after the login above", limited)
+	// 20 a minute is one token back every 3 s: the bucket's 20, less the
+	// login above, plus what refilled meanwhile. Per-instance buckets would
+	// allow about 60.
+	refilled := int(time.Since(firstLogin) / (3 * time.Second))
+	if limited < 20 || limited > 20+refilled+1 {
+		t.Fatalf("the shared login limit refused attempt %d, want the 20th plus %d refilled", limited, refilled)
 	}
+	t.Logf("the shared login limit refused attempt %d (%d tokens refilled meanwhile)", limited, refilled)
 
 	// A key rotated (from the command line, as on A's host) is served and
 	// honoured by every instance.
