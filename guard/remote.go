@@ -93,11 +93,15 @@ func NewRemoteKeys(ctx context.Context, jwksURL string, refresh time.Duration, c
 	}
 	noErrorOnFirstFetch := false
 	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{jwksURL}, keyfunc.Override{
-		Client:                    client,
-		HTTPTimeout:               5 * time.Second,
-		RefreshInterval:           refresh,
-		RefreshUnknownKID:         rate.NewLimiter(rate.Every(10*time.Second), 1),
-		RateLimitWaitMax:          time.Millisecond, // an unknown kid never makes a request wait
+		Client:            client,
+		HTTPTimeout:       5 * time.Second,
+		RefreshInterval:   refresh,
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(10*time.Second), 1),
+		// Waiting for the unknown-kid limiter fails at once when the wait it
+		// would need (seconds) exceeds this, so a flood of made-up kids never
+		// makes a request wait; the margin only keeps a busy machine from
+		// missing a free token.
+		RateLimitWaitMax:          100 * time.Millisecond,
 		NoErrorReturnFirstHTTPReq: &noErrorOnFirstFetch,
 		RefreshErrorHandlerFunc:   func(string) func(context.Context, error) { return func(context.Context, error) {} },
 	})
