@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -14,34 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gatehouse-auth/gatehouse/internal/app"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 )
-
-// startGatehouse serves a real Gatehouse on loopback and returns its issuer URL.
-func startGatehouse(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String()
-	a, err := app.New(context.Background(), app.Config{
-		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour,
-		ReuseGrace: 10 * time.Second, SessionMaxAge: time.Hour, IdleTimeout: time.Hour, SigningAlg: "EdDSA",
-		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, storetest.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: a.Handler}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return issuer
-}
 
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -75,7 +46,7 @@ func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
 }
 
 func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
-	issuer := startGatehouse(t)
+	issuer, _ := apptest.Start(t, "127.0.0.1")
 	const poll = 500 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -11,18 +12,28 @@ import (
 	"github.com/google/uuid"
 )
 
+// pageLimit reads a list's ?limit=: 1 to 200, 50 when absent.
+func pageLimit(q url.Values) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 200 {
+		return 0, auth.Errorf(auth.CodeInvalidRequest, "The limit must be a whole number from 1 to 200.")
+	}
+	return n, nil
+}
+
 // handleListUsers serves GET /users?limit=&cursor=&q= (admins).
 func handleListUsers(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f := auth.UserFilter{Prefix: q.Get("q"), Limit: 50}
-		if s := q.Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > 200 {
-				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The limit must be a whole number from 1 to 200."))
-				return
-			}
-			f.Limit = n
+		f := auth.UserFilter{Prefix: q.Get("q")}
+		var err error
+		if f.Limit, err = pageLimit(q); err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
 		}
 		if s := q.Get("cursor"); s != "" {
 			id, err := base64.RawURLEncoding.DecodeString(s)
@@ -128,14 +139,11 @@ type auditJSON struct {
 func handleAudit(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f := auth.AuditFilter{UserID: q.Get("user"), Event: q.Get("event"), Limit: 50}
-		if s := q.Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > 200 {
-				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The limit must be a whole number from 1 to 200."))
-				return
-			}
-			f.Limit = n
+		f := auth.AuditFilter{UserID: q.Get("user"), Event: q.Get("event")}
+		var err error
+		if f.Limit, err = pageLimit(q); err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
 		}
 		if s := q.Get("cursor"); s != "" {
 			if uuid.Validate(s) != nil {

@@ -166,23 +166,21 @@ func loginForm(d Deps, w http.ResponseWriter, r *http.Request) {
 // renderFormError shows a page again with the error beside the form, under
 // the error's own status.
 func renderFormError(d Deps, w http.ResponseWriter, r *http.Request, page string, err error, form map[string]string) {
-	status := httpjson.Status(auth.ErrorCode(err))
-	if status == http.StatusInternalServerError {
-		d.Log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err)
-	}
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
-	}
 	p := web.Page{Title: map[string]string{"login": "Log in", "signup": "Sign up"}[page], CSRF: ensureCSRFCookie(w, r),
 		Next: safeNext(r.PostFormValue("next")), Form: form}
-	taken := "email"
-	if form["email"] == "" {
-		taken = "username"
-	}
 	// Sign-up errors go beside their field; login's one answer stays on top,
 	// so it says nothing about which part was wrong.
-	if p.FieldErrors = fieldOf(err, map[string]string{auth.CodeWeakPassword: "password", auth.CodeAlreadyExists: taken}); page != "signup" || p.FieldErrors == nil {
-		p.FieldErrors, p.Error = nil, auth.ErrorMessage(err)
+	var byField map[string]string
+	if page == "signup" {
+		taken := "email"
+		if form["email"] == "" {
+			taken = "username"
+		}
+		byField = map[string]string{auth.CodeWeakPassword: "password", auth.CodeAlreadyExists: taken}
+	}
+	status := formError(d, r, &p, err, byField)
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
 	}
 	d.Pages.Render(w, status, page, p)
 }

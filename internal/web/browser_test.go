@@ -3,8 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"net"
 	"net/http"
 	"os"
@@ -16,35 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 )
-
-// startGatehouse serves the real handler tree on loopback; the browser
-// reaches it as http://localhost:<port>, a secure context for __Host- cookies.
-func startGatehouse(t *testing.T) (string, *app.App) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	a, err := app.New(context.Background(), app.Config{
-		Issuer: base, Audience: base, AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour,
-		ReuseGrace: 10 * time.Second, SessionMaxAge: time.Hour, IdleTimeout: time.Hour, SigningAlg: "EdDSA",
-		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, storetest.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: a.Handler}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return base, a
-}
 
 // newBrowser starts headless Chromium, or skips the test when there is none.
 func newBrowser(t *testing.T) context.Context {
@@ -108,7 +80,7 @@ func location(ctx context.Context, t *testing.T) string {
 
 func TestBrowserJourney(t *testing.T) {
 	ctx := newBrowser(t)
-	base, gatehouse := startGatehouse(t)
+	base, gatehouse := apptest.Start(t, "localhost")
 	const name = `Ada <img src=x onerror="document.title='pwned'">`
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
@@ -227,7 +199,7 @@ func TestBrowserJourney(t *testing.T) {
 // is refused, and no session cookie is set.
 func TestBrowserRefusesCrossOriginForm(t *testing.T) {
 	ctx := newBrowser(t)
-	base, _ := startGatehouse(t)
+	base, _ := apptest.Start(t, "localhost")
 	attacker := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/login">
 			<input name="identifier" value="mallory"><input name="password" value="mallory's password"></form>
