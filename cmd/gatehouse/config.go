@@ -71,13 +71,14 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DB, "db", "gatehouse.db", "database: an SQLite file path, or a postgres:// URL")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	// Every command that ends sessions must know how long their tokens live.
+	fs.DurationVar(&c.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
 	if !withServer {
 		return fs
 	}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.Issuer, "issuer", "", "token issuer URL (default http://<addr>)")
 	fs.StringVar(&c.Audience, "audience", "", "token audience (default: the issuer)")
-	fs.DurationVar(&c.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
 	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime")
 	fs.DurationVar(&c.ReuseGrace, "refresh-reuse-grace", 10*time.Second, "window in which a spent refresh token returns its successor")
 	fs.DurationVar(&c.SessionMaxAge, "session-max-age", 720*time.Hour, "absolute session lifetime")
@@ -136,6 +137,9 @@ func (c *config) validate(server bool) error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return badFlag("log-format", "%q is not text or json", c.LogFormat)
 	}
+	if c.AccessTTL < 10*time.Second || c.AccessTTL > 24*time.Hour {
+		return badFlag("access-ttl", "%s is outside 10s to 24h", c.AccessTTL)
+	}
 	if !server {
 		return nil
 	}
@@ -144,7 +148,6 @@ func (c *config) validate(server bool) error {
 		v        time.Duration
 		min, max time.Duration
 	}{
-		{"access-ttl", c.AccessTTL, 10 * time.Second, 24 * time.Hour},
 		{"refresh-ttl", c.RefreshTTL, time.Minute, 8760 * time.Hour},
 		{"refresh-reuse-grace", c.ReuseGrace, 0, 5 * time.Minute},
 		{"session-max-age", c.SessionMaxAge, time.Minute, 8760 * time.Hour},

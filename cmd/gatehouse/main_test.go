@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"io"
 	"net"
 	"net/http"
@@ -535,4 +537,36 @@ func TestLogoutReachesAnotherInstanceWithinASecond(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("instance B refused the token %s after the logout on A", time.Since(loggedOut).Round(time.Millisecond))
+}
+
+// Sessions ended from the command line stay in the revocation log as long
+// as the server's tokens live (--access-ttl), not a default.
+func TestCLIRevocationsFollowAccessTTL(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "ttl.db")
+	if out, code := cliRun(t, "a strong passphrase\n", "user", "add", "--db", db, "--email", "ttl@example.com"); code != 0 {
+		t.Fatalf("user add: %s", out)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, _, err := st.UserCredentials(ctx, "ttl@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := st.CreateSession(ctx, auth.Session{ID: "s-ttl", UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)},
+		auth.RefreshToken{Hash: "h-ttl", SessionID: "s-ttl", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := cliRun(t, "", "user", "disable", "--db", db, "--access-ttl", "1h", u.ID); code != 0 {
+		t.Fatalf("user disable: %s", out)
+	}
+	// Half an hour on, a server with 1h tokens must still find the revocation.
+	revs, err := st.RevokedSince(ctx, time.Time{}, now.Add(30*time.Minute))
+	if err != nil || len(revs) != 1 || revs[0].SessionID != "s-ttl" {
+		t.Fatalf("revocation log half an hour on: %v %v", revs, err)
+	}
 }

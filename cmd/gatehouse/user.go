@@ -96,7 +96,7 @@ func openAdmin(ctx context.Context, c config, stderr io.Writer) (svc *auth.Servi
 		st.Close()
 		return nil, nil, err
 	}
-	svc = auth.NewService(auth.Config{AccessTTL: 15 * time.Minute}, auth.Deps{Store: st, Hasher: hasher,
+	svc = auth.NewService(auth.Config{AccessTTL: c.AccessTTL}, auth.Deps{Store: st, Hasher: hasher,
 		Revocations: auth.NewRevocations(time.Now), Log: newLogger(c.LogFormat, stderr)})
 	return svc, func() { st.Close() }, nil
 }

@@ -178,11 +178,7 @@ func renderFormError(d Deps, w http.ResponseWriter, r *http.Request, page string
 		}
 		byField = map[string]string{auth.CodeWeakPassword: "password", auth.CodeAlreadyExists: taken}
 	}
-	status := formError(d, r, &p, err, byField)
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
-	}
-	d.Pages.Render(w, status, page, p)
+	d.Pages.Render(w, formError(d, w, r, &p, err, byField), page, p)
 }
 
 type refreshRequest struct {

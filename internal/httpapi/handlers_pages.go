@@ -132,8 +132,10 @@ func fieldOf(err error, byCode map[string]string) map[string]string {
 	return nil
 }
 
-// formError fills page with err: beside its field when it has one.
-func formError(d Deps, r *http.Request, page *web.Page, err error, byCode map[string]string) int {
+// formError fills page with err (beside its field when it has one), sets
+// Retry-After when err asks for it, and returns the status to answer with.
+func formError(d Deps, w http.ResponseWriter, r *http.Request, page *web.Page, err error, byCode map[string]string) int {
+	httpjson.SetRetryAfter(w, err)
 	status := httpjson.Status(auth.ErrorCode(err))
 	if status == http.StatusInternalServerError {
 		d.Log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err)
@@ -170,7 +172,7 @@ func handleNameForm(d Deps) http.Handler {
 		}
 		name := r.PostFormValue("name")
 		if _, err := d.Auth.UpdateProfile(r.Context(), s.claims.Subject, &name); err != nil {
-			status := formError(d, r, &s.page, err, map[string]string{auth.CodeInvalidRequest: "name"})
+			status := formError(d, w, r, &s.page, err, map[string]string{auth.CodeInvalidRequest: "name"})
 			d.Pages.Render(w, status, "dashboard", s.page)
 			return
 		}
@@ -250,7 +252,7 @@ func handlePasswordForm(d Deps) http.Handler {
 		tokens, err := d.Auth.ChangePassword(r.Context(), s.claims.Subject, s.claims.SessionID,
 			r.PostFormValue("current_password"), r.PostFormValue("new_password"))
 		if err != nil {
-			status := formError(d, r, &s.page, err, map[string]string{
+			status := formError(d, w, r, &s.page, err, map[string]string{
 				auth.CodeInvalidCredentials: "current_password", auth.CodeWeakPassword: "new_password"})
 			if auth.ErrorCode(err) == auth.CodeInvalidCredentials {
 				s.page.FieldErrors["current_password"] = "The current password is not right."
@@ -325,7 +327,7 @@ func handleBookForm(d Deps, action string) http.Handler {
 			if err != nil {
 				s.page.Form = map[string]string{"title": r.PostFormValue("title"), "author": r.PostFormValue("author"),
 					"publisher": r.PostFormValue("publisher"), "price": r.PostFormValue("price")}
-				status := formError(d, r, &s.page, err, nil) // the message names the field
+				status := formError(d, w, r, &s.page, err, nil) // the message names the field
 				renderBooks(d, w, r, s, status)
 				return
 			}

@@ -132,6 +132,9 @@ func TestPageForms(t *testing.T) {
 
 	// Password: the wrong current password is shown beside its field.
 	w = form(h, "ann", "/password", url.Values{"current_password": {"wrong wrong"}, "new_password": {"a brand new passphrase"}})
+	if w.Header().Get("Retry-After") != "" {
+		t.Fatal("Retry-After on a 401")
+	}
 	if w.Code != 401 || !strings.Contains(w.Body.String(), `id="current-error"`) {
 		t.Fatalf("wrong current password: %d", w.Code)
 	}

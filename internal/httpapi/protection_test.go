@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"slices"
 	"strconv"
@@ -118,6 +119,12 @@ func TestAccountLockout(t *testing.T) {
 	}
 	if w := wrong("ann"); w.Code != 401 { // the 6th failure starts a 1 s lock
 		t.Fatalf("6th failure: %d", w.Code)
+	}
+	// A browser's login form is told the same wait as a JSON client.
+	page := h.do(req{method: "POST", path: "/login", contentType: "application/x-www-form-urlencoded",
+		body: "identifier=ann&password=" + url.QueryEscape(annPassword)})
+	if page.Code != 429 || retryAfter(t, page) < 1 {
+		t.Fatalf("locked login form: %d %q", page.Code, page.Header().Get("Retry-After"))
 	}
 	locked := h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"` + annPassword + `"}`})
 	if locked.Code != 429 || errorCode(locked) != "too_many_requests" {

@@ -78,10 +78,18 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 			challenge += `, error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	SetRetryAfter(w, err)
+	Write(w, status, map[string]string{"error": code, "message": auth.ErrorMessage(err)})
+}
+
+// SetRetryAfter sets Retry-After on answers that ask the client to come back
+// (429, 503): the error's own wait, or one second.
+func SetRetryAfter(w http.ResponseWriter, err error) {
+	switch Status(auth.ErrorCode(err)) {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds(auth.RetryAfter(err))))
 	}
-	Write(w, status, map[string]string{"error": code, "message": auth.ErrorMessage(err)})
 }
 
 // RetryAfterSeconds rounds a wait up to whole seconds, at least 1, for the
