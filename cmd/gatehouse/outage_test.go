@@ -45,7 +45,13 @@ func newTCPProxy(t *testing.T, target string) *tcpProxy {
 				c.Close()
 				continue
 			}
-			p.mu.Lock()
+			p.mu.Lock() // decided under the lock cut holds, so no connection outlives a cut
+			if !p.up.Load() {
+				p.mu.Unlock()
+				c.Close()
+				d.Close()
+				continue
+			}
 			p.conns = append(p.conns, c, d)
 			p.mu.Unlock()
 			go func() { io.Copy(d, c); d.Close() }()
@@ -57,8 +63,8 @@ func newTCPProxy(t *testing.T, target string) *tcpProxy {
 
 // cut drops every connection and refuses new ones until restore.
 func (p *tcpProxy) cut() {
-	p.up.Store(false)
 	p.mu.Lock()
+	p.up.Store(false)
 	for _, c := range p.conns {
 		c.Close()
 	}
