@@ -2,12 +2,13 @@ package auth_test
 
 import (
 	"context"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 	"io"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"

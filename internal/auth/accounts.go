@@ -1,0 +1,248 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+)
+
+// RegisterInput is a sign-up.
+type RegisterInput struct {
+	Email, Username, Name, Password string
+}
+
+// Register creates a user with the "user" role.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (User, error) {
+	return s.CreateUser(ctx, in, RoleUser)
+}
+
+// CreateUser creates a user with the given role. Only the command line may
+// ask for RoleAdmin; the HTTP API always goes through Register.
+func (s *Service) CreateUser(ctx context.Context, in RegisterInput, role string) (User, error) {
+	u, err := newUser(in.Email, in.Username, in.Name, role)
+	if err != nil {
+		return User{}, err
+	}
+	if err := password.CheckPolicy(in.Password, u.Email, u.Username); err != nil {
+		return User{}, Errorf(CodeWeakPassword, "%s", err.Error())
+	}
+	hash, err := s.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return User{}, hashError(err)
+	}
+	u.ID = newID()
+	u.CreatedAt = s.cfg.Now().UTC().Truncate(time.Millisecond)
+	if err := s.store.CreateUser(ctx, u, hash); err != nil {
+		return User{}, fmt.Errorf("register: %w", err)
+	}
+	s.audit(ctx, EventRegistered, u.ID, "role "+u.Role)
+	return u, nil
+}
+
+// ImportInput is a user brought over from another system with its password
+// hash (see password.Recognized for the formats understood).
+type ImportInput struct {
+	Email, Username, Name, PasswordHash string
+	Admin, Disabled                     bool
+}
+
+// ImportUser creates a user from another system, keeping its password hash;
+// the first successful login replaces it with argon2id. A user whose email
+// or username exists already is already_exists, so importing twice changes
+// nothing.
+func (s *Service) ImportUser(ctx context.Context, in ImportInput) (User, error) {
+	role := RoleUser
+	if in.Admin {
+		role = RoleAdmin
+	}
+	u, err := newUser(in.Email, in.Username, in.Name, role)
+	if err != nil {
+		return User{}, err
+	}
+	u.Disabled = in.Disabled
+	if !password.Recognized(in.PasswordHash) {
+		return User{}, Errorf(CodeInvalidRequest, "The password hash format is not supported.")
+	}
+	u.ID = newID()
+	u.CreatedAt = s.now()
+	if err := s.store.CreateUser(ctx, u, in.PasswordHash); err != nil {
+		return User{}, err
+	}
+	if u.Disabled {
+		if _, _, err := s.store.UpdateUser(ctx, u.ID, UserUpdate{Disabled: &u.Disabled}, u.CreatedAt); err != nil {
+			return User{}, err
+		}
+	}
+	s.audit(ctx, EventUserImported, u.ID, "role "+u.Role)
+	return u, nil
+}
+
+// newUser validates and canonicalises a new user's identity (at least an
+// email or a username) and name; the id and time are set when it is stored.
+func newUser(email, username, name, role string) (User, error) {
+	u := User{Role: role}
+	var err error
+	if email == "" && username == "" {
+		return User{}, Errorf(CodeInvalidRequest, "An email or a username is required.")
+	}
+	if email != "" {
+		if u.Email, err = CanonicalEmail(email); err != nil {
+			return User{}, err
+		}
+	}
+	if username != "" {
+		if u.Username, err = ValidUsername(username); err != nil {
+			return User{}, err
+		}
+	}
+	if u.Name, err = CleanName(name); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// ChangePassword checks the current password, sets the new one and ends
+// every other session of the user. The caller's session goes on with new
+// tokens: its earlier refresh tokens are spent, so one stolen under the old
+// password is worthless too.
+func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current, next string) (*Tokens, error) {
+	u, err := s.checkPassword(ctx, userID, current)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.store.Session(ctx, sessionID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := password.CheckPolicy(next, u.Email, u.Username); err != nil {
+		return nil, Errorf(CodeWeakPassword, "%s", err.Error())
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return nil, hashError(err)
+	}
+	now := s.now()
+	raw, rt := s.newRefreshToken(sess, now)
+	ended, err := s.store.ChangePassword(ctx, userID, hash, sess, rt, now, s.liveUntil(now))
+	if err != nil {
+		return nil, fmt.Errorf("change password: %w", err)
+	}
+	s.ended(ctx, now, ended...)
+	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d other sessions ended", len(ended)))
+	return s.tokens(u, sess, raw, rt, now)
+}
+
+// DeleteAccount deletes the caller's own account after checking its password.
+func (s *Service) DeleteAccount(ctx context.Context, userID, pw string) error {
+	if _, err := s.checkPassword(ctx, userID, pw); err != nil {
+		return err
+	}
+	if err := s.deleteUser(ctx, userID); err != nil {
+		return err
+	}
+	s.audit(ctx, EventAccountDeleted, userID, "")
+	return nil
+}
+
+// User returns a user by id, from memory when it can.
+func (s *Service) User(ctx context.Context, id string) (User, error) {
+	if u, ok := s.users.get(id); ok {
+		return u, nil
+	}
+	u, err := s.store.User(ctx, id)
+	if err == nil {
+		s.users.put(u)
+	}
+	return u, err
+}
+
+// UpdateProfile changes what a user may change about themselves: the name.
+func (s *Service) UpdateProfile(ctx context.Context, id string, name *string) (User, error) {
+	upd := UserUpdate{}
+	if name != nil {
+		clean, err := CleanName(*name)
+		if err != nil {
+			return User{}, err
+		}
+		upd.Name = &clean
+	}
+	u, _, err := s.store.UpdateUser(ctx, id, upd, s.now())
+	s.changedUser(ctx, id)
+	return u, err
+}
+
+// ListUsers returns a page of users and the cursor of the next page ("" at the end).
+func (s *Service) ListUsers(ctx context.Context, f UserFilter) ([]User, string, error) {
+	f.Prefix = strings.ToLower(strings.TrimSpace(f.Prefix))
+	want := f.Limit
+	f.Limit++ // one more tells whether a next page exists
+	users, err := s.store.ListUsers(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(users) > want {
+		users = users[:want]
+		return users, users[want-1].ID, nil
+	}
+	return users, "", nil
+}
+
+// AdminUpdate changes a user's role or disabled flag; either change ends
+// every session of the user at once.
+func (s *Service) AdminUpdate(ctx context.Context, id string, role *string, disabled *bool) (User, error) {
+	if role != nil && *role != RoleUser && *role != RoleAdmin {
+		return User{}, Errorf(CodeInvalidRequest, "The role must be \"user\" or \"admin\".")
+	}
+	now := s.now()
+	upd := UserUpdate{Role: role, Disabled: disabled, EndSessions: role != nil || disabled != nil, LiveUntil: s.liveUntil(now)}
+	u, ended, err := s.store.UpdateUser(ctx, id, upd, now)
+	s.changedUser(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
+	s.ended(ctx, now, ended...)
+	var changes []string
+	if role != nil {
+		changes = append(changes, "role "+*role)
+	}
+	if disabled != nil {
+		changes = append(changes, fmt.Sprintf("disabled %t", *disabled))
+	}
+	s.audit(ctx, EventAdminUpdate, id, strings.Join(changes, ", ")+fmt.Sprintf("; %d sessions ended", len(ended)))
+	return u, nil
+}
+
+// DeleteUser removes a user and everything it owns, ending its sessions
+// (an administrator's action).
+func (s *Service) DeleteUser(ctx context.Context, id string) error {
+	if err := s.deleteUser(ctx, id); err != nil {
+		return err
+	}
+	s.audit(ctx, EventAdminDelete, id, "")
+	return nil
+}
+
+func (s *Service) deleteUser(ctx context.Context, id string) error {
+	defer s.changedUser(ctx, id)
+	now := s.now()
+	ended, err := s.store.DeleteUser(ctx, id, now, s.liveUntil(now))
+	if err != nil {
+		return err
+	}
+	s.ended(ctx, now, ended...)
+	return nil
+}
+
+// changedUser drops a user from this instance's cache and the others'.
+func (s *Service) changedUser(ctx context.Context, id string) {
+	s.users.drop(id)
+	if s.fanout != nil {
+		s.fanout.UsersChanged(ctx, []string{id})
+	}
+}
+
+// UsersChangedElsewhere applies another instance's fan-out message.
+func (s *Service) UsersChangedElsewhere(userIDs []string) { s.users.drop(userIDs...) }

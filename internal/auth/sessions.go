@@ -1,0 +1,269 @@
+package auth
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func (s *Service) startSession(ctx context.Context, u User, c Client) (*Tokens, error) {
+	now := s.now()
+	sess := Session{
+		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
+		UserAgent: truncate(c.UserAgent, 512), IP: c.IP,
+	}
+	raw, rt := s.newRefreshToken(sess, now)
+	if err := s.store.CreateSession(ctx, sess, rt); err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return s.tokens(u, sess, raw, rt, now)
+}
+
+// Refresh rotates a refresh token. A spent token replayed within the grace
+// window gets the same successor; outside it, the session is revoked.
+func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error) {
+	defer func() {
+		if err != nil {
+			s.count("refresh_failed")
+		} else {
+			s.count("refresh_succeeded")
+		}
+	}()
+	if raw == "" || len(raw) > 256 {
+		return nil, errInvalidGrant
+	}
+	var out *Tokens
+	var reusedSession, reusedBy string
+	err = s.store.Rotate(ctx, hashToken(raw), func(st RefreshState) (Rotation, error) {
+		now := s.now()
+		sess, user := st.Session, st.User
+		switch {
+		case !sess.RevokedAt.IsZero(), user.Disabled,
+			!now.Before(sess.ExpiresAt), !now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)):
+			return Rotation{}, errInvalidGrant
+		case !st.Token.SpentAt.IsZero():
+			successor, err := openSuccessor(raw, st.Token.Successor)
+			if err != nil || now.Sub(st.Token.SpentAt) > s.cfg.ReuseGrace {
+				reusedSession, reusedBy = sess.ID, user.ID
+				return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
+			}
+			// A racing tab or a lost response: hand out the same successor.
+			out, err = s.tokens(user, sess, successor, RefreshToken{ExpiresAt: now.Add(s.cfg.RefreshTTL)}, now)
+			return Rotation{}, err
+		case !now.Before(st.Token.ExpiresAt):
+			return Rotation{}, errInvalidGrant
+		}
+		next, rt := s.newRefreshToken(sess, now)
+		sealed, err := sealSuccessor(raw, next)
+		if err != nil {
+			return Rotation{}, err
+		}
+		if out, err = s.tokens(user, sess, next, rt, now); err != nil {
+			return Rotation{}, err
+		}
+		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
+	})
+	if ErrorCode(err) == CodeNotFound {
+		return nil, errInvalidGrant
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	if reusedSession != "" {
+		s.ended(ctx, s.now(), reusedSession)
+		s.log.Warn("security: refresh token reuse detected; session revoked", "session", reusedSession)
+		s.audit(ctx, EventRefreshReuse, reusedBy, "session "+reusedSession+" revoked")
+		return nil, errInvalidGrant
+	}
+	return out, nil
+}
+
+// LogoutInput says which sessions to end: the one of SessionID, or with All
+// every session of UserID.
+type LogoutInput struct {
+	SessionID string
+	UserID    string
+	All       bool
+}
+
+// Logout ends sessions. Their access tokens stop working at once here, and
+// on other instances through the revocation log.
+func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
+	f, detail := SessionFilter{SessionID: in.SessionID}, "session "+in.SessionID
+	if in.All {
+		f, detail = SessionFilter{UserID: in.UserID}, "all sessions"
+	}
+	if err := s.revoke(ctx, f); err != nil {
+		return err
+	}
+	s.audit(ctx, EventLogout, in.UserID, detail)
+	return nil
+}
+
+// LogoutRefresh ends the session of a refresh token (the web UI's cookie).
+func (s *Service) LogoutRefresh(ctx context.Context, raw string, all bool) error {
+	sess, err := s.store.SessionByRefresh(ctx, hashToken(raw))
+	if ErrorCode(err) == CodeNotFound {
+		return errInvalidGrant
+	} else if err != nil {
+		return err
+	}
+	return s.Logout(ctx, LogoutInput{SessionID: sess.ID, UserID: sess.UserID, All: all})
+}
+
+func (s *Service) revoke(ctx context.Context, f SessionFilter) error {
+	now := s.now()
+	ids, err := s.store.RevokeSessions(ctx, f, now, s.liveUntil(now))
+	if err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	s.ended(ctx, now, ids...)
+	return nil
+}
+
+// Sessions lists the user's live sessions: not revoked, not past their
+// absolute end, not idle past the idle timeout.
+func (s *Service) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	now := s.now()
+	all, err := s.store.Sessions(ctx, userID, now)
+	if err != nil {
+		return nil, err
+	}
+	live := all[:0]
+	for _, sess := range all {
+		if now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)) {
+			live = append(live, sess)
+		}
+	}
+	return live, nil
+}
+
+// EndSession ends one of the user's own sessions; another user's session is
+// not found.
+func (s *Service) EndSession(ctx context.Context, userID, sessionID string) error {
+	now := s.now()
+	ended, err := s.store.RevokeSessions(ctx, SessionFilter{SessionID: sessionID, UserID: userID}, now, s.liveUntil(now))
+	if err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	if len(ended) == 0 {
+		return Errorf(CodeNotFound, "The session was not found.")
+	}
+	s.ended(ctx, now, ended...)
+	s.audit(ctx, EventSessionEnded, userID, "session "+sessionID)
+	return nil
+}
+
+// EndOtherSessions ends every session of the user but the current one.
+func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID string) error {
+	now := s.now()
+	ended, err := s.store.RevokeSessions(ctx, SessionFilter{UserID: userID, ExceptID: currentSessionID}, now, s.liveUntil(now))
+	if err != nil {
+		return fmt.Errorf("end other sessions: %w", err)
+	}
+	s.ended(ctx, now, ended...)
+	s.audit(ctx, EventSessionEnded, userID, fmt.Sprintf("%d other sessions", len(ended)))
+	return nil
+}
+
+func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+	exp := now.Add(s.cfg.AccessTTL)
+	access, err := s.signer.Sign(&guard.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.cfg.Issuer, Subject: u.ID, Audience: jwt.ClaimStrings{s.cfg.Audience},
+			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+			ID: newID(),
+		},
+		SessionID: sess.ID, Role: u.Role,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign access token: %w", err)
+	}
+	return &Tokens{
+		AccessToken: access, ExpiresIn: s.cfg.AccessTTL,
+		RefreshToken: rawRefresh, RefreshExpiresIn: rt.ExpiresAt.Sub(now),
+		SessionID: sess.ID, User: u,
+	}, nil
+}
+
+// newRefreshToken makes a 256-bit random token and its stored form; it
+// never outlives its session.
+func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	raw := base64.RawURLEncoding.EncodeToString(b)
+	exp := now.Add(s.cfg.RefreshTTL)
+	if sess.ExpiresAt.Before(exp) {
+		exp = sess.ExpiresAt
+	}
+	return raw, RefreshToken{Hash: hashToken(raw), SessionID: sess.ID, CreatedAt: now, ExpiresAt: exp}
+}
+
+// ended records sessions ended here: at once in this instance's memory, and
+// through the fan-out in the others'.
+func (s *Service) ended(ctx context.Context, now time.Time, sessionIDs ...string) {
+	if len(sessionIDs) == 0 {
+		return
+	}
+	until := s.liveUntil(now)
+	s.revocations.Add(until, sessionIDs...)
+	if s.fanout != nil {
+		s.fanout.SessionsEnded(ctx, until, sessionIDs)
+	}
+}
+
+// SessionsEndedElsewhere applies another instance's fan-out message.
+func (s *Service) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
+	s.revocations.Add(until, sessionIDs...)
+}
+
+// liveUntil is when an access token issued now expires, plus guard's leeway
+// and a margin: how long a revocation must be remembered.
+func (s *Service) liveUntil(now time.Time) time.Time {
+	return now.Add(s.cfg.AccessTTL + time.Minute)
+}
+
+var errInvalidGrant = Errorf(CodeInvalidGrant, "The refresh token is not valid.")
+
+// sealSuccessor encrypts the successor of a refresh token under a key derived
+// from that token, so only its holder can recover the successor within the
+// grace window, while the database keeps no usable token.
+func sealSuccessor(raw, successor string) ([]byte, error) {
+	aead, err := successorAEAD(raw)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return aead.Seal(nonce, nonce, []byte(successor), nil), nil
+}
+
+func openSuccessor(raw string, sealed []byte) (string, error) {
+	aead, err := successorAEAD(raw)
+	if err != nil {
+		return "", err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return "", errors.New("no sealed successor")
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+	return string(plain), err
+}
+
+func successorAEAD(raw string) (cipher.AEAD, error) {
+	key := sha256.Sum256([]byte("gatehouse refresh successor\x00" + raw))
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
