@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/fanout"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
@@ -118,7 +119,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		return nil, err
 	}
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: svc, Guard: g, Books: st, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m,
 	})
