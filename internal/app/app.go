@@ -38,8 +38,8 @@ type Config struct {
 	SigningAlg       string
 	HMACSecret       []byte // HS256 only
 	TrustedProxies   []netip.Prefix
-	RevocationPoll   time.Duration     // how often the revocation log is read
-	Hashing          password.Options  // zero: production defaults
+	RevocationPoll   time.Duration    // how often the revocation log is read
+	Hashing          password.Options // zero: production defaults
 	Limits           *ratelimit.Policy
 	// Redis, when set, shares rate limits and lockouts between instances
 	// and fans revocations out to them at once.
