@@ -122,8 +122,7 @@ func New(cfg Config) (*Guard, error) {
 	return g, nil
 }
 
-// Error is a refused token. Code is one of the contract's codes:
-// "unauthorized", "invalid_token", "token_expired" or "token_revoked".
+// Error is a refused request. Code is one of the Code constants (error.go).
 type Error struct {
 	Code    string
 	Message string
@@ -132,10 +131,10 @@ type Error struct {
 func (e *Error) Error() string { return "guard: " + e.Code + ": " + e.Message }
 
 var (
-	errNoToken      = &Error{"unauthorized", "An access token is required."}
-	errInvalidToken = &Error{"invalid_token", "The access token is not valid."}
-	errExpiredToken = &Error{"token_expired", "The access token has expired."}
-	errRevokedToken = &Error{"token_revoked", "The session of this access token has ended."}
+	errNoToken      = &Error{CodeUnauthorized, "An access token is required."}
+	errInvalidToken = &Error{CodeInvalidToken, "The access token is not valid."}
+	errExpiredToken = &Error{CodeTokenExpired, "The access token has expired."}
+	errRevokedToken = &Error{CodeTokenRevoked, "The session of this access token has ended."}
 )
 
 // Verify checks a token's signature, algorithm, type, issuer, audience and

@@ -2,7 +2,6 @@ package guard
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"net/http"
 )
 
@@ -12,15 +11,29 @@ type Option func(*options)
 type options struct {
 	role     string
 	optional bool
+	onError  ErrorWriter
 }
 
 // Role requires the token's role claim to equal role; others get 403 forbidden.
 func Role(role string) Option { return func(o *options) { o.role = role } }
 
+// OnError makes the middleware answer refusals with write instead of
+// WriteError, so an application renders every error in one place.
+func OnError(write ErrorWriter) Option { return func(o *options) { o.onError = write } }
+
+// CheckRole refuses claims whose role is not role, with the error Require
+// (with the Role option) answers.
+func CheckRole(c *Claims, role string) error {
+	if c == nil || c.Role != role {
+		return &Error{CodeForbidden, "This action needs the " + role + " role."}
+	}
+	return nil
+}
+
 // Require returns middleware that lets a request through only with a valid
 // access token, and answers 401 (or 403) in the contract's JSON otherwise.
 func (g *Guard) Require(opts ...Option) func(http.Handler) http.Handler {
-	o := options{}
+	o := options{onError: func(w http.ResponseWriter, _ *http.Request, err error) { WriteError(w, err) }}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -32,12 +45,14 @@ func (g *Guard) Require(opts ...Option) func(http.Handler) http.Handler {
 					next.ServeHTTP(w, r)
 					return
 				}
-				WriteError(w, err)
+				o.onError(w, r, err)
 				return
 			}
-			if o.role != "" && claims.Role != o.role {
-				WriteError(w, &Error{"forbidden", "This action needs the " + o.role + " role."})
-				return
+			if o.role != "" {
+				if err := CheckRole(claims, o.role); err != nil {
+					o.onError(w, r, err)
+					return
+				}
 			}
 			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), claims)))
 		})
@@ -59,7 +74,7 @@ func (g *Guard) Authenticate(r *http.Request) (*Claims, error) {
 	if carrier == CarrierNone {
 		return nil, errNoToken
 	}
-	if carrier == CarrierCookie && !isSafeMethod(r.Method) {
+	if carrier == CarrierCookie && !IsSafeMethod(r.Method) {
 		if err := g.CheckCSRF(r); err != nil {
 			return nil, err
 		}
@@ -68,12 +83,18 @@ func (g *Guard) Authenticate(r *http.Request) (*Claims, error) {
 }
 
 var (
-	errCrossOrigin = &Error{"csrf_failed", "Cross-origin requests are refused."}
-	errCSRFToken   = &Error{"csrf_failed", "The CSRF token is missing or wrong."}
+	errCrossOrigin = &Error{CodeCSRFFailed, "Cross-origin requests are refused."}
+	errCSRFToken   = &Error{CodeCSRFFailed, "The CSRF token is missing or wrong."}
 )
 
-// crossOrigin refuses requests that browsers mark as coming from another origin.
+// crossOrigin refuses requests that browsers mark as coming from another
+// origin. It is the one instance: CrossOriginProtection hands it out.
 var crossOrigin = http.NewCrossOriginProtection()
+
+// CrossOriginProtection returns the protection CheckCSRF applies (safe
+// methods pass, as in IsSafeMethod), for checks of requests that carry no
+// token, such as a login form. It is shared: do not reconfigure it.
+func CrossOriginProtection() *http.CrossOriginProtection { return crossOrigin }
 
 // CheckCSRF refuses a cross-origin request, and one whose X-CSRF-Token header
 // (or csrf_token form field) does not equal the CSRF cookie.
@@ -95,28 +116,9 @@ func (g *Guard) CheckCSRF(r *http.Request) error {
 	return nil
 }
 
-func isSafeMethod(m string) bool {
+// IsSafeMethod reports whether a request with method m cannot change state,
+// so that it needs no CSRF check: GET, HEAD and OPTIONS (as
+// http.CrossOriginProtection treats them).
+func IsSafeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
-}
-
-// WriteError answers err in the contract's format: {"error", "message"} with
-// its status, and for 401 a WWW-Authenticate challenge (RFC 6750).
-func WriteError(w http.ResponseWriter, err error) {
-	e, ok := err.(*Error)
-	if !ok {
-		e = errInvalidToken
-	}
-	status := http.StatusUnauthorized
-	switch e.Code {
-	case "forbidden", "csrf_failed":
-		status = http.StatusForbidden
-	case "unauthorized":
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-	default:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="invalid_token"`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": e.Code, "message": e.Message})
 }

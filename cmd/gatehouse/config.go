@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/redis/go-redis/v9"
@@ -71,29 +72,41 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DB, "db", "gatehouse.db", "database: an SQLite file path, or a postgres:// URL")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	def := app.Defaults() // the one source of default lifetimes and limits
 	// Every command that ends sessions must know how long their tokens live.
-	fs.DurationVar(&c.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
+	fs.DurationVar(&c.AccessTTL, "access-ttl", def.AccessTTL, "access token lifetime")
 	if !withServer {
 		return fs
 	}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.Issuer, "issuer", "", "token issuer URL (default http://<addr>)")
 	fs.StringVar(&c.Audience, "audience", "", "token audience (default: the issuer)")
-	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", 720*time.Hour, "refresh token lifetime")
-	fs.DurationVar(&c.ReuseGrace, "refresh-reuse-grace", 10*time.Second, "window in which a spent refresh token returns its successor")
-	fs.DurationVar(&c.SessionMaxAge, "session-max-age", 720*time.Hour, "absolute session lifetime")
-	fs.DurationVar(&c.IdleTimeout, "session-idle-timeout", 168*time.Hour, "a session not refreshed for this long ends")
-	fs.StringVar(&c.SigningAlg, "signing-alg", "EdDSA", "access token algorithm: EdDSA, ES256, RS256 or HS256")
+	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", def.RefreshTTL, "refresh token lifetime")
+	fs.DurationVar(&c.ReuseGrace, "refresh-reuse-grace", def.ReuseGrace, "window in which a spent refresh token returns its successor")
+	fs.DurationVar(&c.SessionMaxAge, "session-max-age", def.SessionMaxAge, "absolute session lifetime")
+	fs.DurationVar(&c.IdleTimeout, "session-idle-timeout", def.IdleTimeout, "a session not refreshed for this long ends")
+	fs.StringVar(&c.SigningAlg, "signing-alg", def.SigningAlg, "access token algorithm: EdDSA, ES256, RS256 or HS256")
 	fs.StringVar(&c.HS256SecretFile, "hs256-secret-file", "", "file holding the HS256 secret (at least 32 bytes)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	fs.StringVar(&c.Redis, "redis", "", "optional redis:// URL: rate limits shared by instances, revocations fanned out at once")
-	def := ratelimit.DefaultPolicy()
-	fs.StringVar(&c.LimitLogin, "limit-login", "20/1m", "login attempts per client address: N/duration")
-	fs.StringVar(&c.LimitRegister, "limit-register", "20/1h", "sign-ups per client address: N/duration")
-	fs.StringVar(&c.LimitRefresh, "limit-refresh", "120/1m", "token refreshes per client address: N/duration")
-	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Lockout.FreeFailures, "failed logins of one account before it locks")
-	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
+	fs.StringVar(&c.LimitLogin, "limit-login", limitFlag(def.Limits.Login), "login attempts per client address: N/duration")
+	fs.StringVar(&c.LimitRegister, "limit-register", limitFlag(def.Limits.Register), "sign-ups per client address: N/duration")
+	fs.StringVar(&c.LimitRefresh, "limit-refresh", limitFlag(def.Limits.Refresh), "token refreshes per client address: N/duration")
+	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Limits.Lockout.FreeFailures, "failed logins of one account before it locks")
+	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Limits.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
 	return fs
+}
+
+// limitFlag writes a limit the way its flag reads it: N/duration, like 20/1m.
+func limitFlag(l ratelimit.Limit) string {
+	d := l.Period.String() // 1m0s, 1h0m0s
+	if strings.HasSuffix(d, "m0s") {
+		d = strings.TrimSuffix(d, "0s")
+	}
+	if strings.HasSuffix(d, "h0m") {
+		d = strings.TrimSuffix(d, "0m")
+	}
+	return fmt.Sprintf("%d/%s", l.Count, d)
 }
 
 // parseConfig parses args, then fills every flag not given from its
@@ -183,7 +196,7 @@ func (c *config) validate(server bool) error {
 		}
 		c.hmacSecret = secret
 	}
-	c.limits = ratelimit.DefaultPolicy()
+	c.limits = *app.Defaults().Limits
 	for _, l := range []struct {
 		name, value string
 		dst         *ratelimit.Limit

@@ -71,12 +71,12 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return listUsers(ctx, svc, stdout)
 	case "disable":
 		disabled := true
-		if _, err := svc.AdminUpdate(ctx, rest[0], nil, &disabled); err != nil {
+		if _, err := svc.AdminUpdate(ctx, "cli", rest[0], nil, &disabled); err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "disabled user %s and ended its sessions\n", rest[0])
 	case "role":
-		if _, err := svc.AdminUpdate(ctx, rest[0], &rest[1], nil); err != nil {
+		if _, err := svc.AdminUpdate(ctx, "cli", rest[0], &rest[1], nil); err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "user %s is now %s; its sessions were ended\n", rest[0], rest[1])

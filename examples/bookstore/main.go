@@ -63,7 +63,7 @@ func serve(ctx context.Context, addr, dbPath, issuer string, poll time.Duration,
 		return err
 	}
 
-	h := books.Handlers{Store: st, Log: log, Now: time.Now}
+	h := books.Handlers{Books: books.NewService(st, time.Now), Log: log}
 	user := g.Require()
 	mux := http.NewServeMux()
 	mux.Handle("POST /books", user(h.Create()))

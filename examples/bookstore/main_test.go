@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 )
 
 type syncBuffer struct {
@@ -92,7 +94,7 @@ func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
 	loggedOut := time.Now()
 	for {
 		code, m := call(t, "GET", bookstore+"/books", tok, "")
-		if code == 401 && m["error"] == "token_revoked" {
+		if code == 401 && m["error"] == guard.CodeTokenRevoked {
 			break
 		}
 		if code != 200 {

@@ -43,8 +43,9 @@ func (s *store) CreateBook(ctx context.Context, b books.Book) error {
 	return err
 }
 
-func (s *store) Books(ctx context.Context, ownerID string) ([]books.Book, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT * FROM books WHERE owner_id = ? OR ? = '' ORDER BY id`, ownerID, ownerID)
+func (s *store) Books(ctx context.Context, f books.Filter) ([]books.Book, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT * FROM books WHERE (owner_id = ? OR ? = '') AND id > ? ORDER BY id LIMIT ?`,
+		f.OwnerID, f.OwnerID, f.After, f.Limit)
 	if err != nil {
 		return nil, err
 	}

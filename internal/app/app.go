@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/fanout"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
@@ -24,7 +25,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Config is what the server needs beyond its database.
+// Config is what the server needs beyond its database. Defaults gives every
+// default; New fills the zero fields from it (ReuseGrace excepted: zero
+// there means no grace).
 type Config struct {
 	Issuer, Audience string
 	AccessTTL        time.Duration
@@ -35,14 +38,59 @@ type Config struct {
 	SigningAlg       string
 	HMACSecret       []byte // HS256 only
 	TrustedProxies   []netip.Prefix
-	RevocationPoll   time.Duration     // how often the revocation log is read; default 500 ms
-	Hashing          password.Options  // zero: production defaults
-	Limits           *ratelimit.Policy // nil: ratelimit.DefaultPolicy()
+	RevocationPoll   time.Duration    // how often the revocation log is read
+	Hashing          password.Options // zero: production defaults
+	Limits           *ratelimit.Policy
 	// Redis, when set, shares rate limits and lockouts between instances
 	// and fans revocations out to them at once.
 	Redis *redis.Client
 	Now   func() time.Time // zero: time.Now
 	Log   *slog.Logger
+}
+
+// Defaults is the one source of the server's default lifetimes, algorithm
+// and limits: the gatehouse command's flags take their defaults from it, and
+// New fills a Config's zero fields from it.
+func Defaults() Config {
+	limits := ratelimit.DefaultPolicy()
+	return Config{
+		AccessTTL:      15 * time.Minute,
+		RefreshTTL:     720 * time.Hour,
+		ReuseGrace:     10 * time.Second,
+		SessionMaxAge:  720 * time.Hour,
+		IdleTimeout:    168 * time.Hour,
+		SigningAlg:     "EdDSA",
+		RevocationPoll: 500 * time.Millisecond,
+		Limits:         &limits,
+		Now:            time.Now,
+	}
+}
+
+// withDefaults fills c's zero fields from Defaults. ReuseGrace stays as it
+// is: zero is a setting (no grace), not an absence.
+func (c Config) withDefaults() Config {
+	def := Defaults()
+	for _, f := range []struct{ v, def *time.Duration }{
+		{&c.AccessTTL, &def.AccessTTL}, {&c.RefreshTTL, &def.RefreshTTL}, {&c.SessionMaxAge, &def.SessionMaxAge},
+		{&c.IdleTimeout, &def.IdleTimeout}, {&c.RevocationPoll, &def.RevocationPoll},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	if c.SigningAlg == "" {
+		c.SigningAlg = def.SigningAlg
+	}
+	if c.Limits == nil {
+		c.Limits = def.Limits
+	}
+	if c.Now == nil {
+		c.Now = def.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c
 }
 
 // App is a wired server.
@@ -59,16 +107,7 @@ type App struct {
 
 // New builds the server on st, whose migrations must have run.
 func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Limits == nil {
-		p := ratelimit.DefaultPolicy()
-		c.Limits = &p
-	}
-	if c.RevocationPoll <= 0 {
-		c.RevocationPoll = 500 * time.Millisecond
-	}
+	c = c.withDefaults()
 	var hasher *password.Hasher
 	m := metrics.New(metrics.Sources{
 		HashQueueDepth: func() int { return hasher.QueueDepth() },
@@ -118,7 +157,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		return nil, err
 	}
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: svc, Guard: g, Books: st, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m,
 	})

@@ -190,14 +190,25 @@ func (s *Service) ListUsers(ctx context.Context, f UserFilter) ([]User, string, 
 	return users, "", nil
 }
 
-// AdminUpdate changes a user's role or disabled flag; either change ends
-// every session of the user at once.
-func (s *Service) AdminUpdate(ctx context.Context, id string, role *string, disabled *bool) (User, error) {
+// AdminUpdate is actorID (an administrator's user id, or "cli" for the
+// command line) changing user id's role or disabled flag; either change ends
+// every session of that user at once. Nothing to change is no change. It is
+// the one place of the self-change rule: an administrator may not change
+// their own role or disable themselves (the last admin could lock everyone
+// out, and the change would end the very session asking for it).
+func (s *Service) AdminUpdate(ctx context.Context, actorID, id string, role *string, disabled *bool) (User, error) {
 	if role != nil && *role != RoleUser && *role != RoleAdmin {
 		return User{}, Errorf(CodeInvalidRequest, "The role must be \"user\" or \"admin\".")
 	}
+	if role == nil && disabled == nil {
+		return s.User(ctx, id)
+	}
+	if err := checkNotSelf(actorID, id, errSelfUpdate); err != nil {
+		return User{}, err
+	}
+	ctx = WithActor(ctx, actorID)
 	now := s.now()
-	upd := UserUpdate{Role: role, Disabled: disabled, EndSessions: role != nil || disabled != nil, LiveUntil: s.liveUntil(now)}
+	upd := UserUpdate{Role: role, Disabled: disabled, EndSessions: true, LiveUntil: s.liveUntil(now)}
 	u, ended, err := s.store.UpdateUser(ctx, id, upd, now)
 	s.changedUser(ctx, id)
 	if err != nil {
@@ -215,9 +226,26 @@ func (s *Service) AdminUpdate(ctx context.Context, id string, role *string, disa
 	return u, nil
 }
 
-// DeleteUser removes a user and everything it owns, ending its sessions
-// (an administrator's action).
-func (s *Service) DeleteUser(ctx context.Context, id string) error {
+var (
+	errSelfUpdate = Errorf(CodeForbidden, "Administrators cannot change their own role or disable their own account; another administrator or the command line can.")
+	errSelfDelete = Errorf(CodeForbidden, "Administrators cannot delete their own account here; another administrator can.")
+)
+
+// checkNotSelf refuses an administrator acting on their own account.
+func checkNotSelf(actorID, id string, refusal error) error {
+	if actorID != "" && actorID == id {
+		return refusal
+	}
+	return nil
+}
+
+// DeleteUser is actorID (an administrator) removing user id and everything
+// it owns, ending its sessions. Administrators cannot delete themselves.
+func (s *Service) DeleteUser(ctx context.Context, actorID, id string) error {
+	if err := checkNotSelf(actorID, id, errSelfDelete); err != nil {
+		return err
+	}
+	ctx = WithActor(ctx, actorID)
 	if err := s.deleteUser(ctx, id); err != nil {
 		return err
 	}

@@ -8,21 +8,24 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
 )
 
 // Error codes of the HTTP contract. Each maps to exactly one status code in
-// internal/httpjson.
+// internal/httpjson. Those guard answers with are guard's own constants, so
+// the two cannot drift apart.
 const (
 	CodeInvalidRequest       = "invalid_request"
 	CodeWeakPassword         = "weak_password"
 	CodeInvalidCredentials   = "invalid_credentials"
-	CodeUnauthorized         = "unauthorized"
-	CodeInvalidToken         = "invalid_token"
-	CodeTokenExpired         = "token_expired"
-	CodeTokenRevoked         = "token_revoked"
+	CodeUnauthorized         = guard.CodeUnauthorized
+	CodeInvalidToken         = guard.CodeInvalidToken
+	CodeTokenExpired         = guard.CodeTokenExpired
+	CodeTokenRevoked         = guard.CodeTokenRevoked
 	CodeInvalidGrant         = "invalid_grant"
-	CodeCSRFFailed           = "csrf_failed"
-	CodeForbidden            = "forbidden"
+	CodeCSRFFailed           = guard.CodeCSRFFailed
+	CodeForbidden            = guard.CodeForbidden
 	CodeNotFound             = "not_found"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeAlreadyExists        = "already_exists"
@@ -48,14 +51,27 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// asError finds the client-facing error in err: an *Error, or a refusal of
+// guard (*guard.Error), whose codes are the contract's too.
+func asError(err error) (*Error, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e, true
+	}
+	var ge *guard.Error
+	if errors.As(err, &ge) {
+		return &Error{Code: ge.Code, Message: ge.Message}, true
+	}
+	return nil, false
+}
+
 // ErrorCode returns the contract code of err: "" for nil, CodeInternal when
-// err is not (and does not wrap) an *Error.
+// err is not (and does not wrap) an *Error or a *guard.Error.
 func ErrorCode(err error) string {
 	if err == nil {
 		return ""
 	}
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := asError(err); ok {
 		return e.Code
 	}
 	return CodeInternal
@@ -63,8 +79,7 @@ func ErrorCode(err error) string {
 
 // ErrorMessage returns the client-safe message of err.
 func ErrorMessage(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := asError(err); ok {
 		return e.Message
 	}
 	return "An internal error occurred."
@@ -76,8 +91,7 @@ var errInvalidCredentials = Errorf(CodeInvalidCredentials, "The credentials are 
 
 // RetryAfter returns how long err asks the client to wait (0 when it does not).
 func RetryAfter(err error) time.Duration {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := asError(err); ok {
 		return e.RetryAfter
 	}
 	return 0

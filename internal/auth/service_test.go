@@ -99,7 +99,7 @@ func TestLoginFailuresAreIndistinguishable(t *testing.T) {
 		}
 	}
 	u, _, _ := e.store.UserCredentials(ctx, "ann@example.com")
-	if _, err := e.svc.AdminUpdate(ctx, u.ID, nil, ptr(true)); err != nil {
+	if _, err := e.svc.AdminUpdate(ctx, "cli", u.ID, nil, ptr(true)); err != nil {
 		t.Fatal(err)
 	}
 	_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
@@ -254,7 +254,7 @@ func TestLogoutAndAdminChangesEndSessions(t *testing.T) {
 	_, err := e.svc.Refresh(ctx, a.RefreshToken)
 	wantCode(t, err, auth.CodeInvalidGrant)
 
-	if _, err := e.svc.AdminUpdate(ctx, b.User.ID, ptr(auth.RoleAdmin), nil); err != nil {
+	if _, err := e.svc.AdminUpdate(ctx, "cli", b.User.ID, ptr(auth.RoleAdmin), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.guard.Verify(b.AccessToken); err == nil {

@@ -1,6 +1,7 @@
 // Package books is Gatehouse's demo resource (seed 002's bookstore): each
-// book belongs to the user who created it. Its handlers know callers only
-// through guard's claims, as any application protected by Gatehouse would.
+// book belongs to the user who created it. Service holds every rule; its JSON
+// handlers know callers only through guard's claims, as any application
+// protected by Gatehouse would, and Gatehouse's pages call the same Service.
 package books
 
 import (
@@ -20,12 +21,19 @@ type Book struct {
 	UpdatedAt time.Time
 }
 
+// Filter selects a page of books, in id (creation) order.
+type Filter struct {
+	OwnerID string // "" for every user's books
+	After   string // only books whose id sorts after this one; "" from the start
+	Limit   int    // at most this many
+}
+
 // Store persists books. Every lookup is scoped to an owner, so another user's
 // book is simply not found.
 type Store interface {
 	CreateBook(ctx context.Context, b Book) error
-	// Books lists the books of ownerID, or every book when ownerID is "".
-	Books(ctx context.Context, ownerID string) ([]Book, error)
+	// Books lists a page of books selected by f, oldest first.
+	Books(ctx context.Context, f Filter) ([]Book, error)
 	Book(ctx context.Context, id, ownerID string) (Book, error)
 	UpdateBook(ctx context.Context, b Book) error
 	DeleteBook(ctx context.Context, id, ownerID string) error

@@ -3,22 +3,20 @@ package books
 import (
 	"log/slog"
 	"net/http"
-	"strings"
+	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
-	"github.com/google/uuid"
 )
 
-// Handlers serve the books API. Mount them behind guard's Require middleware:
-// they read the caller from guard.ClaimsFrom and nothing else.
+// Handlers serve the books API over a Service. Mount them behind guard's
+// Require middleware: they read the caller from guard.ClaimsFrom and nothing
+// else.
 type Handlers struct {
-	Store Store
+	Books *Service
 	Log   *slog.Logger
-	Now   func() time.Time
 }
 
 type bookJSON struct {
@@ -36,60 +34,14 @@ func toJSON(b Book) bookJSON {
 		CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 
-// Input is a create or patch body (JSON, or the web UI's form). "name" and
-// "book_prize" are seed 002's names for title and price; its "Author" and
-// "Publisher" match already, since JSON field names are matched
-// case-insensitively. Absent fields are left as they are.
-type Input struct {
-	Title     *string `json:"title"`
-	Name      *string `json:"name"`
-	Author    *string `json:"author"`
-	Publisher *string `json:"publisher"`
-	Price     *int64  `json:"price"`
-	BookPrize *int64  `json:"book_prize"`
+// CallerOf is the caller of r as the Service knows it, from guard's claims.
+func CallerOf(c *guard.Claims) Caller {
+	return Caller{ID: c.Subject, Admin: c.Role == auth.RoleAdmin}
 }
 
-// Apply copies the fields present in in onto b and validates the result.
-func (in Input) Apply(b *Book) error {
-	if in.Title == nil {
-		in.Title = in.Name
-	}
-	if in.Price == nil {
-		in.Price = in.BookPrize
-	}
-	if in.Title != nil {
-		b.Title = strings.TrimSpace(*in.Title)
-	}
-	if in.Author != nil {
-		b.Author = strings.TrimSpace(*in.Author)
-	}
-	if in.Publisher != nil {
-		b.Publisher = strings.TrimSpace(*in.Publisher)
-	}
-	if in.Price != nil {
-		b.Price = *in.Price
-	}
-	switch n := utf8.RuneCountInString(b.Title); {
-	case n < 1 || n > 200:
-		return auth.Errorf(auth.CodeInvalidRequest, "The title must be 1 to 200 characters.")
-	case utf8.RuneCountInString(b.Author) > 200 || utf8.RuneCountInString(b.Publisher) > 200:
-		return auth.Errorf(auth.CodeInvalidRequest, "The author and publisher must be at most 200 characters.")
-	case b.Price < 0:
-		return auth.Errorf(auth.CodeInvalidRequest, "The price must be an integer of at least 0.")
-	}
-	return nil
-}
-
-// New makes a book owned by ownerID from in, validated.
-func New(ownerID string, in Input, now time.Time) (Book, error) {
-	now = now.UTC().Truncate(time.Millisecond)
-	b := Book{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: ownerID, CreatedAt: now, UpdatedAt: now}
-	return b, in.Apply(&b)
-}
-
-func caller(r *http.Request) *guard.Claims {
+func caller(r *http.Request) Caller {
 	c, _ := guard.ClaimsFrom(r.Context())
-	return c
+	return CallerOf(c)
 }
 
 // Create handles POST /books: 201 {"book"}.
@@ -100,12 +52,8 @@ func (h Handlers) Create() http.Handler {
 			httpjson.Error(w, r, h.Log, err)
 			return
 		}
-		b, err := New(caller(r).Subject, in, h.Now())
+		b, err := h.Books.Create(r.Context(), caller(r).ID, in)
 		if err != nil {
-			httpjson.Error(w, r, h.Log, err)
-			return
-		}
-		if err := h.Store.CreateBook(r.Context(), b); err != nil {
 			httpjson.Error(w, r, h.Log, err)
 			return
 		}
@@ -114,25 +62,28 @@ func (h Handlers) Create() http.Handler {
 	})
 }
 
-// List handles GET /books: the caller's books, or with ?all=true (admins
-// only) everyone's.
+// List handles GET /books?limit=&cursor=&all=: a page of the caller's books,
+// or with all=true (admins only) everyone's, and the next page's cursor.
 func (h Handlers) List() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c := caller(r)
-		owner := c.Subject
-		switch r.URL.Query().Get("all") {
+		q := r.URL.Query()
+		lq := ListQuery{Cursor: q.Get("cursor")}
+		switch q.Get("all") {
 		case "", "false":
 		case "true":
-			if c.Role != auth.RoleAdmin {
-				httpjson.Error(w, r, h.Log, auth.Errorf(auth.CodeForbidden, "Only administrators may list every book."))
-				return
-			}
-			owner = ""
+			lq.All = true
 		default:
 			httpjson.Error(w, r, h.Log, auth.Errorf(auth.CodeInvalidRequest, "The all parameter must be true or false."))
 			return
 		}
-		list, err := h.Store.Books(r.Context(), owner)
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n == 0 {
+				n = -1 // out of range: the Service says what is allowed
+			}
+			lq.Limit = n
+		}
+		list, next, err := h.Books.List(r.Context(), caller(r), lq)
 		if err != nil {
 			httpjson.Error(w, r, h.Log, err)
 			return
@@ -141,14 +92,18 @@ func (h Handlers) List() http.Handler {
 		for i, b := range list {
 			out[i] = toJSON(b)
 		}
-		httpjson.Write(w, http.StatusOK, map[string]any{"books": out})
+		var cursor *string
+		if next != "" {
+			cursor = &next
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"books": out, "next_cursor": cursor})
 	})
 }
 
 // Get handles GET /books/{id}; another user's book is 404, never 403.
 func (h Handlers) Get() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := h.Store.Book(r.Context(), r.PathValue("id"), caller(r).Subject)
+		b, err := h.Books.Get(r.Context(), caller(r).ID, r.PathValue("id"))
 		if err != nil {
 			httpjson.Error(w, r, h.Log, err)
 			return
@@ -165,14 +120,7 @@ func (h Handlers) Update() http.Handler {
 			httpjson.Error(w, r, h.Log, err)
 			return
 		}
-		b, err := h.Store.Book(r.Context(), r.PathValue("id"), caller(r).Subject)
-		if err == nil {
-			err = in.Apply(&b)
-		}
-		if err == nil {
-			b.UpdatedAt = h.Now().UTC().Truncate(time.Millisecond)
-			err = h.Store.UpdateBook(r.Context(), b)
-		}
+		b, err := h.Books.Update(r.Context(), caller(r).ID, r.PathValue("id"), in)
 		if err != nil {
 			httpjson.Error(w, r, h.Log, err)
 			return
@@ -184,7 +132,7 @@ func (h Handlers) Update() http.Handler {
 // Delete handles DELETE /books/{id}: 204, or 404 for another user's book.
 func (h Handlers) Delete() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h.Store.DeleteBook(r.Context(), r.PathValue("id"), caller(r).Subject); err != nil {
+		if err := h.Books.Delete(r.Context(), caller(r).ID, r.PathValue("id")); err != nil {
 			httpjson.Error(w, r, h.Log, err)
 			return
 		}

@@ -82,10 +82,9 @@ type updateUserRequest struct {
 	Disabled *bool   `json:"disabled"`
 }
 
-var errSelfAdmin = auth.Errorf(auth.CodeForbidden, "Administrators cannot disable, demote or delete their own account here; use the command line.")
-
 // handleUpdateUser serves PATCH /users/{id} {role?, disabled?} (admins). Either
-// change ends every session of that user at once.
+// change ends every session of that user at once; the rules (an admin may not
+// change their own role or disable themselves) are AdminUpdate's.
 func handleUpdateUser(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[updateUserRequest](r, false)
@@ -93,12 +92,7 @@ func handleUpdateUser(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		id := r.PathValue("id")
-		if id == claimsOf(r).Subject && (in.Role != nil || in.Disabled != nil) {
-			httpjson.Error(w, r, d.Log, errSelfAdmin)
-			return
-		}
-		u, err := d.Auth.AdminUpdate(r.Context(), id, in.Role, in.Disabled)
+		u, err := d.Auth.AdminUpdate(r.Context(), claimsOf(r).Subject, r.PathValue("id"), in.Role, in.Disabled)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -110,12 +104,7 @@ func handleUpdateUser(d Deps) http.Handler {
 // handleDeleteUser serves DELETE /users/{id} (admins).
 func handleDeleteUser(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		if id == claimsOf(r).Subject {
-			httpjson.Error(w, r, d.Log, errSelfAdmin)
-			return
-		}
-		if err := d.Auth.DeleteUser(r.Context(), id); err != nil {
+		if err := d.Auth.DeleteUser(r.Context(), claimsOf(r).Subject, r.PathValue("id")); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}

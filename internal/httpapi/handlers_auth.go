@@ -11,8 +11,9 @@ import (
 )
 
 // crossOrigin refuses browser requests from other origins (Sec-Fetch-Site,
-// Origin); requests without those headers are not from a browser form.
-var crossOrigin = http.NewCrossOriginProtection()
+// Origin); requests without those headers are not from a browser form. It is
+// guard's one instance, the one its CSRF check applies.
+var crossOrigin = guard.CrossOriginProtection()
 
 var errCrossOrigin = auth.Errorf(auth.CodeCSRFFailed, "Cross-origin form posts are refused.")
 
@@ -202,7 +203,7 @@ func handleRefresh(d Deps) http.Handler {
 				return
 			}
 			if err := d.Guard.CheckCSRF(r); err != nil {
-				guard.WriteError(w, err)
+				httpjson.Error(w, r, d.Log, err)
 				return
 			}
 			in.RefreshToken, fromCookie = c.Value, true
@@ -252,19 +253,19 @@ func handleLogout(d Deps) http.Handler {
 		switch {
 		case authErr == nil:
 			err = d.Auth.Logout(r.Context(), auth.LogoutInput{SessionID: claims.SessionID, UserID: claims.Subject, All: in.All})
-		case errors.As(authErr, &ge) && ge.Code == "csrf_failed":
-			guard.WriteError(w, authErr)
+		case errors.As(authErr, &ge) && ge.Code == guard.CodeCSRFFailed:
+			httpjson.Error(w, r, d.Log, authErr)
 			return
 		case in.RefreshToken != "":
 			err = d.Auth.LogoutRefresh(r.Context(), in.RefreshToken, in.All)
 		default:
 			c, cerr := r.Cookie(refreshCookie)
 			if cerr != nil || c.Value == "" {
-				guard.WriteError(w, authErr)
+				httpjson.Error(w, r, d.Log, authErr)
 				return
 			}
 			if err := d.Guard.CheckCSRF(r); err != nil {
-				guard.WriteError(w, err)
+				httpjson.Error(w, r, d.Log, err)
 				return
 			}
 			err = d.Auth.LogoutRefresh(r.Context(), c.Value, in.All)

@@ -2,10 +2,11 @@ package httpapi
 
 import (
 	"context"
-	"github.com/gatehouse-auth/gatehouse"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"

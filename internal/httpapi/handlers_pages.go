@@ -47,8 +47,8 @@ type session struct {
 func signedIn(d Deps, w http.ResponseWriter, r *http.Request, title string) (session, bool) {
 	claims, err := d.Guard.Authenticate(r)
 	var ge *guard.Error
-	if errors.As(err, &ge) && ge.Code == "csrf_failed" {
-		renderRefusal(d, w, r, http.StatusForbidden, "This form has expired or came from another site. Reload the page and try again.")
+	if errors.As(err, &ge) && ge.Code == guard.CodeCSRFFailed {
+		renderError(d, w, r, errFormExpired)
 		return session{}, false
 	}
 	csrf := ""
@@ -61,8 +61,8 @@ func signedIn(d Deps, w http.ResponseWriter, r *http.Request, title string) (ses
 			toLogin(w, r)
 			return session{}, false
 		}
-		if !isSafeMethod(r.Method) && d.Guard.CheckCSRF(r) != nil {
-			renderRefusal(d, w, r, http.StatusForbidden, "This form has expired or came from another site. Reload the page and try again.")
+		if !guard.IsSafeMethod(r.Method) && d.Guard.CheckCSRF(r) != nil {
+			renderError(d, w, r, errFormExpired)
 			return session{}, false
 		}
 		tokens, err := d.Auth.Refresh(r.Context(), refresh.Value)
@@ -89,18 +89,21 @@ func signedIn(d Deps, w http.ResponseWriter, r *http.Request, title string) (ses
 		User: &web.User{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name, Role: u.Role}}}, true
 }
 
-func isSafeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
+var errFormExpired = auth.Errorf(auth.CodeCSRFFailed, "This form has expired or came from another site. Reload the page and try again.")
 
 // toLogin sends the browser to the login page, to come back here after.
 func toLogin(w http.ResponseWriter, r *http.Request) {
 	target := "/login"
-	if isSafeMethod(r.Method) {
+	if guard.IsSafeMethod(r.Method) {
 		target += "?next=" + url.QueryEscape(r.URL.RequestURI())
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-func renderRefusal(d Deps, w http.ResponseWriter, r *http.Request, status int, message string) {
+// renderError answers err as the error page, with the status, headers and
+// message that the JSON API gives the same error (httpjson.Prepare).
+func renderError(d Deps, w http.ResponseWriter, r *http.Request, err error) {
+	status, _, message := httpjson.Prepare(w, r, d.Log, err)
 	d.Pages.Render(w, status, "error", web.Page{Title: http.StatusText(status), Error: message})
 }
 
@@ -135,13 +138,9 @@ func fieldOf(err error, byCode map[string]string) map[string]string {
 // formError fills page with err (beside its field when it has one), sets
 // Retry-After when err asks for it, and returns the status to answer with.
 func formError(d Deps, w http.ResponseWriter, r *http.Request, page *web.Page, err error, byCode map[string]string) int {
-	httpjson.SetRetryAfter(w, err)
-	status := httpjson.Status(auth.ErrorCode(err))
-	if status == http.StatusInternalServerError {
-		d.Log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err)
-	}
+	status, _, message := httpjson.Prepare(w, r, d.Log, err)
 	if page.FieldErrors = fieldOf(err, byCode); page.FieldErrors == nil {
-		page.Error = auth.ErrorMessage(err)
+		page.Error = message
 	}
 	return status
 }
@@ -189,7 +188,7 @@ func handleSessionsPage(d Deps) http.Handler {
 		}
 		list, err := d.Auth.Sessions(r.Context(), s.claims.Subject)
 		if err != nil {
-			renderRefusal(d, w, r, http.StatusInternalServerError, auth.ErrorMessage(err))
+			renderError(d, w, r, err)
 			return
 		}
 		rows := make([]web.Session, len(list))
@@ -225,7 +224,7 @@ func handleEndSessionForm(d Deps, others bool) http.Handler {
 			err = d.Auth.EndSession(r.Context(), s.claims.Subject, r.PathValue("id"))
 		}
 		if err != nil {
-			renderRefusal(d, w, r, httpjson.Status(auth.ErrorCode(err)), auth.ErrorMessage(err))
+			renderError(d, w, r, err)
 			return
 		}
 		http.Redirect(w, r, "/sessions?done="+done, http.StatusSeeOther)
@@ -265,7 +264,8 @@ func handlePasswordForm(d Deps) http.Handler {
 	})
 }
 
-// handleBooksPage serves GET /books for browsers.
+// handleBooksPage serves GET /books?cursor= for browsers: a page of the
+// user's books, with a link to the next.
 func handleBooksPage(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s, ok := signedIn(d, w, r, "Books"); ok {
@@ -275,38 +275,54 @@ func handleBooksPage(d Deps) http.Handler {
 }
 
 func renderBooks(d Deps, w http.ResponseWriter, r *http.Request, s session, status int) {
-	list, err := d.Books.Books(r.Context(), s.claims.Subject)
+	cursor := ""
+	if r.Method == http.MethodGet {
+		cursor = r.URL.Query().Get("cursor")
+	}
+	list, next, err := d.Books.List(r.Context(), books.CallerOf(s.claims), books.ListQuery{Cursor: cursor})
 	if err != nil {
-		renderRefusal(d, w, r, http.StatusInternalServerError, auth.ErrorMessage(err))
+		renderError(d, w, r, err)
 		return
 	}
-	rows := make([]web.Book, len(list))
-	for i, b := range list {
-		rows[i] = web.Book{ID: b.ID, Title: b.Title, Author: b.Author, Publisher: b.Publisher, Price: b.Price}
+	data := booksPage{Next: next}
+	for _, b := range list {
+		data.Books = append(data.Books, web.Book{ID: b.ID, Title: b.Title, Author: b.Author, Publisher: b.Publisher, Price: b.Price})
 	}
-	s.page.Data = rows
+	s.page.Data = data
 	d.Pages.Render(w, status, "books", s.page)
 }
 
-// bookForm reads a book form; an empty price means 0.
+// bookForm reads a book form as the Service's partial Input: a field the form
+// does not send is left as it is, and an empty price means 0.
 func bookForm(r *http.Request) (books.Input, error) {
-	in := books.Input{}
-	title, author, publisher := r.PostFormValue("title"), r.PostFormValue("author"), r.PostFormValue("publisher")
-	in.Title, in.Author, in.Publisher = &title, &author, &publisher
-	price := int64(0)
-	if s := strings.TrimSpace(r.PostFormValue("price")); s != "" {
-		p, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return in, auth.Errorf(auth.CodeInvalidRequest, "The price must be a whole number of at least 0.")
-		}
-		price = p
+	var in books.Input
+	if err := parseForm(r); err != nil {
+		return in, err
 	}
-	in.Price = &price
+	field := func(name string) *string {
+		if vs, ok := r.PostForm[name]; ok && len(vs) > 0 {
+			return &vs[0]
+		}
+		return nil
+	}
+	in.Title, in.Author, in.Publisher = field("title"), field("author"), field("publisher")
+	if p := field("price"); p != nil {
+		price := int64(0)
+		if s := strings.TrimSpace(*p); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return in, books.ErrPrice
+			}
+			price = n
+		}
+		in.Price = &price
+	}
 	return in, nil
 }
 
 // handleBookForm serves the books page's forms: POST /books (add), and
-// POST /books/{id}/edit and /books/{id}/delete.
+// POST /books/{id}/edit and /books/{id}/delete. The rules are the Service's,
+// as for the JSON API; this only reads the form and shows the outcome.
 func handleBookForm(d Deps, action string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := signedIn(d, w, r, "Books")
@@ -314,47 +330,31 @@ func handleBookForm(d Deps, action string) http.Handler {
 			return
 		}
 		owner, id := s.claims.Subject, r.PathValue("id")
-		var err error
-		switch action {
-		case "add":
-			var in books.Input
-			var b books.Book
-			if in, err = bookForm(r); err == nil {
-				if b, err = books.New(owner, in, d.Now()); err == nil {
-					err = d.Books.CreateBook(r.Context(), b)
-				}
+		in, err := bookForm(r)
+		if err == nil {
+			switch action {
+			case "add":
+				_, err = d.Books.Create(r.Context(), owner, in)
+			case "edit":
+				_, err = d.Books.Update(r.Context(), owner, id, in)
+			case "delete":
+				err = d.Books.Delete(r.Context(), owner, id)
 			}
-			if err != nil {
-				s.page.Form = map[string]string{"title": r.PostFormValue("title"), "author": r.PostFormValue("author"),
-					"publisher": r.PostFormValue("publisher"), "price": r.PostFormValue("price")}
-				status := formError(d, w, r, &s.page, err, nil) // the message names the field
-				renderBooks(d, w, r, s, status)
-				return
-			}
-		case "edit":
-			var in books.Input
-			var b books.Book
-			if in, err = bookForm(r); err == nil {
-				if b, err = d.Books.Book(r.Context(), id, owner); err == nil {
-					if err = in.Apply(&b); err == nil {
-						b.UpdatedAt = d.Now().UTC().Truncate(time.Millisecond)
-						err = d.Books.UpdateBook(r.Context(), b)
-					}
-				}
-			}
-		case "delete":
-			err = d.Books.DeleteBook(r.Context(), id, owner)
 		}
-		if err != nil {
-			if auth.ErrorCode(err) == auth.CodeInvalidRequest {
-				s.page.Error = auth.ErrorMessage(err)
-				renderBooks(d, w, r, s, http.StatusBadRequest)
-				return
-			}
-			renderRefusal(d, w, r, httpjson.Status(auth.ErrorCode(err)), auth.ErrorMessage(err))
+		if err == nil {
+			http.Redirect(w, r, "/books", http.StatusSeeOther)
 			return
 		}
-		http.Redirect(w, r, "/books", http.StatusSeeOther)
+		if auth.ErrorCode(err) != auth.CodeInvalidRequest {
+			renderError(d, w, r, err)
+			return
+		}
+		if action == "add" {
+			s.page.Form = map[string]string{"title": r.PostFormValue("title"), "author": r.PostFormValue("author"),
+				"publisher": r.PostFormValue("publisher"), "price": r.PostFormValue("price")}
+		}
+		status := formError(d, w, r, &s.page, err, nil) // the message names the field
+		renderBooks(d, w, r, s, status)
 	})
 }
 
@@ -365,15 +365,15 @@ func handleAdminUsersPage(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		if s.claims.Role != auth.RoleAdmin {
-			renderRefusal(d, w, r, http.StatusForbidden, "This page is for administrators.")
+		if err := guard.CheckRole(s.claims, auth.RoleAdmin); err != nil {
+			renderError(d, w, r, err)
 			return
 		}
 		q := r.URL.Query()
 		f := auth.UserFilter{Prefix: q.Get("q"), Limit: 50, After: q.Get("cursor")}
 		users, next, err := d.Auth.ListUsers(r.Context(), f)
 		if err != nil {
-			renderRefusal(d, w, r, httpjson.Status(auth.ErrorCode(err)), auth.ErrorMessage(err))
+			renderError(d, w, r, err)
 			return
 		}
 		data := web.AdminUsers{Query: f.Prefix, Next: next}
@@ -389,36 +389,43 @@ func handleAdminUsersPage(d Deps) http.Handler {
 	})
 }
 
-// handleAdminUserForm serves POST /admin/users/{id}: role or disabled.
+// handleAdminUserForm serves POST /admin/users/{id}: role or disabled, as
+// PATCH /users/{id} does, through the same auth.Service.AdminUpdate.
 func handleAdminUserForm(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := signedIn(d, w, r, "Users")
 		if !ok {
 			return
 		}
-		if s.claims.Role != auth.RoleAdmin {
-			renderRefusal(d, w, r, http.StatusForbidden, "This page is for administrators.")
+		if err := guard.CheckRole(s.claims, auth.RoleAdmin); err != nil {
+			renderError(d, w, r, err)
 			return
 		}
-		id := r.PathValue("id")
+		if err := parseForm(r); err != nil {
+			renderError(d, w, r, err)
+			return
+		}
 		var role *string
 		var disabled *bool
 		if v := r.PostFormValue("role"); v != "" {
 			role = &v
 		}
 		if v := r.PostFormValue("disabled"); v != "" {
-			b := v == "true"
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				renderError(d, w, r, auth.Errorf(auth.CodeInvalidRequest, "The disabled field must be true or false."))
+				return
+			}
 			disabled = &b
 		}
-		if id == s.claims.Subject || (role == nil && disabled == nil) {
-			renderRefusal(d, w, r, http.StatusForbidden, auth.ErrorMessage(errSelfAdmin))
+		if _, err := d.Auth.AdminUpdate(r.Context(), s.claims.Subject, r.PathValue("id"), role, disabled); err != nil {
+			renderError(d, w, r, err)
 			return
 		}
-		ctx := auth.WithActor(r.Context(), s.claims.Subject)
-		if _, err := d.Auth.AdminUpdate(ctx, id, role, disabled); err != nil {
-			renderRefusal(d, w, r, httpjson.Status(auth.ErrorCode(err)), auth.ErrorMessage(err))
-			return
+		target := "/admin/users"
+		if role != nil || disabled != nil {
+			target += "?done=1"
 		}
-		http.Redirect(w, r, "/admin/users?done=1", http.StatusSeeOther)
+		http.Redirect(w, r, target, http.StatusSeeOther)
 	})
 }

@@ -8,15 +8,19 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
 // addRoutes is the one place where every route of the contract is mounted.
 func addRoutes(mux *http.ServeMux, d Deps) {
 	r := &router{mux: mux, methods: map[string][]string{}}
-	user := d.Guard.Require()
-	admin := func(h http.Handler) http.Handler { return d.Guard.Require(guard.Role("admin"))(asActor(h)) }
-	bh := books.Handlers{Store: d.Books, Log: d.Log, Now: d.Now}
+	guardErrors := httpjson.GuardErrors(d.Log) // guard's refusals go through the one error writer
+	user := d.Guard.Require(guardErrors)
+	admin := func(h http.Handler) http.Handler {
+		return d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(asActor(h))
+	}
+	bh := books.Handlers{Books: d.Books, Log: d.Log}
 
 	// Authentication. Seed aliases stand beside the route they name.
 	// One bucket per address and action, shared by a route and its aliases.

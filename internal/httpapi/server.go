@@ -32,7 +32,7 @@ type KeySet interface {
 type Deps struct {
 	Auth           *auth.Service
 	Guard          *guard.Guard
-	Books          books.Store
+	Books          *books.Service // every book rule, for the API and the pages
 	Keys           KeySet
 	Pages          *web.Pages
 	Ready          func(context.Context) error // readiness: does the database answer?

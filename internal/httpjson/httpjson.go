@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
@@ -63,16 +64,30 @@ func Write(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// Error answers err in the contract's format. Errors that are not *auth.Error
-// are logged and answered as a bare 500: their text never leaves the server.
+// Error answers err in the contract's format: every JSON error of Gatehouse,
+// guard's refusals included, is written here. Errors that are neither
+// *auth.Error nor *guard.Error are logged and answered as a bare 500: their
+// text never leaves the server.
 func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	code := auth.ErrorCode(err)
-	status := Status(code)
+	status, code, message := Prepare(w, r, log, err)
+	Write(w, status, map[string]string{"error": code, "message": message})
+}
+
+// Prepare is the part of answering an error that every front end shares (the
+// JSON API through Error, the pages with their error template): it maps err's
+// code to its status, logs internal errors, and sets the headers the status
+// calls for (WWW-Authenticate on 401, Retry-After on 429 and 503). It returns
+// the status, the code and the client-safe message to render.
+func Prepare(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (status int, code, message string) {
+	code = auth.ErrorCode(err)
+	status = Status(code)
 	if status == http.StatusInternalServerError {
+		if log == nil {
+			log = slog.Default()
+		}
 		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	switch status {
-	case http.StatusUnauthorized:
+	if status == http.StatusUnauthorized {
 		challenge := `Bearer realm="gatehouse"`
 		if code == auth.CodeInvalidToken || code == auth.CodeTokenExpired || code == auth.CodeTokenRevoked {
 			challenge += `, error="invalid_token"`
@@ -80,7 +95,13 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	SetRetryAfter(w, err)
-	Write(w, status, map[string]string{"error": code, "message": auth.ErrorMessage(err)})
+	return status, code, auth.ErrorMessage(err)
+}
+
+// GuardErrors is the option that makes guard's middleware answer through
+// Error, like every other error.
+func GuardErrors(log *slog.Logger) guard.Option {
+	return guard.OnError(func(w http.ResponseWriter, r *http.Request, err error) { Error(w, r, log, err) })
 }
 
 // SetRetryAfter sets Retry-After on answers that ask the client to come back

@@ -23,10 +23,16 @@ func (s *Store) CreateBook(ctx context.Context, b books.Book) error {
 	return err
 }
 
-// Books lists ownerID's books, or everyone's when ownerID is "", oldest first.
-func (s *Store) Books(ctx context.Context, ownerID string) ([]books.Book, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+bookColumns+` FROM books
-		WHERE owner_id = ? OR ? = '' ORDER BY id`, ownerID, ownerID)
+// Books lists a page of f.OwnerID's books, or everyone's when it is "",
+// oldest (lowest id) first, after f.After.
+func (s *Store) Books(ctx context.Context, f books.Filter) ([]books.Book, error) {
+	// Two statements, so each walks an index in order: (owner_id, id), or the key.
+	query, args := `SELECT `+bookColumns+` FROM books WHERE id > ? ORDER BY id LIMIT ?`, []any{f.After, f.Limit}
+	if f.OwnerID != "" {
+		query = `SELECT ` + bookColumns + ` FROM books WHERE owner_id = ? AND id > ? ORDER BY id LIMIT ?`
+		args = []any{f.OwnerID, f.After, f.Limit}
+	}
+	rows, err := s.reader().query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

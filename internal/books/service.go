@@ -1,0 +1,174 @@
+package books
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/google/uuid"
+)
+
+// Service holds every rule about books: what a valid book is, that each
+// belongs to its creator (another user's book is not found, never
+// forbidden), partial updates, and paged listing. The JSON handlers and the
+// web pages are adapters over its methods.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService returns a Service over st; now nil means time.Now.
+func NewService(st Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: st, now: now}
+}
+
+// Caller is who asks: a user id and whether that user is an administrator.
+type Caller struct {
+	ID    string
+	Admin bool
+}
+
+// Input is a create or patch body (JSON, or the web UI's form). "name" and
+// "book_prize" are seed 002's names for title and price; its "Author" and
+// "Publisher" match already, since JSON field names are matched
+// case-insensitively. Absent (nil) fields are left as they are.
+type Input struct {
+	Title     *string `json:"title"`
+	Name      *string `json:"name"`
+	Author    *string `json:"author"`
+	Publisher *string `json:"publisher"`
+	Price     *int64  `json:"price"`
+	BookPrize *int64  `json:"book_prize"`
+}
+
+// apply copies the fields present in in onto b and validates the result.
+func (in Input) apply(b *Book) error {
+	if in.Title == nil {
+		in.Title = in.Name
+	}
+	if in.Price == nil {
+		in.Price = in.BookPrize
+	}
+	if in.Title != nil {
+		b.Title = strings.TrimSpace(*in.Title)
+	}
+	if in.Author != nil {
+		b.Author = strings.TrimSpace(*in.Author)
+	}
+	if in.Publisher != nil {
+		b.Publisher = strings.TrimSpace(*in.Publisher)
+	}
+	if in.Price != nil {
+		b.Price = *in.Price
+	}
+	switch n := utf8.RuneCountInString(b.Title); {
+	case n < 1 || n > 200:
+		return auth.Errorf(auth.CodeInvalidRequest, "The title must be 1 to 200 characters.")
+	case utf8.RuneCountInString(b.Author) > 200 || utf8.RuneCountInString(b.Publisher) > 200:
+		return auth.Errorf(auth.CodeInvalidRequest, "The author and publisher must be at most 200 characters.")
+	case b.Price < 0:
+		return ErrPrice
+	}
+	return nil
+}
+
+// ErrPrice is the answer to a price that is not a whole number of at least 0,
+// whichever front end read it.
+var ErrPrice = auth.Errorf(auth.CodeInvalidRequest, "The price must be a whole number of at least 0.")
+
+func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// Create makes a book owned by ownerID from in.
+func (s *Service) Create(ctx context.Context, ownerID string, in Input) (Book, error) {
+	now := s.stamp()
+	b := Book{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: ownerID, CreatedAt: now, UpdatedAt: now}
+	if err := in.apply(&b); err != nil {
+		return Book{}, err
+	}
+	if err := s.store.CreateBook(ctx, b); err != nil {
+		return Book{}, err
+	}
+	return b, nil
+}
+
+// Get returns ownerID's book id; another user's is not_found.
+func (s *Service) Get(ctx context.Context, ownerID, id string) (Book, error) {
+	return s.store.Book(ctx, id, ownerID)
+}
+
+// Update changes the fields present in in of ownerID's book id.
+func (s *Service) Update(ctx context.Context, ownerID, id string, in Input) (Book, error) {
+	b, err := s.store.Book(ctx, id, ownerID)
+	if err != nil {
+		return Book{}, err
+	}
+	if err := in.apply(&b); err != nil {
+		return Book{}, err
+	}
+	b.UpdatedAt = s.stamp()
+	if err := s.store.UpdateBook(ctx, b); err != nil {
+		return Book{}, err
+	}
+	return b, nil
+}
+
+// Delete removes ownerID's book id; another user's is not_found.
+func (s *Service) Delete(ctx context.Context, ownerID, id string) error {
+	return s.store.DeleteBook(ctx, id, ownerID)
+}
+
+// Page limits, as for every list of the API.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// ListQuery asks for a page of books.
+type ListQuery struct {
+	All    bool   // every user's books: administrators only
+	Limit  int    // 1 to MaxLimit; 0 means DefaultLimit
+	Cursor string // from the previous page's next cursor; "" for the first page
+}
+
+// List returns a page of the caller's books (or, for an administrator asking
+// for All, everyone's), oldest first, and the cursor of the next page ("" on
+// the last).
+func (s *Service) List(ctx context.Context, c Caller, q ListQuery) ([]Book, string, error) {
+	f := Filter{OwnerID: c.ID, Limit: q.Limit}
+	if q.All {
+		if !c.Admin {
+			return nil, "", auth.Errorf(auth.CodeForbidden, "Only administrators may list every book.")
+		}
+		f.OwnerID = ""
+	}
+	switch {
+	case f.Limit == 0:
+		f.Limit = DefaultLimit
+	case f.Limit < 1 || f.Limit > MaxLimit:
+		return nil, "", auth.Errorf(auth.CodeInvalidRequest, "The limit must be a whole number from 1 to %d.", MaxLimit)
+	}
+	if q.Cursor != "" {
+		id, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || uuid.Validate(string(id)) != nil {
+			return nil, "", auth.Errorf(auth.CodeInvalidRequest, "The cursor is not valid.")
+		}
+		f.After = string(id)
+	}
+	want := f.Limit
+	f.Limit++ // one more tells whether a next page exists
+	list, err := s.store.Books(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(list) <= want {
+		return list, "", nil
+	}
+	list = list[:want]
+	return list, base64.RawURLEncoding.EncodeToString([]byte(list[want-1].ID)), nil
+}
