@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/redact"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/redis/go-redis/v9"
 )
@@ -211,7 +212,7 @@ func (c *config) validate(server bool) error {
 	if c.Redis != "" {
 		opts, err := redis.ParseURL(c.Redis)
 		if err != nil {
-			return badFlag("redis", "%v", err)
+			return badFlag("redis", "%v", redact.Error(err, c.Redis))
 		}
 		c.redis = opts
 	}

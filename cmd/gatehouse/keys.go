@@ -27,7 +27,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	if len(rest) != 0 {
 		return &configError{fmt.Sprintf("keys %s takes no arguments", sub)}
 	}
-	st, err := openStore(ctx, c.DB)
+	st, err := openStore(ctx, c.DB, newLogger(c.LogFormat, stderr))
 	if err != nil {
 		return err
 	}
