@@ -28,7 +28,7 @@ func TestStartupOutputCarriesNoURLPassword(t *testing.T) {
 	if redisURL == "" {
 		redisURL = "redis://127.0.0.1:6379/0"
 	}
-	rdb := withPassword(t, redisURL, "", secret) // a Redis without requirepass refuses AUTH: its errors are logged too
+	rdb := withPassword(t, redisURL, "", secret)                        // a Redis without requirepass refuses AUTH: its errors are logged too
 	db := withPassword(t, storetest.PostgresURL(t), "postgres", secret) // trust authentication ignores the password
 	if q := "password=" + secret; !strings.Contains(db, "?") {
 		db += "?" + q
