@@ -111,6 +111,10 @@ func New(cfg Config) (*Guard, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(cfg.Now),
+		// One spelling per token: without it the unused low bits of the last
+		// base64 character are ignored, and 16 spellings of one signature
+		// verify (and miss the cache keyed by the token).
+		jwt.WithStrictDecoding(),
 	)
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = 10000

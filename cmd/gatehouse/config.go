@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/redact"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/redis/go-redis/v9"
 )
@@ -224,7 +225,7 @@ func (c *config) validate(server bool) error {
 	if c.Redis != "" {
 		opts, err := redis.ParseURL(c.Redis)
 		if err != nil {
-			return badFlag("redis", "%v", err)
+			return badFlag("redis", "%v", redact.Error(err, c.Redis))
 		}
 		c.redis = opts
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -20,14 +21,17 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	}
 	sub := args[0]
 	var c config
-	rest, err := parseConfig(newFlagSet("keys "+sub, &c, true, stderr), args[1:], getenv, &c)
+	fs := newFlagSet("keys "+sub, &c, true, stderr)
+	rest, err := parseConfig(fs, args[1:], getenv, &c)
 	if err != nil {
 		return err
 	}
+	algGiven := getenv(envName("signing-alg")) != ""
+	fs.Visit(func(f *flag.Flag) { algGiven = algGiven || f.Name == "signing-alg" })
 	if len(rest) != 0 {
 		return &configError{fmt.Sprintf("keys %s takes no arguments", sub)}
 	}
-	st, err := openStore(ctx, c.DB)
+	st, err := openStore(ctx, c.DB, newLogger(c.LogFormat, stderr))
 	if err != nil {
 		return err
 	}
@@ -36,15 +40,19 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	now := time.Now().UTC()
 
 	if sub == "rotate" {
-		if c.SigningAlg == "HS256" {
-			return errors.New("HS256 keys come from --hs256-secret-file: rotate by replacing the file and restarting")
-		}
-		rec, err := token.Rotate(ctx, st, c.SigningAlg, now)
+		alg, err := rotationAlgorithm(ctx, st, c.SigningAlg, algGiven)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "new %s key %s; running servers sign with it within %s, and earlier keys verify until %s\n",
-			rec.Algorithm, rec.ID, app.KeyReload, now.Add(retireAfter).Format(time.RFC3339))
+		if alg == "HS256" {
+			return errors.New("HS256 keys come from --hs256-secret-file: rotate by replacing the file and restarting")
+		}
+		rec, err := token.Rotate(ctx, st, alg, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new %s key %s; running servers with --signing-alg %s sign with it within %s, and earlier keys verify until %s\n",
+			rec.Algorithm, rec.ID, rec.Algorithm, app.KeyReload, now.Add(retireAfter).Format(time.RFC3339))
 		return nil
 	}
 	records, err := st.SigningKeys(ctx)
@@ -64,4 +72,23 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), state)
 	}
 	return tw.Flush()
+}
+
+// rotationAlgorithm is the algorithm "keys rotate" makes a key for: the one
+// given with --signing-alg (or GATEHOUSE_SIGNING_ALG), else the active key's,
+// so that a rotation never hands a server a key its verifier refuses; with no
+// key stored yet, the --signing-alg default.
+func rotationAlgorithm(ctx context.Context, st token.Store, configured string, given bool) (string, error) {
+	if given {
+		return configured, nil
+	}
+	records, err := st.SigningKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	states := token.States(records, 0, time.Now())
+	if len(states) == 0 {
+		return configured, nil
+	}
+	return states[len(states)-1].Algorithm, nil
 }

@@ -41,6 +41,7 @@ type server struct {
 	cancel context.CancelFunc
 	exit   chan int
 	stderr *syncBuffer
+	stdout *syncBuffer
 }
 
 var servingLine = regexp.MustCompile(`serving on (http://[0-9.:]+)`)
@@ -53,8 +54,8 @@ func startServer(t *testing.T, db string, args ...string) *server {
 		db = filepath.Join(t.TempDir(), "gatehouse.db")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{db: db, cancel: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}}
 	stdout := &syncBuffer{}
+	s := &server{db: db, cancel: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}, stdout: stdout}
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, args...)
 	go func() {
 		s.exit <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), stdout, s.stderr)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/redact"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/redis/go-redis/v9"
 )
@@ -33,7 +34,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer logs.Close()
 	log := newLogger(c.LogFormat, logs)
 
-	st, err := openStore(ctx, c.DB)
+	st, err := openStore(ctx, c.DB, log)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "gatehouse serving on http://%s (database %s, issuer %s)\n", ln.Addr(), c.DB, c.Issuer)
+	fmt.Fprintf(stdout, "gatehouse serving on http://%s (database %s, issuer %s)\n", ln.Addr(), redact.URL(c.DB), c.Issuer)
 
 	select {
 	case err := <-served:
@@ -105,15 +106,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
-// openStore opens the database and applies pending migrations.
-func openStore(ctx context.Context, dsn string) (*store.Store, error) {
-	st, err := store.Open(ctx, dsn)
+// openStore opens the database and applies pending migrations. Errors never
+// carry the database URL's password; database files whose permissions were
+// too wide are logged once (they are 0600 now).
+func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store, error) {
+	st, err := openDatabase(ctx, dsn, log)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := st.Migrate(ctx); err != nil {
 		st.Close()
-		return nil, err
+		return nil, redact.Error(err, dsn)
+	}
+	return st, nil
+}
+
+// openDatabase opens the database without migrating it.
+func openDatabase(ctx context.Context, dsn string, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, redact.Error(err, dsn)
+	}
+	if files := st.Tightened(); len(files) > 0 {
+		log.Warn("database files were readable by other users; their permissions are now 0600", "files", files)
 	}
 	return st, nil
 }
@@ -124,16 +139,16 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if _, err := parseConfig(newFlagSet("migrate", &c, false, stderr), args, getenv, &c); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, c.DB)
+	st, err := openDatabase(ctx, c.DB, newLogger(c.LogFormat, stderr))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	n, err := st.Migrate(ctx)
 	if err != nil {
-		return err
+		return redact.Error(err, c.DB)
 	}
-	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, c.DB)
+	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, redact.URL(c.DB))
 	return nil
 }
 

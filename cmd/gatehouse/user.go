@@ -87,7 +87,8 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 // openAdmin opens the database (applying migrations) and a Service for the
 // command line, which never signs tokens; done closes the database.
 func openAdmin(ctx context.Context, c config, stderr io.Writer) (svc *auth.Service, done func(), err error) {
-	st, err := openStore(ctx, c.DB)
+	log := newLogger(c.LogFormat, stderr)
+	st, err := openStore(ctx, c.DB, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -97,7 +98,7 @@ func openAdmin(ctx context.Context, c config, stderr io.Writer) (svc *auth.Servi
 		return nil, nil, err
 	}
 	svc = auth.NewService(auth.Config{AccessTTL: c.AccessTTL}, auth.Deps{Store: st, Hasher: hasher,
-		Revocations: auth.NewRevocations(time.Now), Log: newLogger(c.LogFormat, stderr)})
+		Revocations: auth.NewRevocations(time.Now), Log: log})
 	return svc, func() { st.Close() }, nil
 }
 

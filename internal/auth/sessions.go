@@ -52,12 +52,20 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 			return Rotation{}, errInvalidGrant
 		case !st.Token.SpentAt.IsZero():
 			successor, err := openSuccessor(raw, st.Token.Successor)
-			if err != nil || now.Sub(st.Token.SpentAt) > s.cfg.ReuseGrace {
+			// Times are whole milliseconds: a replay in the rotation's own
+			// millisecond is 0 after it, so a zero grace must refuse that too.
+			if err != nil || s.cfg.ReuseGrace <= 0 || now.Sub(st.Token.SpentAt) > s.cfg.ReuseGrace {
 				reusedSession, reusedBy = sess.ID, user.ID
 				return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
 			}
-			// A racing tab or a lost response: hand out the same successor.
-			out, err = s.tokens(user, sess, successor, RefreshToken{ExpiresAt: now.Add(s.cfg.RefreshTTL)}, now)
+			// A racing tab or a lost response: hand out the same successor,
+			// with the expiry it was given when the token was spent (its
+			// refresh lifetime, cut at the session's end).
+			exp := st.Token.SpentAt.Add(s.cfg.RefreshTTL)
+			if sess.ExpiresAt.Before(exp) {
+				exp = sess.ExpiresAt
+			}
+			out, err = s.tokens(user, sess, successor, RefreshToken{ExpiresAt: exp}, now)
 			return Rotation{}, err
 		case !now.Before(st.Token.ExpiresAt):
 			return Rotation{}, errInvalidGrant

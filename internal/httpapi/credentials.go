@@ -16,9 +16,10 @@ import (
 // parseBasicAuth reads HTTP Basic credentials (seed 002's login). ok is false
 // when the header is not Basic at all; a Basic header that is malformed (bad
 // base64, no colon, empty user, not UTF-8, oversized) is an invalid_request.
+// The scheme alone ("Basic", as sent with nothing after it) is Basic too.
 func parseBasicAuth(header string) (user, pass string, ok bool, err error) {
-	scheme, encoded, found := strings.Cut(header, " ")
-	if !found || !strings.EqualFold(scheme, "Basic") {
+	scheme, encoded, _ := strings.Cut(strings.TrimSpace(header), " ")
+	if !strings.EqualFold(scheme, "Basic") {
 		return "", "", false, nil
 	}
 	bad := auth.Errorf(auth.CodeInvalidRequest, "The Basic credentials are malformed.")
@@ -30,7 +31,7 @@ func parseBasicAuth(header string) (user, pass string, ok bool, err error) {
 	if decErr != nil || !utf8.Valid(raw) {
 		return "", "", true, bad
 	}
-	user, pass, found = strings.Cut(string(raw), ":")
+	user, pass, found := strings.Cut(string(raw), ":")
 	if !found || user == "" {
 		return "", "", true, bad
 	}

@@ -115,17 +115,28 @@ func (r *router) handle(pattern string, h http.Handler) {
 	if method == http.MethodGet {
 		r.methods[path] = append(r.methods[path], http.MethodHead)
 	}
-	r.mux.Handle(pattern, h)
+	r.mux.Handle(pattern, labelled(pattern, h))
 }
 
 func (r *router) finish() {
 	for _, path := range r.order {
-		if path == "/{$}" || strings.HasSuffix(path, "/") {
-			continue // the root and subtrees: anything else under them is 404
+		if strings.HasSuffix(path, "/") {
+			continue // subtrees: anything else under them is 404
 		}
 		allow := slices.Clone(r.methods[path])
 		slices.Sort(allow)
-		r.mux.Handle(path, methodNotAllowed(allow))
+		r.mux.Handle(path, labelled(path, methodNotAllowed(allow))) // "/{$}" is the root alone
 	}
 	r.mux.HandleFunc("/", notFound)
+}
+
+// labelled tells the request log and the metrics which route answers,
+// before the handler runs, so that its errors, refusals and panics are
+// counted under the route. (r.Pattern is no help there: the mux sets it on
+// the request it is given, which middleware may have copied.)
+func labelled(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setRoute(w, route)
+		h.ServeHTTP(w, r)
+	})
 }

@@ -129,10 +129,27 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter remembers the status for the request log.
+// statusWriter remembers the status and the route for the request log.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	route  string // the pattern of the route that answered; "" for none
+}
+
+// setRoute records route on the statusWriter beneath w, however many
+// wrappers (each with Unwrap, as http.ResponseController expects) lie between.
+func setRoute(w http.ResponseWriter, route string) {
+	for w != nil {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.route = route
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -161,7 +178,7 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 		w.Header()["X-Request-Id"] = []string{id}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		route := r.Pattern
+		route := sw.route
 		if route == "" {
 			route = "unmatched"
 		}

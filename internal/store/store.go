@@ -41,6 +41,8 @@ type Store struct {
 	// PostgreSQL needs the row lock; SQLite's BEGIN IMMEDIATE already holds
 	// the database's only write lock.
 	forUpdate string
+	// tightened lists the SQLite files whose permissions Open narrowed.
+	tightened []string
 }
 
 // Errors is how many statements and transactions have failed, for metrics.
@@ -157,8 +159,12 @@ func numbered(q string) string {
 
 // openSQLite gives SQLite WAL, synchronous=NORMAL, a busy timeout and
 // foreign keys; one writer connection whose transactions begin IMMEDIATE,
-// and a read-only pool.
+// and a read-only pool. The database and its -wal and -shm are 0600.
 func openSQLite(ctx context.Context, dsn string) (*Store, error) {
+	tightened, err := secureSQLiteFiles(dsn)
+	if err != nil {
+		return nil, err
+	}
 	pragmas := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
 	base := "file:" + (&url.URL{Path: dsn}).EscapedPath() + "?" + pragmas
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
@@ -174,7 +180,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
-	s := &Store{write: &conn{db: w, rebind: same}, read: &conn{db: r, rebind: same}, dialect: goose.DialectSQLite3}
+	s := &Store{write: &conn{db: w, rebind: same}, read: &conn{db: r, rebind: same}, dialect: goose.DialectSQLite3, tightened: tightened}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", dsn, err)

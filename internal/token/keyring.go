@@ -80,8 +80,8 @@ type key struct {
 	created time.Time
 }
 
-// Load reads the stored keys; when the newest is not of the configured
-// algorithm (first start, or a changed --signing-alg), it creates one.
+// Load reads the stored keys; when none of the configured algorithm can sign
+// (first start, or a changed --signing-alg), it creates one.
 func Load(ctx context.Context, o Options) (*KeyRing, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -90,14 +90,16 @@ func Load(ctx context.Context, o Options) (*KeyRing, error) {
 	if o.Algorithm == "HS256" && len(o.HMACSecret) < 32 {
 		return nil, errors.New("HS256 needs a secret of at least 32 bytes")
 	}
-	if err := kr.Reload(ctx); err != nil {
+	kr.reloadMu.Lock()
+	defer kr.reloadMu.Unlock()
+	if err := kr.reload(ctx, true); err != nil {
 		return nil, err
 	}
-	if o.Algorithm != "HS256" && kr.Algorithm() != o.Algorithm {
+	if kr.Algorithm() != o.Algorithm {
 		if _, err := Rotate(ctx, o.Store, o.Algorithm, o.Now()); err != nil {
 			return nil, err
 		}
-		if err := kr.Reload(ctx); err != nil {
+		if err := kr.reload(ctx, false); err != nil {
 			return nil, err
 		}
 	}
@@ -143,25 +145,54 @@ func States(records []Record, retireAfter time.Duration, now time.Time) []KeySta
 	return out
 }
 
-// Reload re-reads the keys: a key rotated by another instance or by
-// "gatehouse keys rotate" becomes active here, and keys past their
-// retirement leave (and are marked retired in the store).
+// Reload re-reads the keys: a key of the configured algorithm rotated by
+// another instance or by "gatehouse keys rotate" becomes active here, and
+// keys past their retirement leave (and are marked retired in the store).
+//
+// Only a key of the configured algorithm ever signs, since the server's
+// verifier accepts that algorithm alone: a newer key of another algorithm
+// (made by "keys rotate --signing-alg", or by an instance configured
+// otherwise) is published and held, but neither signs here nor replaces this
+// instance's key. When no key of the configured algorithm is left, Reload
+// keeps the keys it had and reports it.
 func (kr *KeyRing) Reload(ctx context.Context) error {
 	kr.reloadMu.Lock()
 	defer kr.reloadMu.Unlock()
-	return kr.reload(ctx)
+	return kr.reload(ctx, false)
 }
 
-func (kr *KeyRing) reload(ctx context.Context) error {
+// reload reads the keys; without allowNone it refuses a key set in which
+// nothing of the configured algorithm can sign, keeping the current one.
+func (kr *KeyRing) reload(ctx context.Context, allowNone bool) error {
 	now := kr.opts.Now()
 	kr.lastReload = now
 	records, err := kr.opts.Store.SigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
+	// A key of the configured algorithm is replaced only by a newer one of
+	// that algorithm; a key of another algorithm, by any newer key (so a
+	// changed --signing-alg retires the old algorithm's keys in time).
+	var own []Record
+	for _, r := range records {
+		if r.Algorithm == kr.opts.Algorithm {
+			own = append(own, r)
+		}
+	}
+	states := States(records, kr.opts.RetireAfter, now)
+	ownStates := make(map[string]KeyState, len(own))
+	for _, st := range States(own, kr.opts.RetireAfter, now) {
+		ownStates[st.ID] = st
+	}
 	byKID := make(map[string]*key)
 	var active *key
-	for _, st := range States(records, kr.opts.RetireAfter, now) {
+	for _, st := range states {
+		if o, ok := ownStates[st.ID]; ok {
+			st = o
+			st.Retired = st.Retired || !st.RetiredAt.IsZero()
+		} else {
+			st.Active = false
+		}
 		if st.Retired {
 			if st.RetiredAt.IsZero() { // newly retired: record it, once
 				if err := kr.opts.Store.RetireSigningKey(ctx, st.ID, now); err != nil {
@@ -184,6 +215,9 @@ func (kr *KeyRing) reload(ctx context.Context) error {
 		active = &key{id: "hs-" + base64.RawURLEncoding.EncodeToString(sum[:9]), alg: "HS256",
 			signer: kr.opts.HMACSecret, public: kr.opts.HMACSecret, created: now}
 		byKID[active.id] = active
+	}
+	if active == nil && !allowNone {
+		return fmt.Errorf("no usable %s signing key in the database; still signing with key %s", kr.opts.Algorithm, kr.activeID())
 	}
 	jwks, err := buildJWKS(byKID)
 	if err != nil {
@@ -246,12 +280,25 @@ func (kr *KeyRing) Algorithm() string {
 	return kr.active.alg
 }
 
+func (kr *KeyRing) activeID() string {
+	kr.mu.RLock()
+	defer kr.mu.RUnlock()
+	if kr.active == nil {
+		return "(none)"
+	}
+	return kr.active.id
+}
+
 // Sign returns the compact JWT of c, signed by the active key, with the
-// header {"alg", "typ": "at+jwt", "kid"}.
+// header {"alg", "typ": "at+jwt", "kid"}. The active key is always of the
+// configured algorithm.
 func (kr *KeyRing) Sign(c *guard.Claims) (string, error) {
 	kr.mu.RLock()
 	k := kr.active
 	kr.mu.RUnlock()
+	if k == nil || k.alg != kr.opts.Algorithm {
+		return "", fmt.Errorf("no %s signing key", kr.opts.Algorithm)
+	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.alg), c)
 	t.Header["typ"] = guard.TokenType
 	t.Header["kid"] = k.id
@@ -268,7 +315,7 @@ func (kr *KeyRing) VerificationKey(kid string) (guard.Key, bool) {
 	if kr.reloadMu.TryLock() {
 		if kr.opts.Now().Sub(kr.lastReload) >= time.Second {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = kr.reload(ctx) // on failure the key stays unknown; Follow logs
+			_ = kr.reload(ctx, false) // on failure the key stays unknown; Follow logs
 			cancel()
 		}
 		kr.reloadMu.Unlock()
