@@ -32,12 +32,14 @@ type Config struct {
 	ReuseGrace       time.Duration
 	SessionMaxAge    time.Duration
 	IdleTimeout      time.Duration
-	SigningAlg       string
-	HMACSecret       []byte // HS256 only
-	TrustedProxies   []netip.Prefix
-	RevocationPoll   time.Duration     // how often the revocation log is read; default 500 ms
-	Hashing          password.Options  // zero: production defaults
-	Limits           *ratelimit.Policy // nil: ratelimit.DefaultPolicy()
+	// MaxSessionsPerUser caps each user's live sessions (0: the default, 100).
+	MaxSessionsPerUser int
+	SigningAlg         string
+	HMACSecret         []byte // HS256 only
+	TrustedProxies     []netip.Prefix
+	RevocationPoll     time.Duration     // how often the revocation log is read; default 500 ms
+	Hashing            password.Options  // zero: production defaults
+	Limits             *ratelimit.Policy // nil: ratelimit.DefaultPolicy()
 	// Redis, when set, shares rate limits and lockouts between instances
 	// and fans revocations out to them at once.
 	Redis *redis.Client
@@ -100,9 +102,11 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}
 	svc := auth.NewService(auth.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
-		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, Now: c.Now,
+		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
+		MaxSessionsPerUser: c.MaxSessionsPerUser, Now: c.Now,
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
-		Lockout: lockout, Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan)})
+		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
+		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan)})
 	if err := svc.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}

@@ -38,7 +38,6 @@ func TestMemoryLimiter(t *testing.T) {
 	}
 }
 
-
 func TestAddressKeyGroupsIPv6By64(t *testing.T) {
 	for in, want := range map[string]string{
 		"192.0.2.7":                  "192.0.2.7",
