@@ -23,25 +23,26 @@ import (
 
 // config is every setting of the server, from flags and GATEHOUSE_* variables.
 type config struct {
-	Addr            string
-	DB              string
-	Issuer          string
-	Audience        string
-	AccessTTL       time.Duration
-	RefreshTTL      time.Duration
-	ReuseGrace      time.Duration
-	SessionMaxAge   time.Duration
-	IdleTimeout     time.Duration
-	SigningAlg      string
-	HS256SecretFile string
-	TrustedProxies  string
-	LogFormat       string
-	LimitLogin      string
-	LimitRegister   string
-	LimitRefresh    string
-	LockoutFailures int
-	LockoutMax      time.Duration
-	Redis           string
+	Addr               string
+	DB                 string
+	Issuer             string
+	Audience           string
+	AccessTTL          time.Duration
+	RefreshTTL         time.Duration
+	ReuseGrace         time.Duration
+	SessionMaxAge      time.Duration
+	IdleTimeout        time.Duration
+	MaxSessionsPerUser int
+	SigningAlg         string
+	HS256SecretFile    string
+	TrustedProxies     string
+	LogFormat          string
+	LimitLogin         string
+	LimitRegister      string
+	LimitRefresh       string
+	LockoutFailures    int
+	LockoutMax         time.Duration
+	Redis              string
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -86,6 +87,8 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.DurationVar(&c.ReuseGrace, "refresh-reuse-grace", def.ReuseGrace, "window in which a spent refresh token returns its successor")
 	fs.DurationVar(&c.SessionMaxAge, "session-max-age", def.SessionMaxAge, "absolute session lifetime")
 	fs.DurationVar(&c.IdleTimeout, "session-idle-timeout", def.IdleTimeout, "a session not refreshed for this long ends")
+	fs.IntVar(&c.MaxSessionsPerUser, "max-sessions-per-user", def.MaxSessionsPerUser,
+		"live sessions a user may have; a login beyond it ends the least recently used")
 	fs.StringVar(&c.SigningAlg, "signing-alg", def.SigningAlg, "access token algorithm: EdDSA, ES256, RS256 or HS256")
 	fs.StringVar(&c.HS256SecretFile, "hs256-secret-file", "", "file holding the HS256 secret (at least 32 bytes)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
@@ -170,6 +173,9 @@ func (c *config) validate(server bool) error {
 		if d.v < d.min || d.v > d.max {
 			return badFlag(d.name, "%s is outside %s to %s", d.v, d.min, d.max)
 		}
+	}
+	if c.MaxSessionsPerUser < 1 || c.MaxSessionsPerUser > 100_000 {
+		return badFlag("max-sessions-per-user", "%d is outside 1 to 100000", c.MaxSessionsPerUser)
 	}
 	if c.RefreshTTL < c.AccessTTL {
 		return badFlag("refresh-ttl", "must be at least --access-ttl (%s)", c.AccessTTL)

@@ -35,12 +35,14 @@ type Config struct {
 	ReuseGrace       time.Duration
 	SessionMaxAge    time.Duration
 	IdleTimeout      time.Duration
-	SigningAlg       string
-	HMACSecret       []byte // HS256 only
-	TrustedProxies   []netip.Prefix
-	RevocationPoll   time.Duration    // how often the revocation log is read
-	Hashing          password.Options // zero: production defaults
-	Limits           *ratelimit.Policy
+	// MaxSessionsPerUser caps each user's live sessions (0: the default, 100).
+	MaxSessionsPerUser int
+	SigningAlg         string
+	HMACSecret         []byte // HS256 only
+	TrustedProxies     []netip.Prefix
+	RevocationPoll     time.Duration    // how often the revocation log is read
+	Hashing            password.Options // zero: production defaults
+	Limits             *ratelimit.Policy
 	// Redis, when set, shares rate limits and lockouts between instances
 	// and fans revocations out to them at once.
 	Redis *redis.Client
@@ -54,15 +56,16 @@ type Config struct {
 func Defaults() Config {
 	limits := ratelimit.DefaultPolicy()
 	return Config{
-		AccessTTL:      15 * time.Minute,
-		RefreshTTL:     720 * time.Hour,
-		ReuseGrace:     10 * time.Second,
-		SessionMaxAge:  720 * time.Hour,
-		IdleTimeout:    168 * time.Hour,
-		SigningAlg:     "EdDSA",
-		RevocationPoll: 500 * time.Millisecond,
-		Limits:         &limits,
-		Now:            time.Now,
+		AccessTTL:          15 * time.Minute,
+		RefreshTTL:         720 * time.Hour,
+		ReuseGrace:         10 * time.Second,
+		SessionMaxAge:      720 * time.Hour,
+		IdleTimeout:        168 * time.Hour,
+		MaxSessionsPerUser: auth.DefaultMaxSessionsPerUser,
+		SigningAlg:         "EdDSA",
+		RevocationPoll:     500 * time.Millisecond,
+		Limits:             &limits,
+		Now:                time.Now,
 	}
 }
 
@@ -80,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SigningAlg == "" {
 		c.SigningAlg = def.SigningAlg
+	}
+	if c.MaxSessionsPerUser <= 0 {
+		c.MaxSessionsPerUser = def.MaxSessionsPerUser
 	}
 	if c.Limits == nil {
 		c.Limits = def.Limits
@@ -139,9 +145,11 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}
 	svc := auth.NewService(auth.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
-		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, Now: c.Now,
+		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
+		MaxSessionsPerUser: c.MaxSessionsPerUser, Now: c.Now,
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
-		Lockout: lockout, Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan)})
+		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
+		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan)})
 	if err := svc.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}

@@ -104,16 +104,24 @@ func newUser(email, username, name, role string) (User, error) {
 	return u, nil
 }
 
-// ChangePassword checks the current password, sets the new one and ends
-// every other session of the user. The caller's session goes on with new
-// tokens: its earlier refresh tokens are spent, so one stolen under the old
-// password is worthless too.
-func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current, next string) (*Tokens, error) {
-	u, err := s.checkPassword(ctx, userID, current)
+// ChangePasswordInput is a signed-in user's password change.
+type ChangePasswordInput struct {
+	UserID, SessionID string // the caller's, from its access token
+	Current, New      string
+	Client            Client
+}
+
+// ChangePassword checks the current password (through the guarded path,
+// like a login), sets the new one and ends every other session of the user.
+// The caller's session goes on with new tokens: its earlier refresh tokens
+// are spent, so one stolen under the old password is worthless too.
+func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) (*Tokens, error) {
+	userID, next := in.UserID, in.New
+	u, err := s.checkPassword(ctx, CheckPasswordChange, userID, in.Current, in.Client)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := s.store.Session(ctx, sessionID, userID)
+	sess, err := s.store.Session(ctx, in.SessionID, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -135,9 +143,10 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sessionID, current
 	return s.tokens(u, sess, raw, rt, now)
 }
 
-// DeleteAccount deletes the caller's own account after checking its password.
-func (s *Service) DeleteAccount(ctx context.Context, userID, pw string) error {
-	if _, err := s.checkPassword(ctx, userID, pw); err != nil {
+// DeleteAccount deletes the caller's own account after checking its
+// password through the guarded path.
+func (s *Service) DeleteAccount(ctx context.Context, userID, pw string, c Client) error {
+	if _, err := s.checkPassword(ctx, CheckAccountDeletion, userID, pw, c); err != nil {
 		return err
 	}
 	if err := s.deleteUser(ctx, userID); err != nil {

@@ -9,6 +9,10 @@ import (
 const (
 	EventLoginSucceeded = "login_succeeded"
 	EventLoginFailed    = "login_failed"
+	// EventReauthFailed is a wrong secret from a signed-in user: the current
+	// password of a password change or account deletion (later a
+	// re-authentication or MFA code); Detail names the check.
+	EventReauthFailed   = "reauthentication_failed"
 	EventAccountLocked  = "account_locked"
 	EventRegistered     = "registered"
 	EventRefreshReuse   = "refresh_token_reused"

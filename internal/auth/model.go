@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -71,6 +72,27 @@ type Rotation struct {
 	Now             time.Time
 }
 
+// SessionStart is a session to create for a login, with what the login saw
+// of its user. If the user's password hash or role changed since, or the
+// user was disabled, the store creates nothing and returns
+// ErrCredentialsChanged.
+type SessionStart struct {
+	Session      Session
+	Refresh      RefreshToken
+	PasswordHash string // the hash the login verified
+	Role         string // the role the session's tokens will carry
+	// MaxLive caps the user's live sessions (not revoked, not past their
+	// end, used after IdleSince), the new one included; the least recently
+	// used beyond it are revoked, remembered until LiveUntil.
+	MaxLive   int
+	IdleSince time.Time
+	LiveUntil time.Time
+}
+
+// ErrCredentialsChanged is Store.StartSession's refusal: the user changed
+// under the login (its password, role or disabled state).
+var ErrCredentialsChanged = errors.New("the user changed during the login")
+
 // UserUpdate changes the non-nil fields of a user.
 type UserUpdate struct {
 	Name     *string
@@ -107,7 +129,9 @@ type Store interface {
 	// or username, case-insensitively, with the password hash.
 	UserCredentials(ctx context.Context, identifier string) (User, string, error)
 	PasswordHash(ctx context.Context, userID string) (string, error)
-	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// SetPasswordHash replaces the user's hash old by hash, only if it is
+	// still old (a compare-and-swap); swapped says whether it was.
+	SetPasswordHash(ctx context.Context, userID, old, hash string) (swapped bool, err error)
 	// ChangePassword sets a new hash, ends every session of the user but
 	// keep, and replaces keep's refresh tokens by next.
 	ChangePassword(ctx context.Context, userID, hash string, keep Session, next RefreshToken, now, liveUntil time.Time) ([]string, error)
@@ -121,7 +145,11 @@ type Store interface {
 	// sessions as revoked; it returns their ids.
 	DeleteUser(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)
 
-	CreateSession(ctx context.Context, s Session, t RefreshToken) error
+	// StartSession creates a login's session and first refresh token in one
+	// transaction that first re-checks what the login saw (see
+	// SessionStart), and ends the user's least recently used live sessions
+	// beyond the cap; it returns their ids.
+	StartSession(ctx context.Context, start SessionStart) (ended []string, err error)
 	// Sessions lists a user's unrevoked, unexpired sessions, newest first.
 	Sessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 	SessionByRefresh(ctx context.Context, hash string) (Session, error)

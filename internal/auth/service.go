@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/google/uuid"
 )
 
@@ -28,11 +29,17 @@ type Signer interface {
 	Sign(c *guard.Claims) (string, error)
 }
 
-// Lockout counts failed logins per account (internal/ratelimit).
+// Lockout counts failed checks of an account's secrets, atomically: Begin
+// refuses while locked, else charges the attempt as a failure up front;
+// Succeed refunds a right answer (internal/ratelimit.Lockout).
 type Lockout interface {
-	Locked(ctx context.Context, key string) (time.Duration, error)
-	Fail(ctx context.Context, key string) (time.Duration, error)
+	Begin(ctx context.Context, key string) (retryAfter, lock time.Duration, err error)
 	Succeed(ctx context.Context, key string) error
+}
+
+// Limiter is a token bucket per key (internal/ratelimit.Limiter).
+type Limiter interface {
+	Allow(ctx context.Context, key string, l ratelimit.Limit) (ok bool, retryAfter time.Duration, err error)
 }
 
 // Config holds the Service's lifetimes and identity.
@@ -44,8 +51,14 @@ type Config struct {
 	ReuseGrace  time.Duration // a spent refresh token replayed within it returns the same successor
 	MaxAge      time.Duration // absolute session lifetime
 	IdleTimeout time.Duration // a session unused (not refreshed) this long ends
-	Now         func() time.Time
+	// MaxSessionsPerUser caps a user's live sessions: a login beyond it ends
+	// the least recently used. 0 means the default, 100.
+	MaxSessionsPerUser int
+	Now                func() time.Time
 }
+
+// DefaultMaxSessionsPerUser is Config.MaxSessionsPerUser's default.
+const DefaultMaxSessionsPerUser = 100
 
 // Service is Gatehouse's use cases: register, log in, refresh, log out, and
 // the user management around them.
@@ -55,6 +68,9 @@ type Service struct {
 	signer      Signer
 	revocations *Revocations
 	lockout     Lockout
+	limiter     Limiter
+	checkLimit  ratelimit.Limit
+	rateLimited func(action string)
 	count       func(event string)
 	fanout      Fanout
 	users       *userCache
@@ -74,13 +90,21 @@ type Fanout interface {
 }
 
 // Deps are a Service's collaborators. Signer may be nil where no token is
-// issued (the command line); Lockout nil means no account lockout.
+// issued (the command line); Lockout nil means no account lockout, Limiter
+// nil no per-address limit on secret checks.
 type Deps struct {
 	Store       Store
 	Hasher      Hasher
 	Signer      Signer
 	Revocations *Revocations // receives every session the Service ends
 	Lockout     Lockout
+	// Limiter and CheckLimit bound the checks of secrets (login, current
+	// passwords, later codes) per client address, one bucket for them all.
+	Limiter    Limiter
+	CheckLimit ratelimit.Limit
+	// RateLimited is told the action of each request refused by Limiter
+	// (metrics); optional.
+	RateLimited func(action string)
 	Log         *slog.Logger
 	// Count is told each authentication outcome by name (metrics); optional.
 	Count func(event string)
@@ -99,8 +123,14 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Count == nil {
 		d.Count = func(string) {}
 	}
+	if d.RateLimited == nil {
+		d.RateLimited = func(string) {}
+	}
+	if cfg.MaxSessionsPerUser <= 0 {
+		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, count: d.Count, fanout: d.Fanout, users: newUserCache(100_000), cfg: cfg, log: d.Log}
+		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout, users: newUserCache(100_000), cfg: cfg, log: d.Log}
 }
 
 // Tokens is a login's or refresh's answer.

@@ -15,15 +15,27 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-func (s *Service) startSession(ctx context.Context, u User, c Client) (*Tokens, error) {
+// startSession creates the session of a login that verified hash for u.
+// The store re-checks, in the transaction that creates it, that u's hash,
+// role and disabled state are still what the login saw (else
+// ErrCredentialsChanged), and ends u's least recently used live sessions
+// beyond the cap.
+func (s *Service) startSession(ctx context.Context, u User, hash string, c Client) (*Tokens, error) {
 	now := s.now()
 	sess := Session{
 		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
 		UserAgent: truncate(c.UserAgent, 512), IP: c.IP,
 	}
 	raw, rt := s.newRefreshToken(sess, now)
-	if err := s.store.CreateSession(ctx, sess, rt); err != nil {
+	ended, err := s.store.StartSession(ctx, SessionStart{Session: sess, Refresh: rt, PasswordHash: hash, Role: u.Role,
+		MaxLive: s.cfg.MaxSessionsPerUser, IdleSince: now.Add(-s.cfg.IdleTimeout), LiveUntil: s.liveUntil(now)})
+	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
+	}
+	if len(ended) > 0 {
+		s.ended(ctx, now, ended...)
+		s.audit(ctx, EventSessionEnded, u.ID, fmt.Sprintf("%d least recently used sessions ended: at most %d live sessions",
+			len(ended), s.cfg.MaxSessionsPerUser))
 	}
 	return s.tokens(u, sess, raw, rt, now)
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 )
 
@@ -94,7 +95,8 @@ func handleChangePassword(d Deps) http.Handler {
 			return
 		}
 		c := claimsOf(r)
-		tokens, err := d.Auth.ChangePassword(r.Context(), c.Subject, c.SessionID, in.CurrentPassword, in.NewPassword)
+		tokens, err := d.Auth.ChangePassword(r.Context(), auth.ChangePasswordInput{UserID: c.Subject, SessionID: c.SessionID,
+			Current: in.CurrentPassword, New: in.NewPassword, Client: client(d, r)})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -123,7 +125,7 @@ func handleDeleteMe(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		if err := d.Auth.DeleteAccount(r.Context(), claimsOf(r).Subject, in.Password); err != nil {
+		if err := d.Auth.DeleteAccount(r.Context(), claimsOf(r).Subject, in.Password, client(d, r)); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}

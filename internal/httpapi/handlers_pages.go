@@ -248,8 +248,8 @@ func handlePasswordForm(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		tokens, err := d.Auth.ChangePassword(r.Context(), s.claims.Subject, s.claims.SessionID,
-			r.PostFormValue("current_password"), r.PostFormValue("new_password"))
+		tokens, err := d.Auth.ChangePassword(r.Context(), auth.ChangePasswordInput{UserID: s.claims.Subject, SessionID: s.claims.SessionID,
+			Current: r.PostFormValue("current_password"), New: r.PostFormValue("new_password"), Client: client(d, r)})
 		if err != nil {
 			status := formError(d, w, r, &s.page, err, map[string]string{
 				auth.CodeInvalidCredentials: "current_password", auth.CodeWeakPassword: "new_password"})

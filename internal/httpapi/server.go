@@ -191,13 +191,15 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 }
 
 // limitByAddress refuses a client address past its bucket for action with
-// 429 and Retry-After, before the handler reads anything.
+// 429 and Retry-After, before the handler reads anything. IPv6 clients are
+// keyed by their /64. (Checks of secrets, login included, are limited in
+// auth's guarded path instead, one bucket for every kind of check.)
 func limitByAddress(d Deps, action string, l ratelimit.Limit, next http.Handler) http.Handler {
 	if d.Limiter == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, retry, err := d.Limiter.Allow(r.Context(), action+":"+clientIP(r, d.TrustedProxies), l)
+		ok, retry, err := d.Limiter.Allow(r.Context(), action+":"+ratelimit.AddressKey(clientIP(r, d.TrustedProxies)), l)
 		if err != nil { // a failing shared limiter must not take logins down
 			d.Log.WarnContext(r.Context(), "rate limiter failed", "err", err)
 		} else if !ok {

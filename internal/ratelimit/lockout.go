@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// LockoutPolicy says how failed logins lock an account.
+// LockoutPolicy says how failed checks (logins, current-password checks,
+// codes) lock an account.
 type LockoutPolicy struct {
 	FreeFailures int           // failures allowed before any lock (default 5)
 	BaseLock     time.Duration // lock after the first failure past them; doubles each time (default 1 s)
@@ -29,16 +30,36 @@ func (p *LockoutPolicy) defaults() {
 	}
 }
 
-// Lockout counts failed logins per account and locks it progressively.
-// Every lock expires, so an attacker can slow an owner down but never shut
-// them out for good.
+// Lockout counts failed checks of an account's secrets and locks it
+// progressively. Every lock expires, so an attacker can slow an owner down
+// but never shut them out for good.
+//
+// Its check-and-count is one atomic step, "charge first, refund on
+// success": Begin counts an attempt as a failure before the secret is
+// checked, so a burst of concurrent guesses gets no more real checks than
+// the same guesses one after another.
 type Lockout interface {
-	// Locked reports how much longer key is locked (0: not locked).
-	Locked(ctx context.Context, key string) (time.Duration, error)
-	// Fail records a failure and returns the lock it starts (0: none yet).
-	Fail(ctx context.Context, key string) (time.Duration, error)
-	// Succeed forgets key's failures.
+	// Begin starts a check for key. While key is locked it refuses:
+	// retryAfter is how much longer the lock lasts, and nothing is counted.
+	// Otherwise it counts the attempt as a failure and returns retryAfter 0
+	// and lock, the lock this failure starts (0: none yet), already in force
+	// for every later attempt.
+	Begin(ctx context.Context, key string) (retryAfter, lock time.Duration, err error)
+	// Succeed refunds a right answer: key's streak and lock are forgotten.
 	Succeed(ctx context.Context, key string) error
+}
+
+// lockFor is the lock a streak of failures earns: none for the free
+// failures, then BaseLock doubling up to MaxLock.
+func (p LockoutPolicy) lockFor(streak int) time.Duration {
+	over := streak - p.FreeFailures
+	if over <= 0 {
+		return 0
+	}
+	if over <= 30 && p.BaseLock<<(over-1) < p.MaxLock {
+		return p.BaseLock << (over - 1)
+	}
+	return p.MaxLock
 }
 
 // MemoryLockout is an in-memory Lockout for one instance.
@@ -66,19 +87,8 @@ func NewMemoryLockout(p LockoutPolicy, now func() time.Time) *MemoryLockout {
 	return &MemoryLockout{policy: p, now: now, state: make(map[string]*failures)}
 }
 
-// Locked implements Lockout.
-func (l *MemoryLockout) Locked(_ context.Context, key string) (time.Duration, error) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if f, ok := l.state[key]; ok && now.Before(f.lockedUntil) {
-		return f.lockedUntil.Sub(now), nil
-	}
-	return 0, nil
-}
-
-// Fail implements Lockout.
-func (l *MemoryLockout) Fail(_ context.Context, key string) (time.Duration, error) {
+// Begin implements Lockout, atomically under the mutex.
+func (l *MemoryLockout) Begin(_ context.Context, key string) (time.Duration, time.Duration, error) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -90,16 +100,13 @@ func (l *MemoryLockout) Fail(_ context.Context, key string) (time.Duration, erro
 		f = &failures{}
 		l.state[key] = f
 	}
+	if now.Before(f.lockedUntil) {
+		return f.lockedUntil.Sub(now), 0, nil
+	}
 	f.times = append(dropOlder(f.times, now.Add(-time.Hour)), now)
 	f.streak++
 	p := l.policy
-	var lock time.Duration
-	if over := f.streak - p.FreeFailures; over > 0 {
-		lock = p.MaxLock
-		if over <= 30 && p.BaseLock<<(over-1) < p.MaxLock {
-			lock = p.BaseLock << (over - 1)
-		}
-	}
+	lock := p.lockFor(f.streak)
 	if len(f.times) >= p.HourlyCap { // locked until the oldest failure leaves the hour
 		if d := f.times[0].Add(time.Hour).Sub(now); d > lock {
 			lock = d
@@ -108,14 +115,25 @@ func (l *MemoryLockout) Fail(_ context.Context, key string) (time.Duration, erro
 	if lock > 0 {
 		f.lockedUntil = now.Add(lock)
 	}
-	return lock, nil
+	return 0, lock, nil
 }
 
-// Succeed implements Lockout.
+// Succeed implements Lockout: the streak and its lock end, and the attempt
+// Begin charged leaves the hour's count; earlier failures of the hour stay.
 func (l *MemoryLockout) Succeed(_ context.Context, key string) error {
 	l.mu.Lock()
-	delete(l.state, key)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	f, ok := l.state[key]
+	if !ok {
+		return nil
+	}
+	f.streak, f.lockedUntil = 0, time.Time{}
+	if n := len(f.times); n > 0 {
+		f.times = f.times[:n-1]
+	}
+	if len(f.times) == 0 {
+		delete(l.state, key)
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ package ratelimit
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -109,4 +110,24 @@ func DefaultPolicy() Policy {
 	}
 	p.Lockout.defaults()
 	return p
+}
+
+// AddressKey is the bucket key of a client address: an IPv4 address as it
+// is, an IPv6 address by its /64, since one host or home is routinely given
+// a whole /64 and could otherwise draw a fresh bucket for every request.
+// Anything that does not parse is its own key.
+func AddressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }

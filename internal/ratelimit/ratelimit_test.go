@@ -38,64 +38,18 @@ func TestMemoryLimiter(t *testing.T) {
 	}
 }
 
-func TestLockoutProgression(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	l := NewMemoryLockout(LockoutPolicy{}, clk.now)
-	ctx := context.Background()
-	var locks []time.Duration
-	for range 8 {
-		if d, _ := l.Locked(ctx, "acct"); d > 0 {
-			clk.t = clk.t.Add(d) // a patient attacker waits out each lock
+func TestAddressKeyGroupsIPv6By64(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                  "192.0.2.7",
+		"::ffff:192.0.2.7":           "192.0.2.7",
+		"2001:db8:1:2::1":            "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff:1:2": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":            "2001:db8:1:3::/64",
+		"fe80::1%eth0":               "fe80::/64",
+		"not an address":             "not an address",
+	} {
+		if got := AddressKey(in); got != want {
+			t.Errorf("AddressKey(%q) = %q, want %q", in, got, want)
 		}
-		d, _ := l.Fail(ctx, "acct")
-		locks = append(locks, d)
-	}
-	want := []time.Duration{0, 0, 0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second}
-	for i := range want {
-		if locks[i] != want[i] {
-			t.Fatalf("locks = %v, want %v", locks, want)
-		}
-	}
-	if d, _ := l.Locked(ctx, "acct"); d != 4*time.Second {
-		t.Fatalf("Locked = %s, want 4s", d)
-	}
-	if d, _ := l.Locked(ctx, "other"); d != 0 {
-		t.Fatal("another account is locked")
-	}
-	clk.t = clk.t.Add(4 * time.Second)
-	if d, _ := l.Locked(ctx, "acct"); d != 0 {
-		t.Fatal("the lock did not expire")
-	}
-	l.Succeed(ctx, "acct")
-	if d, _ := l.Fail(ctx, "acct"); d != 0 {
-		t.Fatal("a success did not reset the streak")
-	}
-}
-
-func TestLockoutCapsAtMaxAndHour(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	l := NewMemoryLockout(LockoutPolicy{MaxLock: time.Minute, HourlyCap: 10}, clk.now)
-	ctx := context.Background()
-	failuresInHour := 0
-	start := clk.t
-	for clk.t.Sub(start) < time.Hour {
-		if d, _ := l.Locked(ctx, "acct"); d > 0 {
-			clk.t = clk.t.Add(d)
-			continue
-		}
-		d, _ := l.Fail(ctx, "acct")
-		if d > time.Hour {
-			t.Fatalf("a single lock of %s", d)
-		}
-		failuresInHour++
-		// The owner logging in between does not lift the hourly cap.
-		if failuresInHour%3 == 0 {
-			l.mu.Lock()
-			l.state["acct"].streak = 0
-			l.mu.Unlock()
-		}
-	}
-	if failuresInHour > 10 {
-		t.Fatalf("%d failures within an hour, cap 10", failuresInHour)
 	}
 }

@@ -2,8 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -64,71 +64,86 @@ func NewRedisLockout(client redis.UniversalClient, namespace string, p LockoutPo
 	return &RedisLockout{prefix: "gatehouse:" + namespace + ":", client: client, policy: p, fallback: fallback, warn: &warner{log: log}}
 }
 
-func (l *RedisLockout) lockKeys(key string) (locked, streak, hour string) {
-	return l.prefix + "lock:" + key, l.prefix + "streak:" + key, l.prefix + "hour:" + key
+// lockKeys are key's three Redis keys. The hash tag keeps them in one
+// slot of a Redis Cluster, as one script needs.
+func (l *RedisLockout) lockKeys(key string) []string {
+	base := l.prefix + "lockout:{" + key + "}:"
+	return []string{base + "lock", base + "streak", base + "hour"}
 }
 
-// Locked implements Lockout.
-func (l *RedisLockout) Locked(ctx context.Context, key string) (time.Duration, error) {
-	if l.warn.down() {
-		return l.fallback.Locked(ctx, key)
-	}
-	locked, _, _ := l.lockKeys(key)
-	d, err := l.client.PTTL(ctx, locked).Result()
-	if err != nil {
-		l.warn.warn(err)
-		return l.fallback.Locked(ctx, key)
-	}
-	return max(d, 0), nil
-}
+// beginScript is Begin in one step on the Redis server, so instances
+// racing on one account are ordered: refuse while locked; else count the
+// attempt in the streak and in the hour (which starts at its first
+// failure), and set the lock this failure earns.
+//
+// KEYS: lock, streak, hour. ARGV: free failures, base lock ms, max lock ms,
+// hourly cap. Returns {retry ms, lock ms}.
+var beginScript = redis.NewScript(`
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then
+	return {left, 0}
+end
+local streak = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], 3600000)
+local hourly = redis.call('INCR', KEYS[3])
+if redis.call('PTTL', KEYS[3]) < 0 then
+	redis.call('PEXPIRE', KEYS[3], 3600000)
+end
+local free, base, max, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local lock = 0
+local over = streak - free
+if over > 0 then
+	lock = max
+	if over <= 30 and base * 2 ^ (over - 1) < max then
+		lock = base * 2 ^ (over - 1)
+	end
+end
+if hourly >= cap then
+	local hour = redis.call('PTTL', KEYS[3])
+	if hour > lock then
+		lock = hour
+	end
+end
+if lock > 0 then
+	redis.call('SET', KEYS[1], streak, 'PX', math.floor(lock))
+end
+return {0, math.floor(lock)}
+`)
 
-// Fail implements Lockout.
-func (l *RedisLockout) Fail(ctx context.Context, key string) (time.Duration, error) {
+// succeedScript refunds a right answer: the streak and its lock end, and
+// the attempt Begin charged leaves the hour's count.
+var succeedScript = redis.NewScript(`
+redis.call('DEL', KEYS[1], KEYS[2])
+if redis.call('DECR', KEYS[3]) <= 0 then
+	redis.call('DEL', KEYS[3])
+end
+return 0
+`)
+
+// Begin implements Lockout with one script (atomic on the Redis server).
+func (l *RedisLockout) Begin(ctx context.Context, key string) (time.Duration, time.Duration, error) {
 	if l.warn.down() {
-		return l.fallback.Fail(ctx, key)
-	}
-	locked, streakKey, hourKey := l.lockKeys(key)
-	var streak, hourly *redis.IntCmd
-	var hourTTL *redis.DurationCmd
-	_, err := l.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		streak = p.Incr(ctx, streakKey)
-		p.Expire(ctx, streakKey, time.Hour)
-		hourly = p.Incr(ctx, hourKey)
-		p.ExpireNX(ctx, hourKey, time.Hour) // the hour starts at its first failure
-		hourTTL = p.PTTL(ctx, hourKey)
-		return nil
-	})
-	if err != nil {
-		l.warn.warn(err)
-		return l.fallback.Fail(ctx, key)
+		return l.fallback.Begin(ctx, key)
 	}
 	p := l.policy
-	var lock time.Duration
-	if over := int(streak.Val()) - p.FreeFailures; over > 0 {
-		lock = p.MaxLock
-		if over <= 30 && p.BaseLock<<(over-1) < p.MaxLock {
-			lock = p.BaseLock << (over - 1)
+	res, err := beginScript.Run(ctx, l.client, l.lockKeys(key),
+		p.FreeFailures, p.BaseLock.Milliseconds(), p.MaxLock.Milliseconds(), p.HourlyCap).Int64Slice()
+	if err != nil || len(res) != 2 {
+		if err == nil {
+			err = fmt.Errorf("lockout script answered %v", res)
 		}
+		l.warn.warn(err)
+		return l.fallback.Begin(ctx, key)
 	}
-	if int(hourly.Val()) >= p.HourlyCap && hourTTL.Val() > lock {
-		lock = hourTTL.Val()
-	}
-	if lock > 0 {
-		if err := l.client.Set(ctx, locked, strconv.Itoa(int(streak.Val())), lock).Err(); err != nil {
-			l.warn.warn(err)
-			return l.fallback.Fail(ctx, key)
-		}
-	}
-	return lock, nil
+	return time.Duration(res[0]) * time.Millisecond, time.Duration(res[1]) * time.Millisecond, nil
 }
 
-// Succeed implements Lockout: the streak ends; the hour's count stays.
+// Succeed implements Lockout.
 func (l *RedisLockout) Succeed(ctx context.Context, key string) error {
 	if l.warn.down() {
 		return l.fallback.Succeed(ctx, key)
 	}
-	_, streak, _ := l.lockKeys(key)
-	if err := l.client.Del(ctx, streak).Err(); err != nil {
+	if err := succeedScript.Run(ctx, l.client, l.lockKeys(key)).Err(); err != nil {
 		l.warn.warn(err)
 		return l.fallback.Succeed(ctx, key)
 	}

@@ -50,31 +50,6 @@ func TestRedisLimiterIsSharedAcrossInstances(t *testing.T) {
 	}
 }
 
-func TestRedisLockoutIsSharedAcrossInstances(t *testing.T) {
-	c := redisClient(t)
-	key := "test:" + rand.Text()
-	a := NewRedisLockout(c, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
-	b := NewRedisLockout(c, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
-	ctx := context.Background()
-	for i := range 6 {
-		lim := a
-		if i%2 == 1 {
-			lim = b
-		}
-		lim.Fail(ctx, key)
-	}
-	for name, l := range map[string]*RedisLockout{"a": a, "b": b} {
-		if d, err := l.Locked(ctx, key); d <= 0 || d > time.Second || err != nil {
-			t.Fatalf("instance %s: locked for %s (%v) after 6 failures spread over two instances", name, d, err)
-		}
-	}
-	a.Succeed(ctx, key)
-	time.Sleep(1100 * time.Millisecond)
-	if d, _ := b.Fail(ctx, key); d != 0 {
-		t.Fatalf("a success on one instance did not reset the streak: lock %s", d)
-	}
-}
-
 func TestRedisDownFallsBackToMemory(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
 	defer dead.Close()
@@ -90,11 +65,11 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 	}
 	lock := NewRedisLockout(dead, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
 	for range 6 {
-		if _, err := lock.Fail(context.Background(), "k"); err != nil {
-			t.Fatal(err)
+		if retry, _, err := lock.Begin(context.Background(), "k"); retry != 0 || err != nil {
+			t.Fatal(retry, err)
 		}
 	}
-	if d, err := lock.Locked(context.Background(), "k"); d <= 0 || err != nil {
+	if d, _, err := lock.Begin(context.Background(), "k"); d <= 0 || err != nil {
 		t.Fatalf("fallback lockout: %s %v", d, err)
 	}
 }

@@ -8,18 +8,92 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/pressly/goose/v3"
 )
 
-// CreateSession inserts a session and its first refresh token.
+// CreateSession inserts a session and its first refresh token, with no
+// check (tools and tests; logins go through StartSession).
 func (s *Store) CreateSession(ctx context.Context, sess auth.Session, t auth.RefreshToken) error {
-	return s.inTx(ctx, func(e execer) error {
-		if _, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP); err != nil {
+	return s.inTx(ctx, func(e execer) error { return insertSession(ctx, e, sess, t) })
+}
+
+// StartSession creates a login's session in one transaction that first
+// re-reads the user (locking its row on PostgreSQL, so a concurrent
+// password change, disable or demotion is ordered before or after it): if
+// its password hash or role differ from what the login saw, or it is
+// disabled or gone, nothing is created (auth.ErrCredentialsChanged). Then
+// it ends the user's least recently used live sessions beyond the cap.
+func (s *Store) StartSession(ctx context.Context, st auth.SessionStart) ([]string, error) {
+	lock := ""
+	if s.dialect == goose.DialectPostgres {
+		lock = " FOR UPDATE"
+	}
+	var ended []string
+	err := s.inTx(ctx, func(e execer) error {
+		var hash, role string
+		var disabled sql.NullInt64
+		err := e.queryRow(ctx, `SELECT password_hash, role, disabled_at FROM users WHERE id = ?`+lock, st.Session.UserID).
+			Scan(&hash, &role, &disabled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return auth.ErrCredentialsChanged
+		} else if err != nil {
 			return err
 		}
-		return insertRefreshToken(ctx, e, t)
+		if hash != st.PasswordHash || role != st.Role || disabled.Valid {
+			return auth.ErrCredentialsChanged
+		}
+		if ended, err = endBeyondCap(ctx, e, st); err != nil {
+			return err
+		}
+		return insertSession(ctx, e, st.Session, st.Refresh)
 	})
+	return ended, err
+}
+
+// endBeyondCap revokes the user's least recently used live sessions so that
+// the new one makes at most st.MaxLive.
+func endBeyondCap(ctx context.Context, e execer, st auth.SessionStart) ([]string, error) {
+	if st.MaxLive <= 0 {
+		return nil, nil
+	}
+	now := st.Session.CreatedAt
+	rows, err := e.query(ctx, `SELECT id FROM sessions
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
+		ORDER BY last_used_at DESC, id DESC`, st.Session.UserID, ms(now), ms(st.IdleSince))
+	if err != nil {
+		return nil, err
+	}
+	var live []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		live = append(live, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var ended []string
+	for i := st.MaxLive - 1; i < len(live); i++ { // keep MaxLive-1, newest first, beside the new one
+		ids, err := revokeSessions(ctx, e, auth.SessionFilter{SessionID: live[i]}, now, st.LiveUntil)
+		if err != nil {
+			return nil, err
+		}
+		ended = append(ended, ids...)
+	}
+	return ended, nil
+}
+
+func insertSession(ctx context.Context, e execer, sess auth.Session, t auth.RefreshToken) error {
+	if _, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP); err != nil {
+		return err
+	}
+	return insertRefreshToken(ctx, e, t)
 }
 
 func insertRefreshToken(ctx context.Context, e execer, t auth.RefreshToken) error {

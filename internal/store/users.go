@@ -91,10 +91,16 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash string, keep au
 	return ended, err
 }
 
-// SetPasswordHash replaces a user's password hash.
-func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
-	_, err := s.writer().exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
-	return err
+// SetPasswordHash replaces a user's password hash old by hash, only if it
+// is still old (a compare-and-swap: a rehash at login never overwrites a
+// password changed meanwhile); swapped says whether it did.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, old, hash string) (bool, error) {
+	res, err := s.writer().exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`, hash, userID, old)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // UpdateUser applies upd and, when asked, ends the user's sessions in the

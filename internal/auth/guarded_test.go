@@ -1,0 +1,299 @@
+package auth_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// recordingHasher is the real hasher, recording which verifications ran and
+// optionally pausing each Verify of a stored hash at a hook.
+type recordingHasher struct {
+	real *password.Hasher
+	mu   sync.Mutex
+	ran  []string // "argon2id" (current parameters), "legacy", "dummy"
+	// beforeVerify, when set, runs inside each Verify of a stored hash
+	// before the hash is checked.
+	beforeVerify func()
+}
+
+func (h *recordingHasher) Hash(ctx context.Context, pw string) (string, error) {
+	return h.real.Hash(ctx, pw)
+}
+
+func (h *recordingHasher) Verify(ctx context.Context, pw, encoded string) (bool, bool, error) {
+	if h.beforeVerify != nil {
+		h.beforeVerify()
+	}
+	ok, rehash, err := h.real.Verify(ctx, pw, encoded)
+	kind := "argon2id"
+	if rehash {
+		kind = "legacy"
+	}
+	h.record(kind)
+	return ok, rehash, err
+}
+
+func (h *recordingHasher) VerifyDummy(ctx context.Context, pw string) error {
+	h.record("dummy")
+	return h.real.VerifyDummy(ctx, pw)
+}
+
+func (h *recordingHasher) record(kind string) {
+	h.mu.Lock()
+	h.ran = append(h.ran, kind)
+	h.mu.Unlock()
+}
+
+func (h *recordingHasher) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ran := h.ran
+	h.ran = nil
+	return ran
+}
+
+type guardedEnv struct {
+	*env
+	hasher *recordingHasher
+}
+
+// newGuardedEnv is newEnv with the recording hasher and the default lockout.
+func newGuardedEnv(t *testing.T) *guardedEnv {
+	t.Helper()
+	ctx := context.Background()
+	st := storetest.New(t)
+	clk := &clock{t: time.Now().UTC()}
+	real, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+		Queue: 256, MaxWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &recordingHasher{real: real}
+	svc := auth.NewService(auth.Config{
+		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
+		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
+	}, auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: auth.NewRevocations(clk.Now),
+		Lockout: ratelimit.NewMemoryLockout(ratelimit.LockoutPolicy{}, clk.Now),
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return &guardedEnv{env: &env{svc: svc, clock: clk, store: st}, hasher: h}
+}
+
+func (e *guardedEnv) user(t *testing.T, email, pw, role string) auth.User {
+	t.Helper()
+	u, err := e.svc.CreateUser(context.Background(), auth.RegisterInput{Email: email, Password: pw}, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Hole 2: a burst of concurrent wrong guesses gets exactly as many real
+// checks as the same guesses one after another: 5 free failures, and the
+// sixth, which starts the lock.
+func TestConcurrentWrongLoginsGetNoMoreChecksThanSequential(t *testing.T) {
+	e := newGuardedEnv(t)
+	e.user(t, "ann@example.com", "correct horse battery", auth.RoleUser)
+	e.hasher.take()
+	const burst = 20
+	entered := make(chan struct{}, burst)
+	release := make(chan struct{})
+	e.hasher.beforeVerify = func() { entered <- struct{}{}; <-release }
+	results := make(chan error, burst)
+	for range burst {
+		go func() {
+			_, err := e.svc.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: "wrong horse battery"})
+			results <- err
+		}()
+	}
+	// Hold every check that got through until every attempt has either
+	// reached the hash or been refused, so they all overlap.
+	var errs []error
+	for n := 0; n < burst; {
+		select {
+		case <-entered:
+			n++
+		case err := <-results:
+			errs = append(errs, err)
+			n++
+		}
+	}
+	close(release)
+	for len(errs) < burst {
+		errs = append(errs, <-results)
+	}
+	checked, refused := 0, 0
+	for _, err := range errs {
+		switch auth.ErrorCode(err) {
+		case auth.CodeInvalidCredentials:
+			checked++
+		case auth.CodeTooManyRequests:
+			refused++
+		default:
+			t.Fatalf("unexpected answer %v", err)
+		}
+	}
+	if ran := e.hasher.take(); checked != 6 || refused != burst-6 || len(ran) != 6 {
+		t.Fatalf("%d concurrent wrong logins: %d checked, %d refused, %d hashes; want 6, %d, 6", burst, checked, refused, len(ran), burst-6)
+	}
+}
+
+// Hole 9: every failed check costs at least one argon2id at the current
+// parameters, whatever the stored hash (a werkzeug sha256$ hash costs a
+// microsecond) and for unknown users; a successful check pads nothing.
+func TestFailedChecksCostAnArgon2id(t *testing.T) {
+	e := newGuardedEnv(t)
+	ctx := context.Background()
+	e.user(t, "ann@example.com", "correct horse battery", auth.RoleUser)
+	const werkzeugHMAC = "sha256$ZkQ8XyWm3pLq0aBc$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7" // "correct horse"
+	if _, err := e.svc.ImportUser(ctx, auth.ImportInput{Email: "old@example.com", PasswordHash: werkzeugHMAC}); err != nil {
+		t.Fatal(err)
+	}
+	e.hasher.take()
+	for _, c := range []struct {
+		name, ident string
+		want        []string
+	}{
+		{"argon2id account", "ann@example.com", []string{"argon2id"}},
+		{"legacy account", "old@example.com", []string{"legacy", "dummy"}},
+		{"unknown account", "nobody@example.com", []string{"dummy"}},
+	} {
+		_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: c.ident, Password: "wrong horse battery"})
+		wantCode(t, err, auth.CodeInvalidCredentials)
+		if ran := e.hasher.take(); !slices.Equal(ran, c.want) {
+			t.Errorf("%s: verifications %v, want %v", c.name, ran, c.want)
+		}
+	}
+	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"}); err != nil {
+		t.Fatal(err)
+	}
+	if ran := e.hasher.take(); !slices.Equal(ran, []string{"legacy"}) {
+		t.Errorf("legacy login that succeeds: verifications %v, want [legacy]", ran)
+	}
+}
+
+// Hole 3: a login whose check ran before its user's password changed, or
+// before the user was disabled or demoted, starts no session.
+func TestLoginRacingAChangeMakesNoSession(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		role   string
+		change func(t *testing.T, e *guardedEnv, u auth.User)
+	}{
+		{"password changed", auth.RoleUser, func(t *testing.T, e *guardedEnv, u auth.User) {
+			changePasswordInStore(t, e, u, "a new passphrase here")
+		}},
+		{"disabled", auth.RoleUser, func(t *testing.T, e *guardedEnv, u auth.User) {
+			if _, err := e.svc.AdminUpdate(context.Background(), "cli", u.ID, nil, ptr(true)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"demoted", auth.RoleAdmin, func(t *testing.T, e *guardedEnv, u auth.User) {
+			if _, err := e.svc.AdminUpdate(context.Background(), "cli", u.ID, ptr(auth.RoleUser), nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newGuardedEnv(t)
+			ctx := context.Background()
+			u := e.user(t, "ann@example.com", "correct horse battery", c.role)
+			entered, release := make(chan struct{}), make(chan struct{})
+			e.hasher.beforeVerify = func() { close(entered); <-release }
+			done := make(chan error)
+			go func() {
+				_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
+				done <- err
+			}()
+			<-entered // the login has read the user and is checking the password
+			e.hasher.beforeVerify = nil
+			c.change(t, e, u)
+			close(release)
+			wantCode(t, <-done, auth.CodeInvalidCredentials)
+			if live, err := e.store.Sessions(ctx, u.ID, e.clock.Now()); err != nil || len(live) != 0 {
+				t.Fatalf("sessions after the racing login: %d (%v), want 0", len(live), err)
+			}
+		})
+	}
+}
+
+// Hole 3: the rehash of a legacy hash at login never writes the old
+// password back over one changed meanwhile.
+func TestLoginRehashNeverOverwritesANewerPassword(t *testing.T) {
+	e := newGuardedEnv(t)
+	ctx := context.Background()
+	const werkzeugHMAC = "sha256$ZkQ8XyWm3pLq0aBc$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7" // "correct horse"
+	u, err := e.svc.ImportUser(ctx, auth.ImportInput{Email: "old@example.com", PasswordHash: werkzeugHMAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	e.hasher.beforeVerify = func() { close(entered); <-release }
+	done := make(chan error)
+	go func() {
+		_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"})
+		done <- err
+	}()
+	<-entered
+	e.hasher.beforeVerify = nil
+	changePasswordInStore(t, e, u, "a new passphrase here")
+	close(release)
+	wantCode(t, <-done, auth.CodeInvalidCredentials)
+	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "a new passphrase here"}); err != nil {
+		t.Fatalf("the new password no longer logs in: %v", err)
+	}
+	_, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"})
+	wantCode(t, err, auth.CodeInvalidCredentials)
+	// And the compare-and-swap itself: a rehash based on a stale hash is refused.
+	hash, err := e.store.PasswordHash(ctx, u.ID)
+	if err != nil || !strings.HasPrefix(hash, "$argon2id$") {
+		t.Fatalf("hash after the change: %q %v", hash, err)
+	}
+	swapped, err := e.store.SetPasswordHash(ctx, u.ID, werkzeugHMAC, "$argon2id$stale")
+	if err != nil || swapped {
+		t.Fatalf("rehash from a stale hash: swapped %v, %v", swapped, err)
+	}
+	if now, _ := e.store.PasswordHash(ctx, u.ID); now != hash {
+		t.Fatal("a stale rehash overwrote the password")
+	}
+}
+
+// changePasswordInStore sets u's password as another request would: through
+// a session of its own (the store's ChangePassword), not through the hasher
+// under test.
+func changePasswordInStore(t *testing.T, e *guardedEnv, u auth.User, pw string) {
+	t.Helper()
+	ctx := context.Background()
+	hash, err := e.hasher.real.Hash(ctx, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now().UTC().Truncate(time.Millisecond)
+	sess := auth.Session{ID: "changer-" + u.ID, UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+	rt := auth.RefreshToken{Hash: "changer-" + u.ID, SessionID: sess.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := e.store.CreateSession(ctx, sess, rt); err != nil {
+		t.Fatal(err)
+	}
+	next := auth.RefreshToken{Hash: "changer-next-" + u.ID, SessionID: sess.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if _, err := e.store.ChangePassword(ctx, u.ID, hash, sess, next, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.RevokeSessions(ctx, auth.SessionFilter{SessionID: sess.ID}, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+}
