@@ -36,6 +36,7 @@ type Config struct {
 	HMACSecret       []byte // HS256 only
 	TrustedProxies   []netip.Prefix
 	RevocationPoll   time.Duration     // how often the revocation log is read; default 500 ms
+	AuditRetention   time.Duration     // audit events older are pruned; default DefaultAuditRetention
 	Hashing          password.Options  // zero: production defaults
 	Limits           *ratelimit.Policy // nil: ratelimit.DefaultPolicy()
 	// Redis, when set, shares rate limits and lockouts between instances
@@ -68,6 +69,9 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}
 	if c.RevocationPoll <= 0 {
 		c.RevocationPoll = 500 * time.Millisecond
+	}
+	if c.AuditRetention <= 0 {
+		c.AuditRetention = DefaultAuditRetention
 	}
 	var hasher *password.Hasher
 	m := metrics.New(metrics.Sources{
@@ -133,6 +137,9 @@ func fanOrNil(f *fanout.Redis) auth.Fanout {
 	return f
 }
 
+// DefaultAuditRetention is how long audit events are kept (--audit-retention).
+const DefaultAuditRetention = 90 * 24 * time.Hour
+
 // KeyReload is how often every instance re-reads the signing keys, so a key
 // rotated anywhere becomes active everywhere within it.
 const KeyReload = 10 * time.Second
@@ -145,8 +152,8 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 }
 
 // Run does the server's background work until ctx ends: it follows the
-// revocation log (so logouts on other instances take effect here within a
-// poll interval), reloads signing keys, and prunes dead sessions hourly.
+// change feed (so logouts on other instances take effect here within a poll
+// interval), reloads signing keys, and prunes hourly (Prune).
 func (a *App) Run(ctx context.Context) {
 	if a.fanout != nil {
 		go a.fanout.Follow(ctx, a.Auth)
@@ -154,10 +161,9 @@ func (a *App) Run(ctx context.Context) {
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Auth.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
 	prune := func(ctx context.Context) error {
-		now := a.cfg.Now()
-		n, err := a.store.Prune(ctx, now, now.Add(-a.cfg.AccessTTL-time.Minute))
+		n, err := a.Prune(ctx)
 		if n > 0 {
-			a.cfg.Log.Info("pruned expired sessions", "rows", n)
+			a.cfg.Log.Info("pruned expired rows", "rows", n)
 		}
 		return err
 	}
@@ -165,6 +171,22 @@ func (a *App) Run(ctx context.Context) {
 		a.cfg.Log.Warn("prune failed", "err", err)
 	}
 	every(ctx, time.Hour, "prune", a.cfg.Log, prune)
+}
+
+// Prune deletes, once, what the hourly job deletes: sessions past their end,
+// idle past --session-idle-timeout or revoked longer than a token lives;
+// refresh tokens expired or spent longer than --refresh-ttl ago (spent ones
+// of live sessions stay for reuse detection); change-feed entries covering
+// no live token; retired keys; audit events older than --audit-retention.
+func (a *App) Prune(ctx context.Context) (int64, error) {
+	now := a.cfg.Now()
+	return a.store.Prune(ctx, store.PruneOptions{
+		Now:           now,
+		RevokedBefore: now.Add(-a.cfg.AccessTTL - time.Minute),
+		IdleBefore:    now.Add(-a.cfg.IdleTimeout),
+		SpentBefore:   now.Add(-a.cfg.RefreshTTL),
+		AuditBefore:   now.Add(-a.cfg.AuditRetention),
+	})
 }
 
 // every runs job every interval until ctx ends, logging its failures.

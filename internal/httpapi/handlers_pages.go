@@ -187,7 +187,7 @@ func handleSessionsPage(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		list, err := d.Auth.Sessions(r.Context(), s.claims.Subject)
+		list, _, err := d.Auth.Sessions(r.Context(), s.claims.Subject, auth.SessionPage{Limit: 200}) // the newest 200
 		if err != nil {
 			renderRefusal(d, w, r, http.StatusInternalServerError, auth.ErrorMessage(err))
 			return
