@@ -151,41 +151,71 @@ func (r *RemoteRevocations) Revoked(sessionID string) bool {
 	return ok
 }
 
-// Poll reads the revocation log once.
+// Poll reads the revocation log from where the last read ended to its end,
+// page after page while Gatehouse answers has_more, so neither a large
+// backlog at start nor a burst of logouts leaves the guard behind. A failed
+// page keeps what the earlier pages gave; the next poll goes on from there.
 func (r *RemoteRevocations) Poll(ctx context.Context) error {
-	u := r.url
-	r.mu.RLock()
-	if r.cursor != "" {
-		u += "?since=" + url.QueryEscape(r.cursor)
+	for {
+		r.mu.RLock()
+		cursor := r.cursor
+		r.mu.RUnlock()
+		page, err := r.fetch(ctx, cursor)
+		if err != nil {
+			return err
+		}
+		r.apply(page)
+		// Stop at the end, and should a server repeat its cursor with
+		// has_more, rather than ask for the same page for ever.
+		if !page.HasMore || page.Cursor == cursor {
+			return nil
+		}
 	}
-	r.mu.RUnlock()
+}
+
+// revocationPage is one answer of GET /revocations.
+type revocationPage struct {
+	Revoked []struct {
+		SessionID string    `json:"sid"`
+		ExpiresAt time.Time `json:"expires_at"`
+	} `json:"revoked"`
+	Cursor  string `json:"cursor"`
+	HasMore bool   `json:"has_more"`
+}
+
+func (r *RemoteRevocations) fetch(ctx context.Context, cursor string) (*revocationPage, error) {
+	u := r.url
+	if cursor != "" {
+		u += "?since=" + url.QueryEscape(cursor)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("guard: poll revocations: %w", err)
+		return nil, fmt.Errorf("guard: poll revocations: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("guard: poll revocations: status %d", resp.StatusCode)
+		return nil, fmt.Errorf("guard: poll revocations: status %d", resp.StatusCode)
 	}
-	var page struct {
-		Revoked []struct {
-			SessionID string    `json:"sid"`
-			ExpiresAt time.Time `json:"expires_at"`
-		} `json:"revoked"`
-		Cursor string `json:"cursor"`
-	}
+	var page revocationPage
+	// A page holds at most 10,000 entries (about 1 MB); 16 MiB is ample.
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&page); err != nil {
-		return fmt.Errorf("guard: poll revocations: %w", err)
+		return nil, fmt.Errorf("guard: poll revocations: %w", err)
 	}
+	return &page, nil
+}
+
+func (r *RemoteRevocations) apply(page *revocationPage) {
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rv := range page.Revoked {
-		r.until[rv.SessionID] = rv.ExpiresAt
+		if rv.ExpiresAt.After(r.until[rv.SessionID]) {
+			r.until[rv.SessionID] = rv.ExpiresAt
+		}
 	}
 	for sid, until := range r.until {
 		if now.After(until) {
@@ -193,7 +223,6 @@ func (r *RemoteRevocations) Poll(ctx context.Context) error {
 		}
 	}
 	r.cursor = page.Cursor
-	return nil
 }
 
 // Follow polls every interval until ctx ends, reporting failures to onError.

@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,12 +20,16 @@ import (
 )
 
 // fakeGatehouse serves a JWKS and a revocation log that a test controls.
+// The log pages as Gatehouse's does: the cursor is the number of entries
+// read, pageSize entries a page (default 1000), has_more while more follow.
 type fakeGatehouse struct {
 	*httptest.Server
-	mu      sync.Mutex
-	keys    []map[string]string
-	revoked []map[string]any
-	polls   int
+	mu       sync.Mutex
+	keys     []map[string]string
+	revoked  []map[string]any
+	polls    int
+	pageSize int
+	caughtUp int // answers with has_more false
 }
 
 func newFakeGatehouse(t testing.TB) *fakeGatehouse {
@@ -37,7 +44,17 @@ func newFakeGatehouse(t testing.TB) *fakeGatehouse {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.polls++
-		json.NewEncoder(w).Encode(map[string]any{"revoked": f.revoked, "cursor": "1"})
+		since, _ := strconv.Atoi(r.URL.Query().Get("since"))
+		size := f.pageSize
+		if size == 0 {
+			size = 1000
+		}
+		end := min(since+size, len(f.revoked))
+		more := end < len(f.revoked)
+		if !more {
+			f.caughtUp++
+		}
+		json.NewEncoder(w).Encode(map[string]any{"revoked": f.revoked[since:end], "cursor": strconv.Itoa(end), "has_more": more})
 	})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
@@ -131,6 +148,60 @@ func TestRemoteRevocations(t *testing.T) {
 	}
 	if _, err := g.Verify(tok); err == nil || err.(*guard.Error).Code != "token_revoked" {
 		t.Fatalf("after the revocation was polled: %v, want token_revoked", err)
+	}
+}
+
+// A backlog bigger than one page is read whole before NewRemote returns,
+// and revocations that arrive later, however many, are read whole by the
+// next poll: the guard follows has_more instead of one page a poll (or
+// failing past 16 MiB, as a single unpaged answer did).
+func TestRemoteRevocationsFollowPages(t *testing.T) {
+	f := newFakeGatehouse(t)
+	k1 := f.addKey("k1", "EdDSA")
+	f.pageSize = 100
+	add := func(from, to int) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i := from; i < to; i++ {
+			f.revoked = append(f.revoked, map[string]any{"sid": fmt.Sprint("s", i), "expires_at": time.Now().Add(time.Hour)})
+		}
+	}
+	var gd *guard.Guard
+	revoked := func(sid string) bool {
+		_, err := gd.Verify(f.token(t, k1, "k1", sid))
+		var e *guard.Error
+		return errors.As(err, &e) && e.Code == "token_revoked"
+	}
+	add(0, 250)
+	gd, err := guard.NewRemote(t.Context(), guard.RemoteConfig{Issuer: f.URL, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range []string{"s0", "s150", "s249"} {
+		if !revoked(sid) {
+			t.Fatalf("%s of a 250-entry backlog (100 a page) not revoked after start", sid)
+		}
+	}
+	if revoked("s250") {
+		t.Fatal("a session never revoked is refused")
+	}
+	f.mu.Lock()
+	seen := f.caughtUp
+	f.mu.Unlock()
+	add(250, 500) // committed after the start: more than two pages at once
+	for {         // wait for a poll that reached the end again
+		f.mu.Lock()
+		n := f.caughtUp
+		f.mu.Unlock()
+		if n > seen {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, sid := range []string{"s250", "s420", "s499"} {
+		if !revoked(sid) {
+			t.Fatalf("%s, revoked after start, not seen once the guard caught up", sid)
+		}
 	}
 }
 

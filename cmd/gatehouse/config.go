@@ -43,6 +43,7 @@ type config struct {
 	LockoutFailures    int
 	LockoutMax         time.Duration
 	Redis              string
+	AuditRetention     time.Duration
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -98,6 +99,7 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.StringVar(&c.LimitRefresh, "limit-refresh", limitFlag(def.Limits.Refresh), "token refreshes per client address: N/duration")
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Limits.Lockout.FreeFailures, "failed logins of one account before it locks")
 	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Limits.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")
 	return fs
 }
 
@@ -169,6 +171,7 @@ func (c *config) validate(server bool) error {
 		{"refresh-reuse-grace", c.ReuseGrace, 0, 5 * time.Minute},
 		{"session-max-age", c.SessionMaxAge, time.Minute, 8760 * time.Hour},
 		{"session-idle-timeout", c.IdleTimeout, time.Minute, 8760 * time.Hour},
+		{"audit-retention", c.AuditRetention, time.Hour, 87600 * time.Hour},
 	} {
 		if d.v < d.min || d.v > d.max {
 			return badFlag(d.name, "%s is outside %s to %s", d.v, d.min, d.max)

@@ -65,7 +65,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	a, err := app.New(ctx, app.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
-		ReuseGrace: c.ReuseGrace, SessionMaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
+		ReuseGrace: c.ReuseGrace, SessionMaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, AuditRetention: c.AuditRetention,
 		MaxSessionsPerUser: c.MaxSessionsPerUser,
 		SigningAlg:         c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Limits: &c.limits, Log: log, Redis: rdb,
 		// After a burst of logins, hand the memory their argon2id blocks used

@@ -41,6 +41,7 @@ type Config struct {
 	HMACSecret         []byte // HS256 only
 	TrustedProxies     []netip.Prefix
 	RevocationPoll     time.Duration    // how often the revocation log is read
+	AuditRetention     time.Duration    // audit events older are pruned
 	Hashing            password.Options // zero: production defaults
 	Limits             *ratelimit.Policy
 	// Redis, when set, shares rate limits and lockouts between instances
@@ -64,6 +65,7 @@ func Defaults() Config {
 		MaxSessionsPerUser: auth.DefaultMaxSessionsPerUser,
 		SigningAlg:         "EdDSA",
 		RevocationPoll:     500 * time.Millisecond,
+		AuditRetention:     90 * 24 * time.Hour,
 		Limits:             &limits,
 		Now:                time.Now,
 	}
@@ -75,7 +77,7 @@ func (c Config) withDefaults() Config {
 	def := Defaults()
 	for _, f := range []struct{ v, def *time.Duration }{
 		{&c.AccessTTL, &def.AccessTTL}, {&c.RefreshTTL, &def.RefreshTTL}, {&c.SessionMaxAge, &def.SessionMaxAge},
-		{&c.IdleTimeout, &def.IdleTimeout}, {&c.RevocationPoll, &def.RevocationPoll},
+		{&c.IdleTimeout, &def.IdleTimeout}, {&c.RevocationPoll, &def.RevocationPoll}, {&c.AuditRetention, &def.AuditRetention},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -192,8 +194,8 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 }
 
 // Run does the server's background work until ctx ends: it follows the
-// revocation log (so logouts on other instances take effect here within a
-// poll interval), reloads signing keys, and prunes dead sessions hourly.
+// change feed (so logouts on other instances take effect here within a poll
+// interval), reloads signing keys, and prunes hourly (Prune).
 func (a *App) Run(ctx context.Context) {
 	if a.fanout != nil {
 		go a.fanout.Follow(ctx, a.Auth)
@@ -201,10 +203,9 @@ func (a *App) Run(ctx context.Context) {
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Auth.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
 	prune := func(ctx context.Context) error {
-		now := a.cfg.Now()
-		n, err := a.store.Prune(ctx, now, now.Add(-a.cfg.AccessTTL-time.Minute))
+		n, err := a.Prune(ctx)
 		if n > 0 {
-			a.cfg.Log.Info("pruned expired sessions", "rows", n)
+			a.cfg.Log.Info("pruned expired rows", "rows", n)
 		}
 		return err
 	}
@@ -212,6 +213,22 @@ func (a *App) Run(ctx context.Context) {
 		a.cfg.Log.Warn("prune failed", "err", err)
 	}
 	every(ctx, time.Hour, "prune", a.cfg.Log, prune)
+}
+
+// Prune deletes, once, what the hourly job deletes: sessions past their end,
+// idle past --session-idle-timeout or revoked longer than a token lives;
+// refresh tokens expired or spent longer than --refresh-ttl ago (spent ones
+// of live sessions stay for reuse detection); change-feed entries covering
+// no live token; retired keys; audit events older than --audit-retention.
+func (a *App) Prune(ctx context.Context) (int64, error) {
+	now := a.cfg.Now()
+	return a.store.Prune(ctx, store.PruneOptions{
+		Now:           now,
+		RevokedBefore: now.Add(-a.cfg.AccessTTL - time.Minute),
+		IdleBefore:    now.Add(-a.cfg.IdleTimeout),
+		SpentBefore:   now.Add(-a.cfg.RefreshTTL),
+		AuditBefore:   now.Add(-a.cfg.AuditRetention),
+	})
 }
 
 // every runs job every interval until ctx ends, logging its failures.

@@ -3,48 +3,111 @@ package auth
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 )
 
-// revocationOverlap is how far before its cursor each read of the
-// revocation log looks. A revocation stamped at T can commit just after one
-// stamped later (transactions queue for the writer); re-reading a few seconds
-// costs little, since adding a session to the set twice changes nothing.
-const revocationOverlap = 5 * time.Second
+// Page sizes of GET /revocations.
+const (
+	DefaultRevocationPage = 1000
+	MaxRevocationPage     = 10000
+)
 
-// RevocationsSince returns the logged revocations after cursor (less the
-// overlap) whose access tokens may still be live, and the cursor for the
-// next read: the time of this read. A zero cursor returns every such
-// revocation. An entry is returned again by reads within the overlap after
-// it; instances' clocks must agree to well within the overlap (NTP does).
-func (s *Service) RevocationsSince(ctx context.Context, cursor time.Time) ([]Revocation, time.Time, error) {
-	now := s.now()
-	revs, err := s.store.RevokedSince(ctx, cursor.Add(-revocationOverlap), now)
-	if err != nil {
-		return nil, cursor, fmt.Errorf("read revocation log: %w", err)
-	}
-	return revs, now, nil
+// syncPage is how many entries SyncChanges reads at a time.
+const syncPage = 1000
+
+// feedStale is how long SyncChanges may go without reading the feed before
+// it no longer trusts its user cache: changed users stay in the feed for a
+// day (store), so an instance cut off from the database for an hour or more
+// drops every cached user rather than risk missing a change.
+const feedStale = time.Hour
+
+// feedState is how far this instance has read the change feed.
+type feedState struct {
+	cursor int64     // seq of the last entry read
+	synced time.Time // when the feed was last read to its end; zero before the first read
 }
 
-// SyncChanges reads what changed in the database since the last read: the
-// revocation log, into the in-memory revocation set (at start, so a restart
-// forgets no logout, then every poll, so a logout on another instance is
-// seen here), and changed users, out of the user cache.
+// RevocationPage is a page of GET /revocations: sessions ended while their
+// access tokens may still be live, oldest first, with the cursor to read
+// from next and whether more follow at once.
+type RevocationPage struct {
+	Revoked []Revocation
+	Cursor  string
+	HasMore bool
+}
+
+// RevocationsSince returns the ended sessions after cursor ("" for the start
+// of the feed) whose access tokens may still be live, at most limit (0: the
+// default of 1000; 1 to 10000). The cursor follows commit order: a
+// revocation that commits after a read is in the next read, however long its
+// transaction waited. The cursor is opaque to clients (a decimal seq).
+func (s *Service) RevocationsSince(ctx context.Context, cursor string, limit int) (RevocationPage, error) {
+	after, err := parseCursor(cursor)
+	if err != nil {
+		return RevocationPage{}, err
+	}
+	if limit == 0 {
+		limit = DefaultRevocationPage
+	}
+	if limit < 1 || limit > MaxRevocationPage {
+		return RevocationPage{}, Errorf(CodeInvalidRequest, "The limit must be a whole number from 1 to %d.", MaxRevocationPage)
+	}
+	page, err := s.store.Changes(ctx, ChangeFilter{After: after, Limit: limit, Now: s.now()})
+	if err != nil {
+		return RevocationPage{}, fmt.Errorf("read change feed: %w", err)
+	}
+	out := RevocationPage{Revoked: make([]Revocation, 0, len(page.Changes)), Cursor: strconv.FormatInt(page.Cursor, 10), HasMore: page.More}
+	for _, c := range page.Changes {
+		out.Revoked = append(out.Revoked, Revocation{SessionID: c.SessionID, ExpiresAt: c.ExpiresAt})
+	}
+	return out, nil
+}
+
+func parseCursor(cursor string) (int64, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(cursor, 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != cursor {
+		return 0, Errorf(CodeInvalidRequest, "The since cursor is not valid.")
+	}
+	return n, nil
+}
+
+// SyncChanges reads the change feed from where the last read ended, to its
+// end: ended sessions into the in-memory revocation set (at start, so a
+// restart forgets no logout, then every poll, so a logout on another instance
+// is seen here), changed users out of the user cache. It also brings this
+// instance's own revocations up to the lifetime of the longest token their
+// sessions were given (the store knows it; the instance knows only its own
+// --access-ttl).
 func (s *Service) SyncChanges(ctx context.Context) error {
 	s.revMu.Lock()
 	defer s.revMu.Unlock()
-	revs, next, err := s.RevocationsSince(ctx, s.revCursor)
-	if err != nil {
-		return err
+	now := s.now()
+	if !s.feed.synced.IsZero() && now.Sub(s.feed.synced) > feedStale {
+		s.users.dropAll()
 	}
-	changed, err := s.store.UsersChangedSince(ctx, s.revCursor.Add(-revocationOverlap))
-	if err != nil {
-		return fmt.Errorf("read user changes: %w", err)
+	for {
+		page, err := s.store.Changes(ctx, ChangeFilter{After: s.feed.cursor, Limit: syncPage, Users: true, Now: now})
+		if err != nil {
+			return fmt.Errorf("read change feed: %w", err)
+		}
+		var users []string
+		for _, c := range page.Changes {
+			if c.UserID != "" {
+				users = append(users, c.UserID)
+			} else {
+				s.revocations.Add(c.ExpiresAt, c.SessionID)
+			}
+		}
+		s.users.drop(users...)
+		s.feed.cursor = page.Cursor
+		if !page.More {
+			break
+		}
 	}
-	for _, r := range revs {
-		s.revocations.Add(r.ExpiresAt, r.SessionID)
-	}
-	s.users.drop(changed...)
-	s.revCursor = next
+	s.feed.synced = now
 	return nil
 }

@@ -225,7 +225,7 @@ func TestLoginRacingAChangeMakesNoSession(t *testing.T) {
 			c.change(t, e, u)
 			close(release)
 			wantCode(t, <-done, auth.CodeInvalidCredentials)
-			if live, err := e.store.Sessions(ctx, u.ID, e.clock.Now()); err != nil || len(live) != 0 {
+			if live, err := e.store.Sessions(ctx, auth.SessionListFilter{UserID: u.ID, Limit: 10, Now: e.clock.Now()}); err != nil || len(live) != 0 {
 				t.Fatalf("sessions after the racing login: %d (%v), want 0", len(live), err)
 			}
 		})

@@ -53,6 +53,10 @@ type RefreshToken struct {
 	ExpiresAt time.Time
 	SpentAt   time.Time // zero until rotated
 	Successor []byte    // the next token, sealed with a key only this token derives
+	// AccessLiveUntil is when the access token issued with this one expires,
+	// plus leeway; the store keeps, per session, the latest such time, and a
+	// revocation of the session lasts until then.
+	AccessLiveUntil time.Time
 }
 
 // RefreshState is what Store.Rotate reads, in one transaction, for a
@@ -70,6 +74,10 @@ type Rotation struct {
 	Revoke          bool      // end the session (reuse of a spent token)
 	LiveUntil       time.Time // with Revoke: when its last access token expires
 	Now             time.Time
+	// AccessLiveUntil, when set, records an access token issued without a
+	// new refresh token (a replay within the grace window), as
+	// RefreshToken.AccessLiveUntil does.
+	AccessLiveUntil time.Time
 }
 
 // SessionStart is a session to create for a login, with what the login saw
@@ -139,8 +147,6 @@ type Store interface {
 	Session(ctx context.Context, id, userID string) (Session, error)
 	UpdateUser(ctx context.Context, id string, upd UserUpdate, now time.Time) (User, []string, error)
 	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
-	// UsersChangedSince lists users changed after since, by id.
-	UsersChangedSince(ctx context.Context, since time.Time) ([]string, error)
 	// DeleteUser deletes the user and all it owns, recording its live
 	// sessions as revoked; it returns their ids.
 	DeleteUser(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)
@@ -150,17 +156,21 @@ type Store interface {
 	// SessionStart), and ends the user's least recently used live sessions
 	// beyond the cap; it returns their ids.
 	StartSession(ctx context.Context, start SessionStart) (ended []string, err error)
-	// Sessions lists a user's unrevoked, unexpired sessions, newest first.
-	Sessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// Sessions lists a page of a user's unrevoked, unexpired, not idle
+	// sessions, newest first.
+	Sessions(ctx context.Context, f SessionListFilter) ([]Session, error)
 	SessionByRefresh(ctx context.Context, hash string) (Session, error)
 	// Rotate loads the state of the refresh token with this hash, asks
 	// decide what to do, and applies it, all in one write transaction.
 	Rotate(ctx context.Context, hash string, decide func(RefreshState) (Rotation, error)) error
-	// RevokeSessions ends the live sessions matching f and records them in
-	// the revocation log; it returns the ids it ended.
+	// RevokeSessions ends the live sessions matching f and adds them to the
+	// change feed, each kept until its last access token (at least one issued
+	// at liveUntil's time) has expired; it returns the ids it ended.
 	RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
-	// RevokedSince lists sessions revoked after since whose tokens may still live.
-	RevokedSince(ctx context.Context, since, now time.Time) ([]Revocation, error)
+	// Changes reads the change feed (ended sessions, changed users) in commit
+	// order after a cursor. Every write that ends sessions or changes a user
+	// (name, role, disabled, deletion) adds to it in its own transaction.
+	Changes(ctx context.Context, f ChangeFilter) (ChangePage, error)
 
 	RecordAudit(ctx context.Context, e AuditEvent) error
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
@@ -169,8 +179,40 @@ type Store interface {
 // Revocation is an ended session whose access tokens may still be unexpired.
 type Revocation struct {
 	SessionID string
-	RevokedAt time.Time
-	ExpiresAt time.Time
+	ExpiresAt time.Time // when its last access token expires (with leeway)
+}
+
+// SessionListFilter selects a page of a user's live sessions.
+type SessionListFilter struct {
+	UserID    string
+	Before    string // session id cursor: sessions with a smaller id (older)
+	Limit     int
+	Now       time.Time // sessions past their absolute end are left out
+	UsedSince time.Time // sessions idle since before it are left out
+}
+
+// ChangeFilter selects a page of the change feed.
+type ChangeFilter struct {
+	After int64 // cursor: the seq of the last entry already read
+	Limit int
+	Users bool      // include changed users (else ended sessions only)
+	Now   time.Time // ended sessions whose tokens have all expired are left out
+}
+
+// Change is one entry of the feed: an ended session or a changed user.
+type Change struct {
+	Seq       int64
+	SessionID string    // an ended session, or
+	UserID    string    // a changed user
+	ExpiresAt time.Time // an ended session: when its last access token expires
+}
+
+// ChangePage is a page of the feed; Cursor is where the next read starts,
+// More says that entries follow at once.
+type ChangePage struct {
+	Changes []Change
+	Cursor  int64
+	More    bool
 }
 
 // CanonicalIdentifier is a login identifier as looked up: trimmed, and an

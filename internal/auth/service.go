@@ -77,8 +77,8 @@ type Service struct {
 	cfg         Config
 	log         *slog.Logger
 
-	revMu     sync.Mutex // serialises SyncChanges
-	revCursor time.Time  // how far the change feed has been read
+	revMu sync.Mutex // serialises SyncChanges
+	feed  feedState  // how far the change feed has been read
 }
 
 // Fanout tells other instances at once what this one changed: sessions

@@ -55,7 +55,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 	}
 	var out *Tokens
 	var reusedSession, reusedBy string
-	err = s.store.Rotate(ctx, hashToken(raw), func(st RefreshState) (Rotation, error) {
+	decide := func(st RefreshState) (Rotation, error) {
 		now := s.now()
 		sess, user := st.Session, st.User
 		switch {
@@ -91,6 +91,15 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 			return Rotation{}, err
 		}
 		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
+	}
+	err = s.store.Rotate(ctx, hashToken(raw), func(st RefreshState) (Rotation, error) {
+		rot, err := decide(st)
+		if err == nil && out != nil && rot.Successor == nil {
+			// An access token went out without a new refresh token (a replay
+			// within the grace window): its session's revocation must cover it.
+			rot.AccessLiveUntil = s.liveUntil(s.now())
+		}
+		return rot, err
 	})
 	if ErrorCode(err) == CodeNotFound {
 		return nil, errInvalidGrant
@@ -150,21 +159,33 @@ func (s *Service) revoke(ctx context.Context, f SessionFilter) error {
 	return nil
 }
 
-// Sessions lists the user's live sessions: not revoked, not past their
-// absolute end, not idle past the idle timeout.
-func (s *Service) Sessions(ctx context.Context, userID string) ([]Session, error) {
+// SessionPage selects a page of GET /me/sessions: Limit (1 to 200; 0 means
+// 50) sessions older than the one whose id is Cursor ("" for the newest).
+type SessionPage struct {
+	Cursor string
+	Limit  int
+}
+
+// Sessions lists a page of the user's live sessions (not revoked, not past
+// their absolute end, not idle past the idle timeout), newest first, and the
+// cursor of the next page ("" when this is the last).
+func (s *Service) Sessions(ctx context.Context, userID string, p SessionPage) ([]Session, string, error) {
+	if p.Limit == 0 {
+		p.Limit = 50
+	}
+	if p.Limit < 1 || p.Limit > 200 {
+		return nil, "", Errorf(CodeInvalidRequest, "The limit must be a whole number from 1 to 200.")
+	}
 	now := s.now()
-	all, err := s.store.Sessions(ctx, userID, now)
+	list, err := s.store.Sessions(ctx, SessionListFilter{UserID: userID, Before: p.Cursor, Limit: p.Limit + 1,
+		Now: now, UsedSince: now.Add(-s.cfg.IdleTimeout)})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	live := all[:0]
-	for _, sess := range all {
-		if now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)) {
-			live = append(live, sess)
-		}
+	if len(list) > p.Limit {
+		return list[:p.Limit], list[p.Limit-1].ID, nil
 	}
-	return live, nil
+	return list, "", nil
 }
 
 // EndSession ends one of the user's own sessions; another user's session is
@@ -225,7 +246,9 @@ func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshT
 	if sess.ExpiresAt.Before(exp) {
 		exp = sess.ExpiresAt
 	}
-	return raw, RefreshToken{Hash: hashToken(raw), SessionID: sess.ID, CreatedAt: now, ExpiresAt: exp}
+	// Every refresh token goes out with an access token signed at now.
+	return raw, RefreshToken{Hash: hashToken(raw), SessionID: sess.ID, CreatedAt: now, ExpiresAt: exp,
+		AccessLiveUntil: s.liveUntil(now)}
 }
 
 // ended records sessions ended here: at once in this instance's memory, and
@@ -247,7 +270,10 @@ func (s *Service) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
 }
 
 // liveUntil is when an access token issued now expires, plus guard's leeway
-// and a margin: how long a revocation must be remembered.
+// and a margin: how long a revocation must be remembered. Each session's
+// latest liveUntil is stored with its tokens, and a revocation lasts until
+// the later of that and this instance's liveUntil, so shortening
+// --access-ttl never forgets a revocation while older, longer tokens live.
 func (s *Service) liveUntil(now time.Time) time.Time {
 	return now.Add(s.cfg.AccessTTL + time.Minute)
 }

@@ -38,3 +38,9 @@ func (c *userCache) drop(ids ...string) {
 	}
 	c.mu.Unlock()
 }
+
+func (c *userCache) dropAll() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}

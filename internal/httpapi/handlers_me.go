@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"net/http"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/google/uuid"
 )
 
 // handleMe serves GET /me (and the seed aliases /get-jwt, /get_name).
@@ -50,12 +52,27 @@ type sessionJSON struct {
 	Current    bool      `json:"current"`
 }
 
-// handleSessions serves GET /me/sessions: the caller's live sessions, the
-// one of this token marked current.
+// handleSessions serves GET /me/sessions?limit=&cursor=: a page of the
+// caller's live sessions, newest first, the one of this token marked current.
 func handleSessions(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := claimsOf(r)
-		sessions, err := d.Auth.Sessions(r.Context(), c.Subject)
+		q := r.URL.Query()
+		var p auth.SessionPage
+		var err error
+		if p.Limit, err = pageLimit(q); err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		if s := q.Get("cursor"); s != "" {
+			id, err := base64.RawURLEncoding.DecodeString(s)
+			if err != nil || uuid.Validate(string(id)) != nil {
+				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The cursor is not valid."))
+				return
+			}
+			p.Cursor = string(id)
+		}
+		sessions, next, err := d.Auth.Sessions(r.Context(), c.Subject, p)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -65,7 +82,12 @@ func handleSessions(d Deps) http.Handler {
 			out[i] = sessionJSON{ID: s.ID, CreatedAt: s.CreatedAt, LastUsedAt: s.LastUsedAt,
 				UserAgent: s.UserAgent, IP: s.IP, Current: s.ID == c.SessionID}
 		}
-		httpjson.Write(w, http.StatusOK, map[string]any{"sessions": out})
+		var cursor *string
+		if next != "" {
+			c := base64.RawURLEncoding.EncodeToString([]byte(next))
+			cursor = &c
+		}
+		httpjson.Write(w, http.StatusOK, map[string]any{"sessions": out, "next_cursor": cursor})
 	})
 }
 

@@ -45,31 +45,33 @@ type revocationJSON struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// handleRevocations serves GET /revocations?since=<cursor>: sessions ended
-// while their access tokens may still be live, for services that verify
-// tokens offline. Public: a session id is no secret. The cursor is opaque to
-// clients (Unix milliseconds); a poll may repeat a few recent entries.
+// handleRevocations serves GET /revocations?since=<cursor>&limit=: a page
+// of the sessions ended while their access tokens may still be live, oldest
+// first, for services that verify tokens offline; they follow cursor while
+// has_more. Public: a session id is no secret. The cursor is opaque to
+// clients and follows commit order (auth.Service.RevocationsSince).
 func handleRevocations(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var since time.Time
-		if s := r.URL.Query().Get("since"); s != "" {
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n < 0 || n > 1<<50 {
-				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The since cursor is not valid."))
+		q := r.URL.Query()
+		limit := 0 // the service's default
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The limit must be a whole number from 1 to %d.", auth.MaxRevocationPage))
 				return
 			}
-			since = time.UnixMilli(n)
+			limit = n
 		}
-		revs, next, err := d.Auth.RevocationsSince(r.Context(), since)
+		page, err := d.Auth.RevocationsSince(r.Context(), q.Get("since"), limit)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		out := make([]revocationJSON, len(revs))
-		for i, rv := range revs {
+		out := make([]revocationJSON, len(page.Revoked))
+		for i, rv := range page.Revoked {
 			out[i] = revocationJSON{SessionID: rv.SessionID, ExpiresAt: rv.ExpiresAt}
 		}
-		httpjson.Write(w, http.StatusOK, map[string]any{"revoked": out, "cursor": strconv.FormatInt(max(next.UnixMilli(), 0), 10)})
+		httpjson.Write(w, http.StatusOK, map[string]any{"revoked": out, "cursor": page.Cursor, "has_more": page.HasMore})
 	})
 }
 

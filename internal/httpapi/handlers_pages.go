@@ -186,7 +186,7 @@ func handleSessionsPage(d Deps) http.Handler {
 		if !ok {
 			return
 		}
-		list, err := d.Auth.Sessions(r.Context(), s.claims.Subject)
+		list, _, err := d.Auth.Sessions(r.Context(), s.claims.Subject, auth.SessionPage{Limit: 200}) // the newest 200
 		if err != nil {
 			renderError(d, w, r, err)
 			return

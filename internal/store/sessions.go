@@ -97,8 +97,23 @@ func insertSession(ctx context.Context, e execer, sess auth.Session, t auth.Refr
 }
 
 func insertRefreshToken(ctx context.Context, e execer, t auth.RefreshToken) error {
-	_, err := e.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		t.Hash, t.SessionID, ms(t.CreatedAt), ms(t.ExpiresAt))
+	if _, err := e.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		t.Hash, t.SessionID, ms(t.CreatedAt), ms(t.ExpiresAt)); err != nil {
+		return err
+	}
+	return extendTokensLive(ctx, e, t.SessionID, t.AccessLiveUntil)
+}
+
+// extendTokensLive records that an access token of the session lives (with
+// leeway) until until, unless a longer one was issued before: a revocation of
+// the session is kept that long, whatever the access-token lifetime of the
+// instance that ends it.
+func extendTokensLive(ctx context.Context, e execer, sessionID string, until time.Time) error {
+	if until.IsZero() {
+		return nil
+	}
+	_, err := e.exec(ctx, `UPDATE sessions SET tokens_live_until = ?
+		WHERE id = ? AND (tokens_live_until IS NULL OR tokens_live_until < ?)`, ms(until), sessionID, ms(until))
 	return err
 }
 
@@ -178,6 +193,9 @@ func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.Refres
 			_, err := revokeSessions(ctx, e, auth.SessionFilter{SessionID: st.Session.ID}, rot.Now, rot.LiveUntil)
 			return err
 		}
+		if err := extendTokensLive(ctx, e, st.Session.ID, rot.AccessLiveUntil); err != nil {
+			return err
+		}
 		if rot.Successor == nil {
 			return nil
 		}
@@ -204,7 +222,9 @@ func (s *Store) RevokeSessions(ctx context.Context, f auth.SessionFilter, now, l
 }
 
 // revokeSessions marks matching live sessions revoked, deletes their refresh
-// tokens (they can never be used again) and logs them in revocations.
+// tokens (they can never be used again) and adds them to the change feed,
+// each kept until the longest access token issued for it has expired (at
+// least until liveUntil, the end of one issued now).
 func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, liveUntil time.Time) ([]string, error) {
 	if f.SessionID == "" && f.UserID == "" {
 		return nil, errors.New("revoke sessions: refusing an empty filter")
@@ -228,56 +248,82 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	var ended []string
 	for _, id := range ids {
-		if _, err := e.exec(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ?`, ms(now), id); err != nil {
+		// RETURNING reads tokens_live_until after any refresh that committed
+		// while this UPDATE waited for the row (PostgreSQL re-reads it), so a
+		// token issued just before the revocation is covered too; a session
+		// another transaction ended meanwhile is skipped.
+		var tokensLive sql.NullInt64
+		err := e.queryRow(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL
+			RETURNING tokens_live_until`, ms(now), id).Scan(&tokensLive)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
 			return nil, err
 		}
 		if _, err := e.exec(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, id); err != nil {
 			return nil, err
 		}
-		if _, err := e.exec(ctx, `INSERT INTO revocations (session_id, revoked_at, expires_at) VALUES (?, ?, ?)
-			ON CONFLICT (session_id) DO NOTHING`, id, ms(now), ms(liveUntil)); err != nil {
-			return nil, err
+		until := liveUntil
+		if t := fromNullMS(tokensLive); t.After(until) {
+			until = t
 		}
+		e.logChange("session", id, until)
+		ended = append(ended, id)
 	}
-	return ids, nil
+	return ended, nil
 }
 
-// RevokedSince lists revocations after since whose tokens may still be live.
-func (s *Store) RevokedSince(ctx context.Context, since, now time.Time) ([]auth.Revocation, error) {
-	rows, err := s.reader().query(ctx, `SELECT session_id, revoked_at, expires_at FROM revocations
-		WHERE revoked_at > ? AND expires_at > ? ORDER BY revoked_at`, ms(since), ms(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []auth.Revocation
-	for rows.Next() {
-		var r auth.Revocation
-		if err := rows.Scan(&r.SessionID, msDest{&r.RevokedAt}, msDest{&r.ExpiresAt}); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+// PruneOptions says what Prune removes; a zero time removes nothing of its kind.
+type PruneOptions struct {
+	Now time.Time
+	// RevokedBefore: sessions revoked before it (their rows; the change feed
+	// keeps the revocations themselves as long as their tokens live).
+	RevokedBefore time.Time
+	// IdleBefore: sessions last used before it are past the idle timeout and
+	// can never be refreshed again; they go with their refresh tokens.
+	IdleBefore time.Time
+	// SpentBefore: refresh tokens spent before it (the refresh TTL ago).
+	SpentBefore time.Time
+	// AuditBefore: audit events older than the retention.
+	AuditBefore time.Time
 }
 
-// Prune deletes sessions past their absolute end or revoked long enough ago
-// that no access token of theirs can live, and revocation entries that no
-// longer cover a live token. It returns how many rows it removed.
-func (s *Store) Prune(ctx context.Context, now, revokedBefore time.Time) (int64, error) {
+// Prune deletes what no longer serves anything and returns how many rows it
+// removed: sessions past their absolute end, idle past the idle timeout, or
+// revoked long enough ago that no access token of theirs can live; refresh
+// tokens expired or spent longer than the refresh TTL ago; change-feed entries
+// that cover no live token (never the newest, whose seq the next one follows);
+// retired signing keys; old audit events.
+//
+// Spent refresh tokens are what reuse detection reads: presenting one ends
+// its session. So a spent token stays while it could still be replayed
+// against a live session, and goes when the session ends (revoked: at once;
+// expired or idle: here) or when it is older than a refresh token may live.
+// Dropping them sooner would turn a replayed stolen token into a plain
+// invalid_grant that leaves the thief's session running.
+func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 	var total int64
 	err := s.inTx(ctx, func(e execer) error {
 		for _, q := range []struct {
 			sql  string
+			when time.Time
 			args []any
 		}{
-			{`DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?`, []any{ms(now), ms(revokedBefore)}},
-			{`DELETE FROM refresh_tokens WHERE expires_at < ?`, []any{ms(now)}},
-			{`DELETE FROM revocations WHERE expires_at < ?`, []any{ms(now)}},
+			{`DELETE FROM sessions WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
+			{`DELETE FROM sessions WHERE revoked_at < ?`, p.RevokedBefore, []any{ms(p.RevokedBefore)}},
+			{`DELETE FROM sessions WHERE revoked_at IS NULL AND last_used_at < ?`, p.IdleBefore, []any{ms(p.IdleBefore)}},
+			{`DELETE FROM refresh_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
+			{`DELETE FROM refresh_tokens WHERE spent_at < ?`, p.SpentBefore, []any{ms(p.SpentBefore)}},
+			{`DELETE FROM changes WHERE expires_at < ? AND seq < (SELECT MAX(seq) FROM changes)`, p.Now, []any{ms(p.Now)}},
 			// A retired key verifies nothing; after a day its private half goes.
-			{`DELETE FROM signing_keys WHERE retired_at < ?`, []any{ms(now.Add(-24 * time.Hour))}},
+			{`DELETE FROM signing_keys WHERE retired_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
+			{`DELETE FROM audit_events WHERE at < ?`, p.AuditBefore, []any{ms(p.AuditBefore)}},
 		} {
+			if q.when.IsZero() {
+				continue
+			}
 			res, err := e.exec(ctx, q.sql, q.args...)
 			if err != nil {
 				return err
@@ -290,11 +336,13 @@ func (s *Store) Prune(ctx context.Context, now, revokedBefore time.Time) (int64,
 	return total, err
 }
 
-// Sessions lists the user's sessions that are neither revoked nor past their
-// absolute end, newest first.
-func (s *Store) Sessions(ctx context.Context, userID string, now time.Time) ([]auth.Session, error) {
+// Sessions lists a page of the user's sessions that are neither revoked,
+// nor past their absolute end, nor unused since f.UsedSince, newest first
+// (by id, UUIDv7), with ids below f.Before when it is set.
+func (s *Store) Sessions(ctx context.Context, f auth.SessionListFilter) ([]auth.Session, error) {
 	rows, err := s.reader().query(ctx, `SELECT `+sessionColumns+` FROM sessions s
-		WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? ORDER BY s.id DESC`, userID, ms(now))
+		WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ? AND (? = '' OR s.id < ?)
+		ORDER BY s.id DESC LIMIT ?`, f.UserID, ms(f.Now), ms(f.UsedSince), f.Before, f.Before, f.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ type Store struct {
 	forUpdate string
 	// tightened lists the SQLite files whose permissions Open narrowed.
 	tightened []string
+	// lockChanges serialises the writers of the change feed until they
+	// commit (see writeChanges); SQLite's single writer needs nothing.
+	lockChanges string
 }
 
 // Errors is how many statements and transactions have failed, for metrics.
@@ -133,7 +136,8 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxLifetime(30 * time.Minute)
 	c := &conn{db: db, rebind: numbered}
-	s := &Store{write: c, read: c, dialect: goose.DialectPostgres, forUpdate: " FOR UPDATE OF r"}
+	s := &Store{write: c, read: c, dialect: goose.DialectPostgres, forUpdate: " FOR UPDATE OF r",
+		lockChanges: "SELECT pg_advisory_xact_lock(" + changesLockKey + ")"}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", cfg.Host, err)
@@ -241,6 +245,9 @@ func (c *conn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 type execer struct {
 	c  *conn
 	tx *sql.Tx
+	// changes collects the transaction's change-feed entries, written just
+	// before it commits (nil outside a transaction).
+	changes *[]change
 }
 
 func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
@@ -320,7 +327,13 @@ func (s *Store) inTx(ctx context.Context, f func(e execer) error) error {
 	if err != nil {
 		return s.write.counted(err)
 	}
-	if err := f(execer{c: s.write, tx: tx}); err != nil {
+	var changes []change
+	e := execer{c: s.write, tx: tx, changes: &changes}
+	if err := f(e); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := s.writeChanges(ctx, e, changes); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

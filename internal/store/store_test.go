@@ -106,9 +106,9 @@ func TestRevokeAndDeleteCascade(t *testing.T) {
 	if all, _ := s.Books(ctx, books.Filter{Limit: 10}); len(all) != 0 {
 		t.Fatalf("books of a deleted user survive: %v", all)
 	}
-	revs, err := s.RevokedSince(ctx, now.Add(-time.Minute), now)
-	if err != nil || len(revs) != 2 {
-		t.Fatalf("RevokedSince = %v, %v; want both sessions", revs, err)
+	page, err := s.Changes(ctx, auth.ChangeFilter{Limit: 10, Now: now})
+	if err != nil || len(page.Changes) != 2 || page.Changes[0].SessionID != "s0" || page.Changes[1].SessionID != "s1" {
+		t.Fatalf("Changes = %+v, %v; want both sessions in order", page, err)
 	}
 	if _, err := s.DeleteUser(ctx, u.ID, now, now); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("deleting twice: %v", err)

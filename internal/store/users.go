@@ -126,6 +126,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, upd auth.UserUpdate, 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("The user")
 		}
+		e.logChange("user", id, now.Add(userChangesKept))
 		if upd.EndSessions {
 			if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, upd.LiveUntil); err != nil {
 				return err
@@ -186,25 +187,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now, liveUntil time.T
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("The user")
 		}
+		e.logChange("user", id, now.Add(userChangesKept))
 		return nil
 	})
 	return ended, err
 }
 
-// UsersChangedSince lists the ids of users changed after since.
-func (s *Store) UsersChangedSince(ctx context.Context, since time.Time) ([]string, error) {
-	rows, err := s.reader().query(ctx, `SELECT id FROM users WHERE updated_at > ?`, ms(since))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
-}
+// Changed users reach other instances through the change feed (changes.go):
+// UpdateUser and DeleteUser add them with logChange.
