@@ -20,9 +20,11 @@ func loginTokens(t *testing.T, h *harness) map[string]any {
 	return decode(t, w)
 }
 
+// liveSessions counts the caller's live sessions: one page of up to 200,
+// more than any cap these tests set.
 func liveSessions(t *testing.T, h *harness, access string) int {
 	t.Helper()
-	w := h.do(req{method: "GET", path: "/me/sessions", headers: bearer(access)})
+	w := h.do(req{method: "GET", path: "/me/sessions?limit=200", headers: bearer(access)})
 	if w.Code != 200 {
 		t.Fatalf("sessions: %d %s", w.Code, w.Body)
 	}
