@@ -143,6 +143,9 @@ func NewSMTPSender(cfg SMTPConfig, from string) (*SMTPSender, error) {
 	if err := gomail.NewMsg().From(from); err != nil {
 		return nil, fmt.Errorf("the From address %q does not parse: %w", from, err)
 	}
+	if (cfg.TLS == OpportunisticTLS || cfg.TLS == NoTLS) && !isLoopback(cfg.Host) {
+		return nil, fmt.Errorf("SMTP without TLS is allowed only to a loopback host, not %q", cfg.Host)
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
@@ -182,7 +185,13 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
 	}
 	if s.cfg.Username != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+		// With TLS, the strongest mechanism the server offers. On loopback
+		// without TLS (guaranteed by NewSMTPSender) PLAIN is no exposure.
+		auth := gomail.SMTPAuthAutoDiscover
+		if s.cfg.TLS == OpportunisticTLS || s.cfg.TLS == NoTLS {
+			auth = gomail.SMTPAuthPlainNoEnc
+		}
+		opts = append(opts, gomail.WithSMTPAuth(auth),
 			gomail.WithUsername(s.cfg.Username), gomail.WithPassword(s.cfg.Password))
 	}
 	client, err := gomail.NewClient(s.cfg.Host, opts...)

@@ -76,6 +76,9 @@ func TestSMTPSenderRequiresSTARTTLS(t *testing.T) {
 	if err := snd.Send(context.Background(), resetMail(t, "ann@example.com")); err == nil {
 		t.Fatal("a certificate the system does not trust was accepted")
 	}
+	if _, err := mail.NewSMTPSender(mail.SMTPConfig{Host: "mail.example.com", Port: 25, TLS: mail.NoTLS}, "noreply@example.com"); err == nil {
+		t.Fatal("plain SMTP to a host that is not loopback was accepted")
+	}
 	if _, err := mail.NewSMTPSender(mail.SMTPConfig{Host: "x"}, "not an address"); err == nil {
 		t.Fatal("a bad From address was accepted")
 	}
