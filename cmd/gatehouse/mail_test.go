@@ -163,6 +163,7 @@ func TestServerDeliversTheOutboxAfterARestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	s.stop() // flushes the log
 	if strings.Contains(s.stderr.String(), "mail is not sent") || !strings.Contains(s.stderr.String(), "mail goes through SMTP gate@127.0.0.1") {
 		t.Fatalf("start-up log:\n%s", s.stderr)
 	}

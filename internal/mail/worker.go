@@ -167,6 +167,10 @@ func (w *Worker) deliver(ctx context.Context, m outbox.Mail) {
 	err := w.cfg.Sender.Send(sendCtx, m.Message)
 	cancel()
 	now := w.cfg.Now()
+	// The outcome is recorded even when shutdown began during the send:
+	// a sent mail left unmarked would go out again.
+	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	log := w.cfg.Log.With("mail", m.ID, "to", m.Message.To, "subject", m.Message.Subject, "attempt", m.Attempts)
 	if err == nil {
 		if err := w.cfg.Outbox.MarkSent(ctx, m.ID, w.cfg.Owner, now); err != nil {
@@ -178,8 +182,8 @@ func (w *Worker) deliver(ctx context.Context, m outbox.Mail) {
 		}
 		return
 	}
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return // shutting down: the lease runs out and the mail is sent later
+	if errors.Is(err, context.Canceled) {
+		return // shutting down mid-send: the lease runs out and the mail is sent later
 	}
 	retryAt := now.Add(w.Backoff(m.Attempts))
 	final := IsPermanent(err) || m.Attempts >= w.cfg.MaxAttempts || retryAt.Sub(m.CreatedAt) > w.cfg.MaxAge

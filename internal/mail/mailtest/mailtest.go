@@ -250,21 +250,14 @@ func Parse(raw []byte) (Received, error) {
 	if rec.Subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
 		return Received{}, err
 	}
-	err = readPart(&rec, textproto(msg.Header), msg.Body)
+	err = readPart(&rec, msg.Header, msg.Body)
 	return rec, err
 }
 
-type textproto map[string][]string
-
-func (h textproto) get(k string) string {
-	if v := mail.Header(h).Get(k); v != "" {
-		return v
-	}
-	return ""
-}
-
-func readPart(rec *Received, h textproto, body io.Reader) error {
-	mediaType, params, err := mime.ParseMediaType(h.get("Content-Type"))
+// readPart reads one MIME part (h are its headers) into rec, recursing
+// into multiparts.
+func readPart(rec *Received, h mail.Header, body io.Reader) error {
+	mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil {
 		return fmt.Errorf("content type: %w", err)
 	}
@@ -278,13 +271,13 @@ func readPart(rec *Received, h textproto, body io.Reader) error {
 			if err != nil {
 				return err
 			}
-			if err := readPart(rec, textproto(p.Header), p); err != nil {
+			if err := readPart(rec, mail.Header(p.Header), p); err != nil {
 				return err
 			}
 		}
 	}
 	var r io.Reader = body
-	switch strings.ToLower(h.get("Content-Transfer-Encoding")) {
+	switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
 	case "quoted-printable":
 		r = quotedprintable.NewReader(body)
 	case "base64":
