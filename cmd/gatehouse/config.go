@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/redact"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
@@ -44,11 +45,14 @@ type config struct {
 	LockoutMax         time.Duration
 	Redis              string
 	AuditRetention     time.Duration
+	SMTPURL            string
+	MailFrom           string
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
 	limits     ratelimit.Policy // parsed Limit* and Lockout*
 	redis      *redis.Options   // parsed Redis
+	smtp       *mail.SMTPConfig // parsed SMTPURL; nil: mail goes to the log
 }
 
 // invalidFlagValue matches the flag package's message for a value that does
@@ -100,6 +104,8 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Limits.Lockout.FreeFailures, "failed logins of one account before it locks")
 	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Limits.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail server: smtp://user:pass@host:587 (STARTTLS required), smtps://user:pass@host:465, or plain smtp://127.0.0.1:2525 to loopback only; unset: mail is written to the log")
+	fs.StringVar(&c.MailFrom, "mail-from", "", `From address of mail, e.g. "Gatehouse <noreply@example.com>" (required with --smtp-url)`)
 	return fs
 }
 
@@ -237,6 +243,9 @@ func (c *config) validate(server bool) error {
 			return badFlag("redis", "%v", redact.Error(err, c.Redis))
 		}
 		c.redis = opts
+	}
+	if err := c.validateMail(); err != nil {
+		return err
 	}
 	c.proxies = nil
 	for _, s := range strings.Split(c.TrustedProxies, ",") {

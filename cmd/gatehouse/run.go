@@ -28,6 +28,7 @@ commands:
   keys list                   list signing keys and their state
   audit [--user ID] [--event E] [--limit N]
                               security events, newest first
+  mail test ADDRESS           send a test mail with the mail settings (--smtp-url, --mail-from)
   import flask PATH           import the users of a Flask tutorial app's SQLite database, keeping their hashes
   version                     print version and build information
 
@@ -68,6 +69,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return keysCommand(ctx, args, getenv, stdout, stderr)
 	case "import":
 		return importCommand(ctx, args, getenv, stdout, stderr)
+	case "mail":
+		return mailCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args, getenv, stdout, stderr)
 	case "version":

@@ -63,6 +63,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		rdb = redis.NewClient(&opts)
 		defer rdb.Close()
 	}
+	mailer, err := c.mailSender(log)
+	if err != nil {
+		return err
+	}
 	a, err := app.New(ctx, app.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, SessionMaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, AuditRetention: c.AuditRetention,
@@ -71,6 +75,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// After a burst of logins, hand the memory their argon2id blocks used
 		// (19 MiB each) back to the system rather than keep it resident.
 		Hashing: password.Options{OnIdle: debug.FreeOSMemory},
+		Mail:    mailer,
 	}, st)
 	if err != nil {
 		return err

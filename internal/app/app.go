@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/fanout"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
@@ -49,6 +50,8 @@ type Config struct {
 	Redis *redis.Client
 	Now   func() time.Time // zero: time.Now
 	Log   *slog.Logger
+	// Mail delivers the outbox; nil: the log sender (one warning at start).
+	Mail mail.Sender
 }
 
 // Defaults is the one source of the server's default lifetimes, algorithm
@@ -111,6 +114,7 @@ type App struct {
 	Guard       *guard.Guard
 	Keys        *token.KeyRing
 	Revocations *auth.Revocations
+	Mail        *mail.Worker // delivers the outbox; Wake it after an enqueue
 }
 
 // New builds the server on st, whose migrations must have run.
@@ -171,7 +175,19 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m,
 	})
-	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations}, nil
+	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations,
+		Mail: newMailWorker(c, st, m)}, nil
+}
+
+// newMailWorker builds the outbox worker on c.Mail, or on the log sender.
+func newMailWorker(c Config, st *store.Store, m *metrics.Metrics) *mail.Worker {
+	sender := c.Mail
+	if sender == nil {
+		sender = mail.NewLogSender(c.Log)
+	}
+	counters := m.Mail(st.OutboxDepth)
+	return mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: sender, Log: c.Log, Now: c.Now,
+		OnSent: counters.Sent, OnFailed: counters.Failed})
 }
 
 // fanOrNil keeps a nil *fanout.Redis from becoming a non-nil auth.Fanout.
@@ -195,13 +211,15 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 
 // Run does the server's background work until ctx ends: it follows the
 // change feed (so logouts on other instances take effect here within a poll
-// interval), reloads signing keys, and prunes hourly (Prune).
+// interval), reloads signing keys, delivers the mail outbox, and prunes
+// hourly (Prune).
 func (a *App) Run(ctx context.Context) {
 	if a.fanout != nil {
 		go a.fanout.Follow(ctx, a.Auth)
 	}
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Auth.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
+	go a.Mail.Run(ctx) // delivers the outbox, prunes delivered mail
 	prune := func(ctx context.Context) error {
 		n, err := a.Prune(ctx)
 		if n > 0 {

@@ -130,3 +130,58 @@ func normalMethod(m string) string {
 	}
 	return "OTHER"
 }
+
+// Mail delivery (the outbox worker).
+
+// MailCounters count the outbox worker's deliveries; nil-safe like Metrics.
+type MailCounters struct {
+	sent   prometheus.Counter
+	failed *prometheus.CounterVec
+}
+
+// Mail registers the mail metrics: sent and failed deliveries, and the
+// outbox depth read from depth at each scrape.
+func (m *Metrics) Mail(depth func(ctx context.Context) (int, error)) *MailCounters {
+	if m == nil {
+		return nil
+	}
+	c := &MailCounters{
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_mail_sent_total", Help: "Mails delivered to the SMTP server (or the log).",
+		}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_mail_failed_total", Help: "Failed delivery attempts: outcome retry (tried again later) or abandoned (given up).",
+		}, []string{"outcome"}),
+	}
+	m.registry.MustRegister(c.sent, c.failed, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_mail_outbox_depth", Help: "Mails waiting in the outbox (neither sent nor given up).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := depth(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+	return c
+}
+
+// Sent counts a delivered mail.
+func (c *MailCounters) Sent() {
+	if c != nil {
+		c.sent.Inc()
+	}
+}
+
+// Failed counts a failed attempt; final when the mail is given up.
+func (c *MailCounters) Failed(final bool) {
+	if c == nil {
+		return
+	}
+	outcome := "retry"
+	if final {
+		outcome = "abandoned"
+	}
+	c.failed.WithLabelValues(outcome).Inc()
+}

@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
+	"github.com/google/uuid"
+	"github.com/pressly/goose/v3"
+)
+
+// The mail outbox. A service that mails a token enqueues the message in the
+// transaction that stores the token (a store method taking the token and its
+// []outbox.Message calls enqueueMail on its execer), so either both are
+// written or neither; the mail worker then claims, sends and marks each row.
+
+// EnqueueMail writes msgs to the outbox, due at now, in a transaction of
+// their own (for mail that carries no token).
+func (s *Store) EnqueueMail(ctx context.Context, now time.Time, msgs ...outbox.Message) error {
+	return s.inTx(ctx, func(e execer) error { return enqueueMail(ctx, e, now, msgs) })
+}
+
+// enqueueMail writes msgs inside the caller's transaction e.
+func enqueueMail(ctx context.Context, e execer, now time.Time, msgs []outbox.Message) error {
+	for _, m := range msgs {
+		if strings.TrimSpace(m.To) == "" {
+			return errors.New("enqueue mail: no recipient")
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		if _, err := e.exec(ctx, `INSERT INTO mail_outbox (id, recipient, subject, text_body, html_body, created_at, next_attempt_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, id.String(), m.To, m.Subject, m.Text, m.HTML, ms(now), ms(now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ClaimMail leases up to limit due mails (not sent, not given up, next
+// attempt due, no live lease) to owner until now+leaseFor and counts the
+// attempt, in one statement: two workers never claim the same row while its
+// lease lasts. On PostgreSQL, rows another worker is claiming are skipped
+// (SKIP LOCKED); SQLite has a single writer.
+func (s *Store) ClaimMail(ctx context.Context, owner string, now time.Time, leaseFor time.Duration, limit int) ([]outbox.Mail, error) {
+	skipLocked := ""
+	if s.dialect == goose.DialectPostgres {
+		skipLocked = " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := s.writer().query(ctx, `UPDATE mail_outbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
+		WHERE id IN (SELECT id FROM mail_outbox
+			WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+			ORDER BY next_attempt_at, id LIMIT ?`+skipLocked+`)
+		RETURNING id, recipient, subject, text_body, html_body, attempts, created_at`,
+		owner, ms(now.Add(leaseFor)), ms(now), ms(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []outbox.Mail
+	for rows.Next() {
+		var m outbox.Mail
+		if err := rows.Scan(&m.ID, &m.Message.To, &m.Message.Subject, &m.Message.Text, &m.Message.HTML,
+			&m.Attempts, msDest{&m.CreatedAt}); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.write.counted(err)
+	}
+	slices.SortFunc(out, func(a, b outbox.Mail) int { return strings.Compare(a.ID, b.ID) }) // RETURNING has no order
+	return out, nil
+}
+
+// MarkSent records the delivery of a mail owner holds the lease of.
+func (s *Store) MarkSent(ctx context.Context, id, owner string, now time.Time) error {
+	return s.endLease(ctx, `UPDATE mail_outbox SET sent_at = ?, lease_until = NULL, last_error = ''
+		WHERE id = ? AND lease_owner = ? AND sent_at IS NULL AND failed_at IS NULL`, ms(now), id, owner)
+}
+
+// MarkFailed records a failed attempt of a mail owner holds the lease of:
+// it is due again at retryAt, or, with a zero retryAt, given up at now.
+func (s *Store) MarkFailed(ctx context.Context, id, owner string, now, retryAt time.Time, lastErr string) error {
+	if len(lastErr) > 1000 {
+		lastErr = lastErr[:1000]
+	}
+	if retryAt.IsZero() {
+		return s.endLease(ctx, `UPDATE mail_outbox SET failed_at = ?, lease_until = NULL, last_error = ?
+			WHERE id = ? AND lease_owner = ? AND sent_at IS NULL AND failed_at IS NULL`, ms(now), lastErr, id, owner)
+	}
+	return s.endLease(ctx, `UPDATE mail_outbox SET next_attempt_at = ?, lease_until = NULL, last_error = ?
+		WHERE id = ? AND lease_owner = ? AND sent_at IS NULL AND failed_at IS NULL`, ms(retryAt), lastErr, id, owner)
+}
+
+func (s *Store) endLease(ctx context.Context, q string, args ...any) error {
+	res, err := s.writer().exec(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return outbox.ErrLeaseLost
+	}
+	return nil
+}
+
+// OutboxDepth counts the mails still to be delivered (neither sent nor given up).
+func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
+	var n int
+	err := s.reader().queryRow(ctx, `SELECT COUNT(*) FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+// OutboxEntry is a row of the outbox as it stands, for inspection.
+type OutboxEntry struct {
+	ID, To, Subject, LastError string
+	Attempts                   int
+	CreatedAt, NextAttemptAt   time.Time
+	SentAt, FailedAt           time.Time // zero until sent, or given up
+}
+
+// OutboxEntries lists the outbox's rows, oldest first, up to limit.
+func (s *Store) OutboxEntries(ctx context.Context, limit int) ([]OutboxEntry, error) {
+	rows, err := s.reader().query(ctx, `SELECT id, recipient, subject, last_error, attempts, created_at, next_attempt_at, sent_at, failed_at
+		FROM mail_outbox ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []OutboxEntry
+	for rows.Next() {
+		var e OutboxEntry
+		if err := rows.Scan(&e.ID, &e.To, &e.Subject, &e.LastError, &e.Attempts, msDest{&e.CreatedAt},
+			msDest{&e.NextAttemptAt}, msDest{&e.SentAt}, msDest{&e.FailedAt}); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PruneMail deletes mails sent or given up before before.
+func (s *Store) PruneMail(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.writer().exec(ctx, `DELETE FROM mail_outbox WHERE sent_at < ? OR failed_at < ?`, ms(before), ms(before))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
