@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -224,10 +223,7 @@ func TestKeyNeverPrintsItsBytes(t *testing.T) {
 }
 
 func TestLoadOrCreateFile(t *testing.T) {
-	if runtime.GOOS != "windows" {
-		old := syscall.Umask(0o022) // a typical umask: a careless create would make 0644
-		t.Cleanup(func() { syscall.Umask(old) })
-	}
+	typicalUmask(t)
 	path := filepath.Join(t.TempDir(), "gatehouse.db.key")
 	k, created, err := seal.LoadOrCreateFile(path)
 	if err != nil || !created {
