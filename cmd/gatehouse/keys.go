@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
@@ -31,11 +32,22 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	if len(rest) != 0 {
 		return &configError{fmt.Sprintf("keys %s takes no arguments", sub)}
 	}
-	st, err := openStore(ctx, c.DB, newLogger(c.LogFormat, stderr))
+	keyFile, defaultKeyFile, err := c.masterKeyFile()
+	if err != nil {
+		return err
+	}
+	log := newLogger(c.LogFormat, stderr)
+	st, err := openStore(ctx, c.DB, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// The same master key as the servers: rotate seals the new key with it,
+	// list tells whether each key opens with it.
+	masterKey, err := loadMasterKey(ctx, st, keyFile, defaultKeyFile, log)
+	if err != nil {
+		return err
+	}
 	retireAfter := app.KeyRetirement(c.AccessTTL)
 	now := time.Now().UTC()
 
@@ -47,7 +59,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		if alg == "HS256" {
 			return errors.New("HS256 keys come from --hs256-secret-file: rotate by replacing the file and restarting")
 		}
-		rec, err := token.Rotate(ctx, st, alg, now)
+		rec, err := token.Rotate(ctx, st, masterKey, alg, now)
 		if err != nil {
 			return err
 		}
@@ -60,7 +72,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALGORITHM\tCREATED\tSTATE")
+	fmt.Fprintln(tw, "KID\tALGORITHM\tCREATED\tSTATE\tSEALED")
 	for _, k := range token.States(records, retireAfter, now) {
 		state := "active"
 		switch {
@@ -69,9 +81,23 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		case !k.Active:
 			state = "verifying until " + k.VerifyUntil.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), state)
+		sealed := "yes"
+		switch {
+		case !k.Sealed:
+			sealed = "no: sealed at the next start"
+		case k.Retired:
+		case !opens(masterKey, k.Record):
+			sealed = "yes, not with this master key"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), state, sealed)
 	}
 	return tw.Flush()
+}
+
+// opens reports whether the master key opens a sealed record.
+func opens(mk *seal.Key, r token.Record) bool {
+	_, err := mk.Open(r.PrivateKey, token.SealAAD(r.ID))
+	return err == nil
 }
 
 // rotationAlgorithm is the algorithm "keys rotate" makes a key for: the one

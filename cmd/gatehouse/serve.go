@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/redact"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/redis/go-redis/v9"
 )
@@ -33,12 +35,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logs := newLogWriter(stderr)
 	defer logs.Close()
 	log := newLogger(c.LogFormat, logs)
+	keyFile, defaultKeyFile, err := c.masterKeyFile()
+	if err != nil {
+		return err
+	}
 
 	st, err := openStore(ctx, c.DB, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	masterKey, err := loadMasterKey(ctx, st, keyFile, defaultKeyFile, log)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -75,10 +85,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// After a burst of logins, hand the memory their argon2id blocks used
 		// (19 MiB each) back to the system rather than keep it resident.
 		Hashing: password.Options{OnIdle: debug.FreeOSMemory},
-		Mail:    mailer,
+		Mail:    mailer, MasterKey: masterKey,
 	}, st)
 	if err != nil {
-		return err
+		return sealedKeyError(err, keyFile)
 	}
 	srv := &http.Server{
 		Handler:           a.Handler,
@@ -164,4 +174,58 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// masterKeyFile is the master key file the command uses: --master-key-file,
+// else app.MasterKeyFile's default (<db>.key for SQLite). PostgreSQL has no
+// default: the start is refused, naming the flag, before the database is
+// opened.
+func (c *config) masterKeyFile() (path string, isDefault bool, err error) {
+	if c.MasterKeyFile != "" {
+		return c.MasterKeyFile, false, nil
+	}
+	if path = app.MasterKeyFile(c.DB); path == "" {
+		return "", false, badFlag("master-key-file", "is required with PostgreSQL: the master key must not live in the database it protects (create one with: umask 077; openssl rand -base64 32 > master.key)")
+	}
+	return path, true, nil
+}
+
+// loadMasterKey reads the master key from path. A file named by the flag
+// must exist. The default <db>.key is created (0600) when missing, unless
+// the database already holds sealed secrets: a new key would open none of
+// them, so the start is refused and the operator restores the file.
+func loadMasterKey(ctx context.Context, st *store.Store, path string, isDefault bool, log *slog.Logger) (*seal.Key, error) {
+	if !isDefault {
+		k, err := seal.LoadFile(path)
+		if err != nil {
+			return nil, badFlag("master-key-file", "%v", err)
+		}
+		return k, nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		sealed, err := st.HoldsSealedSecrets(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if sealed {
+			return nil, badFlag("master-key-file", "the database holds secrets sealed with a master key, but its key file %s is missing: restore it from your backup, or name it with --master-key-file", path)
+		}
+	}
+	k, created, err := seal.LoadOrCreateFile(path)
+	if err != nil {
+		return nil, badFlag("master-key-file", "%v", err)
+	}
+	if created {
+		log.Warn("created a master key file: back it up apart from the database; without it the signing keys and TOTP secrets cannot be opened", "file", path, "master_key", k.ID())
+	}
+	return k, nil
+}
+
+// sealedKeyError turns a sealed secret that the master key does not open
+// into a configuration error naming the flag and the file.
+func sealedKeyError(err error, path string) error {
+	if !errors.Is(err, seal.ErrOpen) {
+		return err
+	}
+	return badFlag("master-key-file", "%v; start with the key file it was sealed with (%s is not it). No new key was made: that would end every session", err, path)
 }

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
@@ -52,6 +54,21 @@ type Config struct {
 	Log   *slog.Logger
 	// Mail delivers the outbox; nil: the log sender (one warning at start).
 	Mail mail.Sender
+	// MasterKey seals the secrets kept in the database: the signing private
+	// keys, the TOTP secrets (required; see MasterKeyFile).
+	MasterKey *seal.Key
+}
+
+// MasterKeyFile is where the master key is read from when
+// --master-key-file is not given: <db>.key beside an SQLite database,
+// created at the first start. PostgreSQL has no default (""): the
+// database and the key must not travel together, so the operator names the
+// key file, which every instance shares.
+func MasterKeyFile(db string) string {
+	if store.IsPostgres(db) {
+		return ""
+	}
+	return db + ".key"
 }
 
 // Defaults is the one source of the server's default lifetimes, algorithm
@@ -132,9 +149,12 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.MasterKey == nil {
+		return nil, errors.New("app: Config.MasterKey is required: it seals the signing keys")
+	}
 	keys, err := token.Load(ctx, token.Options{
 		Store: st, Algorithm: c.SigningAlg, HMACSecret: c.HMACSecret, Now: c.Now,
-		RetireAfter: KeyRetirement(c.AccessTTL),
+		RetireAfter: KeyRetirement(c.AccessTTL), MasterKey: c.MasterKey, Log: c.Log,
 	})
 	if err != nil {
 		return nil, err

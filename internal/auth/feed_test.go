@@ -27,7 +27,7 @@ func (e *env) loginWith(t *testing.T, ttl time.Duration) *auth.Tokens {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := token.Load(ctx, token.Options{Store: e.store, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: e.clock.Now})
+	keys, err := token.Load(ctx, token.Options{Store: e.store, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: e.clock.Now, MasterKey: testMasterKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now})
+	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
 	if err != nil {
 		t.Fatal(err)
 	}

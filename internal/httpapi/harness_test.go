@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
@@ -71,6 +72,7 @@ func newHarness(t testing.TB, opts ...func(*app.Config)) *harness {
 			Queue: 256, MaxWait: time.Minute},
 		Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: &unlimited,
 	}
+	cfg.MasterKey, _ = seal.Generate()
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -17,7 +17,7 @@ import (
 func TestRingSignsOnlyWithItsConfiguredAlgorithm(t *testing.T) {
 	st := &memStore{}
 	clock := now
-	opts := token.Options{Store: st, Algorithm: "ES256", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
+	opts := token.Options{MasterKey: mk, Store: st, Algorithm: "ES256", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
 	kr, err := token.Load(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +28,7 @@ func TestRingSignsOnlyWithItsConfiguredAlgorithm(t *testing.T) {
 	c.ExpiresAt = jwt.NewNumericDate(now.Add(24 * time.Hour))
 
 	clock = clock.Add(time.Second)
-	if _, err := token.Rotate(context.Background(), st, "EdDSA", clock); err != nil {
+	if _, err := token.Rotate(context.Background(), st, mk, "EdDSA", clock); err != nil {
 		t.Fatal(err)
 	}
 	for _, step := range []time.Duration{0, 17 * time.Minute} { // right after, and after the retirement delay
@@ -53,7 +53,7 @@ func TestRingSignsOnlyWithItsConfiguredAlgorithm(t *testing.T) {
 
 	// A rotation of its own algorithm still replaces the key.
 	clock = clock.Add(time.Second)
-	rec, err := token.Rotate(context.Background(), st, "ES256", clock)
+	rec, err := token.Rotate(context.Background(), st, mk, "ES256", clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestRingSignsOnlyWithItsConfiguredAlgorithm(t *testing.T) {
 func TestRestartWithAnotherAlgorithmRetiresTheOldKey(t *testing.T) {
 	st := &memStore{}
 	clock := now
-	opts := token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
+	opts := token.Options{MasterKey: mk, Store: st, Algorithm: "EdDSA", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
 	if _, err := token.Load(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}

@@ -17,23 +17,35 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/golang-jwt/jwt/v5"
 )
 
 // Record is a signing key as the database keeps it.
 type Record struct {
-	ID         string // the JWT "kid"
-	Algorithm  string
-	PrivateKey []byte // PKCS #8 DER
+	ID        string // the JWT "kid"
+	Algorithm string
+	// PrivateKey is the PKCS #8 DER of the key, sealed with the master key
+	// (aad SealAAD(ID)) when Sealed. Every key this package stores is
+	// sealed; a plain one is a key stored before keys were sealed, which
+	// the next Load or Reload seals.
+	PrivateKey []byte
+	Sealed     bool
 	CreatedAt  time.Time
 	RetiredAt  time.Time // zero while the key signs or verifies
 }
+
+// SealAAD is the additional data a signing key is sealed with: it binds
+// the sealed key to its row, so a sealed key copied into another row does
+// not open.
+func SealAAD(id string) []byte { return []byte("signing-key:" + id) }
 
 // Store persists signing keys.
 type Store interface {
@@ -41,6 +53,10 @@ type Store interface {
 	SigningKeys(ctx context.Context) ([]Record, error)
 	InsertSigningKey(ctx context.Context, r Record) error
 	RetireSigningKey(ctx context.Context, id string, at time.Time) error
+	// SealSigningKeys calls f on every stored key in one transaction and
+	// stores the PrivateKey and Sealed of each record f says it changed,
+	// returning how many it changed. Nothing is stored if f fails.
+	SealSigningKeys(ctx context.Context, f func(Record) (Record, bool, error)) (int, error)
 }
 
 // Algorithms that keys can be made for.
@@ -70,6 +86,9 @@ type Options struct {
 	HMACSecret  []byte        // HS256 only: the key, never stored, never published
 	RetireAfter time.Duration // access TTL + reload interval + clock leeway
 	Now         func() time.Time
+	// MasterKey seals the private keys at rest (required).
+	MasterKey *seal.Key
+	Log       *slog.Logger // nil: slog.Default()
 }
 
 type key struct {
@@ -82,9 +101,24 @@ type key struct {
 
 // Load reads the stored keys; when none of the configured algorithm can sign
 // (first start, or a changed --signing-alg), it creates one.
+//
+// Keys stored plain (by a version before keys were sealed) are sealed first,
+// in one transaction, and logged ("sealed N signing keys"); keys sealed under
+// an older master key of a rotated key file are sealed again under the
+// first. A sealed key that does not open with MasterKey (a wrong or a new
+// key file) fails Load with an error wrapping seal.ErrOpen: Load never
+// replaces it with a new key, which would end every session, leave any
+// other instance on different keys, and hide that the master key that
+// opens the database's TOTP secrets too is missing.
 func Load(ctx context.Context, o Options) (*KeyRing, error) {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.MasterKey == nil {
+		return nil, errors.New("signing keys need a master key to be sealed with")
 	}
 	kr := &KeyRing{opts: o}
 	if o.Algorithm == "HS256" && len(o.HMACSecret) < 32 {
@@ -96,7 +130,7 @@ func Load(ctx context.Context, o Options) (*KeyRing, error) {
 		return nil, err
 	}
 	if kr.Algorithm() != o.Algorithm {
-		if _, err := Rotate(ctx, o.Store, o.Algorithm, o.Now()); err != nil {
+		if _, err := Rotate(ctx, o.Store, o.MasterKey, o.Algorithm, o.Now()); err != nil {
 			return nil, err
 		}
 		if err := kr.reload(ctx, false); err != nil {
@@ -106,11 +140,15 @@ func Load(ctx context.Context, o Options) (*KeyRing, error) {
 	return kr, nil
 }
 
-// Rotate creates and stores a new key for alg, which becomes the active key
-// of every instance at its next reload.
-func Rotate(ctx context.Context, st Store, alg string, now time.Time) (Record, error) {
+// Rotate creates a new key for alg and stores it sealed with mk; it
+// becomes the active key of every instance at its next reload. The record
+// returned is the sealed one.
+func Rotate(ctx context.Context, st Store, mk *seal.Key, alg string, now time.Time) (Record, error) {
 	rec, err := Generate(alg, now)
 	if err != nil {
+		return Record{}, err
+	}
+	if rec, err = sealRecord(mk, rec); err != nil {
 		return Record{}, err
 	}
 	if err := st.InsertSigningKey(ctx, rec); err != nil {
@@ -170,6 +208,11 @@ func (kr *KeyRing) reload(ctx context.Context, allowNone bool) error {
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
+	if kr.needsSealing(records) {
+		if records, err = kr.sealStored(ctx); err != nil {
+			return err
+		}
+	}
 	// A key of the configured algorithm is replaced only by a newer one of
 	// that algorithm; a key of another algorithm, by any newer key (so a
 	// changed --signing-alg retires the old algorithm's keys in time).
@@ -201,7 +244,10 @@ func (kr *KeyRing) reload(ctx context.Context, allowNone bool) error {
 			}
 			continue
 		}
-		k, err := parseRecord(st.Record)
+		k, err := parseRecord(kr.opts.MasterKey, st.Record)
+		if errors.Is(err, seal.ErrOpen) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("signing key %s: %w", st.ID, err)
 		}
@@ -254,8 +300,83 @@ func Generate(alg string, now time.Time) (Record, error) {
 	return Record{ID: rand.Text()[:16], Algorithm: alg, PrivateKey: der, CreatedAt: now}, nil
 }
 
-func parseRecord(rec Record) (*key, error) {
-	priv, err := x509.ParsePKCS8PrivateKey(rec.PrivateKey)
+// sealRecord seals a plain record's private key with mk.
+func sealRecord(mk *seal.Key, rec Record) (Record, error) {
+	sealed, err := mk.Seal(rec.PrivateKey, SealAAD(rec.ID))
+	if err != nil {
+		return Record{}, err
+	}
+	rec.PrivateKey, rec.Sealed = sealed, true
+	return rec, nil
+}
+
+// needsSealing reports whether a stored key is plain, or a key still in use
+// is sealed under a master key other than the one that seals now. (A
+// retired key sealed under an older master key is left as it is: it is
+// deleted a day after it retired, and that older key may be gone already.)
+func (kr *KeyRing) needsSealing(records []Record) bool {
+	for _, r := range records {
+		if !r.Sealed || (r.RetiredAt.IsZero() && !kr.opts.MasterKey.Current(r.PrivateKey)) {
+			return true
+		}
+	}
+	return false
+}
+
+// sealStored seals the plain keys and reseals those sealed under an older
+// master key, in one transaction, logs how many, and returns the keys as
+// stored now. A sealed key that does not open fails it, changing nothing.
+func (kr *KeyRing) sealStored(ctx context.Context) ([]Record, error) {
+	mk := kr.opts.MasterKey
+	var sealed, resealed int
+	_, err := kr.opts.Store.SealSigningKeys(ctx, func(r Record) (Record, bool, error) {
+		if !r.Sealed {
+			sealed++
+			r, err := sealRecord(mk, r)
+			return r, err == nil, err
+		}
+		if !r.RetiredAt.IsZero() {
+			return r, false, nil
+		}
+		out, changed, err := mk.Reseal(r.PrivateKey, SealAAD(r.ID))
+		if err != nil {
+			return r, false, openError(r.ID, err)
+		}
+		if changed {
+			resealed++
+		}
+		r.PrivateKey = out
+		return r, changed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sealed > 0 {
+		kr.opts.Log.Info(fmt.Sprintf("sealed %d signing keys", sealed), "master_key", mk.ID())
+	}
+	if resealed > 0 {
+		kr.opts.Log.Info(fmt.Sprintf("sealed %d signing keys again under the new master key", resealed), "master_key", mk.ID())
+	}
+	records, err := kr.opts.Store.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	return records, nil
+}
+
+func openError(id string, err error) error {
+	return fmt.Errorf("signing key %s cannot be opened with the master key: %w", id, err)
+}
+
+func parseRecord(mk *seal.Key, rec Record) (*key, error) {
+	der := rec.PrivateKey
+	if rec.Sealed {
+		var err error
+		if der, err = mk.Open(rec.PrivateKey, SealAAD(rec.ID)); err != nil {
+			return nil, openError(rec.ID, err)
+		}
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, err
 	}

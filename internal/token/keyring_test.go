@@ -9,10 +9,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -25,6 +27,22 @@ func (m *memStore) InsertSigningKey(_ context.Context, r token.Record) error {
 	m.records = append(m.records, r)
 	return nil
 }
+func (m *memStore) SealSigningKeys(_ context.Context, f func(token.Record) (token.Record, bool, error)) (int, error) {
+	next := slices.Clone(m.records)
+	n := 0
+	for i, r := range next {
+		out, changed, err := f(r)
+		if err != nil {
+			return 0, err // nothing stored: one transaction
+		}
+		if changed {
+			next[i].PrivateKey, next[i].Sealed = out.PrivateKey, out.Sealed
+			n++
+		}
+	}
+	m.records = next
+	return n, nil
+}
 func (m *memStore) RetireSigningKey(_ context.Context, id string, at time.Time) error {
 	for i := range m.records {
 		if m.records[i].ID == id {
@@ -36,7 +54,7 @@ func (m *memStore) RetireSigningKey(_ context.Context, id string, at time.Time) 
 
 func load(t *testing.T, st token.Store, alg string, secret []byte) *token.KeyRing {
 	t.Helper()
-	kr, err := token.Load(context.Background(), token.Options{Store: st, Algorithm: alg, HMACSecret: secret, RetireAfter: time.Hour, Now: func() time.Time { return now }})
+	kr, err := token.Load(context.Background(), token.Options{MasterKey: mk, Store: st, Algorithm: alg, HMACSecret: secret, RetireAfter: time.Hour, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +62,9 @@ func load(t *testing.T, st token.Store, alg string, secret []byte) *token.KeyRin
 }
 
 var now = time.Now()
+
+// mk is the master key of the tests' key rings.
+var mk, _ = seal.Generate()
 
 func claims() *guard.Claims {
 	return &guard.Claims{RegisteredClaims: jwt.RegisteredClaims{
@@ -127,12 +148,12 @@ func TestLoadKeepsTheStoredKey(t *testing.T) {
 }
 
 func TestLoadRefuses(t *testing.T) {
-	if _, err := token.Load(context.Background(), token.Options{Store: &memStore{}, Algorithm: "HS256", HMACSecret: []byte("short")}); err == nil {
+	if _, err := token.Load(context.Background(), token.Options{MasterKey: mk, Store: &memStore{}, Algorithm: "HS256", HMACSecret: []byte("short")}); err == nil {
 		t.Fatal("HS256 with a short secret accepted")
 	}
 	rec, _ := token.Generate("EdDSA", now)
 	rec.Algorithm = "RS256" // an Ed25519 key mislabelled
-	if _, err := token.Load(context.Background(), token.Options{Store: &memStore{records: []token.Record{rec}}, Algorithm: "RS256"}); err == nil {
+	if _, err := token.Load(context.Background(), token.Options{MasterKey: mk, Store: &memStore{records: []token.Record{rec}}, Algorithm: "RS256"}); err == nil {
 		t.Fatal("a key whose type does not match its algorithm was loaded")
 	}
 }
@@ -140,7 +161,7 @@ func TestLoadRefuses(t *testing.T) {
 func TestRotationThenRetirement(t *testing.T) {
 	st := &memStore{}
 	clock := now
-	opts := token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
+	opts := token.Options{MasterKey: mk, Store: st, Algorithm: "EdDSA", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
 	a, err := token.Load(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +180,7 @@ func TestRotationThenRetirement(t *testing.T) {
 	old, _ := a.Sign(c)
 
 	clock = clock.Add(2 * time.Second)
-	if _, err := token.Rotate(context.Background(), st, "EdDSA", clock); err != nil {
+	if _, err := token.Rotate(context.Background(), st, mk, "EdDSA", clock); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Reload(context.Background()); err != nil {

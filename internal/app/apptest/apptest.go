@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 )
 
@@ -28,11 +29,14 @@ func Start(t *testing.T, host string) (string, *app.App) {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://%s:%d", host, ln.Addr().(*net.TCPAddr).Port)
+	masterKey, _ := seal.Generate()
 	a, err := app.New(context.Background(), app.Config{
 		Issuer: base, Audience: base, AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour,
 		ReuseGrace: 10 * time.Second, SessionMaxAge: time.Hour, IdleTimeout: time.Hour, SigningAlg: "EdDSA",
 		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+
+		MasterKey: masterKey,
 	}, storetest.New(t))
 	if err != nil {
 		t.Fatal(err)
