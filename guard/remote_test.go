@@ -185,15 +185,17 @@ func TestRemoteRevocationsFollowPages(t *testing.T) {
 	if revoked("s250") {
 		t.Fatal("a session never revoked is refused")
 	}
+	add(250, 500) // committed after the start: more than two pages at once
 	f.mu.Lock()
 	seen := f.caughtUp
 	f.mu.Unlock()
-	add(250, 500) // committed after the start: more than two pages at once
-	for {         // wait for a poll that reached the end again
+	// The next poll to reach the end was served after the add; the one after
+	// it starts only once the guard has applied that poll's pages.
+	for {
 		f.mu.Lock()
 		n := f.caughtUp
 		f.mu.Unlock()
-		if n > seen {
+		if n > seen+1 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)

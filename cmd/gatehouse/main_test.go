@@ -7,8 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"io"
 	"net"
 	"net/http"
@@ -16,10 +14,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
 
 // syncBuffer is an io.Writer safe for the server goroutine and the test.
@@ -44,6 +47,30 @@ type server struct {
 	stdout *syncBuffer
 }
 
+// masterKeys holds one master key file per PostgreSQL test database, so
+// that the instances and commands of one test share it (PostgreSQL requires
+// --master-key-file; SQLite keeps <db>.key beside its file).
+var masterKeys sync.Map
+
+// masterKeyFlag returns --master-key-file for a PostgreSQL db unless args
+// name one already.
+func masterKeyFlag(t *testing.T, db string, args []string) []string {
+	t.Helper()
+	if !store.IsPostgres(db) || slices.Contains(args, "--master-key-file") {
+		return nil
+	}
+	if path, ok := masterKeys.Load(db); ok {
+		return []string{"--master-key-file", path.(string)}
+	}
+	_, raw := seal.Generate()
+	path := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	actual, _ := masterKeys.LoadOrStore(db, path)
+	return []string{"--master-key-file", actual.(string)}
+}
+
 var servingLine = regexp.MustCompile(`serving on (http://[0-9.:]+)`)
 
 // startServer runs the gatehouse command on 127.0.0.1:0 with a temporary
@@ -56,7 +83,7 @@ func startServer(t *testing.T, db string, args ...string) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &syncBuffer{}
 	s := &server{db: db, cancel: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}, stdout: stdout}
-	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, args...)
+	args = append(append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, masterKeyFlag(t, db, args)...), args...)
 	go func() {
 		s.exit <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), stdout, s.stderr)
 	}()

@@ -105,7 +105,7 @@ func TestThreeInstances(t *testing.T) {
 
 	// A key rotated (from the command line, as on A's host) is served and
 	// honoured by every instance.
-	if out, code := cliRun(t, "", "keys", "rotate", "--db", db); code != 0 {
+	if out, code := cliRun(t, "", append([]string{"keys", "rotate", "--db", db}, masterKeyFlag(t, db, nil)...)...); code != 0 {
 		t.Fatalf("keys rotate: %s", out)
 	}
 	deadline := time.Now().Add(15 * time.Second)

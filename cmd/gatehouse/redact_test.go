@@ -60,7 +60,7 @@ func TestStartupOutputCarriesNoURLPassword(t *testing.T) {
 		t.Fatalf("migrate against a closed port succeeded: %s", out)
 	}
 	outputs = append(outputs, out)
-	out, code = cliRun(t, "", "serve", "--addr", "127.0.0.1:0", "--db", db, "--redis", "redis://:"+secret+"@127.0.0.1:6379/notadb")
+	out, code = cliRun(t, "", append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--redis", "redis://:" + secret + "@127.0.0.1:6379/notadb"}, masterKeyFlag(t, db, nil)...)...)
 	if code != 2 {
 		t.Fatalf("bad --redis: exit %d: %s", code, out)
 	}
