@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
@@ -52,6 +53,9 @@ type Config struct {
 	Log   *slog.Logger
 	// Mail delivers the outbox; nil: the log sender (one warning at start).
 	Mail mail.Sender
+	// CORSOrigins are the exact origins whose pages may call the JSON API
+	// (--cors-origins); none by default.
+	CORSOrigins []string
 }
 
 // Defaults is the one source of the server's default lifetimes, algorithm
@@ -120,6 +124,9 @@ type App struct {
 // New builds the server on st, whose migrations must have run.
 func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	c = c.withDefaults()
+	if _, err := httpapi.ParseOrigins(strings.Join(c.CORSOrigins, ",")); err != nil {
+		return nil, fmt.Errorf("cors origins: %w", err)
+	}
 	var hasher *password.Hasher
 	m := metrics.New(metrics.Sources{
 		HashQueueDepth: func() int { return hasher.QueueDepth() },
@@ -173,7 +180,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
-		Limiter: limiter, Limits: *c.Limits, Metrics: m,
+		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: newMailWorker(c, st, m)}, nil
