@@ -97,7 +97,8 @@ export function localStorageStore(store: WebStorageLike = globalThis.localStorag
 
 /** The part of the Web Locks API the client uses (navigator.locks). */
 export interface LockManagerLike {
-  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  request<T>(name: string, options: { mode: "exclusive" | "shared" }, callback: () => Promise<T>): Promise<T>;
+  query(): Promise<{ held?: { name?: string }[] }>;
 }
 
 /** The part of BroadcastChannel the client uses. */
@@ -210,6 +211,7 @@ export class GatehouseClient {
   private inflight: Promise<Session | null> | null = null;
   private claims = new Map<string, Set<string>>(); // refresh token → tabs claiming it
   private waiters = new Set<() => void>();
+  private unadvertise: (() => void) | null = null;
 
   constructor(options: ClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
@@ -381,17 +383,48 @@ export class GatehouseClient {
   private coordinated(stale: string): Promise<Session | null> {
     const critical = async () => {
       // Another tab's rotation is visible here: in shared storage at once;
-      // by its message otherwise, once the messages that have arrived are
-      // handled (a message still in flight is covered by Gatehouse's reuse
-      // grace, which answers the spent token with the same successor).
-      if (!this.storage.shared && this.channel) await this.sleep(0);
+      // otherwise by its message, which may still be on its way: the tab
+      // that rotated holds a lock named after the new generation until a
+      // newer one exists, so a newer generation than this tab's means
+      // "wait for its message".
       this.load();
+      if (!this.storage.shared && this.channel && this.state.session?.refreshToken === stale) {
+        await this.sleep(0); // handle the messages that have arrived
+        if (this.state.session?.refreshToken === stale && (await this.newerAdvertised())) {
+          await Promise.race([this.changed(stale), this.sleep(this.claimTimeout)]);
+        }
+      }
       const s = this.state.session;
       if (!s || s.refreshToken !== stale) return s; // ended, or rotated by another tab
       return this.rotate(s);
     };
-    if (this.locks) return this.locks.request(`gatehouse-refresh:${this.url}`, critical);
+    if (this.locks) return this.locks.request(`gatehouse-refresh:${this.url}`, { mode: "exclusive" }, critical);
     return this.claimed(stale, critical);
+  }
+
+  private genLock(gen: number): string {
+    return `gatehouse-gen:${this.url}:${gen}`;
+  }
+
+  /** Whether some tab advertises a generation newer than this tab's. */
+  private async newerAdvertised(): Promise<boolean> {
+    if (!this.locks) return false;
+    const prefix = this.genLock(0).slice(0, -1);
+    const { held = [] } = await this.locks.query();
+    return held.some((l) => l.name?.startsWith(prefix) && Number(l.name.slice(prefix.length)) > this.state.gen);
+  }
+
+  /** Holds the lock of generation gen (shared, until a newer state arrives), once it is granted. */
+  private async advertise(gen: number): Promise<void> {
+    this.unadvertise?.();
+    this.unadvertise = null;
+    if (!this.locks || !this.channel || this.storage.shared) return;
+    await new Promise<void>((granted) => {
+      void this.locks!.request(this.genLock(gen), { mode: "shared" }, () => {
+        granted();
+        return new Promise<void>((release) => (this.unadvertise = release));
+      });
+    });
   }
 
   /**
@@ -442,7 +475,9 @@ export class GatehouseClient {
     });
     if (res.ok) {
       const next = this.toSession((await res.json()) as TokenResponse);
-      this.apply({ gen: this.nextGen(), session: next }, "refreshed", true);
+      const gen = this.nextGen();
+      await this.advertise(gen); // before the refresh lock goes to the next tab
+      this.apply({ gen, session: next }, "refreshed", true);
       return next;
     }
     const err = await toError(res);
@@ -490,6 +525,10 @@ export class GatehouseClient {
     if (state.gen <= this.state.gen) return;
     const before = this.state.session;
     this.state = state;
+    if (!own) {
+      this.unadvertise?.(); // another tab's state is newer than the one this tab advertised
+      this.unadvertise = null;
+    }
     if (own || !this.storage.shared) {
       if (state.session) this.storage.set(this.key, JSON.stringify(state));
       else this.storage.set(this.key, JSON.stringify({ gen: state.gen, session: null }));

@@ -133,28 +133,34 @@ test("storage: memory by default, localStorage opt-in survives a new client", as
 
 // Five tabs refreshing at the same moment, ten rounds: one rotation a round,
 // no reuse, every tab on the same latest tokens. Each way of coordinating.
-for (const mode of ["web locks + memory", "web locks + localStorage", "broadcast claim + memory", "broadcast claim + localStorage"]) {
+for (const mode of [
+  "web locks + memory",
+  "web locks + memory, messages slower than the lock",
+  "web locks + localStorage",
+  "broadcast claim + memory",
+  "broadcast claim + localStorage",
+]) {
   test(`five tabs refresh at once, ten rounds (${mode})`, async () => {
     const gh = new FakeGatehouse(); // no reuse grace: a stale refresh token ends the session
-    const hub = new FakeChannelHub();
+    const hub = new FakeChannelHub({ delay: mode.includes("slower") ? 20 : 0 });
     const locks = mode.startsWith("web locks") ? new FakeLocks() : null;
     const ls = new FakeLocalStorage();
     const make = () =>
       tab(gh, {
         locks,
         channel: hub.open,
-        storage: mode.endsWith("localStorage") ? localStorageStore(ls) : new MemoryStorage(),
+        storage: mode.includes("localStorage") ? localStorageStore(ls) : new MemoryStorage(),
         claimWindow: 5,
       });
     const first = make();
     await first.login(ann);
     const tabs = [first, make(), make(), make(), make()];
-    await until(() => tabs.every((t) => t.user !== null)); // new tabs got the session (hello, or storage)
+    await until(() => tabs.every((t) => t.user !== null), 2000); // new tabs got the session (hello, or storage)
     const changes = tabs.map(() => []);
     tabs.forEach((t, i) => t.onChange((e) => changes[i].push(e)));
     for (let round = 1; round <= 10; round++) {
       const results = await Promise.all(tabs.map((t) => t.refresh()));
-      await until(() => tabs.every((t) => t.session?.refreshToken === gh.liveSessions()[0]?.refresh));
+      await until(() => tabs.every((t) => t.session?.refreshToken === gh.liveSessions()[0]?.refresh), 2000);
       assert.equal(gh.reuse, 0, `round ${round}: reuse detected`);
       assert.equal(gh.rotations, round, `round ${round}: ${gh.rotations} rotations`);
       assert.ok(results.every((s) => s && s.refreshToken === results[0].refreshToken), `round ${round}: tabs disagree`);
@@ -165,7 +171,7 @@ for (const mode of ["web locks + memory", "web locks + localStorage", "broadcast
     for (const t of tabs) assert.equal((await t.me()).email, "ann@example.com");
     // Logging out in one tab signs every tab out.
     await tabs[2].logout();
-    await until(() => tabs.every((t) => t.user === null));
+    await until(() => tabs.every((t) => t.user === null), 2000);
     tabs.forEach((t) => t.close());
   });
 }

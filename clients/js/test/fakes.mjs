@@ -129,14 +129,25 @@ export class FakeGatehouse {
   }
 }
 
-/** navigator.locks: one exclusive lock per name, shared by the "tabs" given it. */
+/** navigator.locks: exclusive locks queue per name, shared ones are granted at once; query lists the held ones. */
 export class FakeLocks {
   constructor() {
     this.tails = new Map();
     this.held = 0;
     this.maxHeld = 0;
+    this.shared = new Map(); // name → count held
   }
-  request(name, callback) {
+  request(name, options, callback) {
+    if (options.mode === "shared") {
+      this.shared.set(name, (this.shared.get(name) ?? 0) + 1);
+      return Promise.resolve()
+        .then(callback)
+        .finally(() => {
+          const n = this.shared.get(name) - 1;
+          if (n === 0) this.shared.delete(name);
+          else this.shared.set(name, n);
+        });
+    }
     const prev = this.tails.get(name) ?? Promise.resolve();
     const run = prev.then(async () => {
       this.held++;
@@ -150,12 +161,17 @@ export class FakeLocks {
     this.tails.set(name, run.catch(() => {}));
     return run;
   }
+  async query() {
+    return { held: [...this.shared.keys()].map((name) => ({ name, mode: "shared" })) };
+  }
 }
 
 /** BroadcastChannel: messages go, asynchronously and cloned, to the other members of the same name. */
 export class FakeChannelHub {
-  constructor() {
+  /** delay: ms a message takes to arrive (a message slower than the lock's handover). */
+  constructor({ delay = 0 } = {}) {
     this.members = new Map();
+    this.delay = delay;
   }
   open = (name) => {
     const hub = this;
@@ -165,7 +181,7 @@ export class FakeChannelHub {
       postMessage(m) {
         const data = structuredClone(m);
         for (const other of hub.members.get(name) ?? []) {
-          if (other !== member && !other.closed) setTimeout(() => other.deliver(data), 0);
+          if (other !== member && !other.closed) setTimeout(() => other.deliver(data), hub.delay);
         }
       },
       addEventListener(_type, l) {
