@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/redact"
@@ -48,12 +49,14 @@ type config struct {
 	SMTPURL            string
 	MailFrom           string
 	MasterKeyFile      string
+	CORSOrigins        string
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
 	limits     ratelimit.Policy // parsed Limit* and Lockout*
 	redis      *redis.Options   // parsed Redis
 	smtp       *mail.SMTPConfig // parsed SMTPURL; nil: mail goes to the log
+	origins    []string         // parsed CORSOrigins
 }
 
 // invalidFlagValue matches the flag package's message for a value that does
@@ -109,6 +112,7 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "",
 		"file of the master key (32 random bytes) sealing signing keys and TOTP secrets; default with SQLite: <db>.key, created 0600 at the first start; required with PostgreSQL")
 	fs.StringVar(&c.MailFrom, "mail-from", "", `From address of mail, e.g. "Gatehouse <noreply@example.com>" (required with --smtp-url)`)
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated exact origins (scheme://host[:port]) whose pages may call the JSON API, e.g. http://localhost:3000; no wildcards")
 	return fs
 }
 
@@ -250,6 +254,11 @@ func (c *config) validate(server bool) error {
 	if err := c.validateMail(); err != nil {
 		return err
 	}
+	origins, err := httpapi.ParseOrigins(c.CORSOrigins)
+	if err != nil {
+		return badFlag("cors-origins", "%v", err)
+	}
+	c.origins = origins
 	c.proxies = nil
 	for _, s := range strings.Split(c.TrustedProxies, ",") {
 		if s = strings.TrimSpace(s); s == "" {

@@ -85,7 +85,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// After a burst of logins, hand the memory their argon2id blocks used
 		// (19 MiB each) back to the system rather than keep it resident.
 		Hashing: password.Options{OnIdle: debug.FreeOSMemory},
-		Mail:    mailer, MasterKey: masterKey,
+		Mail:    mailer, MasterKey: masterKey, CORSOrigins: c.origins,
 	}, st)
 	if err != nil {
 		return sealedKeyError(err, keyFile)

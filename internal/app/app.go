@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
@@ -57,6 +58,9 @@ type Config struct {
 	// MasterKey seals the secrets kept in the database: the signing private
 	// keys, the TOTP secrets (required; see MasterKeyFile).
 	MasterKey *seal.Key
+	// CORSOrigins are the exact origins whose pages may call the JSON API
+	// (--cors-origins); none by default.
+	CORSOrigins []string
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -137,6 +141,9 @@ type App struct {
 // New builds the server on st, whose migrations must have run.
 func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	c = c.withDefaults()
+	if _, err := httpapi.ParseOrigins(strings.Join(c.CORSOrigins, ",")); err != nil {
+		return nil, fmt.Errorf("cors origins: %w", err)
+	}
 	var hasher *password.Hasher
 	m := metrics.New(metrics.Sources{
 		HashQueueDepth: func() int { return hasher.QueueDepth() },
@@ -193,7 +200,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
-		Limiter: limiter, Limits: *c.Limits, Metrics: m,
+		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: newMailWorker(c, st, m)}, nil

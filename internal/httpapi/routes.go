@@ -10,11 +10,12 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
+	"github.com/rs/cors"
 )
 
 // addRoutes is the one place where every route of the contract is mounted.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	r := &router{mux: mux, methods: map[string][]string{}}
+	r := &router{mux: mux, methods: map[string][]string{}, cors: corsPolicy{origins: d.CORSOrigins}}
 	guardErrors := httpjson.GuardErrors(d.Log) // guard's refusals go through the one error writer
 	user := d.Guard.Require(guardErrors)
 	admin := func(h http.Handler) http.Handler {
@@ -90,6 +91,27 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.finish()
 }
 
+// browserAPI is the JSON API that browser apps on the --cors-origins may
+// call (API.md "Browser apps on other origins"), route by route: add a route
+// here to open it to them. Every route under /me must be here (finish checks).
+// Requests to them that get a page (wantsPage) get no CORS all the same.
+var browserAPI = map[string]bool{
+	"POST /register": true, "POST /signup": true,
+	"POST /login": true, "POST /set-jwt": true,
+	"POST /token/refresh": true, "POST /logout": true,
+	"GET /me": true, "GET /get-jwt": true, "GET /get_name": true, "PATCH /me": true, "DELETE /me": true,
+	"POST /me/password": true, "GET /me/sessions": true, "DELETE /me/sessions/{id}": true,
+	"POST /books": true, "POST /book": true, "GET /books": true,
+	"GET /books/{id}": true, "PATCH /books/{id}": true, "DELETE /books/{id}": true,
+}
+
+// readableAnywhere are the public documents every origin may read, without
+// credentials.
+var readableAnywhere = map[string]bool{
+	"GET /.well-known/jwks.json":            true,
+	"GET /.well-known/openid-configuration": true,
+}
+
 // asActor records the signed-in admin as the actor of what follows, for the
 // audit log.
 func asActor(next http.Handler) http.Handler {
@@ -105,6 +127,13 @@ type router struct {
 	mux     *http.ServeMux
 	methods map[string][]string
 	order   []string
+	routes  []route
+	cors    corsPolicy
+}
+
+type route struct {
+	pattern string
+	h       http.Handler
 }
 
 func (r *router) handle(pattern string, h http.Handler) {
@@ -112,14 +141,67 @@ func (r *router) handle(pattern string, h http.Handler) {
 	if _, seen := r.methods[path]; !seen {
 		r.order = append(r.order, path)
 	}
-	r.methods[path] = append(r.methods[path], method)
-	if method == http.MethodGet {
-		r.methods[path] = append(r.methods[path], http.MethodHead)
-	}
-	r.mux.Handle(pattern, labelled(pattern, h))
+	r.methods[path] = append(r.methods[path], withHead(method)...)
+	r.routes = append(r.routes, route{pattern, h})
 }
 
+func withHead(method string) []string {
+	if method == http.MethodGet {
+		return []string{http.MethodGet, http.MethodHead}
+	}
+	return []string{method}
+}
+
+// finish mounts every route, with its CORS policy, and answers a path's
+// preflights (OPTIONS with Access-Control-Request-Method) when it has CORS
+// routes; other OPTIONS requests stay 405.
 func (r *router) finish() {
+	apiMethods, publicMethods := map[string][]string{}, map[string][]string{}
+	for _, rt := range r.routes {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		switch {
+		case browserAPI[rt.pattern]:
+			apiMethods[path] = append(apiMethods[path], withHead(method)...)
+		case readableAnywhere[rt.pattern]:
+			publicMethods[path] = append(publicMethods[path], withHead(method)...)
+		case path == "/me" || strings.HasPrefix(path, "/me/"):
+			panic("httpapi: route " + rt.pattern + " is under /me but not in browserAPI (routes.go)")
+		}
+	}
+	for _, set := range []map[string]bool{browserAPI, readableAnywhere} {
+		for pattern := range set {
+			if !slices.ContainsFunc(r.routes, func(rt route) bool { return rt.pattern == pattern }) {
+				panic("httpapi: CORS lists " + pattern + ", which is no route (routes.go)")
+			}
+		}
+	}
+	policies := map[string]*cors.Cors{} // by path
+	for path, methods := range apiMethods {
+		if c := r.cors.api(methods); c != nil {
+			policies[path] = c
+		}
+	}
+	for path, methods := range publicMethods {
+		if _, both := apiMethods[path]; both {
+			panic("httpapi: path " + path + " is in both browserAPI and readableAnywhere")
+		}
+		policies[path] = r.cors.public(methods)
+	}
+	for _, rt := range r.routes {
+		_, path, _ := strings.Cut(rt.pattern, " ")
+		h := rt.h
+		if c := policies[path]; c != nil && (browserAPI[rt.pattern] || readableAnywhere[rt.pattern]) {
+			h = withCORS(c, h)
+		}
+		r.mux.Handle(rt.pattern, labelled(rt.pattern, h))
+	}
+	for _, path := range r.order {
+		if c := policies[path]; c != nil {
+			allow := slices.Clone(r.methods[path])
+			slices.Sort(allow)
+			r.mux.Handle("OPTIONS "+path, labelled("OPTIONS "+path, c.Handler(methodNotAllowed(allow))))
+		}
+	}
 	for _, path := range r.order {
 		if strings.HasSuffix(path, "/") {
 			continue // subtrees: anything else under them is 404

@@ -43,12 +43,18 @@ type Deps struct {
 	Limits         ratelimit.Policy
 	Metrics        *metrics.Metrics // nil: no /metrics, nothing recorded
 	Now            func() time.Time
+	// CORSOrigins may call the browser API from their pages (ParseOrigins
+	// checks them; NewServer panics on a wildcard).
+	CORSOrigins []string
 }
 
 // NewServer returns the whole handler tree.
 func NewServer(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if _, err := ParseOrigins(strings.Join(d.CORSOrigins, ",")); err != nil {
+		panic("httpapi: CORSOrigins: " + err.Error()) // app.New and the command refuse them first
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
