@@ -63,6 +63,8 @@ func main() {
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users of the scale scenario")
 	flag.IntVar(&o.scaleSessions, "scale-sessions", 0, "sessions of the scale scenario (default: two per user)")
 	flag.StringVar(&o.synchronous, "sqlite-synchronous", "", "Gatehouse's --sqlite-synchronous for the SQLite runs (default: Gatehouse's default)")
+	flag.StringVar(&o.baseline, "baseline", "", "also measure refresh on Gatehouse built from this git revision (e.g. the commit before group commit), in the same run")
+	flag.StringVar(&o.note, "note", "", "a paragraph to put under the report's title (e.g. how loaded the machine was)")
 	flag.StringVar(&o.tags, "tags", "", "build tags for Gatehouse (pprof: profiles on 127.0.0.1:6060 while it runs)")
 	bareBody := flag.Int("serve-bare", 0, "internal: serve a bare handler with a body of this size")
 	flag.Parse()
@@ -95,6 +97,8 @@ type options struct {
 	scaleUsers, scaleSessions int
 	synchronous               string
 	tags                      string
+	baseline                  string
+	note                      string
 }
 
 // runs reports whether scenario key is to be measured.
@@ -157,6 +161,18 @@ func run(o options) error {
 		// The same database restarted with synchronous=NORMAL: what FULL costs.
 		r, err := measureGatehouse(client, bin, sqliteDB, o, run1{label: "SQLite, synchronous=NORMAL", only: []string{"refresh"},
 			suffix: " (synchronous=NORMAL)", args: []string{"--sqlite-synchronous", "NORMAL"}})
+		if err != nil {
+			return err
+		}
+		f.sqlite.results = append(f.sqlite.results, r.results...)
+	}
+	if o.baseline != "" {
+		old, err := buildRevision(dir, o.baseline)
+		if err != nil {
+			return err
+		}
+		r, err := measureGatehouse(client, old, filepath.Join(dir, "baseline.db"), o, run1{label: "SQLite, Gatehouse at " + o.baseline,
+			only: []string{"refresh"}, register: true, suffix: " (before: " + o.baseline + ")"})
 		if err != nil {
 			return err
 		}
@@ -312,6 +328,26 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	rss := residentMB(gh.Process.Pid)
 	fmt.Fprintf(os.Stderr, "  resident memory after the run: %.0f MB\n", rss)
 	return backendResult{results: results, rssMB: rss, startup: startup}, nil
+}
+
+// buildRevision builds Gatehouse as it was at rev (git archive into dir).
+func buildRevision(dir, rev string) (string, error) {
+	src := filepath.Join(dir, "baseline-src")
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		return "", err
+	}
+	archive := exec.Command("sh", "-c", "git archive \"$0\" | tar -x -C \"$1\"", rev, src)
+	archive.Stderr = os.Stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s: %w", rev, err)
+	}
+	bin := filepath.Join(dir, "gatehouse-baseline")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gatehouse")
+	build.Dir, build.Stdout, build.Stderr = src, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build gatehouse at %s: %w", rev, err)
+	}
+	return bin, nil
 }
 
 // healthy waits for /healthz to answer 200.
