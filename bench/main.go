@@ -7,11 +7,19 @@
 //   - the limits they are compared with: a bare net/http handler returning a
 //     body of the same size as GET /me, and this machine's argon2id hash rate
 //     at Gatehouse's parameters;
-//   - Gatehouse's resident memory after the run.
+//   - the refresh scenario again with --sqlite-synchronous NORMAL, beside the
+//     default FULL, and the raw SQLite ceiling for a one-row update
+//     transaction under both (same driver and pragmas);
+//   - Gatehouse's start-up time and resident memory after the run;
+//   - with -scale, GET /me, refresh, login, start-up and memory again on a
+//     database seeded (straight into SQLite, cached under bench/out/) with
+//     -scale-users users and two sessions per user.
 //
 // It prints a markdown table and writes BENCHMARKS.md and bench/chart.svg.
 //
-//	go run ./bench            # from the repository root; about a minute
+//	go run ./bench                          # from the repository root; a few minutes
+//	go run ./bench -scale                   # and the million-user scenario (~2 GB, seeded once)
+//	go run ./bench -only refresh -duration 3s   # a quick A/B of one scenario; writes nothing
 package main
 
 import (
@@ -42,23 +50,59 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("duration", 10*time.Second, "how long each scenario runs")
-	conns := flag.Int("conns", 32, "concurrent keep-alive connections")
-	users := flag.Int("users", 64, "users to seed")
-	out := flag.String("out", "BENCHMARKS.md", "report file")
-	chart := flag.String("chart", "bench/chart.svg", "chart file")
-	postgres := flag.String("postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"), "also measure on this PostgreSQL (postgres:// URL; a fresh schema is used and dropped)")
+	var o options
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
+	flag.IntVar(&o.conns, "conns", 32, "concurrent keep-alive connections")
+	flag.IntVar(&o.users, "users", 64, "users to seed")
+	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report file")
+	flag.StringVar(&o.chart, "chart", "bench/chart.svg", "chart file")
+	flag.StringVar(&o.postgres, "postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"), "also measure on this PostgreSQL (postgres:// URL; a fresh schema is used and dropped)")
+	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, refresh, login, register, normal, raw, argon2, scale); "+
+		"set, it prints the table and writes no report: for quick A/B runs")
+	flag.BoolVar(&o.scale, "scale", false, "also run the scale scenario (seeds -scale-users and -scale-sessions straight into SQLite once, cached under bench/out/; the full size takes ~2 GB and some minutes)")
+	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users of the scale scenario")
+	flag.IntVar(&o.scaleSessions, "scale-sessions", 0, "sessions of the scale scenario (default: two per user)")
+	flag.StringVar(&o.synchronous, "sqlite-synchronous", "", "Gatehouse's --sqlite-synchronous for the SQLite runs (default: Gatehouse's default)")
+	flag.StringVar(&o.baseline, "baseline", "", "also measure refresh on Gatehouse built from this git revision (e.g. the commit before group commit), in the same run")
+	flag.StringVar(&o.note, "note", "", "a paragraph to put under the report's title (e.g. how loaded the machine was)")
+	flag.StringVar(&o.tags, "tags", "", "build tags for Gatehouse (pprof: profiles on 127.0.0.1:6060 while it runs)")
 	bareBody := flag.Int("serve-bare", 0, "internal: serve a bare handler with a body of this size")
 	flag.Parse()
 	if *bareBody > 0 {
 		serveBare(*bareBody)
 		return
 	}
-	if err := run(*duration, *conns, *users, *out, *chart, *postgres); err != nil {
+	if o.scaleSessions == 0 {
+		o.scaleSessions = 2 * o.scaleUsers
+	}
+	if *only != "" {
+		o.only = map[string]bool{}
+		for _, k := range strings.Split(*only, ",") {
+			o.only[strings.TrimSpace(k)] = true
+		}
+		o.scale = o.scale || o.only["scale"]
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
+
+type options struct {
+	duration                  time.Duration
+	conns, users              int
+	out, chart, postgres      string
+	only                      map[string]bool // nil: everything
+	scale                     bool
+	scaleUsers, scaleSessions int
+	synchronous               string
+	tags                      string
+	baseline                  string
+	note                      string
+}
+
+// runs reports whether scenario key is to be measured.
+func (o options) runs(key string) bool { return o.only == nil || o.only[key] }
 
 // result is one scenario's measurement.
 type result struct {
@@ -69,73 +113,160 @@ type result struct {
 	P50, P99 time.Duration
 }
 
-func run(duration time.Duration, conns, users int, out, chart, postgres string) error {
+// figures is everything one run measured.
+type figures struct {
+	sqlite, pg, scale *backendResult
+	hashRate          float64
+	raw               map[string]float64 // synchronous → one-row update transactions/s
+	o                 options
+}
+
+func run(o options) error {
 	dir, err := os.MkdirTemp("", "gatehouse-bench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "gatehouse")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/gatehouse")
+	build := exec.Command("go", "build", "-tags", o.tags, "-o", bin, "./cmd/gatehouse")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build gatehouse (run from the repository root): %w", err)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns * 2, MaxConnsPerHost: conns * 2}}
-	fmt.Fprintf(os.Stderr, "measuring %s per scenario with %d connections...\n", duration, conns)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.conns * 2, MaxConnsPerHost: o.conns * 2}}
+	fmt.Fprintf(os.Stderr, "measuring %s per scenario with %d connections...\n", o.duration, o.conns)
+	f := figures{o: o, raw: map[string]float64{}}
 
-	sqlite, err := measureGatehouse(client, bin, filepath.Join(dir, "bench.db"), duration, conns, users, true)
-	if err != nil {
-		return err
+	if o.runs("raw") {
+		for _, mode := range []string{"FULL", "NORMAL"} {
+			r, err := rawSQLite(filepath.Join(dir, "raw-"+mode+".db"), mode, o.duration/2)
+			if err != nil {
+				return err
+			}
+			f.raw[mode] = r
+			fmt.Fprintf(os.Stderr, "  raw SQLite, one-row update transactions (synchronous=%s): %.0f/s\n", mode, r)
+		}
 	}
-	var pg *backendResult
-	if postgres != "" {
-		dsn, drop, err := freshSchema(postgres)
+	sqliteArgs := []string{}
+	if o.synchronous != "" {
+		sqliteArgs = append(sqliteArgs, "--sqlite-synchronous", o.synchronous)
+	}
+	sqliteDB := filepath.Join(dir, "bench.db")
+	if r, err := measureGatehouse(client, bin, sqliteDB, o, run1{label: "SQLite", withBare: true, register: true, args: sqliteArgs}); err != nil {
+		return err
+	} else {
+		f.sqlite = &r
+	}
+	if o.runs("normal") {
+		// The same database restarted with synchronous=NORMAL: what FULL costs.
+		r, err := measureGatehouse(client, bin, sqliteDB, o, run1{label: "SQLite, synchronous=NORMAL", only: []string{"refresh"},
+			suffix: " (synchronous=NORMAL)", args: []string{"--sqlite-synchronous", "NORMAL"}})
+		if err != nil {
+			return err
+		}
+		f.sqlite.results = append(f.sqlite.results, r.results...)
+	}
+	if o.baseline != "" {
+		old, err := buildRevision(dir, o.baseline)
+		if err != nil {
+			return err
+		}
+		r, err := measureGatehouse(client, old, filepath.Join(dir, "baseline.db"), o, run1{label: "SQLite, Gatehouse at " + o.baseline,
+			only: []string{"refresh"}, register: true, suffix: " (before: " + o.baseline + ")"})
+		if err != nil {
+			return err
+		}
+		f.sqlite.results = append(f.sqlite.results, r.results...)
+	}
+	if o.postgres != "" {
+		dsn, drop, err := freshSchema(o.postgres)
 		if err != nil {
 			return err
 		}
 		defer drop()
-		r, err := measureGatehouse(client, bin, dsn, duration, conns, users, false)
+		r, err := measureGatehouse(client, bin, dsn, o, run1{label: "PostgreSQL", register: true})
 		if err != nil {
 			return err
 		}
-		pg = &r
+		f.pg = &r
 	}
-	hashRate := argon2Rate(duration / 2)
-	fmt.Fprintf(os.Stderr, "  argon2id: %.1f hashes/s on %d cores; Gatehouse resident memory after the run: %.0f MB\n",
-		hashRate, runtime.GOMAXPROCS(0), sqlite.rssMB)
+	if o.scale {
+		db, err := scaleDB(bin, o.scaleUsers, o.scaleSessions)
+		if err != nil {
+			return err
+		}
+		r, err := measureGatehouse(client, bin, db, o, run1{label: fmt.Sprintf("SQLite with %d users, %d sessions", o.scaleUsers, o.scaleSessions),
+			only: []string{"me", "refresh", "login"}, scaleUsers: o.scaleUsers, args: sqliteArgs})
+		if err != nil {
+			return err
+		}
+		f.scale = &r
+	}
+	if o.runs("argon2") {
+		f.hashRate = argon2Rate(o.duration / 2)
+		fmt.Fprintf(os.Stderr, "  argon2id: %.1f hashes/s on %d cores\n", f.hashRate, runtime.GOMAXPROCS(0))
+	}
 
-	report := render(sqlite, pg, hashRate, duration, conns, users)
+	report := render(f)
 	fmt.Print(report.table)
-	if err := os.WriteFile(out, []byte(report.markdown), 0o644); err != nil {
+	if o.only != nil {
+		return nil
+	}
+	if err := os.WriteFile(o.out, []byte(report.markdown), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(chart, []byte(report.svg), 0o644)
+	return os.WriteFile(o.chart, []byte(report.svg), 0o644)
 }
 
 // backendResult is one database's run.
 type backendResult struct {
 	results []result
 	rssMB   float64
+	startup time.Duration // from the process's start to its first healthy /healthz
 }
 
-// measureGatehouse starts Gatehouse on db, seeds it and measures it; with
-// withBare it measures the bare handler first, on the same machine state.
-func measureGatehouse(client *http.Client, bin, db string, duration time.Duration, conns, users int, withBare bool) (backendResult, error) {
-	label := "SQLite"
-	if strings.HasPrefix(db, "postgres") {
-		label = "PostgreSQL"
+// run1 says what one start of Gatehouse measures.
+type run1 struct {
+	label      string
+	withBare   bool     // measure the bare handler first, on the same machine state
+	register   bool     // seed users through /register (else they exist)
+	only       []string // scenarios of this start (default: all that options allow)
+	suffix     string   // added to each scenario's name
+	scaleUsers int      // the users exist as seeded by the scale scenario
+	args       []string
+}
+
+func (r run1) runs(o options, key string) bool {
+	if len(r.only) > 0 && !slices.Contains(r.only, key) {
+		return false
 	}
-	fmt.Fprintf(os.Stderr, "%s:\n", label)
+	return o.runs(key) || (r.scaleUsers > 0 && o.only["scale"])
+}
+
+// measureGatehouse starts Gatehouse on db, seeds it and measures it.
+func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (backendResult, error) {
+	fmt.Fprintf(os.Stderr, "%s:\n", r1.label)
 	// All load comes from one address, so the per-address limits are lifted;
 	// the per-account lockout stays (no login here fails).
-	gh, base, err := start(bin, "--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
-		"--limit-login", "100000000/1s", "--limit-register", "100000000/1s", "--limit-refresh", "100000000/1s")
+	args := append([]string{"--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
+		"--limit-login", "100000000/1s", "--limit-register", "100000000/1s", "--limit-refresh", "100000000/1s"}, r1.args...)
+	began := time.Now()
+	gh, base, err := start(bin, args...)
 	if err != nil {
 		return backendResult{}, err
 	}
 	defer stop(gh)
-	seeded, err := seed(client, base, users)
+	if err := healthy(client, base); err != nil {
+		return backendResult{}, err
+	}
+	startup := time.Since(began)
+	fmt.Fprintf(os.Stderr, "  start-up %s\n", startup.Round(time.Millisecond))
+	var seeded []seededUser
+	if r1.scaleUsers > 0 {
+		seeded, err = loginSpread(client, base, o.users, r1.scaleUsers)
+	} else {
+		seeded, err = seed(client, base, o.users, r1.register)
+	}
 	if err != nil {
 		return backendResult{}, err
 	}
@@ -147,11 +278,11 @@ func measureGatehouse(client *http.Client, bin, db string, duration time.Duratio
 
 	var results []result
 	measure := func(name string, work func(worker int, i int) error) {
-		r := load(name, duration, conns, work)
-		fmt.Fprintf(os.Stderr, "  %-28s %9.0f/s  p50 %-9s p99 %-9s errors %d\n", name, r.Rate, r.P50, r.P99, r.Errors)
+		r := load(name+r1.suffix, o.duration, o.conns, work)
+		fmt.Fprintf(os.Stderr, "  %-40s %9.0f/s  p50 %-9s p99 %-9s errors %d\n", r.Name, r.Rate, r.P50, r.P99, r.Errors)
 		results = append(results, r)
 	}
-	if withBare {
+	if r1.withBare && r1.runs(o, "bare") {
 		self, err := os.Executable()
 		if err != nil {
 			return backendResult{}, err
@@ -163,30 +294,118 @@ func measureGatehouse(client *http.Client, bin, db string, duration time.Duratio
 		measure("bare net/http handler", func(_, _ int) error { _, err := get(client, bareBase+"/me", ""); return err })
 		stop(bare)
 	}
-	measure("GET /me (Bearer)", func(w, i int) error { _, err := get(client, base+"/me", seeded[(w+i)%len(seeded)].access); return err })
-	refresh := make([]string, conns) // one refresh chain per connection, each its own session
-	for w := range refresh {
-		t, err := login(client, base, seeded[w%len(seeded)])
-		if err != nil {
-			return backendResult{}, err
-		}
-		refresh[w] = t.Refresh
+	if r1.runs(o, "me") {
+		measure("GET /me (Bearer)", func(w, i int) error { _, err := get(client, base+"/me", seeded[(w+i)%len(seeded)].access); return err })
 	}
-	measure("POST /token/refresh", func(w, _ int) error {
-		var t tokens
-		if err := post(client, base+"/token/refresh", `{"refresh_token":"`+refresh[w]+`"}`, &t); err != nil {
-			return err
+	if r1.runs(o, "refresh") {
+		refresh := make([]string, o.conns) // one refresh chain per connection, each its own session
+		for w := range refresh {
+			t, err := login(client, base, seeded[w%len(seeded)])
+			if err != nil {
+				return backendResult{}, err
+			}
+			refresh[w] = t.Refresh
 		}
-		refresh[w] = t.Refresh
-		return nil
-	})
-	measure("POST /login", func(w, i int) error { _, err := login(client, base, seeded[(w+i)%len(seeded)]); return err })
-	var n atomic.Int64
-	measure("POST /register", func(_, _ int) error {
-		return post(client, base+"/register", fmt.Sprintf(`{"username":"bench-new-%d","password":"a bench password %d"}`, n.Add(1), n.Load()), nil)
-	})
+		measure("POST /token/refresh", func(w, _ int) error {
+			var t tokens
+			if err := post(client, base+"/token/refresh", `{"refresh_token":"`+refresh[w]+`"}`, &t); err != nil {
+				return err
+			}
+			refresh[w] = t.Refresh
+			return nil
+		})
+	}
+	if r1.runs(o, "login") {
+		measure("POST /login", func(w, i int) error { _, err := login(client, base, seeded[(w+i)%len(seeded)]); return err })
+	}
+	if r1.register && r1.runs(o, "register") {
+		var n atomic.Int64
+		measure("POST /register", func(_, _ int) error {
+			return post(client, base+"/register", fmt.Sprintf(`{"username":"bench-new-%d","password":"a bench password %d"}`, n.Add(1), n.Load()), nil)
+		})
+	}
 	time.Sleep(2 * time.Second) // "after the run": load has stopped and the server is idle
-	return backendResult{results: results, rssMB: residentMB(gh.Process.Pid)}, nil
+	rss := residentMB(gh.Process.Pid)
+	fmt.Fprintf(os.Stderr, "  resident memory after the run: %.0f MB\n", rss)
+	return backendResult{results: results, rssMB: rss, startup: startup}, nil
+}
+
+// buildRevision builds Gatehouse as it was at rev (git archive into dir).
+func buildRevision(dir, rev string) (string, error) {
+	src := filepath.Join(dir, "baseline-src")
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		return "", err
+	}
+	archive := exec.Command("sh", "-c", "git archive \"$0\" | tar -x -C \"$1\"", rev, src)
+	archive.Stderr = os.Stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s: %w", rev, err)
+	}
+	bin := filepath.Join(dir, "gatehouse-baseline")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gatehouse")
+	build.Dir, build.Stdout, build.Stderr = src, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build gatehouse at %s: %w", rev, err)
+	}
+	return bin, nil
+}
+
+// healthy waits for /healthz to answer 200.
+func healthy(c *http.Client, base string) error {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := c.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("%s/healthz never answered", base)
+}
+
+// rawSQLite is the machine's ceiling for what a rotation must do at least:
+// one transaction updating one row, committed, on the same driver with the
+// pragmas Gatehouse uses (WAL, busy timeout, foreign keys, BEGIN IMMEDIATE)
+// and the given synchronous mode, one transaction after another.
+func rawSQLite(path, synchronous string, d time.Duration) (float64, error) {
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous("+synchronous+")&_pragma=foreign_keys(1)&_txlock=immediate")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)`); err != nil {
+		return 0, err
+	}
+	if _, err := db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+		INSERT INTO t SELECT i, 0 FROM n`); err != nil {
+		return 0, err
+	}
+	st, err := db.PrepareContext(ctx, `UPDATE t SET v = v + 1 WHERE id = ?`)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	n := 0
+	began := time.Now()
+	for deadline := began.Add(d); time.Now().Before(deadline); n++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, n%1000+1); err != nil {
+			tx.Rollback()
+			return 0, err
+		}
+		if err := tx.Commit(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(began).Seconds(), nil
 }
 
 // freshSchema creates a schema for this run and returns a URL that uses it,
@@ -219,18 +438,42 @@ type tokens struct {
 	Refresh string `json:"refresh_token"`
 }
 
-func seed(c *http.Client, base string, n int) ([]seededUser, error) {
+// loginSpread logs in n of the scale scenario's seeded users, spread over all
+// of them.
+func loginSpread(c *http.Client, base string, n, users int) ([]seededUser, error) {
+	out := make([]seededUser, n)
+	for i := range out {
+		u := seededUser{name: scaleUserName(i * (users / n)), pw: scaleUserPassword}
+		t, err := login(c, base, u)
+		if err != nil {
+			return nil, fmt.Errorf("scale: %w", err)
+		}
+		u.access = t.Access
+		out[i] = u
+	}
+	return out, nil
+}
+
+// seed registers (when register is set) and logs in n users.
+func seed(c *http.Client, base string, n int, register bool) ([]seededUser, error) {
 	out := make([]seededUser, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
+	// A few at a time: a login refused 503 by a full hashing pool stays
+	// charged to the account's lockout, so a burst could lock the seed out.
+	sem := make(chan struct{}, 8)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			u := seededUser{name: fmt.Sprintf("bench-%d", i), pw: fmt.Sprintf("bench password number %d", i)}
-			if err := post(c, base+"/register", fmt.Sprintf(`{"username":%q,"password":%q}`, u.name, u.pw), nil); err != nil {
-				errs <- fmt.Errorf("seed: %w", err)
-				return
+			if register {
+				if err := post(c, base+"/register", fmt.Sprintf(`{"username":%q,"password":%q}`, u.name, u.pw), nil); err != nil {
+					errs <- fmt.Errorf("seed: %w", err)
+					return
+				}
 			}
 			t, err := login(c, base, u)
 			if err != nil {

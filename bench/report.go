@@ -31,17 +31,12 @@ func table(rs []result) string {
 	return t.String()
 }
 
-func render(sqlite backendResult, pg *backendResult, hashRate float64, duration time.Duration, conns, users int) report {
-	rs, rssMB := sqlite.results, sqlite.rssMB
-	var t strings.Builder
-	t.WriteString(strings.TrimSuffix(table(rs), "\n") + "\n")
-	fmt.Fprintf(&t, "| argon2id limit (%d cores × hashes/s) | %.1f | | | |\n", runtime.GOMAXPROCS(0), hashRate)
-	if pg != nil {
-		t.WriteString("\nOn PostgreSQL:\n\n" + table(pg.results))
+func render(f figures) report {
+	o := f.o
+	var rs []result
+	if f.sqlite != nil {
+		rs = f.sqlite.results
 	}
-
-	me, bare := find(rs, "GET /me (Bearer)"), find(rs, "bare net/http handler")
-	login, refresh := find(rs, "POST /login"), find(rs, "POST /token/refresh")
 	pct := func(a, b float64) float64 {
 		if b == 0 {
 			return 0
@@ -54,24 +49,109 @@ func render(sqlite backendResult, pg *backendResult, hashRate float64, duration 
 		}
 		return "**missed**"
 	}
+	limits := func(b *strings.Builder) {
+		if f.hashRate > 0 {
+			fmt.Fprintf(b, "| argon2id limit (%d cores × hashes/s) | %.1f | | | |\n", runtime.GOMAXPROCS(0), f.hashRate)
+		}
+		for _, mode := range []string{"FULL", "NORMAL"} {
+			if r, ok := f.raw[mode]; ok {
+				fmt.Fprintf(b, "| raw SQLite limit: one-row update transactions, synchronous=%s | %.0f | | | |\n", mode, r)
+			}
+		}
+	}
+	var t strings.Builder
+	t.WriteString(table(rs))
+	limits(&t)
+	if f.pg != nil {
+		t.WriteString("\nOn PostgreSQL:\n\n" + table(f.pg.results))
+	}
+	if f.scale != nil {
+		fmt.Fprintf(&t, "\nAt scale (%d users, %d sessions):\n\n%s", o.scaleUsers, o.scaleSessions, table(f.scale.results))
+	}
+	for _, b := range []struct {
+		name string
+		r    *backendResult
+	}{{"SQLite", f.sqlite}, {"PostgreSQL", f.pg}, {"scale", f.scale}} {
+		if b.r != nil {
+			fmt.Fprintf(&t, "%s: start-up %s, resident memory after the run %.0f MB\n", b.name, b.r.startup.Round(time.Millisecond), b.r.rssMB)
+		}
+	}
+
+	me, bare := find(rs, "GET /me (Bearer)"), find(rs, "bare net/http handler")
+	login, refresh := find(rs, "POST /login"), find(rs, "POST /token/refresh")
+	normal := find(rs, "POST /token/refresh (synchronous=NORMAL)")
 	var m strings.Builder
-	fmt.Fprintf(&m, "# Gatehouse benchmarks\n\nProduced by `go run ./bench`; every figure below comes from one run of it.\n\n")
+	m.WriteString("# Gatehouse benchmarks\n\nProduced by `go run ./bench -scale -baseline 6a52bb2 -postgres $GATEHOUSE_BENCH_POSTGRES` (see bench/main.go and README.md, Benchmarks); every figure below comes from one run of it.\n\n")
+	if o.note != "" {
+		m.WriteString("> " + o.note + "\n\n")
+	}
 	fmt.Fprintf(&m, "| | |\n| --- | --- |\n| machine | %s |\n| Go | %s |\n| commit | %s |\n| date | %s |\n| load | %d keep-alive connections on loopback, %s per scenario, %d seeded users; Gatehouse, the bare handler and the load generator are separate processes sharing the machine |\n\n",
-		machine(), runtime.Version(), commit(), time.Now().UTC().Format("2006-01-02 15:04 MST"), conns, duration, users)
-	m.WriteString("## Results on SQLite\n\n" + table(rs))
-	fmt.Fprintf(&m, "| argon2id limit (%d cores × hashes/s) | %.1f | | | |\n\n", runtime.GOMAXPROCS(0), hashRate)
-	fmt.Fprintf(&m, "Gatehouse's resident memory after the run: **%.0f MB**.\n\n", rssMB)
-	if pg != nil {
-		m.WriteString("## The same scenarios on PostgreSQL\n\nPostgreSQL 15 on the same machine (its server shares the two cores), a fresh schema, Gatehouse's pool of 20 connections.\n\n" + table(pg.results))
-		fmt.Fprintf(&m, "\nGatehouse's resident memory after the run: **%.0f MB**.\n\n", pg.rssMB)
+		machine(), runtime.Version(), commit(), time.Now().UTC().Format("2006-01-02 15:04 MST"), o.conns, o.duration, o.users)
+	m.WriteString("## Results on SQLite\n\nGatehouse's default `--sqlite-synchronous FULL` (a commit survives power loss), rotations group-committed; the NORMAL row restarts the same server with `--sqlite-synchronous NORMAL`. Each figure sits beside its limit: the bare handler for GET /me, argon2id for login and register, the raw SQLite transaction rate (same driver and pragmas, one transaction after another) for refresh.\n\n" + table(rs))
+	limits(&m)
+	if f.sqlite != nil {
+		fmt.Fprintf(&m, "\nStart-up: **%s**; resident memory after the run: **%.0f MB**.\n\n", f.sqlite.startup.Round(time.Millisecond), f.sqlite.rssMB)
+	}
+	if f.pg != nil {
+		m.WriteString("## The same scenarios on PostgreSQL\n\nPostgreSQL 15 on the same machine (its server shares the two cores), a fresh schema, Gatehouse's pool of 20 connections, four group-commit lanes.\n\n" + table(f.pg.results))
+		fmt.Fprintf(&m, "\nStart-up: **%s**; resident memory after the run: **%.0f MB**.\n\n", f.pg.startup.Round(time.Millisecond), f.pg.rssMB)
+	}
+	if f.scale != nil {
+		fmt.Fprintf(&m, "## At scale\n\n%d users and %d sessions (each with a spent and a live refresh-token row) written straight into the SQLite file (`-scale`, cached under bench/out/), then the same scenarios against it; the ratio is to the small database above.\n\n", o.scaleUsers, o.scaleSessions)
+		m.WriteString("| scenario | requests/s | p50 | p99 | errors | of the small database |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, r := range f.scale.results {
+			fmt.Fprintf(&m, "| %s | %.0f | %s | %s | %d | %.0f%% |\n", r.Name, r.Rate, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors, pct(r.Rate, find(rs, r.Name).Rate))
+		}
+		fmt.Fprintf(&m, "\nStart-up: **%s**; resident memory after the run: **%.0f MB**.\n\n", f.scale.startup.Round(time.Millisecond), f.scale.rssMB)
 	}
 	m.WriteString("## Against the targets\n\n| target | measured | |\n| --- | --- | --- |\n")
-	fmt.Fprintf(&m, "| protected GET /me ≥ 80%% of the bare handler | %.0f%% (%.0f vs %.0f req/s) | %s |\n", pct(me.Rate, bare.Rate), me.Rate, bare.Rate, mark(pct(me.Rate, bare.Rate) >= 80))
-	fmt.Fprintf(&m, "| login ≥ 90%% of the argon2id limit | %.0f%% (%.1f vs %.1f/s) | %s |\n", pct(login.Rate, hashRate), login.Rate, hashRate, mark(pct(login.Rate, hashRate) >= 90))
-	fmt.Fprintf(&m, "| ≥ 2,000 refreshes/s on SQLite | %.0f/s | %s |\n", refresh.Rate, mark(refresh.Rate >= 2000))
-	fmt.Fprintf(&m, "| p99 of GET /me < 5 ms at %d connections | %s | %s |\n", conns, me.P99.Round(time.Microsecond), mark(me.P99 < 5*time.Millisecond))
-	fmt.Fprintf(&m, "| resident memory < 100 MB after the run | %.0f MB | %s |\n\n", rssMB, mark(rssMB < 100))
-	m.WriteString("![Gatehouse beside the limits](bench/chart.svg)\n")
+	fmt.Fprintf(&m, "| protected GET /me ≥ 85%% of the bare handler | %.0f%% (%.0f vs %.0f req/s) | %s |\n", pct(me.Rate, bare.Rate), me.Rate, bare.Rate, mark(pct(me.Rate, bare.Rate) >= 85))
+	fmt.Fprintf(&m, "| login ≥ 90%% of the argon2id limit | %.0f%% (%.1f vs %.1f/s) | %s |\n", pct(login.Rate, f.hashRate), login.Rate, f.hashRate, mark(pct(login.Rate, f.hashRate) >= 90))
+	fmt.Fprintf(&m, "| ≥ 6,000 refreshes/s on SQLite, synchronous=FULL | %.0f/s (raw one-transaction limit %.0f/s) | %s |\n", refresh.Rate, f.raw["FULL"], mark(refresh.Rate >= 6000))
+	if normal.Rate > 0 {
+		fmt.Fprintf(&m, "| synchronous=FULL costs little with group commit | FULL %.0f/s vs NORMAL %.0f/s (%.0f%%) | |\n", refresh.Rate, normal.Rate, pct(refresh.Rate, normal.Rate))
+	}
+	if o.baseline != "" {
+		before := find(rs, "POST /token/refresh (before: "+o.baseline+")")
+		fmt.Fprintf(&m, "| refresh before and after group commit (%s, synchronous=NORMAL, one transaction per rotation) | before %.0f/s, now %.0f/s (%.1f×) | |\n",
+			o.baseline, before.Rate, refresh.Rate, refresh.Rate/max(before.Rate, 1))
+	}
+	if f.pg != nil {
+		pr := find(f.pg.results, "POST /token/refresh")
+		fmt.Fprintf(&m, "| ≥ 3,000 refreshes/s on PostgreSQL | %.0f/s | %s |\n", pr.Rate, mark(pr.Rate >= 3000))
+	}
+	fmt.Fprintf(&m, "| p99 of GET /me < 5 ms at %d connections | %s | %s |\n", o.conns, me.P99.Round(time.Microsecond), mark(me.P99 < 5*time.Millisecond))
+	if f.sqlite != nil {
+		fmt.Fprintf(&m, "| resident memory < 100 MB after the run | %.0f MB | %s |\n", f.sqlite.rssMB, mark(f.sqlite.rssMB < 100))
+	}
+	if f.scale != nil {
+		for _, name := range []string{"GET /me (Bearer)", "POST /token/refresh", "POST /login"} {
+			r := pct(find(f.scale.results, name).Rate, find(rs, name).Rate)
+			fmt.Fprintf(&m, "| at scale, %s within 15%% of the small database | %.0f%% | %s |\n", name, r, mark(r >= 85))
+		}
+		fmt.Fprintf(&m, "| at scale, start-up < 2 s | %s | %s |\n", f.scale.startup.Round(time.Millisecond), mark(f.scale.startup < 2*time.Second))
+		fmt.Fprintf(&m, "| at scale, resident memory < 100 MB | %.0f MB | %s |\n", f.scale.rssMB, mark(f.scale.rssMB < 100))
+	}
+	m.WriteString(`
+## Where a refresh's time goes
+
+Rotations are group-committed (README.md, "Why refresh is fast and still
+durable"). A CPU profile of the refresh scenario (` + "`go run ./bench -only refresh -tags pprof`" + `,
+then ` + "`go tool pprof http://127.0.0.1:6060/debug/pprof/profile`" + `) showed, on a
+loaded 2-core machine: the writer goroutine was busy about a fifth of the
+time, half of it in the four statements of the rotations and half in the
+COMMIT (the WAL append and its fsync, one per batch); the rest of the CPU
+went to HTTP, JSON and the EdDSA signature of each access token, which runs
+on the request's goroutine after the commit. Before group commit each
+rotation paid its own COMMIT (and, with synchronous=FULL, its own fsync: the
+raw one-transaction ceiling above), six statements, and the access token was
+signed inside the transaction, on the single writer.
+
+At scale, what grows is the refresh_tokens primary-key index (a random
+SHA-256 key): every rotation inserts into a random leaf page, so each batch
+writes that many distinct pages to the WAL.
+`)
+	m.WriteString("\n![Gatehouse beside the limits](bench/chart.svg)\n")
 
 	bars := []struct {
 		label      string
@@ -81,8 +161,8 @@ func render(sqlite backendResult, pg *backendResult, hashRate float64, duration 
 		unit       string
 	}{
 		{"GET /me", me.Rate, "bare net/http", bare.Rate, "req/s"},
-		{"login", login.Rate, "argon2id limit", hashRate, "/s"},
-		{"refresh", refresh.Rate, "target", 2000, "/s"},
+		{"login", login.Rate, "argon2id limit", f.hashRate, "/s"},
+		{"refresh", refresh.Rate, "raw SQLite tx, FULL", f.raw["FULL"], "/s"},
 	}
 	var s strings.Builder
 	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="%d" font-family="sans-serif" font-size="13">`+"\n", 40+len(bars)*80)

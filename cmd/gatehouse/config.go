@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/redact"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
 	"github.com/redis/go-redis/v9"
 )
@@ -50,6 +51,7 @@ type config struct {
 	MailFrom           string
 	MasterKeyFile      string
 	CORSOrigins        string
+	SQLiteSynchronous  string
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -90,6 +92,8 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 		return fs
 	}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.SQLiteSynchronous, "sqlite-synchronous", store.DefaultSynchronous,
+		"SQLite durability: FULL (a commit survives power loss) or NORMAL (survives a crash of the process only)")
 	fs.StringVar(&c.Issuer, "issuer", "", "token issuer URL (default http://<addr>)")
 	fs.StringVar(&c.Audience, "audience", "", "token audience (default: the issuer)")
 	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", def.RefreshTTL, "refresh token lifetime")
@@ -174,6 +178,9 @@ func (c *config) validate(server bool) error {
 	}
 	if !server {
 		return nil
+	}
+	if s := strings.ToUpper(c.SQLiteSynchronous); s != "FULL" && s != "NORMAL" {
+		return badFlag("sqlite-synchronous", "%q is not FULL or NORMAL", c.SQLiteSynchronous)
 	}
 	for _, d := range []struct {
 		name     string

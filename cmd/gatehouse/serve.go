@@ -40,7 +40,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	st, err := openStore(ctx, c.DB, log)
+	st, err := openStore(ctx, c.DB, log, store.Options{Synchronous: c.SQLiteSynchronous})
 	if err != nil {
 		return err
 	}
@@ -125,8 +125,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // openStore opens the database and applies pending migrations. Errors never
 // carry the database URL's password; database files whose permissions were
 // too wide are logged once (they are 0600 now).
-func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store, error) {
-	st, err := openDatabase(ctx, dsn, log)
+func openStore(ctx context.Context, dsn string, log *slog.Logger, opt ...store.Options) (*store.Store, error) {
+	st, err := openDatabase(ctx, dsn, log, opt...)
 	if err != nil {
 		return nil, err
 	}
@@ -137,9 +137,14 @@ func openStore(ctx context.Context, dsn string, log *slog.Logger) (*store.Store,
 	return st, nil
 }
 
-// openDatabase opens the database without migrating it.
-func openDatabase(ctx context.Context, dsn string, log *slog.Logger) (*store.Store, error) {
-	st, err := store.Open(ctx, dsn)
+// openDatabase opens the database without migrating it, with the default
+// store.Options unless opt gives others.
+func openDatabase(ctx context.Context, dsn string, log *slog.Logger, opt ...store.Options) (*store.Store, error) {
+	var o store.Options
+	if len(opt) > 0 {
+		o = opt[0]
+	}
+	st, err := store.OpenWith(ctx, dsn, o)
 	if err != nil {
 		return nil, redact.Error(err, dsn)
 	}

@@ -42,6 +42,10 @@ func (s *Service) startSession(ctx context.Context, u User, hash string, c Clien
 
 // Refresh rotates a refresh token. A spent token replayed within the grace
 // window gets the same successor; outside it, the session is revoked.
+//
+// The store group-commits rotations on its writer, where decide runs: so
+// decide only decides. The successor and its sealed copy are made before,
+// and the access token is signed after the commit, never on the writer.
 func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error) {
 	defer func() {
 		if err != nil {
@@ -53,11 +57,23 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 	if raw == "" || len(raw) > 256 {
 		return nil, errInvalidGrant
 	}
-	var out *Tokens
-	var reusedSession, reusedBy string
+	next := newRawToken()
+	sealed, err := sealSuccessor(raw, next)
+	if err != nil {
+		return nil, err
+	}
+	// What decide saw, to answer with once the rotation has committed.
+	var (
+		user                    User
+		sess                    Session
+		issue                   string // the refresh token to hand out; "" for none
+		rt                      RefreshToken
+		issuedAt                time.Time
+		reusedSession, reusedBy string
+	)
 	decide := func(st RefreshState) (Rotation, error) {
 		now := s.now()
-		sess, user := st.Session, st.User
+		sess, user, issuedAt = st.Session, st.User, now
 		switch {
 		case !sess.RevokedAt.IsZero(), user.Disabled,
 			!now.Before(sess.ExpiresAt), !now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)):
@@ -72,35 +88,22 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 			}
 			// A racing tab or a lost response: hand out the same successor,
 			// with the expiry it was given when the token was spent (its
-			// refresh lifetime, cut at the session's end).
+			// refresh lifetime, cut at the session's end). An access token
+			// goes out without a new refresh token: its session's
+			// revocation must cover it.
 			exp := st.Token.SpentAt.Add(s.cfg.RefreshTTL)
 			if sess.ExpiresAt.Before(exp) {
 				exp = sess.ExpiresAt
 			}
-			out, err = s.tokens(user, sess, successor, RefreshToken{ExpiresAt: exp}, now)
-			return Rotation{}, err
+			issue, rt = successor, RefreshToken{ExpiresAt: exp}
+			return Rotation{AccessLiveUntil: s.liveUntil(now)}, nil
 		case !now.Before(st.Token.ExpiresAt):
 			return Rotation{}, errInvalidGrant
 		}
-		next, rt := s.newRefreshToken(sess, now)
-		sealed, err := sealSuccessor(raw, next)
-		if err != nil {
-			return Rotation{}, err
-		}
-		if out, err = s.tokens(user, sess, next, rt, now); err != nil {
-			return Rotation{}, err
-		}
+		issue, rt = next, s.refreshToken(sess, next, now)
 		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
 	}
-	err = s.store.Rotate(ctx, hashToken(raw), func(st RefreshState) (Rotation, error) {
-		rot, err := decide(st)
-		if err == nil && out != nil && rot.Successor == nil {
-			// An access token went out without a new refresh token (a replay
-			// within the grace window): its session's revocation must cover it.
-			rot.AccessLiveUntil = s.liveUntil(s.now())
-		}
-		return rot, err
-	})
+	err = s.store.Rotate(ctx, hashToken(raw), decide)
 	if ErrorCode(err) == CodeNotFound {
 		return nil, errInvalidGrant
 	}
@@ -113,7 +116,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 		s.audit(ctx, EventRefreshReuse, reusedBy, "session "+reusedSession+" revoked")
 		return nil, errInvalidGrant
 	}
-	return out, nil
+	return s.tokens(user, sess, issue, rt, issuedAt)
 }
 
 // LogoutInput says which sessions to end: the one of SessionID, or with All
@@ -239,15 +242,25 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 // newRefreshToken makes a 256-bit random token and its stored form; it
 // never outlives its session.
 func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
+	raw := newRawToken()
+	return raw, s.refreshToken(sess, raw, now)
+}
+
+// newRawToken makes a 256-bit random refresh token.
+func newRawToken() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	raw := base64.RawURLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// refreshToken is the stored form of raw, issued at now for sess.
+func (s *Service) refreshToken(sess Session, raw string, now time.Time) RefreshToken {
 	exp := now.Add(s.cfg.RefreshTTL)
 	if sess.ExpiresAt.Before(exp) {
 		exp = sess.ExpiresAt
 	}
 	// Every refresh token goes out with an access token signed at now.
-	return raw, RefreshToken{Hash: hashToken(raw), SessionID: sess.ID, CreatedAt: now, ExpiresAt: exp,
+	return RefreshToken{Hash: hashToken(raw), SessionID: sess.ID, CreatedAt: now, ExpiresAt: exp,
 		AccessLiveUntil: s.liveUntil(now)}
 }
 

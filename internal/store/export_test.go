@@ -51,3 +51,47 @@ func EnqueueMailThenFail(ctx context.Context, s *Store, now time.Time, msgs ...o
 		return errors.New("the token's insert failed")
 	})
 }
+
+// BatchTx is a group-committed job's view of its transaction.
+type BatchTx struct {
+	ctx context.Context
+	e   execer
+}
+
+// Exec runs a statement in the job's savepoint.
+func (b BatchTx) Exec(q string, args ...any) error {
+	_, err := b.e.exec(b.ctx, q, args...)
+	return err
+}
+
+// LogSessionEnded adds a change-feed entry, as revokeSessions does.
+func (b BatchTx) LogSessionEnded(id string, until time.Time) { b.e.logChange("session", id, until) }
+
+// Batch runs f as a group-committed job, in key's lane.
+func (s *Store) Batch(ctx context.Context, key string, f func(BatchTx) error) error {
+	return s.batch.do(ctx, key, func(ctx context.Context, e execer) error { return f(BatchTx{ctx, e}) })
+}
+
+// SetBatch replaces the store's group-commit writers by one lane whose queue
+// holds queue jobs, with hooks run before and after each COMMIT (each given
+// how many jobs ran). Call it before any write.
+func (s *Store) SetBatch(queue int, beforeCommit, afterCommit func(jobs int)) {
+	s.batch.close()
+	b := newBatcher(s, 0, 0)
+	b.beforeCommit, b.afterCommit = beforeCommit, afterCommit
+	lane := make(chan *job, queue)
+	b.lanes = append(b.lanes, lane)
+	b.wg.Add(1)
+	go b.run(lane)
+	s.batch = b
+}
+
+// BatchQueued is how many jobs wait in the first lane.
+func (s *Store) BatchQueued() int { return len(s.batch.lanes[0]) }
+
+// Count runs a SELECT count(*) on the read pool.
+func (s *Store) Count(ctx context.Context, q string, args ...any) (int, error) {
+	var n int
+	err := s.read.db.QueryRowContext(ctx, s.read.rebind(q), args...).Scan(&n)
+	return n, err
+}

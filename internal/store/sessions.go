@@ -160,26 +160,32 @@ func (s *Store) SessionByRefresh(ctx context.Context, hash string) (auth.Session
 
 // Rotate reads a refresh token's state and applies decide's answer in one
 // write transaction, so two concurrent refreshes of one token are ordered
-// and cannot both rotate it.
+// and cannot both rotate it. It is group-committed (batch.go): decide runs
+// on the writer, so it must be quick (no signing); Rotate returns once the
+// rotation is committed.
+//
+// A rotation is four statements: one read of the token, its session and its
+// user (the user is read here, not from a cache, so a disable stops the next
+// refresh at once on every instance), the spent mark, one update of the
+// session (last use and the access tokens' lifetime), and the successor.
 func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.RefreshState) (auth.Rotation, error)) error {
-	return s.inTx(ctx, func(e execer) error {
+	return s.inBatch(ctx, hash, func(ctx context.Context, e execer) error {
 		var st auth.RefreshState
 		var successor sql.NullString
-		var userID string
 		dest := []any{&st.Token.Hash, &st.Token.SessionID, msDest{&st.Token.CreatedAt}, msDest{&st.Token.ExpiresAt},
 			msDest{&st.Token.SpentAt}, &successor}
 		dest = append(dest, scanSession(&st.Session)...)
-		err := e.queryRow(ctx, `SELECT r.hash, r.session_id, r.created_at, r.expires_at, r.spent_at, r.successor, `+sessionColumns+`
-			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`+s.forUpdate, hash).Scan(dest...)
+		var email, username sql.NullString
+		var disabled sql.NullInt64
+		var created int64
+		dest = append(dest, &st.User.ID, &email, &username, &st.User.Name, &st.User.Role, &disabled, &created)
+		err := e.queryRow(ctx, rotateSelect+s.forUpdate, hash).Scan(dest...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("The refresh token")
 		} else if err != nil {
 			return err
 		}
-		userID = st.Session.UserID
-		if st.User, err = scanUser(e.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, userID)); err != nil {
-			return err
-		}
+		st.User.Email, st.User.Username, st.User.Disabled, st.User.CreatedAt = email.String, username.String, disabled.Valid, fromMS(created)
 		if successor.Valid {
 			if st.Token.Successor, err = base64.StdEncoding.DecodeString(successor.String); err != nil {
 				return err
@@ -193,22 +199,33 @@ func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.Refres
 			_, err := revokeSessions(ctx, e, auth.SessionFilter{SessionID: st.Session.ID}, rot.Now, rot.LiveUntil)
 			return err
 		}
-		if err := extendTokensLive(ctx, e, st.Session.ID, rot.AccessLiveUntil); err != nil {
-			return err
-		}
 		if rot.Successor == nil {
-			return nil
+			return extendTokensLive(ctx, e, st.Session.ID, rot.AccessLiveUntil)
 		}
 		if _, err := e.exec(ctx, `UPDATE refresh_tokens SET spent_at = ?, successor = ? WHERE hash = ?`,
 			ms(rot.Now), base64.StdEncoding.EncodeToString(rot.SealedSuccessor), hash); err != nil {
 			return err
 		}
-		if _, err := e.exec(ctx, `UPDATE sessions SET last_used_at = ? WHERE id = ?`, ms(rot.Now), st.Session.ID); err != nil {
+		live := rot.Successor.AccessLiveUntil
+		if rot.AccessLiveUntil.After(live) {
+			live = rot.AccessLiveUntil
+		}
+		if _, err := e.exec(ctx, `UPDATE sessions SET last_used_at = ?,
+			tokens_live_until = CASE WHEN tokens_live_until IS NULL OR tokens_live_until < ? THEN ? ELSE tokens_live_until END
+			WHERE id = ?`, ms(rot.Now), nullMS(live), nullMS(live), st.Session.ID); err != nil {
 			return err
 		}
-		return insertRefreshToken(ctx, e, *rot.Successor)
+		t := rot.Successor
+		_, err = e.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+			t.Hash, t.SessionID, ms(t.CreatedAt), ms(t.ExpiresAt))
+		return err
 	})
 }
+
+// rotateSelect reads a refresh token with its session and user.
+const rotateSelect = `SELECT r.hash, r.session_id, r.created_at, r.expires_at, r.spent_at, r.successor, ` + sessionColumns + `,
+	u.id, u.email, u.username, u.name, u.role, u.disabled_at, u.created_at
+	FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id WHERE r.hash = ?`
 
 // RevokeSessions ends the live sessions matching f.
 func (s *Store) RevokeSessions(ctx context.Context, f auth.SessionFilter, now, liveUntil time.Time) ([]string, error) {

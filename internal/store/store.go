@@ -46,6 +46,8 @@ type Store struct {
 	// lockChanges serialises the writers of the change feed until they
 	// commit (see writeChanges); SQLite's single writer needs nothing.
 	lockChanges string
+	// batch group-commits short writes (Rotate); see batch.go.
+	batch *batcher
 }
 
 // Errors is how many statements and transactions have failed, for metrics.
@@ -109,13 +111,41 @@ func IsPostgres(dsn string) bool {
 }
 
 // Open opens the database named by dsn: a postgres:// URL for PostgreSQL,
-// anything else an SQLite file path.
+// anything else an SQLite file path, with the default Options.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWith(ctx, dsn, Options{})
+}
+
+// Options tune how a database is opened; the zero value is the default.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma: "FULL" (the default: a
+	// commit survives power loss, one fsync per group commit) or "NORMAL"
+	// (a commit survives a crash of the process, not of the machine).
+	Synchronous string
+}
+
+// DefaultSynchronous is SQLite's synchronous setting when Options leave it empty.
+const DefaultSynchronous = "FULL"
+
+// OpenWith opens the database named by dsn with opt.
+func OpenWith(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if IsPostgres(dsn) {
 		return openPostgres(ctx, dsn)
 	}
-	return openSQLite(ctx, dsn)
+	mode := strings.ToUpper(opt.Synchronous)
+	switch mode {
+	case "":
+		mode = DefaultSynchronous
+	case "FULL", "NORMAL":
+	default:
+		return nil, fmt.Errorf("SQLite synchronous must be FULL or NORMAL, not %q", opt.Synchronous)
+	}
+	return openSQLite(ctx, dsn, mode)
 }
+
+// postgresLanes is how many group-commit writers run on PostgreSQL, each
+// with its own connection.
+const postgresLanes = 4
 
 // openPostgres opens one bounded pool (PostgreSQL serves concurrent writers
 // itself) whose sessions carry a statement timeout, so a stuck query cannot
@@ -142,6 +172,7 @@ func openPostgres(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", cfg.Host, err)
 	}
+	s.batch = newBatcher(s, postgresLanes, batchQueue)
 	return s, nil
 }
 
@@ -161,15 +192,16 @@ func numbered(q string) string {
 	return b.String()
 }
 
-// openSQLite gives SQLite WAL, synchronous=NORMAL, a busy timeout and
-// foreign keys; one writer connection whose transactions begin IMMEDIATE,
-// and a read-only pool. The database and its -wal and -shm are 0600.
-func openSQLite(ctx context.Context, dsn string) (*Store, error) {
+// openSQLite gives SQLite WAL, synchronous (FULL or NORMAL), a busy timeout
+// and foreign keys; one writer connection whose transactions begin
+// IMMEDIATE, fed by one group-commit lane, and a read-only pool. The
+// database and its -wal and -shm are 0600.
+func openSQLite(ctx context.Context, dsn, synchronous string) (*Store, error) {
 	tightened, err := secureSQLiteFiles(dsn)
 	if err != nil {
 		return nil, err
 	}
-	pragmas := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	pragmas := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + synchronous + ")&_pragma=foreign_keys(1)"
 	base := "file:" + (&url.URL{Path: dsn}).EscapedPath() + "?" + pragmas
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
@@ -189,6 +221,7 @@ func openSQLite(ctx context.Context, dsn string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open %s: %w", dsn, err)
 	}
+	s.batch = newBatcher(s, 1, batchQueue)
 	return s, nil
 }
 
@@ -219,6 +252,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pools; SQLite checkpoints the WAL when the last
 // connection closes.
 func (s *Store) Close() error {
+	if s.batch != nil {
+		s.batch.close()
+	}
 	if s.read == s.write {
 		return s.write.db.Close()
 	}
@@ -248,6 +284,9 @@ type execer struct {
 	// changes collects the transaction's change-feed entries, written just
 	// before it commits (nil outside a transaction).
 	changes *[]change
+	// missed collects the queries a transaction ran unprepared, to prepare
+	// once it has committed (nil outside a transaction).
+	missed *[]string
 }
 
 func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
@@ -256,6 +295,7 @@ func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result
 		return st.ExecContext(ctx, args...)
 	}
 	if e.tx != nil {
+		e.miss(q)
 		return e.tx.ExecContext(ctx, e.c.rebind(q), args...)
 	}
 	st, err := e.c.stmt(ctx, q)
@@ -271,6 +311,7 @@ func (e execer) query(ctx context.Context, q string, args ...any) (rows *sql.Row
 		return st.QueryContext(ctx, args...)
 	}
 	if e.tx != nil {
+		e.miss(q)
 		return e.tx.QueryContext(ctx, e.c.rebind(q), args...)
 	}
 	st, err := e.c.stmt(ctx, q)
@@ -293,6 +334,7 @@ func (e execer) queryRow(ctx context.Context, q string, args ...any) row {
 		return row{st.QueryRowContext(ctx, args...), e.c}
 	}
 	if e.tx != nil {
+		e.miss(q)
 		return row{e.tx.QueryRowContext(ctx, e.c.rebind(q), args...), e.c}
 	}
 	st, err := e.c.stmt(ctx, q)
@@ -317,6 +359,23 @@ func (e execer) cached(ctx context.Context, q string) (*sql.Stmt, bool) {
 	return v.(*sql.Stmt), true
 }
 
+// miss records that q ran unprepared in a transaction.
+func (e execer) miss(q string) {
+	if e.missed != nil {
+		*e.missed = append(*e.missed, q)
+	}
+}
+
+// prepare prepares queries a transaction ran unprepared, so the next
+// transaction finds them cached (a failure only leaves them unprepared).
+func (c *conn) prepare(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		if _, ok := c.stmts.Load(q); !ok {
+			_, _ = c.stmt(ctx, q)
+		}
+	}
+}
+
 func (s *Store) reader() execer { return execer{c: s.read} }
 func (s *Store) writer() execer { return execer{c: s.write} }
 
@@ -328,7 +387,8 @@ func (s *Store) inTx(ctx context.Context, f func(e execer) error) error {
 		return s.write.counted(err)
 	}
 	var changes []change
-	e := execer{c: s.write, tx: tx, changes: &changes}
+	var missed []string
+	e := execer{c: s.write, tx: tx, changes: &changes, missed: &missed}
 	if err := f(e); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -337,7 +397,11 @@ func (s *Store) inTx(ctx context.Context, f func(e execer) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	return s.write.counted(tx.Commit())
+	if err := s.write.counted(tx.Commit()); err != nil {
+		return err
+	}
+	s.write.prepare(ctx, missed)
+	return nil
 }
 
 // isUniqueViolation recognises a unique-constraint failure on SQLite

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// Group commit. Short write transactions (refresh-token rotations) are not
+// each given their own transaction: they queue for a writer goroutine that
+// runs every job waiting, up to batchMax, in one transaction, each inside its
+// own SAVEPOINT, and commits once. A job whose statement or decision fails is
+// rolled back to its savepoint and fails alone; the others commit. No caller
+// is answered before the COMMIT that holds its writes has returned, so an
+// acknowledged rotation is as durable as a transaction of its own (one
+// fsync, or one WAL append under synchronous=NORMAL, for the whole batch).
+//
+// The change feed's entries of the batch's jobs are numbered and written just
+// before that commit, as inTx does for one transaction; a rolled-back job's
+// entries are dropped with it.
+//
+// SQLite has one writer connection, so it gets one lane. PostgreSQL serves
+// concurrent writers, so it gets several lanes, each its own transaction on
+// its own connection; a job's key (the refresh token's hash) picks its lane,
+// so two rotations of one token are always ordered inside one lane and never
+// wait for each other's row locks across lanes.
+//
+// The queue is bounded: when a lane is full the caller is told at once to
+// come back (unavailable, with Retry-After), instead of queueing without
+// limit behind a stalled disk.
+
+const (
+	batchMax   = 128  // jobs per transaction
+	batchQueue = 1024 // waiting jobs per lane
+)
+
+// errBatchFull is the answer when a lane's queue is full.
+var errBatchFull = &auth.Error{Code: auth.CodeUnavailable, Message: "The server is busy; try again shortly.", RetryAfter: time.Second}
+
+var errBatchClosed = auth.Errorf(auth.CodeUnavailable, "The server is shutting down; try again shortly.")
+
+const (
+	jobQueued int32 = iota
+	jobRunning
+	jobAbandoned
+)
+
+type job struct {
+	f     func(ctx context.Context, e execer) error
+	ctx   context.Context // the caller's, without its cancellation
+	state atomic.Int32
+	done  chan error // buffered: the writer never waits for the caller
+}
+
+type batcher struct {
+	s     *Store
+	lanes []chan *job
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	// afterCommit, when set (tests), runs after each batch's COMMIT returned
+	// and before any of its callers is answered.
+	afterCommit func(jobs int)
+	// beforeCommit, when set (tests), runs with the batch's jobs run and its
+	// transaction still open.
+	beforeCommit func(jobs int)
+}
+
+func newBatcher(s *Store, lanes, queue int) *batcher {
+	b := &batcher{s: s, stop: make(chan struct{})}
+	for range lanes {
+		lane := make(chan *job, queue)
+		b.lanes = append(b.lanes, lane)
+		b.wg.Add(1)
+		go b.run(lane)
+	}
+	return b
+}
+
+// do runs f as one job of a group-committed transaction and returns its
+// error, or the commit's, once the transaction has committed or rolled back.
+// A caller whose ctx ends while its job still waits gets ctx's error and the
+// job never runs; once the job runs, the caller waits for its commit (a
+// short, bounded wait) and gets the true answer. f must use the context it
+// is given: cancelling a statement could abort the whole batch.
+func (b *batcher) do(ctx context.Context, key string, f func(ctx context.Context, e execer) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j := &job{f: f, ctx: context.WithoutCancel(ctx), done: make(chan error, 1)}
+	lane := b.lanes[0]
+	if len(b.lanes) > 1 {
+		h := fnv.New32a()
+		h.Write([]byte(key))
+		lane = b.lanes[h.Sum32()%uint32(len(b.lanes))]
+	}
+	select {
+	case <-b.stop:
+		return errBatchClosed
+	default:
+	}
+	select {
+	case lane <- j:
+	default:
+		return errBatchFull
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		if j.state.CompareAndSwap(jobQueued, jobAbandoned) {
+			return ctx.Err()
+		}
+		return <-j.done
+	}
+}
+
+// close stops the writers after the batches under way; jobs still queued
+// are answered unavailable.
+func (b *batcher) close() {
+	select {
+	case <-b.stop:
+		return
+	default:
+	}
+	close(b.stop)
+	b.wg.Wait()
+	for _, lane := range b.lanes {
+		for {
+			select {
+			case j := <-lane:
+				j.done <- errBatchClosed
+				continue
+			default:
+			}
+			break
+		}
+	}
+}
+
+func (b *batcher) run(lane chan *job) {
+	defer b.wg.Done()
+	jobs := make([]*job, 0, batchMax)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case j := <-lane:
+			jobs = append(jobs[:0], j)
+		}
+	more:
+		for len(jobs) < batchMax {
+			select {
+			case j := <-lane:
+				jobs = append(jobs, j)
+			default:
+				break more
+			}
+		}
+		b.commit(jobs)
+		clear(jobs)
+	}
+}
+
+// commit runs jobs in one transaction and answers each.
+func (b *batcher) commit(jobs []*job) {
+	answers := make([]error, len(jobs))
+	ok := make([]bool, len(jobs)) // ran without error: answered by the commit
+	answer := func(commitErr error) {
+		for i, j := range jobs {
+			if j.state.Load() == jobAbandoned {
+				continue
+			}
+			if ok[i] {
+				j.done <- commitErr
+			} else {
+				j.done <- answers[i]
+			}
+		}
+	}
+	ctx := context.Background()
+	w := b.s.write
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		err = w.counted(err)
+		for i := range answers {
+			answers[i] = err
+		}
+		answer(nil)
+		return
+	}
+	var changes, own []change
+	var missed []string
+	ran := 0
+	fail := func(err error) { // the transaction itself failed: nothing of it commits
+		_ = tx.Rollback()
+		for i := range jobs {
+			if ok[i] || answers[i] == nil {
+				ok[i], answers[i] = false, err
+			}
+		}
+		answer(nil)
+	}
+	for i, j := range jobs {
+		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
+			continue // its caller has gone
+		}
+		ran++
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			fail(w.counted(err))
+			return
+		}
+		own = own[:0]
+		e := execer{c: w, tx: tx, changes: &own, missed: &missed}
+		if err := runJob(j, e); err != nil {
+			answers[i] = err
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
+				fail(w.counted(rerr))
+				return
+			}
+		} else {
+			ok[i] = true
+			changes = append(changes, own...)
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT job"); err != nil {
+			fail(w.counted(err))
+			return
+		}
+	}
+	if ran == 0 {
+		_ = tx.Rollback()
+		answer(nil)
+		return
+	}
+	e := execer{c: w, tx: tx, changes: &changes, missed: &missed}
+	if err := b.s.writeChanges(ctx, e, changes); err != nil {
+		fail(err)
+		return
+	}
+	if b.beforeCommit != nil {
+		b.beforeCommit(ran)
+	}
+	if err := tx.Commit(); err != nil {
+		fail(w.counted(err))
+		return
+	}
+	if b.afterCommit != nil {
+		b.afterCommit(ran)
+	}
+	answer(nil)
+	w.prepare(ctx, missed)
+}
+
+// runJob runs a job's function, turning a panic into its own failure so the
+// writer and the other jobs of the batch carry on.
+func runJob(j *job, e execer) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: panic in a batched write: %v", p)
+		}
+	}()
+	return j.f(j.ctx, e)
+}
+
+// inBatch runs f as a group-committed job when the store has a batcher, and
+// in a transaction of its own otherwise.
+func (s *Store) inBatch(ctx context.Context, key string, f func(ctx context.Context, e execer) error) error {
+	if s.batch == nil {
+		return s.inTx(ctx, func(e execer) error { return f(ctx, e) })
+	}
+	return s.batch.do(ctx, key, f)
+}
