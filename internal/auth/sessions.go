@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -16,15 +15,15 @@ import (
 )
 
 // startSession creates the session of a login that verified hash for u.
-// The store re-checks, in the transaction that creates it, that u's hash,
+// amr says how the user authenticated (RFC 8176). The store re-checks, in the transaction that creates it, that u's hash,
 // role and disabled state are still what the login saw (else
 // ErrCredentialsChanged), and ends u's least recently used live sessions
 // beyond the cap.
-func (s *Service) startSession(ctx context.Context, u User, hash string, c Client) (*Tokens, error) {
+func (s *Service) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
 	now := s.now()
 	sess := Session{
 		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
-		UserAgent: truncate(c.UserAgent, 512), IP: c.IP,
+		UserAgent: truncate(c.UserAgent, 512), IP: c.IP, AMR: amr, AuthTime: now,
 	}
 	raw, rt := s.newRefreshToken(sess, now)
 	ended, err := s.store.StartSession(ctx, SessionStart{Session: sess, Refresh: rt, PasswordHash: hash, Role: u.Role,
@@ -224,7 +223,7 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 			ID: newID(),
 		},
-		SessionID: sess.ID, Role: u.Role,
+		SessionID: sess.ID, Role: u.Role, AMR: sess.AMR, AuthTime: authTime(sess),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
@@ -236,12 +235,20 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 	}, nil
 }
 
+// authTime is the session's auth_time claim: when its user last proved who
+// they are (its start, for sessions older than the column).
+func authTime(sess Session) *jwt.NumericDate {
+	t := sess.AuthTime
+	if t.IsZero() {
+		t = sess.CreatedAt
+	}
+	return jwt.NewNumericDate(t)
+}
+
 // newRefreshToken makes a 256-bit random token and its stored form; it
 // never outlives its session.
 func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	raw := base64.RawURLEncoding.EncodeToString(b)
+	raw := newSecretToken()
 	exp := now.Add(s.cfg.RefreshTTL)
 	if sess.ExpiresAt.Before(exp) {
 		exp = sess.ExpiresAt
