@@ -8,6 +8,7 @@
 //	g, err := guard.New(guard.Config{Issuer: iss, Audience: aud, Keys: keys})
 //	mux.Handle("GET /books", g.Require()(listBooks))
 //	mux.Handle("GET /admin", g.Require(guard.Role("admin"))(admin))
+//	mux.Handle("DELETE /books/{id}", g.Require(guard.RequireMFA(), guard.MaxAuthAge(10*time.Minute))(del))
 //
 // Inside a handler, guard.ClaimsFrom(r.Context()) returns the caller's claims.
 package guard
