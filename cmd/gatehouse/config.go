@@ -47,6 +47,7 @@ type config struct {
 	AuditRetention     time.Duration
 	SMTPURL            string
 	MailFrom           string
+	ReauthMaxAge       time.Duration
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -106,6 +107,8 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail server: smtp://user:pass@host:587 (STARTTLS required), smtps://user:pass@host:465, or plain smtp://127.0.0.1:2525 to loopback only; unset: mail is written to the log")
 	fs.StringVar(&c.MailFrom, "mail-from", "", `From address of mail, e.g. "Gatehouse <noreply@example.com>" (required with --smtp-url)`)
+	fs.DurationVar(&c.ReauthMaxAge, "reauth-max-age", def.ReauthMaxAge,
+		"how recent a sign-in must be to add or remove a second factor, make recovery codes, change the email or delete the account")
 	return fs
 }
 
@@ -178,6 +181,7 @@ func (c *config) validate(server bool) error {
 		{"session-max-age", c.SessionMaxAge, time.Minute, 8760 * time.Hour},
 		{"session-idle-timeout", c.IdleTimeout, time.Minute, 8760 * time.Hour},
 		{"audit-retention", c.AuditRetention, time.Hour, 87600 * time.Hour},
+		{"reauth-max-age", c.ReauthMaxAge, time.Minute, 24 * time.Hour},
 	} {
 		if d.v < d.min || d.v > d.max {
 			return badFlag(d.name, "%s is outside %s to %s", d.v, d.min, d.max)

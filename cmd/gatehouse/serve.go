@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/redact"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
@@ -67,6 +68,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	sealer, err := masterSealer(c)
+	if err != nil {
+		return err
+	}
 	a, err := app.New(ctx, app.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, SessionMaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout, AuditRetention: c.AuditRetention,
@@ -74,8 +79,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SigningAlg:         c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Limits: &c.limits, Log: log, Redis: rdb,
 		// After a burst of logins, hand the memory their argon2id blocks used
 		// (19 MiB each) back to the system rather than keep it resident.
-		Hashing: password.Options{OnIdle: debug.FreeOSMemory},
-		Mail:    mailer,
+		Hashing:      password.Options{OnIdle: debug.FreeOSMemory},
+		Mail:         mailer,
+		ReauthMaxAge: c.ReauthMaxAge,
+		Sealer:       sealer,
 	}, st)
 	if err != nil {
 		return err
@@ -111,6 +118,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	return nil
 }
+
+// masterSealer returns the sealer of TOTP secrets at rest: the master key
+// of internal/seal (--master-key-file, or <db>.key beside an SQLite
+// database), wired in when that package lands. Until then it is nil, and
+// enrolling an authenticator app answers 503 unavailable; the end-to-end
+// tests put a sealer of their own here.
+var masterSealer = func(c config) (auth.Sealer, error) { return nil, nil }
 
 // openStore opens the database and applies pending migrations. Errors never
 // carry the database URL's password; database files whose permissions were

@@ -440,15 +440,11 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTP
 	if u.MFA.TOTP {
 		return TOTPEnrolment{}, errTOTPExists
 	}
-	account := u.Email
-	if account == "" {
-		account = u.Username
-	}
-	key, err := mfa.NewTOTP(account)
+	key, err := mfa.NewTOTP(accountName(u))
 	if err != nil {
 		return TOTPEnrolment{}, err
 	}
-	svg, err := mfa.QRSVG(key.URI)
+	en, err := enrolment(key)
 	if err != nil {
 		return TOTPEnrolment{}, err
 	}
@@ -460,7 +456,49 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTP
 		return TOTPEnrolment{}, err
 	}
 	s.audit(ctx, EventTOTPEnrolStarted, u.ID, "")
+	return en, nil
+}
+
+func enrolment(key mfa.TOTPKey) (TOTPEnrolment, error) {
+	svg, err := mfa.QRSVG(key.URI)
+	if err != nil {
+		return TOTPEnrolment{}, err
+	}
 	return TOTPEnrolment{Secret: key.Secret, URI: key.URI, QRSVG: svg}, nil
+}
+
+// accountName is how authenticator apps label the account.
+func accountName(u User) string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return u.Username
+}
+
+// PendingTOTP returns the enrolment waiting for its first code, to show it
+// again (the security page after a wrong code or a reload); ok is false
+// when none waits.
+func (s *Service) PendingTOTP(ctx context.Context, userID string) (en TOTPEnrolment, ok bool, err error) {
+	f, err := s.store.TOTP(ctx, userID)
+	if ErrorCode(err) == CodeNotFound || (err == nil && !f.ConfirmedAt.IsZero()) {
+		return TOTPEnrolment{}, false, nil
+	} else if err != nil {
+		return TOTPEnrolment{}, false, err
+	}
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return TOTPEnrolment{}, false, err
+	}
+	secret, err := s.openTOTP(userID, f.Sealed)
+	if err != nil {
+		return TOTPEnrolment{}, false, err
+	}
+	key, err := mfa.KeyFor(accountName(u), secret)
+	if err != nil {
+		return TOTPEnrolment{}, false, err
+	}
+	en, err = enrolment(key)
+	return en, err == nil, err
 }
 
 var errTOTPExists = Errorf(CodeAlreadyExists, "An authenticator app is already set up; remove it first to set up another.")

@@ -99,6 +99,10 @@ func TestNewTOTP(t *testing.T) {
 	if q.Get("secret") != k.Secret || q.Get("issuer") != "Gatehouse" || q.Get("period") != "30" || q.Get("digits") != "6" || q.Get("algorithm") != "SHA1" {
 		t.Fatalf("uri query %v", q)
 	}
+	again, err := KeyFor("ann@example.com", k.Secret)
+	if err != nil || again != k {
+		t.Fatalf("KeyFor gives %+v (%v), want %+v", again, err, k)
+	}
 	other, _ := NewTOTP("ann@example.com")
 	if other.Secret == k.Secret {
 		t.Fatal("two secrets are equal")

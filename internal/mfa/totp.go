@@ -7,6 +7,7 @@ package mfa
 
 import (
 	"crypto/subtle"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,6 +45,21 @@ func NewTOTP(account string) (TOTPKey, error) {
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: Issuer, AccountName: account, Period: uint(Period / time.Second),
 		SecretSize: SecretSize, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return TOTPKey{}, fmt.Errorf("totp: %w", err)
+	}
+	return TOTPKey{Secret: key.Secret(), URI: key.URL()}, nil
+}
+
+// KeyFor is the TOTPKey of an existing secret (to show a pending
+// enrolment again).
+func KeyFor(account, secret string) (TOTPKey, error) {
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(secret))
+	if err != nil {
+		return TOTPKey{}, fmt.Errorf("totp: the secret is not base32: %w", err)
+	}
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: Issuer, AccountName: account, Period: uint(Period / time.Second),
+		Secret: raw, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
 		return TOTPKey{}, fmt.Errorf("totp: %w", err)
 	}
