@@ -70,6 +70,7 @@ func newHarness(t testing.TB, opts ...func(*app.Config)) *harness {
 		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
 			Queue: 256, MaxWait: time.Minute},
 		Now: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: &unlimited,
+		Sealer: newTestSealer(), // mfa_test.go
 	}
 	for _, o := range opts {
 		o(&cfg)
