@@ -71,7 +71,9 @@ func (h *harness) enrol(who string) (string, []string) {
 	if w.Code != 200 {
 		h.t.Fatalf("confirm %s: %d %s", who, w.Code, w.Body)
 	}
-	var out struct{ RecoveryCodes []string `json:"recovery_codes"` }
+	var out struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
 	_ = json.Unmarshal(w.Body.Bytes(), &out)
 	h.clock.Advance(mfa.Period)
 	return secret, out.RecoveryCodes

@@ -20,20 +20,25 @@ import (
 // Start serves the whole handler tree on a fresh database, with cheap
 // password hashing, until t ends. host names the loopback host in the
 // returned base URL (and issuer): "127.0.0.1", or "localhost" for a browser,
-// for which it is a secure context.
-func Start(t *testing.T, host string) (string, *app.App) {
+// for which it is a secure context. opts adjust the configuration first
+// (a Sealer, for tests that enrol authenticator apps).
+func Start(t *testing.T, host string, opts ...func(*app.Config)) (string, *app.App) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://%s:%d", host, ln.Addr().(*net.TCPAddr).Port)
-	a, err := app.New(context.Background(), app.Config{
+	cfg := app.Config{
 		Issuer: base, Audience: base, AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour,
 		ReuseGrace: 10 * time.Second, SessionMaxAge: time.Hour, IdleTimeout: time.Hour, SigningAlg: "EdDSA",
 		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, storetest.New(t))
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := app.New(context.Background(), cfg, storetest.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
