@@ -14,12 +14,15 @@ const (
 	CodeTokenRevoked = "token_revoked" // the token's session has ended (401)
 	CodeForbidden    = "forbidden"     // the token lacks what the route needs (403)
 	CodeCSRFFailed   = "csrf_failed"   // a cookie-carried request failed the CSRF checks (403)
+	// CodeReauthenticationRequired: the route needs a recent sign-in or a
+	// second factor (MaxAuthAge, RequireMFA) that the token does not show (403).
+	CodeReauthenticationRequired = "reauthentication_required"
 )
 
 // Status is the HTTP status of one of guard's codes.
 func Status(code string) int {
 	switch code {
-	case CodeForbidden, CodeCSRFFailed:
+	case CodeForbidden, CodeCSRFFailed, CodeReauthenticationRequired:
 		return http.StatusForbidden
 	default:
 		return http.StatusUnauthorized

@@ -58,3 +58,51 @@ func Example() {
 	//
 	// 200 hello ann
 }
+
+// Routes that a stolen session should not reach ask for more than a valid
+// token: RequireMFA wants a sign-in with two kinds of factor (amr "mfa"),
+// MaxAuthAge a sign-in (or re-authentication) at most d ago. Both answer
+// 403 reauthentication_required otherwise.
+func ExampleRequireMFA() {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	g, _ := guard.New(guard.Config{
+		Issuer: "https://auth.example.com", Audience: "https://auth.example.com",
+		Algorithms: []string{"EdDSA"}, Keys: keySet{"k1": {Algorithm: "EdDSA", Public: pub}},
+	})
+	mux := http.NewServeMux()
+	strict := g.Require(guard.RequireMFA(), guard.MaxAuthAge(10*time.Minute))
+	mux.Handle("DELETE /books/{id}", strict(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})))
+
+	now := time.Now()
+	token := func(amr []string, authTime time.Time) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, &guard.Claims{
+			RegisteredClaims: jwt.RegisteredClaims{
+				Issuer: "https://auth.example.com", Audience: jwt.ClaimStrings{"https://auth.example.com"},
+				Subject: "ann", ID: "j1", IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
+			},
+			SessionID: "s1", Role: "user", AMR: amr, AuthTime: jwt.NewNumericDate(authTime),
+		})
+		tok.Header["typ"], tok.Header["kid"] = guard.TokenType, "k1"
+		signed, _ := tok.SignedString(priv)
+		return signed
+	}
+	for _, tok := range []string{
+		token([]string{"pwd"}, now),                               // password only
+		token([]string{"pwd", "otp", "mfa"}, now.Add(-time.Hour)), // two factors, an hour ago
+		token([]string{"pwd", "otp", "mfa"}, now),                 // two factors, just now
+	} {
+		r := httptest.NewRequest("DELETE", "/books/1", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Body.String())
+	}
+	// Output:
+	// 403 {"error":"reauthentication_required","message":"This action needs a sign-in with a second factor."}
+	//
+	// 403 {"error":"reauthentication_required","message":"This action needs a recent sign-in; sign in again and retry."}
+	//
+	// 204
+}

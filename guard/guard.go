@@ -8,6 +8,7 @@
 //	g, err := guard.New(guard.Config{Issuer: iss, Audience: aud, Keys: keys})
 //	mux.Handle("GET /books", g.Require()(listBooks))
 //	mux.Handle("GET /admin", g.Require(guard.Role("admin"))(admin))
+//	mux.Handle("DELETE /books/{id}", g.Require(guard.RequireMFA(), guard.MaxAuthAge(10*time.Minute))(del))
 //
 // Inside a handler, guard.ClaimsFrom(r.Context()) returns the caller's claims.
 package guard
@@ -29,6 +30,12 @@ type Claims struct {
 	jwt.RegisteredClaims
 	SessionID string `json:"sid"`
 	Role      string `json:"role"`
+	// AMR says how the user authenticated (RFC 8176): "pwd", "otp", "hwk",
+	// "user", and "mfa" when two kinds of factor were proved.
+	AMR []string `json:"amr,omitempty"`
+	// AuthTime is when the user last proved who they are: the login, or a
+	// later re-authentication (OpenID Connect's auth_time).
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
 }
 
 // Key is a public verification key bound to exactly one algorithm: a token

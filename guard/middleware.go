@@ -3,19 +3,35 @@ package guard
 import (
 	"crypto/subtle"
 	"net/http"
+	"slices"
+	"time"
 )
 
 // Option changes what a middleware made by Require or Optional demands.
 type Option func(*options)
 
 type options struct {
-	role     string
-	optional bool
-	onError  ErrorWriter
+	role       string
+	mfa        bool
+	maxAuthAge time.Duration
+	optional   bool
+	onError    ErrorWriter
 }
 
 // Role requires the token's role claim to equal role; others get 403 forbidden.
 func Role(role string) Option { return func(o *options) { o.role = role } }
+
+// RequireMFA requires a token whose user signed in with two kinds of factor
+// (its amr claim holds "mfa": a password and a TOTP code, for instance);
+// others get 403 reauthentication_required, so the client can sign in
+// again, or re-authenticate with its second factor, and retry.
+func RequireMFA() Option { return func(o *options) { o.mfa = true } }
+
+// MaxAuthAge requires a token whose auth_time (when its user last proved
+// who they are: the login, or a re-authentication) is at most d ago;
+// others, and tokens without auth_time, get 403 reauthentication_required.
+// Use it for actions that a stolen, long-lived session should not reach.
+func MaxAuthAge(d time.Duration) Option { return func(o *options) { o.maxAuthAge = d } }
 
 // OnError makes the middleware answer refusals with write instead of
 // WriteError, so an application renders every error in one place.
@@ -26,6 +42,25 @@ func OnError(write ErrorWriter) Option { return func(o *options) { o.onError = w
 func CheckRole(c *Claims, role string) error {
 	if c == nil || c.Role != role {
 		return &Error{CodeForbidden, "This action needs the " + role + " role."}
+	}
+	return nil
+}
+
+// CheckMFA refuses claims without "mfa" in their amr, with the error
+// RequireMFA answers.
+func CheckMFA(c *Claims) error {
+	if c == nil || !slices.Contains(c.AMR, "mfa") {
+		return &Error{CodeReauthenticationRequired, "This action needs a sign-in with a second factor."}
+	}
+	return nil
+}
+
+// CheckAuthAge refuses claims whose auth_time is more than d before now (or
+// missing), with the error MaxAuthAge answers. Clock leeway is the
+// caller's: the Guard's own checks allow its Config.Leeway.
+func CheckAuthAge(c *Claims, d time.Duration, now time.Time) error {
+	if c == nil || c.AuthTime == nil || now.Sub(c.AuthTime.Time) > d {
+		return &Error{CodeReauthenticationRequired, "This action needs a recent sign-in; sign in again and retry."}
 	}
 	return nil
 }
@@ -50,6 +85,18 @@ func (g *Guard) Require(opts ...Option) func(http.Handler) http.Handler {
 			}
 			if o.role != "" {
 				if err := CheckRole(claims, o.role); err != nil {
+					o.onError(w, r, err)
+					return
+				}
+			}
+			if o.mfa {
+				if err := CheckMFA(claims); err != nil {
+					o.onError(w, r, err)
+					return
+				}
+			}
+			if o.maxAuthAge > 0 {
+				if err := CheckAuthAge(claims, o.maxAuthAge+g.cfg.Leeway, g.cfg.Now()); err != nil {
 					o.onError(w, r, err)
 					return
 				}

@@ -52,6 +52,7 @@ type config struct {
 	MasterKeyFile      string
 	CORSOrigins        string
 	SQLiteSynchronous  string
+	ReauthMaxAge       time.Duration
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -117,6 +118,8 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 		"file of the master key (32 random bytes) sealing signing keys and TOTP secrets; default with SQLite: <db>.key, created 0600 at the first start; required with PostgreSQL")
 	fs.StringVar(&c.MailFrom, "mail-from", "", `From address of mail, e.g. "Gatehouse <noreply@example.com>" (required with --smtp-url)`)
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated exact origins (scheme://host[:port]) whose pages may call the JSON API, e.g. http://localhost:3000; no wildcards")
+	fs.DurationVar(&c.ReauthMaxAge, "reauth-max-age", def.ReauthMaxAge,
+		"how recent a sign-in must be to add or remove a second factor, make recovery codes, change the email or delete the account")
 	return fs
 }
 
@@ -192,6 +195,7 @@ func (c *config) validate(server bool) error {
 		{"session-max-age", c.SessionMaxAge, time.Minute, 8760 * time.Hour},
 		{"session-idle-timeout", c.IdleTimeout, time.Minute, 8760 * time.Hour},
 		{"audit-retention", c.AuditRetention, time.Hour, 87600 * time.Hour},
+		{"reauth-max-age", c.ReauthMaxAge, time.Minute, 24 * time.Hour},
 	} {
 		if d.v < d.min || d.v > d.max {
 			return badFlag(d.name, "%s is outside %s to %s", d.v, d.min, d.max)

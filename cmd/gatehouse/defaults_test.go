@@ -29,6 +29,9 @@ func TestFlagDefaultsAreAppDefaults(t *testing.T) {
 	if got != want {
 		t.Fatalf("flag defaults %+v, app.Defaults() %+v", got, want)
 	}
+	if c.ReauthMaxAge != def.ReauthMaxAge {
+		t.Fatalf("--reauth-max-age default %s, app.Defaults() %s", c.ReauthMaxAge, def.ReauthMaxAge)
+	}
 	if c.limits != *def.Limits {
 		t.Fatalf("limits from the flag defaults %+v, app.Defaults() %+v", c.limits, *def.Limits)
 	}

@@ -84,8 +84,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SigningAlg:         c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Limits: &c.limits, Log: log, Redis: rdb,
 		// After a burst of logins, hand the memory their argon2id blocks used
 		// (19 MiB each) back to the system rather than keep it resident.
-		Hashing: password.Options{OnIdle: debug.FreeOSMemory},
-		Mail:    mailer, MasterKey: masterKey, CORSOrigins: c.origins,
+		Hashing:      password.Options{OnIdle: debug.FreeOSMemory},
+		Mail:         mailer,
+		MasterKey:    masterKey,
+		CORSOrigins:  c.origins,
+		ReauthMaxAge: c.ReauthMaxAge,
 	}, st)
 	if err != nil {
 		return sealedKeyError(err, keyFile)

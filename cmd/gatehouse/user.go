@@ -12,24 +12,28 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"golang.org/x/term"
 )
 
-// userCommand runs "gatehouse user add|list|disable|role".
+// userCommand runs "gatehouse user add|list|disable|role|mfa-reset".
 func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"user needs a subcommand: add, list, disable or role"}
+		return &configError{"user needs a subcommand: add, list, disable, role or mfa-reset"}
 	}
 	sub, args := args[0], args[1:]
 	var c config
 	var in auth.RegisterInput
 	var admin bool
 	fs := newFlagSet("user "+sub, &c, false, stderr)
-	wantArgs := map[string]int{"add": 0, "list": 0, "disable": 1, "role": 2}
+	wantArgs := map[string]int{"add": 0, "list": 0, "disable": 1, "role": 2, "mfa-reset": 1}
 	n, known := wantArgs[sub]
 	if !known {
-		return &configError{fmt.Sprintf("unknown user subcommand %q (want add, list, disable or role)", sub)}
+		return &configError{fmt.Sprintf("unknown user subcommand %q (want add, list, disable, role or mfa-reset)", sub)}
+	}
+	if sub == "mfa-reset" { // the notice mailed to the user says where to sign in
+		fs.StringVar(&c.Issuer, "issuer", "http://127.0.0.1:8080", "the server's public URL, for the mail to the user")
 	}
 	if sub == "add" {
 		fs.StringVar(&in.Email, "email", "", "email address")
@@ -80,6 +84,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "user %s is now %s; its sessions were ended\n", rest[0], rest[1])
+	case "mfa-reset":
+		if err := svc.ResetMFA(ctx, "cli", rest[0]); err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "removed every second factor of user %s and ended its sessions; the user is mailed\n", rest[0])
 	}
 	return nil
 }
@@ -97,8 +106,14 @@ func openAdmin(ctx context.Context, c config, stderr io.Writer) (svc *auth.Servi
 		st.Close()
 		return nil, nil, err
 	}
-	svc = auth.NewService(auth.Config{AccessTTL: c.AccessTTL}, auth.Deps{Store: st, Hasher: hasher,
-		Revocations: auth.NewRevocations(time.Now), Log: log})
+	d := auth.Deps{Store: st, Hasher: hasher, Revocations: auth.NewRevocations(time.Now), Log: log}
+	if c.Issuer != "" { // commands that mail (the running server's worker delivers the outbox)
+		if d.Mailer, err = mail.NewTemplates("", c.Issuer); err != nil {
+			st.Close()
+			return nil, nil, &configError{fmt.Sprintf("invalid --issuer (%s): %v", envName("issuer"), err)}
+		}
+	}
+	svc = auth.NewService(auth.Config{AccessTTL: c.AccessTTL}, d)
 	return svc, func() { st.Close() }, nil
 }
 

@@ -2,6 +2,9 @@
 // the books API from its own SQLite file and knows users only through guard,
 // which verifies Gatehouse's tokens offline (JWKS) and polls its revocation
 // log, so a logout at Gatehouse reaches this service within --poll.
+// Deleting a book asks for more than a valid token: a sign-in with a second
+// factor (guard.RequireMFA) no older than --delete-auth-age
+// (guard.MaxAuthAge); anything less is 403 reauthentication_required.
 //
 //	go run ./cmd/gatehouse &                       # Gatehouse on :8080
 //	go run ./examples/bookstore --gatehouse http://127.0.0.1:8080
@@ -36,18 +39,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dbPath := fs.String("db", "bookstore.db", "SQLite file for the books")
 	issuer := fs.String("gatehouse", "http://127.0.0.1:8080", "Gatehouse's issuer URL")
 	poll := fs.Duration("poll", 5*time.Second, "how often Gatehouse's revocation log is read")
+	deleteAge := fs.Duration("delete-auth-age", 15*time.Minute, "deleting a book needs a sign-in with a second factor at most this old")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := serve(ctx, *addr, *dbPath, *issuer, *poll, log, stdout); err != nil {
+	if err := serve(ctx, *addr, *dbPath, *issuer, *poll, *deleteAge, log, stdout); err != nil {
 		fmt.Fprintln(stderr, "bookstore:", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, addr, dbPath, issuer string, poll time.Duration, log *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, addr, dbPath, issuer string, poll, deleteAge time.Duration, log *slog.Logger, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := openStore(ctx, dbPath)
@@ -70,7 +74,9 @@ func serve(ctx context.Context, addr, dbPath, issuer string, poll time.Duration,
 	mux.Handle("GET /books", user(h.List()))
 	mux.Handle("GET /books/{id}", user(h.Get()))
 	mux.Handle("PATCH /books/{id}", user(h.Update()))
-	mux.Handle("DELETE /books/{id}", user(h.Delete()))
+	// Deleting is for a recent sign-in with two factors.
+	strict := g.Require(guard.RequireMFA(), guard.MaxAuthAge(deleteAge))
+	mux.Handle("DELETE /books/{id}", strict(h.Delete()))
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 )
 
 type syncBuffer struct {
@@ -47,15 +48,15 @@ func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
 	return resp.StatusCode, m
 }
 
-func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
-	issuer, _ := apptest.Start(t, "127.0.0.1")
-	const poll = 500 * time.Millisecond
+// startBookstore runs the example on 127.0.0.1:0 against issuer until t ends.
+func startBookstore(t *testing.T, issuer string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "books.db"),
-			"--gatehouse", issuer, "--poll", poll.String()}, stdout, stderr)
+		exited <- run(ctx, append([]string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "books.db"),
+			"--gatehouse", issuer}, args...), stdout, stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -63,15 +64,20 @@ func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
 			t.Errorf("bookstore exited %d: %s", code, stderr)
 		}
 	})
-	var bookstore string
-	for deadline := time.Now().Add(10 * time.Second); bookstore == ""; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if m := regexp.MustCompile(`serving on (http://\S+)`).FindStringSubmatch(stdout.String()); m != nil {
-			bookstore = m[1]
+			return m[1]
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("bookstore did not start: %s", stderr)
 		}
 	}
+}
+
+func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
+	issuer, _ := apptest.Start(t, "127.0.0.1")
+	const poll = 500 * time.Millisecond
+	bookstore := startBookstore(t, issuer, "--poll", poll.String())
 
 	if code, m := call(t, "POST", issuer+"/register", "", `{"username":"reader","password":"books all the way down"}`); code != 201 {
 		t.Fatalf("register: %d %v", code, m)
@@ -106,4 +112,43 @@ func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("bookstore refused the logged-out token %s after logout (poll interval %s)", time.Since(loggedOut).Round(time.Millisecond), poll)
+}
+
+// TestDeletingABookNeedsASecondFactor: guard.RequireMFA and MaxAuthAge on
+// the bookstore's DELETE: a password-only token may add books but not
+// delete them; a token from a two-step login may.
+func TestDeletingABookNeedsASecondFactor(t *testing.T) {
+	issuer, _ := apptest.Start(t, "127.0.0.1")
+	bookstore := startBookstore(t, issuer)
+
+	if code, m := call(t, "POST", issuer+"/register", "", `{"username":"reader","password":"books all the way down"}`); code != 201 {
+		t.Fatalf("register: %d %v", code, m)
+	}
+	_, tokens := call(t, "POST", issuer+"/login", "", `{"username":"reader","password":"books all the way down"}`)
+	pwdOnly := tokens["access_token"].(string)
+	code, book := call(t, "POST", bookstore+"/books", pwdOnly, `{"title":"Dune","price":12}`)
+	if code != 201 {
+		t.Fatalf("create book: %d %v", code, book)
+	}
+	path := bookstore + "/books/" + book["book"].(map[string]any)["id"].(string)
+	if code, m := call(t, "DELETE", path, pwdOnly, ""); code != 403 || m["error"] != guard.CodeReauthenticationRequired {
+		t.Fatalf("delete with a password-only token: %d %v", code, m)
+	}
+
+	_, en := call(t, "POST", issuer+"/me/mfa/totp", pwdOnly, "")
+	secret := en["secret"].(string)
+	now := mfa.Step(time.Now())
+	first, _ := mfa.CodeAt(secret, now)
+	if code, m := call(t, "POST", issuer+"/me/mfa/totp/confirm", pwdOnly, `{"code":"`+first+`"}`); code != 200 {
+		t.Fatalf("confirm: %d %v", code, m)
+	}
+	_, m := call(t, "POST", issuer+"/login", "", `{"username":"reader","password":"books all the way down"}`)
+	next, _ := mfa.CodeAt(secret, now+1)
+	code, tokens = call(t, "POST", issuer+"/login/mfa", "", `{"mfa_token":"`+m["mfa_token"].(string)+`","code":"`+next+`"}`)
+	if code != 200 {
+		t.Fatalf("two-step login: %d %v", code, tokens)
+	}
+	if code, m := call(t, "DELETE", path, tokens["access_token"].(string), ""); code != 204 {
+		t.Fatalf("delete with a two-factor token: %d %v", code, m)
+	}
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// CORSOrigins are the exact origins whose pages may call the JSON API
 	// (--cors-origins); none by default.
 	CORSOrigins []string
+	// ReauthMaxAge is how recent a sign-in must be for sensitive account
+	// changes (--reauth-max-age).
+	ReauthMaxAge time.Duration
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -90,6 +93,7 @@ func Defaults() Config {
 		SigningAlg:         "EdDSA",
 		RevocationPoll:     500 * time.Millisecond,
 		AuditRetention:     90 * 24 * time.Hour,
+		ReauthMaxAge:       auth.DefaultReauthMaxAge,
 		Limits:             &limits,
 		Now:                time.Now,
 	}
@@ -102,6 +106,7 @@ func (c Config) withDefaults() Config {
 	for _, f := range []struct{ v, def *time.Duration }{
 		{&c.AccessTTL, &def.AccessTTL}, {&c.RefreshTTL, &def.RefreshTTL}, {&c.SessionMaxAge, &def.SessionMaxAge},
 		{&c.IdleTimeout, &def.IdleTimeout}, {&c.RevocationPoll, &def.RevocationPoll}, {&c.AuditRetention, &def.AuditRetention},
+		{&c.ReauthMaxAge, &def.ReauthMaxAge},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -176,13 +181,19 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		lockout = ratelimit.NewRedisLockout(c.Redis, c.Issuer, c.Limits.Lockout, memoryLockout, c.Log)
 		fan = fanout.New(c.Redis, c.Issuer, c.Log)
 	}
+	mailTemplates, err := mail.NewTemplates("", c.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	worker := newMailWorker(c, st, m)
 	svc := auth.NewService(auth.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
-		MaxSessionsPerUser: c.MaxSessionsPerUser, Now: c.Now,
+		MaxSessionsPerUser: c.MaxSessionsPerUser, ReauthMaxAge: c.ReauthMaxAge, Now: c.Now,
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
 		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
-		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan)})
+		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan),
+		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake})
 	if err := svc.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
@@ -203,7 +214,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations,
-		Mail: newMailWorker(c, st, m)}, nil
+		Mail: worker}, nil
 }
 
 // newMailWorker builds the outbox worker on c.Mail, or on the log sender.

@@ -143,9 +143,13 @@ func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) (*
 	return s.tokens(u, sess, raw, rt, now)
 }
 
-// DeleteAccount deletes the caller's own account after checking its
-// password through the guarded path.
-func (s *Service) DeleteAccount(ctx context.Context, userID, pw string, c Client) error {
+// DeleteAccount deletes the caller's own account: its session must have
+// signed in recently (requireRecentAuth), and its password is checked
+// through the guarded path.
+func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, pw string, c Client) error {
+	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
+		return err
+	}
 	if _, err := s.checkPassword(ctx, CheckAccountDeletion, userID, pw, c); err != nil {
 		return err
 	}

@@ -23,6 +23,15 @@ const (
 	EventAdminUpdate    = "admin_user_updated"
 	EventAdminDelete    = "admin_user_deleted"
 	EventUserImported   = "user_imported"
+	// Second factors (factors.go).
+	EventMFAChallenge     = "mfa_challenge_started" // password right, second step handed out
+	EventTOTPEnrolStarted = "totp_enrolment_started"
+	EventTOTPEnabled      = "totp_enabled"
+	EventTOTPRemoved      = "totp_removed"
+	EventRecoveryCodesNew = "recovery_codes_replaced"
+	EventRecoveryCodeUsed = "recovery_code_used"
+	EventReauthenticated  = "reauthenticated"
+	EventMFAReset         = "admin_mfa_reset"
 )
 
 // AuditEvent is one security event. It never holds a password, token or hash.

@@ -34,6 +34,10 @@ const (
 	CodeTooManyRequests      = "too_many_requests"
 	CodeUnavailable          = "unavailable"
 	CodeInternal             = "internal"
+	// Since v2.
+	CodeInvalidCode              = "invalid_code"                     // 400: a one-time code or link wrong, used or expired
+	CodeMFARequired              = "mfa_required"                     // 401: password right, second factor needed
+	CodeReauthenticationRequired = guard.CodeReauthenticationRequired // 403: the action needs a recent login
 )
 
 // Error is an error a client may see: a contract code and one human sentence.

@@ -33,6 +33,11 @@ const (
 	CheckLogin           CheckKind = "login"
 	CheckPasswordChange  CheckKind = "password change"
 	CheckAccountDeletion CheckKind = "account deletion"
+	CheckReauth          CheckKind = "reauthentication"  // POST /me/reauthenticate with a password
+	CheckTOTP            CheckKind = "totp code"         // a login's second step, or a re-authentication
+	CheckRecoveryCode    CheckKind = "recovery code"     // likewise
+	CheckTOTPConfirm     CheckKind = "totp confirmation" // the first code of a new authenticator
+	CheckMFAToken        CheckKind = "mfa token"         // a login's second step with a dead mfa_token
 )
 
 // secretCheck is one check of a secret.
@@ -45,6 +50,11 @@ type secretCheck struct {
 	UserID  string // "" when no account matched
 	Secret  string // what was presented: the padding hashes it too
 	Check   func(ctx context.Context) (checkOutcome, error)
+	// LoginStep audits failures as login_failed (a login's second step).
+	LoginStep bool
+	// Failure is the one answer to every failure; nil: invalid_credentials.
+	// Codes answer invalid_code.
+	Failure error
 }
 
 // checkOutcome is what a check function found.
@@ -105,11 +115,16 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 	event, detail := EventReauthFailed, string(c.Kind)+": "+out.Reason
 	if c.Kind == CheckLogin {
 		event, detail = EventLoginFailed, out.Reason
+	} else if c.LoginStep {
+		event = EventLoginFailed
 	}
 	s.audit(ctx, event, c.UserID, detail)
 	if lock > 0 {
 		s.log.Warn("security: account locked after repeated failures", "check", string(c.Kind), "user", c.UserID, "lock", lock.String())
 		s.audit(ctx, EventAccountLocked, c.UserID, "locked for "+lock.String())
+	}
+	if c.Failure != nil {
+		return c.Failure
 	}
 	return errInvalidCredentials
 }

@@ -15,7 +15,9 @@ type LoginInput struct {
 	Client     Client
 }
 
-// Login checks credentials through the guarded path and starts a session.
+// Login checks credentials through the guarded path and starts a session;
+// for a user with a second factor it answers *MFARequired instead, whose
+// mfa_token LoginMFA takes with a code.
 // Unknown user, wrong password and disabled account all cost at least one
 // argon2id and give the same error; a locked account (or unknown name) is
 // refused before any hashing, the same way. A login whose user changed
@@ -44,7 +46,15 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if err := s.guarded(ctx, check); err != nil {
 		return nil, err
 	}
-	tokens, err := s.startSession(ctx, user, hash, in.Client)
+	if user.MFA.Enabled() { // no session yet: the second step (factors.go) starts it
+		if rehash { // the plain password is at hand only now; the challenge holds the new hash
+			if upgraded, ok := s.upgradeHash(ctx, user.ID, hash, in.Password); ok {
+				hash = upgraded
+			}
+		}
+		return nil, s.beginMFA(ctx, user, hash, in.Client)
+	}
+	tokens, err := s.startSession(ctx, user, hash, in.Client, []string{AMRPassword})
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, user.ID, "account changed during the login")
 		return nil, errInvalidCredentials
@@ -62,7 +72,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 // upgradeHash replaces a hash made with older parameters, only if it is
 // still the one the login verified: a password changed meanwhile is never
 // overwritten. A failure is logged, not fatal: the old hash still verifies.
-func (s *Service) upgradeHash(ctx context.Context, userID, old, pw string) {
+// It returns the new hash when it was stored.
+func (s *Service) upgradeHash(ctx context.Context, userID, old, pw string) (string, bool) {
 	hash, err := s.hasher.Hash(ctx, pw)
 	swapped := false
 	if err == nil {
@@ -73,6 +84,7 @@ func (s *Service) upgradeHash(ctx context.Context, userID, old, pw string) {
 	} else if !swapped {
 		s.log.Info("password rehash skipped: the password changed meanwhile", "user", userID)
 	}
+	return hash, err == nil && swapped
 }
 
 // checkPassword verifies a signed-in user's password through the guarded

@@ -30,6 +30,7 @@ type User struct {
 	Role      string
 	Disabled  bool
 	CreatedAt time.Time
+	MFA       MFAStatus // the second factors the user has
 }
 
 // Session is one login: the refresh tokens rotated from it share its ID, and
@@ -43,6 +44,11 @@ type Session struct {
 	UserAgent  string
 	IP         string
 	RevokedAt  time.Time // zero while the session lives
+	// AMR is how the user authenticated in this session (RFC 8176 values:
+	// pwd, otp, mfa...), AuthTime when they last proved it (a login or a
+	// re-authentication). Every access token of the session carries both.
+	AMR      []string
+	AuthTime time.Time
 }
 
 // RefreshToken is a refresh token as stored: only its SHA-256.
@@ -131,6 +137,7 @@ type SessionFilter struct {
 // Store is the persistence Service needs. Implementations return *Error with
 // CodeNotFound and CodeAlreadyExists where those apply.
 type Store interface {
+	FactorStore // second factors, the second step of logins (factors.go)
 	CreateUser(ctx context.Context, u User, passwordHash string) error
 	User(ctx context.Context, id string) (User, error)
 	// UserCredentials finds a user by email (when identifier contains "@")

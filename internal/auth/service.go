@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -54,7 +56,11 @@ type Config struct {
 	// MaxSessionsPerUser caps a user's live sessions: a login beyond it ends
 	// the least recently used. 0 means the default, 100.
 	MaxSessionsPerUser int
-	Now                func() time.Time
+	// ReauthMaxAge is how recent a session's auth_time must be for enrolling
+	// or removing a factor, new recovery codes, email change and account
+	// deletion. 0 means the default, 10 minutes.
+	ReauthMaxAge time.Duration
+	Now          func() time.Time
 }
 
 // DefaultMaxSessionsPerUser is Config.MaxSessionsPerUser's default.
@@ -73,6 +79,9 @@ type Service struct {
 	rateLimited func(action string)
 	count       func(event string)
 	fanout      Fanout
+	sealer      Sealer
+	mailer      Mailer
+	onMail      func()
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
@@ -110,6 +119,14 @@ type Deps struct {
 	Count func(event string)
 	// Fanout spreads this instance's changes to the others; optional.
 	Fanout Fanout
+	// Sealer seals TOTP secrets (the master key); nil: enrolling an
+	// authenticator app answers 503.
+	Sealer Sealer
+	// Mailer renders notices (a recovery code used, factors reset); nil:
+	// none are sent. MailQueued is told when one is in the outbox (to wake
+	// the mail worker); optional.
+	Mailer     Mailer
+	MailQueued func()
 }
 
 // NewService wires a Service.
@@ -129,8 +146,12 @@ func NewService(cfg Config, d Deps) *Service {
 	if cfg.MaxSessionsPerUser <= 0 {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
+	if cfg.ReauthMaxAge <= 0 {
+		cfg.ReauthMaxAge = DefaultReauthMaxAge
+	}
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout, users: newUserCache(100_000), cfg: cfg, log: d.Log}
+		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout,
+		sealer: d.Sealer, mailer: d.Mailer, onMail: d.MailQueued, users: newUserCache(100_000), cfg: cfg, log: d.Log}
 }
 
 // Tokens is a login's or refresh's answer.
@@ -162,6 +183,13 @@ func hashError(err error) error {
 		return Errorf(CodeUnavailable, "The server is busy; try again shortly.")
 	}
 	return fmt.Errorf("password hash: %w", err)
+}
+
+// newSecretToken is a 256-bit random token (refresh tokens, mfa_tokens).
+func newSecretToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }

@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -16,15 +15,15 @@ import (
 )
 
 // startSession creates the session of a login that verified hash for u.
-// The store re-checks, in the transaction that creates it, that u's hash,
+// amr says how the user authenticated (RFC 8176). The store re-checks, in the transaction that creates it, that u's hash,
 // role and disabled state are still what the login saw (else
 // ErrCredentialsChanged), and ends u's least recently used live sessions
 // beyond the cap.
-func (s *Service) startSession(ctx context.Context, u User, hash string, c Client) (*Tokens, error) {
+func (s *Service) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
 	now := s.now()
 	sess := Session{
 		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
-		UserAgent: truncate(c.UserAgent, 512), IP: c.IP,
+		UserAgent: truncate(c.UserAgent, 512), IP: c.IP, AMR: amr, AuthTime: now,
 	}
 	raw, rt := s.newRefreshToken(sess, now)
 	ended, err := s.store.StartSession(ctx, SessionStart{Session: sess, Refresh: rt, PasswordHash: hash, Role: u.Role,
@@ -57,7 +56,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 	if raw == "" || len(raw) > 256 {
 		return nil, errInvalidGrant
 	}
-	next := newRawToken()
+	next := newSecretToken()
 	sealed, err := sealSuccessor(raw, next)
 	if err != nil {
 		return nil, err
@@ -227,7 +226,7 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 			ID: newID(),
 		},
-		SessionID: sess.ID, Role: u.Role,
+		SessionID: sess.ID, Role: u.Role, AMR: sess.AMR, AuthTime: authTime(sess),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
@@ -239,18 +238,21 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 	}, nil
 }
 
+// authTime is the session's auth_time claim: when its user last proved who
+// they are (its start, for sessions older than the column).
+func authTime(sess Session) *jwt.NumericDate {
+	t := sess.AuthTime
+	if t.IsZero() {
+		t = sess.CreatedAt
+	}
+	return jwt.NewNumericDate(t)
+}
+
 // newRefreshToken makes a 256-bit random token and its stored form; it
 // never outlives its session.
 func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
-	raw := newRawToken()
+	raw := newSecretToken()
 	return raw, s.refreshToken(sess, raw, now)
-}
-
-// newRawToken makes a 256-bit random refresh token.
-func newRawToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // refreshToken is the stored form of raw, issued at now for sess.

@@ -112,7 +112,9 @@ func (l loginRequest) identifier() string {
 
 // handleLogin serves POST /login and /set-jwt. Credentials come as HTTP Basic,
 // a JSON body or a form. JSON and Basic get the token response; a form gets
-// the cookies and 303 to /dashboard (or its validated next path).
+// the cookies and 303 to /dashboard (or its validated next path). A user
+// with a second factor gets 401 mfa_required with an mfa_token instead (a
+// form: the second login page), and no session until POST /login/mfa.
 func handleLogin(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if httpjson.IsForm(r) {
@@ -134,7 +136,7 @@ func handleLogin(d Deps) http.Handler {
 		}
 		tokens, err := d.Auth.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r)})
 		if err != nil {
-			httpjson.Error(w, r, d.Log, err)
+			writeLoginError(d, w, r, err) // mfa_required carries its mfa_token
 			return
 		}
 		httpjson.Write(w, http.StatusOK, tokenView(tokens))
@@ -151,6 +153,11 @@ func loginForm(d Deps, w http.ResponseWriter, r *http.Request) {
 	var tokens *auth.Tokens
 	if err == nil {
 		tokens, err = d.Auth.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r)})
+	}
+	var mr *auth.MFARequired
+	if errors.As(err, &mr) {
+		toSecondStep(w, r, mr)
+		return
 	}
 	if err != nil {
 		renderFormError(d, w, r, "login", err, map[string]string{"identifier": in.identifier()})

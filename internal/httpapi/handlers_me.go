@@ -147,7 +147,7 @@ func handleDeleteMe(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		if err := d.Auth.DeleteAccount(r.Context(), claimsOf(r).Subject, in.Password, client(d, r)); err != nil {
+		if err := d.Auth.DeleteAccount(r.Context(), claimsOf(r).Subject, claimsOf(r).SessionID, in.Password, client(d, r)); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}

@@ -379,10 +379,13 @@ func handleAdminUsersPage(d Deps) http.Handler {
 		data := web.AdminUsers{Query: f.Prefix, Next: next}
 		for _, u := range users {
 			data.Users = append(data.Users, web.AdminUser{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name,
-				Role: u.Role, Created: when(u.CreatedAt), Disabled: u.Disabled, Self: u.ID == s.claims.Subject})
+				Role: u.Role, Created: when(u.CreatedAt), Disabled: u.Disabled, Self: u.ID == s.claims.Subject, MFA: u.MFA.Enabled()})
 		}
-		if q.Get("done") == "1" {
+		switch q.Get("done") {
+		case "1":
 			s.page.Notice = "Saved; that user's sessions have ended."
+		case "mfa":
+			s.page.Notice = "That user's second factors are removed and their sessions ended; they were mailed."
 		}
 		s.page.Data = data
 		d.Pages.Render(w, http.StatusOK, "admin_users", s.page)

@@ -166,7 +166,14 @@ func (h *harness) checkResponse(r req, w *httptest.ResponseRecorder) {
 	}
 	if w.Code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 		var e map[string]any
-		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || len(e) != 2 || e["error"] == "" || e["message"] == "" {
+		fields := 2
+		if e["error"] == nil {
+			_ = json.Unmarshal(w.Body.Bytes(), &e)
+		}
+		if e["error"] == "mfa_required" { // with its mfa_token and methods
+			fields = 4
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || len(e) != fields || e["error"] == "" || e["message"] == "" {
 			h.t.Fatalf("%s %s: error body %s is not {error, message}", r.method, r.path, w.Body)
 		}
 		if w.Code == 401 && !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `Bearer realm="gatehouse"`) {

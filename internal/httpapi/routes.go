@@ -32,6 +32,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /signup", register)
 	r.handle("POST /login", login)
 	r.handle("POST /set-jwt", login)
+	r.handle("POST /login/mfa", handleLoginMFA(d)) // JSON, or the second login page's form
 	r.handle("POST /token/refresh", limitByAddress(d, "refresh", d.Limits.Refresh, handleRefresh(d)))
 	r.handle("POST /logout", handleLogout(d))
 	me := user(handleMe(d))
@@ -43,12 +44,18 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /me/password", user(handleChangePassword(d)))
 	r.handle("GET /me/sessions", user(handleSessions(d)))
 	r.handle("DELETE /me/sessions/{id}", user(handleEndSession(d)))
+	r.handle("POST /me/reauthenticate", user(handleReauthenticate(d)))
+	r.handle("POST /me/mfa/totp", user(handleEnrolTOTP(d)))
+	r.handle("POST /me/mfa/totp/confirm", user(handleConfirmTOTP(d)))
+	r.handle("DELETE /me/mfa/totp", user(handleRemoveTOTP(d)))
+	r.handle("POST /me/mfa/recovery-codes", user(handleNewRecoveryCodes(d)))
 
 	// Administration.
 	r.handle("GET /users", admin(handleListUsers(d)))
 	r.handle("GET /users/{id}", admin(handleGetUser(d)))
 	r.handle("PATCH /users/{id}", admin(handleUpdateUser(d)))
 	r.handle("DELETE /users/{id}", admin(handleDeleteUser(d)))
+	r.handle("DELETE /users/{id}/mfa", admin(handleResetMFA(d)))
 	r.handle("GET /audit", admin(handleAudit(d)))
 
 	// Books: the demo resource, protected by guard alone.
@@ -74,6 +81,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	// Web pages.
 	r.handle("GET /{$}", handleLoginPage(d))
 	r.handle("GET /login", handleLoginPage(d))
+	r.handle("GET /login/mfa", handleLoginMFAPage(d))
 	r.handle("GET /signup", handleSignupPage(d))
 	r.handle("GET /dashboard", handleDashboard(d))
 	r.handle("POST /dashboard/name", handleNameForm(d))
@@ -86,6 +94,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /books/{id}/delete", handleBookForm(d, "delete"))
 	r.handle("GET /admin/users", handleAdminUsersPage(d))
 	r.handle("POST /admin/users/{id}", handleAdminUserForm(d))
+	r.handle("POST /admin/users/{id}/mfa-reset", handleAdminMFAResetForm(d))
+	r.handle("GET /security", handleSecurityPage(d))
+	r.handle("POST /security/totp", handleSecurityForm(d, "enrol"))
+	r.handle("POST /security/totp/confirm", handleSecurityForm(d, "confirm"))
+	r.handle("POST /security/totp/remove", handleSecurityForm(d, "remove"))
+	r.handle("POST /security/recovery-codes", handleSecurityForm(d, "codes"))
+	r.handle("POST /security/reauthenticate", handleReauthForm(d))
 	r.handle("GET /static/", web.Static())
 
 	r.finish()

@@ -17,6 +17,13 @@ type userJSON struct {
 	Role      string    `json:"role"`
 	Disabled  bool      `json:"disabled,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	MFA       mfaJSON   `json:"mfa"`
+}
+
+// mfaJSON is the user object's "mfa": the second factors the user has.
+type mfaJSON struct {
+	TOTP     bool `json:"totp"`
+	Passkeys int  `json:"passkeys"`
 }
 
 // userResponse is {"user": {...}}.
@@ -26,7 +33,7 @@ type userResponse struct {
 
 func userView(u auth.User) userJSON {
 	return userJSON{ID: u.ID, Email: nullable(u.Email), Username: nullable(u.Username), Name: nullable(u.Name),
-		Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+		Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, MFA: mfaJSON{TOTP: u.MFA.TOTP, Passkeys: u.MFA.Passkeys}}
 }
 
 func nullable(s string) *string {

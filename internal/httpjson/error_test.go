@@ -34,6 +34,9 @@ func TestOneErrorWriter(t *testing.T) {
 		{auth.Errorf(auth.CodeNotFound, "m"), 404, "not_found", "", ""},
 		{&auth.Error{Code: auth.CodeTooManyRequests, Message: "m", RetryAfter: 1500 * time.Millisecond}, 429, "too_many_requests", "", "2"},
 		{fmt.Errorf("disk on fire"), 500, "internal", "", ""},
+		{auth.Errorf(auth.CodeInvalidCode, "m"), 400, "invalid_code", "", ""},
+		{auth.Errorf(auth.CodeMFARequired, "m"), 401, "mfa_required", `Bearer realm="gatehouse"`, ""},
+		{&guard.Error{Code: guard.CodeReauthenticationRequired, Message: "m"}, 403, "reauthentication_required", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.code, func(t *testing.T) {

@@ -40,6 +40,10 @@ var statusOf = map[string]int{
 	auth.CodeTooManyRequests:      http.StatusTooManyRequests,
 	auth.CodeUnavailable:          http.StatusServiceUnavailable,
 	auth.CodeInternal:             http.StatusInternalServerError,
+	// Since v2.
+	auth.CodeInvalidCode:              http.StatusBadRequest,
+	auth.CodeMFARequired:              http.StatusUnauthorized,
+	auth.CodeReauthenticationRequired: http.StatusForbidden,
 }
 
 // Status is the HTTP status of a contract error code.

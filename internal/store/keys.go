@@ -90,11 +90,11 @@ func (s *Store) SealSigningKeys(ctx context.Context, f func(token.Record) (token
 }
 
 // HoldsSealedSecrets reports whether the database holds anything sealed with
-// a master key, so that a missing default key file is not silently replaced
+// a master key (signing keys, TOTP secrets), so that a missing default key file is not silently replaced
 // by a new one that opens none of it.
 func (s *Store) HoldsSealedSecrets(ctx context.Context) (bool, error) {
 	var n int
-	err := s.reader().queryRow(ctx, `SELECT COUNT(*) FROM signing_keys WHERE sealed = 1`).Scan(&n)
+	err := s.reader().queryRow(ctx, `SELECT (SELECT COUNT(*) FROM signing_keys WHERE sealed = 1) + (SELECT COUNT(*) FROM totp)`).Scan(&n)
 	return n > 0, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -88,9 +89,14 @@ func endBeyondCap(ctx context.Context, e execer, st auth.SessionStart) ([]string
 }
 
 func insertSession(ctx context.Context, e execer, sess auth.Session, t auth.RefreshToken) error {
-	if _, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP); err != nil {
+	amr := strings.Join(sess.AMR, " ")
+	if amr == "" {
+		amr = auth.AMRPassword
+	}
+	if _, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, amr, auth_time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP,
+		amr, nullMS(sess.AuthTime)); err != nil {
 		return err
 	}
 	return insertRefreshToken(ctx, e, t)
@@ -117,11 +123,23 @@ func extendTokensLive(ctx context.Context, e execer, sessionID string, until tim
 	return err
 }
 
-const sessionColumns = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at"
+const sessionColumns = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at, s.amr, s.auth_time"
 
 func scanSession(dest *auth.Session) []any {
 	return []any{&dest.ID, &dest.UserID, msDest{&dest.CreatedAt}, msDest{&dest.LastUsedAt}, msDest{&dest.ExpiresAt},
-		&dest.UserAgent, &dest.IP, msDest{&dest.RevokedAt}}
+		&dest.UserAgent, &dest.IP, msDest{&dest.RevokedAt}, amrDest{&dest.AMR}, msDest{&dest.AuthTime}}
+}
+
+// amrDest scans the space-separated amr column into a list.
+type amrDest struct{ amr *[]string }
+
+func (d amrDest) Scan(v any) error {
+	var s sql.NullString
+	if err := s.Scan(v); err != nil {
+		return err
+	}
+	*d.amr = strings.Fields(s.String)
+	return nil
 }
 
 // msDest scans a nullable Unix-millisecond column into a time.Time (zero for NULL).
@@ -337,6 +355,7 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 			// A retired key verifies nothing; after a day its private half goes.
 			{`DELETE FROM signing_keys WHERE retired_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
 			{`DELETE FROM audit_events WHERE at < ?`, p.AuditBefore, []any{ms(p.AuditBefore)}},
+			{`DELETE FROM mfa_challenges WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
 		} {
 			if q.when.IsZero() {
 				continue

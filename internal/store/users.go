@@ -10,14 +10,17 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
-const userColumns = "id, email, username, name, role, disabled_at, created_at"
+// userColumns are read FROM users (unaliased); the last says whether the
+// user has a confirmed authenticator (the user object's mfa.totp).
+const userColumns = "id, email, username, name, role, disabled_at, created_at, " +
+	"EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.confirmed_at IS NOT NULL)"
 
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (auth.User, error) {
 	var u auth.User
 	var email, username sql.NullString
 	var disabled sql.NullInt64
 	var created int64
-	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created}, extra...)...)
+	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created, &u.MFA.TOTP}, extra...)...)
 	u.Email, u.Username, u.Disabled, u.CreatedAt = email.String, username.String, disabled.Valid, fromMS(created)
 	return u, err
 }

@@ -71,6 +71,24 @@ type AdminUsers struct {
 type AdminUser struct {
 	ID, Email, Username, Name, Role, Created string
 	Disabled, Self                           bool
+	MFA                                      bool // has a second factor (the reset button)
+}
+
+// Security is the security page's content: the second factors.
+type Security struct {
+	TOTP       bool       // an authenticator app is on
+	Pending    *TOTPSetup // an enrolment waiting for its first code
+	CodesLeft  int        // unused recovery codes
+	NewCodes   []string   // recovery codes made just now, shown this once
+	CodesFile  template.URL
+	NeedReauth bool // the last action needs a recent sign-in: show the form
+}
+
+// TOTPSetup is an authenticator app being set up.
+type TOTPSetup struct {
+	Secret string
+	URI    string
+	QR     template.HTML // an SVG Gatehouse rendered (internal/mfa.QRSVG), never user input
 }
 
 var funcs = template.FuncMap{
@@ -86,7 +104,8 @@ type Pages struct {
 // New parses the embedded templates.
 func New() (*Pages, error) {
 	p := &Pages{pages: make(map[string]*template.Template)}
-	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "error"} {
+	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "error",
+		"login_mfa", "security"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("parse %s template: %w", name, err)

@@ -1,0 +1,4 @@
+package auth
+
+// HashTokenForTest is how stored tokens (mfa_tokens, refresh tokens) are hashed.
+var HashTokenForTest = hashToken

@@ -1,0 +1,600 @@
+package auth_test
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
+	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+)
+
+// testSealer is AES-256-GCM under a random key: what internal/seal does
+// with the master key, for the tests of this package.
+type testSealer struct{ aead cipher.AEAD }
+
+func newTestSealer(t testing.TB) *testSealer {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testSealer{aead}
+}
+
+func (s *testSealer) Seal(plain, aad []byte) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return s.aead.Seal(nonce, nonce, plain, aad), nil
+}
+
+func (s *testSealer) Open(sealed, aad []byte) ([]byte, error) {
+	if len(sealed) < s.aead.NonceSize() {
+		return nil, errors.New("short")
+	}
+	return s.aead.Open(nil, sealed[:s.aead.NonceSize()], sealed[s.aead.NonceSize():], aad)
+}
+
+const annPW = "correct horse battery"
+
+type mfaEnv struct {
+	*env
+	deps   auth.Deps
+	cfg    auth.Config
+	user   auth.User
+	sealer *testSealer
+	mailed int
+	mu     sync.Mutex
+}
+
+// newMFAEnv is a Service with a sealer, mail templates, and lockout when
+// given, and ann registered.
+func newMFAEnv(t *testing.T, lockout *ratelimit.LockoutPolicy) *mfaEnv {
+	t.Helper()
+	ctx := context.Background()
+	st := storetest.New(t)
+	clk := &clock{t: time.Unix(1_700_000_000, 0).UTC()} // a step boundary
+	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
+		Queue: 256, MaxWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := mail.NewTemplates("", "https://id.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := auth.NewRevocations(clk.Now)
+	e := &mfaEnv{sealer: newTestSealer(t)}
+	d := auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: rev, Sealer: e.sealer, Mailer: tpl,
+		MailQueued: func() { e.mu.Lock(); e.mailed++; e.mu.Unlock() },
+		Log:        slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if lockout != nil {
+		d.Lockout = ratelimit.NewMemoryLockout(*lockout, clk.Now)
+	}
+	e.cfg = auth.Config{
+		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
+		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
+	}
+	e.deps = d
+	svc := auth.NewService(e.cfg, d)
+	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"}, Keys: keys, Revocations: rev, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.env = &env{svc: svc, guard: g, clock: clk, store: st}
+	if e.user, err = svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Name: "Ann", Password: annPW}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// rebuild is the same Service over another Store (a wrapper with hooks).
+func (e *mfaEnv) rebuild(t *testing.T, st auth.Store) *auth.Service {
+	t.Helper()
+	d := e.deps
+	d.Store = st
+	return auth.NewService(e.cfg, d)
+}
+
+// passwordLogin logs ann in with her password alone (before TOTP).
+func (e *mfaEnv) passwordLogin(t *testing.T) *auth.Tokens {
+	t.Helper()
+	tok, err := e.svc.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// enrol sets up TOTP for ann and returns its secret and recovery codes.
+func (e *mfaEnv) enrol(t *testing.T) (string, []string) {
+	t.Helper()
+	ctx := context.Background()
+	tok := e.passwordLogin(t)
+	en, err := e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := e.svc.ConfirmTOTP(ctx, e.user.ID, e.code(t, en.Secret, 0), auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(mfa.Period) // the confirming step is spent
+	return en.Secret, codes
+}
+
+// code is the secret's code for the step off steps from the clock's.
+func (e *mfaEnv) code(t testing.TB, secret string, off int64) string {
+	t.Helper()
+	c, err := mfa.CodeAt(secret, mfa.Step(e.clock.Now())+off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// challenge runs a login's first step and returns its mfa_token.
+func (e *mfaEnv) challenge(t testing.TB) string {
+	t.Helper()
+	_, err := e.svc.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	var mr *auth.MFARequired
+	if !errors.As(err, &mr) || auth.ErrorCode(err) != auth.CodeMFARequired {
+		t.Fatalf("login: %v, want mfa_required", err)
+	}
+	if !slices.Equal(mr.Methods, []string{"totp", "recovery_code"}) || len(mr.Token) < 40 {
+		t.Fatalf("mfa_required %+v", mr)
+	}
+	return mr.Token
+}
+
+func (e *mfaEnv) claims(t *testing.T, tok *auth.Tokens) *guard.Claims {
+	t.Helper()
+	c, err := e.guard.Verify(tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestTOTPEnrolConfirmAndTwoStepLogin(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	ctx := context.Background()
+	tok := e.passwordLogin(t)
+	if c := e.claims(t, tok); !slices.Equal(c.AMR, []string{"pwd"}) || c.AuthTime == nil || !c.AuthTime.Time.Equal(e.clock.Now()) {
+		t.Fatalf("password login claims amr %v auth_time %v", c.AMR, c.AuthTime)
+	}
+	en, err := e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(en.URI, "otpauth://totp/Gatehouse:ann@example.com?") || !strings.HasPrefix(en.QRSVG, "<svg") {
+		t.Fatalf("enrolment %+v", en)
+	}
+	// The secret is sealed at rest, bound to the user.
+	f, err := e.store.TOTP(ctx, e.user.ID)
+	if err != nil || strings.Contains(string(f.Sealed), en.Secret) || !f.ConfirmedAt.IsZero() {
+		t.Fatalf("stored %+v %v", f, err)
+	}
+	if _, err := e.sealer.Open(f.Sealed, []byte("totp:someone-else")); err == nil {
+		t.Fatal("the sealed secret opens under another user's aad")
+	}
+	// Pending: logins still need the password alone.
+	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.TOTP {
+		t.Fatal("a pending authenticator counts as set up")
+	}
+	e.passwordLogin(t)
+
+	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, "000000", auth.Client{})
+	wantCode(t, err, auth.CodeInvalidCode)
+	codes, err := e.svc.ConfirmTOTP(ctx, e.user.ID, e.code(t, en.Secret, 0), auth.Client{})
+	if err != nil || len(codes) != 10 {
+		t.Fatalf("confirm: %v %v", codes, err)
+	}
+	if u, _ := e.svc.User(ctx, e.user.ID); !u.MFA.TOTP {
+		t.Fatal("the user object does not say mfa.totp")
+	}
+	_, err = e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	wantCode(t, err, auth.CodeAlreadyExists)
+
+	// The confirming code's step is spent: the second step wants a newer one.
+	mt := e.challenge(t)
+	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
+	wantCode(t, err, auth.CodeInvalidCode)
+	e.clock.Advance(mfa.Period)
+	tok2, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.claims(t, tok2)
+	if !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) || !c.AuthTime.Time.Equal(e.clock.Now()) {
+		t.Fatalf("mfa login claims amr %v auth_time %v", c.AMR, c.AuthTime)
+	}
+	// A refresh keeps how and when the user authenticated.
+	e.clock.Advance(time.Minute)
+	tok3, err := e.svc.Refresh(ctx, tok2.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c3 := e.claims(t, tok3); !slices.Equal(c3.AMR, c.AMR) || !c3.AuthTime.Time.Equal(c.AuthTime.Time) {
+		t.Fatalf("refreshed claims amr %v auth_time %v", c3.AMR, c3.AuthTime)
+	}
+	// The token worked once.
+	e.clock.Advance(mfa.Period)
+	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
+	wantCode(t, err, auth.CodeInvalidCode)
+}
+
+// TestTOTPStepsAreAcceptedOnce: with an injected clock, each time step of a
+// user's codes works once; an older step never works after a newer one; one
+// step of drift either way is accepted, two are not.
+func TestTOTPStepsAreAcceptedOnce(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	secret, _ := e.enrol(t)
+	ctx := context.Background()
+	tok := e.passwordLoginAfterMFA(t, secret)
+	reauth := func(code string) error {
+		_, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: code})
+		return err
+	}
+	steps := []struct {
+		name    string
+		advance time.Duration
+		off     int64
+		ok      bool
+	}{
+		{"a fresh step", mfa.Period, 0, true},
+		{"the same code again (replay)", 0, 0, false},
+		{"the step before, still in the window", 0, -1, false},
+		{"the next step, ahead by one (drift)", 0, +1, true},
+		{"the current step, now older than the last used", 0, 0, false},
+		{"two steps ahead", 0, +2, false},
+		{"later: one step behind (drift)", 5 * mfa.Period, -1, true},
+		{"then the current step", 0, 0, true},
+		{"two steps behind", 0, -2, false},
+		{"a malformed code", mfa.Period, 0, true},
+	}
+	for _, s := range steps {
+		e.clock.Advance(s.advance)
+		code := e.code(t, secret, s.off)
+		if s.name == "a malformed code" {
+			if err := reauth(code + "0"); auth.ErrorCode(err) != auth.CodeInvalidCode {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+		}
+		err := reauth(code)
+		if s.ok && err != nil || !s.ok && auth.ErrorCode(err) != auth.CodeInvalidCode {
+			t.Fatalf("%s: %v (want ok %t)", s.name, err, s.ok)
+		}
+	}
+}
+
+// passwordLoginAfterMFA logs ann in through both steps.
+func (e *mfaEnv) passwordLoginAfterMFA(t *testing.T, secret string) *auth.Tokens {
+	t.Helper()
+	mt := e.challenge(t)
+	e.clock.Advance(mfa.Period)
+	tok, err := e.svc.LoginMFA(context.Background(), auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// barrierStore holds every TOTP read until n of them are waiting, so
+// parallel checks all see the same last step before any of them writes.
+type barrierStore struct {
+	*store.Store
+	reads *sync.WaitGroup
+}
+
+func (b barrierStore) TOTP(ctx context.Context, userID string) (auth.TOTPFactor, error) {
+	f, err := b.Store.TOTP(ctx, userID)
+	if b.reads != nil {
+		b.reads.Done()
+		b.reads.Wait()
+	}
+	return f, err
+}
+
+// TestParallelSubmissionsOfOneCode: 20 logins' second steps racing with the
+// same code, all past the code check before any records its step: exactly
+// one gets a session (the database's compare-and-set decides).
+func TestParallelSubmissionsOfOneCode(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	secret, _ := e.enrol(t)
+	const n = 20
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = e.challenge(t)
+	}
+	reads := &sync.WaitGroup{}
+	reads.Add(n)
+	svc := e.rebuild(t, barrierStore{Store: e.store, reads: reads})
+	e.clock.Advance(mfa.Period)
+	code := e.code(t, secret, 0)
+	var wg sync.WaitGroup
+	results := make(chan error, n)
+	for _, mt := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := svc.LoginMFA(context.Background(), auth.MFALoginInput{Token: mt, Code: code})
+			results <- err
+		}()
+	}
+	wg.Wait()
+	close(results)
+	ok := 0
+	for err := range results {
+		switch auth.ErrorCode(err) {
+		case "":
+			ok++
+		case auth.CodeInvalidCode:
+		default:
+			t.Fatalf("unexpected answer %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d parallel submissions of one code succeeded, want 1", ok, n)
+	}
+}
+
+func TestMFATokenLifetime(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	secret, _ := e.enrol(t)
+	ctx := context.Background()
+
+	t.Run("expires after 5 minutes", func(t *testing.T) {
+		mt := e.challenge(t)
+		e.clock.Advance(auth.MFATokenTTL)
+		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+		wantCode(t, err, auth.CodeInvalidCode)
+	})
+	t.Run("five wrong codes end it", func(t *testing.T) {
+		mt := e.challenge(t)
+		e.clock.Advance(mfa.Period)
+		for range auth.MaxMFAFailures {
+			_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
+			wantCode(t, err, auth.CodeInvalidCode)
+		}
+		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+		wantCode(t, err, auth.CodeInvalidCode)
+		// and the right code was not spent by the dead token
+		if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), Code: e.code(t, secret, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("four wrong codes then the right one", func(t *testing.T) {
+		mt := e.challenge(t)
+		e.clock.Advance(mfa.Period)
+		for range auth.MaxMFAFailures - 1 {
+			_, _ = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
+		}
+		if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("bad input changes nothing", func(t *testing.T) {
+		mt := e.challenge(t)
+		e.clock.Advance(mfa.Period)
+		for _, in := range []auth.MFALoginInput{{Token: mt}, {Token: mt, Code: "1", RecoveryCode: "2"}, {Code: "123456"}} {
+			_, err := e.svc.LoginMFA(ctx, in)
+			wantCode(t, err, auth.CodeInvalidRequest)
+		}
+		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: "not-a-token", Code: e.code(t, secret, 0)})
+		wantCode(t, err, auth.CodeInvalidCode)
+		ch, _ := e.store.MFAChallenge(ctx, hashOf(mt))
+		if ch.Failures != 0 {
+			t.Fatalf("bad requests charged %d attempts", ch.Failures)
+		}
+		if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a password change in between ends it", func(t *testing.T) {
+		mt := e.challenge(t)
+		e.clock.Advance(mfa.Period)
+		tok := e.passwordLoginAfterMFA(t, secret)
+		if _, err := e.svc.ChangePassword(ctx, auth.ChangePasswordInput{UserID: e.user.ID, SessionID: tok.SessionID,
+			Current: annPW, New: "another horse battery"}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(mfa.Period)
+		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+		wantCode(t, err, auth.CodeInvalidCode)
+	})
+}
+
+// TestWrongCodesCountTowardsTheLockout: wrong passwords and wrong codes
+// share the account's lockout; once locked, even right answers wait.
+func TestWrongCodesCountTowardsTheLockout(t *testing.T) {
+	e := newMFAEnv(t, &ratelimit.LockoutPolicy{FreeFailures: 5, BaseLock: time.Minute, MaxLock: time.Hour})
+	secret, _ := e.enrol(t)
+	ctx := context.Background()
+	mt := e.challenge(t)
+	for range 3 {
+		_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "wrong horse"})
+		wantCode(t, err, auth.CodeInvalidCredentials)
+	}
+	for range 3 { // the third is the sixth failure: it locks
+		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
+		wantCode(t, err, auth.CodeInvalidCode)
+	}
+	e.clock.Advance(mfa.Period)
+	_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+	wantCode(t, err, auth.CodeTooManyRequests)
+	_, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	wantCode(t, err, auth.CodeTooManyRequests)
+	e.clock.Advance(time.Minute)
+	if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
+		t.Fatalf("after the lock: %v", err)
+	}
+}
+
+func TestRecoveryCodes(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	secret, codes := e.enrol(t)
+	ctx := context.Background()
+
+	tok, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: strings.ToUpper(codes[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := e.claims(t, tok); !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) {
+		t.Fatalf("amr %v", c.AMR)
+	}
+	// Used: audited, mailed in the outbox, and spent.
+	out, err := e.store.OutboxEntries(ctx, 10)
+	if err != nil || len(out) != 1 || out[0].To != "ann@example.com" || !strings.Contains(out[0].Subject, "recovery code") || e.mailed != 1 {
+		t.Fatalf("outbox %+v (%v), woken %d", out, err, e.mailed)
+	}
+	if ev, _, _ := e.svc.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventRecoveryCodeUsed, Limit: 5}); len(ev) != 1 || ev[0].Detail != "9 recovery codes left" {
+		t.Fatalf("audit %+v", ev)
+	}
+	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: codes[0]})
+	wantCode(t, err, auth.CodeInvalidCode)
+	if n, _ := e.svc.RecoveryCodesLeft(ctx, e.user.ID); n != 9 {
+		t.Fatalf("%d left", n)
+	}
+
+	// A new set voids the old one.
+	fresh, err := e.svc.NewRecoveryCodes(ctx, e.user.ID, tok.SessionID)
+	if err != nil || len(fresh) != 10 || slices.Contains(fresh, codes[1]) {
+		t.Fatalf("new codes %v %v", fresh, err)
+	}
+	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: codes[1]})
+	wantCode(t, err, auth.CodeInvalidCode)
+	if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: fresh[1]}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Removing the authenticator voids them, and logins need the password alone.
+	if err := e.svc.RemoveTOTP(ctx, e.user.ID, tok.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.svc.RecoveryCodesLeft(ctx, e.user.ID); n != 0 {
+		t.Fatalf("%d codes left after removal", n)
+	}
+	e.passwordLogin(t)
+	_, err = e.svc.NewRecoveryCodes(ctx, e.user.ID, tok.SessionID)
+	wantCode(t, err, auth.CodeInvalidRequest)
+	_ = secret
+}
+
+func TestRecentLoginAndReauthentication(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	ctx := context.Background()
+	tok := e.passwordLogin(t)
+	e.clock.Advance(auth.DefaultReauthMaxAge + time.Second)
+	_, err := e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	wantCode(t, err, auth.CodeReauthenticationRequired)
+	err = e.svc.DeleteAccount(ctx, e.user.ID, tok.SessionID, annPW, auth.Client{})
+	wantCode(t, err, auth.CodeReauthenticationRequired)
+
+	_, err = e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: "wrong horse"})
+	wantCode(t, err, auth.CodeInvalidCredentials)
+	_, err = e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: "123456"})
+	wantCode(t, err, auth.CodeInvalidCode) // no authenticator: a code cannot be right
+	_, err = e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: annPW, Code: "1"})
+	wantCode(t, err, auth.CodeInvalidRequest)
+	re, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: annPW})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := e.claims(t, re); !c.AuthTime.Time.Equal(e.clock.Now()) || re.SessionID != tok.SessionID {
+		t.Fatalf("reauthenticated claims %v, session %s", c.AuthTime, re.SessionID)
+	}
+	// The old refresh token was replaced.
+	_, err = e.svc.Refresh(ctx, tok.RefreshToken)
+	wantCode(t, err, auth.CodeInvalidGrant)
+	en, err := e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ConfirmTOTP(ctx, e.user.ID, e.code(t, en.Secret, 0), auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	// A password session re-authenticated with a code has proved two factors.
+	e.clock.Advance(mfa.Period)
+	re2, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: e.code(t, en.Secret, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := e.claims(t, re2); !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) {
+		t.Fatalf("amr %v", c.AMR)
+	}
+	// Sessions survive a refresh with the renewed auth_time.
+	e.clock.Advance(time.Minute)
+	r, err := e.svc.Refresh(ctx, re2.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := e.claims(t, r); !c.AuthTime.Time.Equal(e.clock.Now().Add(-time.Minute)) {
+		t.Fatalf("refreshed auth_time %v", c.AuthTime)
+	}
+	if err := e.svc.DeleteAccount(ctx, e.user.ID, tok.SessionID, annPW, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdminResetsFactors(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	secret, codes := e.enrol(t)
+	ctx := context.Background()
+	tok := e.passwordLoginAfterMFA(t, secret)
+	mt := e.challenge(t)
+	admin, err := e.svc.CreateUser(ctx, auth.RegisterInput{Email: "root@example.com", Password: "root's long passphrase"}, auth.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, e.svc.ResetMFA(ctx, admin.ID, admin.ID), auth.CodeForbidden)
+	wantCode(t, e.svc.ResetMFA(ctx, admin.ID, "0190d4a0-0000-7000-8000-000000000000"), auth.CodeNotFound)
+	if err := e.svc.ResetMFA(ctx, admin.ID, e.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.guard.Verify(tok.AccessToken); err == nil {
+		t.Fatal("a session survived the reset")
+	}
+	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.TOTP {
+		t.Fatal("still mfa.totp")
+	}
+	e.clock.Advance(mfa.Period)
+	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, RecoveryCode: codes[2]})
+	wantCode(t, err, auth.CodeInvalidCode) // the pending challenge went too
+	e.passwordLogin(t)
+	out, _ := e.store.OutboxEntries(ctx, 10)
+	if len(out) != 1 || !strings.Contains(out[0].Subject, "second factors") {
+		t.Fatalf("outbox %+v", out)
+	}
+	ev, _, _ := e.svc.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventMFAReset, Limit: 5})
+	if len(ev) != 1 || ev[0].ActorID != admin.ID || ev[0].UserID != e.user.ID {
+		t.Fatalf("audit %+v", ev)
+	}
+}
+
+func hashOf(raw string) string { return auth.HashTokenForTest(raw) }
