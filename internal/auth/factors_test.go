@@ -80,7 +80,7 @@ func newMFAEnv(t *testing.T, lockout *ratelimit.LockoutPolicy) *mfaEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now})
+	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
 	if err != nil {
 		t.Fatal(err)
 	}

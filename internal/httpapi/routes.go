@@ -112,10 +112,12 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 // Requests to them that get a page (wantsPage) get no CORS all the same.
 var browserAPI = map[string]bool{
 	"POST /register": true, "POST /signup": true,
-	"POST /login": true, "POST /set-jwt": true,
+	"POST /login": true, "POST /set-jwt": true, "POST /login/mfa": true,
 	"POST /token/refresh": true, "POST /logout": true,
 	"GET /me": true, "GET /get-jwt": true, "GET /get_name": true, "PATCH /me": true, "DELETE /me": true,
 	"POST /me/password": true, "GET /me/sessions": true, "DELETE /me/sessions/{id}": true,
+	"POST /me/reauthenticate": true, "POST /me/mfa/totp": true, "POST /me/mfa/totp/confirm": true,
+	"DELETE /me/mfa/totp": true, "POST /me/mfa/recovery-codes": true,
 	"POST /books": true, "POST /book": true, "GET /books": true,
 	"GET /books/{id}": true, "PATCH /books/{id}": true, "DELETE /books/{id}": true,
 }
