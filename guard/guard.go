@@ -29,6 +29,9 @@ type Claims struct {
 	jwt.RegisteredClaims
 	SessionID string `json:"sid"`
 	Role      string `json:"role"`
+	// EmailVerified says the user's address was verified when the token was
+	// issued (Gatehouse v2).
+	EmailVerified bool `json:"email_verified"`
 }
 
 // Key is a public verification key bound to exactly one algorithm: a token

@@ -52,6 +52,12 @@ type Config struct {
 	Log   *slog.Logger
 	// Mail delivers the outbox; nil: the log sender (one warning at start).
 	Mail mail.Sender
+	// PublicURL is what links in mail are built from (zero: the issuer),
+	// never a request's Host. RequireVerifiedEmail refuses logins of
+	// unverified addresses; VerifyTTL and ResetTTL are the links' lifetimes.
+	PublicURL            string
+	RequireVerifiedEmail bool
+	VerifyTTL, ResetTTL  time.Duration
 }
 
 // Defaults is the one source of the server's default lifetimes, algorithm
@@ -69,6 +75,8 @@ func Defaults() Config {
 		SigningAlg:         "EdDSA",
 		RevocationPoll:     500 * time.Millisecond,
 		AuditRetention:     90 * 24 * time.Hour,
+		VerifyTTL:          auth.DefaultVerifyTTL,
+		ResetTTL:           auth.DefaultResetTTL,
 		Limits:             &limits,
 		Now:                time.Now,
 	}
@@ -81,6 +89,7 @@ func (c Config) withDefaults() Config {
 	for _, f := range []struct{ v, def *time.Duration }{
 		{&c.AccessTTL, &def.AccessTTL}, {&c.RefreshTTL, &def.RefreshTTL}, {&c.SessionMaxAge, &def.SessionMaxAge},
 		{&c.IdleTimeout, &def.IdleTimeout}, {&c.RevocationPoll, &def.RevocationPoll}, {&c.AuditRetention, &def.AuditRetention},
+		{&c.VerifyTTL, &def.VerifyTTL}, {&c.ResetTTL, &def.ResetTTL},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -97,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = def.Now
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = c.Issuer
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
@@ -149,10 +161,18 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		lockout = ratelimit.NewRedisLockout(c.Redis, c.Issuer, c.Limits.Lockout, memoryLockout, c.Log)
 		fan = fanout.New(c.Redis, c.Issuer, c.Log)
 	}
+	templates, err := mail.NewTemplates("", c.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	worker := newMailWorker(c, st, m)
 	svc := auth.NewService(auth.Config{
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
 		MaxSessionsPerUser: c.MaxSessionsPerUser, Now: c.Now,
+		Recovery: auth.RecoveryConfig{PublicURL: c.PublicURL, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
+			RequireVerifiedEmail: c.RequireVerifiedEmail, PerAddress: c.Limits.Recovery, PerAccount: c.Limits.RecoveryAccount,
+			Mail: templates, WakeMail: worker.Wake},
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
 		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
 		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan)})
@@ -176,7 +196,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Limiter: limiter, Limits: *c.Limits, Metrics: m,
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations,
-		Mail: newMailWorker(c, st, m)}, nil
+		Mail: worker}, nil
 }
 
 // newMailWorker builds the outbox worker on c.Mail, or on the log sender.

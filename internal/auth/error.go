@@ -34,6 +34,9 @@ const (
 	CodeTooManyRequests      = "too_many_requests"
 	CodeUnavailable          = "unavailable"
 	CodeInternal             = "internal"
+	// Since v2.
+	CodeInvalidCode      = "invalid_code"       // 400: a one-time link or code that is wrong, used or expired
+	CodeEmailNotVerified = "email_not_verified" // 403: --require-verified-email and the address is not verified
 )
 
 // Error is an error a client may see: a contract code and one human sentence.

@@ -44,6 +44,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if err := s.guarded(ctx, check); err != nil {
 		return nil, err
 	}
+	if err := s.checkVerified(ctx, user); err != nil { // --require-verified-email (recovery.go)
+		return nil, err
+	}
 	tokens, err := s.startSession(ctx, user, hash, in.Client)
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, user.ID, "account changed during the login")

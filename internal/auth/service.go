@@ -55,6 +55,8 @@ type Config struct {
 	// the least recently used. 0 means the default, 100.
 	MaxSessionsPerUser int
 	Now                func() time.Time
+	// Recovery configures links: verification, reset, email change.
+	Recovery RecoveryConfig
 }
 
 // DefaultMaxSessionsPerUser is Config.MaxSessionsPerUser's default.
@@ -76,6 +78,8 @@ type Service struct {
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
+
+	rec *recovery // links and their background queue (recovery.go)
 
 	revMu sync.Mutex // serialises SyncChanges
 	feed  feedState  // how far the change feed has been read
@@ -130,7 +134,8 @@ func NewService(cfg Config, d Deps) *Service {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout, users: newUserCache(100_000), cfg: cfg, log: d.Log}
+		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout, users: newUserCache(100_000), cfg: cfg, log: d.Log,
+		rec: newRecovery(cfg.Recovery)}
 }
 
 // Tokens is a login's or refresh's answer.

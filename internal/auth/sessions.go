@@ -224,7 +224,7 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 			ID: newID(),
 		},
-		SessionID: sess.ID, Role: u.Role,
+		SessionID: sess.ID, Role: u.Role, EmailVerified: u.EmailVerified,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)

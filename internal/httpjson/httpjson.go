@@ -40,6 +40,8 @@ var statusOf = map[string]int{
 	auth.CodeTooManyRequests:      http.StatusTooManyRequests,
 	auth.CodeUnavailable:          http.StatusServiceUnavailable,
 	auth.CodeInternal:             http.StatusInternalServerError,
+	auth.CodeInvalidCode:          http.StatusBadRequest,
+	auth.CodeEmailNotVerified:     http.StatusForbidden,
 }
 
 // Status is the HTTP status of a contract error code.

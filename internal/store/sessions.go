@@ -320,6 +320,8 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 			// A retired key verifies nothing; after a day its private half goes.
 			{`DELETE FROM signing_keys WHERE retired_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
 			{`DELETE FROM audit_events WHERE at < ?`, p.AuditBefore, []any{ms(p.AuditBefore)}},
+			// One-time links a day past their expiry (spent ones expire too).
+			{`DELETE FROM one_time_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
 		} {
 			if q.when.IsZero() {
 				continue

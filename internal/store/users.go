@@ -10,15 +10,16 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
-const userColumns = "id, email, username, name, role, disabled_at, created_at"
+const userColumns = "id, email, username, name, role, disabled_at, created_at, email_verified_at"
 
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (auth.User, error) {
 	var u auth.User
 	var email, username sql.NullString
-	var disabled sql.NullInt64
+	var disabled, verified sql.NullInt64
 	var created int64
-	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created}, extra...)...)
+	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created, &verified}, extra...)...)
 	u.Email, u.Username, u.Disabled, u.CreatedAt = email.String, username.String, disabled.Valid, fromMS(created)
+	u.EmailVerified = verified.Valid
 	return u, err
 }
 
@@ -81,6 +82,9 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash string, keep au
 			return err
 		}
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID, ExceptID: keep.ID}, now, liveUntil); err != nil {
+			return err
+		}
+		if err := voidLinks(ctx, e, userID, now, auth.PurposeResetPassword); err != nil { // a new password voids reset links
 			return err
 		}
 		if _, err := e.exec(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, keep.ID); err != nil {
