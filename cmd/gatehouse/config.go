@@ -47,6 +47,10 @@ type config struct {
 	AuditRetention     time.Duration
 	SMTPURL            string
 	MailFrom           string
+	PublicURL          string
+	RequireVerified    bool
+	VerifyTTL          time.Duration
+	ResetTTL           time.Duration
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -106,6 +110,10 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail server: smtp://user:pass@host:587 (STARTTLS required), smtps://user:pass@host:465, or plain smtp://127.0.0.1:2525 to loopback only; unset: mail is written to the log")
 	fs.StringVar(&c.MailFrom, "mail-from", "", `From address of mail, e.g. "Gatehouse <noreply@example.com>" (required with --smtp-url)`)
+	fs.StringVar(&c.PublicURL, "public-url", "", "URL users reach the server by, which links in mail are built from (default: the issuer)")
+	fs.BoolVar(&c.RequireVerified, "require-verified-email", def.RequireVerifiedEmail, "refuse logins (403 email_not_verified) until the address is verified")
+	fs.DurationVar(&c.VerifyTTL, "verify-ttl", def.VerifyTTL, "lifetime of email verification and email change links")
+	fs.DurationVar(&c.ResetTTL, "reset-ttl", def.ResetTTL, "lifetime of password reset links")
 	return fs
 }
 
@@ -178,6 +186,8 @@ func (c *config) validate(server bool) error {
 		{"session-max-age", c.SessionMaxAge, time.Minute, 8760 * time.Hour},
 		{"session-idle-timeout", c.IdleTimeout, time.Minute, 8760 * time.Hour},
 		{"audit-retention", c.AuditRetention, time.Hour, 87600 * time.Hour},
+		{"verify-ttl", c.VerifyTTL, time.Minute, 720 * time.Hour},
+		{"reset-ttl", c.ResetTTL, time.Minute, 24 * time.Hour},
 	} {
 		if d.v < d.min || d.v > d.max {
 			return badFlag(d.name, "%s is outside %s to %s", d.v, d.min, d.max)
@@ -194,6 +204,13 @@ func (c *config) validate(server bool) error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.HasSuffix(c.Issuer, "/") ||
 			u.RawQuery != "" || u.Fragment != "" {
 			return badFlag("issuer", "%q is not an http(s) URL without a trailing slash", c.Issuer)
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.HasSuffix(c.PublicURL, "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return badFlag("public-url", "%q is not an http(s) URL without a trailing slash", c.PublicURL)
 		}
 	}
 	if !slices.Contains(token.Algorithms, c.SigningAlg) {
@@ -259,4 +276,15 @@ func (c *config) validate(server bool) error {
 		c.proxies = append(c.proxies, p.Masked())
 	}
 	return nil
+}
+
+// publicURL is what links in mail are built from: --public-url, else the
+// issuer, else http://<addr>.
+func (c *config) publicURL() string {
+	for _, u := range []string{c.PublicURL, c.Issuer} {
+		if u != "" {
+			return u
+		}
+	}
+	return "http://" + c.Addr
 }

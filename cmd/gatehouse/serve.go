@@ -74,8 +74,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		SigningAlg:         c.SigningAlg, HMACSecret: c.hmacSecret, TrustedProxies: c.proxies, Limits: &c.limits, Log: log, Redis: rdb,
 		// After a burst of logins, hand the memory their argon2id blocks used
 		// (19 MiB each) back to the system rather than keep it resident.
-		Hashing: password.Options{OnIdle: debug.FreeOSMemory},
-		Mail:    mailer,
+		Hashing:   password.Options{OnIdle: debug.FreeOSMemory},
+		Mail:      mailer,
+		PublicURL: c.publicURL(), RequireVerifiedEmail: c.RequireVerified, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
 	}, st)
 	if err != nil {
 		return err
@@ -109,6 +110,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	a.Auth.WaitRecovery() // links asked for just before the end reach the outbox
 	return nil
 }
 

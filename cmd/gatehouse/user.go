@@ -19,9 +19,12 @@ import (
 // userCommand runs "gatehouse user add|list|disable|role".
 func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"user needs a subcommand: add, list, disable or role"}
+		return &configError{"user needs a subcommand: add, list, disable, role or reset-password"}
 	}
 	sub, args := args[0], args[1:]
+	if sub == "reset-password" {
+		return resetPasswordCommand(ctx, args, getenv, stdout, stderr)
+	}
 	var c config
 	var in auth.RegisterInput
 	var admin bool
@@ -29,7 +32,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	wantArgs := map[string]int{"add": 0, "list": 0, "disable": 1, "role": 2}
 	n, known := wantArgs[sub]
 	if !known {
-		return &configError{fmt.Sprintf("unknown user subcommand %q (want add, list, disable or role)", sub)}
+		return &configError{fmt.Sprintf("unknown user subcommand %q (want add, list, disable, role or reset-password)", sub)}
 	}
 	if sub == "add" {
 		fs.StringVar(&in.Email, "email", "", "email address")

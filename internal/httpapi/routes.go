@@ -43,11 +43,20 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("GET /me/sessions", user(handleSessions(d)))
 	r.handle("DELETE /me/sessions/{id}", user(handleEndSession(d)))
 
+	// Recovery (handlers_recovery.go): links by mail.
+	r.handle("POST /password/forgot", handleForgotPassword(d))
+	r.handle("POST /password/reset", handleResetPassword(d))
+	r.handle("POST /email/verify/request", user(handleVerifyRequest(d)))
+	r.handle("POST /email/verify", handleSpendLink(d, verifyEmail))
+	r.handle("POST /me/email", user(handleChangeEmail(d)))
+	r.handle("POST /email/change/confirm", handleSpendLink(d, confirmEmail))
+
 	// Administration.
 	r.handle("GET /users", admin(handleListUsers(d)))
 	r.handle("GET /users/{id}", admin(handleGetUser(d)))
 	r.handle("PATCH /users/{id}", admin(handleUpdateUser(d)))
 	r.handle("DELETE /users/{id}", admin(handleDeleteUser(d)))
+	r.handle("POST /users/{id}/password-reset", admin(handleAdminPasswordReset(d)))
 	r.handle("GET /audit", admin(handleAudit(d)))
 
 	// Books: the demo resource, protected by guard alone.
@@ -85,6 +94,17 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /books/{id}/delete", handleBookForm(d, "delete"))
 	r.handle("GET /admin/users", handleAdminUsersPage(d))
 	r.handle("POST /admin/users/{id}", handleAdminUserForm(d))
+	r.handle("GET /forgot-password", handleForgotPage(d))
+	r.handle("POST /forgot-password", handleForgotForm(d))
+	r.handle("GET /reset-password", handleLinkPage(d, resetPage))
+	r.handle("POST /reset-password", handleResetForm(d))
+	r.handle("GET /verify-email", handleLinkPage(d, verifyPage))
+	r.handle("POST /verify-email", handleSpendLinkForm(d, verifyPage, verifyEmail, "Your email address is verified."))
+	r.handle("POST /verify-email/resend", handleResendVerificationForm(d))
+	r.handle("GET /confirm-email", handleLinkPage(d, confirmPage))
+	r.handle("POST /confirm-email", handleSpendLinkForm(d, confirmPage, confirmEmail, "Your email address is changed and verified."))
+	r.handle("POST /dashboard/verify", handleVerifyRequestForm(d))
+	r.handle("POST /dashboard/email", handleChangeEmailForm(d))
 	r.handle("GET /static/", web.Static())
 
 	r.finish()

@@ -17,6 +17,8 @@ type userJSON struct {
 	Role      string    `json:"role"`
 	Disabled  bool      `json:"disabled,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// EmailVerified is false for an account without an address.
+	EmailVerified bool `json:"email_verified"`
 }
 
 // userResponse is {"user": {...}}.
@@ -26,7 +28,7 @@ type userResponse struct {
 
 func userView(u auth.User) userJSON {
 	return userJSON{ID: u.ID, Email: nullable(u.Email), Username: nullable(u.Username), Name: nullable(u.Name),
-		Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+		Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, EmailVerified: u.EmailVerified}
 }
 
 func nullable(s string) *string {
