@@ -121,7 +121,9 @@ func verifyEmail(s *auth.Service) func(*http.Request, auth.LinkInput) (auth.User
 }
 
 func confirmEmail(s *auth.Service) func(*http.Request, auth.LinkInput) (auth.User, error) {
-	return func(r *http.Request, in auth.LinkInput) (auth.User, error) { return s.ConfirmEmailChange(r.Context(), in) }
+	return func(r *http.Request, in auth.LinkInput) (auth.User, error) {
+		return s.ConfirmEmailChange(r.Context(), in)
+	}
 }
 
 type changeEmailRequest struct {
