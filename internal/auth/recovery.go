@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -103,6 +104,11 @@ type RecoveryConfig struct {
 	Mail                   Mailer // nil: links can be printed, not mailed
 	WakeMail               func() // told after a mail is written to the outbox
 	Queue                  int    // background requests at most in flight; default 64
+	// Delay is how long a background request waits before its lookup
+	// starts, plus a random part up to Delay again (default 20ms): its work
+	// then neither slows its own answer nor lines up with the next request
+	// of whoever sent it, so timing tells nothing of the account.
+	Delay time.Duration
 }
 
 // Recovery defaults.
@@ -136,6 +142,9 @@ func newRecovery(c RecoveryConfig) *recovery {
 	}
 	if c.Queue <= 0 {
 		c.Queue = 64
+	}
+	if c.Delay <= 0 {
+		c.Delay = 20 * time.Millisecond
 	}
 	if c.WakeMail == nil {
 		c.WakeMail = func() {}
@@ -261,9 +270,9 @@ func (s *Service) allowAccount(ctx context.Context, userID string) (bool, time.D
 	return s.allow(ctx, "recovery-account:"+userID, s.rec.cfg.PerAccount)
 }
 
-// background runs job after the answer, in the bounded queue. When the
-// queue is full the request is dropped (and logged): the answer, already
-// given, is the same.
+// background runs job after the answer (after Delay and a random part), in
+// the bounded queue. When the queue is full the request is dropped (and
+// logged): the answer, already given, is the same.
 func (s *Service) background(ctx context.Context, name string, job func(ctx context.Context)) {
 	select {
 	case s.rec.slots <- struct{}{}:
@@ -275,7 +284,8 @@ func (s *Service) background(ctx context.Context, name string, job func(ctx cont
 	s.rec.pending++
 	s.rec.mu.Unlock()
 	ctx = context.WithoutCancel(ctx) // the request's values (client, actor), not its end
-	go func() {
+	delay := s.rec.cfg.Delay + time.Duration(mathrand.Int64N(int64(s.rec.cfg.Delay)))
+	time.AfterFunc(delay, func() {
 		defer func() {
 			<-s.rec.slots
 			s.rec.mu.Lock()
@@ -287,7 +297,7 @@ func (s *Service) background(ctx context.Context, name string, job func(ctx cont
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		job(ctx)
-	}()
+	})
 }
 
 // WaitRecovery waits until no background recovery request runs (tests, and
