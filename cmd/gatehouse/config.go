@@ -61,7 +61,7 @@ type config struct {
 
 // invalidFlagValue matches the flag package's message for a value that does
 // not parse, to say it again in the same form as every other config error.
-var invalidFlagValue = regexp.MustCompile(`^invalid value (".*") for flag -([a-z0-9-]+): (.*)$`)
+var invalidFlagValue = regexp.MustCompile(`^invalid (?:boolean )?value (".*") for (?:flag )?-([a-z0-9-]+): (.*)$`)
 
 // configError is bad configuration: one line naming the flag, exit status 2.
 type configError struct{ msg string }

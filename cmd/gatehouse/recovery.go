@@ -23,9 +23,9 @@ func resetPasswordCommand(ctx context.Context, args []string, getenv func(string
 		id, args = args[0], args[1:]
 	}
 	var c config
-	var print bool
+	var printLink bool
 	fs := newFlagSet("user reset-password", &c, true, stderr)
-	fs.BoolVar(&print, "print", false, "print the link instead of mailing it")
+	fs.BoolVar(&printLink, "print", false, "print the link instead of mailing it")
 	rest, err := parseConfig(fs, args, getenv, &c)
 	if err != nil {
 		return err
@@ -53,11 +53,11 @@ func resetPasswordCommand(ctx context.Context, args []string, getenv func(string
 	svc := auth.NewService(auth.Config{AccessTTL: c.AccessTTL,
 		Recovery: auth.RecoveryConfig{PublicURL: c.publicURL(), ResetTTL: c.ResetTTL, VerifyTTL: c.VerifyTTL, Mail: tpl}},
 		auth.Deps{Store: st, Hasher: hasher, Revocations: auth.NewRevocations(time.Now), Log: log})
-	link, err := svc.AdminPasswordReset(ctx, "cli", id, print)
+	link, err := svc.AdminPasswordReset(ctx, "cli", id, printLink)
 	if err != nil {
 		return errors.New(auth.ErrorMessage(err))
 	}
-	if print {
+	if printLink {
 		fmt.Fprintln(stdout, link)
 		return nil
 	}
