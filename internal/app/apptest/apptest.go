@@ -23,20 +23,34 @@ import (
 // for which it is a secure context.
 func Start(t *testing.T, host string) (string, *app.App) {
 	t.Helper()
+	return StartWith(t, host)
+}
+
+// StartWith is Start with the configuration adjusted by opts; the mail
+// worker runs too, delivering what the server writes to the outbox.
+func StartWith(t *testing.T, host string, opts ...func(*app.Config)) (string, *app.App) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://%s:%d", host, ln.Addr().(*net.TCPAddr).Port)
-	a, err := app.New(context.Background(), app.Config{
+	cfg := app.Config{
 		Issuer: base, Audience: base, AccessTTL: 15 * time.Minute, RefreshTTL: time.Hour,
 		ReuseGrace: 10 * time.Second, SessionMaxAge: time.Hour, IdleTimeout: time.Hour, SigningAlg: "EdDSA",
 		Hashing: password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}},
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, storetest.New(t))
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := app.New(context.Background(), cfg, storetest.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	go a.Mail.Run(ctx)
+	t.Cleanup(stop)
 	srv := &http.Server{Handler: a.Handler}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
