@@ -389,3 +389,43 @@ func TestForgotPasswordTimingTellsNothing(t *testing.T) {
 		t.Fatalf("%d mails, want %d (one a round, to the known account)", n, rounds)
 	}
 }
+
+func TestRecoveryFormsAndLinkGuessingAreGuarded(t *testing.T) {
+	h := newHarness(t, noRecoveryLimits, func(c *app.Config) {
+		l := *c.Limits
+		l.Login = ratelimit.Per(3, time.Hour, 3) // the per-address bucket every secret check shares
+		c.Limits = &l
+	})
+	form := "application/x-www-form-urlencoded"
+	cross := map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
+	for _, r := range []req{
+		{method: "POST", path: "/forgot-password", body: "identifier=ann%40example.com", contentType: form, headers: cross},
+		{method: "POST", path: "/reset-password", body: "token=x&new_password=a+long+password&confirm_password=a+long+password", contentType: form, headers: cross},
+		{method: "POST", path: "/verify-email/resend", body: "identifier=ann", contentType: form, headers: cross},
+		{method: "POST", path: "/verify-email", body: "token=x", contentType: form, headers: cross},
+		{method: "POST", path: "/confirm-email", body: "token=x", contentType: form, headers: cross},
+		{method: "POST", path: "/dashboard/email", as: "ann", carrier: "cookie", body: "email=a%40b.example&password=x", contentType: form},
+		{method: "POST", path: "/dashboard/verify", as: "ann", carrier: "cookie", body: "", contentType: form},
+	} {
+		if w := h.do(r); w.Code != 403 {
+			t.Fatalf("%s from another origin or without its CSRF token: %d %s", r.path, w.Code, w.Body)
+		}
+	}
+	if msgs := h.mails(t); len(msgs) != 0 {
+		t.Fatalf("a refused form mailed %+v", msgs)
+	}
+	for i := range 4 {
+		w := h.do(req{method: "POST", path: "/email/verify", body: `{"token":"` + strings.Repeat("A", 43) + `"}`})
+		want := 400
+		if i == 3 {
+			want = 429
+		}
+		if w.Code != want {
+			t.Fatalf("guess %d: %d %s, want %d", i+1, w.Code, w.Body, want)
+		}
+	}
+	refused := h.do(req{method: "GET", path: "/audit?event=recovery_link_refused", as: "admin"})
+	if n := strings.Count(refused.Body.String(), `"event":"recovery_link_refused"`); n != 3 {
+		t.Fatalf("%d refused links audited, want 3: %s", n, refused.Body)
+	}
+}
