@@ -30,6 +30,9 @@ type Claims struct {
 	jwt.RegisteredClaims
 	SessionID string `json:"sid"`
 	Role      string `json:"role"`
+	// EmailVerified says the user's address was verified when the token was
+	// issued (Gatehouse v2).
+	EmailVerified bool `json:"email_verified"`
 	// AMR says how the user authenticated (RFC 8176): "pwd", "otp", "hwk",
 	// "user", and "mfa" when two kinds of factor were proved.
 	AMR []string `json:"amr,omitempty"`

@@ -53,6 +53,10 @@ type config struct {
 	CORSOrigins        string
 	SQLiteSynchronous  string
 	ReauthMaxAge       time.Duration
+	PublicURL          string
+	RequireVerified    bool
+	VerifyTTL          time.Duration
+	ResetTTL           time.Duration
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -64,7 +68,7 @@ type config struct {
 
 // invalidFlagValue matches the flag package's message for a value that does
 // not parse, to say it again in the same form as every other config error.
-var invalidFlagValue = regexp.MustCompile(`^invalid value (".*") for flag -([a-z0-9-]+): (.*)$`)
+var invalidFlagValue = regexp.MustCompile(`^invalid (?:boolean )?value (".*") for (?:flag )?-([a-z0-9-]+): (.*)$`)
 
 // configError is bad configuration: one line naming the flag, exit status 2.
 type configError struct{ msg string }
@@ -120,6 +124,10 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated exact origins (scheme://host[:port]) whose pages may call the JSON API, e.g. http://localhost:3000; no wildcards")
 	fs.DurationVar(&c.ReauthMaxAge, "reauth-max-age", def.ReauthMaxAge,
 		"how recent a sign-in must be to add or remove a second factor, make recovery codes, change the email or delete the account")
+	fs.StringVar(&c.PublicURL, "public-url", "", "URL users reach the server by, which links in mail are built from (default: the issuer)")
+	fs.BoolVar(&c.RequireVerified, "require-verified-email", def.RequireVerifiedEmail, "refuse logins (403 email_not_verified) until the address is verified")
+	fs.DurationVar(&c.VerifyTTL, "verify-ttl", def.VerifyTTL, "lifetime of email verification and email change links")
+	fs.DurationVar(&c.ResetTTL, "reset-ttl", def.ResetTTL, "lifetime of password reset links")
 	return fs
 }
 
@@ -196,6 +204,8 @@ func (c *config) validate(server bool) error {
 		{"session-idle-timeout", c.IdleTimeout, time.Minute, 8760 * time.Hour},
 		{"audit-retention", c.AuditRetention, time.Hour, 87600 * time.Hour},
 		{"reauth-max-age", c.ReauthMaxAge, time.Minute, 24 * time.Hour},
+		{"verify-ttl", c.VerifyTTL, time.Minute, 720 * time.Hour},
+		{"reset-ttl", c.ResetTTL, time.Minute, 24 * time.Hour},
 	} {
 		if d.v < d.min || d.v > d.max {
 			return badFlag(d.name, "%s is outside %s to %s", d.v, d.min, d.max)
@@ -212,6 +222,13 @@ func (c *config) validate(server bool) error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.HasSuffix(c.Issuer, "/") ||
 			u.RawQuery != "" || u.Fragment != "" {
 			return badFlag("issuer", "%q is not an http(s) URL without a trailing slash", c.Issuer)
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.HasSuffix(c.PublicURL, "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return badFlag("public-url", "%q is not an http(s) URL without a trailing slash", c.PublicURL)
 		}
 	}
 	if !slices.Contains(token.Algorithms, c.SigningAlg) {
@@ -282,4 +299,15 @@ func (c *config) validate(server bool) error {
 		c.proxies = append(c.proxies, p.Masked())
 	}
 	return nil
+}
+
+// publicURL is what links in mail are built from: --public-url, else the
+// issuer, else http://<addr>.
+func (c *config) publicURL() string {
+	for _, u := range []string{c.PublicURL, c.Issuer} {
+		if u != "" {
+			return u
+		}
+	}
+	return "http://" + c.Addr
 }

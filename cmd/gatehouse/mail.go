@@ -75,11 +75,7 @@ func mailCommand(ctx context.Context, args []string, getenv func(string) string,
 		return &configError{fmt.Sprintf("mail test: %q is not an email address", to)}
 	}
 	log := newLogger(c.LogFormat, stderr)
-	publicURL := c.Issuer
-	if publicURL == "" {
-		publicURL = "http://" + c.Addr
-	}
-	tpl, err := mail.NewTemplates("", publicURL)
+	tpl, err := mail.NewTemplates("", c.publicURL())
 	if err != nil {
 		return err
 	}

@@ -89,6 +89,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MasterKey:    masterKey,
 		CORSOrigins:  c.origins,
 		ReauthMaxAge: c.ReauthMaxAge,
+		PublicURL:    c.publicURL(), RequireVerifiedEmail: c.RequireVerified, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
 	}, st)
 	if err != nil {
 		return sealedKeyError(err, keyFile)
@@ -122,6 +123,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	a.Auth.WaitRecovery() // links asked for just before the end reach the outbox
 	return nil
 }
 

@@ -20,9 +20,12 @@ import (
 // userCommand runs "gatehouse user add|list|disable|role|mfa-reset".
 func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"user needs a subcommand: add, list, disable, role or mfa-reset"}
+		return &configError{"user needs a subcommand: add, list, disable, role, reset-password or mfa-reset"}
 	}
 	sub, args := args[0], args[1:]
+	if sub == "reset-password" {
+		return resetPasswordCommand(ctx, args, getenv, stdout, stderr)
+	}
 	var c config
 	var in auth.RegisterInput
 	var admin bool
@@ -30,7 +33,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	wantArgs := map[string]int{"add": 0, "list": 0, "disable": 1, "role": 2, "mfa-reset": 1}
 	n, known := wantArgs[sub]
 	if !known {
-		return &configError{fmt.Sprintf("unknown user subcommand %q (want add, list, disable, role or mfa-reset)", sub)}
+		return &configError{fmt.Sprintf("unknown user subcommand %q (want add, list, disable, role, reset-password or mfa-reset)", sub)}
 	}
 	if sub == "mfa-reset" { // the notice mailed to the user says where to sign in
 		fs.StringVar(&c.Issuer, "issuer", "http://127.0.0.1:8080", "the server's public URL, for the mail to the user")

@@ -64,6 +64,12 @@ type Config struct {
 	// ReauthMaxAge is how recent a sign-in must be for sensitive account
 	// changes (--reauth-max-age).
 	ReauthMaxAge time.Duration
+	// PublicURL is what links in mail are built from (zero: the issuer),
+	// never a request's Host. RequireVerifiedEmail refuses logins of
+	// unverified addresses; VerifyTTL and ResetTTL are the links' lifetimes.
+	PublicURL            string
+	RequireVerifiedEmail bool
+	VerifyTTL, ResetTTL  time.Duration
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -94,6 +100,8 @@ func Defaults() Config {
 		RevocationPoll:     500 * time.Millisecond,
 		AuditRetention:     90 * 24 * time.Hour,
 		ReauthMaxAge:       auth.DefaultReauthMaxAge,
+		VerifyTTL:          auth.DefaultVerifyTTL,
+		ResetTTL:           auth.DefaultResetTTL,
 		Limits:             &limits,
 		Now:                time.Now,
 	}
@@ -107,6 +115,7 @@ func (c Config) withDefaults() Config {
 		{&c.AccessTTL, &def.AccessTTL}, {&c.RefreshTTL, &def.RefreshTTL}, {&c.SessionMaxAge, &def.SessionMaxAge},
 		{&c.IdleTimeout, &def.IdleTimeout}, {&c.RevocationPoll, &def.RevocationPoll}, {&c.AuditRetention, &def.AuditRetention},
 		{&c.ReauthMaxAge, &def.ReauthMaxAge},
+		{&c.VerifyTTL, &def.VerifyTTL}, {&c.ResetTTL, &def.ResetTTL},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -123,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = def.Now
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = c.Issuer
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
@@ -181,7 +193,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		lockout = ratelimit.NewRedisLockout(c.Redis, c.Issuer, c.Limits.Lockout, memoryLockout, c.Log)
 		fan = fanout.New(c.Redis, c.Issuer, c.Log)
 	}
-	mailTemplates, err := mail.NewTemplates("", c.Issuer)
+	mailTemplates, err := mail.NewTemplates("", c.PublicURL)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +202,8 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
 		MaxSessionsPerUser: c.MaxSessionsPerUser, ReauthMaxAge: c.ReauthMaxAge, Now: c.Now,
+		Recovery: auth.RecoveryConfig{PublicURL: c.PublicURL, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
+			RequireVerifiedEmail: c.RequireVerifiedEmail, PerAddress: c.Limits.Recovery, PerAccount: c.Limits.RecoveryAccount},
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
 		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
 		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan),

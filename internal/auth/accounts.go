@@ -16,7 +16,11 @@ type RegisterInput struct {
 
 // Register creates a user with the "user" role.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (User, error) {
-	return s.CreateUser(ctx, in, RoleUser)
+	u, err := s.CreateUser(ctx, in, RoleUser)
+	if err == nil {
+		s.sendSignupVerification(ctx, u) // recovery.go
+	}
+	return u, err
 }
 
 // CreateUser creates a user with the given role. Only the command line may

@@ -32,6 +32,15 @@ const (
 	EventRecoveryCodeUsed = "recovery_code_used"
 	EventReauthenticated  = "reauthenticated"
 	EventMFAReset         = "admin_mfa_reset"
+	// Recovery (recovery.go). A "requested" event says whether a link was
+	// written to the outbox; its delivery is the outbox's record.
+	EventVerificationRequested = "email_verification_requested"
+	EventEmailVerified         = "email_verified"
+	EventResetRequested        = "password_reset_requested"
+	EventPasswordReset         = "password_reset"
+	EventEmailChangeRequested  = "email_change_requested"
+	EventEmailChanged          = "email_changed"
+	EventLinkRefused           = "recovery_link_refused" // a wrong, used, expired or misdirected link
 )
 
 // AuditEvent is one security event. It never holds a password, token or hash.

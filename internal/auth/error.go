@@ -38,6 +38,7 @@ const (
 	CodeInvalidCode              = "invalid_code"                     // 400: a one-time code or link wrong, used or expired
 	CodeMFARequired              = "mfa_required"                     // 401: password right, second factor needed
 	CodeReauthenticationRequired = guard.CodeReauthenticationRequired // 403: the action needs a recent login
+	CodeEmailNotVerified         = "email_not_verified"               // 403: --require-verified-email and the address is not verified
 )
 
 // Error is an error a client may see: a contract code and one human sentence.

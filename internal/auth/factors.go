@@ -228,7 +228,7 @@ func (s *Service) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, erro
 		// A dead token: its own lockout key, so replaying one cannot lock the
 		// account; the per-address limit and the padding still apply.
 		return nil, s.guarded(ctx, secretCheck{Kind: CheckMFAToken, Account: "mfa:" + hash, UserID: ch.UserID, Secret: secret,
-			LoginStep: true, Failure: errInvalidCode, Check: func(context.Context) (checkOutcome, error) {
+			FailEvent: EventLoginFailed, Refusal: errInvalidCode, Check: func(context.Context) (checkOutcome, error) {
 				return checkOutcome{Reason: "unknown, used or expired mfa_token"}, nil
 			}})
 	}
@@ -240,8 +240,8 @@ func (s *Service) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, erro
 	if in.RecoveryCode != "" {
 		kind, method = CheckRecoveryCode, MethodRecoveryCode
 	}
-	err = s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: secret, LoginStep: true,
-		Failure: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
+	err = s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: secret, FailEvent: EventLoginFailed,
+		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
 			if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
 				return checkOutcome{Reason: "mfa_token used up or expired"}, nil
 			} else if err != nil {
@@ -516,7 +516,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string, c Client
 	codes := mfa.NewRecoveryCodes()
 	hashes := hashCodes(codes)
 	err = s.guarded(ctx, secretCheck{Kind: CheckTOTPConfirm, Client: c, Account: accountKey(userID), UserID: userID, Secret: code,
-		Failure: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
+		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
 			secret, err := s.openTOTP(userID, f.Sealed)
 			if err != nil {
 				return checkOutcome{}, err
@@ -640,7 +640,7 @@ func (s *Service) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, 
 		}
 		method = AMROTP
 		err = s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: in.Code + in.RecoveryCode,
-			Failure: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
+			Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
 				if in.RecoveryCode != "" {
 					return s.useRecoveryCode(ctx, u, in.RecoveryCode, "", s.now())
 				}

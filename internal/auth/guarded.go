@@ -38,6 +38,13 @@ const (
 	CheckRecoveryCode    CheckKind = "recovery code"     // likewise
 	CheckTOTPConfirm     CheckKind = "totp confirmation" // the first code of a new authenticator
 	CheckMFAToken        CheckKind = "mfa token"         // a login's second step with a dead mfa_token
+	CheckEmailChange     CheckKind = "email change"
+	// One-time links (recovery.go): bound to no account before the lookup,
+	// so they skip the lockout (256 random bits no guessing reaches) and
+	// answer invalid_code; the per-address limit applies as to every check.
+	CheckVerifyLink  CheckKind = "email verification link"
+	CheckResetLink   CheckKind = "password reset link"
+	CheckConfirmLink CheckKind = "email change link"
 )
 
 // secretCheck is one check of a secret.
@@ -45,16 +52,20 @@ type secretCheck struct {
 	Kind   CheckKind
 	Client Client
 	// Account is the lockout key: accountKey for a known account,
-	// unknownKey for a name no account has.
+	// unknownKey for a name no account has; "" for a check bound to no
+	// account (a one-time link), which the lockout does not count.
 	Account string
 	UserID  string // "" when no account matched
 	Secret  string // what was presented: the padding hashes it too
 	Check   func(ctx context.Context) (checkOutcome, error)
-	// LoginStep audits failures as login_failed (a login's second step).
-	LoginStep bool
-	// Failure is the one answer to every failure; nil: invalid_credentials.
-	// Codes answer invalid_code.
-	Failure error
+	// Unpadded says every outcome of Check costs the same (a lookup by a
+	// hash), so failures need no padding hash.
+	Unpadded bool
+	// Refusal is the one answer for every failure; nil: invalid_credentials.
+	Refusal error
+	// FailEvent is the audit event of a failure; "": login_failed for a
+	// login, reauthentication_failed otherwise.
+	FailEvent string
 }
 
 // checkOutcome is what a check function found.
@@ -64,6 +75,7 @@ type checkOutcome struct {
 	// parameters; a failure that did not is padded with the dummy hash.
 	FullCost bool
 	Reason   string // why it failed, for the audit log
+	UserID   string // the account the check found, when secretCheck had none
 }
 
 // accountKey is the lockout key of an account, whichever of its email or
@@ -100,14 +112,14 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 		return err
 	}
 	if out.OK {
-		if s.lockout != nil {
+		if s.lockout != nil && c.Account != "" {
 			if err := s.lockout.Succeed(ctx, c.Account); err != nil {
 				s.log.Warn("lockout reset failed", "err", err)
 			}
 		}
 		return nil
 	}
-	if !out.FullCost {
+	if !out.FullCost && !c.Unpadded {
 		if err := s.hasher.VerifyDummy(ctx, c.Secret); err != nil {
 			return hashError(err)
 		}
@@ -115,16 +127,20 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 	event, detail := EventReauthFailed, string(c.Kind)+": "+out.Reason
 	if c.Kind == CheckLogin {
 		event, detail = EventLoginFailed, out.Reason
-	} else if c.LoginStep {
-		event = EventLoginFailed
+	}
+	if c.FailEvent != "" {
+		event = c.FailEvent
+	}
+	if c.UserID == "" {
+		c.UserID = out.UserID
 	}
 	s.audit(ctx, event, c.UserID, detail)
 	if lock > 0 {
 		s.log.Warn("security: account locked after repeated failures", "check", string(c.Kind), "user", c.UserID, "lock", lock.String())
 		s.audit(ctx, EventAccountLocked, c.UserID, "locked for "+lock.String())
 	}
-	if c.Failure != nil {
-		return c.Failure
+	if c.Refusal != nil {
+		return c.Refusal
 	}
 	return errInvalidCredentials
 }
@@ -153,7 +169,7 @@ func (s *Service) limitAddress(ctx context.Context, c Client) error {
 // it fails. A failing lockout store is logged and ignored: the per-address
 // limit still applies.
 func (s *Service) beginCheck(ctx context.Context, key string) (lock time.Duration, err error) {
-	if s.lockout == nil {
+	if s.lockout == nil || key == "" {
 		return 0, nil
 	}
 	retry, lock, err := s.lockout.Begin(ctx, key)

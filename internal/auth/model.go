@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
+
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
@@ -31,6 +33,9 @@ type User struct {
 	Disabled  bool
 	CreatedAt time.Time
 	MFA       MFAStatus // the second factors the user has
+	// EmailVerified says the user proved Email is theirs (a verification,
+	// reset or email-change link mailed to it was used).
+	EmailVerified bool
 }
 
 // Session is one login: the refresh tokens rotated from it share its ID, and
@@ -178,6 +183,16 @@ type Store interface {
 	// order after a cursor. Every write that ends sessions or changes a user
 	// (name, role, disabled, deletion) adds to it in its own transaction.
 	Changes(ctx context.Context, f ChangeFilter) (ChangePage, error)
+
+	// IssueLink stores a one-time link's token and, in the same
+	// transaction, voids the user's unspent links of the same purpose and
+	// writes mails (the link's, and any notice) to the outbox.
+	IssueLink(ctx context.Context, t LinkToken, mails []outbox.Message) error
+	// LinkToken returns the stored link token with this hash.
+	LinkToken(ctx context.Context, hash string) (LinkToken, error)
+	// UseLink spends a link and applies its effect in one transaction (see
+	// LinkUse); ErrLinkSpent when it was spent, voided or expired meanwhile.
+	UseLink(ctx context.Context, u LinkUse) (User, []string, error)
 
 	RecordAudit(ctx context.Context, e AuditEvent) error
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

@@ -61,6 +61,8 @@ type Config struct {
 	// deletion. 0 means the default, 10 minutes.
 	ReauthMaxAge time.Duration
 	Now          func() time.Time
+	// Recovery configures links: verification, reset, email change.
+	Recovery RecoveryConfig
 }
 
 // DefaultMaxSessionsPerUser is Config.MaxSessionsPerUser's default.
@@ -85,6 +87,8 @@ type Service struct {
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
+
+	rec *recovery // links and their background queue (recovery.go)
 
 	revMu sync.Mutex // serialises SyncChanges
 	feed  feedState  // how far the change feed has been read
@@ -151,7 +155,8 @@ func NewService(cfg Config, d Deps) *Service {
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
 		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout,
-		sealer: d.Sealer, mailer: d.Mailer, onMail: d.MailQueued, users: newUserCache(100_000), cfg: cfg, log: d.Log}
+		sealer: d.Sealer, mailer: d.Mailer, onMail: d.MailQueued, users: newUserCache(100_000), cfg: cfg, log: d.Log,
+		rec: newRecovery(cfg.Recovery)}
 }
 
 // Tokens is a login's or refresh's answer.

@@ -226,7 +226,7 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 			ID: newID(),
 		},
-		SessionID: sess.ID, Role: u.Role, AMR: sess.AMR, AuthTime: authTime(sess),
+		SessionID: sess.ID, Role: u.Role, EmailVerified: u.EmailVerified, AMR: sess.AMR, AuthTime: authTime(sess),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)

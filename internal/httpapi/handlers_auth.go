@@ -178,6 +178,9 @@ func renderFormError(d Deps, w http.ResponseWriter, r *http.Request, page string
 		Next: safeNext(r.PostFormValue("next")), Form: form}
 	// Sign-up errors go beside their field; login's one answer stays on top,
 	// so it says nothing about which part was wrong.
+	if auth.ErrorCode(err) == auth.CodeEmailNotVerified {
+		form["resend"] = "1" // the page offers to send the link again (recovery)
+	}
 	var byField map[string]string
 	if page == "signup" {
 		taken := "email"

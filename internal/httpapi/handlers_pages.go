@@ -19,8 +19,11 @@ import (
 func handleLoginPage(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		page := web.Page{Title: "Log in", CSRF: ensureCSRFCookie(w, r), Next: safeNext(r.URL.Query().Get("next"))}
-		if r.URL.Query().Get("registered") == "1" {
+		switch {
+		case r.URL.Query().Get("registered") == "1":
 			page.Notice = "Your account is ready. Log in to continue."
+		case r.URL.Query().Get("reset") == "1":
+			page.Notice = "Your password is set, and every session has ended. Log in with the new password."
 		}
 		d.Pages.Render(w, http.StatusOK, "login", page)
 	})
@@ -86,7 +89,7 @@ func signedIn(d Deps, w http.ResponseWriter, r *http.Request, title string) (ses
 		csrf = ensureCSRFCookie(w, r)
 	}
 	return session{claims: claims, page: web.Page{Title: title, CSRF: csrf,
-		User: &web.User{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name, Role: u.Role}}}, true
+		User: &web.User{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified}}}, true
 }
 
 var errFormExpired = auth.Errorf(auth.CodeCSRFFailed, "This form has expired or came from another site. Reload the page and try again.")
@@ -157,6 +160,10 @@ func handleDashboard(d Deps) http.Handler {
 			s.page.Notice = "Your name is saved."
 		case "password":
 			s.page.Notice = "Your password is changed, and every other session has ended."
+		case "verify":
+			s.page.Notice = "A verification link is on its way to " + s.page.User.Email + "."
+		case "email":
+			s.page.Notice = "A confirmation link is on its way to the new address; your current address keeps working until you open it."
 		}
 		d.Pages.Render(w, http.StatusOK, "dashboard", s.page)
 	})

@@ -84,7 +84,7 @@ func TestContractCheckCatchesDrift(t *testing.T) {
 		}
 	}
 	jsonHeader := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
-	user := `{"id":"u","email":null,"username":"ann","name":null,"role":"user","created_at":"2026-11-22T00:00:00Z","mfa":{"totp":false,"passkeys":0}}`
+	user := `{"id":"u","email":null,"username":"ann","name":null,"role":"user","created_at":"2026-11-22T00:00:00Z","email_verified":false,"mfa":{"totp":false,"passkeys":0}}`
 	me := httptest.NewRequest("GET", "/me", nil)
 	if err := validateContract(me, 200, jsonHeader, []byte(`{"user":`+user+`}`)); err != nil {
 		t.Fatalf("a valid response refused: %v", err)

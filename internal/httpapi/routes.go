@@ -50,12 +50,21 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("DELETE /me/mfa/totp", user(handleRemoveTOTP(d)))
 	r.handle("POST /me/mfa/recovery-codes", user(handleNewRecoveryCodes(d)))
 
+	// Recovery (handlers_recovery.go): links by mail.
+	r.handle("POST /password/forgot", handleForgotPassword(d))
+	r.handle("POST /password/reset", handleResetPassword(d))
+	r.handle("POST /email/verify/request", user(handleVerifyRequest(d)))
+	r.handle("POST /email/verify", handleSpendLink(d, verifyEmail))
+	r.handle("POST /me/email", user(handleChangeEmail(d)))
+	r.handle("POST /email/change/confirm", handleSpendLink(d, confirmEmail))
+
 	// Administration.
 	r.handle("GET /users", admin(handleListUsers(d)))
 	r.handle("GET /users/{id}", admin(handleGetUser(d)))
 	r.handle("PATCH /users/{id}", admin(handleUpdateUser(d)))
 	r.handle("DELETE /users/{id}", admin(handleDeleteUser(d)))
 	r.handle("DELETE /users/{id}/mfa", admin(handleResetMFA(d)))
+	r.handle("POST /users/{id}/password-reset", admin(handleAdminPasswordReset(d)))
 	r.handle("GET /audit", admin(handleAudit(d)))
 
 	// Books: the demo resource, protected by guard alone.
@@ -101,6 +110,17 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /security/totp/remove", handleSecurityForm(d, "remove"))
 	r.handle("POST /security/recovery-codes", handleSecurityForm(d, "codes"))
 	r.handle("POST /security/reauthenticate", handleReauthForm(d))
+	r.handle("GET /forgot-password", handleForgotPage(d))
+	r.handle("POST /forgot-password", handleForgotForm(d))
+	r.handle("GET /reset-password", handleLinkPage(d, resetPage))
+	r.handle("POST /reset-password", handleResetForm(d))
+	r.handle("GET /verify-email", handleLinkPage(d, verifyPage))
+	r.handle("POST /verify-email", handleSpendLinkForm(d, verifyPage, verifyEmail, "Your email address is verified."))
+	r.handle("POST /verify-email/resend", handleResendVerificationForm(d))
+	r.handle("GET /confirm-email", handleLinkPage(d, confirmPage))
+	r.handle("POST /confirm-email", handleSpendLinkForm(d, confirmPage, confirmEmail, "Your email address is changed and verified."))
+	r.handle("POST /dashboard/verify", handleVerifyRequestForm(d))
+	r.handle("POST /dashboard/email", handleChangeEmailForm(d))
 	r.handle("GET /static/", web.Static())
 
 	r.finish()
@@ -117,7 +137,7 @@ var browserAPI = map[string]bool{
 	"GET /me": true, "GET /get-jwt": true, "GET /get_name": true, "PATCH /me": true, "DELETE /me": true,
 	"POST /me/password": true, "GET /me/sessions": true, "DELETE /me/sessions/{id}": true,
 	"POST /me/reauthenticate": true, "POST /me/mfa/totp": true, "POST /me/mfa/totp/confirm": true,
-	"DELETE /me/mfa/totp": true, "POST /me/mfa/recovery-codes": true,
+	"DELETE /me/mfa/totp": true, "POST /me/mfa/recovery-codes": true, "POST /me/email": true,
 	"POST /books": true, "POST /book": true, "GET /books": true,
 	"GET /books/{id}": true, "PATCH /books/{id}": true, "DELETE /books/{id}": true,
 }

@@ -17,7 +17,9 @@ type userJSON struct {
 	Role      string    `json:"role"`
 	Disabled  bool      `json:"disabled,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
-	MFA       mfaJSON   `json:"mfa"`
+	// EmailVerified is false for an account without an address.
+	EmailVerified bool    `json:"email_verified"`
+	MFA           mfaJSON `json:"mfa"`
 }
 
 // mfaJSON is the user object's "mfa": the second factors the user has.
@@ -33,7 +35,8 @@ type userResponse struct {
 
 func userView(u auth.User) userJSON {
 	return userJSON{ID: u.ID, Email: nullable(u.Email), Username: nullable(u.Username), Name: nullable(u.Name),
-		Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, MFA: mfaJSON{TOTP: u.MFA.TOTP, Passkeys: u.MFA.Passkeys}}
+		Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, EmailVerified: u.EmailVerified,
+		MFA: mfaJSON{TOTP: u.MFA.TOTP, Passkeys: u.MFA.Passkeys}}
 }
 
 func nullable(s string) *string {

@@ -44,6 +44,7 @@ var statusOf = map[string]int{
 	auth.CodeInvalidCode:              http.StatusBadRequest,
 	auth.CodeMFARequired:              http.StatusUnauthorized,
 	auth.CodeReauthenticationRequired: http.StatusForbidden,
+	auth.CodeEmailNotVerified:         http.StatusForbidden,
 }
 
 // Status is the HTTP status of a contract error code.

@@ -96,6 +96,9 @@ type Policy struct {
 	Register Limit // sign-ups per client address
 	Refresh  Limit // token refreshes per client address
 	Lockout  LockoutPolicy
+	// Links asked for (reset, verification, email change): per client
+	// address, and per account. Zero: auth's defaults.
+	Recovery, RecoveryAccount Limit
 }
 
 // DefaultPolicy is what Gatehouse applies unless configured otherwise: per
@@ -107,6 +110,9 @@ func DefaultPolicy() Policy {
 		Login:    Per(20, time.Minute, 20),
 		Register: Per(20, time.Hour, 20),
 		Refresh:  Per(120, time.Minute, 120),
+		// A user asking for a link a few times is normal; a flood of mail is not.
+		Recovery:        Per(10, time.Hour, 5),
+		RecoveryAccount: Per(5, time.Hour, 3),
 	}
 	p.Lockout.defaults()
 	return p

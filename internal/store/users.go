@@ -12,16 +12,17 @@ import (
 
 // userColumns are read FROM users (unaliased); the last says whether the
 // user has a confirmed authenticator (the user object's mfa.totp).
-const userColumns = "id, email, username, name, role, disabled_at, created_at, " +
+const userColumns = "id, email, username, name, role, disabled_at, created_at, email_verified_at, " +
 	"EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.confirmed_at IS NOT NULL)"
 
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (auth.User, error) {
 	var u auth.User
 	var email, username sql.NullString
-	var disabled sql.NullInt64
+	var disabled, verified sql.NullInt64
 	var created int64
-	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created, &u.MFA.TOTP}, extra...)...)
+	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created, &verified, &u.MFA.TOTP}, extra...)...)
 	u.Email, u.Username, u.Disabled, u.CreatedAt = email.String, username.String, disabled.Valid, fromMS(created)
+	u.EmailVerified = verified.Valid
 	return u, err
 }
 
@@ -84,6 +85,9 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash string, keep au
 			return err
 		}
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID, ExceptID: keep.ID}, now, liveUntil); err != nil {
+			return err
+		}
+		if err := voidLinks(ctx, e, userID, now, auth.PurposeResetPassword); err != nil { // a new password voids reset links
 			return err
 		}
 		if _, err := e.exec(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, keep.ID); err != nil {

@@ -28,11 +28,15 @@ type Page struct {
 	Form        map[string]string // values to refill after an error (never passwords)
 	User        *User             // the signed-in user, for the navigation
 	Data        any               // what the page itself lists
+	// NoReferrer: the page's address holds a secret (a link's token), so
+	// it is sent to no one as a Referer.
+	NoReferrer bool
 }
 
 // User is the signed-in user as pages show it.
 type User struct {
 	ID, Email, Username, Name, Role string
+	EmailVerified                   bool
 }
 
 // DisplayName is the name a page greets the user by.
@@ -105,7 +109,7 @@ type Pages struct {
 func New() (*Pages, error) {
 	p := &Pages{pages: make(map[string]*template.Template)}
 	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "error",
-		"login_mfa", "security"} {
+		"login_mfa", "security", "forgot_password", "reset_password", "verify_email", "confirm_email"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("parse %s template: %w", name, err)
@@ -132,6 +136,9 @@ func (p *Pages) Render(w http.ResponseWriter, status int, name string, data Page
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 	h.Set("Referrer-Policy", "same-origin")
+	if data.NoReferrer {
+		h.Set("Referrer-Policy", "no-referrer")
+	}
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())

@@ -22,6 +22,7 @@ import (
 // password hashing, until t ends. host names the loopback host in the
 // returned base URL (and issuer): "127.0.0.1", or "localhost" for a browser,
 // for which it is a secure context. opts adjust the configuration first.
+// The mail worker runs too, delivering what the server writes to the outbox.
 func Start(t *testing.T, host string, opts ...func(*app.Config)) (string, *app.App) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -44,6 +45,9 @@ func Start(t *testing.T, host string, opts ...func(*app.Config)) (string, *app.A
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	go a.Mail.Run(ctx)
+	t.Cleanup(stop)
 	srv := &http.Server{Handler: a.Handler}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
