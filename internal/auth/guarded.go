@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
@@ -61,9 +62,20 @@ type checkOutcome struct {
 func accountKey(userID string) string { return "user:" + userID }
 
 // unknownKey is the lockout key of an identifier no account has. It is
-// folded like the lookup (case-blind, canonical), so "alice" and "ALICE"
-// share one lock whether an account exists or not.
-func unknownKey(ident string) string { return "name:" + foldEmail(ident) }
+// folded exactly like the lookup, so "alice" and "ALICE" share one lock
+// whether an account exists or not: an email canonically (foldEmail), a
+// username by ASCII case only (usernames are ASCII), and a name no username
+// can be (fullwidth, Kelvin sign, ...) not at all, since it never matches
+// an account either.
+func unknownKey(ident string) string {
+	switch {
+	case strings.Contains(ident, "@"):
+		return "name:" + foldEmail(ident)
+	case usernamePattern.MatchString(ident):
+		return "name:" + strings.ToLower(ident)
+	}
+	return "name:" + ident
+}
 
 // addressAction is the per-address bucket every secret check shares.
 const addressAction = "login"

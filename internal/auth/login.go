@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
@@ -29,7 +30,12 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if ident == "" || in.Password == "" || len(in.Password) > password.MaxBytes || len(ident) > 254 {
 		return nil, errInvalidCredentials
 	}
-	user, hash, err := s.store.UserCredentials(ctx, ident)
+	var user User
+	var hash string
+	err := error(Errorf(CodeNotFound, "The user was not found."))
+	if strings.Contains(ident, "@") || usernamePattern.MatchString(ident) { // no other name is an account's
+		user, hash, err = s.store.UserCredentials(ctx, ident)
+	}
 	known := err == nil
 	if err != nil && ErrorCode(err) != CodeNotFound {
 		return nil, fmt.Errorf("login: %w", err)
