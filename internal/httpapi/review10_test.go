@@ -1,8 +1,18 @@
 package httpapi_test
 
 import (
+	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http/httptest"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
 // Review of issue 10: the lockout must not tell an existing username from
@@ -27,5 +37,45 @@ func TestReviewLockoutUnicodeVariantsDoNotRevealAccounts(t *testing.T) {
 	if answers["ann"] != answers["alice"] {
 		t.Fatalf("after locking the ASCII spelling, its fullwidth spelling answers %d for the real account ann and %d for the unknown alice: the lockout enumerates usernames",
 			answers["ann"], answers["alice"])
+	}
+}
+
+// Review of issue 10, hole 9: padding makes every failure cost *at least*
+// one argon2id, but an imported werkzeug pbkdf2:sha256:600000 hash (the
+// werkzeug default, so the common case of `gatehouse import flask`) costs
+// several argon2ids by itself and is then padded further: a wrong password
+// for such an account takes ~165 ms on the quick-start server against
+// ~35 ms for an unknown name, so imported accounts are still found by
+// timing. Measured here with the default argon2id parameters.
+func TestReviewImportedPBKDF2AccountsNotFoundByTiming(t *testing.T) {
+	h := newHarness(t, func(c *app.Config) { c.Hashing.Params = password.DefaultParams })
+	ctx := context.Background()
+	const pw = "legacy password one"
+	salt := "abcdefgh12345678"
+	key, err := pbkdf2.Key(sha256.New, pw, []byte(salt), 600000, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.app.Auth.ImportUser(ctx, auth.ImportInput{Username: "legacypb",
+		PasswordHash: "pbkdf2:sha256:600000$" + salt + "$" + hex.EncodeToString(key)}); err != nil {
+		t.Fatal(err)
+	}
+	median := func(ident string) time.Duration {
+		var ds []time.Duration
+		for range 7 {
+			start := time.Now()
+			w := h.do(req{method: "POST", path: "/login", body: `{"username":"` + ident + `","password":"a wrong guess"}`})
+			ds = append(ds, time.Since(start))
+			if w.Code != 401 {
+				t.Fatalf("%s: %d %s", ident, w.Code, w.Body)
+			}
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	median("warmup")
+	unknown, imported := median("nobody"), median("legacypb")
+	if imported > 2*unknown {
+		t.Fatalf("wrong password: imported pbkdf2 account %v, unknown name %v (median of 7): the account is found by timing", imported, unknown)
 	}
 }
