@@ -100,6 +100,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go a.Run(ctx)
+	// Every failed password check ends no sooner than the slowest check
+	// expected: measure the hash schemes in the database now and hourly.
+	go a.Auth.WatchCheckFloor(ctx, time.Hour)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

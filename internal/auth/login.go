@@ -17,8 +17,8 @@ type LoginInput struct {
 }
 
 // Login checks credentials through the guarded path and starts a session.
-// Unknown user, wrong password and disabled account all cost at least one
-// argon2id and give the same error; a locked account (or unknown name) is
+// Unknown user, wrong password and disabled account all hash, end no
+// sooner than the check floor (floor.go), and give the same error; a locked account (or unknown name) is
 // refused before any hashing, the same way. A login whose user changed
 // while its password was checked (password, role, disabled) starts no
 // session.

@@ -76,6 +76,7 @@ type Service struct {
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
+	floor       *checkFloor // every failed check ends no sooner (floor.go)
 
 	revMu sync.Mutex // serialises SyncChanges
 	feed  feedState  // how far the change feed has been read
@@ -130,7 +131,8 @@ func NewService(cfg Config, d Deps) *Service {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout, users: newUserCache(100_000), cfg: cfg, log: d.Log}
+		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout, users: newUserCache(100_000), cfg: cfg, log: d.Log,
+		floor: newCheckFloor()}
 }
 
 // Tokens is a login's or refresh's answer.
