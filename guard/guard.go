@@ -15,7 +15,9 @@ package guard
 
 import (
 	"context"
+	"crypto/elliptic"
 	"errors"
+	"math/big"
 	"slices"
 	"time"
 
@@ -210,7 +212,25 @@ func (g *Guard) keyFor(t *jwt.Token) (any, error) {
 	if t.Method.Alg() != key.Algorithm {
 		return nil, errors.New("algorithm does not match the key")
 	}
+	if key.Algorithm == "ES256" && highS(t.Signature) {
+		return nil, errors.New("ES256 signature with a high s")
+	}
 	return key.Public, nil
+}
+
+// p256HalfOrder is n/2 for P-256's group order n.
+var p256HalfOrder = new(big.Int).Rsh(elliptic.P256().Params().N, 1)
+
+// highS reports whether an ES256 signature r||s has s > n/2. (r, s) and
+// (r, n-s) both verify, so one token would have two spellings (two cache
+// entries, two deny-list keys); Gatehouse signs only with s <= n/2, and
+// guard accepts only that spelling. A signature of the wrong length is
+// left to the signature check, which refuses it.
+func highS(sig []byte) bool {
+	if len(sig) != 64 {
+		return false
+	}
+	return new(big.Int).SetBytes(sig[32:]).Cmp(p256HalfOrder) > 0
 }
 
 type claimsKey struct{}

@@ -131,6 +131,18 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	return fs
 }
 
+// keywordDSN matches the start of a libpq key=value connection string.
+var keywordDSN = regexp.MustCompile(`^\s*(host|hostaddr|port|user|password|dbname|sslmode|service|connect_timeout)\s*=`)
+
+// looksLikeKeywordDSN reports whether --db is a key=value connection string
+// ("host=db user=app password=..."), not a file path or a URL.
+func looksLikeKeywordDSN(db string) bool {
+	if strings.Contains(db, "://") {
+		return false
+	}
+	return keywordDSN.MatchString(db) || (strings.Contains(db, "=") && strings.ContainsAny(db, " \t"))
+}
+
 // limitFlag writes a limit the way its flag reads it: N/duration, like 20/1m.
 func limitFlag(l ratelimit.Limit) string {
 	d := l.Period.String() // 1m0s, 1h0m0s
@@ -180,6 +192,10 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, c 
 func (c *config) validate(server bool) error {
 	if c.DB == "" {
 		return badFlag("db", "must not be empty")
+	}
+	if looksLikeKeywordDSN(c.DB) {
+		// Never echo it: such strings carry password=...
+		return badFlag("db", "looks like a key=value PostgreSQL connection string, which would be taken for an SQLite file name; give a URL instead: postgres://user:password@host:5432/dbname")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return badFlag("log-format", "%q is not text or json", c.LogFormat)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -73,8 +74,8 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALGORITHM\tCREATED\tSTATE\tSEALED")
-	for _, k := range token.States(records, retireAfter, now) {
-		state := "active"
+	for _, k := range keyStates(records, retireAfter, now) {
+		state := "active for " + k.Algorithm
 		switch {
 		case k.Retired:
 			state = "retired"
@@ -92,6 +93,29 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), state, sealed)
 	}
 	return tw.Flush()
+}
+
+// keyStates is each key's state as the servers see it, oldest first. A
+// server signs only with keys of its --signing-alg, so each algorithm has
+// its own active key (the newest of that algorithm: what servers configured
+// for it sign with), and a key is replaced only by a newer key of its own
+// algorithm; a key a server has marked retired is retired.
+func keyStates(records []token.Record, retireAfter time.Duration, now time.Time) []token.KeyState {
+	byAlg := map[string][]token.Record{}
+	for _, r := range records {
+		byAlg[r.Algorithm] = append(byAlg[r.Algorithm], r)
+	}
+	var out []token.KeyState
+	for _, rs := range byAlg {
+		for _, k := range token.States(rs, retireAfter, now) {
+			if !k.RetiredAt.IsZero() {
+				k.Retired, k.Active = true, false
+			}
+			out = append(out, k)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b token.KeyState) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out
 }
 
 // opens reports whether the master key opens a sealed record.

@@ -46,6 +46,26 @@ func TestKeysRotateKeepsTheServersAlgorithm(t *testing.T) {
 		t.Fatalf("stored keys %v, want ES256,ES256,EdDSA", algs)
 	}
 
+	// keys list shows, per algorithm, the key its servers sign with: the
+	// newest ES256 key is active for ES256 (not "verifying until"), the first
+	// ES256 key is being replaced, the EdDSA key is active for EdDSA.
+	listing, code := cliRun(t, "", "keys", "list", "--db", db)
+	if code != 0 {
+		t.Fatalf("keys list: %d %s", code, listing)
+	}
+	want := map[string]string{states[0].ID: "verifying until ", states[1].ID: "active for ES256", states[2].ID: "active for EdDSA"}
+	for id, state := range want {
+		line := ""
+		for _, l := range strings.Split(listing, "\n") {
+			if strings.HasPrefix(l, id+" ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, state) {
+			t.Errorf("keys list: key %s is %q, want %q\n%s", id, line, state, listing)
+		}
+	}
+
 	// The ES256 server, with a newer EdDSA key in its database, signs with
 	// the newest ES256 key and accepts what it signs.
 	s = startServer(t, db, "--signing-alg", "ES256")

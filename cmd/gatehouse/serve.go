@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,6 +73,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		redis.SetLogger(redisLogger{log})
 		rdb = redis.NewClient(&opts)
 		defer rdb.Close()
+		if err := checkRedis(ctx, rdb, c.Redis, log); err != nil {
+			return err
+		}
 	}
 	mailer, err := c.mailSender(log)
 	if err != nil {
@@ -104,6 +108,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go a.Run(ctx)
+	// Every failed password check ends no sooner than the slowest check
+	// expected: measure the hash schemes in the database now and hourly.
+	go a.Auth.WatchCheckFloor(ctx, time.Hour)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -175,6 +182,27 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return redact.Error(err, c.DB)
 	}
 	fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, redact.URL(c.DB))
+	return nil
+}
+
+// checkRedis pings Redis once at start. Redis answering with a refusal (a
+// wrong password, WRONGPASS or NOAUTH; a database index it does not have)
+// or with something that is not Redis's protocol is bad configuration: the
+// start stops, naming the flag, the URL's password redacted. Redis not
+// answering at all (refused, timed out, cut) is an outage: a warning, and
+// the server starts with per-instance limits until Redis is back.
+func checkRedis(ctx context.Context, rdb *redis.Client, raw string, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err := rdb.Ping(ctx).Err()
+	if err == nil {
+		return nil
+	}
+	var refused redis.Error
+	if errors.As(err, &refused) || strings.HasPrefix(err.Error(), "redis: invalid reply") || strings.HasPrefix(err.Error(), "redis: can't parse") {
+		return badFlag("redis", "Redis refused the connection: %v", redact.Error(err, raw))
+	}
+	log.Warn("redis unavailable at start: rate limits and lockouts are per instance until it answers", "err", redact.Error(err, raw))
 	return nil
 }
 

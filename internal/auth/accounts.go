@@ -80,6 +80,7 @@ func (s *Service) ImportUser(ctx context.Context, in ImportInput) (User, error) 
 			return User{}, err
 		}
 	}
+	s.noteHash(ctx, in.PasswordHash) // the check floor covers its scheme before its first login
 	s.audit(ctx, EventUserImported, u.ID, "role "+u.Role)
 	return u, nil
 }

@@ -2,8 +2,10 @@ package auth
 
 import (
 	"context"
+	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
@@ -18,10 +20,11 @@ import (
 //     otherwise charges the attempt as a failure before the check runs, so
 //     a burst gets no more checks than a sequence; a right answer refunds;
 //  3. the check itself, supplied by the caller (a password hash, a code);
-//  4. on failure: padding, so that every failure costs at least one
-//     argon2id at the current parameters whatever the stored hash; an
-//     audit event naming the kind of check; and one answer for every kind
-//     of failure, invalid_credentials (refusals: too_many_requests).
+//  4. on failure: an audit event naming the kind of check; padding, so
+//     that every failure ends no sooner than the check floor (floor.go: the
+//     slowest check this instance expects, whatever the stored hash, by
+//     sleeping, not hashing); and one answer for every kind of failure,
+//     invalid_credentials (refusals: too_many_requests).
 //
 // A new kind of secret plugs in with its own CheckKind and check function.
 
@@ -59,7 +62,7 @@ type secretCheck struct {
 	Secret  string // what was presented: the padding hashes it too
 	Check   func(ctx context.Context) (checkOutcome, error)
 	// Unpadded says every outcome of Check costs the same (a lookup by a
-	// hash), so failures need no padding hash.
+	// hash), so failures need no padding to the check floor.
 	Unpadded bool
 	// Refusal is the one answer for every failure; nil: invalid_credentials.
 	Refusal error
@@ -71,11 +74,14 @@ type secretCheck struct {
 // checkOutcome is what a check function found.
 type checkOutcome struct {
 	OK bool
-	// FullCost says the check already cost one argon2id at the current
-	// parameters; a failure that did not is padded with the dummy hash.
-	FullCost bool
-	Reason   string // why it failed, for the audit log
-	UserID   string // the account the check found, when secretCheck had none
+	// Cost is what the check's hash cost (hashing only, not waiting for a
+	// worker), 0 for a check without one: it raises the check floor.
+	Cost time.Duration
+	// Scheme is the hash's scheme (password.Scheme), "" for none: a check
+	// of a scheme as costly as the dummy measures the machine's speed.
+	Scheme string
+	Reason string // why it failed, for the audit log
+	UserID string // the account the check found, when secretCheck had none
 }
 
 // accountKey is the lockout key of an account, whichever of its email or
@@ -83,9 +89,20 @@ type checkOutcome struct {
 func accountKey(userID string) string { return "user:" + userID }
 
 // unknownKey is the lockout key of an identifier no account has. It is
-// folded like the lookup (case-blind, canonical), so "alice" and "ALICE"
-// share one lock whether an account exists or not.
-func unknownKey(ident string) string { return "name:" + foldEmail(ident) }
+// folded exactly like the lookup, so "alice" and "ALICE" share one lock
+// whether an account exists or not: an email canonically (foldEmail), a
+// username by ASCII case only (usernames are ASCII), and a name no username
+// can be (fullwidth, Kelvin sign, ...) not at all, since it never matches
+// an account either.
+func unknownKey(ident string) string {
+	switch {
+	case strings.Contains(ident, "@"):
+		return "name:" + foldEmail(ident)
+	case usernamePattern.MatchString(ident):
+		return "name:" + strings.ToLower(ident)
+	}
+	return "name:" + ident
+}
 
 // addressAction is the per-address bucket every secret check shares.
 const addressAction = "login"
@@ -107,10 +124,12 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 	if err != nil {
 		return err
 	}
+	start := s.floor.now()
 	out, err := c.Check(ctx)
 	if err != nil {
 		return err
 	}
+	s.floor.observe(out.Scheme, out.Cost)
 	if out.OK {
 		if s.lockout != nil && c.Account != "" {
 			if err := s.lockout.Succeed(ctx, c.Account); err != nil {
@@ -118,11 +137,6 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 			}
 		}
 		return nil
-	}
-	if !out.FullCost && !c.Unpadded {
-		if err := s.hasher.VerifyDummy(ctx, c.Secret); err != nil {
-			return hashError(err)
-		}
 	}
 	event, detail := EventReauthFailed, string(c.Kind)+": "+out.Reason
 	if c.Kind == CheckLogin {
@@ -138,6 +152,9 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 	if lock > 0 {
 		s.log.Warn("security: account locked after repeated failures", "check", string(c.Kind), "user", c.UserID, "lock", lock.String())
 		s.audit(ctx, EventAccountLocked, c.UserID, "locked for "+lock.String())
+	}
+	if !c.Unpadded {
+		s.floor.pad(ctx, start, out.Scheme, out.Cost)
 	}
 	if c.Refusal != nil {
 		return c.Refusal
@@ -193,30 +210,34 @@ func tooManyAttempts(d time.Duration) error {
 // when the password is right and its hash should be replaced.
 func (s *Service) passwordCheck(pw, hash string, disabled bool, rehash *bool) func(context.Context) (checkOutcome, error) {
 	return func(ctx context.Context) (checkOutcome, error) {
-		ok, needsRehash, err := s.hasher.Verify(ctx, pw, hash)
+		ok, needsRehash, cost, err := s.verify(ctx, pw, hash)
 		if err != nil {
 			return checkOutcome{}, hashError(err)
 		}
-		// A legacy hash, or argon2id with other parameters, may cost less
-		// than one argon2id now: such failures are padded.
-		full := !needsRehash
+		scheme := password.Scheme(hash)
 		switch {
 		case !ok:
-			return checkOutcome{FullCost: full, Reason: "wrong password"}, nil
+			return checkOutcome{Cost: cost, Scheme: scheme, Reason: "wrong password"}, nil
 		case disabled:
-			return checkOutcome{FullCost: full, Reason: "disabled account"}, nil
+			return checkOutcome{Cost: cost, Scheme: scheme, Reason: "disabled account"}, nil
 		}
 		*rehash = needsRehash
-		return checkOutcome{OK: true}, nil
+		return checkOutcome{OK: true, Cost: cost, Scheme: scheme}, nil
 	}
 }
 
-// unknownAccountCheck costs what a password check costs and always fails.
+// unknownAccountCheck hashes like an argon2id account's check (the same
+// worker pool, the same CPU) and always fails; the floor pads the rest.
 func (s *Service) unknownAccountCheck(pw string) func(context.Context) (checkOutcome, error) {
 	return func(ctx context.Context) (checkOutcome, error) {
-		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+		cost, err := s.verifyDummy(ctx, pw)
+		if err != nil {
 			return checkOutcome{}, hashError(err)
 		}
-		return checkOutcome{FullCost: true, Reason: "unknown account"}, nil
+		scheme := ""
+		if h, is := s.hasher.(costHasher); is {
+			scheme = h.Scheme()
+		}
+		return checkOutcome{Cost: cost, Scheme: scheme, Reason: "unknown account"}, nil
 	}
 }

@@ -50,6 +50,27 @@ func (h *recordingHasher) VerifyDummy(ctx context.Context, pw string) error {
 	return h.real.VerifyDummy(ctx, pw)
 }
 
+// VerifyCost and VerifyDummyCost record like Verify and VerifyDummy.
+func (h *recordingHasher) VerifyCost(ctx context.Context, pw, encoded string) (bool, bool, time.Duration, error) {
+	if h.beforeVerify != nil {
+		h.beforeVerify()
+	}
+	ok, rehash, cost, err := h.real.VerifyCost(ctx, pw, encoded)
+	kind := "argon2id"
+	if rehash {
+		kind = "legacy"
+	}
+	h.record(kind)
+	return ok, rehash, cost, err
+}
+
+func (h *recordingHasher) VerifyDummyCost(ctx context.Context, pw string) (time.Duration, error) {
+	h.record("dummy")
+	return h.real.VerifyDummyCost(ctx, pw)
+}
+
+func (h *recordingHasher) Scheme() string { return h.real.Scheme() }
+
 func (h *recordingHasher) record(kind string) {
 	h.mu.Lock()
 	h.ran = append(h.ran, kind)
@@ -153,37 +174,102 @@ func TestConcurrentWrongLoginsGetNoMoreChecksThanSequential(t *testing.T) {
 	}
 }
 
-// Hole 9: every failed check costs at least one argon2id at the current
-// parameters, whatever the stored hash (a werkzeug sha256$ hash costs a
-// microsecond) and for unknown users; a successful check pads nothing.
-func TestFailedChecksCostAnArgon2id(t *testing.T) {
+// Hole 9 (and its review): every failed check ends no sooner than the check
+// floor, whatever the stored hash (a werkzeug sha256$ hash costs a
+// microsecond, pbkdf2:sha256:600000 several argon2ids) and for unknown
+// users, by sleeping, not by hashing more; a successful check pads nothing.
+// The floor's clock is frozen, so each failure sleeps its whole target.
+func TestFailedChecksEndNoSoonerThanTheFloor(t *testing.T) {
 	e := newGuardedEnv(t)
 	ctx := context.Background()
+	frozen := time.Unix(1_800_000_000, 0)
+	var slept []time.Duration
+	auth.SetCheckClock(e.svc, func() time.Time { return frozen }, func(_ context.Context, d time.Duration) { slept = append(slept, d) })
 	e.user(t, "ann@example.com", "correct horse battery", auth.RoleUser)
-	const werkzeugHMAC = "sha256$ZkQ8XyWm3pLq0aBc$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7" // "correct horse"
-	if _, err := e.svc.ImportUser(ctx, auth.ImportInput{Email: "old@example.com", PasswordHash: werkzeugHMAC}); err != nil {
-		t.Fatal(err)
+	const werkzeugHMAC = "sha256$ZkQ8XyWm3pLq0aBc$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7"               // "correct horse"
+	const werkzeugPBKDF2 = "pbkdf2:sha256:1000$ZkQ8XyWm3pLq0aBc$b1d4f7620d6b2fb595070b7c634b700168a655593240c3fb03c852f6e11f5272" // "pässwörd ✓"
+	for _, in := range []auth.ImportInput{{Email: "old@example.com", PasswordHash: werkzeugHMAC}, {Email: "pb@example.com", PasswordHash: werkzeugPBKDF2}} {
+		if _, err := e.svc.ImportUser(ctx, in); err != nil {
+			t.Fatal(err)
+		}
 	}
-	e.hasher.take()
+	// The import measured each new scheme, once, beside the dummy.
+	if ran := e.hasher.take(); !slices.Equal(ran, []string{"dummy", "legacy", "dummy", "legacy"}) {
+		t.Fatalf("verifications of the imports %v, want one per new scheme", ran)
+	}
+	if got, want := auth.CheckFloorSchemes(e.svc), []string{"$argon2id$v=19$m=64,t=1,p=1", "pbkdf2:sha256:1000", "sha256"}; !slices.Equal(got, want) {
+		t.Fatalf("floor schemes %v, want %v", got, want)
+	}
 	for _, c := range []struct {
 		name, ident string
 		want        []string
 	}{
 		{"argon2id account", "ann@example.com", []string{"argon2id"}},
-		{"legacy account", "old@example.com", []string{"legacy", "dummy"}},
+		{"legacy account", "old@example.com", []string{"legacy"}},
+		{"pbkdf2 account", "pb@example.com", []string{"legacy"}},
 		{"unknown account", "nobody@example.com", []string{"dummy"}},
+		{"unknown username", "nobody", []string{"dummy"}},
 	} {
+		slept = nil
 		_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: c.ident, Password: "wrong horse battery"})
 		wantCode(t, err, auth.CodeInvalidCredentials)
 		if ran := e.hasher.take(); !slices.Equal(ran, c.want) {
 			t.Errorf("%s: verifications %v, want %v", c.name, ran, c.want)
 		}
+		if floor := auth.CheckFloor(e.svc); floor <= 0 || len(slept) != 1 || slept[0] < floor {
+			t.Errorf("%s: padding slept %v, want once, at least the floor %v", c.name, slept, floor)
+		}
 	}
+	// The same for the current password of a password change.
+	ann, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slept = nil
+	_, err = e.svc.ChangePassword(ctx, auth.ChangePasswordInput{UserID: ann.User.ID, SessionID: ann.SessionID, Current: "wrong horse battery", New: "a new passphrase here"})
+	wantCode(t, err, auth.CodeInvalidCredentials)
+	if floor := auth.CheckFloor(e.svc); len(slept) != 1 || slept[0] < floor {
+		t.Errorf("password change: padding slept %v, want once, at least the floor %v", slept, floor)
+	}
+	e.hasher.take()
+	slept = nil
 	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"}); err != nil {
 		t.Fatal(err)
 	}
-	if ran := e.hasher.take(); !slices.Equal(ran, []string{"legacy"}) {
-		t.Errorf("legacy login that succeeds: verifications %v, want [legacy]", ran)
+	if ran := e.hasher.take(); !slices.Equal(ran, []string{"legacy"}) || len(slept) != 0 {
+		t.Errorf("legacy login that succeeds: verifications %v, slept %v; want [legacy], nothing", ran, slept)
+	}
+}
+
+// The floor is seeded from the database: one wrong password against one
+// hash of each scheme present (here written by another process, so no
+// import measured them), and the dummy argon2id.
+func TestSeedCheckFloorSamplesEachSchemeOnce(t *testing.T) {
+	e := newGuardedEnv(t)
+	ctx := context.Background()
+	for i, h := range []string{
+		"sha256$ZkQ8XyWm3pLq0aBc$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7",
+		"sha256$ZkQ8XyWm3pLq0aBd$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7",
+		"pbkdf2:sha256:1000$ZkQ8XyWm3pLq0aBc$b1d4f7620d6b2fb595070b7c634b700168a655593240c3fb03c852f6e11f5272",
+	} {
+		u := auth.User{ID: "seed-" + string(rune('a'+i)), Username: "seed" + string(rune('a'+i)), Role: auth.RoleUser, CreatedAt: e.clock.Now()}
+		if err := e.store.CreateUser(ctx, u, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.user(t, "ann@example.com", "correct horse battery", auth.RoleUser)
+	e.hasher.take()
+	if err := e.svc.SeedCheckFloor(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ran := e.hasher.take()
+	slices.Sort(ran)
+	if !slices.Equal(ran, []string{"dummy", "legacy", "legacy"}) {
+		t.Fatalf("seeding verified %v, want the dummy and one per legacy scheme", ran)
+	}
+	want := []string{"$argon2id$v=19$m=64,t=1,p=1", "pbkdf2:sha256:1000", "sha256"}
+	if got := auth.CheckFloorSchemes(e.svc); !slices.Equal(got, want) {
+		t.Fatalf("floor schemes %v, want %v", got, want)
 	}
 }
 

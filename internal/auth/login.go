@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
@@ -18,8 +19,8 @@ type LoginInput struct {
 // Login checks credentials through the guarded path and starts a session;
 // for a user with a second factor it answers *MFARequired instead, whose
 // mfa_token LoginMFA takes with a code.
-// Unknown user, wrong password and disabled account all cost at least one
-// argon2id and give the same error; a locked account (or unknown name) is
+// Unknown user, wrong password and disabled account all hash, end no
+// sooner than the check floor (floor.go), and give the same error; a locked account (or unknown name) is
 // refused before any hashing, the same way. A login whose user changed
 // while its password was checked (password, role, disabled) starts no
 // session.
@@ -31,7 +32,12 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if ident == "" || in.Password == "" || len(in.Password) > password.MaxBytes || len(ident) > 254 {
 		return nil, errInvalidCredentials
 	}
-	user, hash, err := s.store.UserCredentials(ctx, ident)
+	var user User
+	var hash string
+	err := error(Errorf(CodeNotFound, "The user was not found."))
+	if strings.Contains(ident, "@") || usernamePattern.MatchString(ident) { // no other name is an account's
+		user, hash, err = s.store.UserCredentials(ctx, ident)
+	}
 	known := err == nil
 	if err != nil && ErrorCode(err) != CodeNotFound {
 		return nil, fmt.Errorf("login: %w", err)

@@ -87,6 +87,7 @@ type Service struct {
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
+	floor       *checkFloor // every failed check ends no sooner (floor.go)
 
 	rec *recovery // links and their background queue (recovery.go)
 
@@ -156,7 +157,7 @@ func NewService(cfg Config, d Deps) *Service {
 	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
 		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout,
 		sealer: d.Sealer, mailer: d.Mailer, onMail: d.MailQueued, users: newUserCache(100_000), cfg: cfg, log: d.Log,
-		rec: newRecovery(cfg.Recovery)}
+		rec: newRecovery(cfg.Recovery), floor: newCheckFloor()}
 }
 
 // Tokens is a login's or refresh's answer.

@@ -92,10 +92,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // or one of the legacy formats of legacy.go. needsRehash is true when the
 // hash is legacy or was made with other parameters than the Hasher's.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, needsRehash bool, err error) {
-	perr := h.pool.do(ctx, func() { ok, needsRehash, err = h.verify(password, encoded) })
-	if perr != nil {
-		return false, false, perr
-	}
+	ok, needsRehash, _, err = h.VerifyCost(ctx, password, encoded)
 	return ok, needsRehash, err
 }
 

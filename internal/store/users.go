@@ -74,6 +74,31 @@ func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error)
 	return hash, err
 }
 
+// PasswordHashSamples returns one stored password hash per scheme (as
+// scheme names it), skipping the hashes that start with skip (those of the
+// current parameters, whose cost is known): the hashes are streamed, never
+// held, so an import of many legacy accounts costs one read.
+func (s *Store) PasswordHashSamples(ctx context.Context, skip string, scheme func(hash string) string) ([]string, error) {
+	rows, err := s.reader().query(ctx, `SELECT password_hash FROM users WHERE password_hash NOT LIKE ? ESCAPE '\'`, escapeLike(skip)+"%")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var samples []string
+	for rows.Next() {
+		var hash string
+		if err := rows.Scan(&hash); err != nil {
+			return nil, err
+		}
+		if k := scheme(hash); !seen[k] {
+			seen[k] = true
+			samples = append(samples, hash)
+		}
+	}
+	return samples, rows.Err()
+}
+
 // ChangePassword replaces a user's password hash, ends every other session
 // of the user, and replaces the kept session's refresh tokens by next, in
 // one transaction.

@@ -423,7 +423,11 @@ func (kr *KeyRing) Sign(c *guard.Claims) (string, error) {
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.alg), c)
 	t.Header["typ"] = guard.TokenType
 	t.Header["kid"] = k.id
-	return t.SignedString(k.signer)
+	signed, err := t.SignedString(k.signer)
+	if err != nil || k.alg != "ES256" {
+		return signed, err
+	}
+	return lowS(signed) // one spelling per token: s <= n/2
 }
 
 // VerificationKey implements guard.KeySource. An unknown kid may be a key
