@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -28,7 +29,17 @@ const TokenType = "at+jwt"
 type Claims struct {
 	jwt.RegisteredClaims
 	SessionID string `json:"sid"`
-	Role      string `json:"role"`
+	Role      string `json:"role,omitempty"`
+	// ClientID and Scope are set in tokens issued to an OpenID Connect
+	// client (RFC 9068): the client, and the space-separated scopes the user
+	// granted it. Gatehouse's own tokens carry neither.
+	ClientID string `json:"client_id,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+}
+
+// HasScope reports whether the token was granted scope s.
+func (c *Claims) HasScope(s string) bool {
+	return s != "" && slices.Contains(strings.Fields(c.Scope), s)
 }
 
 // Key is a public verification key bound to exactly one algorithm: a token

@@ -33,6 +33,8 @@ const (
 	CheckLogin           CheckKind = "login"
 	CheckPasswordChange  CheckKind = "password change"
 	CheckAccountDeletion CheckKind = "account deletion"
+	// CheckClientSecret and CheckAuthorizationCode (clients.go) are the
+	// OpenID Connect provider's.
 )
 
 // secretCheck is one check of a secret.
@@ -103,8 +105,11 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 		}
 	}
 	event, detail := EventReauthFailed, string(c.Kind)+": "+out.Reason
-	if c.Kind == CheckLogin {
+	switch c.Kind {
+	case CheckLogin:
 		event, detail = EventLoginFailed, out.Reason
+	case CheckClientSecret, CheckAuthorizationCode:
+		event = EventOAuthCheckFailed
 	}
 	s.audit(ctx, event, c.UserID, detail)
 	if lock > 0 {

@@ -49,6 +49,24 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("PATCH /users/{id}", admin(handleUpdateUser(d)))
 	r.handle("DELETE /users/{id}", admin(handleDeleteUser(d)))
 	r.handle("GET /audit", admin(handleAudit(d)))
+	r.handle("GET /clients", admin(handleListClients(d)))
+	r.handle("POST /clients", admin(handleCreateClient(d)))
+	r.handle("GET /clients/{id}", admin(handleGetClient(d)))
+	r.handle("PATCH /clients/{id}", admin(handleUpdateClient(d)))
+	r.handle("DELETE /clients/{id}", admin(handleDeleteClient(d)))
+
+	// OpenID Connect provider: sign in with Gatehouse.
+	r.handle("GET /authorize", handleAuthorize(d))
+	r.handle("POST /authorize", handleAuthorize(d))
+	r.handle("POST /oauth/token", limitByAddress(d, "refresh", d.Limits.Refresh, handleToken(d)))
+	r.handle("GET /userinfo", handleUserInfo(d))
+	r.handle("POST /userinfo", handleUserInfo(d))
+	r.handle("POST /oauth/revoke", handleRevoke(d))
+	r.handle("POST /oauth/introspect", handleIntrospect(d))
+	r.handle("GET /oauth/end-session", handleRPLogout(d))
+	r.handle("POST /oauth/end-session", handleRPLogout(d))
+	r.handle("GET /me/grants", user(handleGrants(d)))
+	r.handle("DELETE /me/grants/{client_id}", user(handleRevokeGrant(d)))
 
 	// Books: the demo resource, protected by guard alone.
 	// A browser's navigation or form gets the page; anyone else the API.
@@ -85,6 +103,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /books/{id}/delete", handleBookForm(d, "delete"))
 	r.handle("GET /admin/users", handleAdminUsersPage(d))
 	r.handle("POST /admin/users/{id}", handleAdminUserForm(d))
+	r.handle("GET /apps", handleAppsPage(d))
+	r.handle("POST /apps/{client_id}/revoke", handleRevokeAppForm(d))
 	r.handle("GET /static/", web.Static())
 
 	r.finish()
