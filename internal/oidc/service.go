@@ -90,7 +90,9 @@ func (s *Service) Issuer() string { return s.cfg.Issuer }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
-func oauthErr(code, format string, args ...any) *auth.Error { return auth.Errorf(code, format, args...) }
+func oauthErr(code, format string, args ...any) *auth.Error {
+	return auth.Errorf(code, format, args...)
+}
 
 func hashSecret(raw string) string {
 	sum := sha256.Sum256([]byte(raw))
