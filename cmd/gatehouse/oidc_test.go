@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -101,10 +102,7 @@ func (b *browser) post(path string, form url.Values) (*http.Response, string) {
 	return resp, string(body)
 }
 
-var (
-	hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
-	nextField   = hiddenField
-)
+var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
 func hiddenFields(page string) url.Values {
 	out := url.Values{}
@@ -344,6 +342,34 @@ func TestOIDCGoRelyingParty(t *testing.T) {
 	if _, err := web.cfg.TokenSource(context.Background(), &expired).Token(); err == nil {
 		t.Fatal("a removed client refreshed")
 	}
-	_ = json.Marshal
-	_ = nextField
+}
+
+// An outside client nobody here wrote: Debian's python3-authlib runs the
+// code flow with PKCE (testdata/authlib_rp.py) and verifies the ID token with
+// the JWKS, once with EdDSA and once with RS256 ID tokens.
+func TestOIDCPythonAuthlib(t *testing.T) {
+	if out, err := exec.Command("/usr/bin/python3", "-c", "import authlib.jose, requests").CombinedOutput(); err != nil {
+		t.Skipf("the authlib client test needs /usr/bin/python3 with authlib and requests (apt-get install python3-authlib python3-requests): %s", out)
+	}
+	s := startServer(t, "")
+	c := newClient(t, s)
+	expect(t, c.json("POST", "/register", `{"email":"rita@example.com","username":"rita","password":"relying party passphrase"}`), 201)
+	for _, alg := range []string{"EdDSA", "RS256"} {
+		t.Run(alg, func(t *testing.T) {
+			id, _ := addClient(t, s.db, "--name", "Authlib "+alg, "--public", "--redirect-uri", "http://127.0.0.1/authlib", "--id-token-alg", alg)
+			cmd := exec.Command("/usr/bin/python3", "testdata/authlib_rp.py", s.base, id, "http://127.0.0.1:9/authlib",
+				"rita@example.com", "relying party passphrase")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("authlib: %v\n%s", err, out)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("authlib output %q: %v", out, err)
+			}
+			if got["email"] != "rita@example.com" || got["userinfo_email"] != "rita@example.com" || got["aud"] != id || got["alg"] != alg {
+				t.Fatalf("authlib saw %v", got)
+			}
+		})
+	}
 }
