@@ -34,6 +34,15 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
+// lockRows locks the rows of table alias a that a SELECT reads (PostgreSQL;
+// SQLite's BEGIN IMMEDIATE already holds the only write lock).
+func (s *Store) lockRows(a string) string {
+	if s.forUpdate == "" {
+		return ""
+	}
+	return " FOR UPDATE OF " + a
+}
+
 // CreateClient inserts a client.
 func (s *Store) CreateClient(ctx context.Context, c oidc.Client) error {
 	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -150,7 +159,7 @@ func (s *Store) StartClientSession(ctx context.Context, st auth.ClientSessionSta
 		var parent string
 		err = e.queryRow(ctx, `SELECT p.id FROM sessions p JOIN users u ON u.id = p.user_id
 			WHERE p.id = ? AND p.user_id = ? AND p.revoked_at IS NULL AND p.expires_at > ? AND u.disabled_at IS NULL
-			AND EXISTS (SELECT 1 FROM oauth_grants g WHERE g.user_id = p.user_id AND g.client_id = ?)`+s.forUpdate,
+			AND EXISTS (SELECT 1 FROM oauth_grants g WHERE g.user_id = p.user_id AND g.client_id = ?)`+s.lockRows("p"),
 			sess.ParentID, sess.UserID, ms(sess.CreatedAt), sess.ClientID).Scan(&parent)
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.ErrCredentialsChanged
@@ -182,7 +191,7 @@ func (s *Store) Grant(ctx context.Context, userID, clientID string) (oidc.Grant,
 func (s *Store) SaveGrant(ctx context.Context, g oidc.Grant) error {
 	return s.inTx(ctx, func(e execer) error {
 		var old string
-		err := e.queryRow(ctx, `SELECT scope FROM oauth_grants WHERE user_id = ? AND client_id = ?`+s.forUpdate,
+		err := e.queryRow(ctx, `SELECT scope FROM oauth_grants g WHERE user_id = ? AND client_id = ?`+s.lockRows("g"),
 			g.UserID, g.ClientID).Scan(&old)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
