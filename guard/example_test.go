@@ -106,3 +106,42 @@ func ExampleRequireMFA() {
 	//
 	// 204
 }
+
+// An application registered with Gatehouse as an OpenID Connect client
+// accepts the access tokens Gatehouse issued to it (audience: its client_id)
+// and asks for the scopes a route needs.
+func ExampleScope() {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	g, _ := guard.New(guard.Config{
+		Issuer:     "https://auth.example.com",
+		Audience:   "my-client-id",
+		Algorithms: []string{"EdDSA"},
+		Keys:       keySet{"k1": {Algorithm: "EdDSA", Public: pub}},
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /profile/email", g.Require(guard.Scope("email"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "your email")
+	})))
+
+	now := time.Now()
+	for _, scope := range []string{"openid profile", "openid email"} {
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, &guard.Claims{
+			RegisteredClaims: jwt.RegisteredClaims{
+				Issuer: "https://auth.example.com", Audience: jwt.ClaimStrings{"my-client-id"},
+				Subject: "ann", ID: "j-" + scope, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
+			},
+			SessionID: "s1", ClientID: "my-client-id", Scope: scope,
+		})
+		tok.Header["typ"], tok.Header["kid"] = guard.TokenType, "k1"
+		signed, _ := tok.SignedString(priv)
+		r := httptest.NewRequest("GET", "/profile/email", nil)
+		r.Header.Set("Authorization", "Bearer "+signed)
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Body.String())
+	}
+	// Output:
+	// 403 {"error":"forbidden","message":"This action needs the email scope."}
+	//
+	// 200 your email
+}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -31,7 +32,7 @@ const TokenType = "at+jwt"
 type Claims struct {
 	jwt.RegisteredClaims
 	SessionID string `json:"sid"`
-	Role      string `json:"role"`
+	Role      string `json:"role,omitempty"`
 	// EmailVerified says the user's address was verified when the token was
 	// issued (Gatehouse v2).
 	EmailVerified bool `json:"email_verified"`
@@ -41,6 +42,16 @@ type Claims struct {
 	// AuthTime is when the user last proved who they are: the login, or a
 	// later re-authentication (OpenID Connect's auth_time).
 	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	// ClientID and Scope are set in tokens issued to an OpenID Connect
+	// client (RFC 9068): the client, and the space-separated scopes the user
+	// granted it. Gatehouse's own tokens carry neither.
+	ClientID string `json:"client_id,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+}
+
+// HasScope reports whether the token was granted scope s.
+func (c *Claims) HasScope(s string) bool {
+	return s != "" && slices.Contains(strings.Fields(c.Scope), s)
 }
 
 // Key is a public verification key bound to exactly one algorithm: a token

@@ -93,6 +93,8 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	def := app.Defaults() // the one source of default lifetimes and limits
 	// Every command that ends sessions must know how long their tokens live.
 	fs.DurationVar(&c.AccessTTL, "access-ttl", def.AccessTTL, "access token lifetime")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", "",
+		"file of the master key (32 random bytes) sealing signing keys and TOTP secrets; default with SQLite: <db>.key, created 0600 at the first start; required with PostgreSQL")
 	if !withServer {
 		return fs
 	}
@@ -118,8 +120,6 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Limits.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "mail server: smtp://user:pass@host:587 (STARTTLS required), smtps://user:pass@host:465, or plain smtp://127.0.0.1:2525 to loopback only; unset: mail is written to the log")
-	fs.StringVar(&c.MasterKeyFile, "master-key-file", "",
-		"file of the master key (32 random bytes) sealing signing keys and TOTP secrets; default with SQLite: <db>.key, created 0600 at the first start; required with PostgreSQL")
 	fs.StringVar(&c.MailFrom, "mail-from", "", `From address of mail, e.g. "Gatehouse <noreply@example.com>" (required with --smtp-url)`)
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated exact origins (scheme://host[:port]) whose pages may call the JSON API, e.g. http://localhost:3000; no wildcards")
 	fs.DurationVar(&c.ReauthMaxAge, "reauth-max-age", def.ReauthMaxAge,

@@ -28,6 +28,12 @@ commands:
   keys list                   list signing keys and their state
   audit [--user ID] [--event E] [--limit N]
                               security events, newest first
+  client add --name N --redirect-uri U... [--post-logout-redirect-uri U...] [--public]
+         [--scopes S...] [--id-token-alg RS256] [--require-consent=false] [--require-pkce=false]
+                              register an OpenID Connect client; prints client_id (and client_secret once)
+  client list                 list OpenID Connect clients
+  client remove ID            delete a client; its sessions and tokens end
+  client rotate-secret ID     give a confidential client a new secret (printed once)
   mail test ADDRESS           send a test mail with the mail settings (--smtp-url, --mail-from)
   import flask PATH           import the users of a Flask tutorial app's SQLite database, keeping their hashes
   version                     print version and build information
@@ -69,6 +75,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return keysCommand(ctx, args, getenv, stdout, stderr)
 	case "import":
 		return importCommand(ctx, args, getenv, stdout, stderr)
+	case "client":
+		return clientCommand(ctx, args, getenv, stdout, stderr)
 	case "mail":
 		return mailCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"golang.org/x/term"
 )
 
@@ -98,26 +99,32 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 
 // openAdmin opens the database (applying migrations) and a Service for the
 // command line, which never signs tokens; done closes the database.
-func openAdmin(ctx context.Context, c config, stderr io.Writer) (svc *auth.Service, done func(), err error) {
+func openAdmin(ctx context.Context, c config, stderr io.Writer) (*auth.Service, func(), error) {
+	svc, _, done, err := openAdminStore(ctx, c, stderr)
+	return svc, done, err
+}
+
+// openAdminStore is openAdmin that also returns the store.
+func openAdminStore(ctx context.Context, c config, stderr io.Writer) (svc *auth.Service, st *store.Store, done func(), err error) {
 	log := newLogger(c.LogFormat, stderr)
-	st, err := openStore(ctx, c.DB, log)
+	st, err = openStore(ctx, c.DB, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	hasher, err := password.NewHasher(password.Options{})
 	if err != nil {
 		st.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	d := auth.Deps{Store: st, Hasher: hasher, Revocations: auth.NewRevocations(time.Now), Log: log}
 	if c.Issuer != "" { // commands that mail (the running server's worker delivers the outbox)
 		if d.Mailer, err = mail.NewTemplates("", c.Issuer); err != nil {
 			st.Close()
-			return nil, nil, &configError{fmt.Sprintf("invalid --issuer (%s): %v", envName("issuer"), err)}
+			return nil, nil, nil, &configError{fmt.Sprintf("invalid --issuer (%s): %v", envName("issuer"), err)}
 		}
 	}
 	svc = auth.NewService(auth.Config{AccessTTL: c.AccessTTL}, d)
-	return svc, func() { st.Close() }, nil
+	return svc, st, func() { st.Close() }, nil
 }
 
 func listUsers(ctx context.Context, svc *auth.Service, stdout io.Writer) error {

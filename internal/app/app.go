@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -149,6 +150,7 @@ type App struct {
 	fanout      *fanout.Redis // nil without Redis
 	Handler     http.Handler
 	Auth        *auth.Service
+	OIDC        *oidc.Service
 	Guard       *guard.Guard
 	Keys        *token.KeyRing
 	Revocations *auth.Revocations
@@ -179,6 +181,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	keys, err := token.Load(ctx, token.Options{
 		Store: st, Algorithm: c.SigningAlg, HMACSecret: c.HMACSecret, Now: c.Now,
 		RetireAfter: KeyRetirement(c.AccessTTL), MasterKey: c.MasterKey, Log: c.Log,
+		Keep: IDTokenKeep(c.SigningAlg), // ID tokens of clients registered with another algorithm
 	})
 	if err != nil {
 		return nil, err
@@ -222,12 +225,14 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg}, Now: c.Now},
+		oidc.Deps{Store: st, Auth: svc, Keys: keys, Revocations: revocations, Log: c.Log})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
-	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations,
+	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, OIDC: provider, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: worker}, nil
 }
 
@@ -248,6 +253,19 @@ func fanOrNil(f *fanout.Redis) auth.Fanout {
 		return nil
 	}
 	return f
+}
+
+// IDTokenKeep is what the key ring keeps beside the server's own algorithm:
+// the other algorithms a client may ask its ID tokens in, whose newest key
+// (made when such a client is registered) stays held and published.
+func IDTokenKeep(signingAlg string) []string {
+	var keep []string
+	for _, a := range oidc.IDTokenAlgorithms {
+		if a != signingAlg {
+			keep = append(keep, a)
+		}
+	}
+	return keep
 }
 
 // KeyReload is how often every instance re-reads the signing keys, so a key

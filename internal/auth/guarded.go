@@ -48,6 +48,8 @@ const (
 	CheckVerifyLink  CheckKind = "email verification link"
 	CheckResetLink   CheckKind = "password reset link"
 	CheckConfirmLink CheckKind = "email change link"
+	// CheckClientSecret and CheckAuthorizationCode (clients.go) are the
+	// OpenID Connect provider's.
 )
 
 // secretCheck is one check of a secret.
@@ -139,8 +141,11 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 		return nil
 	}
 	event, detail := EventReauthFailed, string(c.Kind)+": "+out.Reason
-	if c.Kind == CheckLogin {
+	switch c.Kind {
+	case CheckLogin:
 		event, detail = EventLoginFailed, out.Reason
+	case CheckClientSecret, CheckAuthorizationCode:
+		event = EventOAuthCheckFailed
 	}
 	if c.FailEvent != "" {
 		event = c.FailEvent

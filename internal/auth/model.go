@@ -52,7 +52,13 @@ type Session struct {
 	// AMR is how the user authenticated in this session (RFC 8176 values:
 	// pwd, otp, mfa...), AuthTime when they last proved it (a login or a
 	// re-authentication). Every access token of the session carries both.
-	AMR      []string
+	AMR []string
+	// A client's session (OpenID Connect): the client it serves, the scope
+	// it was granted, the browser session that authorized it, and when the
+	// user authenticated there. Empty for Gatehouse's own sessions.
+	ClientID string
+	Scope    string
+	ParentID string
 	AuthTime time.Time
 }
 
@@ -137,7 +143,25 @@ type SessionFilter struct {
 	SessionID string
 	UserID    string
 	ExceptID  string
+	ClientID  string // the sessions of one OpenID Connect client
 }
+
+// ClientSessionStart is a client's session to create for the exchange of an
+// authorization code, in one transaction that spends the code (else
+// ErrCodeSpent) and re-checks that the authorizing browser session
+// (Session.ParentID) is live, the user enabled and the user's grant to the
+// client still there (else ErrCredentialsChanged).
+type ClientSessionStart struct {
+	Session  Session
+	Refresh  *RefreshToken // nil: no refresh token (no offline_access)
+	CodeHash string
+	// AccessLiveUntil is when the access token issued with the session
+	// expires, plus leeway (as RefreshToken.AccessLiveUntil).
+	AccessLiveUntil time.Time
+}
+
+// ErrCodeSpent is Store.StartClientSession's refusal of a code already used.
+var ErrCodeSpent = errors.New("the authorization code was already used")
 
 // Store is the persistence Service needs. Implementations return *Error with
 // CodeNotFound and CodeAlreadyExists where those apply.
@@ -168,6 +192,8 @@ type Store interface {
 	// SessionStart), and ends the user's least recently used live sessions
 	// beyond the cap; it returns their ids.
 	StartSession(ctx context.Context, start SessionStart) (ended []string, err error)
+	// StartClientSession creates a client's session (see ClientSessionStart).
+	StartClientSession(ctx context.Context, start ClientSessionStart) error
 	// Sessions lists a page of a user's unrevoked, unexpired, not idle
 	// sessions, newest first.
 	Sessions(ctx context.Context, f SessionListFilter) ([]Session, error)

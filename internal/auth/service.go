@@ -168,6 +168,7 @@ type Tokens struct {
 	RefreshExpiresIn time.Duration
 	SessionID        string
 	User             User
+	Session          Session // the session the tokens belong to
 }
 
 // Client describes who is calling, for the sessions list.

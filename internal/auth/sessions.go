@@ -45,7 +45,14 @@ func (s *Service) startSession(ctx context.Context, u User, hash string, c Clien
 // The store group-commits rotations on its writer, where decide runs: so
 // decide only decides. The successor and its sealed copy are made before,
 // and the access token is signed after the commit, never on the writer.
-func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error) {
+func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
+	return s.RefreshFor(ctx, raw, "")
+}
+
+// RefreshFor is Refresh for the refresh tokens of one OpenID Connect client
+// (clientID; "" for Gatehouse's own sessions): a token of another client's
+// session, or of a first-party one, is invalid_grant and left untouched.
+func (s *Service) RefreshFor(ctx context.Context, raw, clientID string) (_ *Tokens, err error) {
 	defer func() {
 		if err != nil {
 			s.count("refresh_failed")
@@ -74,6 +81,8 @@ func (s *Service) Refresh(ctx context.Context, raw string) (_ *Tokens, err error
 		now := s.now()
 		sess, user, issuedAt = st.Session, st.User, now
 		switch {
+		case sess.ClientID != clientID:
+			return Rotation{}, errInvalidGrant
 		case !sess.RevokedAt.IsZero(), user.Disabled,
 			!now.Before(sess.ExpiresAt), !now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)):
 			return Rotation{}, errInvalidGrant
@@ -220,22 +229,30 @@ func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID
 
 func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	exp := now.Add(s.cfg.AccessTTL)
-	access, err := s.signer.Sign(&guard.Claims{
+	claims := &guard.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: s.cfg.Issuer, Subject: u.ID, Audience: jwt.ClaimStrings{s.cfg.Audience},
 			ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 			ID: newID(),
 		},
 		SessionID: sess.ID, Role: u.Role, EmailVerified: u.EmailVerified, AMR: sess.AMR, AuthTime: authTime(sess),
-	})
+	}
+	if sess.ClientID != "" {
+		clientClaims(claims, sess)
+	}
+	access, err := s.signer.Sign(claims)
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
 	}
-	return &Tokens{
+	out := &Tokens{
 		AccessToken: access, ExpiresIn: s.cfg.AccessTTL,
 		RefreshToken: rawRefresh, RefreshExpiresIn: rt.ExpiresAt.Sub(now),
-		SessionID: sess.ID, User: u,
-	}, nil
+		SessionID: sess.ID, User: u, Session: sess,
+	}
+	if rawRefresh == "" {
+		out.RefreshExpiresIn = 0
+	}
+	return out, nil
 }
 
 // authTime is the session's auth_time claim: when its user last proved who

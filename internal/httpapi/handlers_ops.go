@@ -21,22 +21,12 @@ func handleJWKS(d Deps) http.Handler {
 	})
 }
 
-// handleOpenIDConfiguration serves the discovery document resource servers
-// use to find the issuer's keys.
+// handleOpenIDConfiguration serves the OpenID Provider metadata: exactly
+// the endpoints, grants and methods that exist (discovery in handlers_oidc.go).
 func handleOpenIDConfiguration(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		httpjson.Write(w, http.StatusOK, map[string]any{
-			"issuer":                                d.Issuer,
-			"jwks_uri":                              d.Issuer + "/.well-known/jwks.json",
-			"token_endpoint":                        d.Issuer + "/token/refresh",
-			"userinfo_endpoint":                     d.Issuer + "/me",
-			"grant_types_supported":                 []string{"password", "refresh_token"},
-			"token_endpoint_auth_methods_supported": []string{"none"},
-			"id_token_signing_alg_values_supported": []string{d.Keys.Algorithm()},
-			"subject_types_supported":               []string{"public"},
-			"response_types_supported":              []string{"token"},
-		})
+		httpjson.Write(w, http.StatusOK, discovery(d, r.Context()))
 	})
 }
 

@@ -19,6 +19,12 @@ import (
 func handleLoginPage(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		page := web.Page{Title: "Log in", CSRF: ensureCSRFCookie(w, r), Next: safeNext(r.URL.Query().Get("next"))}
+		if hint := r.URL.Query().Get("login_hint"); hint != "" && len(hint) <= 254 { // OpenID Connect's login_hint
+			page.Form = map[string]string{"identifier": hint}
+		}
+		// Logging in on the way of an authorization request ends at the
+		// application's redirect URI: the form may go there.
+		page.FormTargets = authorizeFormTargets(d, r, page.Next)
 		switch {
 		case r.URL.Query().Get("registered") == "1":
 			page.Notice = "Your account is ready. Log in to continue."
@@ -48,37 +54,14 @@ type session struct {
 // When it returns false the response is written: a redirect to the login
 // page, or a refusal.
 func signedIn(d Deps, w http.ResponseWriter, r *http.Request, title string) (session, bool) {
-	claims, err := d.Guard.Authenticate(r)
-	var ge *guard.Error
-	if errors.As(err, &ge) && ge.Code == guard.CodeCSRFFailed {
+	claims, csrf, err := pageClaims(d, w, r, true)
+	if errors.Is(err, errFormExpired) {
 		renderError(d, w, r, errFormExpired)
 		return session{}, false
 	}
-	csrf := ""
-	if c, err := r.Cookie(csrfCookie); err == nil {
-		csrf = c.Value
-	}
 	if err != nil {
-		refresh, cerr := r.Cookie(refreshCookie)
-		if cerr != nil || refresh.Value == "" {
-			toLogin(w, r)
-			return session{}, false
-		}
-		if !guard.IsSafeMethod(r.Method) && d.Guard.CheckCSRF(r) != nil {
-			renderError(d, w, r, errFormExpired)
-			return session{}, false
-		}
-		tokens, err := d.Auth.Refresh(r.Context(), refresh.Value)
-		if err != nil {
-			clearSessionCookies(w)
-			toLogin(w, r)
-			return session{}, false
-		}
-		csrf = setSessionCookies(w, tokens, csrf)
-		if claims, err = d.Guard.Verify(tokens.AccessToken); err != nil {
-			toLogin(w, r)
-			return session{}, false
-		}
+		toLogin(w, r)
+		return session{}, false
 	}
 	u, err := d.Auth.User(r.Context(), claims.Subject)
 	if err != nil {
@@ -90,6 +73,54 @@ func signedIn(d Deps, w http.ResponseWriter, r *http.Request, title string) (ses
 	}
 	return session{claims: claims, page: web.Page{Title: title, CSRF: csrf,
 		User: &web.User{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name, Role: u.Role, EmailVerified: u.EmailVerified}}}, true
+}
+
+var errNoPageSession = errors.New("no signed-in session")
+
+// pageClaims finds the browser's session by its cookies, refreshing
+// silently when only the refresh cookie is still good (new cookies are set
+// on w). With checkCSRF, an unsafe method must pass the CSRF checks
+// (errFormExpired); without, the cookies are only read, for a request that
+// changes nothing of the session (an OpenID Connect authorization request
+// posted by another site). It returns the claims and the CSRF token, or
+// errNoPageSession.
+func pageClaims(d Deps, w http.ResponseWriter, r *http.Request, checkCSRF bool) (*guard.Claims, string, error) {
+	var claims *guard.Claims
+	var err error
+	if checkCSRF {
+		claims, err = d.Guard.Authenticate(r)
+	} else if c, cerr := r.Cookie(accessCookie); cerr == nil && c.Value != "" {
+		claims, err = d.Guard.Verify(c.Value)
+	} else {
+		err = errNoPageSession
+	}
+	var ge *guard.Error
+	if errors.As(err, &ge) && ge.Code == guard.CodeCSRFFailed {
+		return nil, "", errFormExpired
+	}
+	csrf := ""
+	if c, err := r.Cookie(csrfCookie); err == nil {
+		csrf = c.Value
+	}
+	if err != nil {
+		refresh, cerr := r.Cookie(refreshCookie)
+		if cerr != nil || refresh.Value == "" {
+			return nil, "", errNoPageSession
+		}
+		if checkCSRF && !guard.IsSafeMethod(r.Method) && d.Guard.CheckCSRF(r) != nil {
+			return nil, "", errFormExpired
+		}
+		tokens, err := d.Auth.Refresh(r.Context(), refresh.Value)
+		if err != nil {
+			clearSessionCookies(w)
+			return nil, "", errNoPageSession
+		}
+		csrf = setSessionCookies(w, tokens, csrf)
+		if claims, err = d.Guard.Verify(tokens.AccessToken); err != nil {
+			return nil, "", errNoPageSession
+		}
+	}
+	return claims, csrf, nil
 }
 
 var errFormExpired = auth.Errorf(auth.CodeCSRFFailed, "This form has expired or came from another site. Reload the page and try again.")

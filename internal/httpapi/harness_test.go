@@ -164,7 +164,18 @@ func (h *harness) checkResponse(r req, w *httptest.ResponseRecorder) {
 			h.t.Fatalf("%s %s: response contains password material %q", r.method, r.path, secret)
 		}
 	}
-	if w.Code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+	if w.Code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") && isOAuthPath(r.path) {
+		// The OAuth endpoints answer in RFC 6749's format (the per-address
+		// limit in front of /oauth/token excepted).
+		var e map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || len(e) != 2 || e["error"] == "" ||
+			(e["error_description"] == nil && (w.Code != 429 || e["message"] == nil)) {
+			h.t.Fatalf("%s %s: error body %s is not {error, error_description}", r.method, r.path, w.Body)
+		}
+		if w.Code == 401 && w.Header().Get("WWW-Authenticate") == "" {
+			h.t.Fatalf("%s %s: 401 without WWW-Authenticate", r.method, r.path)
+		}
+	} else if w.Code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 		var e map[string]any
 		fields := 2
 		if e["error"] == nil {
@@ -180,6 +191,13 @@ func (h *harness) checkResponse(r req, w *httptest.ResponseRecorder) {
 			h.t.Fatalf("%s %s: 401 without WWW-Authenticate", r.method, r.path)
 		}
 	}
+}
+
+// isOAuthPath reports whether path is an OAuth endpoint, whose errors are
+// RFC 6749's {"error", "error_description"}.
+func isOAuthPath(path string) bool {
+	return strings.HasPrefix(path, "/oauth/token") || strings.HasPrefix(path, "/oauth/revoke") ||
+		strings.HasPrefix(path, "/oauth/introspect") || strings.HasPrefix(path, "/userinfo")
 }
 
 // scenario is one row of an endpoint's table.

@@ -66,6 +66,24 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("DELETE /users/{id}/mfa", admin(handleResetMFA(d)))
 	r.handle("POST /users/{id}/password-reset", admin(handleAdminPasswordReset(d)))
 	r.handle("GET /audit", admin(handleAudit(d)))
+	r.handle("GET /clients", admin(handleListClients(d)))
+	r.handle("POST /clients", admin(handleCreateClient(d)))
+	r.handle("GET /clients/{id}", admin(handleGetClient(d)))
+	r.handle("PATCH /clients/{id}", admin(handleUpdateClient(d)))
+	r.handle("DELETE /clients/{id}", admin(handleDeleteClient(d)))
+
+	// OpenID Connect provider: sign in with Gatehouse.
+	r.handle("GET /authorize", handleAuthorize(d))
+	r.handle("POST /authorize", handleAuthorize(d))
+	r.handle("POST /oauth/token", limitByAddress(d, "refresh", d.Limits.Refresh, handleToken(d)))
+	r.handle("GET /userinfo", handleUserInfo(d))
+	r.handle("POST /userinfo", handleUserInfo(d))
+	r.handle("POST /oauth/revoke", handleRevoke(d))
+	r.handle("POST /oauth/introspect", handleIntrospect(d))
+	r.handle("GET /oauth/end-session", handleRPLogout(d))
+	r.handle("POST /oauth/end-session", handleRPLogout(d))
+	r.handle("GET /me/grants", user(handleGrants(d)))
+	r.handle("DELETE /me/grants/{client_id}", user(handleRevokeGrant(d)))
 
 	// Books: the demo resource, protected by guard alone.
 	// A browser's navigation or form gets the page; anyone else the API.
@@ -121,6 +139,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /confirm-email", handleSpendLinkForm(d, confirmPage, confirmEmail, "Your email address is changed and verified."))
 	r.handle("POST /dashboard/verify", handleVerifyRequestForm(d))
 	r.handle("POST /dashboard/email", handleChangeEmailForm(d))
+	r.handle("GET /apps", handleAppsPage(d))
+	r.handle("POST /apps/{client_id}/revoke", handleRevokeAppForm(d))
 	r.handle("GET /static/", web.Static())
 
 	r.finish()
@@ -138,6 +158,8 @@ var browserAPI = map[string]bool{
 	"POST /me/password": true, "GET /me/sessions": true, "DELETE /me/sessions/{id}": true,
 	"POST /me/reauthenticate": true, "POST /me/mfa/totp": true, "POST /me/mfa/totp/confirm": true,
 	"DELETE /me/mfa/totp": true, "POST /me/mfa/recovery-codes": true, "POST /me/email": true,
+	"GET /me/grants": true, "DELETE /me/grants/{client_id}": true,
+	"POST /oauth/token": true, "GET /userinfo": true, "POST /userinfo": true, "POST /oauth/revoke": true,
 	"POST /books": true, "POST /book": true, "GET /books": true,
 	"GET /books/{id}": true, "PATCH /books/{id}": true, "DELETE /books/{id}": true,
 }

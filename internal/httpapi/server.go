@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
@@ -33,6 +34,7 @@ type Deps struct {
 	Auth           *auth.Service
 	Guard          *guard.Guard
 	Books          *books.Service // every book rule, for the API and the pages
+	OIDC           *oidc.Service  // the OpenID Connect provider
 	Keys           KeySet
 	Pages          *web.Pages
 	Ready          func(context.Context) error // readiness: does the database answer?

@@ -174,3 +174,69 @@ func decodeError(err error, allowEmpty bool) error {
 func TooLarge() error {
 	return auth.Errorf(auth.CodeRequestTooLarge, "The request body must be at most 64 KiB.")
 }
+
+// oauthStatus is the status of each error code the OAuth endpoints answer
+// (RFC 6749 5.2, RFC 6750 3.1, RFC 7009 2.2.1).
+var oauthStatus = map[string]int{
+	"invalid_request":        http.StatusBadRequest,
+	"invalid_client":         http.StatusUnauthorized,
+	"invalid_grant":          http.StatusBadRequest,
+	"unauthorized_client":    http.StatusBadRequest,
+	"unsupported_grant_type": http.StatusBadRequest,
+	"invalid_scope":          http.StatusBadRequest,
+	"unsupported_token_type": http.StatusBadRequest,
+	"invalid_token":          http.StatusUnauthorized,
+	"insufficient_scope":     http.StatusForbidden,
+	"too_many_requests":      http.StatusTooManyRequests,
+}
+
+// oauthCode turns the contract's codes into RFC 6749's where they differ.
+var oauthCode = map[string]string{
+	auth.CodeInvalidCredentials:   "invalid_client",
+	auth.CodeUnauthorized:         "invalid_token",
+	auth.CodeTokenExpired:         "invalid_token",
+	auth.CodeTokenRevoked:         "invalid_token",
+	auth.CodeUnsupportedMediaType: "invalid_request",
+	auth.CodeRequestTooLarge:      "invalid_request",
+	auth.CodeInternal:             "server_error",
+	auth.CodeUnavailable:          "temporarily_unavailable",
+}
+
+// OAuthError answers err in RFC 6749's format, {"error", "error_description"},
+// for the OAuth endpoints (token, userinfo, revocation, introspection). 401
+// carries WWW-Authenticate: Basic for client authentication (realm
+// "gatehouse"), Bearer with error="invalid_token" for a refused access
+// token; 429 and 503 carry Retry-After. Internal errors are logged and
+// answered as server_error.
+func OAuthError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code := auth.ErrorCode(err)
+	message := auth.ErrorMessage(err)
+	if c, ok := oauthCode[code]; ok {
+		code = c
+	}
+	status, ok := oauthStatus[code]
+	switch {
+	case code == "server_error":
+		status = http.StatusInternalServerError
+		if log == nil {
+			log = slog.Default()
+		}
+		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	case code == "temporarily_unavailable":
+		status = http.StatusServiceUnavailable
+	case !ok:
+		code, status = "invalid_request", http.StatusBadRequest
+	}
+	switch code {
+	case "invalid_client":
+		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse"`)
+	case "invalid_token", "insufficient_scope":
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="`+code+`"`)
+	}
+	SetRetryAfter(w, err)
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Pragma", "no-cache")
+	Write(w, status, map[string]string{"error": code, "error_description": message})
+}

@@ -89,17 +89,22 @@ func endBeyondCap(ctx context.Context, e execer, st auth.SessionStart) ([]string
 }
 
 func insertSession(ctx context.Context, e execer, sess auth.Session, t auth.RefreshToken) error {
+	if err := insertSessionRow(ctx, e, sess); err != nil {
+		return err
+	}
+	return insertRefreshToken(ctx, e, t)
+}
+
+func insertSessionRow(ctx context.Context, e execer, sess auth.Session) error {
 	amr := strings.Join(sess.AMR, " ")
 	if amr == "" {
 		amr = auth.AMRPassword
 	}
-	if _, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, amr, auth_time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,
+		amr, auth_time, client_id, scope, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP,
-		amr, nullMS(sess.AuthTime)); err != nil {
-		return err
-	}
-	return insertRefreshToken(ctx, e, t)
+		amr, nullMS(sess.AuthTime), nullString(sess.ClientID), sess.Scope, nullString(sess.ParentID))
+	return err
 }
 
 func insertRefreshToken(ctx context.Context, e execer, t auth.RefreshToken) error {
@@ -123,11 +128,13 @@ func extendTokensLive(ctx context.Context, e execer, sessionID string, until tim
 	return err
 }
 
-const sessionColumns = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at, s.amr, s.auth_time"
+const sessionColumns = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at, " +
+	"s.amr, s.auth_time, s.client_id, s.scope, s.parent_id"
 
 func scanSession(dest *auth.Session) []any {
 	return []any{&dest.ID, &dest.UserID, msDest{&dest.CreatedAt}, msDest{&dest.LastUsedAt}, msDest{&dest.ExpiresAt},
-		&dest.UserAgent, &dest.IP, msDest{&dest.RevokedAt}, amrDest{&dest.AMR}, msDest{&dest.AuthTime}}
+		&dest.UserAgent, &dest.IP, msDest{&dest.RevokedAt}, amrDest{&dest.AMR}, msDest{&dest.AuthTime},
+		strDest{&dest.ClientID}, &dest.Scope, strDest{&dest.ParentID}}
 }
 
 // amrDest scans the space-separated amr column into a list.
@@ -139,6 +146,18 @@ func (d amrDest) Scan(v any) error {
 		return err
 	}
 	*d.amr = strings.Fields(s.String)
+	return nil
+}
+
+// strDest scans a nullable text column into a string ("" for NULL).
+type strDest struct{ s *string }
+
+func (d strDest) Scan(v any) error {
+	var n sql.NullString
+	if err := n.Scan(v); err != nil {
+		return err
+	}
+	*d.s = n.String
 	return nil
 }
 
@@ -261,12 +280,12 @@ func (s *Store) RevokeSessions(ctx context.Context, f auth.SessionFilter, now, l
 // each kept until the longest access token issued for it has expired (at
 // least until liveUntil, the end of one issued now).
 func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, liveUntil time.Time) ([]string, error) {
-	if f.SessionID == "" && f.UserID == "" {
+	if f.SessionID == "" && f.UserID == "" && f.ClientID == "" {
 		return nil, errors.New("revoke sessions: refusing an empty filter")
 	}
 	rows, err := e.query(ctx, `SELECT id FROM sessions
-		WHERE revoked_at IS NULL AND (? = '' OR id = ?) AND (? = '' OR user_id = ?) AND id <> ?`,
-		f.SessionID, f.SessionID, f.UserID, f.UserID, f.ExceptID)
+		WHERE revoked_at IS NULL AND (? = '' OR id = ?) AND (? = '' OR user_id = ?) AND (? = '' OR client_id = ?) AND id <> ?`,
+		f.SessionID, f.SessionID, f.UserID, f.UserID, f.ClientID, f.ClientID, f.ExceptID)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +303,8 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 		return nil, err
 	}
 	var ended []string
-	for _, id := range ids {
+	for i := 0; i < len(ids); i++ {
+		id := ids[i]
 		// RETURNING reads tokens_live_until after any refresh that committed
 		// while this UPDATE waited for the row (PostgreSQL re-reads it), so a
 		// token issued just before the revocation is covered too; a session
@@ -306,8 +326,33 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 		}
 		e.logChange("session", id, until)
 		ended = append(ended, id)
+		// The sessions of the OpenID Connect clients this session authorized
+		// end with it. Read after its UPDATE, so a client session created
+		// while that UPDATE waited for the row is seen.
+		children, err := childSessions(ctx, e, id)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, children...)
 	}
 	return ended, nil
+}
+
+func childSessions(ctx context.Context, e execer, parentID string) ([]string, error) {
+	rows, err := e.query(ctx, `SELECT id FROM sessions WHERE parent_id = ? AND revoked_at IS NULL`, parentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // PruneOptions says what Prune removes; a zero time removes nothing of its kind.

@@ -89,6 +89,11 @@ type Options struct {
 	// MasterKey seals the private keys at rest (required).
 	MasterKey *seal.Key
 	Log       *slog.Logger // nil: slog.Default()
+	// Keep lists other algorithms whose newest key the ring holds as it
+	// holds its own (retired only by a newer key of the same algorithm), for
+	// SignAs: the OpenID Connect provider signs ID tokens with RS256 for
+	// clients registered so. Such a key is made by EnsureKey, not by Load.
+	Keep []string
 }
 
 type key struct {
@@ -216,16 +221,18 @@ func (kr *KeyRing) reload(ctx context.Context, allowNone bool) error {
 	// A key of the configured algorithm is replaced only by a newer one of
 	// that algorithm; a key of another algorithm, by any newer key (so a
 	// changed --signing-alg retires the old algorithm's keys in time).
-	var own []Record
-	for _, r := range records {
-		if r.Algorithm == kr.opts.Algorithm {
-			own = append(own, r)
-		}
-	}
 	states := States(records, kr.opts.RetireAfter, now)
-	ownStates := make(map[string]KeyState, len(own))
-	for _, st := range States(own, kr.opts.RetireAfter, now) {
-		ownStates[st.ID] = st
+	ownStates := make(map[string]KeyState)
+	for _, alg := range append([]string{kr.opts.Algorithm}, kr.opts.Keep...) {
+		var own []Record
+		for _, r := range records {
+			if r.Algorithm == alg {
+				own = append(own, r)
+			}
+		}
+		for _, st := range States(own, kr.opts.RetireAfter, now) {
+			ownStates[st.ID] = st
+		}
 	}
 	byKID := make(map[string]*key)
 	var active *key
@@ -252,7 +259,7 @@ func (kr *KeyRing) reload(ctx context.Context, allowNone bool) error {
 			return fmt.Errorf("signing key %s: %w", st.ID, err)
 		}
 		byKID[k.id] = k
-		if st.Active {
+		if st.Active && k.alg == kr.opts.Algorithm {
 			active = k
 		}
 	}
@@ -428,6 +435,69 @@ func (kr *KeyRing) Sign(c *guard.Claims) (string, error) {
 		return signed, err
 	}
 	return lowS(signed) // one spelling per token: s <= n/2
+}
+
+// SignAs signs claims with the newest held key of alg (the active key when
+// alg is the configured algorithm), with the header {"alg", "typ", "kid"}
+// ("typ" left out when empty). It is for ID tokens, whose algorithm a client
+// chooses; alg must be the configured algorithm or one of Options.Keep.
+func (kr *KeyRing) SignAs(alg, typ string, claims jwt.Claims) (string, error) {
+	k := kr.newest(alg)
+	if k == nil {
+		_ = kr.Reload(context.Background()) // another instance may have made it
+		if k = kr.newest(alg); k == nil {
+			return "", fmt.Errorf("no %s signing key", alg)
+		}
+	}
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.alg), claims)
+	if typ != "" {
+		t.Header["typ"] = typ
+	}
+	t.Header["kid"] = k.id
+	return t.SignedString(k.signer)
+}
+
+func (kr *KeyRing) newest(alg string) *key {
+	kr.mu.RLock()
+	defer kr.mu.RUnlock()
+	if alg == kr.opts.Algorithm {
+		return kr.active
+	}
+	if alg == "HS256" || !slices.Contains(kr.opts.Keep, alg) {
+		return nil
+	}
+	var best *key
+	for _, k := range kr.byKID {
+		if k.alg == alg && (best == nil || k.created.After(best.created)) {
+			best = k
+		}
+	}
+	return best
+}
+
+// EnsureKey makes a key of alg when the store holds none that is not
+// retired, and reloads the ring.
+func (kr *KeyRing) EnsureKey(ctx context.Context, alg string) error {
+	if err := EnsureKey(ctx, kr.opts.Store, kr.opts.MasterKey, alg, kr.opts.Now()); err != nil {
+		return err
+	}
+	return kr.Reload(ctx)
+}
+
+// EnsureKey stores a new key of alg unless one that is not retired exists
+// (the command line's "client add --id-token-alg RS256"), sealed with mk.
+func EnsureKey(ctx context.Context, st Store, mk *seal.Key, alg string, now time.Time) error {
+	records, err := st.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	for _, r := range records {
+		if r.Algorithm == alg && r.RetiredAt.IsZero() {
+			return nil
+		}
+	}
+	_, err = Rotate(ctx, st, mk, alg, now)
+	return err
 }
 
 // VerificationKey implements guard.KeySource. An unknown kid may be a key

@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"regexp"
 )
 
 //go:embed templates/*.tmpl
@@ -31,6 +32,33 @@ type Page struct {
 	// NoReferrer: the page's address holds a secret (a link's token), so
 	// it is sent to no one as a Referer.
 	NoReferrer bool
+	// FormTargets are origins beside 'self' where a form of the page may
+	// end up after redirects (Content-Security-Policy form-action): the
+	// redirect URI of the application a login or consent is for.
+	FormTargets []string
+}
+
+// Consent is the consent page's content.
+type Consent struct {
+	ClientName string
+	Scopes     []ScopeLine
+	Params     []Param // hidden fields: the authorization request
+}
+
+// ScopeLine is one requested scope, as the consent page words it.
+type ScopeLine struct{ Name, Description string }
+
+// Param is a hidden form field.
+type Param struct{ Name, Value string }
+
+// App is a row of the connected apps page.
+type App struct {
+	ClientID, Name, Scope, Granted string
+}
+
+// EndSession is the logout confirmation page's content.
+type EndSession struct {
+	Params []Param
 }
 
 // User is the signed-in user as pages show it.
@@ -109,7 +137,8 @@ type Pages struct {
 func New() (*Pages, error) {
 	p := &Pages{pages: make(map[string]*template.Template)}
 	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "error",
-		"login_mfa", "security", "forgot_password", "reset_password", "verify_email", "confirm_email"} {
+		"login_mfa", "security", "forgot_password", "reset_password", "verify_email", "confirm_email",
+		"consent", "apps", "end_session", "logged_out"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("parse %s template: %w", name, err)
@@ -134,7 +163,13 @@ func (p *Pages) Render(w http.ResponseWriter, status int, name string, data Page
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+	formAction := "'self'"
+	for _, o := range data.FormTargets {
+		if cspSource.MatchString(o) {
+			formAction += " " + o
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action "+formAction)
 	h.Set("Referrer-Policy", "same-origin")
 	if data.NoReferrer {
 		h.Set("Referrer-Policy", "no-referrer")
@@ -143,6 +178,9 @@ func (p *Pages) Render(w http.ResponseWriter, status int, name string, data Page
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
+
+// cspSource is an origin safe to put in a Content-Security-Policy.
+var cspSource = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)
 
 // Static serves the embedded files under /static/.
 func Static() http.Handler {

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// listFlag is a flag that may be repeated (--redirect-uri A --redirect-uri B);
+// each value may also hold several, separated by commas or spaces.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })...)
+	return nil
+}
+
+// clientCommand runs "gatehouse client add|list|remove|rotate-secret".
+func clientCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &configError{"client needs a subcommand: add, list, remove or rotate-secret"}
+	}
+	sub, args := args[0], args[1:]
+	wantArgs := map[string]int{"add": 0, "list": 0, "remove": 1, "rotate-secret": 1}
+	n, known := wantArgs[sub]
+	if !known {
+		return &configError{fmt.Sprintf("unknown client subcommand %q (want add, list, remove or rotate-secret)", sub)}
+	}
+	var c config
+	fs := newFlagSet("client "+sub, &c, false, stderr)
+	var in oidc.ClientInput
+	var redirects, logouts, scopes listFlag
+	var requireConsent, requirePKCE bool
+	if sub == "add" {
+		fs.StringVar(&in.Name, "name", "", "the application's name, shown on the consent page")
+		fs.Var(&redirects, "redirect-uri", "a redirect URI (repeat for several); matched exactly, any port on http://127.0.0.1 or [::1]")
+		fs.Var(&logouts, "post-logout-redirect-uri", "where end-session may send the browser back (repeatable)")
+		fs.BoolVar(&in.Public, "public", false, "a public client (no secret: single-page and native apps); PKCE required")
+		fs.Var(&scopes, "scopes", "scopes it may ask for (default: openid profile email offline_access)")
+		fs.StringVar(&in.IDTokenAlg, "id-token-alg", "", "ID token algorithm: EdDSA, ES256 or RS256 (default: the server's)")
+		fs.BoolVar(&requireConsent, "require-consent", true, "ask users for consent (false: a trusted first-party app)")
+		fs.BoolVar(&requirePKCE, "require-pkce", true, "require PKCE S256 (confidential clients may turn it off)")
+	}
+	rest, err := parseConfig(fs, args, getenv, &c)
+	if err != nil {
+		return err
+	}
+	if len(rest) != n {
+		return &configError{fmt.Sprintf("client %s takes %d argument(s), got %d", sub, n, len(rest))}
+	}
+	if sub == "add" {
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "require-consent":
+				in.RequireConsent = &requireConsent
+			case "require-pkce":
+				in.RequirePKCE = &requirePKCE
+			}
+		})
+		in.RedirectURIs, in.PostLogoutRedirectURIs, in.Scopes = redirects, logouts, scopes
+	}
+	svc, st, done, err := openAdminStore(ctx, c, stderr)
+	if err != nil {
+		return err
+	}
+	defer done()
+	masterKey := func() (*seal.Key, error) {
+		path, isDefault, err := c.masterKeyFile()
+		if err != nil {
+			return nil, err
+		}
+		return loadMasterKey(ctx, st, path, isDefault, newLogger(c.LogFormat, stderr))
+	}
+	provider := oidc.NewService(oidc.Config{}, oidc.Deps{Store: st, Auth: svc, Keys: storeKeys{st, masterKey}})
+	ctx = auth.WithActor(ctx, "cli")
+	switch sub {
+	case "add":
+		cl, secret, err := provider.AddClient(ctx, in)
+		if err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "client_id: %s\n", cl.ID)
+		if secret != "" {
+			fmt.Fprintf(stdout, "client_secret: %s\n(shown once: only its hash is stored)\n", secret)
+		}
+	case "list":
+		list, err := provider.Clients(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tID_TOKEN_ALG\tCONSENT\tREDIRECT_URIS\tSCOPES")
+		for _, cl := range list {
+			kind := "confidential"
+			if cl.Public {
+				kind = "public"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\t%s\n", cl.ID, cl.Name, kind, cl.IDTokenAlg, cl.RequireConsent,
+				strings.Join(cl.RedirectURIs, ","), strings.Join(cl.Scopes, " "))
+		}
+		return tw.Flush()
+	case "remove":
+		if err := provider.RemoveClient(ctx, rest[0]); err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "removed client %s; its sessions and tokens have ended\n", rest[0])
+	case "rotate-secret":
+		secret, err := provider.RotateSecret(ctx, rest[0])
+		if err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "client_secret: %s\n(shown once; the old secret no longer works)\n", secret)
+	}
+	return nil
+}
+
+// storeKeys is the command line's view of the signing keys: which
+// algorithm the server signs with, and making the key an RS256 (or other)
+// client's ID tokens need. It signs nothing.
+type storeKeys struct {
+	st        *store.Store
+	masterKey func() (*seal.Key, error) // loaded only to seal a new key
+}
+
+func (k storeKeys) Algorithm() string {
+	records, err := k.st.SigningKeys(context.Background())
+	if err != nil {
+		return ""
+	}
+	for _, s := range token.States(records, 0, time.Now()) {
+		if s.Active {
+			return s.Algorithm
+		}
+	}
+	return "" // a database no server started on yet
+}
+
+func (k storeKeys) EnsureKey(ctx context.Context, alg string) error {
+	if alg == k.Algorithm() || k.Algorithm() == "" && alg == "EdDSA" {
+		return nil // the server's own key, which it makes at its start
+	}
+	mk, err := k.masterKey()
+	if err != nil {
+		return err
+	}
+	return token.EnsureKey(ctx, k.st, mk, alg, time.Now())
+}
+
+func (storeKeys) SignAs(string, string, jwt.Claims) (string, error) {
+	return "", errors.New("the command line signs no tokens")
+}
+
+func (storeKeys) VerificationKey(string) (guard.Key, bool) { return guard.Key{}, false }

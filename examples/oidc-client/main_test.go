@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+var serving = regexp.MustCompile(`serving on (http://\S+)`)
+
+// startExample runs this app against issuer on a free loopback port.
+func startExample(t *testing.T, issuer, clientID, secret string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errs := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--issuer", issuer, "--client-id", clientID, "--client-secret", secret, "--addr", "127.0.0.1:0"}, out, errs)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := serving.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("example exited %d: %s", code, errs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("example did not start: %s", errs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := os.Getenv("GATEHOUSE_TEST_BROWSER")
+	if path == "" {
+		t.Skip("browser tests skipped: set GATEHOUSE_TEST_BROWSER to a Chromium binary (e.g. /usr/bin/chromium) to run them")
+	}
+	if _, err := exec.LookPath(path); err != nil {
+		t.Skipf("browser tests skipped: GATEHOUSE_TEST_BROWSER=%q is not an executable: %v", path, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	if err := chromedp.Run(ctx); err != nil {
+		t.Skipf("browser tests skipped: Chromium did not start: %v", err)
+	}
+	return ctx
+}
+
+// The Chromium journey: "Sign in with Gatehouse" on the example app, log in
+// and consent at Gatehouse, land signed in; revoke the app on Gatehouse's
+// Connected apps page; the example's next refresh fails.
+func TestSignInWithGatehouseInChromium(t *testing.T) {
+	ctx := newBrowser(t)
+	issuer, gh := apptest.Start(t, "localhost")
+	if _, err := gh.Auth.CreateUser(context.Background(), auth.RegisterInput{Email: "grace@example.com", Name: "Grace Hopper",
+		Password: "compilers all the way"}, auth.RoleUser); err != nil {
+		t.Fatal(err)
+	}
+	// A loopback redirect URI may come back on any port (RFC 8252), so the
+	// client is registered before the example has one.
+	c, secret, err := gh.OIDC.AddClient(context.Background(), oidc.ClientInput{Name: "Example app",
+		RedirectURIs: []string{"http://127.0.0.1/callback"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := startExample(t, issuer, c.ID, secret)
+	step := func(name string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			var loc, body string
+			_ = chromedp.Run(ctx, chromedp.Location(&loc), chromedp.Text("body", &body, chromedp.ByQuery))
+			t.Fatalf("%s: %v (at %s: %.300s)", name, err, loc, body)
+		}
+	}
+	var text string
+	step("sign in with Gatehouse",
+		chromedp.Navigate(rp+"/"), chromedp.WaitVisible("#sign-in", chromedp.ByID),
+		chromedp.Click("#sign-in", chromedp.ByID),
+		chromedp.WaitVisible("#identifier", chromedp.ByID),
+		chromedp.SendKeys("#identifier", "grace@example.com", chromedp.ByID),
+		chromedp.SendKeys("#password", "compilers all the way", chromedp.ByID),
+		chromedp.Click(`form[action="/login"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`button[name="consent"][value="allow"]`, chromedp.ByQuery),
+		chromedp.Text("main", &text, chromedp.ByQuery),
+	)
+	if !strings.Contains(text, "Example app") || !strings.Contains(text, "See your email address") {
+		t.Fatalf("consent page: %q", text)
+	}
+	step("consent",
+		chromedp.Click(`button[name="consent"][value="allow"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#signed-in", chromedp.ByID),
+		chromedp.Text("#signed-in", &text, chromedp.ByID),
+	)
+	if !strings.Contains(text, "Grace Hopper") || !strings.Contains(text, "grace@example.com") {
+		t.Fatalf("signed in as %q", text)
+	}
+	step("refresh works",
+		chromedp.Click("#refresh", chromedp.ByID), chromedp.WaitVisible("#notice", chromedp.ByID),
+		chromedp.Text("#notice", &text, chromedp.ByID),
+	)
+	if !strings.HasPrefix(text, "Tokens refreshed") {
+		t.Fatalf("refresh: %q", text)
+	}
+	step("revoke the app on Connected apps",
+		chromedp.Navigate(issuer+"/apps"), chromedp.WaitVisible(`form[action="/apps/`+c.ID+`/revoke"] button`, chromedp.ByQuery),
+		chromedp.Click(`form[action="/apps/`+c.ID+`/revoke"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible(".notice", chromedp.ByQuery),
+	)
+	step("the example's next refresh fails",
+		chromedp.Navigate(rp+"/"), chromedp.WaitVisible("#refresh", chromedp.ByID),
+		chromedp.Click("#refresh", chromedp.ByID), chromedp.WaitVisible("#sign-in", chromedp.ByID),
+		chromedp.Text("#notice", &text, chromedp.ByID),
+	)
+	if !strings.Contains(text, "Refresh failed") {
+		t.Fatalf("after revoking: %q", text)
+	}
+}

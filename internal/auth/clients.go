@@ -1,0 +1,168 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Sessions of OpenID Connect clients. A client's tokens live in a session of
+// their own, a child of the browser session that authorized them, so they
+// rotate with the same reuse detection (RefreshFor) and end, through the
+// change feed, with that browser session, with the user (disabled, password
+// reset, deleted), with the user's grant, or with the client.
+
+// Audit events of the OpenID Connect provider.
+const (
+	EventClientCreated       = "oauth_client_created"
+	EventClientUpdated       = "oauth_client_updated"
+	EventClientDeleted       = "oauth_client_deleted"
+	EventClientSecretRotated = "oauth_client_secret_rotated"
+	EventGrantCreated        = "oauth_grant_created"
+	EventGrantRevoked        = "oauth_grant_revoked"
+	EventCodeReplayed        = "oauth_code_replayed"
+	EventOAuthCheckFailed    = "oauth_check_failed"
+	EventClientSessionEnded  = "oauth_session_ended"
+)
+
+// Kinds of guarded checks of the OpenID Connect provider.
+const (
+	CheckClientSecret      CheckKind = "client secret"
+	CheckAuthorizationCode CheckKind = "authorization code"
+)
+
+// clientClaims turns an access token's claims into those of a client's
+// session (RFC 9068): audience the client, its client_id and granted scope,
+// and no role: a client's token never acts as the user at Gatehouse's own
+// API (whose audience is the issuer).
+func clientClaims(c *guard.Claims, sess Session) {
+	c.Audience = jwt.ClaimStrings{sess.ClientID}
+	c.Role = ""
+	c.ClientID = sess.ClientID
+	c.Scope = sess.Scope
+}
+
+// ClientSessionInput is an authorization code being exchanged: whose, for
+// which client, from which browser session, and what was granted.
+type ClientSessionInput struct {
+	UserID   string
+	ParentID string // the browser session that authorized
+	ClientID string
+	Scope    string
+	AuthTime time.Time
+	Offline  bool   // a refresh token too (scope offline_access)
+	CodeHash string // the code this spends
+	Client   Client // the client's address and user agent, for the sessions list
+}
+
+// StartClientSession spends an authorization code and creates the client's
+// session with its access token (and refresh token when Offline), in one
+// transaction: a code already spent is ErrCodeSpent, and an authorizing
+// session that has ended, a disabled user or a revoked grant is
+// invalid_grant.
+func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput) (*Tokens, error) {
+	u, err := s.store.User(ctx, in.UserID)
+	if ErrorCode(err) == CodeNotFound {
+		return nil, errInvalidGrant
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, errInvalidGrant
+	}
+	now := s.now()
+	sess := Session{ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
+		UserAgent: truncate(in.Client.UserAgent, 512), IP: in.Client.IP,
+		ClientID: in.ClientID, Scope: in.Scope, ParentID: in.ParentID, AuthTime: in.AuthTime.UTC().Truncate(time.Millisecond)}
+	start := ClientSessionStart{Session: sess, CodeHash: in.CodeHash, AccessLiveUntil: s.liveUntil(now)}
+	raw, rt := "", RefreshToken{ExpiresAt: now}
+	if in.Offline {
+		raw, rt = s.newRefreshToken(sess, now)
+		start.Refresh = &rt
+	}
+	if err := s.store.StartClientSession(ctx, start); err != nil {
+		if errors.Is(err, ErrCodeSpent) {
+			return nil, ErrCodeSpent
+		}
+		if errors.Is(err, ErrCredentialsChanged) {
+			return nil, errInvalidGrant
+		}
+		return nil, fmt.Errorf("start client session: %w", err)
+	}
+	return s.tokens(u, sess, raw, rt, now)
+}
+
+// EndSessions ends the live sessions matching f (at once here, through the
+// change feed elsewhere) and returns their ids.
+func (s *Service) EndSessions(ctx context.Context, f SessionFilter) ([]string, error) {
+	now := s.now()
+	ids, err := s.store.RevokeSessions(ctx, f, now, s.liveUntil(now))
+	if err != nil {
+		return nil, fmt.Errorf("end sessions: %w", err)
+	}
+	s.ended(ctx, now, ids...)
+	return ids, nil
+}
+
+// SessionsEnded records sessions that another store write ended (deleting a
+// grant or a client), as EndSessions does for its own.
+func (s *Service) SessionsEnded(ctx context.Context, ids ...string) {
+	s.ended(ctx, s.now(), ids...)
+}
+
+// LiveUntil is when an access token issued now stops being live (with
+// leeway): how long a revocation made now must be remembered.
+func (s *Service) LiveUntil() time.Time { return s.liveUntil(s.now()) }
+
+// Now is the Service's clock, in whole milliseconds.
+func (s *Service) Now() time.Time { return s.now() }
+
+// Audit records a security event about userID (the provider's client and
+// grant events).
+func (s *Service) Audit(ctx context.Context, event, userID, detail string) {
+	s.audit(ctx, event, userID, detail)
+}
+
+// GuardedCheck is a check of a secret made outside this package (a client
+// secret, an authorization code), run through the one guarded path.
+type GuardedCheck struct {
+	Kind    CheckKind
+	Client  Client
+	Account string // the lockout key
+	UserID  string // "" when not known
+	Secret  string // what was presented: failures are padded by hashing it
+	// Check compares the secret (in constant time) and says why it failed.
+	Check func(ctx context.Context) (ok bool, reason string, err error)
+}
+
+// Guarded runs c through the guarded path (guarded.go): the per-address
+// limit, the lockout of c.Account, the check, and on failure padding, an
+// audit event and invalid_credentials.
+func (s *Service) Guarded(ctx context.Context, c GuardedCheck) error {
+	return s.guarded(ctx, secretCheck{Kind: c.Kind, Client: c.Client, Account: c.Account, UserID: c.UserID, Secret: c.Secret,
+		Check: func(ctx context.Context) (checkOutcome, error) {
+			ok, reason, err := c.Check(ctx)
+			return checkOutcome{OK: ok, Reason: reason}, err
+		}})
+}
+
+// BrowserSession returns the live session id of userID with when its user
+// authenticated (AuthTime: set by a login that records it, else the
+// session's start, which is the password login's time).
+func (s *Service) BrowserSession(ctx context.Context, id, userID string) (Session, error) {
+	sess, err := s.store.Session(ctx, id, userID)
+	if err != nil {
+		return Session{}, err
+	}
+	if !s.now().Before(sess.ExpiresAt) {
+		return Session{}, Errorf(CodeNotFound, "The session was not found.")
+	}
+	if sess.AuthTime.IsZero() {
+		sess.AuthTime = sess.CreatedAt
+	}
+	return sess, nil
+}

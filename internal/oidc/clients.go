@@ -1,0 +1,287 @@
+package oidc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/google/uuid"
+)
+
+// ClientInput registers a client. Zero values take the defaults: every
+// supported scope, ID tokens in the server's algorithm (RS256 when that is
+// HS256, a secret no client can verify), consent required.
+type ClientInput struct {
+	Name                   string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	Public                 bool
+	Scopes                 []string
+	IDTokenAlg             string
+	RequireConsent         *bool
+	RequirePKCE            *bool // confidential clients only; public ones always need PKCE
+}
+
+// ClientPatch changes the non-nil settings of a client.
+type ClientPatch struct {
+	Name                   *string
+	RedirectURIs           *[]string
+	PostLogoutRedirectURIs *[]string
+	Scopes                 *[]string
+	IDTokenAlg             *string
+	RequireConsent         *bool
+	RequirePKCE            *bool
+}
+
+// defaultIDTokenAlg is the algorithm of ID tokens when a client names none.
+func (s *Service) defaultIDTokenAlg() string {
+	if s.keys == nil || s.keys.Algorithm() == "HS256" || s.keys.Algorithm() == "" {
+		return "RS256"
+	}
+	return s.keys.Algorithm()
+}
+
+// AddClient registers a client and returns it with its secret (confidential
+// clients; shown once, stored as its SHA-256).
+func (s *Service) AddClient(ctx context.Context, in ClientInput) (Client, string, error) {
+	c := Client{ID: uuid.Must(uuid.NewV7()).String(), Public: in.Public, RequireConsent: true, CreatedAt: s.now(),
+		Scopes: slices.Clone(SupportedScopes), IDTokenAlg: s.defaultIDTokenAlg()}
+	if in.RequireConsent != nil {
+		c.RequireConsent = *in.RequireConsent
+	}
+	c.RequirePKCE = true
+	if in.RequirePKCE != nil {
+		c.RequirePKCE = *in.RequirePKCE
+	}
+	if len(in.Scopes) > 0 {
+		c.Scopes = in.Scopes
+	}
+	if in.IDTokenAlg != "" {
+		c.IDTokenAlg = in.IDTokenAlg
+	}
+	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs = in.Name, in.RedirectURIs, in.PostLogoutRedirectURIs
+	if err := s.validClient(&c); err != nil {
+		return Client{}, "", err
+	}
+	secret := ""
+	if !c.Public {
+		secret = randomToken()
+		c.SecretHash = hashSecret(secret)
+	}
+	if err := s.ensureKey(ctx, c.IDTokenAlg); err != nil {
+		return Client{}, "", err
+	}
+	if err := s.store.CreateClient(ctx, c); err != nil {
+		return Client{}, "", err
+	}
+	kind := "confidential"
+	if c.Public {
+		kind = "public"
+	}
+	s.auth.Audit(ctx, auth.EventClientCreated, "", fmt.Sprintf("client %s (%s, %s)", c.ID, c.Name, kind))
+	return c, secret, nil
+}
+
+// ensureKey makes sure a key signs ID tokens in alg (an RSA key for RS256
+// clients, kept beside the active key and published in the JWKS).
+func (s *Service) ensureKey(ctx context.Context, alg string) error {
+	if s.keys == nil {
+		return nil
+	}
+	return s.keys.EnsureKey(ctx, alg)
+}
+
+// Clients lists every client.
+func (s *Service) Clients(ctx context.Context) ([]Client, error) { return s.store.Clients(ctx) }
+
+// Client returns one client.
+func (s *Service) Client(ctx context.Context, id string) (Client, error) {
+	if uuid.Validate(id) != nil {
+		return Client{}, auth.Errorf(auth.CodeNotFound, "The client was not found.")
+	}
+	return s.store.Client(ctx, id)
+}
+
+// UpdateClient changes a client's settings.
+func (s *Service) UpdateClient(ctx context.Context, id string, p ClientPatch) (Client, error) {
+	c, err := s.Client(ctx, id)
+	if err != nil {
+		return Client{}, err
+	}
+	if p.Name != nil {
+		c.Name = *p.Name
+	}
+	if p.RedirectURIs != nil {
+		c.RedirectURIs = *p.RedirectURIs
+	}
+	if p.PostLogoutRedirectURIs != nil {
+		c.PostLogoutRedirectURIs = *p.PostLogoutRedirectURIs
+	}
+	if p.Scopes != nil {
+		c.Scopes = *p.Scopes
+	}
+	if p.IDTokenAlg != nil {
+		c.IDTokenAlg = *p.IDTokenAlg
+	}
+	if p.RequireConsent != nil {
+		c.RequireConsent = *p.RequireConsent
+	}
+	if p.RequirePKCE != nil {
+		c.RequirePKCE = *p.RequirePKCE
+	}
+	if err := s.validClient(&c); err != nil {
+		return Client{}, err
+	}
+	if err := s.ensureKey(ctx, c.IDTokenAlg); err != nil {
+		return Client{}, err
+	}
+	if err := s.store.UpdateClient(ctx, c); err != nil {
+		return Client{}, err
+	}
+	s.auth.Audit(ctx, auth.EventClientUpdated, "", "client "+c.ID)
+	return c, nil
+}
+
+// RemoveClient deletes a client; every session (and so every token) it
+// holds ends at once.
+func (s *Service) RemoveClient(ctx context.Context, id string) error {
+	if _, err := s.Client(ctx, id); err != nil {
+		return err
+	}
+	ended, err := s.store.DeleteClient(ctx, id, s.auth.Now(), s.auth.LiveUntil())
+	if err != nil {
+		return err
+	}
+	s.auth.SessionsEnded(ctx, ended...)
+	s.guards.Delete(id)
+	s.auth.Audit(ctx, auth.EventClientDeleted, "", fmt.Sprintf("client %s; %d sessions ended", id, len(ended)))
+	return nil
+}
+
+// RotateSecret gives a confidential client a new secret (returned once);
+// the old one stops working at once.
+func (s *Service) RotateSecret(ctx context.Context, id string) (string, error) {
+	c, err := s.Client(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if c.Public {
+		return "", auth.Errorf(auth.CodeInvalidRequest, "A public client has no secret.")
+	}
+	secret := randomToken()
+	if err := s.store.SetClientSecret(ctx, id, hashSecret(secret)); err != nil {
+		return "", err
+	}
+	s.auth.Audit(ctx, auth.EventClientSecretRotated, "", "client "+id)
+	return secret, nil
+}
+
+// validClient checks and normalises a client's settings.
+func (s *Service) validClient(c *Client) error {
+	c.Name = strings.TrimSpace(c.Name)
+	if c.Name == "" || utf8.RuneCountInString(c.Name) > 100 || !utf8.ValidString(c.Name) || strings.ContainsFunc(c.Name, unicode.IsControl) {
+		return auth.Errorf(auth.CodeInvalidRequest, "The client name must be 1 to 100 printable characters.")
+	}
+	if len(c.RedirectURIs) == 0 || len(c.RedirectURIs) > 20 {
+		return auth.Errorf(auth.CodeInvalidRequest, "A client needs 1 to 20 redirect URIs.")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := validRedirectURI(u); err != nil {
+			return err
+		}
+	}
+	if len(c.PostLogoutRedirectURIs) > 20 {
+		return auth.Errorf(auth.CodeInvalidRequest, "A client has at most 20 post-logout redirect URIs.")
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := validRedirectURI(u); err != nil {
+			return err
+		}
+	}
+	var scopes []string
+	for _, sc := range c.Scopes {
+		if !slices.Contains(SupportedScopes, sc) {
+			return auth.Errorf(auth.CodeInvalidRequest, "The scope %q is not supported (supported: %s).", sc, strings.Join(SupportedScopes, " "))
+		}
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	if !slices.Contains(scopes, ScopeOpenID) {
+		return auth.Errorf(auth.CodeInvalidRequest, "A client's scopes must include openid.")
+	}
+	c.Scopes = scopes
+	if c.Public && !c.RequirePKCE {
+		return auth.Errorf(auth.CodeInvalidRequest, "A public client always needs PKCE.")
+	}
+	if !slices.Contains(IDTokenAlgorithms, c.IDTokenAlg) {
+		return auth.Errorf(auth.CodeInvalidRequest, "The ID token algorithm must be one of %s.", strings.Join(IDTokenAlgorithms, ", "))
+	}
+	return nil
+}
+
+// validRedirectURI accepts an absolute URI without fragment or user info:
+// https, or http to a loopback host (127.0.0.1, [::1], localhost) for
+// development and native apps (RFC 8252).
+func validRedirectURI(raw string) error {
+	bad := auth.Errorf(auth.CodeInvalidRequest, "The redirect URI %q must be an absolute https URL (http only to 127.0.0.1, [::1] or localhost), without fragment.", raw)
+	if len(raw) > 1000 || strings.ContainsAny(raw, " \t\r\n\\") {
+		return bad
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Fragment != "" || strings.Contains(raw, "#") || u.User != nil || u.Opaque != "" {
+		return bad
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if u.Hostname() == "localhost" || isLoopbackIP(u.Hostname()) {
+			return nil
+		}
+	}
+	return bad
+}
+
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
+}
+
+// matchRedirectURI finds the registered redirect URI that got matches:
+// exactly, or, for a registered http loopback IP URI (127.0.0.1, [::1]),
+// the same URI on any port (RFC 8252 7.3). Nothing is normalised: case,
+// trailing slashes, dot segments and escapes must be as registered.
+func matchRedirectURI(registered []string, got string) (string, bool) {
+	if got == "" {
+		return "", false
+	}
+	for _, r := range registered {
+		if r == got {
+			return r, true
+		}
+	}
+	g, err := url.Parse(got)
+	if err != nil || g.Scheme != "http" || !isLoopbackIP(g.Hostname()) || g.Fragment != "" || strings.Contains(got, "#") || g.User != nil {
+		return "", false
+	}
+	for _, r := range registered {
+		ru, err := url.Parse(r)
+		if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) || ru.Hostname() != g.Hostname() {
+			continue
+		}
+		if g.Port() == "" || strings.TrimLeft(g.Port(), "0123456789") != "" {
+			continue
+		}
+		if g.EscapedPath() == ru.EscapedPath() && g.RawQuery == ru.RawQuery && g.ForceQuery == ru.ForceQuery {
+			return got, true
+		}
+	}
+	return "", false
+}

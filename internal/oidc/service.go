@@ -1,0 +1,107 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// OAuth 2.0 error codes (RFC 6749 5.2, 4.1.2.1; RFC 6750; RFC 7009; OpenID
+// Connect Core 3.1.2.6). The OAuth endpoints answer them in RFC 6749's own
+// format (httpjson.OAuthError); invalid_request is the contract's code too.
+const (
+	CodeInvalidRequest          = auth.CodeInvalidRequest
+	CodeInvalidClient           = "invalid_client"
+	CodeInvalidGrant            = auth.CodeInvalidGrant
+	CodeUnauthorizedClient      = "unauthorized_client"
+	CodeUnsupportedGrantType    = "unsupported_grant_type"
+	CodeUnsupportedResponseType = "unsupported_response_type"
+	CodeInvalidScope            = "invalid_scope"
+	CodeAccessDenied            = "access_denied"
+	CodeInvalidToken            = "invalid_token"
+	CodeInsufficientScope       = "insufficient_scope"
+	CodeLoginRequired           = "login_required"
+	CodeConsentRequired         = "consent_required"
+	CodeRequestNotSupported     = "request_not_supported"
+	CodeRequestURINotSupported  = "request_uri_not_supported"
+)
+
+// Keys signs ID tokens and finds verification keys (internal/token.KeyRing).
+type Keys interface {
+	SignAs(alg, typ string, claims jwt.Claims) (string, error)
+	VerificationKey(kid string) (guard.Key, bool)
+	EnsureKey(ctx context.Context, alg string) error
+	Algorithm() string
+}
+
+// Config is the provider's identity and lifetimes.
+type Config struct {
+	Issuer     string
+	AccessTTL  time.Duration // ID tokens live as long as access tokens
+	AccessAlgs []string      // what access tokens are signed with (the server's --signing-alg)
+	Now        func() time.Time
+}
+
+// Service is the provider's use cases; the HTTP handlers are thin adapters
+// over it.
+type Service struct {
+	store       Store
+	auth        *auth.Service
+	keys        Keys
+	revocations guard.RevocationSource
+	cfg         Config
+	log         *slog.Logger
+
+	guards sync.Map // client id → *guard.Guard verifying that client's access tokens
+}
+
+// Deps are the Service's collaborators. Keys may be nil where no token is
+// signed (the command line).
+type Deps struct {
+	Store       Store
+	Auth        *auth.Service
+	Keys        Keys
+	Revocations guard.RevocationSource
+	Log         *slog.Logger
+}
+
+// NewService wires a Service.
+func NewService(cfg Config, d Deps) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return &Service{store: d.Store, auth: d.Auth, keys: d.Keys, revocations: d.Revocations, cfg: cfg, log: d.Log}
+}
+
+// Issuer is the provider's issuer identifier.
+func (s *Service) Issuer() string { return s.cfg.Issuer }
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+func oauthErr(code, format string, args ...any) *auth.Error {
+	return auth.Errorf(code, format, args...)
+}
+
+func hashSecret(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+// randomToken is 256 random bits, base64url.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

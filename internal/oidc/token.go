@@ -1,0 +1,430 @@
+package oidc
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// ClientAuth is how a client authenticated at the token, revocation or
+// introspection endpoint: client_secret_basic, client_secret_post, or none
+// (a public client naming itself).
+type ClientAuth struct {
+	ID     string
+	Secret string
+	Method string // "client_secret_basic", "client_secret_post" or "none"
+}
+
+// TokenRequest is a POST /oauth/token.
+type TokenRequest struct {
+	GrantType    string
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
+	RefreshToken string
+	Scope        string
+	Client       ClientAuth
+	Caller       auth.Client // address and user agent, for limits and the audit log
+}
+
+// TokenResponse is the token endpoint's answer (RFC 6749 5.1).
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	Scope        string `json:"scope"`
+}
+
+var (
+	errInvalidClient = oauthErr(CodeInvalidClient, "Client authentication failed.")
+	errInvalidCode   = oauthErr(CodeInvalidGrant, "The authorization code is not valid.")
+)
+
+// clientAccount is the lockout key of a client's secret checks: per client
+// and caller address, so that strangers (the client_id is public) cannot
+// lock a client out; a 256-bit secret or code cannot be guessed anyway, and
+// the per-address limit still bounds every caller.
+func clientAccount(clientID string, c auth.Client) string {
+	return "client:" + clientID + "@" + ratelimit.AddressKey(c.IP)
+}
+
+// authenticateClient checks a client's credentials through the guarded
+// path. Every failure is invalid_client.
+func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller auth.Client) (Client, error) {
+	if ca.ID == "" || len(ca.ID) > 64 || len(ca.Secret) > 256 {
+		return Client{}, errInvalidClient
+	}
+	c, err := s.Client(ctx, ca.ID)
+	known := err == nil
+	if err != nil && auth.ErrorCode(err) != auth.CodeNotFound {
+		return Client{}, err
+	}
+	if known && c.Public {
+		if ca.Method != "none" {
+			return Client{}, oauthErr(CodeInvalidClient, "A public client authenticates with none (no secret).")
+		}
+		return c, nil
+	}
+	if known && ca.Method == "none" {
+		return Client{}, oauthErr(CodeInvalidClient, "This client must authenticate with its secret.")
+	}
+	err = s.auth.Guarded(ctx, auth.GuardedCheck{Kind: auth.CheckClientSecret, Client: caller,
+		Account: clientAccount(ca.ID, caller), Secret: ca.Secret,
+		Check: func(context.Context) (bool, string, error) {
+			if !known {
+				return false, "unknown client " + ca.ID, nil
+			}
+			if subtle.ConstantTimeCompare([]byte(hashSecret(ca.Secret)), []byte(c.SecretHash)) != 1 {
+				return false, "wrong secret of client " + ca.ID, nil
+			}
+			return true, "", nil
+		}})
+	if auth.ErrorCode(err) == auth.CodeInvalidCredentials {
+		return Client{}, errInvalidClient
+	}
+	return c, err
+}
+
+// Token serves the token endpoint's grants.
+func (s *Service) Token(ctx context.Context, in TokenRequest) (*TokenResponse, error) {
+	switch in.GrantType {
+	case "authorization_code", "refresh_token":
+	case "":
+		return nil, oauthErr(CodeInvalidRequest, "grant_type is required.")
+	default:
+		return nil, oauthErr(CodeUnsupportedGrantType, "Only the authorization_code and refresh_token grants are supported.")
+	}
+	c, err := s.authenticateClient(ctx, in.Client, in.Caller)
+	if err != nil {
+		return nil, err
+	}
+	if in.GrantType == "refresh_token" {
+		return s.refresh(ctx, c, in)
+	}
+	return s.exchangeCode(ctx, c, in)
+}
+
+// exchangeCode redeems an authorization code (RFC 6749 4.1.3, RFC 7636 4.6).
+func (s *Service) exchangeCode(ctx context.Context, c Client, in TokenRequest) (*TokenResponse, error) {
+	if in.Code == "" || len(in.Code) > 256 {
+		return nil, oauthErr(CodeInvalidRequest, "code is required.")
+	}
+	if in.CodeVerifier != "" && !verifierPattern.MatchString(in.CodeVerifier) {
+		return nil, oauthErr(CodeInvalidRequest, "code_verifier must be 43 to 128 unreserved characters.")
+	}
+	hash := hashSecret(in.Code)
+	var code Code
+	replayed := false
+	now := s.now()
+	err := s.auth.Guarded(ctx, auth.GuardedCheck{Kind: auth.CheckAuthorizationCode, Client: in.Caller,
+		Account: clientAccount(c.ID, in.Caller), Secret: in.Code,
+		Check: func(ctx context.Context) (bool, string, error) {
+			found, err := s.store.Code(ctx, hash)
+			if auth.ErrorCode(err) == auth.CodeNotFound {
+				return false, "unknown code", nil
+			} else if err != nil {
+				return false, "", err
+			}
+			if subtle.ConstantTimeCompare([]byte(found.Hash), []byte(hash)) != 1 {
+				return false, "unknown code", nil
+			}
+			code = found
+			switch {
+			case found.ClientID != c.ID:
+				return false, "code of another client presented by " + c.ID, nil
+			case !found.UsedAt.IsZero():
+				replayed = true
+				return false, "code replayed", nil
+			case !now.Before(found.ExpiresAt):
+				return false, "expired code", nil
+			case found.RedirectURI != in.RedirectURI:
+				return false, "redirect_uri differs from the authorization request's", nil
+			case found.CodeChallenge == "" && in.CodeVerifier != "":
+				// RFC 9700 4.8.2: a verifier without a challenge is a downgrade.
+				return false, "code_verifier without code_challenge", nil
+			case found.CodeChallenge != "" && !pkceMatches(found.CodeChallenge, in.CodeVerifier):
+				return false, "wrong code_verifier", nil
+			}
+			return true, "", nil
+		}})
+	if replayed {
+		s.codeReplayed(ctx, code)
+	}
+	if auth.ErrorCode(err) == auth.CodeInvalidCredentials {
+		return nil, errInvalidCode
+	} else if err != nil {
+		return nil, err
+	}
+	tokens, err := s.auth.StartClientSession(ctx, auth.ClientSessionInput{UserID: code.UserID, ParentID: code.SessionID,
+		ClientID: c.ID, Scope: code.Scope, AuthTime: code.AuthTime, Offline: hasScope(code.Scope, ScopeOfflineAccess),
+		CodeHash: hash, Client: in.Caller})
+	if errors.Is(err, auth.ErrCodeSpent) { // a replay racing the first exchange
+		if again, rerr := s.store.Code(ctx, hash); rerr == nil {
+			s.codeReplayed(ctx, again)
+		}
+		return nil, errInvalidCode
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.tokenResponse(c, tokens, code.Nonce)
+}
+
+// codeReplayed ends what the code's first exchange issued (RFC 6749 4.1.2).
+func (s *Service) codeReplayed(ctx context.Context, code Code) {
+	detail := "client " + code.ClientID
+	if code.IssuedSessionID != "" {
+		if _, err := s.auth.EndSessions(ctx, auth.SessionFilter{SessionID: code.IssuedSessionID}); err != nil {
+			s.log.Error("ending the session of a replayed code failed", "err", err)
+		}
+		detail += "; session " + code.IssuedSessionID + " revoked"
+	}
+	s.log.Warn("security: authorization code replayed", "client", code.ClientID, "session", code.IssuedSessionID)
+	s.auth.Audit(ctx, auth.EventCodeReplayed, code.UserID, detail)
+}
+
+// refresh rotates a client's refresh token (RFC 6749 6) with auth's reuse
+// detection; a token of another client is invalid_grant.
+func (s *Service) refresh(ctx context.Context, c Client, in TokenRequest) (*TokenResponse, error) {
+	if in.RefreshToken == "" {
+		return nil, oauthErr(CodeInvalidRequest, "refresh_token is required.")
+	}
+	tokens, err := s.auth.RefreshFor(ctx, in.RefreshToken, c.ID)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.CodeInvalidGrant {
+			return nil, oauthErr(CodeInvalidGrant, "The refresh token is not valid.")
+		}
+		return nil, err
+	}
+	// A narrower scope may be asked; never a wider one. The session keeps
+	// what was granted.
+	if in.Scope != "" && !subset(splitScope(in.Scope), splitScope(tokens.Session.Scope)) {
+		return nil, oauthErr(CodeInvalidScope, "The scope asked exceeds what was granted.")
+	}
+	return s.tokenResponse(c, tokens, "")
+}
+
+func (s *Service) tokenResponse(c Client, t *auth.Tokens, nonce string) (*TokenResponse, error) {
+	out := &TokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: int(t.ExpiresIn / time.Second),
+		RefreshToken: t.RefreshToken, Scope: t.Session.Scope}
+	if hasScope(t.Session.Scope, ScopeOpenID) {
+		id, err := s.idToken(c, t, nonce)
+		if err != nil {
+			return nil, err
+		}
+		out.IDToken = id
+	}
+	return out, nil
+}
+
+// idToken signs an ID token (OpenID Connect Core 2) for a client session.
+func (s *Service) idToken(c Client, t *auth.Tokens, nonce string) (string, error) {
+	now := s.now()
+	sess := t.Session
+	claims := jwt.MapClaims{
+		"iss": s.cfg.Issuer, "sub": t.User.ID, "aud": c.ID, "azp": c.ID,
+		"iat": now.Unix(), "exp": now.Add(s.cfg.AccessTTL).Unix(),
+		"auth_time": sess.AuthTime.Unix(), "sid": sess.ParentID,
+		"amr": []string{"pwd"}, // password login; second factors add theirs when they land
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
+	}
+	for k, v := range userClaims(t.User, sess.Scope) {
+		claims[k] = v
+	}
+	id, err := s.keys.SignAs(c.IDTokenAlg, "JWT", claims)
+	if err != nil {
+		return "", fmt.Errorf("sign ID token: %w", err)
+	}
+	return id, nil
+}
+
+// userClaims are a user's claims for a scope: sub always, name and
+// preferred_username with profile, email and email_verified with email.
+func userClaims(u auth.User, scope string) map[string]any {
+	out := map[string]any{"sub": u.ID}
+	if hasScope(scope, ScopeProfile) {
+		if u.Name != "" {
+			out["name"] = u.Name
+		}
+		if u.Username != "" {
+			out["preferred_username"] = u.Username
+		}
+	}
+	if hasScope(scope, ScopeEmail) && u.Email != "" {
+		out["email"] = u.Email
+		out["email_verified"] = false // no address is verified before email verification lands
+	}
+	return out
+}
+
+func pkceMatches(challenge, verifier string) bool {
+	if verifier == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	return subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) == 1
+}
+
+// verifyAccess verifies an access token issued to a client: through a
+// guard whose audience is that client (signature, typ at+jwt, issuer, times,
+// the session's revocation).
+func (s *Service) verifyAccess(raw string) (*guard.Claims, error) {
+	var peek guard.Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(raw, &peek); err != nil || peek.ClientID == "" || len(peek.ClientID) > 64 {
+		return nil, oauthErr(CodeInvalidToken, "The access token is not valid.")
+	}
+	g, err := s.guardFor(peek.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := g.Verify(raw)
+	if err != nil {
+		var ge *guard.Error
+		if errors.As(err, &ge) {
+			return nil, oauthErr(CodeInvalidToken, "%s", ge.Message)
+		}
+		return nil, err
+	}
+	if claims.ClientID != peek.ClientID {
+		return nil, oauthErr(CodeInvalidToken, "The access token is not valid.")
+	}
+	return claims, nil
+}
+
+func (s *Service) guardFor(clientID string) (*guard.Guard, error) {
+	if g, ok := s.guards.Load(clientID); ok {
+		return g.(*guard.Guard), nil
+	}
+	g, err := guard.New(guard.Config{Issuer: s.cfg.Issuer, Audience: clientID, Algorithms: s.cfg.AccessAlgs,
+		Keys: s.keys, Revocations: s.revocations, Now: s.cfg.Now, CacheSize: 1000})
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := s.guards.LoadOrStore(clientID, g)
+	return actual.(*guard.Guard), nil
+}
+
+// UserInfo answers the userinfo endpoint for an access token: the claims of
+// its scopes. It needs scope openid (else insufficient_scope).
+func (s *Service) UserInfo(ctx context.Context, accessToken string) (map[string]any, error) {
+	if accessToken == "" {
+		return nil, oauthErr(CodeInvalidToken, "An access token is required.")
+	}
+	claims, err := s.verifyAccess(accessToken)
+	if err != nil {
+		return nil, err
+	}
+	if !claims.HasScope(ScopeOpenID) {
+		return nil, oauthErr(CodeInsufficientScope, "The access token lacks the openid scope.")
+	}
+	u, err := s.auth.User(ctx, claims.Subject)
+	if auth.ErrorCode(err) == auth.CodeNotFound || (err == nil && u.Disabled) {
+		return nil, oauthErr(CodeInvalidToken, "The access token is not valid.")
+	} else if err != nil {
+		return nil, err
+	}
+	return userClaims(u, claims.Scope), nil
+}
+
+// Revoke serves RFC 7009: a refresh or access token of the calling client
+// ends its session (and so every token of that grant). Unknown tokens, and
+// tokens of other clients (left alone, not disclosed), answer the same.
+func (s *Service) Revoke(ctx context.Context, ca ClientAuth, caller auth.Client, token string) error {
+	c, err := s.authenticateClient(ctx, ca, caller)
+	if err != nil {
+		return err
+	}
+	if token == "" || len(token) > 8192 {
+		return oauthErr(CodeInvalidRequest, "token is required.")
+	}
+	if _, sess, err := s.store.RefreshTokenState(ctx, hashSecret(token)); err == nil {
+		if sess.ClientID == c.ID {
+			_, err := s.auth.EndSessions(ctx, auth.SessionFilter{SessionID: sess.ID})
+			s.auth.Audit(ctx, auth.EventClientSessionEnded, sess.UserID, "refresh token revoked by client "+c.ID)
+			return err
+		}
+		return nil
+	} else if auth.ErrorCode(err) != auth.CodeNotFound {
+		return err
+	}
+	claims, err := s.verifyAccess(token)
+	if err != nil || claims.ClientID != c.ID {
+		return nil
+	}
+	_, err = s.auth.EndSessions(ctx, auth.SessionFilter{SessionID: claims.SessionID, UserID: claims.Subject})
+	s.auth.Audit(ctx, auth.EventClientSessionEnded, claims.Subject, "access token revoked by client "+c.ID)
+	return err
+}
+
+// Introspect serves RFC 7662 for confidential clients: what one of its own
+// tokens is, or {"active": false} for anything else.
+func (s *Service) Introspect(ctx context.Context, ca ClientAuth, caller auth.Client, token string) (map[string]any, error) {
+	c, err := s.authenticateClient(ctx, ca, caller)
+	if err != nil {
+		return nil, err
+	}
+	if c.Public {
+		return nil, oauthErr(CodeInvalidClient, "Only confidential clients may introspect tokens.")
+	}
+	if token == "" || len(token) > 8192 {
+		return nil, oauthErr(CodeInvalidRequest, "token is required.")
+	}
+	inactive := map[string]any{"active": false}
+	now := s.now()
+	if rt, sess, err := s.store.RefreshTokenState(ctx, hashSecret(token)); err == nil {
+		if sess.ClientID != c.ID || !rt.SpentAt.IsZero() || !sess.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
+			return inactive, nil
+		}
+		if u, err := s.auth.User(ctx, sess.UserID); err != nil || u.Disabled {
+			return inactive, nil
+		}
+		return map[string]any{"active": true, "token_type": "refresh_token", "client_id": c.ID, "scope": sess.Scope,
+			"sub": sess.UserID, "iss": s.cfg.Issuer, "exp": rt.ExpiresAt.Unix(), "iat": rt.CreatedAt.Unix(), "sid": sess.ID}, nil
+	} else if auth.ErrorCode(err) != auth.CodeNotFound {
+		return nil, err
+	}
+	claims, err := s.verifyAccess(token)
+	if err != nil || claims.ClientID != c.ID {
+		return inactive, nil
+	}
+	return map[string]any{"active": true, "token_type": "Bearer", "client_id": claims.ClientID, "scope": claims.Scope,
+		"sub": claims.Subject, "aud": []string(claims.Audience), "iss": claims.Issuer, "jti": claims.ID, "sid": claims.SessionID,
+		"exp": claims.ExpiresAt.Unix(), "iat": claims.IssuedAt.Unix(), "nbf": claims.NotBefore.Unix()}, nil
+}
+
+// Grants lists the apps a user has allowed.
+func (s *Service) Grants(ctx context.Context, userID string) ([]Grant, error) {
+	return s.store.Grants(ctx, userID)
+}
+
+// RevokeGrant forgets a user's consent to a client and ends every session
+// (every token) that client holds for the user.
+func (s *Service) RevokeGrant(ctx context.Context, userID, clientID string) error {
+	if len(clientID) > 64 || strings.TrimSpace(clientID) == "" {
+		return auth.Errorf(auth.CodeNotFound, "No such app is connected.")
+	}
+	found, ended, err := s.store.DeleteGrant(ctx, userID, clientID, s.auth.Now(), s.auth.LiveUntil())
+	if err != nil {
+		return err
+	}
+	s.auth.SessionsEnded(ctx, ended...)
+	if !found && len(ended) == 0 {
+		return auth.Errorf(auth.CodeNotFound, "No such app is connected.")
+	}
+	s.auth.Audit(ctx, auth.EventGrantRevoked, userID, fmt.Sprintf("client %s; %d sessions ended", clientID, len(ended)))
+	return nil
+}

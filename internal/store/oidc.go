@@ -1,0 +1,262 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+)
+
+// The OpenID Connect provider's tables (migration 00009): clients, codes,
+// grants; client sessions are rows of sessions with client_id set.
+
+const clientColumns = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, public, scopes, id_token_alg, require_consent, require_pkce, created_at"
+
+func scanClient(row interface{ Scan(...any) error }) (oidc.Client, error) {
+	var c oidc.Client
+	var secret sql.NullString
+	var redirects, logouts, scopes string
+	var public, consent, pkce int64
+	err := row.Scan(&c.ID, &c.Name, &secret, &redirects, &logouts, &public, &scopes, &c.IDTokenAlg, &consent, &pkce, msDest{&c.CreatedAt})
+	c.SecretHash, c.Public, c.RequireConsent, c.RequirePKCE = secret.String, public != 0, consent != 0, pkce != 0
+	c.RedirectURIs, c.PostLogoutRedirectURIs, c.Scopes = strings.Fields(redirects), strings.Fields(logouts), strings.Fields(scopes)
+	return c, err
+}
+
+// lockRows locks the rows of table alias a that a SELECT reads (PostgreSQL;
+// SQLite's BEGIN IMMEDIATE already holds the only write lock).
+func (s *Store) lockRows(a string) string {
+	if s.forUpdate == "" {
+		return ""
+	}
+	return " FOR UPDATE OF " + a
+}
+
+// CreateClient inserts a client.
+func (s *Store) CreateClient(ctx context.Context, c oidc.Client) error {
+	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Name, nullString(c.SecretHash), strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
+		boolInt(c.Public), strings.Join(c.Scopes, " "), c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), ms(c.CreatedAt))
+	if isUniqueViolation(err) {
+		return auth.Errorf(auth.CodeAlreadyExists, "A client with this id already exists.")
+	}
+	return err
+}
+
+// Client returns the client with id.
+func (s *Store) Client(ctx context.Context, id string) (oidc.Client, error) {
+	c, err := scanClient(s.reader().queryRow(ctx, `SELECT `+clientColumns+` FROM oauth_clients WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("The client")
+	}
+	return c, err
+}
+
+// Clients lists every client, oldest first.
+func (s *Store) Clients(ctx context.Context) ([]oidc.Client, error) {
+	rows, err := s.reader().query(ctx, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []oidc.Client{}
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// UpdateClient replaces a client's settings (not its id, secret or public flag).
+func (s *Store) UpdateClient(ctx context.Context, c oidc.Client) error {
+	res, err := s.writer().exec(ctx, `UPDATE oauth_clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
+		scopes = ?, id_token_alg = ?, require_consent = ?, require_pkce = ? WHERE id = ?`,
+		c.Name, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), strings.Join(c.Scopes, " "),
+		c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), c.ID)
+	return affectedOne(res, err, "The client")
+}
+
+// SetClientSecret replaces a confidential client's secret hash.
+func (s *Store) SetClientSecret(ctx context.Context, id, hash string) error {
+	res, err := s.writer().exec(ctx, `UPDATE oauth_clients SET secret_hash = ? WHERE id = ? AND public = 0`, hash, id)
+	return affectedOne(res, err, "The confidential client")
+}
+
+// DeleteClient ends the client's sessions and deletes it with its codes
+// and grants, in one transaction.
+func (s *Store) DeleteClient(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error) {
+	var ended []string
+	err := s.inTx(ctx, func(e execer) error {
+		var err error
+		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{ClientID: id}, now, liveUntil); err != nil {
+			return err
+		}
+		for _, q := range []string{`DELETE FROM oauth_codes WHERE client_id = ?`, `DELETE FROM oauth_grants WHERE client_id = ?`} {
+			if _, err := e.exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		res, err := e.exec(ctx, `DELETE FROM oauth_clients WHERE id = ?`, id)
+		return affectedOne(res, err, "The client")
+	})
+	return ended, err
+}
+
+// CreateCode stores an authorization code.
+func (s *Store) CreateCode(ctx context.Context, c oidc.Code) error {
+	_, err := s.writer().exec(ctx, `INSERT INTO oauth_codes (hash, client_id, user_id, session_id, redirect_uri, code_challenge,
+		scope, nonce, auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Hash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, c.CodeChallenge, c.Scope, c.Nonce,
+		ms(c.AuthTime), ms(c.CreatedAt), ms(c.ExpiresAt))
+	return err
+}
+
+// Code returns the code with this hash, used or not.
+func (s *Store) Code(ctx context.Context, hash string) (oidc.Code, error) {
+	var c oidc.Code
+	err := s.writer().queryRow(ctx, `SELECT hash, client_id, user_id, session_id, redirect_uri, code_challenge, scope, nonce,
+		auth_time, created_at, expires_at, used_at, issued_session_id FROM oauth_codes WHERE hash = ?`, hash).
+		Scan(&c.Hash, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, &c.CodeChallenge, &c.Scope, &c.Nonce,
+			msDest{&c.AuthTime}, msDest{&c.CreatedAt}, msDest{&c.ExpiresAt}, msDest{&c.UsedAt}, strDest{&c.IssuedSessionID})
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("The code")
+	}
+	return c, err
+}
+
+// StartClientSession spends a code and creates the client session of its
+// exchange (auth.ClientSessionStart), in one transaction.
+func (s *Store) StartClientSession(ctx context.Context, st auth.ClientSessionStart) error {
+	sess := st.Session
+	return s.inTx(ctx, func(e execer) error {
+		res, err := e.exec(ctx, `UPDATE oauth_codes SET used_at = ?, issued_session_id = ? WHERE hash = ? AND used_at IS NULL`,
+			ms(sess.CreatedAt), sess.ID, st.CodeHash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return auth.ErrCodeSpent
+		}
+		// The authorizing session must still be live (its row locked on
+		// PostgreSQL, so a logout is ordered before or after this), its user
+		// enabled, and the user's grant to the client still there.
+		var parent string
+		err = e.queryRow(ctx, `SELECT p.id FROM sessions p JOIN users u ON u.id = p.user_id
+			WHERE p.id = ? AND p.user_id = ? AND p.revoked_at IS NULL AND p.expires_at > ? AND u.disabled_at IS NULL
+			AND EXISTS (SELECT 1 FROM oauth_grants g WHERE g.user_id = p.user_id AND g.client_id = ?)`+s.lockRows("p"),
+			sess.ParentID, sess.UserID, ms(sess.CreatedAt), sess.ClientID).Scan(&parent)
+		if errors.Is(err, sql.ErrNoRows) {
+			return auth.ErrCredentialsChanged
+		} else if err != nil {
+			return err
+		}
+		if err := insertSessionRow(ctx, e, sess); err != nil {
+			return err
+		}
+		if st.Refresh != nil {
+			return insertRefreshToken(ctx, e, *st.Refresh)
+		}
+		return extendTokensLive(ctx, e, sess.ID, st.AccessLiveUntil)
+	})
+}
+
+// Grant returns a user's grant to a client.
+func (s *Store) Grant(ctx context.Context, userID, clientID string) (oidc.Grant, error) {
+	g := oidc.Grant{UserID: userID, ClientID: clientID}
+	err := s.reader().queryRow(ctx, `SELECT scope, created_at FROM oauth_grants WHERE user_id = ? AND client_id = ?`,
+		userID, clientID).Scan(&g.Scope, msDest{&g.CreatedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, notFound("The grant")
+	}
+	return g, err
+}
+
+// SaveGrant records a grant; an existing one widens to the union of scopes.
+func (s *Store) SaveGrant(ctx context.Context, g oidc.Grant) error {
+	return s.inTx(ctx, func(e execer) error {
+		var old string
+		err := e.queryRow(ctx, `SELECT scope FROM oauth_grants g WHERE user_id = ? AND client_id = ?`+s.lockRows("g"),
+			g.UserID, g.ClientID).Scan(&old)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = e.exec(ctx, `INSERT INTO oauth_grants (user_id, client_id, scope, created_at) VALUES (?, ?, ?, ?)`,
+				g.UserID, g.ClientID, g.Scope, ms(g.CreatedAt))
+			return err
+		case err != nil:
+			return err
+		}
+		scopes := strings.Fields(old)
+		for _, v := range strings.Fields(g.Scope) {
+			if !strings.Contains(" "+old+" ", " "+v+" ") {
+				scopes = append(scopes, v)
+			}
+		}
+		_, err = e.exec(ctx, `UPDATE oauth_grants SET scope = ? WHERE user_id = ? AND client_id = ?`,
+			strings.Join(scopes, " "), g.UserID, g.ClientID)
+		return err
+	})
+}
+
+// Grants lists a user's grants with their clients' names, newest first.
+func (s *Store) Grants(ctx context.Context, userID string) ([]oidc.Grant, error) {
+	rows, err := s.reader().query(ctx, `SELECT g.client_id, c.name, g.scope, g.created_at FROM oauth_grants g
+		JOIN oauth_clients c ON c.id = g.client_id WHERE g.user_id = ? ORDER BY g.created_at DESC, g.client_id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []oidc.Grant{}
+	for rows.Next() {
+		g := oidc.Grant{UserID: userID}
+		if err := rows.Scan(&g.ClientID, &g.ClientName, &g.Scope, msDest{&g.CreatedAt}); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// DeleteGrant deletes a user's grant to a client and ends that client's
+// sessions of the user, in one transaction.
+func (s *Store) DeleteGrant(ctx context.Context, userID, clientID string, now, liveUntil time.Time) (bool, []string, error) {
+	var found bool
+	var ended []string
+	err := s.inTx(ctx, func(e execer) error {
+		res, err := e.exec(ctx, `DELETE FROM oauth_grants WHERE user_id = ? AND client_id = ?`, userID, clientID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		found = n > 0
+		ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID, ClientID: clientID}, now, liveUntil)
+		return err
+	})
+	return found, ended, err
+}
+
+// RefreshTokenState reads a refresh token with its session (spent or not),
+// for introspection.
+func (s *Store) RefreshTokenState(ctx context.Context, hash string) (auth.RefreshToken, auth.Session, error) {
+	var t auth.RefreshToken
+	var sess auth.Session
+	dest := append([]any{&t.Hash, msDest{&t.CreatedAt}, msDest{&t.ExpiresAt}, msDest{&t.SpentAt}}, scanSession(&sess)...)
+	err := s.reader().queryRow(ctx, `SELECT r.hash, r.created_at, r.expires_at, r.spent_at, `+sessionColumns+`
+		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, sess, notFound("The refresh token")
+	}
+	t.SessionID = sess.ID
+	return t, sess, err
+}
