@@ -74,9 +74,17 @@ func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput)
 	if u.Disabled {
 		return nil, errInvalidGrant
 	}
+	// The client's session says how the user signed in to the browser
+	// session that authorized it (amr: a second factor counts there too).
+	parent, err := s.store.Session(ctx, in.ParentID, u.ID)
+	if ErrorCode(err) == CodeNotFound {
+		return nil, errInvalidGrant
+	} else if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	sess := Session{ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
-		UserAgent: truncate(in.Client.UserAgent, 512), IP: in.Client.IP,
+		UserAgent: truncate(in.Client.UserAgent, 512), IP: in.Client.IP, AMR: parent.AMR,
 		ClientID: in.ClientID, Scope: in.Scope, ParentID: in.ParentID, AuthTime: in.AuthTime.UTC().Truncate(time.Millisecond)}
 	start := ClientSessionStart{Session: sess, CodeHash: in.CodeHash, AccessLiveUntil: s.liveUntil(now)}
 	raw, rt := "", RefreshToken{ExpiresAt: now}

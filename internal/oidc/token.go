@@ -229,6 +229,15 @@ func (s *Service) tokenResponse(c Client, t *auth.Tokens, nonce string) (*TokenR
 	return out, nil
 }
 
+// amrOf is how the user signed in to the session (RFC 8176), "pwd" for
+// sessions older than the record.
+func amrOf(sess auth.Session) []string {
+	if len(sess.AMR) == 0 {
+		return []string{auth.AMRPassword}
+	}
+	return sess.AMR
+}
+
 // idToken signs an ID token (OpenID Connect Core 2) for a client session.
 func (s *Service) idToken(c Client, t *auth.Tokens, nonce string) (string, error) {
 	now := s.now()
@@ -237,7 +246,7 @@ func (s *Service) idToken(c Client, t *auth.Tokens, nonce string) (string, error
 		"iss": s.cfg.Issuer, "sub": t.User.ID, "aud": c.ID, "azp": c.ID,
 		"iat": now.Unix(), "exp": now.Add(s.cfg.AccessTTL).Unix(),
 		"auth_time": sess.AuthTime.Unix(), "sid": sess.ParentID,
-		"amr": []string{"pwd"}, // password login; second factors add theirs when they land
+		"amr": amrOf(sess),
 	}
 	if nonce != "" {
 		claims["nonce"] = nonce
