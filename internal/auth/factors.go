@@ -634,19 +634,8 @@ func (s *Service) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, 
 		if u, err = s.store.User(ctx, in.UserID); err != nil {
 			return nil, err
 		}
-		kind := CheckTOTP
-		if in.RecoveryCode != "" {
-			kind = CheckRecoveryCode
-		}
 		method = AMROTP
-		err = s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: in.Code + in.RecoveryCode,
-			Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
-				if in.RecoveryCode != "" {
-					return s.useRecoveryCode(ctx, u, in.RecoveryCode, "", s.now())
-				}
-				return s.useTOTP(ctx, u.ID, in.Code, "", s.now())
-			}})
-		if err != nil {
+		if err := s.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, errInvalidCode); err != nil {
 			return nil, err
 		}
 	}
@@ -658,6 +647,23 @@ func (s *Service) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, 
 	}
 	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+method)
 	return s.tokens(u, sess, raw, rt, now)
+}
+
+// checkSecondFactor checks a user's TOTP code, or recovery code, through
+// the guarded path (the account's lockout, the per-address limit, audit);
+// refusal is the one answer to a wrong one. A right code is spent.
+func (s *Service) checkSecondFactor(ctx context.Context, u User, code, recovery string, refusal error) error {
+	kind := CheckTOTP
+	if recovery != "" {
+		kind = CheckRecoveryCode
+	}
+	return s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: code + recovery,
+		Refusal: refusal, Check: func(ctx context.Context) (checkOutcome, error) {
+			if recovery != "" {
+				return s.useRecoveryCode(ctx, u, recovery, "", s.now())
+			}
+			return s.useTOTP(ctx, u.ID, code, "", s.now())
+		}})
 }
 
 // ResetMFA is actorID (an administrator, or "cli") removing every second

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -598,3 +599,44 @@ func TestAdminResetsFactors(t *testing.T) {
 }
 
 func hashOf(raw string) string { return auth.HashTokenForTest(raw) }
+
+// With an authenticator app enrolled, a reset link alone does not reset the
+// password: it needs a code (or a recovery code) too, and a missing or wrong
+// one spends nothing, neither the link nor the password.
+func TestResetNeedsTheSecondFactor(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	ctx := context.Background()
+	secret, codes := e.enrol(t)
+	link, err := e.svc.AdminPasswordReset(ctx, "cli", e.user.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, next := u.Query().Get("token"), "a brand new passphrase"
+	reset := func(code, recovery string) error {
+		return e.svc.ResetPassword(ctx, auth.ResetPasswordInput{Token: token, NewPassword: next, Code: code, RecoveryCode: recovery})
+	}
+	if err := reset("", ""); !errors.Is(err, auth.ErrResetNeedsSecondFactor) {
+		t.Fatalf("reset without a code: %v", err)
+	}
+	wrong := e.code(t, secret, 5) // a valid code, far from now
+	if err := reset(wrong, ""); !errors.Is(err, auth.ErrResetSecondFactor) {
+		t.Fatalf("reset with a wrong code: %v", err)
+	}
+	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: next}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+		t.Fatalf("the new password works before a right code: %v", err)
+	}
+	if err := reset("", codes[0]); err != nil {
+		t.Fatalf("reset with a recovery code: %v", err)
+	}
+	if err := reset("", codes[1]); auth.ErrorCode(err) != auth.CodeInvalidCode {
+		t.Fatalf("the link works twice: %v", err)
+	}
+	_, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: next})
+	if auth.ErrorCode(err) != auth.CodeMFARequired {
+		t.Fatalf("login with the new password: %v, want the second step", err)
+	}
+}

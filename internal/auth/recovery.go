@@ -451,21 +451,45 @@ func (s *Service) VerifyEmail(ctx context.Context, in LinkInput) (User, error) {
 	return u, nil
 }
 
-// ResetPasswordInput is a password reset by link. (Issue 12 adds the
-// second factor a reset needs when the user has one enrolled.)
+// ResetPasswordInput is a password reset by link. A user with an
+// authenticator app sends its Code, or a RecoveryCode, too.
 type ResetPasswordInput struct {
-	Token       string
-	NewPassword string
-	Client      Client
+	Token        string
+	NewPassword  string
+	Code         string
+	RecoveryCode string
+	Client       Client
 }
+
+// A reset of an account with an authenticator app needs a second factor:
+// the mailbox alone must not be enough to take the account over.
+var (
+	// ErrResetNeedsSecondFactor answers a reset without one; the link is
+	// not spent.
+	ErrResetNeedsSecondFactor = Errorf(CodeMFARequired, "This account has two-step sign-in: send the code from your authenticator app, or a recovery code, with the new password.")
+	// ErrResetSecondFactor answers a wrong code; the link is not spent.
+	ErrResetSecondFactor = Errorf(CodeInvalidCode, "The code is not valid. The link still works: try again with a new code, or a recovery code.")
+)
 
 // ResetPassword spends a reset link: the new password (policy-checked) is
 // set, every session of the user ends, every other reset link is voided,
-// and a notice is mailed. It does not log in.
+// and a notice is mailed. It does not log in. With an authenticator app
+// enrolled, a code or recovery code is checked (and spent) first.
 func (s *Service) ResetPassword(ctx context.Context, in ResetPasswordInput) error {
 	prepare := func(ctx context.Context, tok LinkToken, u User) (LinkUse, error) {
 		if err := password.CheckPolicy(in.NewPassword, u.Email, u.Username); err != nil {
 			return LinkUse{}, Errorf(CodeWeakPassword, "%s", err.Error())
+		}
+		if u.MFA.TOTP {
+			if in.Code == "" && in.RecoveryCode == "" {
+				return LinkUse{}, ErrResetNeedsSecondFactor
+			}
+			if err := oneCode(in.Code, in.RecoveryCode); err != nil {
+				return LinkUse{}, err
+			}
+			if err := s.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, ErrResetSecondFactor); err != nil {
+				return LinkUse{}, err
+			}
 		}
 		hash, err := s.hasher.Hash(ctx, in.NewPassword)
 		if err != nil {
@@ -490,13 +514,14 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetPasswordInput) erro
 	return nil
 }
 
-// ChangeEmailInput is a signed-in user asking to change their address.
-// (Issue 12 adds the recent-login requirement.)
+// ChangeEmailInput is a signed-in user asking to change their address,
+// from a session whose sign-in is recent (--reauth-max-age).
 type ChangeEmailInput struct {
-	UserID   string
-	Email    string
-	Password string
-	Client   Client
+	UserID    string
+	SessionID string
+	Email     string
+	Password  string
+	Client    Client
 }
 
 // RequestEmailChange checks the password (through the guarded path), then
@@ -510,6 +535,9 @@ func (s *Service) RequestEmailChange(ctx context.Context, in ChangeEmailInput) e
 	}
 	next, err := CanonicalEmail(in.Email)
 	if err != nil {
+		return err
+	}
+	if err := s.requireRecentAuth(ctx, in.SessionID); err != nil {
 		return err
 	}
 	u, err := s.checkPassword(ctx, CheckEmailChange, in.UserID, in.Password, in.Client)

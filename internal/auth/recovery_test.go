@@ -54,6 +54,18 @@ type recEnv struct {
 
 const bobPW = "bob's battery staple" // annPW: factors_test.go
 
+// signIn logs u in (ann or bob) and returns the session's id: sensitive
+// changes need a recent sign-in.
+func (e *recEnv) signIn(t *testing.T, u auth.User) string {
+	t.Helper()
+	pw := map[string]string{e.ann.ID: annPW, e.bob.ID: bobPW}[u.ID]
+	tok, err := e.svc.Login(context.Background(), auth.LoginInput{Identifier: u.Email, Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.SessionID
+}
+
 func newRecEnv(t *testing.T, cfg func(*auth.RecoveryConfig)) *recEnv {
 	t.Helper()
 	ctx := context.Background()
@@ -161,7 +173,7 @@ func TestLinkTokensRefusedWithOneAnswer(t *testing.T) {
 		}},
 		{"verification link voided by an email change", func(t *testing.T, e *recEnv) error {
 			verify := e.mail.token(t, mail.VerifyEmail, "ann@example.com")
-			if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, Email: "ann@new.example", Password: annPW}); err != nil {
+			if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: annPW}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := e.svc.ConfirmEmailChange(ctx, auth.LinkInput{Token: e.mail.token(t, mail.EmailChangeConfirm, "ann@new.example")}); err != nil {
@@ -233,9 +245,9 @@ func TestForgotPasswordAnswersTheSameForEveryAccount(t *testing.T) {
 func TestEmailChangeKeepsTheOldAddressUntilConfirmed(t *testing.T) {
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
-	err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, Email: "ann@new.example", Password: "wrong password"})
+	err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: "wrong password"})
 	wantCode(t, err, auth.CodeInvalidCredentials)
-	if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, Email: "ann@new.example", Password: annPW}); err != nil {
+	if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: annPW}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW}); err != nil {
@@ -250,7 +262,7 @@ func TestEmailChangeKeepsTheOldAddressUntilConfirmed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Bob asks for Ann's new address; by the time he confirms, it is taken.
-	if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.bob.ID, Email: "ann@new.example", Password: bobPW}); err != nil {
+	if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.bob.ID, SessionID: e.signIn(t, e.bob), Email: "ann@new.example", Password: bobPW}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.svc.ConfirmEmailChange(ctx, auth.LinkInput{Token: e.mail.token(t, mail.EmailChangeConfirm, "ann@new.example")})
@@ -326,4 +338,19 @@ func FuzzParseLinkToken(f *testing.F) {
 			t.Fatalf("hash %q of %q is not stable", hash, s)
 		}
 	})
+}
+
+// Changing the address needs a recent sign-in (--reauth-max-age), like the
+// other changes that could take an account over.
+func TestEmailChangeNeedsARecentSignIn(t *testing.T) {
+	ctx := context.Background()
+	e := newRecEnv(t, nil)
+	sid := e.signIn(t, e.ann)
+	e.clock.Advance(11 * time.Minute)
+	err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: sid, Email: "ann@new.example", Password: annPW})
+	wantCode(t, err, auth.CodeReauthenticationRequired)
+	if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann),
+		Email: "ann@new.example", Password: annPW}); err != nil {
+		t.Fatalf("a fresh sign-in: %v", err)
+	}
 }

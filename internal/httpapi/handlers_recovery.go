@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -56,16 +57,20 @@ func handleForgotPassword(d Deps) http.Handler {
 }
 
 type resetRequest struct {
-	Token       string `json:"token"`
-	NewPassword string `json:"new_password"`
+	Token        string `json:"token"`
+	NewPassword  string `json:"new_password"`
+	Code         string `json:"code"`          // with an authenticator app enrolled
+	RecoveryCode string `json:"recovery_code"` // or this instead
 }
 
-// handleResetPassword serves POST /password/reset {token, new_password}: 204.
+// handleResetPassword serves POST /password/reset {token, new_password,
+// code | recovery_code}: 204.
 func handleResetPassword(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[resetRequest](r, false)
 		if err == nil {
-			err = d.Auth.ResetPassword(r.Context(), auth.ResetPasswordInput{Token: in.Token, NewPassword: in.NewPassword, Client: client(d, r)})
+			err = d.Auth.ResetPassword(r.Context(), auth.ResetPasswordInput{Token: in.Token, NewPassword: in.NewPassword,
+				Code: in.Code, RecoveryCode: in.RecoveryCode, Client: client(d, r)})
 		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -136,7 +141,7 @@ func handleChangeEmail(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[changeEmailRequest](r, false)
 		if err == nil {
-			err = d.Auth.RequestEmailChange(r.Context(), auth.ChangeEmailInput{UserID: claimsOf(r).Subject,
+			err = d.Auth.RequestEmailChange(r.Context(), auth.ChangeEmailInput{UserID: claimsOf(r).Subject, SessionID: claimsOf(r).SessionID,
 				Email: in.Email, Password: in.Password, Client: client(d, r)})
 		}
 		if err != nil {
@@ -257,11 +262,16 @@ func handleResetForm(d Deps) http.Handler {
 			err, byField = auth.Errorf(auth.CodeInvalidRequest, "The two passwords differ."), map[string]string{auth.CodeInvalidRequest: "confirm_password"}
 		}
 		if err == nil {
-			err = d.Auth.ResetPassword(r.Context(), auth.ResetPasswordInput{Token: token, NewPassword: pw, Client: client(d, r)})
+			err = d.Auth.ResetPassword(r.Context(), auth.ResetPasswordInput{Token: token, NewPassword: pw,
+				Code: r.PostFormValue("code"), RecoveryCode: r.PostFormValue("recovery_code"), Client: client(d, r)})
 		}
 		if err != nil {
 			p := resetPage.page(w, r, token)
-			if auth.ErrorCode(err) == auth.CodeInvalidCode {
+			secondFactor := errors.Is(err, auth.ErrResetNeedsSecondFactor) || errors.Is(err, auth.ErrResetSecondFactor)
+			if secondFactor {
+				byField = map[string]string{auth.CodeMFARequired: "code", auth.CodeInvalidCode: "code"}
+				p.Form["mfa"] = "1" // the link still works: ask for the code
+			} else if auth.ErrorCode(err) == auth.CodeInvalidCode {
 				p.Form = nil // a dead link: no form, a way to ask for a new one
 			}
 			d.Pages.Render(w, formError(d, w, r, &p, err, byField), resetPage.name, p)
@@ -321,7 +331,7 @@ func handleChangeEmailForm(d Deps) http.Handler {
 			return
 		}
 		email := r.PostFormValue("email")
-		err := d.Auth.RequestEmailChange(r.Context(), auth.ChangeEmailInput{UserID: s.claims.Subject, Email: email,
+		err := d.Auth.RequestEmailChange(r.Context(), auth.ChangeEmailInput{UserID: s.claims.Subject, SessionID: s.claims.SessionID, Email: email,
 			Password: r.PostFormValue("password"), Client: client(d, r)})
 		if err != nil {
 			s.page.Form = map[string]string{"email": email}
