@@ -275,7 +275,7 @@ func userClaims(u auth.User, scope string) map[string]any {
 	}
 	if hasScope(scope, ScopeEmail) && u.Email != "" {
 		out["email"] = u.Email
-		out["email_verified"] = false // no address is verified before email verification lands
+		out["email_verified"] = u.EmailVerified
 	}
 	return out
 }
