@@ -201,9 +201,16 @@ func (s *Service) Authorize(ctx context.Context, params url.Values, browser *Bro
 		next.Set("login_after", strconv.FormatInt(now.UnixMilli(), 10))
 		return toLogin(next)
 	}
-	if browser.AuthTime.Before(loginAfter) ||
-		(maxAge >= 0 && now.Sub(browser.AuthTime) > time.Duration(maxAge)*time.Second) {
+	if browser.AuthTime.Before(loginAfter) {
 		return toLogin(AuthorizeParams(params))
+	}
+	// max_age: an older login logs in again and comes back asking, as
+	// prompt=login does, for a login after now, which the fresh login meets
+	// however long the way back took (max_age=0 included).
+	if maxAge >= 0 && loginAfter.IsZero() && now.Sub(browser.AuthTime) > time.Duration(maxAge)*time.Second {
+		next := AuthorizeParams(params)
+		next.Set("login_after", strconv.FormatInt(now.UnixMilli(), 10))
+		return toLogin(next)
 	}
 
 	// Consent, remembered per client and scope set.

@@ -201,6 +201,14 @@ func (s *Service) refresh(ctx context.Context, c Client, in TokenRequest) (*Toke
 	if in.RefreshToken == "" {
 		return nil, oauthErr(CodeInvalidRequest, "refresh_token is required.")
 	}
+	// A wider scope is refused before the rotation, which would spend the
+	// token the client keeps.
+	if in.Scope != "" && len(in.RefreshToken) <= 256 {
+		if _, sess, err := s.store.RefreshTokenState(ctx, hashSecret(in.RefreshToken)); err == nil && sess.ClientID == c.ID &&
+			!subset(splitScope(in.Scope), splitScope(sess.Scope)) {
+			return nil, oauthErr(CodeInvalidScope, "The scope asked exceeds what was granted.")
+		}
+	}
 	tokens, err := s.auth.RefreshFor(ctx, in.RefreshToken, c.ID)
 	if err != nil {
 		if auth.ErrorCode(err) == auth.CodeInvalidGrant {
@@ -275,7 +283,7 @@ func userClaims(u auth.User, scope string) map[string]any {
 	}
 	if hasScope(scope, ScopeEmail) && u.Email != "" {
 		out["email"] = u.Email
-		out["email_verified"] = false // no address is verified before email verification lands
+		out["email_verified"] = u.EmailVerified
 	}
 	return out
 }
