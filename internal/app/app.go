@@ -131,6 +131,11 @@ func (c Config) withDefaults() Config {
 	if c.Limits == nil {
 		c.Limits = def.Limits
 	}
+	if c.Limits.Client == (ratelimit.Limit{}) { // a policy written before the client bucket existed
+		l := *c.Limits
+		l.Client = def.Limits.Client
+		c.Limits = &l
+	}
 	if c.Now == nil {
 		c.Now = def.Now
 	}
@@ -225,7 +230,8 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg}, Now: c.Now},
+	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
+		ClientLimit: c.Limits.Client, Now: c.Now},
 		oidc.Deps{Store: st, Auth: svc, Keys: keys, Revocations: revocations, Log: c.Log})
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -145,6 +146,14 @@ type GuardedCheck struct {
 	Secret  string // what was presented: failures are padded by hashing it
 	// Check compares the secret (in constant time) and says why it failed.
 	Check func(ctx context.Context) (ok bool, reason string, err error)
+	// Bucket and BucketLimit: the per-address bucket of a known client
+	// (secretCheck.Bucket); Authenticated: the caller is a confidential
+	// client that has just proved itself, so no per-address limit applies
+	// (its backend speaks for all its users; an authorization code is 256
+	// random bits).
+	Bucket        string
+	BucketLimit   ratelimit.Limit
+	Authenticated bool
 }
 
 // Guarded runs c through the guarded path (guarded.go): the per-address
@@ -152,6 +161,7 @@ type GuardedCheck struct {
 // audit event and invalid_credentials.
 func (s *Service) Guarded(ctx context.Context, c GuardedCheck) error {
 	return s.guarded(ctx, secretCheck{Kind: c.Kind, Client: c.Client, Account: c.Account, UserID: c.UserID, Secret: c.Secret,
+		Bucket: c.Bucket, BucketLimit: c.BucketLimit, NoAddressLimit: c.Authenticated,
 		Check: func(ctx context.Context) (checkOutcome, error) {
 			ok, reason, err := c.Check(ctx)
 			return checkOutcome{OK: ok, Reason: reason}, err

@@ -63,6 +63,13 @@ type secretCheck struct {
 	UserID  string // "" when no account matched
 	Secret  string // what was presented: the padding hashes it too
 	Check   func(ctx context.Context) (checkOutcome, error)
+	// Bucket, when set, is the per-address bucket the check takes from
+	// instead of the one every password and code shares (a known OpenID
+	// Connect client's own, with its own Limit); NoAddressLimit skips it
+	// (a check made for a caller that has already proved who it is).
+	Bucket         string
+	BucketLimit    ratelimit.Limit
+	NoAddressLimit bool
 	// Unpadded says every outcome of Check costs the same (a lookup by a
 	// hash), so failures need no padding to the check floor.
 	Unpadded bool
@@ -119,8 +126,14 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 	} else {
 		c.Client, _ = ctx.Value(clientKey{}).(Client)
 	}
-	if err := s.limitAddress(ctx, c.Client); err != nil {
-		return err
+	if !c.NoAddressLimit {
+		bucket, limit := addressAction, s.checkLimit
+		if c.Bucket != "" {
+			bucket, limit = c.Bucket, c.BucketLimit
+		}
+		if err := s.limitAddress(ctx, c.Client, bucket, limit); err != nil {
+			return err
+		}
 	}
 	lock, err := s.beginCheck(ctx, c.Account)
 	if err != nil {
@@ -170,17 +183,17 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 // limitAddress takes a token from the client address's bucket. Calls
 // without an address (the command line) are not limited; a failing limiter
 // is logged and ignored (the lockout still applies).
-func (s *Service) limitAddress(ctx context.Context, c Client) error {
+func (s *Service) limitAddress(ctx context.Context, c Client, bucket string, limit ratelimit.Limit) error {
 	if s.limiter == nil || c.IP == "" {
 		return nil
 	}
-	ok, retry, err := s.limiter.Allow(ctx, addressAction+":"+ratelimit.AddressKey(c.IP), s.checkLimit)
+	ok, retry, err := s.limiter.Allow(ctx, bucket+":"+ratelimit.AddressKey(c.IP), limit)
 	if err != nil {
 		s.log.Warn("rate limiter failed", "err", err)
 		return nil
 	}
 	if !ok {
-		s.rateLimited(addressAction)
+		s.rateLimited(bucket)
 		return &Error{Code: CodeTooManyRequests, Message: "Too many requests from your address; wait before trying again.", RetryAfter: retry}
 	}
 	return nil

@@ -54,7 +54,7 @@ type harness struct {
 // unlimited keeps the rate limits out of tests about other things.
 var unlimited = ratelimit.Policy{
 	Login: ratelimit.Per(1e6, time.Second, 1e6), Register: ratelimit.Per(1e6, time.Second, 1e6),
-	Refresh: ratelimit.Per(1e6, time.Second, 1e6), Lockout: ratelimit.LockoutPolicy{FreeFailures: 1e6, HourlyCap: 1e6},
+	Refresh: ratelimit.Per(1e6, time.Second, 1e6), Client: ratelimit.Per(1e6, time.Second, 1e6), Lockout: ratelimit.LockoutPolicy{FreeFailures: 1e6, HourlyCap: 1e6},
 }
 
 // newHarness builds the server; opts adjust its configuration first.

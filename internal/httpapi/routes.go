@@ -75,7 +75,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	// OpenID Connect provider: sign in with Gatehouse.
 	r.handle("GET /authorize", handleAuthorize(d))
 	r.handle("POST /authorize", handleAuthorize(d))
-	r.handle("POST /oauth/token", limitByAddress(d, "refresh", d.Limits.Refresh, handleToken(d)))
+	// A confidential client's backend calls it for all its users: its own
+	// generous bucket (a client's secret and codes are checked on the guarded path).
+	r.handle("POST /oauth/token", limitByAddress(d, "oauth-token", d.Limits.Client, handleToken(d)))
 	r.handle("GET /userinfo", handleUserInfo(d))
 	r.handle("POST /userinfo", handleUserInfo(d))
 	r.handle("POST /oauth/revoke", handleRevoke(d))

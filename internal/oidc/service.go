@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -48,7 +49,10 @@ type Config struct {
 	Issuer     string
 	AccessTTL  time.Duration // ID tokens live as long as access tokens
 	AccessAlgs []string      // what access tokens are signed with (the server's --signing-alg)
-	Now        func() time.Time
+	// ClientLimit is a known client's own per-address bucket for its secret
+	// checks (ratelimit.Policy.Client).
+	ClientLimit ratelimit.Limit
+	Now         func() time.Time
 }
 
 // Service is the provider's use cases; the HTTP handlers are thin adapters

@@ -80,7 +80,7 @@ func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller 
 	if known && ca.Method == "none" {
 		return Client{}, oauthErr(CodeInvalidClient, "This client must authenticate with its secret.")
 	}
-	err = s.auth.Guarded(ctx, auth.GuardedCheck{Kind: auth.CheckClientSecret, Client: caller,
+	check := auth.GuardedCheck{Kind: auth.CheckClientSecret, Client: caller,
 		Account: clientAccount(ca.ID, caller), Secret: ca.Secret,
 		Check: func(context.Context) (bool, string, error) {
 			if !known {
@@ -90,7 +90,11 @@ func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller 
 				return false, "wrong secret of client " + ca.ID, nil
 			}
 			return true, "", nil
-		}})
+		}}
+	if known { // its backend speaks for all its users: a bucket of its own
+		check.Bucket, check.BucketLimit = "client:"+c.ID, s.cfg.ClientLimit
+	}
+	err = s.auth.Guarded(ctx, check)
 	if auth.ErrorCode(err) == auth.CodeInvalidCredentials {
 		return Client{}, errInvalidClient
 	}
@@ -129,7 +133,7 @@ func (s *Service) exchangeCode(ctx context.Context, c Client, in TokenRequest) (
 	replayed := false
 	now := s.now()
 	err := s.auth.Guarded(ctx, auth.GuardedCheck{Kind: auth.CheckAuthorizationCode, Client: in.Caller,
-		Account: clientAccount(c.ID, in.Caller), Secret: in.Code,
+		Account: clientAccount(c.ID, in.Caller), Secret: in.Code, Authenticated: !c.Public,
 		Check: func(ctx context.Context) (bool, string, error) {
 			found, err := s.store.Code(ctx, hash)
 			if auth.ErrorCode(err) == auth.CodeNotFound {

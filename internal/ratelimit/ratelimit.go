@@ -99,6 +99,10 @@ type Policy struct {
 	// Links asked for (reset, verification, email change): per client
 	// address, and per account. Zero: auth's defaults.
 	Recovery, RecoveryAccount Limit
+	// Client is what one OpenID Connect client may ask of /oauth/token from
+	// one address: a confidential client's backend speaks for all its
+	// users, so its bucket is its own and large.
+	Client Limit
 }
 
 // DefaultPolicy is what Gatehouse applies unless configured otherwise: per
@@ -113,6 +117,7 @@ func DefaultPolicy() Policy {
 		// A user asking for a link a few times is normal; a flood of mail is not.
 		Recovery:        Per(10, time.Hour, 5),
 		RecoveryAccount: Per(5, time.Hour, 3),
+		Client:          Per(1200, time.Minute, 300),
 	}
 	p.Lockout.defaults()
 	return p
