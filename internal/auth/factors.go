@@ -505,8 +505,13 @@ var errTOTPExists = Errorf(CodeAlreadyExists, "An authenticator app is already s
 
 // ConfirmTOTP completes an enrolment with a code from the new authenticator
 // (through the guarded path) and returns the first set of recovery codes,
-// which are shown this once and stored hashed.
-func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string, c Client) ([]string, error) {
+// which are shown this once and stored hashed. Like starting it, it needs a
+// recent login: a pending enrolment waits without end, so an old session
+// must not complete it and take the recovery codes.
+func (s *Service) ConfirmTOTP(ctx context.Context, userID, sessionID, code string, c Client) ([]string, error) {
+	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
+		return nil, err
+	}
 	f, err := s.store.TOTP(ctx, userID)
 	if ErrorCode(err) == CodeNotFound || (err == nil && !f.ConfirmedAt.IsZero()) {
 		return nil, Errorf(CodeInvalidRequest, "No authenticator is waiting for a code; start with POST /me/mfa/totp.")

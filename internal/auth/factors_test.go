@@ -141,7 +141,7 @@ func (e *mfaEnv) enrol(t *testing.T) (string, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codes, err := e.svc.ConfirmTOTP(ctx, e.user.ID, e.code(t, en.Secret, 0), auth.Client{})
+	codes, err := e.svc.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,9 +210,9 @@ func TestTOTPEnrolConfirmAndTwoStepLogin(t *testing.T) {
 	}
 	e.passwordLogin(t)
 
-	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, "000000", auth.Client{})
+	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, "000000", auth.Client{})
 	wantCode(t, err, auth.CodeInvalidCode)
-	codes, err := e.svc.ConfirmTOTP(ctx, e.user.ID, e.code(t, en.Secret, 0), auth.Client{})
+	codes, err := e.svc.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{})
 	if err != nil || len(codes) != 10 {
 		t.Fatalf("confirm: %v %v", codes, err)
 	}
@@ -537,7 +537,7 @@ func TestRecentLoginAndReauthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ConfirmTOTP(ctx, e.user.ID, e.code(t, en.Secret, 0), auth.Client{}); err != nil {
+	if _, err := e.svc.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	// A password session re-authenticated with a code has proved two factors.

@@ -99,7 +99,7 @@ func handleConfirmTOTP(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		codes, err := d.Auth.ConfirmTOTP(r.Context(), claimsOf(r).Subject, in.Code, client(d, r))
+		codes, err := d.Auth.ConfirmTOTP(r.Context(), claimsOf(r).Subject, claimsOf(r).SessionID, in.Code, client(d, r))
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return

@@ -153,7 +153,7 @@ func handleSecurityForm(d Deps, action string) http.Handler {
 		case "enrol":
 			_, err = d.Auth.EnrolTOTP(ctx, userID, sessionID)
 		case "confirm":
-			codes, err = d.Auth.ConfirmTOTP(ctx, userID, r.PostFormValue("code"), client(d, r))
+			codes, err = d.Auth.ConfirmTOTP(ctx, userID, sessionID, r.PostFormValue("code"), client(d, r))
 		case "remove":
 			err = d.Auth.RemoveTOTP(ctx, userID, sessionID)
 		case "codes":
