@@ -1,0 +1,30 @@
+package httpapi_test
+
+import (
+	"testing"
+)
+
+// Review of issue 12 (second factors).
+
+// API.md, POST /password/reset: "With MFA enrolled, the reset also needs a
+// second factor (code or recovery_code in the body)." A reset link alone
+// (someone with the mailbox) must not set the password of an account with
+// an authenticator app.
+func TestReview12ResetWithMFANeedsSecondFactor(t *testing.T) {
+	h := newHarness(t, noRecoveryLimits)
+	secret, _ := h.enrol("ann")
+	h.do(req{method: "POST", path: "/password/forgot", body: `{"email":"ann@example.com"}`})
+	tok := tokenOf(t, linkTo(t, h.mails(t), "ann@example.com", "/reset-password"))
+	w := h.do(req{method: "POST", path: "/password/reset", body: `{"token":"` + tok + `","new_password":"ann's brand new phrase"}`})
+	if w.Code == 204 {
+		t.Fatalf("a reset of an account with TOTP went through without a second factor")
+	}
+	if w := h.do(req{method: "GET", path: "/me", as: "ann"}); w.Code != 200 {
+		t.Fatalf("a refused reset ended the sessions: %d", w.Code)
+	}
+	// With the code it goes through.
+	w = h.do(req{method: "POST", path: "/password/reset", body: `{"token":"` + tok + `","new_password":"ann's brand new phrase","code":"` + h.code(secret, 0) + `"}`})
+	if w.Code != 204 {
+		t.Fatalf("a reset with link and code: %d %s", w.Code, w.Body)
+	}
+}
