@@ -69,7 +69,8 @@ type LinkToken struct {
 //     link is voided, and the address, if still Email, is verified (the
 //     link proved it);
 //   - change_email: the address becomes Email, verified; the user's other
-//     change and verification links are voided; a taken address is
+//     change, verification and reset links are voided (those mailed to
+//     the old address die with it); a taken address is
 //     already_exists and spends nothing.
 type LinkUse struct {
 	Hash         string

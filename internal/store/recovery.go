@@ -106,7 +106,8 @@ func (s *Store) UseLink(ctx context.Context, u auth.LinkUse) (auth.User, []strin
 			if err != nil {
 				return err
 			}
-			if err := voidLinks(ctx, e, u.UserID, u.Now, auth.PurposeChangeEmail, auth.PurposeVerifyEmail); err != nil {
+			// Links mailed to the old address die with it, reset links too.
+			if err := voidLinks(ctx, e, u.UserID, u.Now, auth.PurposeChangeEmail, auth.PurposeVerifyEmail, auth.PurposeResetPassword); err != nil {
 				return err
 			}
 		default:
