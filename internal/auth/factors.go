@@ -329,7 +329,7 @@ func (s *Service) useRecoveryCode(ctx context.Context, u User, code, challengeHa
 	}
 	remaining, ok, err := s.store.UseRecoveryCode(ctx, RecoveryUse{UserID: u.ID, Hash: h, ChallengeHash: challengeHash, Now: now,
 		Mail: func(remaining int) ([]outbox.Message, error) {
-			return s.notice(u, mail.RecoveryCodeUsed, mail.Data{Name: u.Name, Remaining: remaining})
+			return s.notice(u, mail.RecoveryCodeUsed, mail.Data{Name: mailName(u, u.Email), Remaining: remaining})
 		}})
 	if err != nil {
 		return checkOutcome{}, err
@@ -684,7 +684,7 @@ func (s *Service) ResetMFA(ctx context.Context, actorID, id string) error {
 	if err != nil {
 		return err
 	}
-	msgs, err := s.notice(u, mail.MFAReset, mail.Data{Name: u.Name})
+	msgs, err := s.notice(u, mail.MFAReset, mail.Data{Name: mailName(u, u.Email)})
 	if err != nil {
 		return err
 	}

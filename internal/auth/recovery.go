@@ -201,6 +201,17 @@ func (s *Service) render(kind mail.Kind, to string, d mail.Data) (mail.Message, 
 	return s.mailer.Render(kind, to, d)
 }
 
+// mailName is the name a mail to the address to greets: the user's name
+// only when to is their verified address. Anyone can have Gatehouse mail
+// any address (sign up with it, ask to change to it), so a mail to an
+// address not proven to be the user's carries no text the requester chose.
+func mailName(u User, to string) string {
+	if u.EmailVerified && strings.EqualFold(to, u.Email) {
+		return u.Name
+	}
+	return ""
+}
+
 // issueLink makes a link of purpose for u, to the address to, and stores
 // it (voiding u's older links of that purpose) with its mail, unless
 // deliver is false, and the extra mails, in one transaction.
@@ -210,7 +221,7 @@ func (s *Service) issueLink(ctx context.Context, u User, purpose LinkPurpose, to
 	link := s.link(path, raw)
 	var mails []outbox.Message
 	if deliver {
-		m, err := s.render(kind, to, mail.Data{Name: u.Name, Link: link, Expires: ttl})
+		m, err := s.render(kind, to, mail.Data{Name: mailName(u, to), Link: link, Expires: ttl})
 		if err != nil {
 			return "", fmt.Errorf("%s link: %w", purpose, err)
 		}
@@ -498,7 +509,7 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetPasswordInput) erro
 		}
 		use := LinkUse{PasswordHash: hash}
 		if u.Email != "" {
-			notice, err := s.render(mail.PasswordChanged, u.Email, mail.Data{Name: u.Name})
+			notice, err := s.render(mail.PasswordChanged, u.Email, mail.Data{Name: mailName(u, u.Email)})
 			if err != nil {
 				return LinkUse{}, err
 			}
@@ -553,7 +564,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, in ChangeEmailInput) e
 	}
 	var notice []mail.Message
 	if u.Email != "" {
-		m, err := s.render(mail.EmailChangeNotice, u.Email, mail.Data{Name: u.Name, NewEmail: next})
+		m, err := s.render(mail.EmailChangeNotice, u.Email, mail.Data{Name: mailName(u, u.Email), NewEmail: next})
 		if err != nil {
 			return err
 		}
