@@ -70,6 +70,10 @@ type secretCheck struct {
 	Bucket         string
 	BucketLimit    ratelimit.Limit
 	NoAddressLimit bool
+	// KeepCharge leaves a right answer charged to the lockout: a password
+	// that only opens the second step is refunded when that step succeeds,
+	// so wrong codes between right passwords still add up to a lock.
+	KeepCharge bool
 	// Unpadded says every outcome of Check costs the same (a lookup by a
 	// hash), so failures need no padding to the check floor.
 	Unpadded bool
@@ -146,7 +150,7 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 	}
 	s.floor.observe(out.Scheme, out.Cost)
 	if out.OK {
-		if s.lockout != nil && c.Account != "" {
+		if s.lockout != nil && c.Account != "" && !c.KeepCharge {
 			if err := s.lockout.Succeed(ctx, c.Account); err != nil {
 				s.log.Warn("lockout reset failed", "err", err)
 			}

@@ -478,7 +478,7 @@ type ResetPasswordInput struct {
 var (
 	// ErrResetNeedsSecondFactor answers a reset without one; the link is
 	// not spent.
-	ErrResetNeedsSecondFactor = Errorf(CodeMFARequired, "This account has two-step sign-in: send the code from your authenticator app, or a recovery code, with the new password.")
+	ErrResetNeedsSecondFactor = Errorf(CodeInvalidRequest, "This account has two-step sign-in: send the code from your authenticator app, or a recovery code, with the new password.")
 	// ErrResetSecondFactor answers a wrong code; the link is not spent.
 	ErrResetSecondFactor = Errorf(CodeInvalidCode, "The code is not valid. The link still works: try again with a new code, or a recovery code.")
 )

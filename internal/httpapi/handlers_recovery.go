@@ -269,7 +269,7 @@ func handleResetForm(d Deps) http.Handler {
 			p := resetPage.page(w, r, token)
 			secondFactor := errors.Is(err, auth.ErrResetNeedsSecondFactor) || errors.Is(err, auth.ErrResetSecondFactor)
 			if secondFactor {
-				byField = map[string]string{auth.CodeMFARequired: "code", auth.CodeInvalidCode: "code"}
+				byField = map[string]string{auth.CodeInvalidRequest: "code", auth.CodeInvalidCode: "code"}
 				p.Form["mfa"] = "1" // the link still works: ask for the code
 			} else if auth.ErrorCode(err) == auth.CodeInvalidCode {
 				p.Form = nil // a dead link: no form, a way to ask for a new one

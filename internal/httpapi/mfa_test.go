@@ -221,8 +221,10 @@ func TestSecondStepSharesTheLockout(t *testing.T) {
 	secret, _ := h.enrol("ann")
 	h.enrol("bob")
 	token := h.mfaToken("ann")
-	for range 5 {
-		h.loginMFA(token, "code", "000000") // 5 free failures, and the token's end
+	// The right password that opened the second step stays charged until
+	// that step succeeds: with 4 wrong codes, 5 free failures.
+	for range 4 {
+		h.loginMFA(token, "code", "000000")
 	}
 	// The sixth failure, a wrong password, is checked and starts the lock.
 	if w := h.do(req{method: "POST", path: "/login", body: `{"username":"ann","password":"wrong password"}`}); w.Code != 401 {
