@@ -255,7 +255,7 @@ func (r *router) finish() {
 	}
 	for _, rt := range r.routes {
 		_, path, _ := strings.Cut(rt.pattern, " ")
-		h := rt.h
+		h := refuseLargeBodies(rt.h)
 		if c := policies[path]; c != nil && (browserAPI[rt.pattern] || readableAnywhere[rt.pattern]) {
 			if formsAreAPI[rt.pattern] {
 				h = c.Handler(h) // their form posts are the API, never a page
