@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/rs/cors"
@@ -62,8 +63,23 @@ func parseOrigin(s string) (string, error) {
 	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.HasSuffix(s, "?") || strings.HasSuffix(s, "#") {
 		return "", fmt.Errorf("%q is not an origin: an origin is scheme://host[:port], with no path (not even /), query or user", s)
 	}
-	if port := u.Port(); strings.HasSuffix(u.Host, ":") || (port != "" && strings.TrimLeft(port, "0123456789") != "") {
+	port := u.Port()
+	if strings.HasSuffix(u.Host, ":") || (port != "" && strings.TrimLeft(port, "0123456789") != "") {
 		return "", fmt.Errorf("%q has a malformed port", s)
+	}
+	// Browsers send an origin serialized: no default port, no leading
+	// zeros, an ASCII host. Anything else would never match.
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port) {
+		return "", fmt.Errorf("%q has a malformed port", s)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return "", fmt.Errorf("%q: browsers send this origin without its default port; list it as %s://%s", s, scheme, strings.ToLower(strings.TrimSuffix(u.Host, ":"+port)))
+	}
+	for _, r := range u.Host {
+		if r >= 0x80 {
+			return "", fmt.Errorf("%q: write the host in its ASCII (punycode) form, as browsers send it", s)
+		}
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }

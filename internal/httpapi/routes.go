@@ -166,6 +166,13 @@ var browserAPI = map[string]bool{
 	"GET /books/{id}": true, "PATCH /books/{id}": true, "DELETE /books/{id}": true,
 }
 
+// formsAreAPI are the browser API routes whose form posts are API calls, not
+// pages: OAuth 2.0 takes application/x-www-form-urlencoded bodies (RFC 6749
+// 3.2, RFC 7009 2.1, RFC 6750 2.2), so they get CORS for forms too.
+var formsAreAPI = map[string]bool{
+	"POST /oauth/token": true, "POST /oauth/revoke": true, "POST /userinfo": true,
+}
+
 // readableAnywhere are the public documents every origin may read, without
 // credentials.
 var readableAnywhere = map[string]bool{
@@ -250,9 +257,13 @@ func (r *router) finish() {
 	}
 	for _, rt := range r.routes {
 		_, path, _ := strings.Cut(rt.pattern, " ")
-		h := rt.h
+		h := refuseLargeBodies(rt.h)
 		if c := policies[path]; c != nil && (browserAPI[rt.pattern] || readableAnywhere[rt.pattern]) {
-			h = withCORS(c, h)
+			if formsAreAPI[rt.pattern] {
+				h = c.Handler(h) // their form posts are the API, never a page
+			} else {
+				h = withCORS(c, h)
+			}
 		}
 		r.mux.Handle(rt.pattern, labelled(rt.pattern, h))
 	}

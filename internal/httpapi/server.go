@@ -75,14 +75,23 @@ func withClient(d Deps, next http.Handler) http.Handler {
 }
 
 // limitBodies caps every request body at the contract's 64 KiB, before any
-// handler parses it.
+// handler parses it. A body announced larger is refused by refuseLargeBodies,
+// inside each route's CORS, so that a browser app can read the 413.
 func limitBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, httpjson.MaxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseLargeBodies answers 413 to a request whose Content-Length is over
+// the contract's 64 KiB, without reading it.
+func refuseLargeBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > httpjson.MaxBody {
 			httpjson.Error(w, r, nil, httpjson.TooLarge())
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, httpjson.MaxBody)
 		next.ServeHTTP(w, r)
 	})
 }

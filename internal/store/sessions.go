@@ -216,7 +216,16 @@ func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.Refres
 		var disabled sql.NullInt64
 		var created int64
 		dest = append(dest, &st.User.ID, &email, &username, &st.User.Name, &st.User.Role, &disabled, &created)
-		err := e.queryRow(ctx, rotateSelect+s.forUpdate, hash).Scan(dest...)
+		lock := ""
+		if s.forUpdate != "" {
+			// The session row first, then the token's: the order of every
+			// writer of a session (revokeSessions: UPDATE sessions, then
+			// DELETE FROM refresh_tokens), so that a rotation beside a
+			// logout, a reuse revocation or another token's rotation of the
+			// same session in another lane waits instead of deadlocking.
+			lock = " FOR UPDATE OF s, r"
+		}
+		err := e.queryRow(ctx, rotateSelect+lock, hash).Scan(dest...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("The refresh token")
 		} else if err != nil {
