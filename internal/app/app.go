@@ -70,6 +70,10 @@ type Config struct {
 	PublicURL            string
 	RequireVerifiedEmail bool
 	VerifyTTL, ResetTTL  time.Duration
+	// WebAuthnRPID is the passkeys' relying party ID (--webauthn-rp-id):
+	// the public URL's host, or a parent domain of it. Its default, "",
+	// means the public URL's host; the origin is the public URL's.
+	WebAuthnRPID string
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -198,8 +202,18 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		return nil, err
 	}
 	worker := newMailWorker(c, st, m)
+	var passkeys auth.PasskeyConfig // no public URL (tests): no passkeys
+	if c.PublicURL != "" || c.WebAuthnRPID != "" {
+		if passkeys, err = auth.PasskeyConfigFor(c.PublicURL, c.WebAuthnRPID); err == nil {
+			err = passkeys.Validate()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	svc := auth.NewService(auth.Config{
-		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
+		Passkeys: passkeys,
+		Issuer:   c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
 		MaxSessionsPerUser: c.MaxSessionsPerUser, ReauthMaxAge: c.ReauthMaxAge, Now: c.Now,
 		Recovery: auth.RecoveryConfig{PublicURL: c.PublicURL, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
