@@ -650,3 +650,24 @@ func (s *Service) LoginMFAPasskey(ctx context.Context, mfaToken string, credenti
 	}
 	return s.finishMFALogin(ctx, u, ch, addAMR(addAMR(ch.AMR, AMRHardware), AMRUser), MethodPasskey)
 }
+
+// PasskeysEnabled reports whether the server has a relying party.
+func (s *Service) PasskeysEnabled() bool { return s.webauthn != nil }
+
+// MFAChallengeMethods are the second-step methods of the live challenge of
+// mfaToken, for the second login page to offer; none when it is not live.
+// It checks nothing: every method's finish checks the token again.
+func (s *Service) MFAChallengeMethods(ctx context.Context, mfaToken string) []string {
+	if mfaToken == "" {
+		return nil
+	}
+	ch, err := s.store.MFAChallenge(ctx, hashToken(mfaToken))
+	if err != nil || !ch.UsedAt.IsZero() || !ch.ExpiresAt.After(s.now()) {
+		return nil
+	}
+	u, err := s.store.User(ctx, ch.UserID)
+	if err != nil {
+		return nil
+	}
+	return mfaMethods(u)
+}
