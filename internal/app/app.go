@@ -202,14 +202,9 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		return nil, err
 	}
 	worker := newMailWorker(c, st, m)
-	var passkeys auth.PasskeyConfig // no public URL (tests): no passkeys
-	if c.PublicURL != "" || c.WebAuthnRPID != "" {
-		if passkeys, err = auth.PasskeyConfigFor(c.PublicURL, c.WebAuthnRPID); err == nil {
-			err = passkeys.Validate()
-		}
-		if err != nil {
-			return nil, err
-		}
+	passkeys, err := passkeyConfig(c)
+	if err != nil {
+		return nil, err
 	}
 	svc := auth.NewService(auth.Config{
 		Passkeys: passkeys,
@@ -243,6 +238,28 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: worker}, nil
+}
+
+// passkeyConfig is the passkeys' relying party: the public URL's host (or
+// --webauthn-rp-id). A public URL whose host is an IP address (the default
+// http://127.0.0.1:8080) can have none, as WebAuthn says: passkeys are off,
+// with a warning, unless --webauthn-rp-id asked for them.
+func passkeyConfig(c Config) (auth.PasskeyConfig, error) {
+	if c.PublicURL == "" && c.WebAuthnRPID == "" {
+		return auth.PasskeyConfig{}, nil
+	}
+	pk, err := auth.PasskeyConfigFor(c.PublicURL, c.WebAuthnRPID)
+	if err != nil {
+		return pk, err
+	}
+	if _, isIP := netip.ParseAddr(pk.RPID); isIP == nil && c.WebAuthnRPID == "" {
+		c.Log.Warn("passkeys are off: the public URL's host is an IP address; set --public-url with a host name (http://localhost:8080 works)")
+		return auth.PasskeyConfig{}, nil
+	}
+	if err := pk.Validate(); err != nil {
+		return pk, fmt.Errorf("passkeys: %w", err)
+	}
+	return pk, nil
 }
 
 // newMailWorker builds the outbox worker on c.Mail, or on the log sender.
