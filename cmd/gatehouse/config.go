@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
@@ -57,6 +58,7 @@ type config struct {
 	RequireVerified    bool
 	VerifyTTL          time.Duration
 	ResetTTL           time.Duration
+	WebAuthnRPID       string
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -128,6 +130,8 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.BoolVar(&c.RequireVerified, "require-verified-email", def.RequireVerifiedEmail, "refuse logins (403 email_not_verified) until the address is verified")
 	fs.DurationVar(&c.VerifyTTL, "verify-ttl", def.VerifyTTL, "lifetime of email verification and email change links")
 	fs.DurationVar(&c.ResetTTL, "reset-ttl", def.ResetTTL, "lifetime of password reset links")
+	fs.StringVar(&c.WebAuthnRPID, "webauthn-rp-id", def.WebAuthnRPID,
+		"passkeys' relying party ID: the public URL's host or a parent domain of it (default: the public URL's host); origins are the public URL's")
 	return fs
 }
 
@@ -245,6 +249,11 @@ func (c *config) validate(server bool) error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.HasSuffix(c.PublicURL, "/") ||
 			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			return badFlag("public-url", "%q is not an http(s) URL without a trailing slash", c.PublicURL)
+		}
+	}
+	if c.WebAuthnRPID != "" && (c.PublicURL != "" || c.Issuer != "") {
+		if _, err := auth.PasskeyConfigFor(c.publicURL(), c.WebAuthnRPID); err != nil {
+			return badFlag("webauthn-rp-id", "%q is neither the public URL's host nor a parent domain of it", c.WebAuthnRPID)
 		}
 	}
 	if !slices.Contains(token.Algorithms, c.SigningAlg) {

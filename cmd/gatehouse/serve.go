@@ -94,6 +94,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CORSOrigins:  c.origins,
 		ReauthMaxAge: c.ReauthMaxAge,
 		PublicURL:    c.publicURL(), RequireVerifiedEmail: c.RequireVerified, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
+		WebAuthnRPID: c.WebAuthnRPID,
 	}, st)
 	if err != nil {
 		return sealedKeyError(err, keyFile)

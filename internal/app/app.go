@@ -71,6 +71,10 @@ type Config struct {
 	PublicURL            string
 	RequireVerifiedEmail bool
 	VerifyTTL, ResetTTL  time.Duration
+	// WebAuthnRPID is the passkeys' relying party ID (--webauthn-rp-id):
+	// the public URL's host, or a parent domain of it. Its default, "",
+	// means the public URL's host; the origin is the public URL's.
+	WebAuthnRPID string
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -206,8 +210,13 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		return nil, err
 	}
 	worker := newMailWorker(c, st, m)
+	passkeys, err := passkeyConfig(c)
+	if err != nil {
+		return nil, err
+	}
 	svc := auth.NewService(auth.Config{
-		Issuer: c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
+		Passkeys: passkeys,
+		Issuer:   c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
 		MaxSessionsPerUser: c.MaxSessionsPerUser, ReauthMaxAge: c.ReauthMaxAge, Now: c.Now,
 		Recovery: auth.RecoveryConfig{PublicURL: c.PublicURL, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
@@ -240,6 +249,28 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, OIDC: provider, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: worker}, nil
+}
+
+// passkeyConfig is the passkeys' relying party: the public URL's host (or
+// --webauthn-rp-id). A public URL whose host is an IP address (the default
+// http://127.0.0.1:8080) can have none, as WebAuthn says: passkeys are off,
+// with a warning, unless --webauthn-rp-id asked for them.
+func passkeyConfig(c Config) (auth.PasskeyConfig, error) {
+	if c.PublicURL == "" && c.WebAuthnRPID == "" {
+		return auth.PasskeyConfig{}, nil
+	}
+	pk, err := auth.PasskeyConfigFor(c.PublicURL, c.WebAuthnRPID)
+	if err != nil {
+		return pk, err
+	}
+	if _, isIP := netip.ParseAddr(pk.RPID); isIP == nil && c.WebAuthnRPID == "" {
+		c.Log.Warn("passkeys are off: the public URL's host is an IP address; set --public-url with a host name (http://localhost:8080 works)")
+		return auth.PasskeyConfig{}, nil
+	}
+	if err := pk.Validate(); err != nil {
+		return pk, fmt.Errorf("passkeys: %w", err)
+	}
+	return pk, nil
 }
 
 // newMailWorker builds the outbox worker on c.Mail, or on the log sender.

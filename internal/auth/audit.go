@@ -32,6 +32,11 @@ const (
 	EventRecoveryCodeUsed = "recovery_code_used"
 	EventReauthenticated  = "reauthenticated"
 	EventMFAReset         = "admin_mfa_reset"
+	EventPasskeyAdded     = "passkey_added"
+	EventPasskeyRenamed   = "passkey_renamed"
+	EventPasskeyRemoved   = "passkey_removed"
+	EventPasskeyRefused   = "passkey_registration_refused"
+	EventPasskeyCloned    = "passkey_possible_clone" // a signature counter that did not advance
 	// Recovery (recovery.go). A "requested" event says whether a link was
 	// written to the outbox; its delivery is the outbox's record.
 	EventVerificationRequested = "email_verification_requested"

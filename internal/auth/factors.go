@@ -177,6 +177,9 @@ func mfaMethods(u User) []string {
 	if u.MFA.TOTP {
 		m = append(m, MethodTOTP, MethodRecoveryCode)
 	}
+	if u.MFA.Passkeys > 0 {
+		m = append(m, MethodPasskey)
+	}
 	return m
 }
 

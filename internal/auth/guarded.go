@@ -42,6 +42,10 @@ const (
 	CheckTOTPConfirm     CheckKind = "totp confirmation" // the first code of a new authenticator
 	CheckMFAToken        CheckKind = "mfa token"         // a login's second step with a dead mfa_token
 	CheckEmailChange     CheckKind = "email change"
+	// A passkey assertion (passkeys.go): a passwordless login, bound to no
+	// account before the credential is looked up (no lockout: a signature
+	// is not guessed), or a login's second step (the account's lockout).
+	CheckPasskey CheckKind = "passkey assertion"
 	// One-time links (recovery.go): bound to no account before the lookup,
 	// so they skip the lockout (256 random bits no guessing reaches) and
 	// answer invalid_code; the per-address limit applies as to every check.

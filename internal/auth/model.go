@@ -167,6 +167,7 @@ var ErrCodeSpent = errors.New("the authorization code was already used")
 // CodeNotFound and CodeAlreadyExists where those apply.
 type Store interface {
 	FactorStore // second factors, the second step of logins (factors.go)
+	PasskeyStore
 	CreateUser(ctx context.Context, u User, passwordHash string) error
 	User(ctx context.Context, id string) (User, error)
 	// UserCredentials finds a user by email (when identifier contains "@")

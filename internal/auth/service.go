@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 )
 
@@ -63,6 +64,8 @@ type Config struct {
 	Now          func() time.Time
 	// Recovery configures links: verification, reset, email change.
 	Recovery RecoveryConfig
+	// Passkeys is the WebAuthn relying party (passkeys.go); zero: none.
+	Passkeys PasskeyConfig
 }
 
 // DefaultMaxSessionsPerUser is Config.MaxSessionsPerUser's default.
@@ -90,6 +93,8 @@ type Service struct {
 	floor       *checkFloor // every failed check ends no sooner (floor.go)
 
 	rec *recovery // links and their background queue (recovery.go)
+
+	webauthn *webauthn.WebAuthn // nil: no passkeys (passkeys.go)
 
 	revMu sync.Mutex // serialises SyncChanges
 	feed  feedState  // how far the change feed has been read
@@ -154,7 +159,11 @@ func NewService(cfg Config, d Deps) *Service {
 	if cfg.ReauthMaxAge <= 0 {
 		cfg.ReauthMaxAge = DefaultReauthMaxAge
 	}
-	return &Service{store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
+	wa, err := newWebAuthn(cfg.Passkeys)
+	if err != nil { // app.New validates the config first
+		d.Log.Error("passkeys disabled", "err", err)
+	}
+	return &Service{webauthn: wa, store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
 		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout,
 		sealer: d.Sealer, mailer: d.Mailer, onMail: d.MailQueued, users: newUserCache(100_000), cfg: cfg, log: d.Log,
 		rec: newRecovery(cfg.Recovery), floor: newCheckFloor()}

@@ -26,7 +26,7 @@ var contract = sync.OnceValues(func() (routers.Router, error) {
 	if err := doc.Validate(context.Background()); err != nil {
 		return nil, err
 	}
-	for _, ct := range []string{"text/html", "text/css", "application/yaml"} {
+	for _, ct := range []string{"text/html", "text/css", "text/javascript", "application/yaml"} {
 		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
 	}
 	openapi3filter.RegisterBodyDecoder("application/jwk-set+json", openapi3filter.JSONBodyDecoder)

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
@@ -42,8 +44,21 @@ func handleLoginMFAPage(d Deps) http.Handler {
 			return
 		}
 		d.Pages.Render(w, http.StatusOK, "login_mfa", web.Page{Title: "Two-step sign-in", CSRF: ensureCSRFCookie(w, r),
-			Next: safeNext(r.URL.Query().Get("next"))})
+			Next: safeNext(r.URL.Query().Get("next")), Data: loginMFAData(d, r, "login_mfa")})
 	})
+}
+
+// loginMFAData is what the second login page offers: the methods of the
+// sign-in in its cookie (a passkey only when the user has one).
+func loginMFAData(d Deps, r *http.Request, page string) any {
+	if page != "login_mfa" {
+		return nil
+	}
+	methods := d.Auth.MFAChallengeMethods(r.Context(), mfaTokenCookie(r))
+	if methods == nil { // an ended sign-in: the forms answer why
+		return web.SecondStep{TOTP: true}
+	}
+	return web.SecondStep{TOTP: slices.Contains(methods, auth.MethodTOTP), Passkey: slices.Contains(methods, auth.MethodPasskey)}
 }
 
 // loginMFAForm serves POST /login/mfa from the second login page.
@@ -62,7 +77,8 @@ func loginMFAForm(d Deps, w http.ResponseWriter, r *http.Request) {
 			RecoveryCode: r.PostFormValue("recovery_code"), Client: client(d, r)})
 	}
 	if err != nil {
-		p := web.Page{Title: "Two-step sign-in", CSRF: ensureCSRFCookie(w, r), Next: safeNext(r.PostFormValue("next"))}
+		p := web.Page{Title: "Two-step sign-in", CSRF: ensureCSRFCookie(w, r), Next: safeNext(r.PostFormValue("next")),
+			Data: loginMFAData(d, r, "login_mfa")}
 		status := formError(d, w, r, &p, err, nil)
 		d.Pages.Render(w, status, "login_mfa", p)
 		return
@@ -82,7 +98,18 @@ func securityPage(d Deps, r *http.Request, s *session) (*web.Security, error) {
 	if err != nil {
 		return nil, err
 	}
-	sec := &web.Security{TOTP: u.MFA.TOTP}
+	sec := &web.Security{TOTP: u.MFA.TOTP, PasskeysOn: d.Auth.PasskeysEnabled()}
+	keys, err := d.Auth.Passkeys(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		last := "never"
+		if !k.LastUsedAt.IsZero() {
+			last = when(k.LastUsedAt)
+		}
+		sec.Passkeys = append(sec.Passkeys, web.Passkey{ID: k.ID, Name: k.Name, Created: when(k.CreatedAt), LastUsed: last})
+	}
 	if sec.TOTP {
 		if sec.CodesLeft, err = d.Auth.RecoveryCodesLeft(r.Context(), u.ID); err != nil {
 			return nil, err
@@ -122,9 +149,16 @@ func handleSecurityPage(d Deps) http.Handler {
 			renderError(d, w, r, err)
 			return
 		}
+		if r.URL.Query().Get("reauth") == "1" { // the passkey script was told to sign in again
+			s.page.Data.(*web.Security).NeedReauth = true
+		}
 		switch r.URL.Query().Get("done") {
 		case "reauth":
 			s.page.Notice = "Thank you. Now make the change again."
+		case "passkey":
+			s.page.Notice = "The passkey is added: you can sign in with it, without your password."
+		case "passkey-removed":
+			s.page.Notice = "The passkey is removed."
 		case "removed":
 			s.page.Notice = "The authenticator app is removed; your recovery codes no longer work."
 		}
@@ -158,11 +192,25 @@ func handleSecurityForm(d Deps, action string) http.Handler {
 			err = d.Auth.RemoveTOTP(ctx, userID, sessionID)
 		case "codes":
 			codes, err = d.Auth.NewRecoveryCodes(ctx, userID, sessionID)
+		case "passkey-add": // the passkey script put the new credential in the form
+			var cred []byte
+			if cred, err = credentialOf(json.RawMessage(r.PostFormValue("credential"))); err == nil {
+				_, err = d.Auth.FinishPasskeyRegistration(ctx, userID, sessionID, r.PostFormValue("name"), cred)
+			}
+		case "passkey-rename":
+			_, err = d.Auth.RenamePasskey(ctx, userID, r.PathValue("id"), r.PostFormValue("name"))
+		case "passkey-remove":
+			err = d.Auth.RemovePasskey(ctx, userID, sessionID, r.PathValue("id"))
 		}
 		if err == nil && codes == nil {
 			target := "/security"
-			if action == "remove" {
+			switch action {
+			case "remove":
 				target += "?done=removed"
+			case "passkey-add":
+				target += "?done=passkey"
+			case "passkey-remove":
+				target += "?done=passkey-removed"
 			}
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return

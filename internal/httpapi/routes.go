@@ -49,6 +49,16 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /me/mfa/totp/confirm", user(handleConfirmTOTP(d)))
 	r.handle("DELETE /me/mfa/totp", user(handleRemoveTOTP(d)))
 	r.handle("POST /me/mfa/recovery-codes", user(handleNewRecoveryCodes(d)))
+	// Passkeys (handlers_passkeys.go).
+	r.handle("POST /me/passkeys/register/begin", user(handleBeginPasskeyRegistration(d)))
+	r.handle("POST /me/passkeys/register/finish", user(handleFinishPasskeyRegistration(d)))
+	r.handle("GET /me/passkeys", user(handleListPasskeys(d)))
+	r.handle("PATCH /me/passkeys/{id}", user(handleRenamePasskey(d)))
+	r.handle("DELETE /me/passkeys/{id}", user(handleRemovePasskey(d)))
+	r.handle("POST /login/passkey/begin", handleBeginPasskeyLogin(d))
+	r.handle("POST /login/passkey/finish", handleFinishPasskeyLogin(d))   // JSON, or the login page's form
+	r.handle("POST /login/mfa/passkey/begin", handleBeginPasskeyMFA(d))   // JSON, or the second login page's script
+	r.handle("POST /login/mfa/passkey/finish", handleFinishPasskeyMFA(d)) // JSON, or the second login page's form
 
 	// Recovery (handlers_recovery.go): links by mail.
 	r.handle("POST /password/forgot", handleForgotPassword(d))
@@ -130,6 +140,9 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	r.handle("POST /security/totp/remove", handleSecurityForm(d, "remove"))
 	r.handle("POST /security/recovery-codes", handleSecurityForm(d, "codes"))
 	r.handle("POST /security/reauthenticate", handleReauthForm(d))
+	r.handle("POST /security/passkeys", handleSecurityForm(d, "passkey-add"))
+	r.handle("POST /security/passkeys/{id}/rename", handleSecurityForm(d, "passkey-rename"))
+	r.handle("POST /security/passkeys/{id}/remove", handleSecurityForm(d, "passkey-remove"))
 	r.handle("GET /forgot-password", handleForgotPage(d))
 	r.handle("POST /forgot-password", handleForgotForm(d))
 	r.handle("GET /reset-password", handleLinkPage(d, resetPage))
@@ -162,6 +175,10 @@ var browserAPI = map[string]bool{
 	"DELETE /me/mfa/totp": true, "POST /me/mfa/recovery-codes": true, "POST /me/email": true,
 	"GET /me/grants": true, "DELETE /me/grants/{client_id}": true,
 	"POST /oauth/token": true, "GET /userinfo": true, "POST /userinfo": true, "POST /oauth/revoke": true,
+	"POST /me/passkeys/register/begin": true, "POST /me/passkeys/register/finish": true, "GET /me/passkeys": true,
+	"PATCH /me/passkeys/{id}": true, "DELETE /me/passkeys/{id}": true,
+	"POST /login/passkey/begin": true, "POST /login/passkey/finish": true,
+	"POST /login/mfa/passkey/begin": true, "POST /login/mfa/passkey/finish": true,
 	"POST /books": true, "POST /book": true, "GET /books": true,
 	"GET /books/{id}": true, "PATCH /books/{id}": true, "DELETE /books/{id}": true,
 }

@@ -230,7 +230,8 @@ func (s *Store) RemoveFactors(ctx context.Context, userID string, now, liveUntil
 		} else if exists == 0 {
 			return notFound("The user")
 		}
-		for _, q := range []string{`DELETE FROM totp WHERE user_id = ?`, `DELETE FROM recovery_codes WHERE user_id = ?`} {
+		for _, q := range []string{`DELETE FROM totp WHERE user_id = ?`, `DELETE FROM recovery_codes WHERE user_id = ?`,
+			`DELETE FROM passkeys WHERE user_id = ?`} {
 			res, err := e.exec(ctx, q, userID)
 			if err != nil {
 				return err
@@ -239,8 +240,10 @@ func (s *Store) RemoveFactors(ctx context.Context, userID string, now, liveUntil
 				removed = true
 			}
 		}
-		if _, err := e.exec(ctx, `DELETE FROM mfa_challenges WHERE user_id = ?`, userID); err != nil {
-			return err
+		for _, q := range []string{`DELETE FROM mfa_challenges WHERE user_id = ?`, `DELETE FROM webauthn_ceremonies WHERE user_id = ?`} {
+			if _, err := e.exec(ctx, q, userID); err != nil {
+				return err
+			}
 		}
 		var err error
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID}, now, liveUntil); err != nil {

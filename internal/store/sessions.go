@@ -410,6 +410,7 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 			{`DELETE FROM signing_keys WHERE retired_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
 			{`DELETE FROM audit_events WHERE at < ?`, p.AuditBefore, []any{ms(p.AuditBefore)}},
 			{`DELETE FROM mfa_challenges WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
+			{`DELETE FROM webauthn_ceremonies WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
 			// One-time links a day past their expiry (spent ones expire too).
 			{`DELETE FROM one_time_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
 		} {

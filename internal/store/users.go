@@ -10,17 +10,19 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
-// userColumns are read FROM users (unaliased); the last says whether the
-// user has a confirmed authenticator (the user object's mfa.totp).
+// userColumns are read FROM users (unaliased); the last two say whether the
+// user has a confirmed authenticator and how many passkeys (the user
+// object's mfa).
 const userColumns = "id, email, username, name, role, disabled_at, created_at, email_verified_at, " +
-	"EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.confirmed_at IS NOT NULL)"
+	"EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.confirmed_at IS NOT NULL), " +
+	"(SELECT COUNT(*) FROM passkeys WHERE passkeys.user_id = users.id)"
 
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (auth.User, error) {
 	var u auth.User
 	var email, username sql.NullString
 	var disabled, verified sql.NullInt64
 	var created int64
-	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created, &verified, &u.MFA.TOTP}, extra...)...)
+	err := row.Scan(append([]any{&u.ID, &email, &username, &u.Name, &u.Role, &disabled, &created, &verified, &u.MFA.TOTP, &u.MFA.Passkeys}, extra...)...)
 	u.Email, u.Username, u.Disabled, u.CreatedAt = email.String, username.String, disabled.Valid, fromMS(created)
 	u.EmailVerified = verified.Valid
 	return u, err

@@ -114,6 +114,18 @@ type Security struct {
 	NewCodes   []string   // recovery codes made just now, shown this once
 	CodesFile  template.URL
 	NeedReauth bool // the last action needs a recent sign-in: show the form
+	Passkeys   []Passkey
+	PasskeysOn bool // the server has a relying party: offer to add one
+}
+
+// Passkey is a row of the security page's passkeys.
+type Passkey struct {
+	ID, Name, Created, LastUsed string
+}
+
+// SecondStep is the second login page's content: what it offers.
+type SecondStep struct {
+	TOTP, Passkey bool
 }
 
 // TOTPSetup is an authenticator app being set up.

@@ -1,0 +1,286 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/gatehouse-auth/gatehouse/internal/web"
+)
+
+// Passkeys over JSON, and the forms the pages' WebAuthn script submits:
+// thin adapters over auth.Service's passkeys.go. A ceremony's begin answers
+// the options for navigator.credentials.create/get as the library makes
+// them ({"publicKey": ...}); its finish takes the credential as the browser
+// serialised it (PublicKeyCredential.toJSON()).
+
+type passkeyJSON struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+func passkeyView(p auth.PasskeyView) passkeyJSON {
+	v := passkeyJSON{ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt}
+	if !p.LastUsedAt.IsZero() {
+		v.LastUsedAt = &p.LastUsedAt
+	}
+	return v
+}
+
+type passkeyResponse struct {
+	Passkey passkeyJSON `json:"passkey"`
+}
+
+// writeOptions answers a ceremony's options (never cached: a challenge).
+func writeOptions(w http.ResponseWriter, opts json.RawMessage) {
+	w.Header().Set("Cache-Control", "no-store")
+	httpjson.Write(w, http.StatusOK, opts)
+}
+
+// credentialOf is a finish's credential: present, and a JSON object.
+func credentialOf(raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, auth.Errorf(auth.CodeInvalidRequest, "Send the credential the browser made, as a JSON object.")
+	}
+	return raw, nil
+}
+
+// handleBeginPasskeyRegistration serves POST /me/passkeys/register/begin.
+func handleBeginPasskeyRegistration(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := claimsOf(r)
+		opts, err := d.Auth.BeginPasskeyRegistration(r.Context(), c.Subject, c.SessionID)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		writeOptions(w, opts)
+	})
+}
+
+type registerFinishRequest struct {
+	Name       string          `json:"name"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// handleFinishPasskeyRegistration serves POST /me/passkeys/register/finish
+// {name, credential}: 201 {"passkey"}.
+func handleFinishPasskeyRegistration(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[registerFinishRequest](r, false)
+		var cred []byte
+		if err == nil {
+			cred, err = credentialOf(in.Credential)
+		}
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		c := claimsOf(r)
+		p, err := d.Auth.FinishPasskeyRegistration(r.Context(), c.Subject, c.SessionID, in.Name, cred)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusCreated, passkeyResponse{passkeyView(p)})
+	})
+}
+
+type passkeysResponse struct {
+	Passkeys []passkeyJSON `json:"passkeys"`
+}
+
+// handleListPasskeys serves GET /me/passkeys.
+func handleListPasskeys(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list, err := d.Auth.Passkeys(r.Context(), claimsOf(r).Subject)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		out := passkeysResponse{Passkeys: make([]passkeyJSON, 0, len(list))}
+		for _, p := range list {
+			out.Passkeys = append(out.Passkeys, passkeyView(p))
+		}
+		httpjson.Write(w, http.StatusOK, out)
+	})
+}
+
+type renamePasskeyRequest struct {
+	Name string `json:"name"`
+}
+
+// handleRenamePasskey serves PATCH /me/passkeys/{id} {name}.
+func handleRenamePasskey(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in, err := httpjson.Decode[renamePasskeyRequest](r, false)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		p, err := d.Auth.RenamePasskey(r.Context(), claimsOf(r).Subject, r.PathValue("id"), in.Name)
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, passkeyResponse{passkeyView(p)})
+	})
+}
+
+// handleRemovePasskey serves DELETE /me/passkeys/{id} (a recent login is needed).
+func handleRemovePasskey(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := claimsOf(r)
+		if err := d.Auth.RemovePasskey(r.Context(), c.Subject, c.SessionID, r.PathValue("id")); err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleBeginPasskeyLogin serves POST /login/passkey/begin (no body).
+func handleBeginPasskeyLogin(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opts, err := d.Auth.BeginPasskeyLogin(r.Context(), client(d, r))
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		writeOptions(w, opts)
+	})
+}
+
+type passkeyLoginRequest struct {
+	MFAToken   string          `json:"mfa_token"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// handleFinishPasskeyLogin serves POST /login/passkey/finish {credential}:
+// the token response; from the login page's form, the session's cookies.
+func handleFinishPasskeyLogin(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if httpjson.IsForm(r) {
+			passkeyLoginForm(d, w, r, "login", func(cred []byte) (*auth.Tokens, error) {
+				return d.Auth.LoginPasskey(r.Context(), cred, client(d, r))
+			})
+			return
+		}
+		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
+		var cred []byte
+		if err == nil {
+			cred, err = credentialOf(in.Credential)
+		}
+		var tokens *auth.Tokens
+		if err == nil {
+			tokens, err = d.Auth.LoginPasskey(r.Context(), cred, client(d, r))
+		}
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, tokenView(tokens))
+	})
+}
+
+// mfaTokenOf is a second step's mfa_token: the JSON body's, or, from the
+// second login page (a form, CSRF-checked), its HttpOnly cookie's.
+func mfaTokenCookie(r *http.Request) string {
+	if c, err := r.Cookie(mfaCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// handleBeginPasskeyMFA serves POST /login/mfa/passkey/begin {mfa_token}
+// (or the second login page's form post, with the token in its cookie).
+func handleBeginPasskeyMFA(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var token string
+		var err error
+		if httpjson.IsForm(r) {
+			if err = parseForm(r); err == nil {
+				err = checkFormPost(d, r)
+			}
+			token = mfaTokenCookie(r)
+		} else {
+			var in passkeyLoginRequest
+			in, err = httpjson.Decode[passkeyLoginRequest](r, false)
+			token = in.MFAToken
+		}
+		var opts json.RawMessage
+		if err == nil {
+			opts, err = d.Auth.BeginPasskeyMFA(r.Context(), token, client(d, r))
+		}
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		writeOptions(w, opts)
+	})
+}
+
+// handleFinishPasskeyMFA serves POST /login/mfa/passkey/finish {mfa_token,
+// credential}: the token response; from the second login page's form, the
+// session's cookies.
+func handleFinishPasskeyMFA(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if httpjson.IsForm(r) {
+			passkeyLoginForm(d, w, r, "login_mfa", func(cred []byte) (*auth.Tokens, error) {
+				return d.Auth.LoginMFAPasskey(r.Context(), mfaTokenCookie(r), cred, client(d, r))
+			})
+			return
+		}
+		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
+		var cred []byte
+		if err == nil {
+			cred, err = credentialOf(in.Credential)
+		}
+		var tokens *auth.Tokens
+		if err == nil {
+			tokens, err = d.Auth.LoginMFAPasskey(r.Context(), in.MFAToken, cred, client(d, r))
+		}
+		if err != nil {
+			httpjson.Error(w, r, d.Log, err)
+			return
+		}
+		httpjson.Write(w, http.StatusOK, tokenView(tokens))
+	})
+}
+
+// passkeyLoginForm finishes a page's passkey sign-in: the script put the
+// credential in the form's "credential" field. Errors show the page again.
+func passkeyLoginForm(d Deps, w http.ResponseWriter, r *http.Request, page string, finish func([]byte) (*auth.Tokens, error)) {
+	err := parseForm(r)
+	if err == nil {
+		err = checkFormPost(d, r)
+	}
+	var cred []byte
+	if err == nil {
+		cred, err = credentialOf(json.RawMessage(r.PostFormValue("credential")))
+	}
+	var tokens *auth.Tokens
+	if err == nil {
+		tokens, err = finish(cred)
+	}
+	if err != nil {
+		p := web.Page{Title: map[string]string{"login": "Log in", "login_mfa": "Two-step sign-in"}[page], CSRF: ensureCSRFCookie(w, r),
+			Next: safeNext(r.PostFormValue("next")), Form: map[string]string{}, Data: loginMFAData(d, r, page)}
+		status := formError(d, w, r, &p, err, nil)
+		d.Pages.Render(w, status, page, p)
+		return
+	}
+	if page == "login_mfa" {
+		http.SetCookie(w, cookie(mfaCookie, "", -1, true))
+	}
+	setSessionCookies(w, tokens, "")
+	next := safeNext(r.PostFormValue("next"))
+	if next == "" {
+		next = "/dashboard"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
