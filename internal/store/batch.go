@@ -26,9 +26,11 @@ import (
 //
 // SQLite has one writer connection, so it gets one lane. PostgreSQL serves
 // concurrent writers, so it gets several lanes, each its own transaction on
-// its own connection; a job's key (the refresh token's hash) picks its lane,
-// so two rotations of one token are always ordered inside one lane and never
-// wait for each other's row locks across lanes.
+// its own connection; a job's key (a rotation's session: rotationLane) picks
+// its lane, so the rotations of one session are ordered inside one lane and
+// never wait for each other's row locks across lanes. A deadlock with a
+// transaction outside the batcher fails only the statement: the job is run
+// again (isRetryable).
 //
 // The queue is bounded: when a lane is full the caller is told at once to
 // come back (unavailable, with Retry-After), instead of queueing without
@@ -216,7 +218,19 @@ func (b *batcher) commit(jobs []*job) {
 		}
 		own = own[:0]
 		e := execer{c: w, tx: tx, changes: &own, missed: &missed}
-		if err := runJob(j, e); err != nil {
+		err := runJob(j, e)
+		// A deadlock (PostgreSQL picks a victim when a batch and another
+		// transaction lock rows in opposite orders) fails the statement,
+		// not the work: the other side has gone on, so run the job again.
+		for try := 1; err != nil && isRetryable(err) && try < 3; try++ {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
+				fail(w.counted(rerr))
+				return
+			}
+			own = own[:0]
+			err = runJob(j, e)
+		}
+		if err != nil {
 			answers[i] = err
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
 				fail(w.counted(rerr))

@@ -195,6 +195,22 @@ func (s *Store) SessionByRefresh(ctx context.Context, hash string) (auth.Session
 	return sess, err
 }
 
+// rotationLane is the batch lane key of a rotation. On PostgreSQL's several
+// lanes it is the token's session: every rotation of one session then runs in
+// one lane, so two lanes' transactions never wait for each other's rows (a
+// session's tokens in two lanes deadlocked with a revocation between them).
+// An unknown token keeps its hash; SQLite's one lane needs no read.
+func (s *Store) rotationLane(ctx context.Context, hash string) string {
+	if s.batch == nil || len(s.batch.lanes) < 2 {
+		return hash
+	}
+	var sessionID string
+	if err := s.reader().queryRow(ctx, `SELECT session_id FROM refresh_tokens WHERE hash = ?`, hash).Scan(&sessionID); err != nil {
+		return hash
+	}
+	return sessionID
+}
+
 // Rotate reads a refresh token's state and applies decide's answer in one
 // write transaction, so two concurrent refreshes of one token are ordered
 // and cannot both rotate it. It is group-committed (batch.go): decide runs
@@ -206,7 +222,7 @@ func (s *Store) SessionByRefresh(ctx context.Context, hash string) (auth.Session
 // refresh at once on every instance), the spent mark, one update of the
 // session (last use and the access tokens' lifetime), and the successor.
 func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.RefreshState) (auth.Rotation, error)) error {
-	return s.inBatch(ctx, hash, func(ctx context.Context, e execer) error {
+	return s.inBatch(ctx, s.rotationLane(ctx, hash), func(ctx context.Context, e execer) error {
 		var st auth.RefreshState
 		var successor sql.NullString
 		dest := []any{&st.Token.Hash, &st.Token.SessionID, msDest{&st.Token.CreatedAt}, msDest{&st.Token.ExpiresAt},

@@ -416,6 +416,14 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.SQLState() == "23505"
 }
 
+// isRetryable recognises PostgreSQL's deadlock victim (40P01) and
+// serialization failure (40001): the statement lost a race, and running the
+// same work again succeeds.
+func isRetryable(err error) bool {
+	var pgErr interface{ SQLState() string }
+	return errors.As(err, &pgErr) && (pgErr.SQLState() == "40P01" || pgErr.SQLState() == "40001")
+}
+
 func notFound(what string) error {
 	return auth.Errorf(auth.CodeNotFound, "%s was not found.", what)
 }
