@@ -297,7 +297,9 @@ func (a *App) Run(ctx context.Context) {
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Auth.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
 	go a.Mail.Run(ctx) // delivers the outbox, prunes delivered mail
-	go func() {        // link requests a killed process (or a full queue) left: at start, then every few seconds
+	// The link requests a killed process (or a full queue) left: at start,
+	// then every few seconds.
+	go func() {
 		if err := a.Auth.SweepLinkRequests(ctx); err != nil && ctx.Err() == nil {
 			a.cfg.Log.Warn("link request sweep failed", "err", err)
 		}
