@@ -318,7 +318,8 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 
 // Run does the server's background work until ctx ends: it follows the
 // change feed (so logouts on other instances take effect here within a poll
-// interval), reloads signing keys, delivers the mail outbox, and prunes
+// interval), reloads signing keys, delivers the mail outbox, serves the
+// link requests left behind (auth.Service.SweepLinkRequests), and prunes
 // hourly (Prune).
 func (a *App) Run(ctx context.Context) {
 	if a.fanout != nil {
@@ -327,6 +328,14 @@ func (a *App) Run(ctx context.Context) {
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Auth.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
 	go a.Mail.Run(ctx) // delivers the outbox, prunes delivered mail
+	// The link requests a killed process (or a full queue) left: at start,
+	// then every few seconds.
+	go func() {
+		if err := a.Auth.SweepLinkRequests(ctx); err != nil && ctx.Err() == nil {
+			a.cfg.Log.Warn("link request sweep failed", "err", err)
+		}
+		every(ctx, 5*time.Second, "link request sweep", a.cfg.Log, a.Auth.SweepLinkRequests)
+	}()
 	prune := func(ctx context.Context) error {
 		n, err := a.Prune(ctx)
 		if n > 0 {

@@ -213,8 +213,22 @@ type Store interface {
 
 	// IssueLink stores a one-time link's token and, in the same
 	// transaction, voids the user's unspent links of the same purpose and
-	// writes mails (the link's, and any notice) to the outbox.
-	IssueLink(ctx context.Context, t LinkToken, mails []outbox.Message) error
+	// writes mails (the link's, and any notice) to the outbox. With done.ID
+	// set it also deletes that link request, if done.Owner still holds it
+	// (else ErrLinkRequestLost, and nothing is written).
+	IssueLink(ctx context.Context, t LinkToken, mails []outbox.Message, done LinkRequest) error
+	// AddLinkRequest writes a link request (a fresh id when r.ID is empty)
+	// and returns its id.
+	AddLinkRequest(ctx context.Context, r LinkRequest) (string, error)
+	// ClaimLinkRequest leases request id to owner until now+leaseFor;
+	// ErrLinkRequestLost when it is gone or another claimer holds it.
+	ClaimLinkRequest(ctx context.Context, id, owner string, now time.Time, leaseFor time.Duration) (LinkRequest, error)
+	// ClaimLinkRequests leases to owner up to limit requests created
+	// before createdBefore that nobody holds, oldest first.
+	ClaimLinkRequests(ctx context.Context, owner string, now, createdBefore time.Time, leaseFor time.Duration, limit int) ([]LinkRequest, error)
+	// DropLinkRequest deletes a request r.Owner holds (nothing to mail);
+	// ErrLinkRequestLost when another claimer took it over.
+	DropLinkRequest(ctx context.Context, r LinkRequest) error
 	// LinkToken returns the stored link token with this hash.
 	LinkToken(ctx context.Context, hash string) (LinkToken, error)
 	// UseLink spends a link and applies its effect in one transaction (see

@@ -32,9 +32,14 @@ import (
 //     link, one of another purpose, or one of another user than the
 //     signed-in caller). Opening a link's page spends nothing.
 //   - POST /password/forgot (and the page's "send the link again") answer
-//     the same whatever the account: the lookup and the mail happen in a
-//     bounded background queue after the answer, so neither the answer nor
-//     its timing depends on the account. They are limited per address
+//     the same whatever the account: before the answer only a LinkRequest
+//     row is written (the same short write for every account); the lookup
+//     and the mail happen after it, in a bounded background queue, so
+//     neither the answer nor its timing depends on the account. The job
+//     claims the row with a lease and deletes it in the transaction that
+//     writes the link and its mail (or alone when nothing is mailed); a row
+//     a crash or a full queue left behind is taken by SweepLinkRequests
+//     (at start and every few seconds). They are limited per address
 //     (refused openly) and per account (silently: the answer cannot say),
 //     and never lock anything.
 
@@ -82,6 +87,39 @@ type LinkUse struct {
 	LiveUntil    time.Time
 	Mails        []outbox.Message
 }
+
+// LinkRequestKind is what a link request asks for.
+type LinkRequestKind string
+
+// Kinds of link requests.
+const (
+	RequestReset  LinkRequestKind = "reset"  // a password reset link (ForgotPassword)
+	RequestVerify LinkRequestKind = "verify" // a verification link (ResendVerification)
+)
+
+// LinkRequest is a link asked for without being signed in, stored before
+// the answer so that a crash after it loses nothing; it is deleted with
+// the link and its mail, or alone when nothing is to be mailed.
+type LinkRequest struct {
+	ID         string // UUIDv7
+	Kind       LinkRequestKind
+	Identifier string // canonical (CanonicalIdentifier)
+	Client     Client // the caller, for the audit log
+	CreatedAt  time.Time
+	Owner      string // who holds its lease, once claimed
+}
+
+// ErrLinkRequestLost is the store's answer for a link request that is gone
+// or whose lease another claimer holds.
+var ErrLinkRequestLost = errors.New("the link request is gone or held by another claimer")
+
+// Leases of link requests: a claimer has linkRequestLease to finish one
+// (its work is bounded well below that); a sweep takes the requests of at
+// most sweepBatch per claim.
+const (
+	linkRequestLease = 5 * time.Minute
+	sweepBatch       = 8
+)
 
 // ErrLinkSpent is Store.UseLink's answer for a link spent, voided or
 // expired since it was read.
@@ -216,6 +254,13 @@ func mailName(u User, to string) string {
 // it (voiding u's older links of that purpose) with its mail, unless
 // deliver is false, and the extra mails, in one transaction.
 func (s *Service) issueLink(ctx context.Context, u User, purpose LinkPurpose, to string, deliver bool, extra ...mail.Message) (string, error) {
+	return s.issueLinkFor(ctx, LinkRequest{}, u, purpose, to, deliver, extra...)
+}
+
+// issueLinkFor is issueLink that, with done.ID set, also deletes the link
+// request done in the same transaction (ErrLinkRequestLost, and nothing
+// written, when its lease was lost).
+func (s *Service) issueLinkFor(ctx context.Context, done LinkRequest, u User, purpose LinkPurpose, to string, deliver bool, extra ...mail.Message) (string, error) {
 	raw, hash := newLinkToken()
 	path, kind, ttl := s.linkKind(purpose)
 	link := s.link(path, raw)
@@ -230,7 +275,7 @@ func (s *Service) issueLink(ctx context.Context, u User, purpose LinkPurpose, to
 	mails = append(mails, extra...)
 	now := s.now()
 	err := s.store.IssueLink(ctx, LinkToken{Hash: hash, UserID: u.ID, Purpose: purpose, Email: to,
-		CreatedAt: now, ExpiresAt: now.Add(ttl)}, mails)
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}, mails, done)
 	if err != nil {
 		return "", fmt.Errorf("%s link: %w", purpose, err)
 	}
@@ -274,13 +319,13 @@ func (s *Service) allowAccount(ctx context.Context, userID string) (bool, time.D
 }
 
 // background runs job after the answer (after Delay and a random part), in
-// the bounded queue. When the queue is full the request is dropped (and
-// logged): the answer, already given, is the same.
+// the bounded queue. When the queue is full the job is not run (and
+// logged): its link request stays for SweepLinkRequests.
 func (s *Service) background(ctx context.Context, name string, job func(ctx context.Context)) {
 	select {
 	case s.rec.slots <- struct{}{}:
 	default:
-		s.log.Warn("recovery queue full: request dropped", "job", name)
+		s.log.Warn("recovery queue full: request left to the sweep", "job", name)
 		return
 	}
 	s.rec.mu.Lock()
@@ -317,19 +362,22 @@ func (s *Service) WaitRecovery() {
 // email or a username). The answer is the same whether such an account
 // exists, has an address, is disabled or over its limit: only an empty
 // identifier or the caller's address being over its limit is refused. The
-// lookup and the mail follow in the background.
+// request is stored before the answer; the lookup and the mail follow in
+// the background.
 func (s *Service) ForgotPassword(ctx context.Context, identifier string, c Client) error {
-	return s.askLink(ctx, identifier, c, "password reset", s.mailResetLink)
+	return s.askLink(ctx, identifier, c, RequestReset)
 }
 
 // ResendVerification asks for a fresh verification link for the account
 // of identifier, without being signed in (the login page's answer to
 // email_not_verified), with ForgotPassword's no-enumeration answer.
 func (s *Service) ResendVerification(ctx context.Context, identifier string, c Client) error {
-	return s.askLink(ctx, identifier, c, "verification", s.mailVerifyLink)
+	return s.askLink(ctx, identifier, c, RequestVerify)
 }
 
-func (s *Service) askLink(ctx context.Context, identifier string, c Client, name string, job func(context.Context, string)) error {
+// askLink checks the request, stores it (one row, whatever the account),
+// and wakes a background job for it.
+func (s *Service) askLink(ctx context.Context, identifier string, c Client, kind LinkRequestKind) error {
 	if c != (Client{}) {
 		ctx = WithClient(ctx, c)
 	} else {
@@ -342,61 +390,111 @@ func (s *Service) askLink(ctx context.Context, identifier string, c Client, name
 	if err := s.limitRecoveryAddress(ctx, c); err != nil {
 		return err
 	}
-	s.background(ctx, name, func(ctx context.Context) { job(ctx, ident) })
+	id, err := s.store.AddLinkRequest(ctx, LinkRequest{Kind: kind, Identifier: ident,
+		Client: Client{IP: c.IP, UserAgent: truncate(c.UserAgent, 512)}, CreatedAt: s.now()})
+	if err != nil {
+		return fmt.Errorf("%s link request: %w", kind, err)
+	}
+	s.background(ctx, string(kind), func(ctx context.Context) { s.claimLinkRequest(ctx, id) })
 	return nil
 }
 
-// recipient finds the account of ident that may be mailed a link; the
-// audit log records why not when it may not.
-func (s *Service) recipient(ctx context.Context, ident, event string) (User, bool) {
-	u, _, err := s.store.UserCredentials(ctx, ident)
+// claimLinkRequest is the background job of request id: it claims the
+// request and serves it, unless the sweep (or another instance) holds it.
+// A failed claim leaves it for the sweep.
+func (s *Service) claimLinkRequest(ctx context.Context, id string) {
+	r, err := s.store.ClaimLinkRequest(ctx, id, newID(), s.now(), linkRequestLease)
+	if errors.Is(err, ErrLinkRequestLost) {
+		return
+	}
+	if err != nil {
+		s.log.Error("link request claim failed: left to the sweep", "request", id, "err", err)
+		return
+	}
+	s.serveLinkRequest(ctx, r)
+}
+
+// SweepLinkRequests serves the link requests left behind: those whose
+// background job never ran (the process died, or its queue was full) or
+// failed, once their lease is free, a second past the time their job would
+// have claimed them. The server runs it at start and every few seconds.
+func (s *Service) SweepLinkRequests(ctx context.Context) error {
+	for {
+		now := s.now()
+		rs, err := s.store.ClaimLinkRequests(ctx, newID(), now, now.Add(-2*s.rec.cfg.Delay-time.Second), linkRequestLease, sweepBatch)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			s.serveLinkRequest(rctx, r)
+			cancel()
+		}
+		if len(rs) < sweepBatch || ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// serveLinkRequest does what a claimed request asks: the lookup, the
+// per-account limit, and the link with its mail, written with the
+// request's deletion in one transaction; or, when nothing is to be mailed,
+// the deletion alone. A failure leaves the request to be retried when its
+// lease ends.
+func (s *Service) serveLinkRequest(ctx context.Context, r LinkRequest) {
+	ctx = WithClient(ctx, r.Client)
+	event, purpose := EventResetRequested, PurposeResetPassword
+	if r.Kind == RequestVerify {
+		event, purpose = EventVerificationRequested, PurposeVerifyEmail
+	}
+	u, why, err := s.recipient(ctx, r.Identifier)
+	if err != nil {
+		s.log.Error("recovery lookup failed", "request", r.ID, "err", err)
+		return
+	}
+	if why == "" && purpose == PurposeVerifyEmail && u.EmailVerified {
+		why = "already verified: nothing mailed"
+	}
+	if why != "" {
+		switch err := s.store.DropLinkRequest(ctx, r); {
+		case errors.Is(err, ErrLinkRequestLost):
+			return // another claimer serves it, and audits it
+		case err != nil:
+			s.log.Error("link request deletion failed", "request", r.ID, "err", err)
+			return
+		}
+		s.audit(ctx, event, u.ID, why)
+		return
+	}
+	if _, err := s.issueLinkFor(ctx, r, u, purpose, u.Email, true); err != nil {
+		if errors.Is(err, ErrLinkRequestLost) {
+			return
+		}
+		s.log.Error(string(purpose)+" link failed", "user", u.ID, "request", r.ID, "err", err)
+		return
+	}
+	s.audit(ctx, event, u.ID, "link written to the outbox")
+}
+
+// recipient finds the account of ident that may be mailed a link, or says
+// why not (u.ID is set when there is such an account); err is a failed
+// lookup.
+func (s *Service) recipient(ctx context.Context, ident string) (u User, why string, err error) {
+	u, _, err = s.store.UserCredentials(ctx, ident)
 	switch {
 	case ErrorCode(err) == CodeNotFound:
-		s.audit(ctx, event, "", "no such account: nothing mailed")
-		return User{}, false
+		return User{}, "no such account: nothing mailed", nil
 	case err != nil:
-		s.log.Error("recovery lookup failed", "err", err)
-		return User{}, false
+		return User{}, "", err
 	case u.Email == "":
-		s.audit(ctx, event, u.ID, "the account has no address: nothing mailed")
-		return User{}, false
+		return u, "the account has no address: nothing mailed", nil
 	case u.Disabled:
-		s.audit(ctx, event, u.ID, "disabled account: nothing mailed")
-		return User{}, false
+		return u, "disabled account: nothing mailed", nil
 	}
 	if ok, _ := s.allowAccount(ctx, u.ID); !ok {
-		s.audit(ctx, event, u.ID, "over the per-account limit: nothing mailed")
-		return User{}, false
+		return u, "over the per-account limit: nothing mailed", nil
 	}
-	return u, true
-}
-
-func (s *Service) mailResetLink(ctx context.Context, ident string) {
-	u, ok := s.recipient(ctx, ident, EventResetRequested)
-	if !ok {
-		return
-	}
-	if _, err := s.issueLink(ctx, u, PurposeResetPassword, u.Email, true); err != nil {
-		s.log.Error("reset link failed", "user", u.ID, "err", err)
-		return
-	}
-	s.audit(ctx, EventResetRequested, u.ID, "link written to the outbox")
-}
-
-func (s *Service) mailVerifyLink(ctx context.Context, ident string) {
-	u, ok := s.recipient(ctx, ident, EventVerificationRequested)
-	if !ok {
-		return
-	}
-	if u.EmailVerified {
-		s.audit(ctx, EventVerificationRequested, u.ID, "already verified: nothing mailed")
-		return
-	}
-	if _, err := s.issueLink(ctx, u, PurposeVerifyEmail, u.Email, true); err != nil {
-		s.log.Error("verification link failed", "user", u.ID, "err", err)
-		return
-	}
-	s.audit(ctx, EventVerificationRequested, u.ID, "link written to the outbox")
+	return u, "", nil
 }
 
 // sendSignupVerification mails a new account with an address its

@@ -14,9 +14,16 @@ import (
 // the effects of spending them, each in one transaction with its mail.
 
 // IssueLink voids the user's unspent links of t's purpose, stores t, and
-// writes mails to the outbox, in one transaction.
-func (s *Store) IssueLink(ctx context.Context, t auth.LinkToken, mails []outbox.Message) error {
+// writes mails to the outbox, in one transaction; with done.ID set, that
+// transaction also deletes the link request done.Owner holds, or writes
+// nothing (auth.ErrLinkRequestLost) when another claimer took it over.
+func (s *Store) IssueLink(ctx context.Context, t auth.LinkToken, mails []outbox.Message, done auth.LinkRequest) error {
 	return s.inTx(ctx, func(e execer) error {
+		if done.ID != "" {
+			if err := dropLinkRequest(ctx, e, done); err != nil {
+				return err
+			}
+		}
 		if err := voidLinks(ctx, e, t.UserID, t.CreatedAt, t.Purpose); err != nil {
 			return err
 		}

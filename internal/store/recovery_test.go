@@ -35,14 +35,14 @@ func TestLinkIssueStoresTokenAndMailTogetherAndVoidsOlder(t *testing.T) {
 	ctx := context.Background()
 	u, _ := userWithSession(t, s, "ann@example.com")
 	m := outbox.Message{To: "ann@example.com", Subject: "reset", Text: "link"}
-	if err := s.IssueLink(ctx, link(u, "h1", auth.PurposeResetPassword, u.Email), []outbox.Message{m}); err != nil {
+	if err := s.IssueLink(ctx, link(u, "h1", auth.PurposeResetPassword, u.Email), []outbox.Message{m}, auth.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.IssueLink(ctx, link(u, "v1", auth.PurposeVerifyEmail, u.Email), nil); err != nil {
+	if err := s.IssueLink(ctx, link(u, "v1", auth.PurposeVerifyEmail, u.Email), nil, auth.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	// A second link with a taken hash fails whole: no mail goes out for it.
-	if err := s.IssueLink(ctx, link(u, "h1", auth.PurposeResetPassword, u.Email), []outbox.Message{m}); err == nil {
+	if err := s.IssueLink(ctx, link(u, "h1", auth.PurposeResetPassword, u.Email), []outbox.Message{m}, auth.LinkRequest{}); err == nil {
 		t.Fatal("a duplicate hash was stored")
 	}
 	if n := depth(t, s); n != 1 {
@@ -53,7 +53,7 @@ func TestLinkIssueStoresTokenAndMailTogetherAndVoidsOlder(t *testing.T) {
 		t.Fatalf("stored %+v, %v", tok, err)
 	}
 	// A newer reset link voids the first, and only links of its purpose.
-	if err := s.IssueLink(ctx, link(u, "h2", auth.PurposeResetPassword, u.Email), nil); err != nil {
+	if err := s.IssueLink(ctx, link(u, "h2", auth.PurposeResetPassword, u.Email), nil, auth.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if tok, _ := s.LinkToken(ctx, "h1"); tok.UsedAt.IsZero() {
@@ -73,7 +73,7 @@ func TestUseLinkSpendsOnceAndAppliesItsEffect(t *testing.T) {
 	u, sid := userWithSession(t, s, "ann@example.com")
 	for _, h := range []string{"r1", "r2"} {
 		if err := s.IssueLink(ctx, auth.LinkToken{Hash: h, UserID: u.ID, Purpose: auth.PurposeResetPassword, Email: u.Email,
-			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil); err != nil {
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil, auth.LinkRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -105,7 +105,7 @@ func TestUseLinkSpendsOnceAndAppliesItsEffect(t *testing.T) {
 	}
 	// Expired: spends nothing.
 	if err := s.IssueLink(ctx, auth.LinkToken{Hash: "r3", UserID: u.ID, Purpose: auth.PurposeResetPassword, Email: u.Email,
-		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, nil, auth.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	use.Hash, use.Now = "r3", now.Add(time.Minute)
@@ -118,7 +118,7 @@ func TestPasswordChangeVoidsResetLinks(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
 	u, sid := userWithSession(t, s, "ann@example.com")
-	if err := s.IssueLink(ctx, link(u, "r1", auth.PurposeResetPassword, u.Email), nil); err != nil {
+	if err := s.IssueLink(ctx, link(u, "r1", auth.PurposeResetPassword, u.Email), nil, auth.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	keep := auth.Session{ID: sid, UserID: u.ID}
@@ -141,7 +141,7 @@ func TestVerifyAndChangeEmailLinks(t *testing.T) {
 		link(u, "v1", auth.PurposeVerifyEmail, u.Email),
 		link(u, "c1", auth.PurposeChangeEmail, "taken@example.com"),
 	} {
-		if err := s.IssueLink(ctx, l, nil); err != nil {
+		if err := s.IssueLink(ctx, l, nil, auth.LinkRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestVerifyAndChangeEmailLinks(t *testing.T) {
 	if tok, _ := s.LinkToken(ctx, "c1"); !tok.UsedAt.IsZero() {
 		t.Fatal("a refused confirmation spent its link")
 	}
-	if err := s.IssueLink(ctx, link(u, "c2", auth.PurposeChangeEmail, "new@example.com"), nil); err != nil {
+	if err := s.IssueLink(ctx, link(u, "c2", auth.PurposeChangeEmail, "new@example.com"), nil, auth.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	got, _, err := s.UseLink(ctx, auth.LinkUse{Hash: "c2", Purpose: auth.PurposeChangeEmail, UserID: u.ID, Email: "new@example.com", Now: now})

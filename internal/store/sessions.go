@@ -429,6 +429,7 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 			{`DELETE FROM webauthn_ceremonies WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
 			// One-time links a day past their expiry (spent ones expire too).
 			{`DELETE FROM one_time_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
+			{`DELETE FROM link_requests WHERE created_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}}, // link requests a day old
 		} {
 			if q.when.IsZero() {
 				continue
