@@ -26,6 +26,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"flag"
@@ -243,6 +244,21 @@ func (r run1) runs(o options, key string) bool {
 	return o.runs(key) || (r.scaleUsers > 0 && o.only["scale"])
 }
 
+// masterKeyFile writes a fresh 32-byte master key, 0600, for one run.
+func masterKeyFile() (string, error) {
+	f, err := os.CreateTemp("", "gatehouse-bench-*.key")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if _, err := f.Write(key); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
+}
+
 // measureGatehouse starts Gatehouse on db, seeds it and measures it.
 func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (backendResult, error) {
 	fmt.Fprintf(os.Stderr, "%s:\n", r1.label)
@@ -250,6 +266,14 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	// the per-account lockout stays (no login here fails).
 	args := append([]string{"--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
 		"--limit-login", "100000000/1s", "--limit-register", "100000000/1s", "--limit-refresh", "100000000/1s"}, r1.args...)
+	if strings.HasPrefix(db, "postgres") { // PostgreSQL needs the master key named (SQLite makes <db>.key)
+		keyFile, err := masterKeyFile()
+		if err != nil {
+			return backendResult{}, err
+		}
+		defer os.Remove(keyFile)
+		args = append(args, "--master-key-file", keyFile)
+	}
 	began := time.Now()
 	gh, base, err := start(bin, args...)
 	if err != nil {
