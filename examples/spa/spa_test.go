@@ -45,26 +45,7 @@ func buildClient(t *testing.T) string {
 // newBrowser starts headless Chromium, or skips the test when there is none.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path := os.Getenv("GATEHOUSE_TEST_BROWSER")
-	if path == "" {
-		t.Skip("browser tests skipped: set GATEHOUSE_TEST_BROWSER to a Chromium binary (e.g. /usr/bin/chromium) to run them")
-	}
-	if _, err := exec.LookPath(path); err != nil {
-		t.Skipf("browser tests skipped: GATEHOUSE_TEST_BROWSER=%q is not an executable: %v", path, err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 120*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Run(ctx); err != nil {
-		t.Skipf("browser tests skipped: Chromium did not start: %v", err)
-	}
-	return ctx
+	return apptest.Browser(t, 120*time.Second)
 }
 
 // listen opens host:0, or skips when this machine has no such loopback address.

@@ -3,15 +3,15 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -21,26 +21,7 @@ import (
 // newBrowser starts headless Chromium, or skips the test when there is none.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path := os.Getenv("GATEHOUSE_TEST_BROWSER")
-	if path == "" {
-		t.Skip("browser tests skipped: set GATEHOUSE_TEST_BROWSER to a Chromium binary (e.g. /usr/bin/chromium) to run them")
-	}
-	if _, err := exec.LookPath(path); err != nil {
-		t.Skipf("browser tests skipped: GATEHOUSE_TEST_BROWSER=%q is not an executable: %v", path, err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Run(ctx); err != nil {
-		t.Skipf("browser tests skipped: Chromium did not start: %v", err)
-	}
-	return ctx
+	return apptest.Browser(t, 90*time.Second)
 }
 
 // screenshot saves the page as PNG and prints where.
