@@ -97,12 +97,8 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, chal
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil
 		}
-		if challengeHash != "" {
-			if used, err := useChallenge(ctx, e, challengeHash, userID, now); err != nil {
-				return err
-			} else if !used {
-				return errChallengeGone
-			}
+		if err := useChallenge(ctx, e, challengeHash, userID, now); err != nil {
+			return err
 		}
 		ok = true
 		return nil
@@ -117,15 +113,23 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64, chal
 // expired meanwhile.
 var errChallengeGone = errors.New("the mfa challenge is no longer live")
 
-// useChallenge marks a live challenge of the user used.
-func useChallenge(ctx context.Context, e execer, hash, userID string, now time.Time) (bool, error) {
+// useChallenge marks the user's live challenge hash used, in the
+// transaction of the factor it completes; errChallengeGone when it was used
+// or expired meanwhile. No hash (a factor used outside a login) is nothing
+// to mark.
+func useChallenge(ctx context.Context, e execer, hash, userID string, now time.Time) error {
+	if hash == "" {
+		return nil
+	}
 	res, err := e.exec(ctx, `UPDATE mfa_challenges SET used_at = ? WHERE hash = ? AND user_id = ? AND used_at IS NULL AND expires_at > ?`,
 		ms(now), hash, userID, ms(now))
 	if err != nil {
-		return false, err
+		return err
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errChallengeGone
+	}
+	return nil
 }
 
 // DeleteTOTP removes the authenticator and every recovery code.
@@ -189,12 +193,8 @@ func (s *Store) UseRecoveryCode(ctx context.Context, u auth.RecoveryUse) (int, b
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil
 		}
-		if u.ChallengeHash != "" {
-			if used, err := useChallenge(ctx, e, u.ChallengeHash, u.UserID, u.Now); err != nil {
-				return err
-			} else if !used {
-				return errChallengeGone
-			}
+		if err := useChallenge(ctx, e, u.ChallengeHash, u.UserID, u.Now); err != nil {
+			return err
 		}
 		if err := e.queryRow(ctx, `SELECT COUNT(*) FROM recovery_codes WHERE user_id = ? AND used_at IS NULL`, u.UserID).Scan(&remaining); err != nil {
 			return err

@@ -126,12 +126,8 @@ func (s *Store) UsePasskey(ctx context.Context, u auth.PasskeyUse) (bool, error)
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil
 		}
-		if u.ChallengeHash != "" {
-			if used, err := useChallenge(ctx, e, u.ChallengeHash, u.UserID, u.Now); err != nil {
-				return err
-			} else if !used {
-				return errChallengeGone
-			}
+		if err := useChallenge(ctx, e, u.ChallengeHash, u.UserID, u.Now); err != nil {
+			return err
 		}
 		ok = true
 		return nil
