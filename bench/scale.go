@@ -17,9 +17,10 @@ import (
 )
 
 // The scale scenario's database: users and sessions written straight into
-// SQLite (not through the API), each session with two refresh-token rows, one
-// spent (with a sealed successor, as reuse detection keeps it) and one live.
-// It is seeded once per size and kept under bench/out/ for later runs.
+// SQLite (not through the API), each session with a live refresh token and
+// one spent one (with a sealed successor, as reuse detection keeps it). It
+// is seeded once per size and token layout and kept under bench/out/ for
+// later runs.
 
 // scaleUserPassword is the password of every seeded user (one argon2id hash
 // serves them all, so seeding costs no hashing).
@@ -34,7 +35,7 @@ func scaleDB(bin string, users, sessions int) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, fmt.Sprintf("scale-%d-users-%d-sessions.db", users, sessions))
+	path := filepath.Join(dir, fmt.Sprintf("scale-%d-users-%d-sessions-v2.db", users, sessions))
 	if _, err := os.Stat(path); err == nil {
 		fmt.Fprintf(os.Stderr, "scale: using the cached %s\n", path)
 		return path, nil
@@ -117,24 +118,23 @@ func seedScale(path string, users, sessions int) error {
 		successor[i] = 'A'
 	}
 	expires := now + (720 * time.Hour).Milliseconds()
-	if err := insert(sessions, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)
-		VALUES (?, ?, ?, ?, ?, 'bench', '127.0.0.1')`, func(i int) [][]any {
-		return [][]any{{fmt.Sprintf("00000000-0000-7000-9000-%012x", i), userID(i % users), now, now, expires}}
+	sessionID := func(i int) string { return fmt.Sprintf("00000000-0000-7000-9000-%012x", i) }
+	if err := insert(sessions, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,
+		refresh_hash, refresh_created_at, refresh_expires_at) VALUES (?, ?, ?, ?, ?, 'bench', '127.0.0.1', ?, ?, ?)`, func(i int) [][]any {
+		sid := sessionID(i)
+		return [][]any{{sid, userID(i % users), now, now, expires, tokenHash("live " + sid), now, expires}}
 	}); err != nil {
 		return fmt.Errorf("seed sessions: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "scale: %d sessions written\n", sessions)
-	if err := insert(sessions, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at, spent_at, successor)
-		VALUES (?, ?, ?, ?, ?, ?)`, func(i int) [][]any {
-		sid := fmt.Sprintf("00000000-0000-7000-9000-%012x", i)
-		return [][]any{
-			{tokenHash("spent " + sid), sid, now, expires, now, string(successor)},
-			{tokenHash("live " + sid), sid, now, expires, nil, nil},
-		}
+	if err := insert(sessions, `INSERT INTO spent_refresh_tokens (session_id, hash, spent_at, successor)
+		VALUES (?, ?, ?, ?)`, func(i int) [][]any {
+		sid := sessionID(i)
+		return [][]any{{sid, tokenHash("spent " + sid), now, string(successor)}}
 	}); err != nil {
-		return fmt.Errorf("seed refresh tokens: %w", err)
+		return fmt.Errorf("seed spent refresh tokens: %w", err)
 	}
-	fmt.Fprintf(os.Stderr, "scale: %d refresh tokens written\n", 2*sessions)
+	fmt.Fprintf(os.Stderr, "scale: %d spent refresh tokens written\n", sessions)
 	_, err = db.ExecContext(ctx, "ANALYZE")
 	return err
 }

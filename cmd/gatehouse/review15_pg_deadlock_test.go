@@ -13,8 +13,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 )
 
-// Review (issue 15): on PostgreSQL the four group-commit lanes are picked by
-// the refresh token's hash, so two tokens of one session (a spent one and its
+// Review (issue 15), in the token layout before migration 00012: on
+// PostgreSQL the four group-commit lanes were picked by the refresh token's
+// hash, so two tokens of one session (a spent one and its
 // successor) rotate in two transactions at once. A rotation locks its token
 // row (FOR UPDATE OF r) and then the session row; a reuse revocation locks
 // the session row (UPDATE sessions) and then the session's token rows (DELETE
@@ -86,7 +87,8 @@ func TestReviewPostgresReplayBesideRefreshDoesNotDeadlock(t *testing.T) {
 	}
 }
 
-// Review (issue 15): the same lock-order inversion between a logout (its own
+// Review (issue 15), the layout before migration 00012: the same lock-order
+// inversion between a logout (its own
 // transaction: UPDATE sessions, then DELETE FROM refresh_tokens) and a
 // refresh of the session's token in a group-commit lane (token row, then
 // session row): one tab logging out while another refreshes gets 500 on

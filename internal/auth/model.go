@@ -76,6 +76,16 @@ type RefreshToken struct {
 	AccessLiveUntil time.Time
 }
 
+// RefreshKey finds a refresh token in the store: the session it names (a
+// token is "<session id>.<secret>") and the hex SHA-256 of the whole token.
+// The store compares the hash with the session's live token and its spent
+// ones, so a token naming a real session with a made-up secret is not found
+// and ends nothing.
+type RefreshKey struct {
+	SessionID string
+	Hash      string
+}
+
 // RefreshState is what Store.Rotate reads, in one transaction, for a
 // presented refresh token.
 type RefreshState struct {
@@ -198,10 +208,14 @@ type Store interface {
 	// Sessions lists a page of a user's unrevoked, unexpired, not idle
 	// sessions, newest first.
 	Sessions(ctx context.Context, f SessionListFilter) ([]Session, error)
-	SessionByRefresh(ctx context.Context, hash string) (Session, error)
-	// Rotate loads the state of the refresh token with this hash, asks
-	// decide what to do, and applies it, all in one write transaction.
-	Rotate(ctx context.Context, hash string, decide func(RefreshState) (Rotation, error)) error
+	// RefreshToken reads a refresh token (live or spent) with its session.
+	RefreshToken(ctx context.Context, key RefreshKey) (RefreshToken, Session, error)
+	// LegacyRefreshSession finds the session of a refresh token issued
+	// before tokens named their session, by its hash.
+	LegacyRefreshSession(ctx context.Context, hash string) (string, error)
+	// Rotate loads the state of the refresh token key finds, asks decide
+	// what to do, and applies it, all in one write transaction.
+	Rotate(ctx context.Context, key RefreshKey, decide func(RefreshState) (Rotation, error)) error
 	// RevokeSessions ends the live sessions matching f and adds them to the
 	// change feed, each kept until its last access token (at least one issued
 	// at liveUntil's time) has expired; it returns the ids it ended.

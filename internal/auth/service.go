@@ -208,6 +208,15 @@ func newSecretToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// isSecretToken says whether s has the form of newSecretToken's tokens.
+func isSecretToken(s string) bool {
+	if len(s) != base64.RawURLEncoding.EncodedLen(32) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // truncate cuts s to at most n bytes without leaving half a character.

@@ -8,10 +8,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 )
 
 // startSession creates the session of a login that verified hash for u.
@@ -60,10 +62,13 @@ func (s *Service) RefreshFor(ctx context.Context, raw, clientID string) (_ *Toke
 			s.count("refresh_succeeded")
 		}
 	}()
-	if raw == "" || len(raw) > 256 {
+	key, err := s.refreshKey(ctx, raw)
+	if ErrorCode(err) == CodeNotFound {
 		return nil, errInvalidGrant
+	} else if err != nil {
+		return nil, err
 	}
-	next := newSecretToken()
+	next := newRefreshSecret(key.SessionID)
 	sealed, err := sealSuccessor(raw, next)
 	if err != nil {
 		return nil, err
@@ -111,7 +116,7 @@ func (s *Service) RefreshFor(ctx context.Context, raw, clientID string) (_ *Toke
 		issue, rt = next, s.refreshToken(sess, next, now)
 		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
 	}
-	err = s.store.Rotate(ctx, hashToken(raw), decide)
+	err = s.store.Rotate(ctx, key, decide)
 	if ErrorCode(err) == CodeNotFound {
 		return nil, errInvalidGrant
 	}
@@ -151,7 +156,7 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
 
 // LogoutRefresh ends the session of a refresh token (the web UI's cookie).
 func (s *Service) LogoutRefresh(ctx context.Context, raw string, all bool) error {
-	sess, err := s.store.SessionByRefresh(ctx, hashToken(raw))
+	_, sess, err := s.RefreshTokenState(ctx, raw)
 	if ErrorCode(err) == CodeNotFound {
 		return errInvalidGrant
 	} else if err != nil {
@@ -265,11 +270,51 @@ func authTime(sess Session) *jwt.NumericDate {
 	return jwt.NewNumericDate(t)
 }
 
-// newRefreshToken makes a 256-bit random token and its stored form; it
+// newRefreshToken makes a refresh token of sess and its stored form; it
 // never outlives its session.
 func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
-	raw := newSecretToken()
+	raw := newRefreshSecret(sess.ID)
 	return raw, s.refreshToken(sess, raw, now)
+}
+
+// newRefreshSecret is a refresh token of the session sessionID:
+// "<session id>.<256 random bits, base64url>". The session id lets the
+// store find the token by its session's rows (see RefreshKey); only the
+// random part is secret, and only a hash of the whole is stored.
+func newRefreshSecret(sessionID string) string {
+	return sessionID + "." + newSecretToken()
+}
+
+// errNoRefreshToken is a presented refresh token that is not one of ours.
+var errNoRefreshToken = Errorf(CodeNotFound, "The refresh token was not found.")
+
+// refreshKey is how the store finds the refresh token raw. A token from
+// before tokens named their session (43 characters, no dot) is found by its
+// hash; anything that is neither form is not found, without a read.
+func (s *Service) refreshKey(ctx context.Context, raw string) (RefreshKey, error) {
+	sessionID, secret, named := strings.Cut(raw, ".")
+	if !named {
+		if !isSecretToken(raw) {
+			return RefreshKey{}, errNoRefreshToken
+		}
+		hash := hashToken(raw)
+		sessionID, err := s.store.LegacyRefreshSession(ctx, hash)
+		return RefreshKey{SessionID: sessionID, Hash: hash}, err
+	}
+	if uuid.Validate(sessionID) != nil || !isSecretToken(secret) {
+		return RefreshKey{}, errNoRefreshToken
+	}
+	return RefreshKey{SessionID: sessionID, Hash: hashToken(raw)}, nil
+}
+
+// RefreshTokenState reads the refresh token raw (live or spent) with its
+// session: not_found for anything else.
+func (s *Service) RefreshTokenState(ctx context.Context, raw string) (RefreshToken, Session, error) {
+	key, err := s.refreshKey(ctx, raw)
+	if err != nil {
+		return RefreshToken{}, Session{}, err
+	}
+	return s.store.RefreshToken(ctx, key)
 }
 
 // refreshToken is the stored form of raw, issued at now for sess.

@@ -21,8 +21,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 // Scopes the provider knows.
@@ -108,9 +106,6 @@ type Store interface {
 	// DeleteGrant deletes a user's grant to a client and ends the sessions
 	// of that client for that user, in one transaction.
 	DeleteGrant(ctx context.Context, userID, clientID string, now, liveUntil time.Time) (found bool, ended []string, err error)
-	// RefreshTokenState reads a refresh token (spent or not) with its
-	// session, for introspection.
-	RefreshTokenState(ctx context.Context, hash string) (auth.RefreshToken, auth.Session, error)
 }
 
 // splitScope is a scope string's distinct values, in order.

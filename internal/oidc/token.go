@@ -208,7 +208,7 @@ func (s *Service) refresh(ctx context.Context, c Client, in TokenRequest) (*Toke
 	// A wider scope is refused before the rotation, which would spend the
 	// token the client keeps.
 	if in.Scope != "" && len(in.RefreshToken) <= 256 {
-		if _, sess, err := s.store.RefreshTokenState(ctx, hashSecret(in.RefreshToken)); err == nil && sess.ClientID == c.ID &&
+		if _, sess, err := s.auth.RefreshTokenState(ctx, in.RefreshToken); err == nil && sess.ClientID == c.ID &&
 			!subset(splitScope(in.Scope), splitScope(sess.Scope)) {
 			return nil, oauthErr(CodeInvalidScope, "The scope asked exceeds what was granted.")
 		}
@@ -372,7 +372,7 @@ func (s *Service) Revoke(ctx context.Context, ca ClientAuth, caller auth.Client,
 	if token == "" || len(token) > 8192 {
 		return oauthErr(CodeInvalidRequest, "token is required.")
 	}
-	if _, sess, err := s.store.RefreshTokenState(ctx, hashSecret(token)); err == nil {
+	if _, sess, err := s.auth.RefreshTokenState(ctx, token); err == nil {
 		if sess.ClientID == c.ID {
 			_, err := s.auth.EndSessions(ctx, auth.SessionFilter{SessionID: sess.ID})
 			s.auth.Audit(ctx, auth.EventClientSessionEnded, sess.UserID, "refresh token revoked by client "+c.ID)
@@ -406,7 +406,7 @@ func (s *Service) Introspect(ctx context.Context, ca ClientAuth, caller auth.Cli
 	}
 	inactive := map[string]any{"active": false}
 	now := s.now()
-	if rt, sess, err := s.store.RefreshTokenState(ctx, hashSecret(token)); err == nil {
+	if rt, sess, err := s.auth.RefreshTokenState(ctx, token); err == nil {
 		if sess.ClientID != c.ID || !rt.SpentAt.IsZero() || !sess.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
 			return inactive, nil
 		}

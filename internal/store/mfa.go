@@ -314,9 +314,6 @@ func (s *Store) Reauthenticate(ctx context.Context, sessionID string, amr []stri
 		if err := affectedOne(res, err, "The session"); err != nil {
 			return err
 		}
-		if _, err := e.exec(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, sessionID); err != nil {
-			return err
-		}
-		return insertRefreshToken(ctx, e, next)
+		return replaceRefreshToken(ctx, e, next)
 	})
 }

@@ -27,15 +27,6 @@ func scanClient(row interface{ Scan(...any) error }) (oidc.Client, error) {
 	return c, err
 }
 
-// lockRows locks the rows of table alias a that a SELECT reads (PostgreSQL;
-// SQLite's BEGIN IMMEDIATE already holds the only write lock).
-func (s *Store) lockRows(a string) string {
-	if s.forUpdate == "" {
-		return ""
-	}
-	return " FOR UPDATE OF " + a
-}
-
 // CreateClient inserts a client.
 func (s *Store) CreateClient(ctx context.Context, c oidc.Client) error {
 	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -159,13 +150,7 @@ func (s *Store) StartClientSession(ctx context.Context, st auth.ClientSessionSta
 		} else if err != nil {
 			return err
 		}
-		if err := insertSessionRow(ctx, e, sess); err != nil {
-			return err
-		}
-		if st.Refresh != nil {
-			return insertRefreshToken(ctx, e, *st.Refresh)
-		}
-		return extendTokensLive(ctx, e, sess.ID, st.AccessLiveUntil)
+		return insertSession(ctx, e, sess, st.Refresh, st.AccessLiveUntil)
 	})
 }
 
@@ -244,19 +229,4 @@ func (s *Store) DeleteGrant(ctx context.Context, userID, clientID string, now, l
 		return err
 	})
 	return found, ended, err
-}
-
-// RefreshTokenState reads a refresh token with its session (spent or not),
-// for introspection.
-func (s *Store) RefreshTokenState(ctx context.Context, hash string) (auth.RefreshToken, auth.Session, error) {
-	var t auth.RefreshToken
-	var sess auth.Session
-	dest := append([]any{&t.Hash, msDest{&t.CreatedAt}, msDest{&t.ExpiresAt}, msDest{&t.SpentAt}}, scanSession(&sess)...)
-	err := s.reader().queryRow(ctx, `SELECT r.hash, r.created_at, r.expires_at, r.spent_at, `+sessionColumns+`
-		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash).Scan(dest...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, sess, notFound("The refresh token")
-	}
-	t.SessionID = sess.ID
-	return t, sess, err
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,8 +27,11 @@ func TestPrune(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	key := func(hash string) auth.RefreshKey { // "<session>-t<n>"
+		return auth.RefreshKey{SessionID: strings.Split(hash, "-")[0], Hash: hash}
+	}
 	rotate := func(hash, next string, at time.Time) {
-		err := s.Rotate(ctx, hash, func(st auth.RefreshState) (auth.Rotation, error) {
+		err := s.Rotate(ctx, key(hash), func(st auth.RefreshState) (auth.Rotation, error) {
 			return auth.Rotation{Successor: &auth.RefreshToken{Hash: next, SessionID: st.Session.ID, CreatedAt: at, ExpiresAt: now.Add(30 * 24 * time.Hour)},
 				SealedSuccessor: []byte("sealed"), Now: at}, nil
 		})
@@ -50,7 +54,7 @@ func TestPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	for hash, want := range map[string]bool{"live-t0": false, "live-t1": true, "live-t2": true, "idle-t0": false} {
-		_, err := s.SessionByRefresh(ctx, hash)
+		_, _, err := s.RefreshToken(ctx, key(hash))
 		if found := err == nil; found != want {
 			t.Errorf("refresh token %s kept = %v, want %v (%v)", hash, found, want, err)
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
 	"errors"
@@ -15,7 +16,7 @@ import (
 // CreateSession inserts a session and its first refresh token, with no
 // check (tools and tests; logins go through StartSession).
 func (s *Store) CreateSession(ctx context.Context, sess auth.Session, t auth.RefreshToken) error {
-	return s.inTx(ctx, func(e execer) error { return insertSession(ctx, e, sess, t) })
+	return s.inTx(ctx, func(e execer) error { return insertSession(ctx, e, sess, &t, time.Time{}) })
 }
 
 // StartSession creates a login's session in one transaction that first
@@ -46,7 +47,7 @@ func (s *Store) StartSession(ctx context.Context, st auth.SessionStart) ([]strin
 		if ended, err = endBeyondCap(ctx, e, st); err != nil {
 			return err
 		}
-		return insertSession(ctx, e, st.Session, st.Refresh)
+		return insertSession(ctx, e, st.Session, &st.Refresh, time.Time{})
 	})
 	return ended, err
 }
@@ -88,31 +89,52 @@ func endBeyondCap(ctx context.Context, e execer, st auth.SessionStart) ([]string
 	return ended, nil
 }
 
-func insertSession(ctx context.Context, e execer, sess auth.Session, t auth.RefreshToken) error {
-	if err := insertSessionRow(ctx, e, sess); err != nil {
-		return err
-	}
-	return insertRefreshToken(ctx, e, t)
-}
-
-func insertSessionRow(ctx context.Context, e execer, sess auth.Session) error {
+// insertSession inserts a session with its live refresh token t (nil for a
+// session that has none), recording that its access tokens live until
+// liveUntil (t's AccessLiveUntil when it is later).
+func insertSession(ctx context.Context, e execer, sess auth.Session, t *auth.RefreshToken, liveUntil time.Time) error {
 	amr := strings.Join(sess.AMR, " ")
 	if amr == "" {
 		amr = auth.AMRPassword
 	}
+	var hash sql.NullString
+	var created, expires sql.NullInt64
+	if t != nil {
+		hash, created, expires = nullString(t.Hash), nullMS(t.CreatedAt), nullMS(t.ExpiresAt)
+		if t.AccessLiveUntil.After(liveUntil) {
+			liveUntil = t.AccessLiveUntil
+		}
+	}
 	_, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,
-		amr, auth_time, client_id, scope, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		amr, auth_time, client_id, scope, parent_id, refresh_hash, refresh_created_at, refresh_expires_at, tokens_live_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP,
-		amr, nullMS(sess.AuthTime), nullString(sess.ClientID), sess.Scope, nullString(sess.ParentID))
+		amr, nullMS(sess.AuthTime), nullString(sess.ClientID), sess.Scope, nullString(sess.ParentID),
+		hash, created, expires, nullMS(liveUntil))
 	return err
 }
 
-func insertRefreshToken(ctx context.Context, e execer, t auth.RefreshToken) error {
-	if _, err := e.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		t.Hash, t.SessionID, ms(t.CreatedAt), ms(t.ExpiresAt)); err != nil {
+// replaceRefreshToken makes t the only refresh token of its session: its
+// spent tokens go (a password change or re-authentication starts a new chain).
+func replaceRefreshToken(ctx context.Context, e execer, t auth.RefreshToken) error {
+	if _, err := e.exec(ctx, `UPDATE sessions SET refresh_hash = ?, refresh_created_at = ?, refresh_expires_at = ? WHERE id = ?`,
+		t.Hash, ms(t.CreatedAt), ms(t.ExpiresAt), t.SessionID); err != nil {
+		return err
+	}
+	if err := deleteSpentTokens(ctx, e, t.SessionID); err != nil {
 		return err
 	}
 	return extendTokensLive(ctx, e, t.SessionID, t.AccessLiveUntil)
+}
+
+// deleteSpentTokens forgets a session's spent refresh tokens, and its token
+// from before tokens named their session.
+func deleteSpentTokens(ctx context.Context, e execer, sessionID string) error {
+	if _, err := e.exec(ctx, `DELETE FROM spent_refresh_tokens WHERE session_id = ?`, sessionID); err != nil {
+		return err
+	}
+	_, err := e.exec(ctx, `DELETE FROM legacy_refresh_tokens WHERE session_id = ?`, sessionID)
+	return err
 }
 
 // extendTokensLive records that an access token of the session lives (with
@@ -184,74 +206,40 @@ func (s *Store) Session(ctx context.Context, id, userID string) (auth.Session, e
 	return sess, err
 }
 
-// SessionByRefresh finds the session of a refresh token (spent or not).
-func (s *Store) SessionByRefresh(ctx context.Context, hash string) (auth.Session, error) {
-	var sess auth.Session
-	err := s.reader().queryRow(ctx, `SELECT `+sessionColumns+` FROM refresh_tokens r
-		JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?`, hash).Scan(scanSession(&sess)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return sess, notFound("The session")
-	}
-	return sess, err
+// RefreshToken reads a refresh token, live or spent, with its session.
+func (s *Store) RefreshToken(ctx context.Context, key auth.RefreshKey) (auth.RefreshToken, auth.Session, error) {
+	st, err := readRefresh(ctx, s.reader(), key, "")
+	return st.Token, st.Session, err
 }
 
-// rotationLane is the batch lane key of a rotation. On PostgreSQL's several
-// lanes it is the token's session: every rotation of one session then runs in
-// one lane, so two lanes' transactions never wait for each other's rows (a
-// session's tokens in two lanes deadlocked with a revocation between them).
-// An unknown token keeps its hash; SQLite's one lane needs no read.
-func (s *Store) rotationLane(ctx context.Context, hash string) string {
-	if s.batch == nil || len(s.batch.lanes) < 2 {
-		return hash
+// LegacyRefreshSession finds the session of a token issued before tokens
+// named their session (migration 00012), by the token's hash.
+func (s *Store) LegacyRefreshSession(ctx context.Context, hash string) (string, error) {
+	var id string
+	err := s.reader().queryRow(ctx, `SELECT session_id FROM legacy_refresh_tokens WHERE hash = ?`, hash).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound("The refresh token")
 	}
-	var sessionID string
-	if err := s.reader().queryRow(ctx, `SELECT session_id FROM refresh_tokens WHERE hash = ?`, hash).Scan(&sessionID); err != nil {
-		return hash
-	}
-	return sessionID
+	return id, err
 }
 
 // Rotate reads a refresh token's state and applies decide's answer in one
 // write transaction, so two concurrent refreshes of one token are ordered
-// and cannot both rotate it. It is group-committed (batch.go): decide runs
-// on the writer, so it must be quick (no signing); Rotate returns once the
-// rotation is committed.
+// and cannot both rotate it. It is group-committed (batch.go) in the lane of
+// the token's session, so the rotations of one session never wait for each
+// other's row lock across lanes: decide runs on the writer, so it must be
+// quick (no signing); Rotate returns once the rotation is committed.
 //
-// A rotation is four statements: one read of the token, its session and its
-// user (the user is read here, not from a cache, so a disable stops the next
-// refresh at once on every instance), the spent mark, one update of the
-// session (last use and the access tokens' lifetime), and the successor.
-func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.RefreshState) (auth.Rotation, error)) error {
-	return s.inBatch(ctx, s.rotationLane(ctx, hash), func(ctx context.Context, e execer) error {
-		var st auth.RefreshState
-		var successor sql.NullString
-		dest := []any{&st.Token.Hash, &st.Token.SessionID, msDest{&st.Token.CreatedAt}, msDest{&st.Token.ExpiresAt},
-			msDest{&st.Token.SpentAt}, &successor}
-		dest = append(dest, scanSession(&st.Session)...)
-		var email, username sql.NullString
-		var disabled sql.NullInt64
-		var created int64
-		dest = append(dest, &st.User.ID, &email, &username, &st.User.Name, &st.User.Role, &disabled, &created)
-		lock := ""
-		if s.forUpdate != "" {
-			// The session row first, then the token's: the order of every
-			// writer of a session (revokeSessions: UPDATE sessions, then
-			// DELETE FROM refresh_tokens), so that a rotation beside a
-			// logout, a reuse revocation or another token's rotation of the
-			// same session in another lane waits instead of deadlocking.
-			lock = " FOR UPDATE OF s, r"
-		}
-		err := e.queryRow(ctx, rotateSelect+lock, hash).Scan(dest...)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("The refresh token")
-		} else if err != nil {
+// A rotation is three statements, all on the session's rows: one read of
+// the session with its user (the user is read here, not from a cache, so a
+// disable stops the next refresh at once on every instance), one update of
+// the session (its new live token, last use and the access tokens'
+// lifetime), and one insert of the spent token beside the session's others.
+func (s *Store) Rotate(ctx context.Context, key auth.RefreshKey, decide func(auth.RefreshState) (auth.Rotation, error)) error {
+	return s.inBatch(ctx, key.SessionID, func(ctx context.Context, e execer) error {
+		st, err := readRefresh(ctx, e, key, s.lockRows("s"))
+		if err != nil {
 			return err
-		}
-		st.User.Email, st.User.Username, st.User.Disabled, st.User.CreatedAt = email.String, username.String, disabled.Valid, fromMS(created)
-		if successor.Valid {
-			if st.Token.Successor, err = base64.StdEncoding.DecodeString(successor.String); err != nil {
-				return err
-			}
 		}
 		rot, err := decide(st)
 		if err != nil {
@@ -264,30 +252,62 @@ func (s *Store) Rotate(ctx context.Context, hash string, decide func(auth.Refres
 		if rot.Successor == nil {
 			return extendTokensLive(ctx, e, st.Session.ID, rot.AccessLiveUntil)
 		}
-		if _, err := e.exec(ctx, `UPDATE refresh_tokens SET spent_at = ?, successor = ? WHERE hash = ?`,
-			ms(rot.Now), base64.StdEncoding.EncodeToString(rot.SealedSuccessor), hash); err != nil {
-			return err
-		}
-		live := rot.Successor.AccessLiveUntil
+		t := rot.Successor
+		live := t.AccessLiveUntil
 		if rot.AccessLiveUntil.After(live) {
 			live = rot.AccessLiveUntil
 		}
-		if _, err := e.exec(ctx, `UPDATE sessions SET last_used_at = ?,
+		if _, err := e.exec(ctx, `UPDATE sessions SET refresh_hash = ?, refresh_created_at = ?, refresh_expires_at = ?, last_used_at = ?,
 			tokens_live_until = CASE WHEN tokens_live_until IS NULL OR tokens_live_until < ? THEN ? ELSE tokens_live_until END
-			WHERE id = ?`, ms(rot.Now), nullMS(live), nullMS(live), st.Session.ID); err != nil {
+			WHERE id = ?`, t.Hash, ms(t.CreatedAt), ms(t.ExpiresAt), ms(rot.Now), nullMS(live), nullMS(live), st.Session.ID); err != nil {
 			return err
 		}
-		t := rot.Successor
-		_, err = e.exec(ctx, `INSERT INTO refresh_tokens (hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-			t.Hash, t.SessionID, ms(t.CreatedAt), ms(t.ExpiresAt))
+		_, err = e.exec(ctx, `INSERT INTO spent_refresh_tokens (session_id, hash, spent_at, successor) VALUES (?, ?, ?, ?)`,
+			st.Session.ID, key.Hash, ms(rot.Now), base64.StdEncoding.EncodeToString(rot.SealedSuccessor))
 		return err
 	})
 }
 
-// rotateSelect reads a refresh token with its session and user.
-const rotateSelect = `SELECT r.hash, r.session_id, r.created_at, r.expires_at, r.spent_at, r.successor, ` + sessionColumns + `,
-	u.id, u.email, u.username, u.name, u.role, u.disabled_at, u.created_at
-	FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = s.user_id WHERE r.hash = ?`
+// readRefresh reads the refresh token key finds, with its session and user:
+// the session's live token when key's hash is that one's, else the
+// session's spent token with that hash. A hash that is neither (a made-up
+// token naming a real session) is not found. lock, in a rotation on
+// PostgreSQL, locks the session row.
+func readRefresh(ctx context.Context, e execer, key auth.RefreshKey, lock string) (auth.RefreshState, error) {
+	var st auth.RefreshState
+	var hash sql.NullString
+	var created, expires sql.NullInt64
+	u, err := scanUser(e.queryRow(ctx, `SELECT `+userColumnsOf("u")+`, s.refresh_hash, s.refresh_created_at, s.refresh_expires_at, `+
+		sessionColumns+` FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`+lock, key.SessionID),
+		append([]any{&hash, &created, &expires}, scanSession(&st.Session)...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, notFound("The refresh token")
+	} else if err != nil {
+		return st, err
+	}
+	st.User = u
+	st.Token = auth.RefreshToken{Hash: key.Hash, SessionID: st.Session.ID}
+	if hash.Valid && subtle.ConstantTimeCompare([]byte(hash.String), []byte(key.Hash)) == 1 {
+		st.Token.CreatedAt, st.Token.ExpiresAt = fromNullMS(created), fromNullMS(expires)
+		return st, nil
+	}
+	// A statement of its own: on PostgreSQL it sees a rotation of this token
+	// that committed while the lock above waited.
+	var successor sql.NullString
+	err = e.queryRow(ctx, `SELECT spent_at, successor FROM spent_refresh_tokens WHERE session_id = ? AND hash = ?`,
+		key.SessionID, key.Hash).Scan(msDest{&st.Token.SpentAt}, &successor)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, notFound("The refresh token")
+	} else if err != nil {
+		return st, err
+	}
+	if successor.Valid {
+		if st.Token.Successor, err = base64.StdEncoding.DecodeString(successor.String); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
 
 // RevokeSessions ends the live sessions matching f.
 func (s *Store) RevokeSessions(ctx context.Context, f auth.SessionFilter, now, liveUntil time.Time) ([]string, error) {
@@ -335,14 +355,14 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 		// token issued just before the revocation is covered too; a session
 		// another transaction ended meanwhile is skipped.
 		var tokensLive sql.NullInt64
-		err := e.queryRow(ctx, `UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL
+		err := e.queryRow(ctx, `UPDATE sessions SET revoked_at = ?, refresh_hash = NULL WHERE id = ? AND revoked_at IS NULL
 			RETURNING tokens_live_until`, ms(now), id).Scan(&tokensLive)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		} else if err != nil {
 			return nil, err
 		}
-		if _, err := e.exec(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, id); err != nil {
+		if err := deleteSpentTokens(ctx, e, id); err != nil {
 			return nil, err
 		}
 		until := liveUntil
@@ -419,8 +439,8 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 			{`DELETE FROM sessions WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
 			{`DELETE FROM sessions WHERE revoked_at < ?`, p.RevokedBefore, []any{ms(p.RevokedBefore)}},
 			{`DELETE FROM sessions WHERE revoked_at IS NULL AND last_used_at < ?`, p.IdleBefore, []any{ms(p.IdleBefore)}},
-			{`DELETE FROM refresh_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
-			{`DELETE FROM refresh_tokens WHERE spent_at < ?`, p.SpentBefore, []any{ms(p.SpentBefore)}},
+			{`DELETE FROM spent_refresh_tokens WHERE spent_at < ?`, p.SpentBefore, []any{ms(p.SpentBefore)}},
+			{`DELETE FROM legacy_refresh_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
 			{`DELETE FROM changes WHERE expires_at < ? AND seq < (SELECT MAX(seq) FROM changes)`, p.Now, []any{ms(p.Now)}},
 			// A retired key verifies nothing; after a day its private half goes.
 			{`DELETE FROM signing_keys WHERE retired_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},

@@ -376,6 +376,15 @@ func (c *conn) prepare(ctx context.Context, queries []string) {
 	}
 }
 
+// lockRows locks the rows of table alias a that a SELECT reads (PostgreSQL;
+// SQLite's BEGIN IMMEDIATE already holds the only write lock).
+func (s *Store) lockRows(a string) string {
+	if s.forUpdate == "" {
+		return ""
+	}
+	return " FOR UPDATE OF " + a
+}
+
 func (s *Store) reader() execer { return execer{c: s.read} }
 func (s *Store) writer() execer { return execer{c: s.write} }
 

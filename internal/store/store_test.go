@@ -93,7 +93,7 @@ func TestRevokeAndDeleteCascade(t *testing.T) {
 	if err != nil || len(ended) != 1 || ended[0] != "s0" {
 		t.Fatalf("RevokeSessions = %v, %v; want [s0]", ended, err)
 	}
-	if _, err := s.SessionByRefresh(ctx, "h0"); auth.ErrorCode(err) != auth.CodeNotFound {
+	if _, _, err := s.RefreshToken(ctx, auth.RefreshKey{SessionID: "s0", Hash: "h0"}); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("refresh token of a revoked session still found: %v", err)
 	}
 	if err := s.CreateBook(ctx, books.Book{ID: "b1", OwnerID: u.ID, Title: "T", CreatedAt: now, UpdatedAt: now}); err != nil {

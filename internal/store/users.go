@@ -10,12 +10,18 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
-// userColumns are read FROM users (unaliased); the last two say whether the
-// user has a confirmed authenticator and how many passkeys (the user
-// object's mfa).
-const userColumns = "id, email, username, name, role, disabled_at, created_at, email_verified_at, " +
-	"EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.confirmed_at IS NOT NULL), " +
-	"(SELECT COUNT(*) FROM passkeys WHERE passkeys.user_id = users.id)"
+// userColumns are a user's columns, read FROM users, for scanUser; the last
+// two say whether the user has a confirmed authenticator and how many
+// passkeys (the user object's mfa).
+var userColumns = userColumnsOf("users")
+
+// userColumnsOf is userColumns of the users table under the name t.
+func userColumnsOf(t string) string {
+	return t + ".id, " + t + ".email, " + t + ".username, " + t + ".name, " + t + ".role, " + t + ".disabled_at, " +
+		t + ".created_at, " + t + ".email_verified_at, " +
+		"EXISTS (SELECT 1 FROM totp WHERE totp.user_id = " + t + ".id AND totp.confirmed_at IS NOT NULL), " +
+		"(SELECT COUNT(*) FROM passkeys WHERE passkeys.user_id = " + t + ".id)"
+}
 
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (auth.User, error) {
 	var u auth.User
@@ -117,10 +123,7 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash string, keep au
 		if err := voidLinks(ctx, e, userID, now, auth.PurposeResetPassword); err != nil { // a new password voids reset links
 			return err
 		}
-		if _, err := e.exec(ctx, `DELETE FROM refresh_tokens WHERE session_id = ?`, keep.ID); err != nil {
-			return err
-		}
-		return insertRefreshToken(ctx, e, next)
+		return replaceRefreshToken(ctx, e, next)
 	})
 	return ended, err
 }
