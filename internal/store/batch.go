@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"hash/fnv"
 	"sync"
@@ -13,9 +14,10 @@ import (
 
 // Group commit. Short write transactions (refresh-token rotations) are not
 // each given their own transaction: they queue for a writer goroutine that
-// runs every job waiting, up to batchMax, in one transaction, each inside its
-// own SAVEPOINT, and commits once. A job whose statement or decision fails is
-// rolled back to its savepoint and fails alone; the others commit. No caller
+// runs every job waiting, up to batchMax, in one transaction, and commits
+// once. A job whose statement or decision fails fails alone; the others
+// commit (see commit: savepoints only when a failure leaves something to
+// undo). No caller
 // is answered before the COMMIT that holds its writes has returned, so an
 // acknowledged rotation is as durable as a transaction of its own (one
 // fsync, or one WAL append under synchronous=NORMAL, for the whole batch).
@@ -70,6 +72,8 @@ type batcher struct {
 	// beforeCommit, when set (tests), runs with the batch's jobs run and its
 	// transaction still open.
 	beforeCommit func(jobs int)
+	// redone counts the batches run again with savepoints (tests).
+	redone atomic.Int64
 }
 
 func newBatcher(s *Store, lanes, queue int) *batcher {
@@ -169,104 +173,122 @@ func (b *batcher) run(lane chan *job) {
 }
 
 // commit runs jobs in one transaction and answers each.
+//
+// It first runs them without savepoints: most jobs succeed, and a job
+// refused before it wrote anything (an unknown or spent token, decided on
+// what it read) leaves nothing to undo. Only when a job fails after it
+// wrote, or one of its statements fails (on PostgreSQL that aborts the whole
+// transaction), is the batch rolled back and run again, carefully, each job
+// inside its own SAVEPOINT, so that the failing job fails alone. A rotation
+// is then three statements, not five.
 func (b *batcher) commit(jobs []*job) {
-	answers := make([]error, len(jobs))
-	ok := make([]bool, len(jobs)) // ran without error: answered by the commit
-	answer := func(commitErr error) {
-		for i, j := range jobs {
-			if j.state.Load() == jobAbandoned {
-				continue
-			}
-			if ok[i] {
-				j.done <- commitErr
-			} else {
-				j.done <- answers[i]
-			}
+	run := make([]*job, 0, len(jobs))
+	for _, j := range jobs {
+		if j.state.CompareAndSwap(jobQueued, jobRunning) { // else its caller has gone
+			run = append(run, j)
 		}
 	}
+	if len(run) == 0 {
+		return
+	}
+	answers, redo := b.attempt(run, false)
+	if redo {
+		b.redone.Add(1)
+		answers, _ = b.attempt(run, true)
+	}
+	for i, j := range run {
+		j.done <- answers[i]
+	}
+}
+
+// attempt runs jobs in one transaction and commits it, returning each job's
+// answer. Not careful, it gives up (redo) at the first job that fails with
+// something to undo, having rolled everything back.
+func (b *batcher) attempt(jobs []*job, careful bool) (answers []error, redo bool) {
+	answers = make([]error, len(jobs))
 	ctx := context.Background()
 	w := b.s.write
+	// fail answers every job not refused on its own: the transaction itself
+	// failed, so nothing of it commits.
+	fail := func(tx *sql.Tx, err error) ([]error, bool) {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+		for i := range answers {
+			if answers[i] == nil {
+				answers[i] = err
+			}
+		}
+		return answers, false
+	}
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
-		err = w.counted(err)
-		for i := range answers {
-			answers[i] = err
+		return fail(nil, w.counted(err))
+	}
+	savepoint := func(q string) error {
+		if !careful {
+			return nil
 		}
-		answer(nil)
-		return
+		_, err := tx.ExecContext(ctx, q)
+		return w.counted(err)
 	}
 	var changes, own []change
 	var missed []string
-	ran := 0
-	fail := func(err error) { // the transaction itself failed: nothing of it commits
-		_ = tx.Rollback()
-		for i := range jobs {
-			if ok[i] || answers[i] == nil {
-				ok[i], answers[i] = false, err
-			}
-		}
-		answer(nil)
-	}
+	succeeded := 0
 	for i, j := range jobs {
-		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
-			continue // its caller has gone
-		}
-		ran++
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
-			fail(w.counted(err))
-			return
+		if err := savepoint("SAVEPOINT job"); err != nil {
+			return fail(tx, err)
 		}
 		own = own[:0]
-		e := execer{c: w, tx: tx, changes: &own, missed: &missed}
+		var did jobEffects
+		e := execer{c: w, tx: tx, changes: &own, missed: &missed, effects: &did}
 		err := runJob(j, e)
+		if err != nil && !careful && (did.wrote || did.failed) {
+			_ = tx.Rollback()
+			return nil, true
+		}
 		// A deadlock (PostgreSQL picks a victim when a batch and another
 		// transaction lock rows in opposite orders) fails the statement,
 		// not the work: the other side has gone on, so run the job again.
-		for try := 1; err != nil && isRetryable(err) && try < 3; try++ {
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
-				fail(w.counted(rerr))
-				return
+		for try := 1; careful && err != nil && isRetryable(err) && try < 3; try++ {
+			if err := savepoint("ROLLBACK TO SAVEPOINT job"); err != nil {
+				return fail(tx, err)
 			}
 			own = own[:0]
 			err = runJob(j, e)
 		}
 		if err != nil {
-			answers[i] = err
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT job"); rerr != nil {
-				fail(w.counted(rerr))
-				return
+			if rerr := savepoint("ROLLBACK TO SAVEPOINT job"); rerr != nil {
+				return fail(tx, rerr)
 			}
+			answers[i] = err
 		} else {
-			ok[i] = true
+			succeeded++
 			changes = append(changes, own...)
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT job"); err != nil {
-			fail(w.counted(err))
-			return
+		if err := savepoint("RELEASE SAVEPOINT job"); err != nil {
+			return fail(tx, err)
 		}
 	}
-	if ran == 0 {
+	if succeeded == 0 {
 		_ = tx.Rollback()
-		answer(nil)
-		return
+		return answers, false
 	}
 	e := execer{c: w, tx: tx, changes: &changes, missed: &missed}
 	if err := b.s.writeChanges(ctx, e, changes); err != nil {
-		fail(err)
-		return
+		return fail(tx, err)
 	}
 	if b.beforeCommit != nil {
-		b.beforeCommit(ran)
+		b.beforeCommit(len(jobs))
 	}
 	if err := tx.Commit(); err != nil {
-		fail(w.counted(err))
-		return
+		return fail(nil, w.counted(err))
 	}
 	if b.afterCommit != nil {
-		b.afterCommit(ran)
+		b.afterCommit(len(jobs))
 	}
-	answer(nil)
 	w.prepare(ctx, missed)
+	return answers, false
 }
 
 // runJob runs a job's function, turning a panic into its own failure so the

@@ -107,6 +107,70 @@ func TestBatchFailingStatementFailsOnlyItsCaller(t *testing.T) {
 	}
 }
 
+// The batch runs without savepoints: a job refused on what it read, before
+// any write, fails alone without the batch being run again; a job refused
+// after it wrote has its write undone, by a second run with a savepoint per
+// job, and the jobs beside it commit either way.
+func TestBatchRefusedJobs(t *testing.T) {
+	refused := errors.New("refused")
+	for _, tc := range []struct {
+		name       string
+		job        func(b store.BatchTx) error
+		wantRedone int64
+	}{
+		{"before writing", func(b store.BatchTx) error {
+			if err := b.Select(`SELECT count(*) FROM signing_keys`); err != nil {
+				return err
+			}
+			return refused
+		}, 0},
+		{"after writing", func(b store.BatchTx) error {
+			if err := b.Exec(insertKey, "doomed"); err != nil {
+				return err
+			}
+			return refused
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTemp(t)
+			var sizes []int
+			s.SetBatch(16, nil, func(n int) { sizes = append(sizes, n) })
+			release, held := holdWriter(t, s)
+			jobs := []func(b store.BatchTx) error{
+				func(b store.BatchTx) error { return b.Exec(insertKey, "first") },
+				tc.job,
+				func(b store.BatchTx) error { return b.Exec(insertKey, "third") },
+			}
+			errs := make([]error, len(jobs))
+			var wg sync.WaitGroup
+			for i, f := range jobs {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs[i] = s.Batch(context.Background(), "k", f) }()
+				waitQueued(s, i+1)
+			}
+			release()
+			if err := <-held; err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], refused) {
+				t.Fatalf("answers %v; want nil, refused, nil", errs)
+			}
+			if sizes[len(sizes)-1] != 3 {
+				t.Fatalf("batch sizes %v: the three jobs were not committed together", sizes)
+			}
+			if got := s.BatchRedone(); got != tc.wantRedone {
+				t.Errorf("batches run again: %d, want %d", got, tc.wantRedone)
+			}
+			for id, want := range map[string]int{"first": 1, "doomed": 0, "third": 1} {
+				if got := keyCount(t, s, id); got != want {
+					t.Errorf("%d rows of %q after the batch, want %d", got, id, want)
+				}
+			}
+		})
+	}
+}
+
 // No caller hears of its job before the batch's COMMIT has returned: just
 // before it none has returned and the rows are invisible to other
 // connections; just after it they are visible, and every caller returns

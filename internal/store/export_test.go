@@ -58,10 +58,16 @@ type BatchTx struct {
 	e   execer
 }
 
-// Exec runs a statement in the job's savepoint.
+// Exec runs a statement in the job's transaction.
 func (b BatchTx) Exec(q string, args ...any) error {
 	_, err := b.e.exec(b.ctx, q, args...)
 	return err
+}
+
+// Select runs a query whose rows are read and dropped.
+func (b BatchTx) Select(q string, args ...any) error {
+	var n int
+	return b.e.queryRow(b.ctx, q, args...).Scan(&n)
 }
 
 // LogSessionEnded adds a change-feed entry, as revokeSessions does.
@@ -85,6 +91,9 @@ func (s *Store) SetBatch(queue int, beforeCommit, afterCommit func(jobs int)) {
 	go b.run(lane)
 	s.batch = b
 }
+
+// BatchRedone is how many batches were run again with a savepoint per job.
+func (s *Store) BatchRedone() int64 { return s.batch.redone.Load() }
 
 // BatchQueued is how many jobs wait in the first lane.
 func (s *Store) BatchQueued() int { return len(s.batch.lanes[0]) }

@@ -287,10 +287,32 @@ type execer struct {
 	// missed collects the queries a transaction ran unprepared, to prepare
 	// once it has committed (nil outside a transaction).
 	missed *[]string
+	// effects, in a group-committed job, records what its statements did.
+	effects *jobEffects
+}
+
+// jobEffects is what a batched job's statements did: whether any wrote (or
+// may have: anything but a SELECT), and whether any failed. A job that
+// fails having done neither leaves its transaction as it found it.
+type jobEffects struct {
+	wrote, failed bool
+}
+
+// note records a statement q that ended with err.
+func (e execer) note(q string, err error) {
+	if e.effects == nil {
+		return
+	}
+	if !strings.HasPrefix(strings.TrimSpace(q), "SELECT") {
+		e.effects.wrote = true
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		e.effects.failed = true
+	}
 }
 
 func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result, err error) {
-	defer func() { err = e.c.counted(err) }()
+	defer func() { e.note(q, err); err = e.c.counted(err) }()
 	if st, ok := e.cached(ctx, q); ok {
 		return st.ExecContext(ctx, args...)
 	}
@@ -306,7 +328,7 @@ func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result
 }
 
 func (e execer) query(ctx context.Context, q string, args ...any) (rows *sql.Rows, err error) {
-	defer func() { err = e.c.counted(err) }()
+	defer func() { e.note(q, err); err = e.c.counted(err) }()
 	if st, ok := e.cached(ctx, q); ok {
 		return st.QueryContext(ctx, args...)
 	}
@@ -324,24 +346,29 @@ func (e execer) query(ctx context.Context, q string, args ...any) (rows *sql.Row
 // row is a *sql.Row whose Scan error goes through the failure accounting.
 type row struct {
 	*sql.Row
-	c *conn
+	e execer
+	q string
 }
 
-func (r row) Scan(dest ...any) error { return r.c.counted(r.Row.Scan(dest...)) }
+func (r row) Scan(dest ...any) error {
+	err := r.Row.Scan(dest...)
+	r.e.note(r.q, err)
+	return r.e.c.counted(err)
+}
 
 func (e execer) queryRow(ctx context.Context, q string, args ...any) row {
 	if st, ok := e.cached(ctx, q); ok {
-		return row{st.QueryRowContext(ctx, args...), e.c}
+		return row{st.QueryRowContext(ctx, args...), e, q}
 	}
 	if e.tx != nil {
 		e.miss(q)
-		return row{e.tx.QueryRowContext(ctx, e.c.rebind(q), args...), e.c}
+		return row{e.tx.QueryRowContext(ctx, e.c.rebind(q), args...), e, q}
 	}
 	st, err := e.c.stmt(ctx, q)
 	if err != nil { // surfaces through Row.Scan
-		return row{e.c.db.QueryRowContext(ctx, e.c.rebind(q), args...), e.c}
+		return row{e.c.db.QueryRowContext(ctx, e.c.rebind(q), args...), e, q}
 	}
-	return row{st.QueryRowContext(ctx, args...), e.c}
+	return row{st.QueryRowContext(ctx, args...), e, q}
 }
 
 // cached returns an already prepared statement for q, bound to the
