@@ -301,7 +301,7 @@ func (s *Service) refreshKey(ctx context.Context, raw string) (RefreshKey, error
 		sessionID, err := s.store.LegacyRefreshSession(ctx, hash)
 		return RefreshKey{SessionID: sessionID, Hash: hash}, err
 	}
-	if uuid.Validate(sessionID) != nil || !isSecretToken(secret) {
+	if len(sessionID) != 36 || uuid.Validate(sessionID) != nil || !isSecretToken(secret) { // the canonical form only
 		return RefreshKey{}, errNoRefreshToken
 	}
 	return RefreshKey{SessionID: sessionID, Hash: hashToken(raw)}, nil

@@ -3,11 +3,34 @@ package store
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 )
+
+// MigrateDownTo rolls the schema back to version.
+func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(s.dialect, s.write.db, sub)
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}
+
+// Exec runs a statement on the writer, outside any batch.
+func (s *Store) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := s.write.db.ExecContext(ctx, s.write.rebind(q), args...)
+	return err
+}
 
 // RevokeHeld ends a session in a transaction that writes its change-feed
 // entry and then stays open until commit is called: a transaction that
