@@ -31,7 +31,7 @@ func TestForgedRefreshTokenNamingARealSessionEndsNothing(t *testing.T) {
 	for _, forged := range []string{
 		first.SessionID + "." + strings.Repeat("A", 43),
 		first.SessionID + "." + secret(first.RefreshToken)[:42] + "B",
-		strings.ToUpper(first.SessionID) + "." + secret(next.RefreshToken), // another spelling of the id
+		strings.ToUpper(first.SessionID) + "." + secret(next.RefreshToken),  // another spelling of the id
 		"00000000-0000-7000-8000-000000000000." + secret(next.RefreshToken), // the secret, another session
 	} {
 		_, err := e.svc.Refresh(ctx, forged)
