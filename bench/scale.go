@@ -54,8 +54,22 @@ func scaleDB(bin string, users, sessions int) (string, error) {
 	if err := seedScale(tmp, users, sessions); err != nil {
 		return "", err
 	}
+	// Seeding wrote without fsync: flush it now, or the kernel's writeback of
+	// some gigabytes would run during (and slow) the measurements.
+	if err := syncFile(tmp); err != nil {
+		return "", err
+	}
 	fmt.Fprintf(os.Stderr, "scale: seeded in %s\n", time.Since(start).Round(time.Second))
 	return path, os.Rename(tmp, path)
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 func seedScale(path string, users, sessions int) error {
