@@ -93,7 +93,8 @@ func isUnreachable(err error) bool {
 	switch {
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.As(err, &netErr), errors.As(err, &connectErr):
+		errors.As(err, &netErr), errors.As(err, &connectErr),
+		pgconn.SafeToRetry(err): // pgx: nothing was sent, e.g. "conn closed" on a pooled connection the outage broke
 		return true
 	case errors.As(err, &pgErr):
 		state := pgErr.SQLState() // 08: connection exception; 57P: shutting down; 57014: statement timeout; 53300: too many connections
