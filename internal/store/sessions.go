@@ -234,7 +234,8 @@ func (s *Store) LegacyRefreshSession(ctx context.Context, hash string) (string, 
 // the session with its user (the user is read here, not from a cache, so a
 // disable stops the next refresh at once on every instance), one update of
 // the session (its new live token, last use and the access tokens'
-// lifetime), and one insert of the spent token beside the session's others.
+// lifetime), and one insert of the spent token beside the session's others;
+// on PostgreSQL the last two are one statement.
 func (s *Store) Rotate(ctx context.Context, key auth.RefreshKey, decide func(auth.RefreshState) (auth.Rotation, error)) error {
 	return s.inBatch(ctx, key.SessionID, func(ctx context.Context, e execer) error {
 		st, err := readRefresh(ctx, e, key, s.lockRows("s"))
@@ -257,16 +258,29 @@ func (s *Store) Rotate(ctx context.Context, key auth.RefreshKey, decide func(aut
 		if rot.AccessLiveUntil.After(live) {
 			live = rot.AccessLiveUntil
 		}
-		if _, err := e.exec(ctx, `UPDATE sessions SET refresh_hash = ?, refresh_created_at = ?, refresh_expires_at = ?, last_used_at = ?,
-			tokens_live_until = CASE WHEN tokens_live_until IS NULL OR tokens_live_until < ? THEN ? ELSE tokens_live_until END
-			WHERE id = ?`, t.Hash, ms(t.CreatedAt), ms(t.ExpiresAt), ms(rot.Now), nullMS(live), nullMS(live), st.Session.ID); err != nil {
+		update := []any{t.Hash, ms(t.CreatedAt), ms(t.ExpiresAt), ms(rot.Now), nullMS(live), nullMS(live), st.Session.ID}
+		spent := []any{st.Session.ID, key.Hash, ms(rot.Now), base64.StdEncoding.EncodeToString(rot.SealedSuccessor)}
+		if s.dialect == goose.DialectPostgres { // one statement, one round trip
+			_, err := e.exec(ctx, `WITH s AS (`+rotateSession+` RETURNING id) `+insertSpent+` SELECT ?, ?, ?, ? FROM s`,
+				append(update, spent...)...)
 			return err
 		}
-		_, err = e.exec(ctx, `INSERT INTO spent_refresh_tokens (session_id, hash, spent_at, successor) VALUES (?, ?, ?, ?)`,
-			st.Session.ID, key.Hash, ms(rot.Now), base64.StdEncoding.EncodeToString(rot.SealedSuccessor))
+		if _, err := e.exec(ctx, rotateSession, update...); err != nil {
+			return err
+		}
+		_, err = e.exec(ctx, insertSpent+` VALUES (?, ?, ?, ?)`, spent...)
 		return err
 	})
 }
+
+// rotateSession gives a session its new live refresh token, last use and
+// access tokens' lifetime; insertSpent keeps the token it replaced.
+const (
+	rotateSession = `UPDATE sessions SET refresh_hash = ?, refresh_created_at = ?, refresh_expires_at = ?, last_used_at = ?,
+		tokens_live_until = CASE WHEN tokens_live_until IS NULL OR tokens_live_until < ? THEN ? ELSE tokens_live_until END
+		WHERE id = ?`
+	insertSpent = `INSERT INTO spent_refresh_tokens (session_id, hash, spent_at, successor)`
+)
 
 // readRefresh reads the refresh token key finds, with its session and user:
 // the session's live token when key's hash is that one's, else the
