@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"sync"
@@ -175,12 +176,12 @@ func (b *batcher) run(lane chan *job) {
 // commit runs jobs in one transaction and answers each.
 //
 // It first runs them without savepoints: most jobs succeed, and a job
-// refused before it wrote anything (an unknown or spent token, decided on
-// what it read) leaves nothing to undo. Only when a job fails after it
-// wrote, or one of its statements fails (on PostgreSQL that aborts the whole
-// transaction), is the batch rolled back and run again, carefully, each job
-// inside its own SAVEPOINT, so that the failing job fails alone. A rotation
-// is then three statements, not five.
+// refused on what it read (an unknown or spent token: isRefusal) leaves
+// nothing to undo. Any other failure (a job failing after it wrote, with a
+// database error, or any statement failing, which on PostgreSQL aborts the
+// whole transaction) rolls the batch back to be run again, carefully, each
+// job inside its own SAVEPOINT, so that the failing job fails alone. A
+// rotation is then three statements, not five.
 func (b *batcher) commit(jobs []*job) {
 	run := make([]*job, 0, len(jobs))
 	for _, j := range jobs {
@@ -243,9 +244,14 @@ func (b *batcher) attempt(jobs []*job, careful bool) (answers []error, redo bool
 		var did jobEffects
 		e := execer{c: w, tx: tx, changes: &own, missed: &missed, effects: &did}
 		err := runJob(j, e)
-		if err != nil && !careful && (did.wrote || did.failed) {
+		if !careful && (did.failed || err != nil && !isRefusal(err, did)) {
 			_ = tx.Rollback()
 			return nil, true
+		}
+		if careful && err == nil && did.failed {
+			// On PostgreSQL a failed statement aborts the transaction until
+			// its savepoint is rolled back: a job cannot shrug it off.
+			err = errStatementFailed
 		}
 		// A deadlock (PostgreSQL picks a victim when a batch and another
 		// transaction lock rows in opposite orders) fails the statement,
@@ -290,6 +296,17 @@ func (b *batcher) attempt(jobs []*job, careful bool) (answers []error, redo bool
 	w.prepare(ctx, missed)
 	return answers, false
 }
+
+// isRefusal says whether a job's err is an answer decided on what it read
+// (a not-found token, an invalid grant: an *auth.Error itself, not one
+// joined to a database failure) with nothing written: the transaction is
+// as the job found it, so the job can fail alone without a savepoint.
+func isRefusal(err error, did jobEffects) bool {
+	_, answer := err.(*auth.Error)
+	return answer && !did.wrote && !did.failed
+}
+
+var errStatementFailed = errors.New("store: a statement of a batched job failed")
 
 // runJob runs a job's function, turning a panic into its own failure so the
 // writer and the other jobs of the batch carry on.

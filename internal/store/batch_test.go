@@ -107,12 +107,13 @@ func TestBatchFailingStatementFailsOnlyItsCaller(t *testing.T) {
 	}
 }
 
-// The batch runs without savepoints: a job refused on what it read, before
-// any write, fails alone without the batch being run again; a job refused
-// after it wrote has its write undone, by a second run with a savepoint per
-// job, and the jobs beside it commit either way.
+// The batch runs without savepoints: a job refused on what it read (an
+// *auth.Error, before any write) fails alone without the batch being run
+// again; a job refused after it wrote, or failing with anything but such an
+// answer, makes the batch run again with a savepoint per job, which undoes
+// its writes alone. The jobs beside it commit either way.
 func TestBatchRefusedJobs(t *testing.T) {
-	refused := errors.New("refused")
+	refused := auth.Errorf(auth.CodeInvalidGrant, "refused")
 	for _, tc := range []struct {
 		name       string
 		job        func(b store.BatchTx) error
@@ -129,6 +130,9 @@ func TestBatchRefusedJobs(t *testing.T) {
 				return err
 			}
 			return refused
+		}, 1},
+		{"with a database error joined to an answer", func(b store.BatchTx) error {
+			return errors.Join(refused, errors.New("connection reset"))
 		}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

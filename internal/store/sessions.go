@@ -454,7 +454,11 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 			{`DELETE FROM sessions WHERE revoked_at < ?`, p.RevokedBefore, []any{ms(p.RevokedBefore)}},
 			{`DELETE FROM sessions WHERE revoked_at IS NULL AND last_used_at < ?`, p.IdleBefore, []any{ms(p.IdleBefore)}},
 			{`DELETE FROM spent_refresh_tokens WHERE spent_at < ?`, p.SpentBefore, []any{ms(p.SpentBefore)}},
-			{`DELETE FROM legacy_refresh_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},
+			// A legacy lookup goes with the last token it finds.
+			{`DELETE FROM legacy_refresh_tokens WHERE
+				NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = legacy_refresh_tokens.session_id AND s.refresh_hash = legacy_refresh_tokens.hash)
+				AND NOT EXISTS (SELECT 1 FROM spent_refresh_tokens sp
+					WHERE sp.session_id = legacy_refresh_tokens.session_id AND sp.hash = legacy_refresh_tokens.hash)`, p.Now, nil},
 			{`DELETE FROM changes WHERE expires_at < ? AND seq < (SELECT MAX(seq) FROM changes)`, p.Now, []any{ms(p.Now)}},
 			// A retired key verifies nothing; after a day its private half goes.
 			{`DELETE FROM signing_keys WHERE retired_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},

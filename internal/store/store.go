@@ -328,20 +328,38 @@ func (e execer) exec(ctx context.Context, q string, args ...any) (res sql.Result
 	return st.ExecContext(ctx, args...)
 }
 
-func (e execer) query(ctx context.Context, q string, args ...any) (rows *sql.Rows, err error) {
+func (e execer) query(ctx context.Context, q string, args ...any) (_ rows, err error) {
+	var r *sql.Rows
 	defer func() { e.note(q, err); err = e.c.counted(err) }()
 	if st, ok := e.cached(ctx, q); ok {
-		return st.QueryContext(ctx, args...)
-	}
-	if e.tx != nil {
+		r, err = st.QueryContext(ctx, args...)
+	} else if e.tx != nil {
 		e.miss(q)
-		return e.tx.QueryContext(ctx, e.c.rebind(q), args...)
+		r, err = e.tx.QueryContext(ctx, e.c.rebind(q), args...)
+	} else if st, err = e.c.stmt(ctx, q); err == nil {
+		r, err = st.QueryContext(ctx, args...)
 	}
-	st, err := e.c.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
+	return rows{r, e, q}, err
+}
+
+// rows is a query's *sql.Rows whose errors, which may come from any row,
+// reach the job's effects too.
+type rows struct {
+	*sql.Rows
+	e execer
+	q string
+}
+
+func (r rows) Scan(dest ...any) error {
+	err := r.Rows.Scan(dest...)
+	r.e.note(r.q, err)
+	return err
+}
+
+func (r rows) Err() error {
+	err := r.Rows.Err()
+	r.e.note(r.q, err)
+	return err
 }
 
 // row is a *sql.Row whose Scan error goes through the failure accounting.

@@ -24,14 +24,14 @@ CREATE TABLE spent_refresh_tokens (
 CREATE INDEX spent_refresh_tokens_spent_at ON spent_refresh_tokens (spent_at);
 
 -- Tokens issued before this migration carry no session id: this finds the
--- session of one by its hash until it expires. Nothing new is written here.
+-- session of one by its hash, for as long as the session keeps that token
+-- (live or spent). Nothing new is written here.
 CREATE TABLE legacy_refresh_tokens (
     hash       TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-    expires_at BIGINT NOT NULL
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE
 );
-INSERT INTO legacy_refresh_tokens (hash, session_id, expires_at)
-    SELECT hash, session_id, expires_at FROM refresh_tokens;
+INSERT INTO legacy_refresh_tokens (hash, session_id)
+    SELECT hash, session_id FROM refresh_tokens;
 UPDATE sessions SET refresh_hash = r.hash, refresh_created_at = r.created_at, refresh_expires_at = r.expires_at
     FROM refresh_tokens r WHERE r.session_id = sessions.id AND r.spent_at IS NULL;
 INSERT INTO spent_refresh_tokens (session_id, hash, spent_at, successor)
