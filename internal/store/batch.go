@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +58,7 @@ const (
 )
 
 type job struct {
+	key   string // its lane key: a rotation's session
 	f     func(ctx context.Context, e execer) error
 	ctx   context.Context // the caller's, without its cancellation
 	state atomic.Int32
@@ -98,7 +101,7 @@ func (b *batcher) do(ctx context.Context, key string, f func(ctx context.Context
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	j := &job{f: f, ctx: context.WithoutCancel(ctx), done: make(chan error, 1)}
+	j := &job{key: key, f: f, ctx: context.WithoutCancel(ctx), done: make(chan error, 1)}
 	lane := b.lanes[0]
 	if len(b.lanes) > 1 {
 		h := fnv.New32a()
@@ -192,6 +195,11 @@ func (b *batcher) commit(jobs []*job) {
 	if len(run) == 0 {
 		return
 	}
+	// In key order (a stable sort keeps one session's jobs in arrival
+	// order): every lane, and revokeSessions, then lock session rows in
+	// ascending id order, so on PostgreSQL two of them never wait for each
+	// other in a cycle.
+	slices.SortStableFunc(run, func(a, b *job) int { return strings.Compare(a.key, b.key) })
 	answers, redo := b.attempt(run, false)
 	if redo {
 		b.redone.Add(1)

@@ -343,7 +343,8 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 		return nil, errors.New("revoke sessions: refusing an empty filter")
 	}
 	rows, err := e.query(ctx, `SELECT id FROM sessions
-		WHERE revoked_at IS NULL AND (? = '' OR id = ?) AND (? = '' OR user_id = ?) AND (? = '' OR client_id = ?) AND id <> ?`,
+		WHERE revoked_at IS NULL AND (? = '' OR id = ?) AND (? = '' OR user_id = ?) AND (? = '' OR client_id = ?) AND id <> ?
+		ORDER BY id`, // the order every writer of several sessions locks them in (see batcher.commit)
 		f.SessionID, f.SessionID, f.UserID, f.UserID, f.ClientID, f.ClientID, f.ExceptID)
 	if err != nil {
 		return nil, err
@@ -445,6 +446,7 @@ type PruneOptions struct {
 func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 	var total int64
 	err := s.inTx(ctx, func(e execer) error {
+		total = 0
 		for _, q := range []struct {
 			sql  string
 			when time.Time

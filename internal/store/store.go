@@ -435,8 +435,19 @@ func (s *Store) reader() execer { return execer{c: s.read} }
 func (s *Store) writer() execer { return execer{c: s.write} }
 
 // inTx runs f in a write transaction (BEGIN IMMEDIATE on SQLite, so a
-// read-then-write cannot be overtaken by another writer).
+// read-then-write cannot be overtaken by another writer). A transaction
+// PostgreSQL chose as a deadlock's victim (or failed to serialize) is run
+// again, up to three times in all: f must leave nothing behind but its
+// statements (assign its results, never append to what it was given).
 func (s *Store) inTx(ctx context.Context, f func(e execer) error) error {
+	err := s.inTxOnce(ctx, f)
+	for try := 1; try < 3 && isRetryable(err); try++ {
+		err = s.inTxOnce(ctx, f)
+	}
+	return err
+}
+
+func (s *Store) inTxOnce(ctx context.Context, f func(e execer) error) error {
 	tx, err := s.write.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.write.counted(err)
