@@ -131,7 +131,7 @@ func TestReview15bForgedSpellingsOfARealSessionEndNothing(t *testing.T) {
 		strings.Replace(id, "0", "\uff10", 1), // fullwidth zero
 		strings.Replace(id, "-", "\u2010", 1), // unicode hyphen
 		strings.Replace(id, "a", "\u0430", 1), // cyrillic a
-		strings.Replace(id, "-", "", 1) + "0",  // 36 characters, a hyphen moved
+		strings.Replace(id, "-", "", 1) + "0", // 36 characters, a hyphen moved
 		id[:35] + "G",
 	}
 	var forged []string
