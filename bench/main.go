@@ -64,7 +64,7 @@ func main() {
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users of the scale scenario")
 	flag.IntVar(&o.scaleSessions, "scale-sessions", 0, "sessions of the scale scenario (default: two per user)")
 	flag.StringVar(&o.synchronous, "sqlite-synchronous", "", "Gatehouse's --sqlite-synchronous for the SQLite runs (default: Gatehouse's default)")
-	flag.StringVar(&o.baseline, "baseline", "", "also measure refresh on Gatehouse built from this git revision (e.g. the commit before group commit), in the same run")
+	flag.StringVar(&o.baseline, "baseline", "", "also measure refresh on Gatehouse built from these git revisions (comma-separated; e.g. the commit before group commit), in the same run")
 	flag.StringVar(&o.note, "note", "", "a paragraph to put under the report's title (e.g. how loaded the machine was)")
 	flag.StringVar(&o.tags, "tags", "", "build tags for Gatehouse (pprof: profiles on 127.0.0.1:6060 while it runs)")
 	bareBody := flag.Int("serve-bare", 0, "internal: serve a bare handler with a body of this size")
@@ -104,6 +104,14 @@ type options struct {
 
 // runs reports whether scenario key is to be measured.
 func (o options) runs(key string) bool { return o.only == nil || o.only[key] }
+
+// baselines are the revisions of -baseline.
+func (o options) baselines() []string {
+	if o.baseline == "" {
+		return nil
+	}
+	return strings.Split(o.baseline, ",")
+}
 
 // result is one scenario's measurement.
 type result struct {
@@ -167,13 +175,15 @@ func run(o options) error {
 		}
 		f.sqlite.results = append(f.sqlite.results, r.results...)
 	}
-	if o.baseline != "" {
-		old, err := buildRevision(dir, o.baseline)
+	baselines := map[string]string{} // revision → its gatehouse binary
+	for _, rev := range o.baselines() {
+		old, err := buildRevision(dir, rev)
 		if err != nil {
 			return err
 		}
-		r, err := measureGatehouse(client, old, filepath.Join(dir, "baseline.db"), o, run1{label: "SQLite, Gatehouse at " + o.baseline,
-			only: []string{"refresh"}, register: true, suffix: " (before: " + o.baseline + ")"})
+		baselines[rev] = old
+		r, err := measureGatehouse(client, old, filepath.Join(dir, "baseline-"+rev+".db"), o, run1{label: "SQLite, Gatehouse at " + rev,
+			only: []string{"refresh"}, register: true, suffix: " (before: " + rev + ")"})
 		if err != nil {
 			return err
 		}
@@ -190,6 +200,20 @@ func run(o options) error {
 			return err
 		}
 		f.pg = &r
+		for _, rev := range o.baselines() {
+			dsn, drop, err := freshSchema(o.postgres)
+			if err != nil {
+				return err
+			}
+			r, err := measureGatehouse(client, baselines[rev], dsn, o, run1{label: "PostgreSQL, Gatehouse at " + rev,
+				only: []string{"refresh"}, register: true, suffix: " (before: " + rev + ")"})
+			drop()
+			if err != nil { // e.g. a revision from before --master-key-file
+				fmt.Fprintf(os.Stderr, "  not measured on PostgreSQL: %v\n", err)
+				continue
+			}
+			f.pg.results = append(f.pg.results, r.results...)
+		}
 	}
 	if o.scale {
 		db, err := scaleDB(bin, o.scaleUsers, o.scaleSessions)
@@ -356,7 +380,7 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 
 // buildRevision builds Gatehouse as it was at rev (git archive into dir).
 func buildRevision(dir, rev string) (string, error) {
-	src := filepath.Join(dir, "baseline-src")
+	src := filepath.Join(dir, "baseline-src-"+rev)
 	if err := os.MkdirAll(src, 0o700); err != nil {
 		return "", err
 	}
@@ -365,7 +389,7 @@ func buildRevision(dir, rev string) (string, error) {
 	if err := archive.Run(); err != nil {
 		return "", fmt.Errorf("git archive %s: %w", rev, err)
 	}
-	bin := filepath.Join(dir, "gatehouse-baseline")
+	bin := filepath.Join(dir, "gatehouse-"+rev)
 	build := exec.Command("go", "build", "-o", bin, "./cmd/gatehouse")
 	build.Dir, build.Stdout, build.Stderr = src, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

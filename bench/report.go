@@ -81,7 +81,7 @@ func render(f figures) report {
 	login, refresh := find(rs, "POST /login"), find(rs, "POST /token/refresh")
 	normal := find(rs, "POST /token/refresh (synchronous=NORMAL)")
 	var m strings.Builder
-	m.WriteString("# Gatehouse benchmarks\n\nProduced by `go run ./bench -scale -baseline 6a52bb2 -postgres $GATEHOUSE_BENCH_POSTGRES` (see bench/main.go and README.md, Benchmarks); every figure below comes from one run of it.\n\n")
+	fmt.Fprintf(&m, "# Gatehouse benchmarks\n\nProduced by `%s` (see bench/main.go and README.md, Benchmarks); every figure below comes from one run of it.\n\n", command())
 	if o.note != "" {
 		m.WriteString("> " + o.note + "\n\n")
 	}
@@ -111,10 +111,17 @@ func render(f figures) report {
 	if normal.Rate > 0 {
 		fmt.Fprintf(&m, "| synchronous=FULL costs little with group commit | FULL %.0f/s vs NORMAL %.0f/s (%.0f%%) | |\n", refresh.Rate, normal.Rate, pct(refresh.Rate, normal.Rate))
 	}
-	if o.baseline != "" {
-		before := find(rs, "POST /token/refresh (before: "+o.baseline+")")
-		fmt.Fprintf(&m, "| refresh before and after group commit (%s, synchronous=NORMAL, one transaction per rotation) | before %.0f/s, now %.0f/s (%.1f×) | |\n",
-			o.baseline, before.Rate, refresh.Rate, refresh.Rate/max(before.Rate, 1))
+	for _, rev := range o.baselines() {
+		before := find(rs, "POST /token/refresh (before: "+rev+")")
+		fmt.Fprintf(&m, "| SQLite refresh, Gatehouse at %s and now | before %.0f/s, now %.0f/s (%.2f×) | |\n",
+			rev, before.Rate, refresh.Rate, refresh.Rate/max(before.Rate, 1))
+		if f.pg != nil {
+			if before := find(f.pg.results, "POST /token/refresh (before: "+rev+")"); before.Rate > 0 {
+				now := find(f.pg.results, "POST /token/refresh")
+				fmt.Fprintf(&m, "| PostgreSQL refresh, Gatehouse at %s and now | before %.0f/s, now %.0f/s (%.2f×) | |\n",
+					rev, before.Rate, now.Rate, now.Rate/max(before.Rate, 1))
+			}
+		}
 	}
 	if f.pg != nil {
 		pr := find(f.pg.results, "POST /token/refresh")
@@ -216,4 +223,16 @@ func commit() string {
 		c += " (with uncommitted changes)"
 	}
 	return c
+}
+
+var postgresURL = regexp.MustCompile(`postgres(ql)?://\S*`)
+
+// command is how this report was made, with the PostgreSQL URL named by the
+// variable it usually comes from.
+func command() string {
+	args := []string{"go run ./bench"}
+	for i := 1; i < len(os.Args); i++ {
+		args = append(args, postgresURL.ReplaceAllString(os.Args[i], "$$GATEHOUSE_BENCH_POSTGRES"))
+	}
+	return strings.Join(args, " ")
 }
