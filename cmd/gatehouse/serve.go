@@ -164,6 +164,10 @@ func openDatabase(ctx context.Context, dsn string, log *slog.Logger, opt ...stor
 	if files := st.Tightened(); len(files) > 0 {
 		log.Warn("database files were readable by other users; their permissions are now 0600", "files", files)
 	}
+	if st.HasSampleStats(ctx) {
+		log.Warn("the database holds ANALYZE samples (sqlite_stat4), which make SQLite re-plan every lookup at each use; "+
+			"Gatehouse needs no statistics: remove them with DELETE FROM sqlite_stat4 (see docs/production.md)", "db", redact.URL(dsn))
+	}
 	return st, nil
 }
 

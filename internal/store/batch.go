@@ -20,10 +20,10 @@ import (
 // runs every job waiting, up to batchMax, in one transaction, and commits
 // once. A job whose statement or decision fails fails alone; the others
 // commit (see commit: savepoints only when a failure leaves something to
-// undo). No caller
-// is answered before the COMMIT that holds its writes has returned, so an
-// acknowledged rotation is as durable as a transaction of its own (one
-// fsync, or one WAL append under synchronous=NORMAL, for the whole batch).
+// undo). No caller is answered before the COMMIT that holds its writes has
+// returned, so an acknowledged rotation is as durable as a transaction of
+// its own (one fsync, or one WAL append under synchronous=NORMAL, for the
+// whole batch).
 //
 // The change feed's entries of the batch's jobs are numbered and written just
 // before that commit, as inTx does for one transaction; a rolled-back job's
@@ -268,7 +268,7 @@ func (b *batcher) attempt(jobs []*job, careful bool) (answers []error, redo bool
 			if err := savepoint("ROLLBACK TO SAVEPOINT job"); err != nil {
 				return fail(tx, err)
 			}
-			own = own[:0]
+			own, did = own[:0], jobEffects{}
 			err = runJob(j, e)
 		}
 		if err != nil {

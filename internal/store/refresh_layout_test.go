@@ -91,3 +91,33 @@ func TestRefreshTokensSurviveTheLayoutMigration(t *testing.T) {
 		t.Fatalf("the legacy lookup outlived the session: %v", err)
 	}
 }
+
+// ANALYZE's sqlite_stat4 samples make SQLite re-plan lookups by key at each
+// use; the store says when a database has them, so the server can warn.
+func TestHasSampleStats(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	if s.HasSampleStats(ctx) {
+		t.Fatal("a new database reported ANALYZE samples")
+	}
+	if s.IsPostgresStore() {
+		return // PostgreSQL plans otherwise: never reported
+	}
+	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		if err := s.CreateUser(ctx, newUser(email, ""), "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Exec(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	if !s.HasSampleStats(ctx) {
+		t.Fatal("an analyzed database reported no samples")
+	}
+	if err := s.Exec(ctx, `DELETE FROM sqlite_stat4`); err != nil {
+		t.Fatal(err)
+	}
+	if s.HasSampleStats(ctx) {
+		t.Fatal("samples still reported after the documented remedy")
+	}
+}

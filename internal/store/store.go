@@ -228,6 +228,19 @@ func openSQLite(ctx context.Context, dsn, synchronous string) (*Store, error) {
 
 func same(q string) string { return q }
 
+// HasSampleStats reports whether the SQLite database holds ANALYZE's
+// sqlite_stat4 samples. Gatehouse never runs ANALYZE; with the samples
+// SQLite re-plans every statement that looks a row up by a bound key at each
+// use, which cost a third of refresh's throughput at a million sessions.
+func (s *Store) HasSampleStats(ctx context.Context) bool {
+	if s.dialect != goose.DialectSQLite3 {
+		return false
+	}
+	var n int
+	err := s.read.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM sqlite_stat4 LIMIT 1)`).Scan(&n)
+	return err == nil && n > 0 // no such table: never analyzed
+}
+
 // Migrate applies pending migrations; with none pending it changes nothing.
 func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	sub, err := fs.Sub(migrations, "migrations")
