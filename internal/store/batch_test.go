@@ -38,6 +38,26 @@ func holdWriter(t *testing.T, s *store.Store) (release func(), done <-chan error
 	return func() { close(hold) }, out
 }
 
+// oneBatch runs jobs as one batch, queued in this order, and returns their
+// answers.
+func oneBatch(t *testing.T, s *store.Store, jobs ...func(b store.BatchTx) error) []error {
+	t.Helper()
+	release, held := holdWriter(t, s)
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, f := range jobs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = s.Batch(context.Background(), "k", f) }()
+		waitQueued(s, i+1)
+	}
+	release()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	return errs
+}
+
 // waitQueued waits until n jobs wait in the writer's queue.
 func waitQueued(s *store.Store, n int) {
 	for s.BatchQueued() < n {
@@ -139,24 +159,11 @@ func TestBatchRefusedJobs(t *testing.T) {
 			s := openTemp(t)
 			var sizes []int
 			s.SetBatch(16, nil, func(n int) { sizes = append(sizes, n) })
-			release, held := holdWriter(t, s)
-			jobs := []func(b store.BatchTx) error{
+			errs := oneBatch(t, s,
 				func(b store.BatchTx) error { return b.Exec(insertKey, "first") },
 				tc.job,
 				func(b store.BatchTx) error { return b.Exec(insertKey, "third") },
-			}
-			errs := make([]error, len(jobs))
-			var wg sync.WaitGroup
-			for i, f := range jobs {
-				wg.Add(1)
-				go func() { defer wg.Done(); errs[i] = s.Batch(context.Background(), "k", f) }()
-				waitQueued(s, i+1)
-			}
-			release()
-			if err := <-held; err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
+			)
 			if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], refused) {
 				t.Fatalf("answers %v; want nil, refused, nil", errs)
 			}

@@ -2,34 +2,12 @@ package store_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 )
-
-// review15bBatch runs jobs as one batch, in this order, and returns their
-// answers.
-func review15bBatch(t *testing.T, s *store.Store, jobs ...func(b store.BatchTx) error) []error {
-	t.Helper()
-	release, held := holdWriter(t, s)
-	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	for i, f := range jobs {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = s.Batch(context.Background(), "k", f) }()
-		waitQueued(s, i+1)
-	}
-	release()
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	return errs
-}
 
 // A job whose query fails while its rows are read (not when the query is
 // sent) has done no write the execer noted, and no failed statement either:
@@ -52,7 +30,7 @@ func TestReview15bBatchRowsErrorInLastJobFailsInnocentJob(t *testing.T) {
 	if probe == nil {
 		t.Fatal("the failing query did not fail")
 	}
-	errs := review15bBatch(t, s,
+	errs := oneBatch(t, s,
 		func(b store.BatchTx) error { return b.Exec(insertKey, "innocent") },
 		func(b store.BatchTx) error { return b.Rows(failing) },
 	)
@@ -77,7 +55,7 @@ func TestReview15bBatchRowsErrorInMiddleJob(t *testing.T) {
 	if !s.IsPostgresStore() {
 		failing = `SELECT CASE WHEN x = 2 THEN abs(-9223372036854775807 - 1) ELSE x END FROM (SELECT 1 AS x UNION ALL SELECT 2 UNION ALL SELECT 3)`
 	}
-	errs := review15bBatch(t, s,
+	errs := oneBatch(t, s,
 		func(b store.BatchTx) error { return b.Exec(insertKey, "first") },
 		func(b store.BatchTx) error { return b.Rows(failing) },
 		func(b store.BatchTx) error { return b.Exec(insertKey, "third") },
@@ -101,7 +79,7 @@ func TestReview15bBatchToleratedFailureDoesNotFailOthers(t *testing.T) {
 	if err := s.Batch(context.Background(), "k", func(b store.BatchTx) error { return b.Exec(insertKey, "taken") }); err != nil {
 		t.Fatal(err)
 	}
-	errs := review15bBatch(t, s,
+	errs := oneBatch(t, s,
 		func(b store.BatchTx) error { return b.Exec(insertKey, "first") },
 		func(b store.BatchTx) error {
 			_ = b.Exec(insertKey, "taken") // a duplicate, tolerated
