@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -237,7 +238,11 @@ var postgresURL = regexp.MustCompile(`postgres(ql)?://\S*`)
 func command() string {
 	args := []string{"go run ./bench"}
 	for i := 1; i < len(os.Args); i++ {
-		args = append(args, postgresURL.ReplaceAllString(os.Args[i], "$$GATEHOUSE_BENCH_POSTGRES"))
+		a := postgresURL.ReplaceAllString(os.Args[i], "$$GATEHOUSE_BENCH_POSTGRES")
+		if strings.ContainsAny(a, " \t\"'") {
+			a = strconv.Quote(a)
+		}
+		args = append(args, a)
 	}
 	return strings.Join(args, " ")
 }
