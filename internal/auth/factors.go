@@ -245,13 +245,8 @@ func (s *Service) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, erro
 	}
 	err = s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: secret, FailEvent: EventLoginFailed,
 		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
-			if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
-				return checkOutcome{Reason: "mfa_token used up or expired"}, nil
-			} else if err != nil {
-				return checkOutcome{}, err
-			}
-			if u.Disabled {
-				return checkOutcome{Reason: "disabled account"}, nil
+			if out, err := s.chargeSecondStep(ctx, u, hash, now); out.Reason != "" || err != nil {
+				return out, err
 			}
 			if in.RecoveryCode != "" {
 				return s.useRecoveryCode(ctx, u, in.RecoveryCode, hash, now)
@@ -703,4 +698,20 @@ func (s *Service) ResetMFA(ctx context.Context, actorID, id string) error {
 	}
 	s.audit(ctx, EventMFAReset, id, fmt.Sprintf("factors removed: %t; %d sessions ended", removed, len(ended)))
 	return nil
+}
+
+// chargeSecondStep counts one attempt of a login's second step against its
+// challenge (hash): a challenge used up or expired, or an account disabled
+// since the password, fails the check with that reason, whatever the
+// factor presented.
+func (s *Service) chargeSecondStep(ctx context.Context, u User, hash string, now time.Time) (checkOutcome, error) {
+	if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
+		return checkOutcome{Reason: "mfa_token used up or expired"}, nil
+	} else if err != nil {
+		return checkOutcome{}, err
+	}
+	if u.Disabled {
+		return checkOutcome{Reason: "disabled account"}, nil
+	}
+	return checkOutcome{}, nil
 }

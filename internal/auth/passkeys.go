@@ -612,13 +612,8 @@ func (s *Service) LoginMFAPasskey(ctx context.Context, mfaToken string, credenti
 		Unpadded: true, FailEvent: EventLoginFailed, Refusal: errInvalidCode,
 		Check: func(ctx context.Context) (checkOutcome, error) {
 			now := s.now()
-			if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
-				return checkOutcome{Reason: "mfa_token used up or expired"}, nil
-			} else if err != nil {
-				return checkOutcome{}, err
-			}
-			if u.Disabled {
-				return checkOutcome{Reason: "disabled account"}, nil
+			if out, err := s.chargeSecondStep(ctx, u, hash, now); out.Reason != "" || err != nil {
+				return out, err
 			}
 			parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
 			if err != nil {

@@ -123,14 +123,7 @@ func handleChangePassword(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		if _, err := r.Cookie(accessCookie); err == nil {
-			csrf := ""
-			if c, err := r.Cookie(csrfCookie); err == nil {
-				csrf = c.Value
-			}
-			setSessionCookies(w, tokens, csrf)
-		}
-		httpjson.Write(w, http.StatusOK, tokenView(tokens))
+		writeRenewedTokens(w, r, tokens)
 	})
 }
 
@@ -154,4 +147,17 @@ func handleDeleteMe(d Deps) http.Handler {
 		clearSessionCookies(w)
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// writeRenewedTokens answers with the session's new tokens, and renews its
+// cookies too when the caller signed in with cookies (the web UI's fetches).
+func writeRenewedTokens(w http.ResponseWriter, r *http.Request, tokens *auth.Tokens) {
+	if _, err := r.Cookie(accessCookie); err == nil {
+		csrf := ""
+		if c, err := r.Cookie(csrfCookie); err == nil {
+			csrf = c.Value
+		}
+		setSessionCookies(w, tokens, csrf)
+	}
+	httpjson.Write(w, http.StatusOK, tokenView(tokens))
 }

@@ -159,14 +159,7 @@ func handleReauthenticate(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		if _, err := r.Cookie(accessCookie); err == nil {
-			csrf := ""
-			if c, err := r.Cookie(csrfCookie); err == nil {
-				csrf = c.Value
-			}
-			setSessionCookies(w, tokens, csrf)
-		}
-		httpjson.Write(w, http.StatusOK, tokenView(tokens))
+		writeRenewedTokens(w, r, tokens)
 	})
 }
 
