@@ -12,6 +12,7 @@ func BenchmarkProtectedMe(b *testing.B) {
 	h := newHarness(b)
 	auth := "Bearer " + h.tokens["ann"].AccessToken
 	b.ReportAllocs()
+	start := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			r := httptest.NewRequest("GET", "/me", nil)
@@ -23,4 +24,5 @@ func BenchmarkProtectedMe(b *testing.B) {
 			}
 		}
 	})
+	reportCPU(b, start)
 }
