@@ -3,7 +3,8 @@
 // keep-alive clients:
 //
 //   - protected GET /me with a Bearer token, login, refresh and register
-//     (requests/s, p50, p99);
+//     (requests/s, p50, p99, and the CPU time per request of the server
+//     process and of the load generator);
 //   - the limits they are compared with: a bare net/http handler returning a
 //     body of the same size as GET /me, and this machine's argon2id hash rate
 //     at Gatehouse's parameters;
@@ -120,6 +121,9 @@ type result struct {
 	Errors   int
 	Rate     float64 // per second
 	P50, P99 time.Duration
+	// CPU time per request over the scenario's window, of the server
+	// process and of the load generator (this process); 0: not measured.
+	ServerCPU, LoadCPU time.Duration
 }
 
 // figures is everything one run measured.
@@ -325,9 +329,9 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	time.Sleep(2 * time.Second) // seeding was a burst of logins: let its memory release finish first
 
 	var results []result
-	measure := func(name string, work func(worker int, i int) error) {
-		r := load(name+r1.suffix, o.duration, o.conns, work)
-		fmt.Fprintf(os.Stderr, "  %-40s %9.0f/s  p50 %-9s p99 %-9s errors %d\n", r.Name, r.Rate, r.P50, r.P99, r.Errors)
+	measure := func(name string, server int, work func(worker int, i int) error) {
+		r := load(name+r1.suffix, o.duration, o.conns, server, work)
+		fmt.Fprintf(os.Stderr, "  %-40s %9.0f/s  p50 %-9s p99 %-9s errors %d%s\n", r.Name, r.Rate, r.P50, r.P99, r.Errors, cpuNote(r))
 		results = append(results, r)
 	}
 	if r1.withBare && r1.runs(o, "bare") {
@@ -339,11 +343,11 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 		if err != nil {
 			return backendResult{}, err
 		}
-		measure("bare net/http handler", func(_, _ int) error { _, err := get(client, bareBase+"/me", ""); return err })
+		measure("bare net/http handler", bare.Process.Pid, func(_, _ int) error { _, err := get(client, bareBase+"/me", ""); return err })
 		stop(bare)
 	}
 	if r1.runs(o, "me") {
-		measure("GET /me (Bearer)", func(w, i int) error { _, err := get(client, base+"/me", seeded[(w+i)%len(seeded)].access); return err })
+		measure("GET /me (Bearer)", gh.Process.Pid, func(w, i int) error { _, err := get(client, base+"/me", seeded[(w+i)%len(seeded)].access); return err })
 	}
 	if r1.runs(o, "refresh") {
 		refresh := make([]string, o.conns) // one refresh chain per connection, each its own session
@@ -354,7 +358,7 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 			}
 			refresh[w] = t.Refresh
 		}
-		measure("POST /token/refresh", func(w, _ int) error {
+		measure("POST /token/refresh", gh.Process.Pid, func(w, _ int) error {
 			var t tokens
 			if err := post(client, base+"/token/refresh", `{"refresh_token":"`+refresh[w]+`"}`, &t); err != nil {
 				return err
@@ -364,11 +368,11 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 		})
 	}
 	if r1.runs(o, "login") {
-		measure("POST /login", func(w, i int) error { _, err := login(client, base, seeded[(w+i)%len(seeded)]); return err })
+		measure("POST /login", gh.Process.Pid, func(w, i int) error { _, err := login(client, base, seeded[(w+i)%len(seeded)]); return err })
 	}
 	if r1.register && r1.runs(o, "register") {
 		var n atomic.Int64
-		measure("POST /register", func(_, _ int) error {
+		measure("POST /register", gh.Process.Pid, func(_, _ int) error {
 			return post(client, base+"/register", fmt.Sprintf(`{"username":"bench-new-%d","password":"a bench password %d"}`, n.Add(1), n.Load()), nil)
 		})
 	}
@@ -582,15 +586,16 @@ func get(c *http.Client, url, bearer string) ([]byte, error) {
 	return b, err
 }
 
-// load runs work on conns workers for d and collects latencies. A request
-// answered 503 (hashing pool full) is retried inside work and counted once,
-// with its whole latency, as a client would experience it.
-func load(name string, d time.Duration, conns int, work func(worker, i int) error) result {
+// load runs work on conns workers for d and collects latencies, and the CPU
+// time per request of process server and of this one. A request answered
+// 503 (hashing pool full) is retried inside work and counted once, with its
+// whole latency, as a client would experience it.
+func load(name string, d time.Duration, conns, server int, work func(worker, i int) error) result {
 	deadline := time.Now().Add(d)
 	lat := make([][]time.Duration, conns)
 	errs := make([]int, conns)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuNow(server)
 	for w := range conns {
 		wg.Add(1)
 		go func() {
@@ -606,7 +611,7 @@ func load(name string, d time.Duration, conns int, work func(worker, i int) erro
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuNow(server)
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	r := result{Name: name, Requests: len(all)}
@@ -617,7 +622,20 @@ func load(name string, d time.Duration, conns int, work func(worker, i int) erro
 		r.Rate = float64(len(all)) / elapsed.Seconds()
 		r.P50, r.P99 = all[len(all)/2], all[len(all)*99/100]
 	}
+	r.ServerCPU, r.LoadCPU = cpu0.perRequest(cpu, len(all))
 	return r
+}
+
+// cpuNote is the console's CPU figures of r, those measured.
+func cpuNote(r result) string {
+	s := ""
+	if r.ServerCPU > 0 {
+		s += "  server " + micros(r.ServerCPU) + "/req"
+	}
+	if r.LoadCPU > 0 {
+		s += "  load generator " + micros(r.LoadCPU) + "/req"
+	}
+	return s
 }
 
 // argon2Rate is this machine's argon2id hashes per second at Gatehouse's

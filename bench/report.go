@@ -23,13 +23,29 @@ func find(rs []result, name string) result {
 	return result{}
 }
 
+const tableHead = "| scenario | requests/s | p50 | p99 | errors | server CPU/req | load generator CPU/req |"
+
 func table(rs []result) string {
 	var t strings.Builder
-	fmt.Fprintf(&t, "| scenario | requests/s | p50 | p99 | errors |\n| --- | ---: | ---: | ---: | ---: |\n")
+	t.WriteString(tableHead + "\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rs {
-		fmt.Fprintf(&t, "| %s | %.0f | %s | %s | %d |\n", r.Name, r.Rate, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors)
+		t.WriteString(row(r) + "\n")
 	}
 	return t.String()
+}
+
+// row is r's cells of a table.
+func row(r result) string {
+	return fmt.Sprintf("| %s | %.0f | %s | %s | %d | %s | %s |", r.Name, r.Rate, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors,
+		micros(r.ServerCPU), micros(r.LoadCPU))
+}
+
+// micros is d in whole microseconds; empty for 0, a figure not measured.
+func micros(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }
 
 func render(f figures) report {
@@ -52,11 +68,11 @@ func render(f figures) report {
 	}
 	limits := func(b *strings.Builder) {
 		if f.hashRate > 0 {
-			fmt.Fprintf(b, "| argon2id limit (%d cores × hashes/s) | %.1f | | | |\n", runtime.GOMAXPROCS(0), f.hashRate)
+			fmt.Fprintf(b, "| argon2id limit (%d cores × hashes/s) | %.1f | | | | | |\n", runtime.GOMAXPROCS(0), f.hashRate)
 		}
 		for _, mode := range []string{"FULL", "NORMAL"} {
 			if r, ok := f.raw[mode]; ok {
-				fmt.Fprintf(b, "| raw SQLite limit: one-row update transactions, synchronous=%s | %.0f | | | |\n", mode, r)
+				fmt.Fprintf(b, "| raw SQLite limit: one-row update transactions, synchronous=%s | %.0f | | | | | |\n", mode, r)
 			}
 		}
 	}
@@ -88,20 +104,21 @@ func render(f figures) report {
 	}
 	fmt.Fprintf(&m, "| | |\n| --- | --- |\n| machine | %s |\n| Go | %s |\n| commit | %s |\n| date | %s |\n| load | %d keep-alive connections on loopback, %s per scenario, %d seeded users; Gatehouse, the bare handler and the load generator are separate processes sharing the machine |\n\n",
 		machine(), runtime.Version(), commit(), time.Now().UTC().Format("2006-01-02 15:04 MST"), o.conns, o.duration, o.users)
-	m.WriteString("## Results on SQLite\n\nGatehouse's default `--sqlite-synchronous FULL` (a commit survives power loss), rotations group-committed; the NORMAL row restarts the same server with `--sqlite-synchronous NORMAL`. Each figure sits beside its limit: the bare handler for GET /me, argon2id for login and register, the raw SQLite transaction rate (same driver and pragmas, one transaction after another) for refresh.\n\n" + table(rs))
+	m.WriteString("## Results on SQLite\n\nGatehouse's default `--sqlite-synchronous FULL` (a commit survives power loss), rotations group-committed; the NORMAL row restarts the same server with `--sqlite-synchronous NORMAL`. Each figure sits beside its limit: the bare handler for GET /me, argon2id for login and register, the raw SQLite transaction rate (same driver and pragmas, one transaction after another) for refresh. " +
+		"The CPU columns are the CPU time per request of the server process and of the load generator over the scenario's window: steadier than requests/s on this shared machine, and server CPU per request × requests/s is how much of the cores the server had.\n\n" + table(rs))
 	limits(&m)
 	if f.sqlite != nil {
 		fmt.Fprintf(&m, "\nStart-up: **%s**; resident memory after the run: **%.0f MB**.\n\n", f.sqlite.startup.Round(time.Millisecond), f.sqlite.rssMB)
 	}
 	if f.pg != nil {
-		m.WriteString("## The same scenarios on PostgreSQL\n\nPostgreSQL 15 on the same machine (its server shares the two cores), a fresh schema, Gatehouse's pool of 20 connections, four group-commit lanes.\n\n" + table(f.pg.results))
+		m.WriteString("## The same scenarios on PostgreSQL\n\nPostgreSQL 15 on the same machine (its server shares the two cores), a fresh schema, Gatehouse's pool of 20 connections, four group-commit lanes; the server CPU column is Gatehouse's alone, not PostgreSQL's.\n\n" + table(f.pg.results))
 		fmt.Fprintf(&m, "\nStart-up: **%s**; resident memory after the run: **%.0f MB**.\n\n", f.pg.startup.Round(time.Millisecond), f.pg.rssMB)
 	}
 	if f.scale != nil {
 		fmt.Fprintf(&m, "## At scale\n\n%d users and %d sessions (each with a spent and a live refresh-token row) written straight into the SQLite file (`-scale`, cached under bench/out/), then the same scenarios against it; the ratio is to the small database above.\n\n", o.scaleUsers, o.scaleSessions)
-		m.WriteString("| scenario | requests/s | p50 | p99 | errors | of the small database |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		m.WriteString(tableHead + " of the small database |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, r := range f.scale.results {
-			fmt.Fprintf(&m, "| %s | %.0f | %s | %s | %d | %.0f%% |\n", r.Name, r.Rate, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors, pct(r.Rate, find(rs, r.Name).Rate))
+			fmt.Fprintf(&m, "%s %.0f%% |\n", row(r), pct(r.Rate, find(rs, r.Name).Rate))
 		}
 		fmt.Fprintf(&m, "\nStart-up: **%s**; resident memory after the run: **%.0f MB**.\n\n", f.scale.startup.Round(time.Millisecond), f.scale.rssMB)
 	}
@@ -112,15 +129,22 @@ func render(f figures) report {
 	if normal.Rate > 0 {
 		fmt.Fprintf(&m, "| synchronous=FULL costs little with group commit | FULL %.0f/s vs NORMAL %.0f/s (%.0f%%) | |\n", refresh.Rate, normal.Rate, pct(refresh.Rate, normal.Rate))
 	}
+	// cpuThen compares the server CPU per refresh, the steadier figure, where both were measured.
+	cpuThen := func(before, now result) string {
+		if before.ServerCPU == 0 || now.ServerCPU == 0 {
+			return ""
+		}
+		return fmt.Sprintf("; server CPU per refresh before %s, now %s", micros(before.ServerCPU), micros(now.ServerCPU))
+	}
 	for _, rev := range o.baselines() {
 		before := find(rs, "POST /token/refresh (before: "+rev+")")
-		fmt.Fprintf(&m, "| SQLite refresh, Gatehouse at %s and now | before %.0f/s, now %.0f/s (%.2f×) | |\n",
-			rev, before.Rate, refresh.Rate, refresh.Rate/max(before.Rate, 1))
+		fmt.Fprintf(&m, "| SQLite refresh, Gatehouse at %s and now | before %.0f/s, now %.0f/s (%.2f×)%s | |\n",
+			rev, before.Rate, refresh.Rate, refresh.Rate/max(before.Rate, 1), cpuThen(before, refresh))
 		if f.pg != nil {
 			if before := find(f.pg.results, "POST /token/refresh (before: "+rev+")"); before.Rate > 0 {
 				now := find(f.pg.results, "POST /token/refresh")
-				fmt.Fprintf(&m, "| PostgreSQL refresh, Gatehouse at %s and now | before %.0f/s, now %.0f/s (%.2f×) | |\n",
-					rev, before.Rate, now.Rate, now.Rate/max(before.Rate, 1))
+				fmt.Fprintf(&m, "| PostgreSQL refresh, Gatehouse at %s and now | before %.0f/s, now %.0f/s (%.2f×)%s | |\n",
+					rev, before.Rate, now.Rate, now.Rate/max(before.Rate, 1), cpuThen(before, now))
 			}
 		}
 	}
