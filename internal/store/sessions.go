@@ -282,6 +282,10 @@ const (
 	insertSpent = `INSERT INTO spent_refresh_tokens (session_id, hash, spent_at, successor)`
 )
 
+// selectRefresh reads a session's live token with the session and its user.
+var selectRefresh = `SELECT ` + userColumnsOf("u") + `, s.refresh_hash, s.refresh_created_at, s.refresh_expires_at, ` +
+	sessionColumns + ` FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`
+
 // readRefresh reads the refresh token key finds, with its session and user:
 // the session's live token when key's hash is that one's, else the
 // session's spent token with that hash. A hash that is neither (a made-up
@@ -291,8 +295,7 @@ func readRefresh(ctx context.Context, e execer, key auth.RefreshKey, lock string
 	var st auth.RefreshState
 	var hash sql.NullString
 	var created, expires sql.NullInt64
-	u, err := scanUser(e.queryRow(ctx, `SELECT `+userColumnsOf("u")+`, s.refresh_hash, s.refresh_created_at, s.refresh_expires_at, `+
-		sessionColumns+` FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`+lock, key.SessionID),
+	u, err := scanUser(e.queryRow(ctx, selectRefresh+lock, key.SessionID),
 		append([]any{&hash, &created, &expires}, scanSession(&st.Session)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, notFound("The refresh token")

@@ -102,6 +102,18 @@ type key struct {
 	signer  any // crypto.Signer, or []byte for HS256
 	public  any
 	created time.Time
+	header  string // the first part of every access token it signs (accessHeader)
+}
+
+// accessHeader is the encoded header of the access tokens a key signs,
+// {"alg":…,"kid":…,"typ":"at+jwt"}: made once per key, not per token.
+func accessHeader(alg, id string) string {
+	h, _ := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{alg, id, guard.TokenType})
+	return base64.RawURLEncoding.EncodeToString(h)
 }
 
 // Load reads the stored keys; when none of the configured algorithm can sign
@@ -265,8 +277,9 @@ func (kr *KeyRing) reload(ctx context.Context, allowNone bool) error {
 	}
 	if kr.opts.Algorithm == "HS256" {
 		sum := sha256.Sum256(kr.opts.HMACSecret)
-		active = &key{id: "hs-" + base64.RawURLEncoding.EncodeToString(sum[:9]), alg: "HS256",
-			signer: kr.opts.HMACSecret, public: kr.opts.HMACSecret, created: now}
+		id := "hs-" + base64.RawURLEncoding.EncodeToString(sum[:9])
+		active = &key{id: id, alg: "HS256", signer: kr.opts.HMACSecret, public: kr.opts.HMACSecret, created: now,
+			header: accessHeader("HS256", id)}
 		byKID[active.id] = active
 	}
 	if active == nil && !allowNone {
@@ -395,7 +408,8 @@ func parseRecord(mk *seal.Key, rec Record) (*key, error) {
 	if got := fmt.Sprintf("%T", priv); got != want {
 		return nil, fmt.Errorf("key type %s does not match algorithm %s", got, rec.Algorithm)
 	}
-	return &key{id: rec.ID, alg: rec.Algorithm, signer: signer, public: signer.Public(), created: rec.CreatedAt}, nil
+	return &key{id: rec.ID, alg: rec.Algorithm, signer: signer, public: signer.Public(), created: rec.CreatedAt,
+		header: accessHeader(rec.Algorithm, rec.ID)}, nil
 }
 
 // Algorithm is the algorithm of the active key ("" when there is none).
@@ -427,12 +441,19 @@ func (kr *KeyRing) Sign(c *guard.Claims) (string, error) {
 	if k == nil || k.alg != kr.opts.Algorithm {
 		return "", fmt.Errorf("no %s signing key", kr.opts.Algorithm)
 	}
-	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.alg), c)
-	t.Header["typ"] = guard.TokenType
-	t.Header["kid"] = k.id
-	signed, err := t.SignedString(k.signer)
-	if err != nil || k.alg != "ES256" {
-		return signed, err
+	// As jwt.Token.SignedString would, without encoding the header each time.
+	claims, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	signing := k.header + "." + base64.RawURLEncoding.EncodeToString(claims)
+	sig, err := jwt.GetSigningMethod(k.alg).Sign(signing, k.signer)
+	if err != nil {
+		return "", err
+	}
+	signed := signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+	if k.alg != "ES256" {
+		return signed, nil
 	}
 	return lowS(signed) // one spelling per token: s <= n/2
 }

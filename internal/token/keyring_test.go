@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,4 +238,44 @@ func jwksLen(t *testing.T, kr *token.KeyRing) int {
 		t.Fatal(err)
 	}
 	return len(set.Keys)
+}
+
+// TestSignedHeader pins the access token's header: exactly alg, kid and typ,
+// in that order, as golang-jwt wrote it before Sign built it itself.
+func TestSignedHeader(t *testing.T) {
+	for _, alg := range token.Algorithms {
+		t.Run(alg, func(t *testing.T) {
+			kr := load(t, &memStore{}, alg, []byte("0123456789abcdef0123456789abcdef"))
+			signed, err := kr.Sign(claims())
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := base64.RawURLEncoding.Strict().DecodeString(strings.Split(signed, ".")[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var h map[string]string
+			if err := json.Unmarshal(raw, &h); err != nil {
+				t.Fatal(err)
+			}
+			want := `{"alg":"` + alg + `","kid":"` + h["kid"] + `","typ":"at+jwt"}`
+			if string(raw) != want || h["kid"] == "" {
+				t.Fatalf("header %s, want %s", raw, want)
+			}
+		})
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	kr, err := token.Load(context.Background(), token.Options{MasterKey: mk, Store: &memStore{}, Algorithm: "EdDSA", Now: time.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := claims()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := kr.Sign(c); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
