@@ -128,7 +128,8 @@ var (
 )
 
 func newRequestID() string {
-	return requestPrefix + strconv.FormatUint(requestSeq.Add(1), 36)
+	var buf [32]byte // the prefix's 9 bytes and at most 13 base-36 digits
+	return string(strconv.AppendUint(append(buf[:0], requestPrefix...), requestSeq.Add(1), 36))
 }
 
 func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
@@ -151,6 +152,9 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	route  string // the pattern of the route that answered; "" for none
+	// requestID is the X-Request-Id header's value, allocated with the
+	// writer rather than on its own.
+	requestID [1]string
 }
 
 // setRoute records route on the statusWriter beneath w, however many
@@ -192,8 +196,8 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
-		w.Header()["X-Request-Id"] = []string{id}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, requestID: [1]string{id}}
+		w.Header()["X-Request-Id"] = sw.requestID[:]
 		next.ServeHTTP(sw, r)
 		route := sw.route
 		if route == "" {
