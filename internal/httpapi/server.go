@@ -203,11 +203,18 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 		if route == "" {
 			route = "unmatched"
 		}
-		elapsed := time.Since(start)
+		end := time.Now()
+		elapsed := end.Sub(start)
 		m.ObserveRequest(route, r.Method, sw.status, elapsed)
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("request_id", id))
+		// What log.LogAttrs does, less two costs of every call: the stack
+		// walk for the caller's program counter (for a source no Gatehouse
+		// logger adds, and always this line) and a second reading of the clock.
+		if ctx, h := r.Context(), log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
+			rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+			rec.AddAttrs(slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("request_id", id))
+			_ = h.Handle(ctx, rec)
+		}
 	})
 }
 
