@@ -10,6 +10,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,19 @@ type Metrics struct {
 	events      *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
 	hashWait    prometheus.Histogram
+
+	series sync.Map // requestKey → *requestSeries: each request's two series, looked up once
+}
+
+// requestKey names the series of a request: its labels.
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // New registers the collectors.
@@ -96,8 +110,24 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(route, normalMethod(method), strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	s := m.seriesOf(requestKey{route, normalMethod(method), status})
+	s.count.Inc()
+	s.latency.Observe(d.Seconds())
+}
+
+// seriesOf returns the series of k's labels. Resolving labels
+// (WithLabelValues) hashes and checks them each time; there are few
+// distinct keys (route patterns, the known methods, statuses: no more than
+// the series themselves), so each is resolved once and kept.
+func (m *Metrics) seriesOf(k requestKey) *requestSeries {
+	if s, ok := m.series.Load(k); ok {
+		return s.(*requestSeries)
+	}
+	s, _ := m.series.LoadOrStore(k, &requestSeries{
+		count:   m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
+		latency: m.latency.WithLabelValues(k.route),
+	})
+	return s.(*requestSeries)
 }
 
 // Event counts an authentication outcome.
