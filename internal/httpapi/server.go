@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -195,6 +196,7 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // and a request id (also sent back as X-Request-Id). Never a body, token or
 // query string.
 func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.Handler {
+	lines := &requestLines{base: log.Handler()}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
@@ -208,16 +210,47 @@ func logRequests(log *slog.Logger, m *metrics.Metrics, next http.Handler) http.H
 		end := time.Now()
 		elapsed := end.Sub(start)
 		m.ObserveRequest(route, r.Method, sw.status, elapsed)
-		// What log.LogAttrs does, less two costs of every call: the stack
-		// walk for the caller's program counter (for a source no Gatehouse
-		// logger adds, and always this line) and a second reading of the clock.
-		if ctx, h := r.Context(), log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
-			rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
-			rec.AddAttrs(slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
-				slog.Int("status", sw.status), slog.Duration("duration", elapsed), slog.String("request_id", id))
-			_ = h.Handle(ctx, rec)
-		}
+		lines.write(r.Context(), end, r.Method, route, r.URL.Path, sw.status, elapsed, id)
 	})
+}
+
+// requestLines writes the request log lines: the line log.LogAttrs would
+// write, for less. The first two attributes, method and route, are the same
+// for every request to a route, so for the usual methods a handler with
+// them already formatted (WithAttrs) is made once per route and method and
+// kept. (The route is a pattern of routes.go or "unmatched": there are few.)
+// And the record carries no caller's program counter, which slog finds by
+// walking the stack, for a source that no Gatehouse logger adds.
+type requestLines struct {
+	base   slog.Handler
+	routes sync.Map // lineKey → slog.Handler with the key's attributes
+}
+
+type lineKey struct{ method, route string }
+
+func (l *requestLines) write(ctx context.Context, t time.Time, method, route, path string, status int, d time.Duration, id string) {
+	h, formatted := l.base, false
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		h, formatted = l.handler(lineKey{method, route}), true
+	} // a method a client made up is not kept
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	rec := slog.NewRecord(t, slog.LevelInfo, "request", 0)
+	if !formatted {
+		rec.AddAttrs(slog.String("method", method), slog.String("route", route))
+	}
+	rec.AddAttrs(slog.String("path", path), slog.Int("status", status), slog.Duration("duration", d), slog.String("request_id", id))
+	_ = h.Handle(ctx, rec)
+}
+
+func (l *requestLines) handler(k lineKey) slog.Handler {
+	if h, ok := l.routes.Load(k); ok {
+		return h.(slog.Handler)
+	}
+	h, _ := l.routes.LoadOrStore(k, l.base.WithAttrs([]slog.Attr{slog.String("method", k.method), slog.String("route", k.route)}))
+	return h.(slog.Handler)
 }
 
 // limitByAddress refuses a client address past its bucket for action with
