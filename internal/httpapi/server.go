@@ -80,7 +80,7 @@ func withClient(d Deps, next http.Handler) http.Handler {
 // inside each route's CORS, so that a browser app can read the 413.
 func limitBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != http.NoBody { // the server's body of a request without one: nothing to cap
+		if r.Body != http.NoBody { // a request without a body has nothing to cap
 			r.Body = http.MaxBytesReader(w, r.Body, httpjson.MaxBody)
 		}
 		next.ServeHTTP(w, r)

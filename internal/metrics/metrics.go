@@ -118,7 +118,8 @@ func (m *Metrics) ObserveRequest(route, method string, status int, d time.Durati
 // seriesOf returns the series of k's labels. Resolving labels
 // (WithLabelValues) hashes and checks them each time; there are few
 // distinct keys (route patterns, the known methods, statuses: no more than
-// the series themselves), so each is resolved once and kept.
+// the series themselves), so each is resolved once and kept. (Nothing
+// deletes a series, so a kept one is never stale.)
 func (m *Metrics) seriesOf(k requestKey) *requestSeries {
 	if s, ok := m.series.Load(k); ok {
 		return s.(*requestSeries)
