@@ -187,7 +187,7 @@ func run(o options) error {
 		}
 		baselines[rev] = old
 		r, err := measureGatehouse(client, old, filepath.Join(dir, "baseline-"+rev+".db"), o, run1{label: "SQLite, Gatehouse at " + rev,
-			only: []string{"refresh"}, register: true, suffix: " (before: " + rev + ")"})
+			only: []string{"me", "refresh"}, register: true, suffix: " (before: " + rev + ")"})
 		if err != nil {
 			return err
 		}

@@ -144,6 +144,10 @@ func render(f figures) report {
 		return fmt.Sprintf("; server CPU per refresh before %s, now %s", micros(before.ServerCPU), micros(now.ServerCPU))
 	}
 	for _, rev := range o.baselines() {
+		if before := find(rs, "GET /me (Bearer) (before: "+rev+")"); before.Rate > 0 {
+			fmt.Fprintf(&m, "| SQLite GET /me, Gatehouse at %s and now | before %.0f/s, now %.0f/s (%.2f×); server CPU per request before %s, now %s | |\n",
+				rev, before.Rate, me.Rate, me.Rate/max(before.Rate, 1), micros(before.ServerCPU), micros(me.ServerCPU))
+		}
 		before := find(rs, "POST /token/refresh (before: "+rev+")")
 		fmt.Fprintf(&m, "| SQLite refresh, Gatehouse at %s and now | before %.0f/s, now %.0f/s (%.2f×)%s | |\n",
 			rev, before.Rate, refresh.Rate, refresh.Rate/max(before.Rate, 1), cpuThen(before, refresh))
@@ -175,22 +179,37 @@ func render(f figures) report {
 ## Where a refresh's time goes
 
 Rotations are group-committed (README.md, "Why refresh is fast and still
-durable"). Profiles of the refresh scenario (` + "`go run ./bench -only refresh -tags pprof`" + `,
-then ` + "`go tool pprof`" + ` on http://127.0.0.1:6060/debug/pprof/profile, /block and
-/goroutine) showed, on this 2-core machine, the machine about 80% busy
-(Gatehouse about one core, the load generator a third of one, the kernel
-the rest: loopback TCP, WAL writes, fsync) and about 230 µs of Gatehouse CPU
-per refresh: some 90 µs on the writer (55 µs in a rotation's three
-statements, 35 µs in its share of the COMMIT: one pwrite per WAL frame and
-the fsync), 45 µs in the EdDSA signature (after the commit, off the
-writer), 50 µs in HTTP, JSON and the request log, and 25 µs in allocation
-and GC. The writer was busy 85% of the time, mostly waiting in fsync, with
-batches of 7 to 8 rotations; with synchronous=NORMAL the batches shrink to 3
-or 4 and the rate stays the same, so what bounds refresh here is CPU, not
-the disk. Before group commit each rotation paid its own COMMIT (with
-synchronous=FULL its own fsync: the raw one-transaction ceiling above), six
-statements, and the access token was signed inside the transaction, on the
-single writer.
+durable"). The server CPU column is the figure to read here: requests/s
+moves with whatever else the two cores are doing, CPU per request much
+less. What that CPU is, from profiles of the refresh scenario
+(` + "`go run ./bench -only refresh -tags pprof`" + `, then ` + "`go tool pprof`" + ` on
+http://127.0.0.1:6060/debug/pprof/profile) and of the same route through
+the handler tree in-process
+(` + "`go test -run XXX -bench RefreshHandler -cpuprofile cpu.out ./internal/httpapi`" + `,
+32 chains, about 330 to 390 µs of CPU per rotation): about a third on the
+writer (a fifth in the rotation's three statements, a ninth in its share of
+the COMMIT: one pwrite per WAL frame, and the fsync), an eighth in the EdDSA
+signature (39 µs a signature on this CPU, after the commit, off the
+writer), a tenth in the handler tree (JSON, the request log, metrics), and
+a tenth to a sixth in allocation and GC. Loopback HTTP adds what the bare
+handler's own server CPU shows. With ` + "`synchronous=FULL`" + ` the writer was
+busy about 93% of the time, in batches of about 9 rotations taking 3.5 ms,
+2.3 ms of it in the COMMIT (the fsync, then waiting for a core); with
+NORMAL the batches shrink to about 4, the writer idles a quarter of the
+time, and the rate stays the same: what bounds refresh here is the CPU of
+two cores shared by the server, the load generator and the kernel, which
+the row "what 2 cores allow" above puts in figures.
+
+Measured and not kept: reading the token's session on the read pool and
+leaving the writer only a compare-and-swap (10 to 15% more CPU per
+rotation on SQLite, where every such read is a read transaction of its own
+that re-reads the pages each commit invalidated; slower on PostgreSQL too,
+whose server shares the cores); spent tokens in a WITHOUT ROWID table
+(slower); a batch that lingers for more rotations, GOGC=300, eight
+PostgreSQL lanes (within noise). Before group commit each rotation paid
+its own COMMIT (with synchronous=FULL its own fsync: the raw
+one-transaction ceiling above), six statements, and the access token was
+signed inside the transaction, on the single writer.
 
 At a million sessions, refresh used to fall to about 65% of the small
 database. The profile at scale showed why: the seeding ran ANALYZE, and
