@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -11,30 +10,15 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// requestLines returns the request log lines written so far, raw.
-func (b *syncBuffer) requestLines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// requestLines returns the request log lines in logs so far, raw.
+func requestLines(logs *lockedBuffer) []string {
 	var out []string
-	for _, l := range strings.Split(b.buf.String(), "\n") {
+	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, `"msg":"request"`) {
 			out = append(out, l)
 		}
@@ -70,7 +54,7 @@ var requestIDPattern = regexp.MustCompile(`^[A-Z2-7]{8}-[0-9a-z]+$`)
 // for byte: status, every header, the body, the one request log line and
 // its fields, and the metrics.
 func TestMeOnTheWire(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	h := newHarness(t, func(c *app.Config) { c.Log = slog.New(slog.NewJSONHandler(logs, nil)) })
 	ann := h.users["ann"]
 	created, _ := json.Marshal(ann.CreatedAt)
@@ -141,7 +125,7 @@ func TestMeOnTheWire(t *testing.T) {
 			t.Fatalf("%s: headers\n%v\nwant\n%v", row.name, got, row.headers)
 		}
 
-		lines := logs.requestLines()
+		lines := requestLines(logs)
 		if len(lines) != i+1 {
 			t.Fatalf("%s: %d request log lines after %d requests", row.name, len(lines), i+1)
 		}
