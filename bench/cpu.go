@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -55,26 +53,10 @@ func processCPU(pid int) time.Duration {
 	if err1 != nil || err2 != nil {
 		return -1
 	}
-	return time.Duration(utime+stime) * clockTick()
+	return time.Duration(utime+stime) * clockTick
 }
 
-// clockTick is the unit of /proc/<pid>/stat's times, USER_HZ, as the kernel
-// gives it to every process in the auxiliary vector (AT_CLKTCK, what
-// sysconf(_SC_CLK_TCK) reads); Linux's 100 Hz where that can't be read.
-var clockTick = sync.OnceValue(func() time.Duration {
-	const atClkTck = 17
-	b, _ := os.ReadFile("/proc/self/auxv")
-	w := strconv.IntSize / 8 // the vector is pairs of native words
-	word := func(b []byte) uint64 {
-		if w == 4 {
-			return uint64(binary.NativeEndian.Uint32(b))
-		}
-		return binary.NativeEndian.Uint64(b)
-	}
-	for i := 0; i+2*w <= len(b); i += 2 * w {
-		if word(b[i:]) == atClkTck && word(b[i+w:]) > 0 {
-			return time.Second / time.Duration(word(b[i+w:]))
-		}
-	}
-	return time.Second / 100
-})
+// clockTick is the unit of /proc/<pid>/stat's times, USER_HZ: 100 Hz on
+// every architecture Linux and Go share (the kernel keeps it fixed for
+// user space whatever its own tick rate).
+const clockTick = time.Second / 100
