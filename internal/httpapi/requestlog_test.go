@@ -18,10 +18,6 @@ func TestRequestLinesAreLogAttrs(t *testing.T) {
 		}
 		return a
 	}}
-	handlers := map[string]func(*bytes.Buffer) slog.Handler{
-		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, noTime) },
-		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, noTime) },
-	}
 	requests := []struct {
 		method, route, path string
 		status              int
@@ -34,7 +30,7 @@ func TestRequestLinesAreLogAttrs(t *testing.T) {
 		{"get", "unmatched", "/me", 405},
 		{"OPTIONS", "OPTIONS /me", "/me", 204},
 	}
-	for name, newHandler := range handlers {
+	for name, newHandler := range logFormats(noTime) {
 		var got, want bytes.Buffer
 		lines := &requestLines{base: newHandler(&got)}
 		log := slog.New(newHandler(&want))
@@ -42,9 +38,7 @@ func TestRequestLinesAreLogAttrs(t *testing.T) {
 			for _, r := range requests {
 				d := 1234567 * time.Nanosecond
 				lines.write(context.Background(), time.Now(), r.method, r.route, r.path, r.status, d, "ABCDEFGH-1z")
-				log.LogAttrs(context.Background(), slog.LevelInfo, "request",
-					slog.String("method", r.method), slog.String("route", r.route), slog.String("path", r.path),
-					slog.Int("status", r.status), slog.Duration("duration", d), slog.String("request_id", "ABCDEFGH-1z"))
+				logAsBefore(log, r.method, r.route, r.path, r.status, d, "ABCDEFGH-1z")
 			}
 		}
 		if got.String() != want.String() {
@@ -59,4 +53,20 @@ func TestRequestLinesAreLogAttrs(t *testing.T) {
 	if quiet.Len() != 0 {
 		t.Errorf("a logger above info wrote %q", &quiet)
 	}
+}
+
+// logFormats makes the JSON and the text handler, with opts, writing to a buffer.
+func logFormats(opts *slog.HandlerOptions) map[string]func(*bytes.Buffer) slog.Handler {
+	return map[string]func(*bytes.Buffer) slog.Handler{
+		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, opts) },
+		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, opts) },
+	}
+}
+
+// logAsBefore writes a request line as logRequests wrote it before
+// requestLines: with log.LogAttrs.
+func logAsBefore(log *slog.Logger, method, route, path string, status int, d time.Duration, id string) {
+	log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("method", method), slog.String("route", route), slog.String("path", path),
+		slog.Int("status", status), slog.Duration("duration", d), slog.String("request_id", id))
 }

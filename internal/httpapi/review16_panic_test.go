@@ -29,10 +29,6 @@ func TestReview16PanicLinesAsBefore(t *testing.T) {
 		}
 		return a
 	}}
-	formats := map[string]func(*bytes.Buffer) slog.Handler{
-		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, stable) },
-		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, stable) },
-	}
 	boom := func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("abort") != "" {
 			panic(http.ErrAbortHandler)
@@ -42,7 +38,7 @@ func TestReview16PanicLinesAsBefore(t *testing.T) {
 		}
 		panic("boom")
 	}
-	for name, newHandler := range formats {
+	for name, newHandler := range logFormats(stable) {
 		var got, want bytes.Buffer
 		log := slog.New(newHandler(&got))
 		wantLog := slog.New(newHandler(&want))
@@ -75,9 +71,7 @@ func TestReview16PanicLinesAsBefore(t *testing.T) {
 				t.Fatalf("%s %s: status %d", c.method, c.target, w.Code)
 			}
 			wantLog.ErrorContext(context.Background(), "panic", "method", c.method, "path", "/boom", "panic", "boom")
-			wantLog.LogAttrs(context.Background(), slog.LevelInfo, "request",
-				slog.String("method", c.method), slog.String("route", "GET /boom"), slog.String("path", "/boom"),
-				slog.Int("status", c.status), slog.Duration("duration", time.Millisecond), slog.String("request_id", "x"))
+			logAsBefore(wantLog, c.method, "GET /boom", "/boom", c.status, time.Millisecond, "x")
 		}
 		// recoverPanics logs an internal error line of its own: keep only
 		// the panic and request lines on both sides.
