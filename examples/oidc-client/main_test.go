@@ -81,11 +81,7 @@ func TestSignInWithGatehouseInChromium(t *testing.T) {
 	rp := startExample(t, issuer, c.ID, secret)
 	step := func(name string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			var loc, body string
-			_ = chromedp.Run(ctx, chromedp.Location(&loc), chromedp.Text("body", &body, chromedp.ByQuery))
-			t.Fatalf("%s: %v (at %s: %.300s)", name, err, loc, body)
-		}
+		apptest.Step(ctx, t, name, actions...)
 	}
 	var text string
 	step("sign in with Gatehouse",

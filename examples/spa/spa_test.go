@@ -105,9 +105,7 @@ func TestSPAAcrossOrigins(t *testing.T) {
 
 	run := func(ctx context.Context, step string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
+		apptest.Step(ctx, t, step, actions...)
 	}
 	const password = "analytical engine"
 	run(ctx, "sign up", chromedp.Navigate(spa+"/"), chromedp.WaitVisible("#login", chromedp.ByID),

@@ -65,9 +65,7 @@ func TestBrowserJourney(t *testing.T) {
 	const name = `Ada <img src=x onerror="document.title='pwned'">`
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
+		apptest.Step(ctx, t, step, actions...)
 	}
 
 	run("sign up",

@@ -25,9 +25,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	}
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
+		apptest.Step(ctx, t, step, actions...)
 	}
 	var authID webauthn.AuthenticatorID
 	run("virtual authenticator", chromedp.ActionFunc(func(ctx context.Context) error {

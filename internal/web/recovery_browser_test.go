@@ -34,9 +34,7 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 	}
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
+		apptest.Step(ctx, t, step, actions...)
 	}
 	run("forgot password",
 		chromedp.Navigate(base+"/login"), chromedp.WaitVisible("#identifier", chromedp.ByID),

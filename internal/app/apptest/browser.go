@@ -2,11 +2,14 @@ package apptest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto"
 	"github.com/chromedp/chromedp"
 )
 
@@ -35,4 +38,45 @@ func Browser(t *testing.T, timeout time.Duration) context.Context {
 		t.Skipf("browser tests skipped: Chromium did not start: %v", err)
 	}
 	return ctx
+}
+
+// Step runs the actions of one step of a browser journey in order and, when
+// one fails, fails t with the step's name, where the page was and what it
+// said.
+//
+// An action whose node is gone ("Could not find node with given id") runs
+// again, up to three times: the document chromedp found the node in was
+// replaced between its query and its action. A navigation to another site
+// swaps the renderer, and under load that swap can land in that gap. Every
+// chromedp query action (Click, SendKeys, Text, ...) uses the node before it
+// clicks or types, so such an action had done nothing yet.
+func Step(ctx context.Context, t testing.TB, name string, actions ...chromedp.Action) {
+	t.Helper()
+	for _, a := range actions {
+		err := chromedp.Run(ctx, a)
+		for retry := 0; retry < 3 && nodeGone(err); retry++ {
+			t.Logf("%s: %v; running the action again", name, err)
+			err = chromedp.Run(ctx, a)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v (%s)", name, err, page(ctx))
+		}
+	}
+}
+
+// nodeGone reports Chromium's answer to an action on a node of a document
+// that has since been replaced.
+func nodeGone(err error) bool {
+	var e *cdproto.Error
+	return errors.As(err, &e) && e.Message == "Could not find node with given id"
+}
+
+// page says where the browser is and the start of what the page says, for a
+// failed step; it waits for neither longer than a few seconds.
+func page(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var loc, body string
+	_ = chromedp.Run(ctx, chromedp.Location(&loc), chromedp.Text("body", &body, chromedp.ByQuery))
+	return fmt.Sprintf("at %s: %.300s", loc, body)
 }
