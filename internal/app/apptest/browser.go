@@ -14,8 +14,9 @@ import (
 )
 
 // Browser starts headless Chromium (GATEHOUSE_TEST_BROWSER) for the length
-// of t, or skips t with the reason when there is none; every chromedp action
-// of the test must finish within timeout.
+// of t, or skips t when that is unset; every chromedp action of the test
+// must finish within timeout. A browser that is named but cannot start fails
+// t: skipping then would let a broken CI set-up pass without browser tests.
 func Browser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
 	path := os.Getenv("GATEHOUSE_TEST_BROWSER")
@@ -23,7 +24,7 @@ func Browser(t *testing.T, timeout time.Duration) context.Context {
 		t.Skip("browser tests skipped: set GATEHOUSE_TEST_BROWSER to a Chromium binary (e.g. /usr/bin/chromium) to run them")
 	}
 	if _, err := exec.LookPath(path); err != nil {
-		t.Skipf("browser tests skipped: GATEHOUSE_TEST_BROWSER=%q is not an executable: %v", path, err)
+		t.Fatalf("GATEHOUSE_TEST_BROWSER=%q is not an executable: %v", path, err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900),
@@ -35,7 +36,7 @@ func Browser(t *testing.T, timeout time.Duration) context.Context {
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Run(ctx); err != nil {
-		t.Skipf("browser tests skipped: Chromium did not start: %v", err)
+		t.Fatalf("Chromium (GATEHOUSE_TEST_BROWSER=%q) did not start: %v", path, err)
 	}
 	return ctx
 }
