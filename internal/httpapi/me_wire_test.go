@@ -15,8 +15,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 )
 
-// requestLines returns the request log lines in logs so far, raw.
-func requestLines(logs *lockedBuffer) []string {
+// requestLogLines returns the request log lines in logs so far, raw.
+func requestLogLines(logs *lockedBuffer) []string {
 	var out []string
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, `"msg":"request"`) {
@@ -73,8 +73,6 @@ func TestMeOnTheWire(t *testing.T) {
 		}
 		if tlsOn {
 			r.TLS = &tls.ConnectionState{}
-		} else {
-			r.TLS = nil
 		}
 		return r
 	}
@@ -125,7 +123,7 @@ func TestMeOnTheWire(t *testing.T) {
 			t.Fatalf("%s: headers\n%v\nwant\n%v", row.name, got, row.headers)
 		}
 
-		lines := requestLines(logs)
+		lines := requestLogLines(logs)
 		if len(lines) != i+1 {
 			t.Fatalf("%s: %d request log lines after %d requests", row.name, len(lines), i+1)
 		}

@@ -96,10 +96,13 @@ func TestReview16SignMatchesSignedString(t *testing.T) {
 							t.Fatalf("signing input\n%s\nwant\n%s", gp, wp)
 						}
 						raw, _ := base64.RawURLEncoding.Strict().DecodeString(got[len(gp)+1:])
+						if len(raw) != 64 {
+							t.Fatalf("ES256 signature of %d bytes, want 64", len(raw))
+						}
 						h := sha256.Sum256([]byte(gp))
 						pub := privs[wantKID].Public().(*ecdsa.PublicKey)
 						r, s := new(big.Int).SetBytes(raw[:32]), new(big.Int).SetBytes(raw[32:])
-						if len(raw) != 64 || !ecdsa.Verify(pub, h[:], r, s) {
+						if !ecdsa.Verify(pub, h[:], r, s) {
 							t.Fatal("ES256 signature does not verify")
 						}
 						if s.Cmp(new(big.Int).Rsh(elliptic.P256().Params().N, 1)) > 0 {
