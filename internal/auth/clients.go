@@ -64,7 +64,9 @@ type ClientSessionInput struct {
 // session with its access token (and refresh token when Offline), in one
 // transaction: a code already spent is ErrCodeSpent, and an authorizing
 // session that has ended, a disabled user or a revoked grant is
-// invalid_grant.
+// invalid_grant. Beyond MaxSessionsPerUser live sessions of the user with
+// this client, the least recently used of them end (the browser session
+// that authorized them never does: first-party sessions have their own cap).
 func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput) (*Tokens, error) {
 	u, err := s.store.User(ctx, in.UserID)
 	if ErrorCode(err) == CodeNotFound {
@@ -87,13 +89,15 @@ func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput)
 	sess := Session{ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
 		UserAgent: truncate(in.Client.UserAgent, 512), IP: in.Client.IP, AMR: parent.AMR,
 		ClientID: in.ClientID, Scope: in.Scope, ParentID: in.ParentID, AuthTime: in.AuthTime.UTC().Truncate(time.Millisecond)}
-	start := ClientSessionStart{Session: sess, CodeHash: in.CodeHash, AccessLiveUntil: s.liveUntil(now)}
+	start := ClientSessionStart{Session: sess, CodeHash: in.CodeHash, AccessLiveUntil: s.liveUntil(now),
+		MaxLive: s.cfg.MaxSessionsPerUser, IdleSince: now.Add(-s.cfg.IdleTimeout), LiveUntil: s.liveUntil(now)}
 	raw, rt := "", RefreshToken{ExpiresAt: now}
 	if in.Offline {
 		raw, rt = s.newRefreshToken(sess, now)
 		start.Refresh = &rt
 	}
-	if err := s.store.StartClientSession(ctx, start); err != nil {
+	ended, err := s.store.StartClientSession(ctx, start)
+	if err != nil {
 		if errors.Is(err, ErrCodeSpent) {
 			return nil, ErrCodeSpent
 		}
@@ -101,6 +105,11 @@ func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput)
 			return nil, errInvalidGrant
 		}
 		return nil, fmt.Errorf("start client session: %w", err)
+	}
+	if len(ended) > 0 {
+		s.ended(ctx, now, ended...)
+		s.audit(ctx, EventClientSessionEnded, u.ID, fmt.Sprintf("%d least recently used sessions of client %s ended: at most %d live sessions per client",
+			len(ended), in.ClientID, s.cfg.MaxSessionsPerUser))
 	}
 	return s.tokens(u, sess, raw, rt, now)
 }
