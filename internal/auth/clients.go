@@ -36,15 +36,19 @@ const (
 	CheckAuthorizationCode CheckKind = "authorization code"
 )
 
+// CodeInvalidScope is OAuth's refusal of a scope beyond the grant (RFC 6749
+// 5.2), which the provider's token endpoint answers.
+const CodeInvalidScope = "invalid_scope"
+
 // clientClaims turns an access token's claims into those of a client's
-// session (RFC 9068): audience the client, its client_id and granted scope,
-// and no role: a client's token never acts as the user at Gatehouse's own
-// API (whose audience is the issuer).
-func clientClaims(c *guard.Claims, sess Session) {
-	c.Audience = jwt.ClaimStrings{sess.ClientID}
+// session (RFC 9068): audience the client, its client_id and scope, and no
+// role: a client's token never acts as the user at Gatehouse's own API
+// (whose audience is the issuer).
+func clientClaims(c *guard.Claims, clientID, scope string) {
+	c.Audience = jwt.ClaimStrings{clientID}
 	c.Role = ""
-	c.ClientID = sess.ClientID
-	c.Scope = sess.Scope
+	c.ClientID = clientID
+	c.Scope = scope
 }
 
 // ClientSessionInput is an authorization code being exchanged: whose, for

@@ -180,6 +180,9 @@ type Tokens struct {
 	SessionID        string
 	User             User
 	Session          Session // the session the tokens belong to
+	// Scope is what a client session's access token carries: the session's
+	// granted scope, or the narrower one a refresh asked for.
+	Scope string
 }
 
 // Client describes who is calling, for the sessions list.

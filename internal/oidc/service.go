@@ -26,7 +26,7 @@ const (
 	CodeUnauthorizedClient      = "unauthorized_client"
 	CodeUnsupportedGrantType    = "unsupported_grant_type"
 	CodeUnsupportedResponseType = "unsupported_response_type"
-	CodeInvalidScope            = "invalid_scope"
+	CodeInvalidScope            = auth.CodeInvalidScope
 	CodeAccessDenied            = "access_denied"
 	CodeInvalidToken            = "invalid_token"
 	CodeInsufficientScope       = "insufficient_scope"
