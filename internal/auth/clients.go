@@ -36,6 +36,10 @@ const (
 	CheckAuthorizationCode CheckKind = "authorization code"
 )
 
+// ErrInvalidAuthorizationCode refuses the exchange of an authorization code,
+// whatever was wrong with it (the provider's own checks answer it too).
+var ErrInvalidAuthorizationCode = Errorf(CodeInvalidGrant, "The authorization code is not valid.")
+
 // CodeInvalidScope is OAuth's refusal of a scope beyond the grant (RFC 6749
 // 5.2), which the provider's token endpoint answers.
 const CodeInvalidScope = "invalid_scope"
@@ -74,18 +78,18 @@ type ClientSessionInput struct {
 func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput) (*Tokens, error) {
 	u, err := s.store.User(ctx, in.UserID)
 	if ErrorCode(err) == CodeNotFound {
-		return nil, errInvalidGrant
+		return nil, ErrInvalidAuthorizationCode
 	} else if err != nil {
 		return nil, err
 	}
 	if u.Disabled {
-		return nil, errInvalidGrant
+		return nil, ErrInvalidAuthorizationCode
 	}
 	// The client's session says how the user signed in to the browser
 	// session that authorized it (amr: a second factor counts there too).
 	parent, err := s.store.Session(ctx, in.ParentID, u.ID)
 	if ErrorCode(err) == CodeNotFound {
-		return nil, errInvalidGrant
+		return nil, ErrInvalidAuthorizationCode
 	} else if err != nil {
 		return nil, err
 	}
@@ -106,7 +110,7 @@ func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput)
 			return nil, ErrCodeSpent
 		}
 		if errors.Is(err, ErrCredentialsChanged) {
-			return nil, errInvalidGrant
+			return nil, ErrInvalidAuthorizationCode
 		}
 		return nil, fmt.Errorf("start client session: %w", err)
 	}

@@ -49,7 +49,7 @@ type TokenResponse struct {
 
 var (
 	errInvalidClient = oauthErr(CodeInvalidClient, "Client authentication failed.")
-	errInvalidCode   = oauthErr(CodeInvalidGrant, "The authorization code is not valid.")
+	errInvalidCode   = auth.ErrInvalidAuthorizationCode
 )
 
 // clientAccount is the lockout key of a client's secret checks: per client
