@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -85,7 +87,8 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		return loadMasterKey(ctx, st, path, isDefault, newLogger(c.LogFormat, stderr))
 	}
-	provider := oidc.NewService(oidc.Config{}, oidc.Deps{Store: st, Auth: svc, Keys: storeKeys{st, masterKey}})
+	keys := storeKeys{st: st, masterKey: masterKey, configured: getenv(envName("signing-alg"))}
+	provider := oidc.NewService(oidc.Config{}, oidc.Deps{Store: st, Auth: svc, Keys: keys})
 	ctx = auth.WithActor(ctx, "cli")
 	switch sub {
 	case "add":
@@ -132,21 +135,37 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 // algorithm the server signs with, and making the key an RS256 (or other)
 // client's ID tokens need. It signs nothing.
 type storeKeys struct {
-	st        *store.Store
-	masterKey func() (*seal.Key, error) // loaded only to seal a new key
+	st         *store.Store
+	masterKey  func() (*seal.Key, error) // loaded only to seal a new key
+	configured string                    // GATEHOUSE_SIGNING_ALG, when the environment sets the servers' algorithm
 }
 
+// Algorithm is the servers' --signing-alg, which a client's ID tokens
+// default to: GATEHOUSE_SIGNING_ALG when set; else, of the algorithms with
+// an active key, the only one, or among several (the others made for
+// clients that asked for them) the default --signing-alg, or else the one
+// whose key is oldest; "" for a database no server started on yet.
 func (k storeKeys) Algorithm() string {
+	if k.configured != "" {
+		return k.configured
+	}
 	records, err := k.st.SigningKeys(context.Background())
 	if err != nil {
 		return ""
 	}
-	for _, s := range token.States(records, 0, time.Now()) {
-		if s.Active {
-			return s.Algorithm
+	var active []string
+	for _, s := range keyStates(records, 0, time.Now()) {
+		if s.Active && !slices.Contains(active, s.Algorithm) {
+			active = append(active, s.Algorithm)
 		}
 	}
-	return "" // a database no server started on yet
+	if def := app.Defaults().SigningAlg; len(active) > 1 && slices.Contains(active, def) {
+		return def
+	}
+	if len(active) == 0 {
+		return ""
+	}
+	return active[0]
 }
 
 func (k storeKeys) EnsureKey(ctx context.Context, alg string) error {

@@ -241,7 +241,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}
 	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
 		ClientLimit: c.Limits.Client, Now: c.Now},
-		oidc.Deps{Store: st, Auth: svc, Keys: keys, Revocations: revocations, Log: c.Log})
+		oidc.Deps{Store: st, Auth: svc, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log})
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,

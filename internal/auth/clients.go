@@ -36,15 +36,23 @@ const (
 	CheckAuthorizationCode CheckKind = "authorization code"
 )
 
+// ErrInvalidAuthorizationCode refuses the exchange of an authorization code,
+// whatever was wrong with it (the provider's own checks answer it too).
+var ErrInvalidAuthorizationCode = Errorf(CodeInvalidGrant, "The authorization code is not valid.")
+
+// CodeInvalidScope is OAuth's refusal of a scope beyond the grant (RFC 6749
+// 5.2), which the provider's token endpoint answers.
+const CodeInvalidScope = "invalid_scope"
+
 // clientClaims turns an access token's claims into those of a client's
-// session (RFC 9068): audience the client, its client_id and granted scope,
-// and no role: a client's token never acts as the user at Gatehouse's own
-// API (whose audience is the issuer).
-func clientClaims(c *guard.Claims, sess Session) {
-	c.Audience = jwt.ClaimStrings{sess.ClientID}
+// session (RFC 9068): audience the client, its client_id and scope, and no
+// role: a client's token never acts as the user at Gatehouse's own API
+// (whose audience is the issuer).
+func clientClaims(c *guard.Claims, clientID, scope string) {
+	c.Audience = jwt.ClaimStrings{clientID}
 	c.Role = ""
-	c.ClientID = sess.ClientID
-	c.Scope = sess.Scope
+	c.ClientID = clientID
+	c.Scope = scope
 }
 
 // ClientSessionInput is an authorization code being exchanged: whose, for
@@ -64,22 +72,24 @@ type ClientSessionInput struct {
 // session with its access token (and refresh token when Offline), in one
 // transaction: a code already spent is ErrCodeSpent, and an authorizing
 // session that has ended, a disabled user or a revoked grant is
-// invalid_grant.
+// invalid_grant. Beyond MaxSessionsPerUser live sessions of the user with
+// this client, the least recently used of them end (the browser session
+// that authorized them never does: first-party sessions have their own cap).
 func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput) (*Tokens, error) {
 	u, err := s.store.User(ctx, in.UserID)
 	if ErrorCode(err) == CodeNotFound {
-		return nil, errInvalidGrant
+		return nil, ErrInvalidAuthorizationCode
 	} else if err != nil {
 		return nil, err
 	}
 	if u.Disabled {
-		return nil, errInvalidGrant
+		return nil, ErrInvalidAuthorizationCode
 	}
 	// The client's session says how the user signed in to the browser
 	// session that authorized it (amr: a second factor counts there too).
 	parent, err := s.store.Session(ctx, in.ParentID, u.ID)
 	if ErrorCode(err) == CodeNotFound {
-		return nil, errInvalidGrant
+		return nil, ErrInvalidAuthorizationCode
 	} else if err != nil {
 		return nil, err
 	}
@@ -87,20 +97,27 @@ func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput)
 	sess := Session{ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
 		UserAgent: truncate(in.Client.UserAgent, 512), IP: in.Client.IP, AMR: parent.AMR,
 		ClientID: in.ClientID, Scope: in.Scope, ParentID: in.ParentID, AuthTime: in.AuthTime.UTC().Truncate(time.Millisecond)}
-	start := ClientSessionStart{Session: sess, CodeHash: in.CodeHash, AccessLiveUntil: s.liveUntil(now)}
+	start := ClientSessionStart{Session: sess, CodeHash: in.CodeHash, AccessLiveUntil: s.liveUntil(now),
+		MaxLive: s.cfg.MaxSessionsPerUser, IdleSince: now.Add(-s.cfg.IdleTimeout), LiveUntil: s.liveUntil(now)}
 	raw, rt := "", RefreshToken{ExpiresAt: now}
 	if in.Offline {
 		raw, rt = s.newRefreshToken(sess, now)
 		start.Refresh = &rt
 	}
-	if err := s.store.StartClientSession(ctx, start); err != nil {
+	ended, err := s.store.StartClientSession(ctx, start)
+	if err != nil {
 		if errors.Is(err, ErrCodeSpent) {
 			return nil, ErrCodeSpent
 		}
 		if errors.Is(err, ErrCredentialsChanged) {
-			return nil, errInvalidGrant
+			return nil, ErrInvalidAuthorizationCode
 		}
 		return nil, fmt.Errorf("start client session: %w", err)
+	}
+	if len(ended) > 0 {
+		s.ended(ctx, now, ended...)
+		s.audit(ctx, EventClientSessionEnded, u.ID, fmt.Sprintf("%d least recently used sessions of client %s ended: at most %d live sessions per client",
+			len(ended), in.ClientID, s.cfg.MaxSessionsPerUser))
 	}
 	return s.tokens(u, sess, raw, rt, now)
 }

@@ -116,9 +116,11 @@ type SessionStart struct {
 	Refresh      RefreshToken
 	PasswordHash string // the hash the login verified
 	Role         string // the role the session's tokens will carry
-	// MaxLive caps the user's live sessions (not revoked, not past their
-	// end, used after IdleSince), the new one included; the least recently
-	// used beyond it are revoked, remembered until LiveUntil.
+	// MaxLive caps the user's live first-party sessions (not revoked, not
+	// past their end, used after IdleSince), the new one included; the least
+	// recently used beyond it are revoked (with the client sessions they
+	// authorized), remembered until LiveUntil. Client sessions have a cap of
+	// their own (ClientSessionStart.MaxLive).
 	MaxLive   int
 	IdleSince time.Time
 	LiveUntil time.Time
@@ -168,6 +170,12 @@ type ClientSessionStart struct {
 	// AccessLiveUntil is when the access token issued with the session
 	// expires, plus leeway (as RefreshToken.AccessLiveUntil).
 	AccessLiveUntil time.Time
+	// MaxLive caps the user's live sessions of this client (as
+	// SessionStart.MaxLive): the least recently used of them beyond it are
+	// revoked; never a first-party session, nor another client's.
+	MaxLive   int
+	IdleSince time.Time
+	LiveUntil time.Time
 }
 
 // ErrCodeSpent is Store.StartClientSession's refusal of a code already used.
@@ -203,8 +211,10 @@ type Store interface {
 	// SessionStart), and ends the user's least recently used live sessions
 	// beyond the cap; it returns their ids.
 	StartSession(ctx context.Context, start SessionStart) (ended []string, err error)
-	// StartClientSession creates a client's session (see ClientSessionStart).
-	StartClientSession(ctx context.Context, start ClientSessionStart) error
+	// StartClientSession creates a client's session (see
+	// ClientSessionStart) and ends the user's least recently used sessions
+	// of that client beyond the cap; it returns their ids.
+	StartClientSession(ctx context.Context, start ClientSessionStart) (ended []string, err error)
 	// Sessions lists a page of a user's unrevoked, unexpired, not idle
 	// sessions, newest first.
 	Sessions(ctx context.Context, f SessionListFilter) ([]Session, error)

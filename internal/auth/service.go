@@ -54,8 +54,10 @@ type Config struct {
 	ReuseGrace  time.Duration // a spent refresh token replayed within it returns the same successor
 	MaxAge      time.Duration // absolute session lifetime
 	IdleTimeout time.Duration // a session unused (not refreshed) this long ends
-	// MaxSessionsPerUser caps a user's live sessions: a login beyond it ends
-	// the least recently used. 0 means the default, 100.
+	// MaxSessionsPerUser caps a user's live first-party sessions: a login
+	// beyond it ends the least recently used. It caps the user's sessions of
+	// each OpenID Connect client apart, the same way. 0 means the default,
+	// 100.
 	MaxSessionsPerUser int
 	// ReauthMaxAge is how recent a session's auth_time must be for enrolling
 	// or removing a factor, new recovery codes, email change and account
@@ -178,6 +180,9 @@ type Tokens struct {
 	SessionID        string
 	User             User
 	Session          Session // the session the tokens belong to
+	// Scope is what a client session's access token carries: the session's
+	// granted scope, or the narrower one a refresh asked for.
+	Scope string
 }
 
 // Client describes who is calling, for the sessions list.

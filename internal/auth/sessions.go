@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,13 +49,17 @@ func (s *Service) startSession(ctx context.Context, u User, hash string, c Clien
 // decide only decides. The successor and its sealed copy are made before,
 // and the access token is signed after the commit, never on the writer.
 func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
-	return s.RefreshFor(ctx, raw, "")
+	return s.RefreshFor(ctx, raw, "", "")
 }
 
 // RefreshFor is Refresh for the refresh tokens of one OpenID Connect client
 // (clientID; "" for Gatehouse's own sessions): a token of another client's
 // session, or of a first-party one, is invalid_grant and left untouched.
-func (s *Service) RefreshFor(ctx context.Context, raw, clientID string) (_ *Tokens, err error) {
+// scope, when it has values, narrows the access token to them (RFC 6749 6;
+// Tokens.Scope): a value the session was not granted is invalid_scope, and
+// the token is not spent. The session keeps its granted scope, which a
+// later refresh without scope gets again.
+func (s *Service) RefreshFor(ctx context.Context, raw, clientID, scope string) (_ *Tokens, err error) {
 	defer func() {
 		if err != nil {
 			s.count("refresh_failed")
@@ -81,10 +86,13 @@ func (s *Service) RefreshFor(ctx context.Context, raw, clientID string) (_ *Toke
 		rt                      RefreshToken
 		issuedAt                time.Time
 		reusedSession, reusedBy string
+		issuedScope             string
 	)
 	decide := func(st RefreshState) (Rotation, error) {
 		now := s.now()
 		sess, user, issuedAt = st.Session, st.User, now
+		narrowed, granted := narrowScope(sess.Scope, scope)
+		issuedScope = narrowed
 		switch {
 		case sess.ClientID != clientID:
 			return Rotation{}, errInvalidGrant
@@ -99,6 +107,9 @@ func (s *Service) RefreshFor(ctx context.Context, raw, clientID string) (_ *Toke
 				reusedSession, reusedBy = sess.ID, user.ID
 				return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
 			}
+			if !granted {
+				return Rotation{}, errInvalidScope
+			}
 			// A racing tab or a lost response: hand out the same successor,
 			// with the expiry it was given when the token was spent (its
 			// refresh lifetime, cut at the session's end). An access token
@@ -112,6 +123,8 @@ func (s *Service) RefreshFor(ctx context.Context, raw, clientID string) (_ *Toke
 			return Rotation{AccessLiveUntil: s.liveUntil(now)}, nil
 		case !now.Before(st.Token.ExpiresAt):
 			return Rotation{}, errInvalidGrant
+		case !granted:
+			return Rotation{}, errInvalidScope
 		}
 		issue, rt = next, s.refreshToken(sess, next, now)
 		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
@@ -129,7 +142,27 @@ func (s *Service) RefreshFor(ctx context.Context, raw, clientID string) (_ *Toke
 		s.audit(ctx, EventRefreshReuse, reusedBy, "session "+reusedSession+" revoked")
 		return nil, errInvalidGrant
 	}
-	return s.tokens(user, sess, issue, rt, issuedAt)
+	return s.scopedTokens(user, sess, issuedScope, issue, rt, issuedAt)
+}
+
+// narrowScope is the scope a refresh asking for asked gets of a session
+// granted granted: asked's distinct values, each of which granted must
+// have (else ok is false); asked without values is the whole grant.
+func narrowScope(granted, asked string) (scope string, ok bool) {
+	have := strings.Fields(granted)
+	var out []string
+	for _, v := range strings.Fields(asked) {
+		if !slices.Contains(have, v) {
+			return "", false
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return granted, true
+	}
+	return strings.Join(out, " "), true
 }
 
 // LogoutInput says which sessions to end: the one of SessionID, or with All
@@ -233,6 +266,12 @@ func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID
 }
 
 func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+	return s.scopedTokens(u, sess, sess.Scope, rawRefresh, rt, now)
+}
+
+// scopedTokens is tokens whose access token, for a client session, carries
+// scope (the session's granted scope or, after a narrowed refresh, less).
+func (s *Service) scopedTokens(u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	exp := now.Add(s.cfg.AccessTTL)
 	claims := &guard.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -243,7 +282,7 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 		SessionID: sess.ID, Role: u.Role, EmailVerified: u.EmailVerified, AMR: sess.AMR, AuthTime: authTime(sess),
 	}
 	if sess.ClientID != "" {
-		clientClaims(claims, sess)
+		clientClaims(claims, sess.ClientID, scope)
 	}
 	access, err := s.signer.Sign(claims)
 	if err != nil {
@@ -252,7 +291,7 @@ func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToke
 	out := &Tokens{
 		AccessToken: access, ExpiresIn: s.cfg.AccessTTL,
 		RefreshToken: rawRefresh, RefreshExpiresIn: rt.ExpiresAt.Sub(now),
-		SessionID: sess.ID, User: u, Session: sess,
+		SessionID: sess.ID, User: u, Session: sess, Scope: scope,
 	}
 	if rawRefresh == "" {
 		out.RefreshExpiresIn = 0
@@ -355,7 +394,10 @@ func (s *Service) liveUntil(now time.Time) time.Time {
 	return now.Add(s.cfg.AccessTTL + time.Minute)
 }
 
-var errInvalidGrant = Errorf(CodeInvalidGrant, "The refresh token is not valid.")
+var (
+	errInvalidGrant = Errorf(CodeInvalidGrant, "The refresh token is not valid.")
+	errInvalidScope = Errorf(CodeInvalidScope, "The scope asked exceeds what was granted.")
+)
 
 // sealSuccessor encrypts the successor of a refresh token under a key derived
 // from that token, so only its holder can recover the successor within the

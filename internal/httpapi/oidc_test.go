@@ -426,12 +426,13 @@ func TestOIDCPromptAndMaxAge(t *testing.T) {
 	}
 
 	// prompt=login goes to the login page even with a session, and the
-	// return asks for a login after now: the old session does not pass.
+	// return carries the server's note of when a login was asked for: the
+	// old session does not pass.
 	q.Set("prompt", "login")
 	w = f.authorize("ann", q)
 	loc, _ = url.Parse(w.Header().Get("Location"))
 	next, _ := url.Parse(loc.Query().Get("next"))
-	if loc.Path != "/login" || next.Query().Get("prompt") != "" || next.Query().Get("login_after") == "" {
+	if loc.Path != "/login" || next.Query().Get("prompt") != "login" || next.Query().Get("login_after") == "" {
 		t.Fatalf("prompt=login: %q", w.Header().Get("Location"))
 	}
 	if w := f.do(req{method: "GET", path: next.RequestURI(), as: "ann", carrier: "cookie"}); !strings.HasPrefix(w.Header().Get("Location"), "/login?") {

@@ -167,14 +167,6 @@ func (s *Service) Authorize(ctx context.Context, params url.Values, browser *Bro
 		}
 		maxAge = n
 	}
-	var loginAfter time.Time
-	if v := params.Get("login_after"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return fail(CodeInvalidRequest, "login_after is not valid.")
-		}
-		loginAfter = time.UnixMilli(n)
-	}
 
 	// Authentication: the browser's Gatehouse session, or the login page.
 	now := s.now()
@@ -191,26 +183,24 @@ func (s *Service) Authorize(ctx context.Context, params url.Values, browser *Bro
 	if browser == nil {
 		return toLogin(AuthorizeParams(params))
 	}
-	if slices.Contains(prompts, "login") && loginAfter.IsZero() {
-		// Come back without prompt=login, asking for a login after now.
-		next := AuthorizeParams(params)
-		next.Del("prompt")
-		if rest := slices.DeleteFunc(slices.Clone(prompts), func(p string) bool { return p == "login" }); len(rest) > 0 {
-			next.Set("prompt", strings.Join(rest, " "))
+	// prompt=login, or a sign-in older than max_age, asks for a fresh
+	// sign-in: to the login page, coming back with the server's note of when
+	// it was asked (login_after), which a sign-in made after then meets
+	// however long the way back took (max_age=0 included). Only the server
+	// writes that note, so no request can say a fresh sign-in was already
+	// asked for.
+	stale := slices.Contains(prompts, "login") || maxAge >= 0 && now.Sub(browser.AuthTime) > time.Duration(maxAge)*time.Second
+	if stale {
+		asked := s.freshLoginAsked(params.Get("login_after"), browser.UserID, c.ID, redirect, state, now)
+		if asked.IsZero() || browser.AuthTime.Before(asked) {
+			note, err := s.freshLoginNote(browser.UserID, c.ID, redirect, state, now)
+			if err != nil {
+				return Outcome{Kind: ErrorPage, Err: err}
+			}
+			next := AuthorizeParams(params)
+			next.Set("login_after", note)
+			return toLogin(next)
 		}
-		next.Set("login_after", strconv.FormatInt(now.UnixMilli(), 10))
-		return toLogin(next)
-	}
-	if browser.AuthTime.Before(loginAfter) {
-		return toLogin(AuthorizeParams(params))
-	}
-	// max_age: an older login logs in again and comes back asking, as
-	// prompt=login does, for a login after now, which the fresh login meets
-	// however long the way back took (max_age=0 included).
-	if maxAge >= 0 && loginAfter.IsZero() && now.Sub(browser.AuthTime) > time.Duration(maxAge)*time.Second {
-		next := AuthorizeParams(params)
-		next.Set("login_after", strconv.FormatInt(now.UnixMilli(), 10))
-		return toLogin(next)
 	}
 
 	// Consent, remembered per client and scope set.

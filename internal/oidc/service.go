@@ -26,7 +26,7 @@ const (
 	CodeUnauthorizedClient      = "unauthorized_client"
 	CodeUnsupportedGrantType    = "unsupported_grant_type"
 	CodeUnsupportedResponseType = "unsupported_response_type"
-	CodeInvalidScope            = "invalid_scope"
+	CodeInvalidScope            = auth.CodeInvalidScope
 	CodeAccessDenied            = "access_denied"
 	CodeInvalidToken            = "invalid_token"
 	CodeInsufficientScope       = "insufficient_scope"
@@ -62,6 +62,7 @@ type Service struct {
 	auth        *auth.Service
 	keys        Keys
 	revocations guard.RevocationSource
+	sealer      auth.Sealer
 	cfg         Config
 	log         *slog.Logger
 
@@ -75,7 +76,10 @@ type Deps struct {
 	Auth        *auth.Service
 	Keys        Keys
 	Revocations guard.RevocationSource
-	Log         *slog.Logger
+	// Sealer (the master key) seals the authorization endpoint's note that
+	// a fresh sign-in was asked for; nil where nothing is authorized.
+	Sealer auth.Sealer
+	Log    *slog.Logger
 }
 
 // NewService wires a Service.
@@ -86,7 +90,7 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{store: d.Store, auth: d.Auth, keys: d.Keys, revocations: d.Revocations, cfg: cfg, log: d.Log}
+	return &Service{store: d.Store, auth: d.Auth, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log}
 }
 
 // Issuer is the provider's issuer identifier.

@@ -123,10 +123,12 @@ func (s *Store) Code(ctx context.Context, hash string) (oidc.Code, error) {
 }
 
 // StartClientSession spends a code and creates the client session of its
-// exchange (auth.ClientSessionStart), in one transaction.
-func (s *Store) StartClientSession(ctx context.Context, st auth.ClientSessionStart) error {
+// exchange (auth.ClientSessionStart), in one transaction, ending the user's
+// least recently used sessions of that client beyond the cap.
+func (s *Store) StartClientSession(ctx context.Context, st auth.ClientSessionStart) ([]string, error) {
 	sess := st.Session
-	return s.inTx(ctx, func(e execer) error {
+	var ended []string
+	err := s.inTx(ctx, func(e execer) error {
 		res, err := e.exec(ctx, `UPDATE oauth_codes SET used_at = ?, issued_session_id = ? WHERE hash = ? AND used_at IS NULL`,
 			ms(sess.CreatedAt), sess.ID, st.CodeHash)
 		if err != nil {
@@ -137,21 +139,27 @@ func (s *Store) StartClientSession(ctx context.Context, st auth.ClientSessionSta
 		} else if n != 1 {
 			return auth.ErrCodeSpent
 		}
-		// The authorizing session must still be live (its row locked on
-		// PostgreSQL, so a logout is ordered before or after this), its user
-		// enabled, and the user's grant to the client still there.
+		// The authorizing session must still be live, its user enabled, and
+		// the user's grant to the client still there. On PostgreSQL the
+		// session's row is locked, so a logout is ordered before or after
+		// this, and the grant's, so the exchanges of one user and client
+		// count that client's sessions one after the other.
 		var parent string
 		err = e.queryRow(ctx, `SELECT p.id FROM sessions p JOIN users u ON u.id = p.user_id
-			WHERE p.id = ? AND p.user_id = ? AND p.revoked_at IS NULL AND p.expires_at > ? AND u.disabled_at IS NULL
-			AND EXISTS (SELECT 1 FROM oauth_grants g WHERE g.user_id = p.user_id AND g.client_id = ?)`+s.lockRows("p"),
-			sess.ParentID, sess.UserID, ms(sess.CreatedAt), sess.ClientID).Scan(&parent)
+			JOIN oauth_grants g ON g.user_id = p.user_id AND g.client_id = ?
+			WHERE p.id = ? AND p.user_id = ? AND p.revoked_at IS NULL AND p.expires_at > ? AND u.disabled_at IS NULL`+s.lockRows("p, g"),
+			sess.ClientID, sess.ParentID, sess.UserID, ms(sess.CreatedAt)).Scan(&parent)
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.ErrCredentialsChanged
 		} else if err != nil {
 			return err
 		}
+		if ended, err = endBeyondCap(ctx, e, sess.UserID, sess.ClientID, st.MaxLive, sess.CreatedAt, st.IdleSince, st.LiveUntil); err != nil {
+			return err
+		}
 		return insertSession(ctx, e, sess, st.Refresh, st.AccessLiveUntil)
 	})
+	return ended, err
 }
 
 // Grant returns a user's grant to a client.

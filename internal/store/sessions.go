@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,7 +45,7 @@ func (s *Store) StartSession(ctx context.Context, st auth.SessionStart) ([]strin
 		if hash != st.PasswordHash || role != st.Role || disabled.Valid {
 			return auth.ErrCredentialsChanged
 		}
-		if ended, err = endBeyondCap(ctx, e, st); err != nil {
+		if ended, err = endBeyondCap(ctx, e, st.Session.UserID, "", st.MaxLive, st.Session.CreatedAt, st.IdleSince, st.LiveUntil); err != nil {
 			return err
 		}
 		return insertSession(ctx, e, st.Session, &st.Refresh, time.Time{})
@@ -52,16 +53,17 @@ func (s *Store) StartSession(ctx context.Context, st auth.SessionStart) ([]strin
 	return ended, err
 }
 
-// endBeyondCap revokes the user's least recently used live sessions so that
-// the new one makes at most st.MaxLive.
-func endBeyondCap(ctx context.Context, e execer, st auth.SessionStart) ([]string, error) {
-	if st.MaxLive <= 0 {
+// endBeyondCap revokes the user's least recently used live sessions of one
+// kind, first-party (clientID "") or of one client, so that a new one makes
+// at most maxLive of that kind; it returns the ids it ended (with, for a
+// first-party session, the client sessions it authorized).
+func endBeyondCap(ctx context.Context, e execer, userID, clientID string, maxLive int, now, idleSince, liveUntil time.Time) ([]string, error) {
+	if maxLive <= 0 {
 		return nil, nil
 	}
-	now := st.Session.CreatedAt
 	rows, err := e.query(ctx, `SELECT id FROM sessions
-		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
-		ORDER BY last_used_at DESC, id DESC`, st.Session.UserID, ms(now), ms(st.IdleSince))
+		WHERE user_id = ? AND COALESCE(client_id, '') = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
+		ORDER BY last_used_at DESC, id DESC`, userID, clientID, ms(now), ms(idleSince))
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +80,15 @@ func endBeyondCap(ctx context.Context, e execer, st auth.SessionStart) ([]string
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if len(live) < maxLive {
+		return nil, nil
+	}
+	// Keep maxLive-1, newest first, beside the new one; end the rest in id
+	// order, the order every writer of several sessions locks them in.
+	beyond := slices.Sorted(slices.Values(live[maxLive-1:]))
 	var ended []string
-	for i := st.MaxLive - 1; i < len(live); i++ { // keep MaxLive-1, newest first, beside the new one
-		ids, err := revokeSessions(ctx, e, auth.SessionFilter{SessionID: live[i]}, now, st.LiveUntil)
+	for _, id := range beyond {
+		ids, err := revokeSessions(ctx, e, auth.SessionFilter{SessionID: id}, now, liveUntil)
 		if err != nil {
 			return nil, err
 		}

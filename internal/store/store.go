@@ -435,8 +435,9 @@ func (c *conn) prepare(ctx context.Context, queries []string) {
 	}
 }
 
-// lockRows locks the rows of table alias a that a SELECT reads (PostgreSQL;
-// SQLite's BEGIN IMMEDIATE already holds the only write lock).
+// lockRows locks the rows of table alias a (or aliases "a, b") that a
+// SELECT reads (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the only
+// write lock).
 func (s *Store) lockRows(a string) string {
 	if s.forUpdate == "" {
 		return ""
