@@ -42,6 +42,11 @@ func resetPasswordCommand(ctx context.Context, args []string, getenv func(string
 		return err
 	}
 	defer st.Close()
+	if !printLink {
+		if err := sealMail(ctx, c, st, log); err != nil {
+			return err
+		}
+	}
 	hasher, err := password.NewHasher(password.Options{})
 	if err != nil {
 		return err

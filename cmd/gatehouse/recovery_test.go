@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -149,7 +150,18 @@ func TestUserResetPasswordCommand(t *testing.T) {
 	if r.status != 400 {
 		t.Fatalf("the printed link outlived a newer one: %d %s", r.status, r.body)
 	}
+	// The server opens what the command sealed with the same key file, and
+	// delivers it to its log (no SMTP); the mailed link works.
+	var mailed []string
+	for deadline := time.Now().Add(20 * time.Second); mailed == nil; time.Sleep(20 * time.Millisecond) {
+		if mailed = loggedResetLink.FindStringSubmatch(s.stderr.String()); mailed == nil && time.Now().After(deadline) {
+			t.Fatalf("the mailed link never reached the log: %s", s.stderr)
+		}
+	}
+	expect(t, c.json("POST", "/password/reset", `{"token":"`+mailed[1]+`","new_password":"ann's second password"}`), 204)
 }
+
+var loggedResetLink = regexp.MustCompile(`/reset-password\?token=([A-Za-z0-9_-]{43})`)
 
 func TestRecoveryConfigErrors(t *testing.T) {
 	for _, tc := range []struct {

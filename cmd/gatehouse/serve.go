@@ -50,6 +50,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	warnKeyFileInGit(ctx, keyFile, log)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -122,9 +123,28 @@ func openAdminStore(ctx context.Context, c config, stderr io.Writer) (svc *auth.
 			st.Close()
 			return nil, nil, nil, &configError{fmt.Sprintf("invalid --issuer (%s): %v", envName("issuer"), err)}
 		}
+		if err := sealMail(ctx, c, st, log); err != nil {
+			st.Close()
+			return nil, nil, nil, err
+		}
 	}
 	svc = auth.NewService(auth.Config{AccessTTL: c.AccessTTL}, d)
 	return svc, st, func() { st.Close() }, nil
+}
+
+// sealMail loads the master key for a command that writes mail to the
+// outbox, which seals every body with it.
+func sealMail(ctx context.Context, c config, st *store.Store, log *slog.Logger) error {
+	path, isDefault, err := c.masterKeyFile()
+	if err != nil {
+		return err
+	}
+	k, err := loadMasterKey(ctx, st, path, isDefault, log)
+	if err != nil {
+		return err
+	}
+	st.SealMailWith(k)
+	return nil
 }
 
 func listUsers(ctx context.Context, svc *auth.Service, stdout io.Writer) error {

@@ -57,7 +57,8 @@ type Config struct {
 	// Mail delivers the outbox; nil: the log sender (one warning at start).
 	Mail mail.Sender
 	// MasterKey seals the secrets kept in the database: the signing private
-	// keys, the TOTP secrets (required; see MasterKeyFile).
+	// keys, the TOTP secrets, the bodies of queued mail (required; see
+	// MasterKeyFile).
 	MasterKey *seal.Key
 	// CORSOrigins are the exact origins whose pages may call the JSON API
 	// (--cors-origins); none by default.
@@ -186,6 +187,12 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}
 	if c.MasterKey == nil {
 		return nil, errors.New("app: Config.MasterKey is required: it seals the signing keys")
+	}
+	st.SealMailWith(c.MasterKey)
+	if n, err := st.SealQueuedMail(ctx); err != nil {
+		return nil, fmt.Errorf("seal queued mail: %w", err)
+	} else if n > 0 {
+		c.Log.Info("sealed the bodies of mails queued before mail was sealed", "mails", n)
 	}
 	keys, err := token.Load(ctx, token.Options{
 		Store: st, Algorithm: c.SigningAlg, HMACSecret: c.HMACSecret, Now: c.Now,

@@ -163,13 +163,16 @@ func (w *Worker) Deliver(ctx context.Context) (int, error) {
 
 // deliver sends one claimed mail and records the outcome.
 func (w *Worker) deliver(ctx context.Context, m outbox.Mail) {
-	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
-	err := w.cfg.Sender.Send(sendCtx, m.Message)
-	cancel()
+	err := m.Unreadable // a body that does not open is given up, never sent empty
+	if err == nil {
+		sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
+		err = w.cfg.Sender.Send(sendCtx, m.Message)
+		cancel()
+	}
 	now := w.cfg.Now()
 	// The outcome is recorded even when shutdown began during the send:
 	// a sent mail left unmarked would go out again.
-	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	log := w.cfg.Log.With("mail", m.ID, "to", m.Message.To, "subject", m.Message.Subject, "attempt", m.Attempts)
 	if err == nil {
@@ -186,7 +189,7 @@ func (w *Worker) deliver(ctx context.Context, m outbox.Mail) {
 		return // shutting down mid-send: the lease runs out and the mail is sent later
 	}
 	retryAt := now.Add(w.Backoff(m.Attempts))
-	final := IsPermanent(err) || m.Attempts >= w.cfg.MaxAttempts || retryAt.Sub(m.CreatedAt) > w.cfg.MaxAge
+	final := m.Unreadable != nil || IsPermanent(err) || m.Attempts >= w.cfg.MaxAttempts || retryAt.Sub(m.CreatedAt) > w.cfg.MaxAge
 	if final {
 		retryAt = time.Time{}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/mailtest"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 )
@@ -279,7 +280,8 @@ func openTwice(t *testing.T) (dsn string) {
 	return filepath.Join(t.TempDir(), "gatehouse.db")
 }
 
-func open(t *testing.T, dsn string) *store.Store {
+// open opens dsn as a process with the master key k would.
+func open(t *testing.T, dsn string, k *seal.Key) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), dsn)
 	if err != nil {
@@ -288,6 +290,7 @@ func open(t *testing.T, dsn string) *store.Store {
 	if _, err := st.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	st.SealMailWith(k)
 	return st
 }
 
@@ -299,7 +302,8 @@ func TestMailSurvivesACrashAfterEnqueue(t *testing.T) {
 
 	// The first process enqueues two mails and claims one, then dies before
 	// sending anything.
-	first := open(t, dsn)
+	key, _ := seal.Generate() // the processes share the key file
+	first := open(t, dsn, key)
 	if err := first.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com"), resetMail(t, "bob@example.com")); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +312,7 @@ func TestMailSurvivesACrashAfterEnqueue(t *testing.T) {
 	}
 	first.Close()
 
-	second := open(t, dsn)
+	second := open(t, dsn, key)
 	defer second.Close()
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: second, Sender: sender(t, srv), Now: clk.Now, LeaseFor: time.Minute})
 	if n, err := w.Deliver(ctx); err != nil || n != 1 {
@@ -371,5 +375,60 @@ func TestLogSenderPrintsRecipientSubjectAndLinks(t *testing.T) {
 		if strings.Contains(l, "someone (we hope you)") {
 			t.Errorf("the body was logged: %q", l)
 		}
+	}
+}
+
+// TestWorkerGivesUpMailItCannotOpen: a mail sealed under a master key the
+// worker's process does not hold is given up, blanked, and never sent empty.
+func TestWorkerGivesUpMailItCannotOpen(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	dsn := openTwice(t)
+	ctx := context.Background()
+	keyA, _ := seal.Generate()
+	keyB, _ := seal.Generate()
+	writer := open(t, dsn, keyA)
+	defer writer.Close()
+	if err := writer.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	other := open(t, dsn, keyB)
+	defer other.Close()
+	var finals atomic.Int32
+	w := mail.NewWorker(mail.WorkerConfig{Outbox: other, Sender: sender(t, srv), Now: newClock().Now,
+		OnFailed: func(final bool) {
+			if final {
+				finals.Add(1)
+			}
+		}})
+	if n, err := w.Deliver(ctx); err != nil || n != 1 {
+		t.Fatalf("Deliver = %d, %v", n, err)
+	}
+	if got := srv.Attempts(); got != 0 {
+		t.Fatalf("%d delivery attempts of a mail that does not open", got)
+	}
+	e := entries(t, other)
+	if len(e) != 1 || e[0].FailedAt.IsZero() || !strings.Contains(e[0].LastError, "cannot be opened") || finals.Load() != 1 {
+		t.Fatalf("outbox row %+v, %d given up; want it given up as not opening", e, finals.Load())
+	}
+}
+
+// TestWorkerDeliversSealedMailToTheLog: without SMTP (the quick start), the
+// worker opens the sealed body and logs its links.
+func TestWorkerDeliversSealedMailToTheLog(t *testing.T) {
+	st := storetest.New(t)
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: mail.NewLogSender(slog.New(slog.NewTextHandler(logs, nil))), Now: newClock().Now})
+	if err := st.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Deliver(ctx); err != nil || n != 1 {
+		t.Fatalf("Deliver = %d, %v", n, err)
+	}
+	if !strings.Contains(logs.String(), "https://id.example.com/reset-password?token=tok-ann@example.com") {
+		t.Fatalf("the log lacks the link:\n%s", logs)
+	}
+	if e := entries(t, st); len(e) != 1 || e[0].SentAt.IsZero() {
+		t.Fatalf("outbox row %+v", e)
 	}
 }

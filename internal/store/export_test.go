@@ -68,7 +68,7 @@ func (s *Store) IsPostgresStore() bool { return s.forUpdate != "" }
 // fails, as a store method storing a token and its mail would.
 func EnqueueMailThenFail(ctx context.Context, s *Store, now time.Time, msgs ...outbox.Message) error {
 	return s.inTx(ctx, func(e execer) error {
-		if err := enqueueMail(ctx, e, now, msgs); err != nil {
+		if err := s.enqueueMail(ctx, e, now, msgs); err != nil {
 			return err
 		}
 		return errors.New("the token's insert failed")

@@ -204,7 +204,7 @@ func (s *Store) UseRecoveryCode(ctx context.Context, u auth.RecoveryUse) (int, b
 			if err != nil {
 				return err
 			}
-			if err := enqueueMail(ctx, e, u.Now, msgs); err != nil {
+			if err := s.enqueueMail(ctx, e, u.Now, msgs); err != nil {
 				return err
 			}
 		}
@@ -251,7 +251,7 @@ func (s *Store) RemoveFactors(ctx context.Context, userID string, now, liveUntil
 		}
 		e.logChange("user", userID, now.Add(userChangesKept))
 		if removed {
-			return enqueueMail(ctx, e, now, notice)
+			return s.enqueueMail(ctx, e, now, notice)
 		}
 		return nil
 	})

@@ -32,7 +32,7 @@ func (s *Store) IssueLink(ctx context.Context, t auth.LinkToken, mails []outbox.
 			t.Hash, t.UserID, string(t.Purpose), t.Email, ms(t.CreatedAt), ms(t.ExpiresAt)); err != nil {
 			return err
 		}
-		return enqueueMail(ctx, e, t.CreatedAt, mails)
+		return s.enqueueMail(ctx, e, t.CreatedAt, mails)
 	})
 }
 
@@ -121,7 +121,7 @@ func (s *Store) UseLink(ctx context.Context, u auth.LinkUse) (auth.User, []strin
 			return errors.New("use link: unknown purpose " + string(u.Purpose))
 		}
 		e.logChange("user", u.UserID, u.Now.Add(userChangesKept))
-		if err := enqueueMail(ctx, e, u.Now, u.Mails); err != nil {
+		if err := s.enqueueMail(ctx, e, u.Now, u.Mails); err != nil {
 			return err
 		}
 		user, err = scanUser(e.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, u.UserID))

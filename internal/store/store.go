@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -48,6 +49,8 @@ type Store struct {
 	lockChanges string
 	// batch group-commits short writes (Rotate); see batch.go.
 	batch *batcher
+	// mailKey seals mail bodies in the outbox (SealMailWith).
+	mailKey outbox.Sealer
 }
 
 // Errors is how many statements and transactions have failed, for metrics.

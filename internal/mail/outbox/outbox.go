@@ -23,6 +23,18 @@ type Mail struct {
 	Message   Message
 	Attempts  int // including the one this claim is for
 	CreatedAt time.Time
+	// Unreadable says why the body could not be opened (sealed under a
+	// master key this server does not hold, or altered): Message then has
+	// no body, and the mail is given up rather than sent empty.
+	Unreadable error
+}
+
+// Sealer seals mail bodies while they are queued, and opens them for
+// delivery: internal/seal's Key, the master key. aad binds a body to its
+// row, so a body copied to another row does not open.
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
 }
 
 // ErrLeaseLost is returned when a delivery is recorded for a mail whose lease
