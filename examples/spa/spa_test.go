@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,21 +22,10 @@ import (
 const clientDir = "../../clients/js"
 
 // buildClient builds clients/js with its own tsc (no network: npm ci, run
-// by .ci/run, installed it) and returns the output directory. Without npm
-// or without node_modules the test skips, saying what to run.
+// by .ci/run, installed it) and returns the output directory.
 func buildClient(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("npm"); err != nil {
-		t.Skip("SPA browser tests skipped: npm is not installed (.ci/run installs Debian's nodejs and npm)")
-	}
-	if _, err := os.Stat(filepath.Join(clientDir, "node_modules", "typescript")); err != nil {
-		t.Skip("SPA browser tests skipped: clients/js has no node_modules; run `npm ci` in clients/js (.ci/run does)")
-	}
-	cmd := exec.Command("npm", "run", "--silent", "build")
-	cmd.Dir = clientDir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm run build in clients/js: %v\n%s", err, out)
-	}
+	apptest.NPM(t, clientDir, "build")
 	return filepath.Join(clientDir, "dist")
 }
 

@@ -1,0 +1,8 @@
+import { GatehouseClient, GatehouseError, type LoginResult, type User } from "@gatehouse/client";
+import { GatehouseProvider, useUser } from "@gatehouse/client/react";
+
+const client = new GatehouseClient({ url: "https://auth.example.com" });
+export const login: Promise<LoginResult> = client.login({ identifier: "ada", password: "analytical engine" });
+export const error: GatehouseError = new GatehouseError(401, "invalid_credentials", "no");
+export const provider: typeof GatehouseProvider = GatehouseProvider;
+export const hook: () => User | null = useUser;
