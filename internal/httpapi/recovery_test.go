@@ -319,9 +319,11 @@ func TestAdminPasswordResetRoute(t *testing.T) {
 func TestChangeEmailRoute(t *testing.T) {
 	h := newHarness(t, noRecoveryLimits)
 	for body, code := range map[string]string{
-		`{"email":"not an address","password":"` + annPassword + `"}`:  "invalid_request",
-		`{"email":"ann@new.example","password":"wrong"}`:               "invalid_credentials",
-		`{"email":"ANN@example.com","password":"` + annPassword + `"}`: "invalid_request",
+		`{"email":"not an address","password":"` + annPassword + `"}`:    "invalid_request",
+		`{"email":"ann@[127.0.0.1]","password":"` + annPassword + `"}`:   "invalid_request",
+		`{"email":"ann%x@example.com","password":"` + annPassword + `"}`: "invalid_request",
+		`{"email":"ann@new.example","password":"wrong"}`:                 "invalid_credentials",
+		`{"email":"ANN@example.com","password":"` + annPassword + `"}`:   "invalid_request",
 	} {
 		if w := h.do(req{method: "POST", path: "/me/email", as: "ann", body: body}); errorCode(w) != code {
 			t.Fatalf("%s: %d %s, want %s", body, w.Code, w.Body, code)
