@@ -785,7 +785,11 @@ func (s *Service) spendLink(ctx context.Context, kind CheckKind, purpose LinkPur
 	return used, ended, nil
 }
 
-// checkVerified is login's rule under --require-verified-email.
+// checkVerified is the rule of --require-verified-email: an account whose
+// address is not verified (or that has none) gets no session. Only
+// startSession and StartClientSession call it, and every way to a session
+// (a password, a passkey, a login's second step, an OpenID client's code)
+// goes through one of them.
 func (s *Service) checkVerified(ctx context.Context, u User) error {
 	if !s.rec.cfg.RequireVerifiedEmail || u.EmailVerified {
 		return nil
