@@ -85,6 +85,9 @@ func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput)
 	if u.Disabled {
 		return nil, ErrInvalidAuthorizationCode
 	}
+	if err := s.checkVerified(ctx, u); err != nil { // a browser session from before --require-verified-email
+		return nil, errInvalidGrant
+	}
 	// The client's session says how the user signed in to the browser
 	// session that authorized it (amr: a second factor counts there too).
 	parent, err := s.store.Session(ctx, in.ParentID, u.ID)

@@ -58,6 +58,9 @@ const (
 // DefaultReauthMaxAge is Config.ReauthMaxAge's default.
 const DefaultReauthMaxAge = 10 * time.Minute
 
+// PendingTOTPTTL is how long a TOTP enrolment waits for its first code.
+const PendingTOTPTTL = 15 * time.Minute
+
 // Sealer seals secrets at rest with the master key (internal/seal.Key):
 // AES-GCM, aad binding each secret to what it belongs to.
 type Sealer interface {
@@ -74,6 +77,7 @@ type Mailer interface {
 type TOTPFactor struct {
 	UserID      string
 	Sealed      []byte // the base32 secret, sealed with aad "totp:<user id>"
+	SessionID   string // the session that started the enrolment ("" before sessions owned them)
 	CreatedAt   time.Time
 	ConfirmedAt time.Time // zero while the enrolment waits for its first code
 	LastStep    int64     // the newest time step accepted; -1 for none
@@ -109,13 +113,15 @@ type RecoveryUse struct {
 type FactorStore interface {
 	// TOTP returns the user's authenticator, confirmed or not (not_found).
 	TOTP(ctx context.Context, userID string) (TOTPFactor, error)
-	// PutPendingTOTP stores a new, unconfirmed authenticator, replacing an
-	// unconfirmed one; already_exists when a confirmed one is there.
-	PutPendingTOTP(ctx context.Context, userID string, sealed []byte, now time.Time) error
+	// PutPendingTOTP stores a new, unconfirmed authenticator that session
+	// sessionID started, replacing an unconfirmed one; already_exists when a
+	// confirmed one is there.
+	PutPendingTOTP(ctx context.Context, userID, sessionID string, sealed []byte, now time.Time) error
 	// ConfirmTOTP confirms the pending authenticator with the code of step
 	// (accepted as used) and replaces the recovery codes by hashes; false
-	// when no pending one is there or step is not newer than its last.
-	ConfirmTOTP(ctx context.Context, userID string, step int64, hashes []string, now time.Time) (bool, error)
+	// when pending is no longer the one waiting (confirmed, or replaced by
+	// another enrolment) or step is not newer than its last.
+	ConfirmTOTP(ctx context.Context, pending TOTPFactor, step int64, hashes []string, now time.Time) (bool, error)
 	// UseTOTPStep accepts the code of step, atomically: false when the user
 	// has no confirmed authenticator or a step at least as new was accepted.
 	// With challengeHash, the challenge is marked used in the same
@@ -157,7 +163,19 @@ var (
 	errReauth      = Errorf(CodeReauthenticationRequired, "This action needs a recent sign-in: re-authenticate with POST /me/reauthenticate, then try again.")
 	errNoSealer    = Errorf(CodeUnavailable, "Authenticator apps are not available: the server has no master key.")
 	errSelfReset   = Errorf(CodeForbidden, "Administrators cannot reset their own second factors here; remove them from your security settings.")
+	errVerifyFirst = Errorf(CodeEmailNotVerified, "Verify your email address before setting up a second factor: use the link mailed to it.")
 )
+
+// mayEnrol refuses a second factor to an account whose address is not
+// verified: until the owner of the mailbox has proved it, whoever signed up
+// with the address must not be able to shut its owner out with a factor of
+// theirs. An account without an address may enrol.
+func mayEnrol(u User) error {
+	if u.Email != "" && !u.EmailVerified {
+		return errVerifyFirst
+	}
+	return nil
+}
 
 // MFARequired is Login's answer when the password was right and a second
 // factor is needed: no session yet, only Token (the mfa_token) for POST
@@ -420,10 +438,12 @@ type TOTPEnrolment struct {
 	QRSVG  string
 }
 
-// EnrolTOTP starts setting up an authenticator app (a recent login is
-// needed): a new secret, stored sealed and unconfirmed until ConfirmTOTP
-// gets a code from it. Starting again replaces a pending enrolment; a
-// confirmed authenticator must be removed first (already_exists).
+// EnrolTOTP starts setting up an authenticator app (a recent login and a
+// verified address, if any, are needed): a new secret, stored sealed and
+// unconfirmed, owned by the session sessionID, until ConfirmTOTP gets a
+// code from it from that session. Starting again replaces a pending
+// enrolment; a confirmed authenticator must be removed first
+// (already_exists).
 func (s *Service) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTPEnrolment, error) {
 	if s.sealer == nil {
 		return TOTPEnrolment{}, errNoSealer
@@ -433,6 +453,9 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTP
 	}
 	u, err := s.store.User(ctx, userID)
 	if err != nil {
+		return TOTPEnrolment{}, err
+	}
+	if err := mayEnrol(u); err != nil {
 		return TOTPEnrolment{}, err
 	}
 	if u.MFA.TOTP {
@@ -450,7 +473,7 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTP
 	if err != nil {
 		return TOTPEnrolment{}, fmt.Errorf("seal totp secret: %w", err)
 	}
-	if err := s.store.PutPendingTOTP(ctx, u.ID, sealed, s.now()); err != nil {
+	if err := s.store.PutPendingTOTP(ctx, u.ID, sessionID, sealed, s.now()); err != nil {
 		return TOTPEnrolment{}, err
 	}
 	s.audit(ctx, EventTOTPEnrolStarted, u.ID, "")
@@ -475,12 +498,17 @@ func accountName(u User) string {
 
 // PendingTOTP returns the enrolment waiting for its first code, to show it
 // again (the security page after a wrong code or a reload); ok is false
-// when none waits.
-func (s *Service) PendingTOTP(ctx context.Context, userID string) (en TOTPEnrolment, ok bool, err error) {
-	f, err := s.store.TOTP(ctx, userID)
-	if ErrorCode(err) == CodeNotFound || (err == nil && !f.ConfirmedAt.IsZero()) {
+// when none waits for the session sessionID (see pendingTOTP), or when its
+// sign-in is no longer recent: a secret is shown only to the session that
+// asked for it, while it could still confirm it.
+func (s *Service) PendingTOTP(ctx context.Context, userID, sessionID string) (en TOTPEnrolment, ok bool, err error) {
+	if err := s.requireRecentAuth(ctx, sessionID); ErrorCode(err) == CodeReauthenticationRequired {
 		return TOTPEnrolment{}, false, nil
 	} else if err != nil {
+		return TOTPEnrolment{}, false, err
+	}
+	f, ok, err := s.pendingTOTP(ctx, userID, sessionID)
+	if !ok || err != nil {
 		return TOTPEnrolment{}, false, err
 	}
 	u, err := s.store.User(ctx, userID)
@@ -499,22 +527,39 @@ func (s *Service) PendingTOTP(ctx context.Context, userID string) (en TOTPEnrolm
 	return en, err == nil, err
 }
 
+// pendingTOTP returns the user's enrolment that waits for a code from the
+// session sessionID: started by that session less than PendingTOTPTTL ago
+// and not confirmed. ok is false for any other.
+func (s *Service) pendingTOTP(ctx context.Context, userID, sessionID string) (f TOTPFactor, ok bool, err error) {
+	f, err = s.store.TOTP(ctx, userID)
+	if ErrorCode(err) == CodeNotFound {
+		return TOTPFactor{}, false, nil
+	} else if err != nil {
+		return TOTPFactor{}, false, err
+	}
+	ok = f.ConfirmedAt.IsZero() && f.SessionID != "" && f.SessionID == sessionID &&
+		s.now().Before(f.CreatedAt.Add(PendingTOTPTTL))
+	return f, ok, nil
+}
+
 var errTOTPExists = Errorf(CodeAlreadyExists, "An authenticator app is already set up; remove it first to set up another.")
 
 // ConfirmTOTP completes an enrolment with a code from the new authenticator
 // (through the guarded path) and returns the first set of recovery codes,
-// which are shown this once and stored hashed. Like starting it, it needs a
-// recent login: a pending enrolment waits without end, so an old session
-// must not complete it and take the recovery codes.
+// which are shown this once and stored hashed. Only the session that
+// started the enrolment confirms it, within PendingTOTPTTL, and, like
+// starting it, with a recent login: another session, or an old one, must
+// not complete it and take the recovery codes.
 func (s *Service) ConfirmTOTP(ctx context.Context, userID, sessionID, code string, c Client) ([]string, error) {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return nil, err
 	}
-	f, err := s.store.TOTP(ctx, userID)
-	if ErrorCode(err) == CodeNotFound || (err == nil && !f.ConfirmedAt.IsZero()) {
-		return nil, Errorf(CodeInvalidRequest, "No authenticator is waiting for a code; start with POST /me/mfa/totp.")
-	} else if err != nil {
+	f, ok, err := s.pendingTOTP(ctx, userID, sessionID)
+	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return nil, Errorf(CodeInvalidRequest, "No authenticator set up from this session is waiting for a code (an enrolment waits 15 minutes); start with POST /me/mfa/totp.")
 	}
 	codes := mfa.NewRecoveryCodes()
 	hashes := hashCodes(codes)
@@ -529,7 +574,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, sessionID, code strin
 			if !ok {
 				return checkOutcome{Reason: "wrong code"}, nil
 			}
-			if ok, err := s.store.ConfirmTOTP(ctx, userID, step, hashes, now); err != nil {
+			if ok, err := s.store.ConfirmTOTP(ctx, f, step, hashes, now); err != nil {
 				return checkOutcome{}, err
 			} else if !ok {
 				return checkOutcome{Reason: "enrolment changed meanwhile, or code already used"}, nil

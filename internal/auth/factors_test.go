@@ -111,7 +111,24 @@ func newMFAEnv(t *testing.T, lockout *ratelimit.LockoutPolicy) *mfaEnv {
 	if e.user, err = svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Name: "Ann", Password: annPW}); err != nil {
 		t.Fatal(err)
 	}
+	e.user = e.verify(t, e.user) // second factors need a verified address
 	return e
+}
+
+// verify has u's owner spend a verification link of u's address (planted
+// as its mail would carry it) and returns u verified.
+func (e *mfaEnv) verify(t *testing.T, u auth.User) auth.User {
+	t.Helper()
+	ctx, raw, now := context.Background(), randomToken(), e.clock.Now()
+	if err := e.store.IssueLink(ctx, auth.LinkToken{Hash: auth.HashTokenForTest(raw), UserID: u.ID, Purpose: auth.PurposeVerifyEmail,
+		Email: u.Email, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil, auth.LinkRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.svc.VerifyEmail(ctx, auth.LinkInput{Token: raw})
+	if err != nil || !u.EmailVerified {
+		t.Fatalf("verify %s: %+v %v", u.Email, u, err)
+	}
+	return u
 }
 
 // rebuild is the same Service over another Store (a wrapper with hooks).
@@ -640,5 +657,173 @@ func TestResetNeedsTheSecondFactor(t *testing.T) {
 	_, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: next})
 	if auth.ErrorCode(err) != auth.CodeMFARequired {
 		t.Fatalf("login with the new password: %v, want the second step", err)
+	}
+}
+
+// Whoever signs up with an address that is not theirs must not lock its
+// owner out with a factor: an account cannot enrol one until its address is
+// verified. An account without an address can.
+func TestFactorsNeedAVerifiedAddress(t *testing.T) {
+	e := newPasskeyEnv(t, nil)
+	ctx := context.Background()
+	signIn := func(email, username string) (auth.User, string) {
+		t.Helper()
+		u, err := e.svc.Register(ctx, auth.RegisterInput{Email: email, Username: username, Password: "a squatter's passphrase"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := e.svc.Login(ctx, auth.LoginInput{Identifier: u.Email + u.Username, Password: "a squatter's passphrase"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u, tok.SessionID
+	}
+	squatter, sid := signIn("owner@example.com", "")
+	_, err := e.svc.EnrolTOTP(ctx, squatter.ID, sid)
+	wantCode(t, err, auth.CodeEmailNotVerified)
+	_, err = e.svc.BeginPasskeyRegistration(ctx, squatter.ID, sid)
+	wantCode(t, err, auth.CodeEmailNotVerified)
+	if _, err := e.store.TOTP(ctx, squatter.ID); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("a refused enrolment left an authenticator: %v", err)
+	}
+
+	squatter = e.verify(t, squatter) // had it been theirs
+	if _, err := e.svc.EnrolTOTP(ctx, squatter.ID, sid); err != nil {
+		t.Fatalf("verified: %v", err)
+	}
+	noAddress, sid := signIn("", "nomail")
+	if _, err := e.svc.EnrolTOTP(ctx, noAddress.ID, sid); err != nil {
+		t.Fatalf("without an address: %v", err)
+	}
+	if _, err := e.svc.BeginPasskeyRegistration(ctx, noAddress.ID, sid); err != nil {
+		t.Fatalf("passkey without an address: %v", err)
+	}
+}
+
+// The mailbox owner wins: a reset link spent on an account whose address
+// was never verified proves the address, so the account's factors (those of
+// whoever signed up with it, enrolled before the rule above) and sessions
+// go, no second factor is asked for, and the address is verified, audited.
+func TestResetLinkOfAnUnverifiedAddressRemovesFactors(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	ctx := context.Background()
+	const pw = "a squatter's passphrase"
+	squatter, err := e.svc.Register(ctx, auth.RegisterInput{Email: "owner@example.com", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "owner@example.com", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An authenticator enrolled before unverified accounts were refused one.
+	key, err := mfa.NewTOTP("owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := e.sealer.Seal([]byte(key.Secret), []byte("totp:"+squatter.ID))
+	if err := e.store.PutPendingTOTP(ctx, squatter.ID, tok.SessionID, sealed, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := e.store.TOTP(ctx, squatter.ID)
+	if ok, err := e.store.ConfirmTOTP(ctx, f, mfa.Step(e.clock.Now()), []string{hashOf("recovery")}, e.clock.Now()); !ok || err != nil {
+		t.Fatalf("legacy enrolment: %v %v", ok, err)
+	}
+
+	link, err := e.svc.AdminPasswordReset(ctx, "cli", squatter.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(link)
+	const next = "the owner's own passphrase"
+	if err := e.svc.ResetPassword(ctx, auth.ResetPasswordInput{Token: u.Query().Get("token"), NewPassword: next}); err != nil {
+		t.Fatalf("the owner's reset: %v", err)
+	}
+	owner, err := e.svc.User(ctx, squatter.ID)
+	if err != nil || owner.MFA.Enabled() || !owner.EmailVerified {
+		t.Fatalf("after the reset: %+v %v", owner, err)
+	}
+	if left, _ := e.svc.RecoveryCodesLeft(ctx, owner.ID); left != 0 {
+		t.Fatalf("%d recovery codes left", left)
+	}
+	if _, err := e.guard.Verify(tok.AccessToken); err == nil {
+		t.Fatal("the squatter's session survived")
+	}
+	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "owner@example.com", Password: next}); err != nil {
+		t.Fatalf("the owner's login: %v", err)
+	}
+	ev := slices.DeleteFunc(e.events(t, auth.EventEmailVerified), func(ev auth.AuditEvent) bool { return ev.UserID != owner.ID })
+	if len(ev) != 1 || !strings.Contains(ev[0].Detail, "second factors removed (authenticator app: true") {
+		t.Fatalf("audit %+v", ev)
+	}
+}
+
+// A pending enrolment's secret is the key to the account's second factor:
+// it is shown to, and confirmed by, only the session that started it, while
+// its sign-in is recent (--reauth-max-age), for PendingTOTPTTL. A stolen,
+// older session of the same user waiting for the enrolment gets nothing.
+func TestPendingEnrolmentBelongsToItsSession(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	ctx := context.Background()
+	stolen := e.passwordLogin(t).SessionID
+	e.clock.Advance(auth.DefaultReauthMaxAge + time.Minute)
+	own := e.passwordLogin(t).SessionID
+	other := e.passwordLogin(t).SessionID // another device, as recent
+	en, err := e.svc.EnrolTOTP(ctx, e.user.ID, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := func(sessionID string) bool {
+		t.Helper()
+		got, ok, err := e.svc.PendingTOTP(ctx, e.user.ID, sessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && got.Secret != en.Secret {
+			t.Fatalf("another secret shown: %q", got.Secret)
+		}
+		return ok
+	}
+	if !shown(own) || shown(stolen) || shown(other) {
+		t.Fatalf("shown to its own session %t, the stolen one %t, another %t; want only its own", shown(own), shown(stolen), shown(other))
+	}
+	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, other, e.code(t, en.Secret, 0), auth.Client{})
+	wantCode(t, err, auth.CodeInvalidRequest)
+	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, stolen, e.code(t, en.Secret, 0), auth.Client{})
+	wantCode(t, err, auth.CodeReauthenticationRequired)
+
+	// Its own session, once its sign-in is old: neither shown nor
+	// confirmed until it signs in again, and never after PendingTOTPTTL.
+	e.clock.Advance(auth.DefaultReauthMaxAge + time.Second)
+	if shown(own) {
+		t.Fatal("shown to a stale sign-in")
+	}
+	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{})
+	wantCode(t, err, auth.CodeReauthenticationRequired)
+	if _, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: own, Password: annPW}); err != nil {
+		t.Fatal(err)
+	}
+	if !shown(own) {
+		t.Fatal("not shown after re-authenticating")
+	}
+	e.clock.Advance(auth.PendingTOTPTTL - auth.DefaultReauthMaxAge)
+	if _, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: own, Password: annPW}); err != nil {
+		t.Fatal(err)
+	}
+	if shown(own) {
+		t.Fatal("shown past its lifetime")
+	}
+	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{})
+	wantCode(t, err, auth.CodeInvalidRequest)
+	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.TOTP {
+		t.Fatal("an expired enrolment was confirmed")
+	}
+	// Starting again works, from any recent session.
+	en, err = e.svc.EnrolTOTP(ctx, e.user.ID, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{}); err != nil {
+		t.Fatalf("confirm: %v", err)
 	}
 }

@@ -53,9 +53,6 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if err := s.guarded(ctx, check); err != nil {
 		return nil, err
 	}
-	if err := s.checkVerified(ctx, user); err != nil { // --require-verified-email (recovery.go)
-		return nil, err
-	}
 	if user.MFA.Enabled() { // no session yet: the second step (factors.go) starts it
 		if rehash { // the plain password is at hand only now; the challenge holds the new hash
 			if upgraded, ok := s.upgradeHash(ctx, user.ID, hash, in.Password); ok {

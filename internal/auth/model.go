@@ -329,15 +329,24 @@ func foldEmail(s string) string {
 var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,32}$`)
 
 // CanonicalEmail trims and folds an email address (see foldEmail) and checks
-// that it looks like one (a bare addr-spec, no display name).
+// that it looks like one (a bare addr-spec, no display name) whose mail goes
+// to its domain: no IP literal ("a@[127.0.0.1]"), no numeric domain, and no
+// "%" (a relay may route "a%b@example.com" on to b). Every address a user
+// gives passes here.
 func CanonicalEmail(s string) (string, error) {
 	s = foldEmail(strings.TrimSpace(s))
+	invalid := Errorf(CodeInvalidRequest, "The email address is not valid.")
 	if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
-		return "", Errorf(CodeInvalidRequest, "The email address is not valid.")
+		return "", invalid
 	}
 	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Address != s || len(s) > 254 || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
-		return "", Errorf(CodeInvalidRequest, "The email address is not valid.")
+	if err != nil || addr.Address != s || len(s) > 254 || strings.Contains(s, "%") {
+		return "", invalid
+	}
+	domain := s[strings.LastIndexByte(s, '@')+1:]
+	dot := strings.LastIndexByte(domain, '.')
+	if dot < 0 || strings.HasPrefix(domain, "[") || strings.Trim(domain[dot+1:], "0123456789") == "" {
+		return "", invalid // no dot, an IP literal, or a numeric top label (an IPv4 address)
 	}
 	return s, nil
 }

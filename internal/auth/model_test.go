@@ -18,6 +18,15 @@ func TestCanonicalEmail(t *testing.T) {
 		"ann@localhost":                 "",
 		"a\u0000b@example.com":          "",
 		"ann@example.com\r\nBcc: x@y.z": "",
+		// Addresses a relay routes elsewhere than their domain says: IP
+		// literals, a numeric "domain", and % (the old source route).
+		"a@[127.0.0.1]":            "",
+		"a@[IPv6:::1]":             "",
+		"a@127.0.0.1":              "",
+		"a%b@example.com":          "",
+		"a%b@[127.0.0.1]":          "",
+		"\"a%b\"@example.com":      "",
+		"a.b+tag@mail.example.com": "a.b+tag@mail.example.com",
 	} {
 		got, err := CanonicalEmail(in)
 		if (err != nil) != (want == "") || got != want {

@@ -276,8 +276,8 @@ func (s *Service) Passkeys(ctx context.Context, userID string) ([]PasskeyView, e
 	return out, nil
 }
 
-// BeginPasskeyRegistration starts adding a passkey (a recent login is
-// needed): creation options for a discoverable credential with user
+// BeginPasskeyRegistration starts adding a passkey (a recent login and a
+// verified address, if any, are needed): creation options for a discoverable credential with user
 // verification required, excluding the user's passkeys. The answer is the
 // JSON for navigator.credentials.create ({"publicKey": ...}).
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID, sessionID string) (json.RawMessage, error) {
@@ -289,6 +289,9 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID, sessionI
 	}
 	u, err := s.store.User(ctx, userID)
 	if err != nil {
+		return nil, err
+	}
+	if err := mayEnrol(u); err != nil {
 		return nil, err
 	}
 	pu, keys, err := s.passkeyUserOf(ctx, u)
@@ -343,6 +346,9 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, session
 	}
 	u, err := s.store.User(ctx, userID)
 	if err != nil {
+		return PasskeyView{}, err
+	}
+	if err := mayEnrol(u); err != nil {
 		return PasskeyView{}, err
 	}
 	pu, _, err := s.passkeyUserOf(ctx, u)

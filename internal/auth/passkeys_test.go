@@ -442,6 +442,7 @@ func TestPasskeyOtherUsersCredentialRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bob = e.verify(t, bob)
 	bobTok, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "bob@example.com", Password: annPW})
 	if err != nil {
 		t.Fatal(err)

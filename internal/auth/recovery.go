@@ -72,7 +72,9 @@ type LinkToken struct {
 //   - reset_password: the password becomes PasswordHash, every session of
 //     the user ends (kept as revoked until LiveUntil), every other reset
 //     link is voided, and the address, if still Email, is verified (the
-//     link proved it);
+//     link proved it); with ProvesAddress (the address, Email, was never
+//     verified: ErrLinkSpent when it changed or got verified meanwhile) every
+//     second factor of the user is removed too;
 //   - change_email: the address becomes Email, verified; the user's other
 //     change, verification and reset links are voided (those mailed to
 //     the old address die with it); a taken address is
@@ -86,6 +88,9 @@ type LinkUse struct {
 	PasswordHash string
 	LiveUntil    time.Time
 	Mails        []outbox.Message
+	// ProvesAddress: a reset link is the first proof of the address it was
+	// mailed to, so the factors of whoever signed up with it go.
+	ProvesAddress bool
 }
 
 // LinkRequestKind is what a link request asks for.
@@ -584,13 +589,19 @@ var (
 // ResetPassword spends a reset link: the new password (policy-checked) is
 // set, every session of the user ends, every other reset link is voided,
 // and a notice is mailed. It does not log in. With an authenticator app
-// enrolled, a code or recovery code is checked (and spent) first.
+// enrolled, a code or recovery code is checked (and spent) first, unless
+// the address was never verified: then the link is the first proof of it,
+// the mailbox's owner wins, and every second factor of the account (of
+// whoever signed up with the address) is removed instead.
 func (s *Service) ResetPassword(ctx context.Context, in ResetPasswordInput) error {
+	var proves bool
+	var factors MFAStatus
 	prepare := func(ctx context.Context, tok LinkToken, u User) (LinkUse, error) {
 		if err := password.CheckPolicy(in.NewPassword, u.Email, u.Username); err != nil {
 			return LinkUse{}, Errorf(CodeWeakPassword, "%s", err.Error())
 		}
-		if u.MFA.TOTP {
+		proves, factors = u.Email != "" && !u.EmailVerified && tok.Email == u.Email, u.MFA
+		if u.MFA.TOTP && !proves {
 			if in.Code == "" && in.RecoveryCode == "" {
 				return LinkUse{}, ErrResetNeedsSecondFactor
 			}
@@ -605,7 +616,7 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetPasswordInput) erro
 		if err != nil {
 			return LinkUse{}, hashError(err)
 		}
-		use := LinkUse{PasswordHash: hash}
+		use := LinkUse{PasswordHash: hash, ProvesAddress: proves}
 		if u.Email != "" {
 			notice, err := s.render(mail.PasswordChanged, u.Email, mail.Data{Name: mailName(u, u.Email)})
 			if err != nil {
@@ -621,6 +632,10 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetPasswordInput) erro
 	}
 	s.ended(ctx, s.now(), ended...)
 	s.audit(ctx, EventPasswordReset, u.ID, fmt.Sprintf("%d sessions ended; other reset links voided", len(ended)))
+	if proves {
+		s.audit(ctx, EventEmailVerified, u.ID, fmt.Sprintf("by a reset link, the address's first proof: second factors removed (authenticator app: %t, passkeys: %d)",
+			factors.TOTP, factors.Passkeys))
+	}
 	return nil
 }
 
@@ -785,7 +800,11 @@ func (s *Service) spendLink(ctx context.Context, kind CheckKind, purpose LinkPur
 	return used, ended, nil
 }
 
-// checkVerified is login's rule under --require-verified-email.
+// checkVerified is the rule of --require-verified-email: an account whose
+// address is not verified (or that has none) gets no session. Only
+// startSession and StartClientSession call it, and every way to a session
+// (a password, a passkey, a login's second step, an OpenID client's code)
+// goes through one of them.
 func (s *Service) checkVerified(ctx context.Context, u User) error {
 	if !s.rec.cfg.RequireVerifiedEmail || u.EmailVerified {
 		return nil

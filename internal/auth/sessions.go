@@ -17,12 +17,17 @@ import (
 	"github.com/google/uuid"
 )
 
-// startSession creates the session of a login that verified hash for u.
-// amr says how the user authenticated (RFC 8176). The store re-checks, in the transaction that creates it, that u's hash,
-// role and disabled state are still what the login saw (else
-// ErrCredentialsChanged), and ends u's least recently used live sessions
-// beyond the cap.
+// startSession creates the session of a login that verified hash for u:
+// every login, whatever proved who the user is, ends here, so the rules of
+// the account itself (--require-verified-email) are checked here. amr says
+// how the user authenticated (RFC 8176). The store re-checks, in the
+// transaction that creates it, that u's hash, role and disabled state are
+// still what the login saw (else ErrCredentialsChanged), and ends u's least
+// recently used live sessions beyond the cap.
 func (s *Service) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
+	if err := s.checkVerified(ctx, u); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	sess := Session{
 		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),

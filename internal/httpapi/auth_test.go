@@ -46,6 +46,8 @@ func TestRegister(t *testing.T) {
 		{name: "password over 1024 bytes", req: req{method: "POST", path: "/register", body: `{"email":"cy@example.com","password":"` + strings.Repeat("é", 600) + `"}`}, status: 400, code: "weak_password"},
 		{name: "no email or username", req: req{method: "POST", path: "/register", body: `{"name":"Cy","password":"a fine long password"}`}, status: 400, code: "invalid_request"},
 		{name: "bad email", req: req{method: "POST", path: "/register", body: `{"email":"cy@","password":"a fine long password"}`}, status: 400, code: "invalid_request"},
+		{name: "IP-literal email", req: req{method: "POST", path: "/register", body: `{"email":"cy@[127.0.0.1]","password":"a fine long password"}`}, status: 400, code: "invalid_request"},
+		{name: "email with %", req: req{method: "POST", path: "/register", body: `{"email":"cy%evil.example@example.com","password":"a fine long password"}`}, status: 400, code: "invalid_request"},
 		{name: "malformed JSON", req: req{method: "POST", path: "/register", body: `{"email":`}, status: 400, code: "invalid_request"},
 		{name: "wrong type", req: req{method: "POST", path: "/register", body: `{"email":42,"password":"a fine long password"}`}, status: 400, code: "invalid_request"},
 		{name: "trailing data", req: req{method: "POST", path: "/register", body: `{"email":"cy@example.com","password":"a fine long password"} {}`}, status: 400, code: "invalid_request"},

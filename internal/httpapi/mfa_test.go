@@ -1,6 +1,9 @@
 package httpapi_test
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -29,10 +32,38 @@ func (h *harness) code(secret string, off int64) string {
 	return c
 }
 
+// verifyEmail has who's address (if any) verified with a verification
+// link, as its owner would: second factors need a verified address. The
+// link is stored as if mailed, without a mail, so tests of mail see none.
+func (h *harness) verifyEmail(who string) {
+	h.t.Helper()
+	ctx := context.Background()
+	u, err := h.app.Auth.User(ctx, h.users[who].ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if u.Email == "" || u.EmailVerified {
+		return
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	raw := base64.RawURLEncoding.EncodeToString(b)
+	hash, _ := auth.ParseLinkToken(raw)
+	now := h.clock.Now()
+	if err := h.store.IssueLink(ctx, auth.LinkToken{Hash: hash, UserID: u.ID, Purpose: auth.PurposeVerifyEmail, Email: u.Email,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil, auth.LinkRequest{}); err != nil {
+		h.t.Fatal(err)
+	}
+	if w := h.do(req{method: "POST", path: "/email/verify", body: `{"token":"` + raw + `"}`}); w.Code != 200 {
+		h.t.Fatalf("verify %s: %d %s", u.Email, w.Code, w.Body)
+	}
+}
+
 // enrol turns TOTP on for who through the API and returns its secret and
 // recovery codes; the confirming step is then in the past.
 func (h *harness) enrol(who string) (string, []string) {
 	h.t.Helper()
+	h.verifyEmail(who)
 	w := h.do(req{method: "POST", path: "/me/mfa/totp", as: who})
 	if w.Code != 200 {
 		h.t.Fatalf("enrol %s: %d %s", who, w.Code, w.Body)
@@ -243,6 +274,7 @@ func TestSecondStepSharesTheLockout(t *testing.T) {
 
 func TestFactorRoutes(t *testing.T) {
 	h := newHarness(t)
+	h.verifyEmail("ann")
 	// A code for a user without an authenticator is simply wrong.
 	if w := h.do(req{method: "POST", path: "/me/reauthenticate", as: "ann", body: `{"code":"123456"}`}); w.Code != 400 || errorCode(w) != "invalid_code" {
 		t.Fatalf("a code without TOTP: %d %s", w.Code, w.Body)
@@ -361,6 +393,7 @@ func TestAdminResetsMFA(t *testing.T) {
 
 func TestSecurityPages(t *testing.T) {
 	h := newHarness(t)
+	h.verifyEmail("ann")
 	w := page(h, "ann", "/security")
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `action="/security/totp"`) || !strings.Contains(w.Body.String(), `href="/security"`) {
 		t.Fatalf("security page: %d", w.Code)
@@ -376,7 +409,7 @@ func TestSecurityPages(t *testing.T) {
 		t.Fatalf("pending setup page: %s", body)
 	}
 	f, _ := h.store.TOTP(t.Context(), h.users["ann"].ID)
-	en, _, _ := h.app.Auth.PendingTOTP(t.Context(), h.users["ann"].ID)
+	en, _, _ := h.app.Auth.PendingTOTP(t.Context(), h.users["ann"].ID, h.tokens["ann"].SessionID)
 	if !strings.Contains(body, en.Secret) || f.UserID == "" {
 		t.Fatal("the page does not show the key")
 	}
@@ -453,4 +486,79 @@ func cookieValue(w *httptest.ResponseRecorder, name string) string {
 		}
 	}
 	return ""
+}
+
+// A stolen session, older than --reauth-max-age, waits on GET /security for
+// its user to start an enrolment: it must not read the secret (with it, it
+// would re-authenticate and mint recovery codes). The secret is the
+// session's that started the enrolment, shown to it while its sign-in is
+// recent and for 15 minutes at most.
+func TestPendingTOTPSecretIsShownOnlyToItsSession(t *testing.T) {
+	h := newHarness(t)
+	h.verifyEmail("ann")
+	stolen := h.tokens["ann"]
+	h.clock.Advance(11 * time.Minute)
+	fresh, err := h.app.Auth.Login(t.Context(), auth.LoginInput{Identifier: "ann", Password: annPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.tokens["ann"] = fresh
+	if w := form(h, "ann", "/security/totp", url.Values{}); w.Code != 303 {
+		t.Fatalf("set up: %d %s", w.Code, w.Body)
+	}
+	f, err := h.store.TOTP(t.Context(), h.users["ann"].ID)
+	if err != nil || f.SessionID != fresh.SessionID {
+		t.Fatalf("pending enrolment %+v %v: not the session's", f, err)
+	}
+	en, ok, err := h.app.Auth.PendingTOTP(t.Context(), h.users["ann"].ID, fresh.SessionID)
+	if !ok || err != nil {
+		t.Fatalf("pending: %v %v", ok, err)
+	}
+	if w := page(h, "ann", "/security"); !strings.Contains(w.Body.String(), en.Secret) {
+		t.Fatal("its own session is not shown the key")
+	}
+	h.tokens["ann"] = stolen
+	w := page(h, "ann", "/security")
+	if w.Code != 200 || strings.Contains(w.Body.String(), en.Secret) || strings.Contains(w.Body.String(), `action="/security/totp/confirm"`) {
+		t.Fatalf("an old session is shown the pending key: %d", w.Code)
+	}
+	if w := form(h, "ann", "/security/totp/confirm", url.Values{"code": {h.code(en.Secret, 0)}}); w.Code == 200 {
+		t.Fatal("an old session confirmed the enrolment")
+	}
+	h.tokens["ann"] = fresh
+	if w := h.do(req{method: "POST", path: "/me/mfa/totp/confirm", as: "ann", body: `{"code":"000000"}`}); w.Code != 400 || errorCode(w) != "invalid_code" {
+		t.Fatalf("its own session's wrong code: %d %s", w.Code, w.Body)
+	}
+	// Past 15 minutes it is gone, even for a session that signed in again.
+	h.clock.Advance(16 * time.Minute)
+	w = form(h, "ann", "/security/reauthenticate", url.Values{"password": {annPassword}})
+	h.tokens["ann"].AccessToken, h.tokens["ann"].RefreshToken = cookieValue(w, "__Host-access"), cookieValue(w, "__Host-refresh")
+	if w := page(h, "ann", "/security"); strings.Contains(w.Body.String(), en.Secret) {
+		t.Fatal("an expired enrolment is shown")
+	}
+	if w := h.do(req{method: "POST", path: "/me/mfa/totp/confirm", as: "ann", body: `{"code":"` + h.code(en.Secret, 0) + `"}`}); w.Code != 400 || errorCode(w) != "invalid_request" {
+		t.Fatalf("confirming an expired enrolment: %d %s", w.Code, w.Body)
+	}
+}
+
+// An unverified address cannot get a second factor (the JSON API and the
+// pages alike): whoever signed up with someone else's address would shut
+// its owner out of password resets with it.
+func TestFactorEnrolmentNeedsAVerifiedAddress(t *testing.T) {
+	h := newHarness(t)
+	for _, r := range []req{
+		{method: "POST", path: "/me/mfa/totp", as: "ann"},
+		{method: "POST", path: "/me/passkeys/register/begin", as: "ann"},
+	} {
+		if w := h.do(r); w.Code != 403 || errorCode(w) != "email_not_verified" {
+			t.Fatalf("%s: %d %s", r.path, w.Code, w.Body)
+		}
+	}
+	if w := form(h, "ann", "/security/totp", url.Values{}); w.Code != 403 || !strings.Contains(w.Body.String(), "Verify your email address") {
+		t.Fatalf("page: %d %s", w.Code, w.Body)
+	}
+	h.verifyEmail("ann")
+	if w := h.do(req{method: "POST", path: "/me/mfa/totp", as: "ann"}); w.Code != 200 {
+		t.Fatalf("verified: %d %s", w.Code, w.Body)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/golang-jwt/jwt/v5"
@@ -33,9 +34,9 @@ type oidcFixture struct {
 	webSecret string
 }
 
-func newOIDC(t *testing.T) *oidcFixture {
+func newOIDC(t *testing.T, opts ...func(*app.Config)) *oidcFixture {
 	t.Helper()
-	h := newHarness(t)
+	h := newHarness(t, opts...)
 	h.t = t
 	ctx := context.Background()
 	web, secret, err := h.app.OIDC.AddClient(ctx, oidc.ClientInput{Name: "Web App", RedirectURIs: []string{rpRedirect},

@@ -115,7 +115,7 @@ func securityPage(d Deps, r *http.Request, s *session) (*web.Security, error) {
 			return nil, err
 		}
 	} else {
-		en, ok, err := d.Auth.PendingTOTP(r.Context(), u.ID)
+		en, ok, err := d.Auth.PendingTOTP(r.Context(), u.ID, s.claims.SessionID)
 		if err != nil {
 			return nil, err
 		}
@@ -226,7 +226,7 @@ func handleSecurityForm(d Deps, action string) http.Handler {
 			case auth.CodeReauthenticationRequired:
 				sec.NeedReauth = true
 			case auth.CodeInvalidCode, auth.CodeInvalidRequest, auth.CodeTooManyRequests, auth.CodeAlreadyExists,
-				auth.CodeNotFound, auth.CodeUnavailable:
+				auth.CodeNotFound, auth.CodeUnavailable, auth.CodeEmailNotVerified:
 			default:
 				renderError(d, w, r, err)
 				return

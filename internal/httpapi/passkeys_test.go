@@ -21,6 +21,7 @@ func (h *harness) authenticator() *passkeytest.Authenticator {
 // addPasskey registers a passkey of a for who through the API.
 func (h *harness) addPasskey(who string, a *passkeytest.Authenticator, name string) *httptest.ResponseRecorder {
 	h.t.Helper()
+	h.verifyEmail(who)
 	w := h.do(req{method: "POST", path: "/me/passkeys/register/begin", as: who})
 	if w.Code != 200 {
 		h.t.Fatalf("begin: %d %s", w.Code, w.Body)
@@ -196,6 +197,7 @@ func TestPasskeyRegistrationNeedsRecentLoginOverHTTP(t *testing.T) {
 
 func TestPasskeyPages(t *testing.T) {
 	h := newHarness(t)
+	h.verifyEmail("ann")
 	// The login page offers a passkey (its form shows once the script runs).
 	w := h.do(req{method: "GET", path: "/login"})
 	if !strings.Contains(w.Body.String(), `data-passkey="login"`) || !strings.Contains(w.Body.String(), `<script src="/static/passkeys.js" defer></script>`) {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -319,9 +320,11 @@ func TestAdminPasswordResetRoute(t *testing.T) {
 func TestChangeEmailRoute(t *testing.T) {
 	h := newHarness(t, noRecoveryLimits)
 	for body, code := range map[string]string{
-		`{"email":"not an address","password":"` + annPassword + `"}`:  "invalid_request",
-		`{"email":"ann@new.example","password":"wrong"}`:               "invalid_credentials",
-		`{"email":"ANN@example.com","password":"` + annPassword + `"}`: "invalid_request",
+		`{"email":"not an address","password":"` + annPassword + `"}`:    "invalid_request",
+		`{"email":"ann@[127.0.0.1]","password":"` + annPassword + `"}`:   "invalid_request",
+		`{"email":"ann%x@example.com","password":"` + annPassword + `"}`: "invalid_request",
+		`{"email":"ann@new.example","password":"wrong"}`:                 "invalid_credentials",
+		`{"email":"ANN@example.com","password":"` + annPassword + `"}`:   "invalid_request",
 	} {
 		if w := h.do(req{method: "POST", path: "/me/email", as: "ann", body: body}); errorCode(w) != code {
 			t.Fatalf("%s: %d %s, want %s", body, w.Code, w.Body, code)
@@ -427,5 +430,87 @@ func TestRecoveryFormsAndLinkGuessingAreGuarded(t *testing.T) {
 	refused := h.do(req{method: "GET", path: "/audit?event=recovery_link_refused", as: "admin"})
 	if n := strings.Count(refused.Body.String(), `"event":"recovery_link_refused"`); n != 3 {
 		t.Fatalf("%d refused links audited, want 3: %s", n, refused.Body)
+	}
+}
+
+// Every way to a session passes the one --require-verified-email rule, not
+// only the password logins above: a passkey, a login's second step (TOTP or
+// passkey, from a first step before the rule or after it), and an OpenID
+// client's code from a browser session signed in before the rule. Cy has no
+// address (so she may enrol factors) and so can never be verified.
+func TestRequireVerifiedEmailOnPasskeySecondStepAndOIDC(t *testing.T) {
+	var cfg app.Config
+	f := newOIDC(t, func(c *app.Config) { cfg = *c })
+	ctx := context.Background()
+	const cyPassword = "cy's unverified phrase"
+	cy, err := f.app.Auth.CreateUser(ctx, auth.RegisterInput{Username: "cyd", Password: cyPassword}, auth.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.users["cy"] = cy
+	if f.tokens["cy"], err = f.app.Auth.Login(ctx, auth.LoginInput{Identifier: "cyd", Password: cyPassword}); err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := f.enrol("cy")
+	a := f.authenticator()
+	if w := f.addPasskey("cy", a, "Key"); w.Code != 201 {
+		t.Fatalf("passkey: %d %s", w.Code, w.Body)
+	}
+	firstStep := func() string {
+		t.Helper()
+		w := f.do(req{method: "POST", path: "/login", body: `{"username":"cyd","password":"` + cyPassword + `"}`})
+		if w.Code != 401 || errorCode(w) != "mfa_required" {
+			t.Fatalf("first step: %d %s", w.Code, w.Body)
+		}
+		return decode(t, w)["mfa_token"].(string)
+	}
+	before := firstStep()
+
+	cfg.RequireVerifiedEmail = true
+	if f.app, err = app.New(ctx, cfg, f.store); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(name string, w *httptest.ResponseRecorder) {
+		t.Helper()
+		if w.Code != 403 || errorCode(w) != "email_not_verified" {
+			t.Fatalf("%s: %d %s, want 403 email_not_verified", name, w.Code, w.Body)
+		}
+	}
+	refused("passkey", f.passkeyLogin(a))
+	refused("second step begun before the rule", f.loginMFA(before, "code", f.code(secret, 0)))
+	f.clock.Advance(30 * time.Second)
+	refused("second step", f.loginMFA(firstStep(), "code", f.code(secret, 0)))
+	token := firstStep()
+	w := f.do(req{method: "POST", path: "/login/mfa/passkey/begin", body: `{"mfa_token":"` + token + `"}`})
+	if w.Code != 200 {
+		t.Fatalf("mfa passkey begin: %d %s", w.Code, w.Body)
+	}
+	cred, _ := a.Get(w.Body.Bytes())
+	body, _ := json.Marshal(map[string]any{"mfa_token": token, "credential": json.RawMessage(cred)})
+	refused("passkey second step", f.do(req{method: "POST", path: "/login/mfa/passkey/finish", body: string(body)}))
+
+	// OpenID Connect: without a session, /authorize sends the browser to the
+	// login page, which refuses; Ann's session from before the rule gets a
+	// code that buys no tokens.
+	verifier, challenge := pkcePair("v")
+	q := authParams(f.spa, spaRedirect, challenge)
+	w = f.authorize("", q)
+	next := redirectQuery(t, w, "/login?").Get("next")
+	if w.Code != 302 || !strings.HasPrefix(next, "/authorize?") {
+		t.Fatalf("authorize without a session: %d %v", w.Code, w.Header())
+	}
+	form := url.Values{"identifier": {"ann@example.com"}, "password": {annPassword}, "next": {next}}.Encode()
+	w = f.do(req{method: "POST", path: "/login", body: form, contentType: "application/x-www-form-urlencoded"})
+	if w.Code != 403 || w.Header().Get("Location") != "" || strings.Contains(strings.Join(w.Header().Values("Set-Cookie"), ";"), "__Host-access=") {
+		t.Fatalf("login page on the way to /authorize: %d %v", w.Code, w.Header())
+	}
+	code := f.codeFor("ann", q)
+	w = f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {spaRedirect},
+		"code_verifier": {verifier}, "client_id": {f.spa.ID}}, "")
+	if w.Code != 400 || oauthError(w) != "invalid_grant" {
+		t.Fatalf("code of an unverified account: %d %s", w.Code, w.Body)
+	}
+	if w := f.do(req{method: "GET", path: "/audit?event=login_failed", as: "admin"}); !strings.Contains(w.Body.String(), "email not verified") {
+		t.Fatalf("refusals not audited: %s", w.Body)
 	}
 }

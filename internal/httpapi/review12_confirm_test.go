@@ -16,6 +16,7 @@ import (
 // then re-authenticate it past every recent-login barrier.
 func TestReview12ConfirmingAnEnrolmentNeedsRecentLogin(t *testing.T) {
 	h := newHarness(t)
+	h.verifyEmail("ann")
 	w := h.do(req{method: "POST", path: "/me/mfa/totp", as: "ann"})
 	if w.Code != 200 {
 		t.Fatalf("enrol: %d %s", w.Code, w.Body)

@@ -21,20 +21,23 @@ import (
 func (s *Store) TOTP(ctx context.Context, userID string) (auth.TOTPFactor, error) {
 	f := auth.TOTPFactor{UserID: userID}
 	var secret string
-	err := s.reader().queryRow(ctx, `SELECT secret, created_at, confirmed_at, last_step FROM totp WHERE user_id = ?`, userID).
-		Scan(&secret, msDest{&f.CreatedAt}, msDest{&f.ConfirmedAt}, &f.LastStep)
+	var session sql.NullString
+	err := s.reader().queryRow(ctx, `SELECT secret, session_id, created_at, confirmed_at, last_step FROM totp WHERE user_id = ?`, userID).
+		Scan(&secret, &session, msDest{&f.CreatedAt}, msDest{&f.ConfirmedAt}, &f.LastStep)
 	if errors.Is(err, sql.ErrNoRows) {
 		return f, notFound("The authenticator")
 	} else if err != nil {
 		return f, err
 	}
+	f.SessionID = session.String
 	f.Sealed, err = base64.StdEncoding.DecodeString(secret)
 	return f, err
 }
 
-// PutPendingTOTP stores an unconfirmed authenticator in place of an
-// unconfirmed one; a confirmed one is already_exists.
-func (s *Store) PutPendingTOTP(ctx context.Context, userID string, sealed []byte, now time.Time) error {
+// PutPendingTOTP stores an unconfirmed authenticator, started by session
+// sessionID, in place of an unconfirmed one; a confirmed one is
+// already_exists.
+func (s *Store) PutPendingTOTP(ctx context.Context, userID, sessionID string, sealed []byte, now time.Time) error {
 	return s.inTx(ctx, func(e execer) error {
 		var confirmed sql.NullInt64
 		err := e.queryRow(ctx, `SELECT confirmed_at FROM totp WHERE user_id = ?`+s.rowLock(), userID).Scan(&confirmed)
@@ -47,8 +50,8 @@ func (s *Store) PutPendingTOTP(ctx context.Context, userID string, sealed []byte
 		if _, err := e.exec(ctx, `DELETE FROM totp WHERE user_id = ?`, userID); err != nil {
 			return err
 		}
-		_, err = e.exec(ctx, `INSERT INTO totp (user_id, secret, created_at) VALUES (?, ?, ?)`,
-			userID, base64.StdEncoding.EncodeToString(sealed), ms(now))
+		_, err = e.exec(ctx, `INSERT INTO totp (user_id, secret, session_id, created_at) VALUES (?, ?, ?, ?)`,
+			userID, base64.StdEncoding.EncodeToString(sealed), sessionID, ms(now))
 		return err
 	})
 }
@@ -63,12 +66,14 @@ func (s *Store) rowLock() string {
 }
 
 // ConfirmTOTP confirms the pending authenticator with step and replaces the
-// recovery codes, in one transaction.
-func (s *Store) ConfirmTOTP(ctx context.Context, userID string, step int64, hashes []string, now time.Time) (bool, error) {
-	ok := false
+// recovery codes, in one transaction; only if it is still pending, the one
+// read (its sealed secret, unique to it, says so).
+func (s *Store) ConfirmTOTP(ctx context.Context, pending auth.TOTPFactor, step int64, hashes []string, now time.Time) (bool, error) {
+	ok, userID := false, pending.UserID
 	err := s.inTx(ctx, func(e execer) error {
 		res, err := e.exec(ctx, `UPDATE totp SET confirmed_at = ?, last_step = ?
-			WHERE user_id = ? AND confirmed_at IS NULL AND last_step < ?`, ms(now), step, userID, step)
+			WHERE user_id = ? AND secret = ? AND confirmed_at IS NULL AND last_step < ?`,
+			ms(now), step, userID, base64.StdEncoding.EncodeToString(pending.Sealed), step)
 		if err != nil {
 			return err
 		}
@@ -230,22 +235,10 @@ func (s *Store) RemoveFactors(ctx context.Context, userID string, now, liveUntil
 		} else if exists == 0 {
 			return notFound("The user")
 		}
-		for _, q := range []string{`DELETE FROM totp WHERE user_id = ?`, `DELETE FROM recovery_codes WHERE user_id = ?`,
-			`DELETE FROM passkeys WHERE user_id = ?`} {
-			res, err := e.exec(ctx, q, userID)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				removed = true
-			}
-		}
-		for _, q := range []string{`DELETE FROM mfa_challenges WHERE user_id = ?`, `DELETE FROM webauthn_ceremonies WHERE user_id = ?`} {
-			if _, err := e.exec(ctx, q, userID); err != nil {
-				return err
-			}
-		}
 		var err error
+		if removed, err = removeFactors(ctx, e, userID); err != nil {
+			return err
+		}
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID}, now, liveUntil); err != nil {
 			return err
 		}
@@ -316,4 +309,26 @@ func (s *Store) Reauthenticate(ctx context.Context, sessionID string, amr []stri
 		}
 		return replaceRefreshToken(ctx, e, next)
 	})
+}
+
+// removeFactors deletes every second factor of the user, with its recovery
+// codes, pending login challenges and passkey ceremonies; removed says
+// whether there was a factor (or a pending enrolment).
+func removeFactors(ctx context.Context, e execer, userID string) (removed bool, err error) {
+	for _, q := range []string{`DELETE FROM totp WHERE user_id = ?`, `DELETE FROM recovery_codes WHERE user_id = ?`,
+		`DELETE FROM passkeys WHERE user_id = ?`} {
+		res, err := e.exec(ctx, q, userID)
+		if err != nil {
+			return false, err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			removed = true
+		}
+	}
+	for _, q := range []string{`DELETE FROM mfa_challenges WHERE user_id = ?`, `DELETE FROM webauthn_ceremonies WHERE user_id = ?`} {
+		if _, err := e.exec(ctx, q, userID); err != nil {
+			return false, err
+		}
+	}
+	return removed, nil
 }

@@ -93,6 +93,20 @@ func (s *Store) UseLink(ctx context.Context, u auth.LinkUse) (auth.User, []strin
 			if u.PasswordHash == "" {
 				return errors.New("use link: a reset without a password hash")
 			}
+			if u.ProvesAddress {
+				var email sql.NullString
+				var verified sql.NullInt64
+				if err := e.queryRow(ctx, `SELECT email, email_verified_at FROM users WHERE id = ?`+s.rowLock(), u.UserID).
+					Scan(&email, &verified); err != nil {
+					return err
+				}
+				if email.String != u.Email || verified.Valid { // changed since the service looked
+					return auth.ErrLinkSpent
+				}
+				if _, err := removeFactors(ctx, e, u.UserID); err != nil {
+					return err
+				}
+			}
 			if _, err := e.exec(ctx, `UPDATE users SET password_hash = ?, updated_at = ?,
 				email_verified_at = CASE WHEN email = ? THEN COALESCE(email_verified_at, ?) ELSE email_verified_at END
 				WHERE id = ?`, u.PasswordHash, ms(u.Now), u.Email, ms(u.Now), u.UserID); err != nil {
