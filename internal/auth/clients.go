@@ -86,7 +86,7 @@ func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput)
 		return nil, ErrInvalidAuthorizationCode
 	}
 	if err := s.checkVerified(ctx, u); err != nil { // a browser session from before --require-verified-email
-		return nil, errInvalidGrant
+		return nil, ErrInvalidAuthorizationCode
 	}
 	// The client's session says how the user signed in to the browser
 	// session that authorized it (amr: a second factor counts there too).
