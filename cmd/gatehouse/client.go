@@ -44,6 +44,12 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 	var c config
 	fs := newFlagSet("client "+sub, &c, false, stderr)
+	switch sub {
+	case "add": // an RS256 client's key is sealed with it
+		addServerFlags(fs, &c, "master-key-file")
+	case "remove": // it ends sessions
+		addServerFlags(fs, &c, "access-ttl")
+	}
 	var in oidc.ClientInput
 	var redirects, logouts, scopes listFlag
 	var requireConsent, requirePKCE bool

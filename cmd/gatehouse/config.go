@@ -86,10 +86,47 @@ func envName(flagName string) string {
 	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// newFlagSet makes a FlagSet for a command; withServer adds the serving flags.
+// newFlagSet makes a FlagSet for a command: with withServer every server
+// flag (serve), else --db and --log-format only; a command that reads more
+// of the server's settings adds them with addServerFlags, so that its help
+// lists exactly the flags it takes. Either way every field of c starts at
+// its server default.
 func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag.FlagSet {
+	if !withServer {
+		return newCommandFlagSet(name, c, stderr, "db", "log-format")
+	}
+	fs := newCommandFlagSet(name, c, stderr)
+	serverFlags(c).VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	return fs
+}
+
+// newCommandFlagSet makes a FlagSet for a command with exactly the named
+// server flags, every field of c at its server default.
+func newCommandFlagSet(name string, c *config, stderr io.Writer, serverFlagNames ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	addServerFlags(fs, c, serverFlagNames...)
+	return fs
+}
+
+// addServerFlags adds the named server flags to a command's flags. It sets
+// every field of c to its default again: call it before the command's own
+// flags.
+func addServerFlags(fs *flag.FlagSet, c *config, names ...string) {
+	all := serverFlags(c)
+	for _, name := range names {
+		f := all.Lookup(name)
+		if f == nil {
+			panic("no server flag --" + name)
+		}
+		fs.Var(f.Value, f.Name, f.Usage)
+	}
+}
+
+// serverFlags defines every flag of the server on c: the one place each
+// flag's name, default and help text are written.
+func serverFlags(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.StringVar(&c.DB, "db", "gatehouse.db", "database: an SQLite file path, or a postgres:// URL")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	def := app.Defaults() // the one source of default lifetimes and limits
@@ -97,9 +134,6 @@ func newFlagSet(name string, c *config, withServer bool, stderr io.Writer) *flag
 	fs.DurationVar(&c.AccessTTL, "access-ttl", def.AccessTTL, "access token lifetime")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "",
 		"file of the master key (32 random bytes) sealing signing keys and TOTP secrets; default with SQLite: <db>.key, created 0600 at the first start; required with PostgreSQL")
-	if !withServer {
-		return fs
-	}
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.SQLiteSynchronous, "sqlite-synchronous", store.DefaultSynchronous,
 		"SQLite durability: FULL (a commit survives power loss) or NORMAL (survives a crash of the process only)")
@@ -167,8 +201,7 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, c 
 	err := fs.Parse(args)
 	fs.SetOutput(help)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(help, "usage of %s:\n", fs.Name())
-		fs.PrintDefaults()
+		printCommandHelp(help, strings.TrimPrefix(fs.Name(), "gatehouse "), fs)
 		return nil, err
 	}
 	if err != nil {
@@ -190,10 +223,12 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, c 
 	if envErr != nil {
 		return nil, envErr
 	}
-	return fs.Args(), c.validate(fs.Lookup("addr") != nil)
+	return fs.Args(), c.validate(fs.Lookup("hs256-secret-file") != nil)
 }
 
-func (c *config) validate(server bool) error {
+// validate checks every setting; a flag the command does not take holds its
+// default. readsSecret: the command takes --hs256-secret-file, and reads it.
+func (c *config) validate(readsSecret bool) error {
 	if c.DB == "" {
 		return badFlag("db", "must not be empty")
 	}
@@ -206,9 +241,6 @@ func (c *config) validate(server bool) error {
 	}
 	if c.AccessTTL < 10*time.Second || c.AccessTTL > 24*time.Hour {
 		return badFlag("access-ttl", "%s is outside 10s to 24h", c.AccessTTL)
-	}
-	if !server {
-		return nil
 	}
 	if s := strings.ToUpper(c.SQLiteSynchronous); s != "FULL" && s != "NORMAL" {
 		return badFlag("sqlite-synchronous", "%q is not FULL or NORMAL", c.SQLiteSynchronous)
@@ -259,7 +291,7 @@ func (c *config) validate(server bool) error {
 	if !slices.Contains(token.Algorithms, c.SigningAlg) {
 		return badFlag("signing-alg", "%q is not one of %s", c.SigningAlg, strings.Join(token.Algorithms, ", "))
 	}
-	if c.SigningAlg == "HS256" {
+	if c.SigningAlg == "HS256" && readsSecret {
 		if c.HS256SecretFile == "" {
 			return badFlag("hs256-secret-file", "is required with --signing-alg HS256")
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +22,11 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	}
 	sub := args[0]
 	var c config
-	fs := newFlagSet("keys "+sub, &c, true, stderr)
+	fs := newFlagSet("keys "+sub, &c, false, stderr)
+	addServerFlags(fs, &c, "access-ttl", "master-key-file")
+	if sub == "rotate" {
+		addServerFlags(fs, &c, "signing-alg")
+	}
 	rest, err := parseConfig(fs, args[1:], getenv, &c)
 	if err != nil {
 		return err
@@ -58,7 +61,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 		if alg == "HS256" {
-			return errors.New("HS256 keys come from --hs256-secret-file: rotate by replacing the file and restarting")
+			return badFlag("signing-alg", "HS256 keys come from the server's --hs256-secret-file: rotate by replacing the file and restarting")
 		}
 		rec, err := token.Rotate(ctx, st, masterKey, alg, now)
 		if err != nil {

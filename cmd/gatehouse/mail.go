@@ -61,7 +61,8 @@ func mailCommand(ctx context.Context, args []string, getenv func(string) string,
 		to, args = args[0], args[1:]
 	}
 	var c config
-	rest, err := parseConfig(newFlagSet("mail test", &c, true, stderr), args, getenv, &c)
+	fs := newCommandFlagSet("mail test", &c, stderr, "log-format", "smtp-url", "mail-from", "public-url", "issuer")
+	rest, err := parseConfig(fs, args, getenv, &c)
 	if err != nil {
 		return err
 	}

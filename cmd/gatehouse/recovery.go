@@ -24,7 +24,8 @@ func resetPasswordCommand(ctx context.Context, args []string, getenv func(string
 	}
 	var c config
 	var printLink bool
-	fs := newFlagSet("user reset-password", &c, true, stderr)
+	fs := newFlagSet("user reset-password", &c, false, stderr)
+	addServerFlags(fs, &c, "public-url", "issuer", "reset-ttl", "master-key-file") // the mail is sealed with the master key
 	fs.BoolVar(&printLink, "print", false, "print the link instead of mailing it")
 	rest, err := parseConfig(fs, args, getenv, &c)
 	if err != nil {

@@ -9,38 +9,33 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"strings"
+	"text/tabwriter"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
-const usage = `usage: gatehouse [command] [flags]
-
-commands:
-  serve                       run the server (the default)
-  migrate                     apply database migrations and exit
-  user add --email E [--username U] [--name N] [--admin]
-                              create a user; the password is read from standard input
-  user list                   list users
-  user disable ID             disable a user and end its sessions
-  user role ID admin|user     change a user's role and end its sessions
-  keys rotate                 make a new signing key active; older keys verify until their tokens expire
-  keys list                   list signing keys and their state
-  audit [--user ID] [--event E] [--limit N]
-                              security events, newest first
-  client add --name N --redirect-uri U... [--post-logout-redirect-uri U...] [--public]
-         [--scopes S...] [--id-token-alg RS256] [--require-consent=false] [--require-pkce=false]
-                              register an OpenID Connect client; prints client_id (and client_secret once)
-  client list                 list OpenID Connect clients
-  client remove ID            delete a client; its sessions and tokens end
-  client rotate-secret ID     give a confidential client a new secret (printed once)
-  mail test ADDRESS           send a test mail with the mail settings (--smtp-url, --mail-from)
-  import flask PATH           import the users of a Flask tutorial app's SQLite database, keeping their hashes
-  version                     print version and build information
-
-Run "gatehouse serve -h" for the server's flags. Every flag can also be set
-with an environment variable GATEHOUSE_<FLAG>, e.g. GATEHOUSE_ACCESS_TTL=5m.
-`
+// commands is every command, for help: its name, what follows the name
+// and what it does. A name of two words is a subcommand of the first.
+var commands = []struct{ name, synopsis, does string }{
+	{"serve", "[flags]", "run the server (the default command); migrations run at start; SIGINT/SIGTERM finish in-flight requests"},
+	{"migrate", "[flags]", "apply database migrations and exit"},
+	{"user add", "--email E [--username U] [--name N] [--admin] [flags]", "create a user; the password is read from standard input (without echo on a terminal)"},
+	{"user list", "[flags]", "list users"},
+	{"user disable", "ID [flags]", "disable a user and end its sessions"},
+	{"user role", "ID admin|user [flags]", "change a user's role and end its sessions"},
+	{"user reset-password", "ID [--print] [flags]", "write a reset link for the user to the outbox (a running server mails it), or with --print print it"},
+	{"user mfa-reset", "ID [flags]", "remove every second factor of a user and end its sessions; the user is mailed"},
+	{"keys rotate", "[flags]", "make a new signing key active; older keys verify until their tokens expire"},
+	{"keys list", "[flags]", "list signing keys and their state"},
+	{"audit", "[--user ID] [--event E] [--limit N] [flags]", "security events, newest first"},
+	{"client add", "--name N --redirect-uri U... [flags]", "register an OpenID Connect client; prints client_id (and client_secret once)"},
+	{"client list", "[flags]", "list OpenID Connect clients"},
+	{"client remove", "ID [flags]", "delete a client; its sessions and tokens end"},
+	{"client rotate-secret", "ID [flags]", "give a confidential client a new secret (printed once)"},
+	{"mail test", "ADDRESS [flags]", "send a test mail at once with the mail settings (--smtp-url, --mail-from), or to the log"},
+	{"import flask", "PATH [flags]", "import the users of a Flask tutorial app's SQLite database, keeping their hashes"},
+	{"version", "", "print the module version, VCS revision and Go version of this build"},
+	{"help", "[COMMAND [SUBCOMMAND]]", "print help: every command, or one command's subcommands and flags"},
+}
 
 // run is the whole program: it returns the process's exit status (0 ok,
 // 1 failure, 2 bad usage or configuration).
@@ -60,6 +55,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "help" {
+		return help(ctx, args[1:], stdout)
+	}
+	if wantsHelp(args) {
+		return help(ctx, commandWords(args), stdout)
+	}
+	return runCommand(ctx, args, getenv, stdin, stdout, stderr)
+}
+
+// runCommand runs the command args name (serve when they name none).
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -82,28 +88,152 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	case "audit":
 		return auditCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, versionString())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		if len(args) != 0 {
+			return &configError{"version takes no arguments"}
+		}
+		info, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, versionString(info))
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
+		printOverview(stderr)
 		return &configError{fmt.Sprintf("unknown command %q", cmd)}
 	}
 }
 
-func versionString() string {
-	s := fmt.Sprintf("gatehouse %s (%s %s/%s", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if info, ok := debug.ReadBuildInfo(); ok {
+// versionString says what this binary was built from, as the Go toolchain
+// recorded it: the main module's version ("(devel)" when it has none) and
+// the VCS revision ("unknown" when the build recorded none, as go run and
+// -buildvcs=false do), with "modified" for a build from uncommitted changes.
+func versionString(info *debug.BuildInfo) string {
+	version, revision, modified, built := "(devel)", "unknown", "", ""
+	if info != nil {
+		if info.Main.Version != "" {
+			version = info.Main.Version
+		}
 		for _, kv := range info.Settings {
-			if kv.Key == "vcs.revision" {
-				s += ", commit " + kv.Value
+			switch kv.Key {
+			case "vcs.revision":
+				revision = kv.Value
+			case "vcs.time":
+				built = " " + kv.Value
+			case "vcs.modified":
+				if kv.Value == "true" {
+					modified = " (modified)"
+				}
 			}
 		}
 	}
-	return s + ")"
+	return fmt.Sprintf("gatehouse %s, revision %s%s%s, %s %s/%s", version, revision, modified, built, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
+
+// wantsHelp reports whether args ask for help (-h, -help or --help) before
+// any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// commandWords is the command named at the start of args: up to two words
+// before the first flag, as many as name a command or a group of them.
+func commandWords(args []string) []string {
+	var words []string
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") || len(words) == 2 || !isCommand(strings.Join(append(words, a), " ")) {
+			break
+		}
+		words = append(words, a)
+	}
+	return words
+}
+
+// isCommand reports whether name is a command or a group of subcommands.
+func isCommand(name string) bool {
+	for _, c := range commands {
+		if c.name == name || strings.HasPrefix(c.name, name+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// help prints, to stdout, the help of the command words name: every
+// command with none, a group's subcommands, or one command's usage and
+// flags, which the command itself defines (it is run with --help).
+func help(ctx context.Context, words []string, stdout io.Writer) error {
+	name := strings.Join(words, " ")
+	switch {
+	case name == "":
+		printOverview(stdout)
+		return nil
+	case !isCommand(name):
+		return &configError{fmt.Sprintf("unknown command %q: run \"gatehouse help\" for the list", name)}
+	case name == "version" || name == "help":
+		printCommandHelp(stdout, name, nil)
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == name {
+			noEnv := func(string) string { return "" }
+			return runCommand(ctx, append(words, "--help"), noEnv, strings.NewReader(""), stdout, stdout)
+		}
+	}
+	fmt.Fprintf(stdout, "usage: gatehouse %s SUBCOMMAND [ARGUMENTS] [flags]\n\nsubcommands:\n", name)
+	printCommands(stdout, name+" ")
+	fmt.Fprintf(stdout, "\nRun \"gatehouse %s SUBCOMMAND --help\" for a subcommand's flags.\n", name)
+	return nil
+}
+
+// printOverview is the answer to "gatehouse help": every command, then the
+// flags of serve, the default command.
+func printOverview(w io.Writer) {
+	fmt.Fprint(w, "usage: gatehouse [COMMAND] [ARGUMENTS] [flags]\n\ncommands:\n")
+	printCommands(w, "")
+	fmt.Fprint(w, "\nRun \"gatehouse COMMAND --help\" (or \"gatehouse help COMMAND\") for a command's flags.\n\n"+
+		"flags of serve (with no command, gatehouse serves):\n")
+	var c config
+	fs := newFlagSet("serve", &c, true, w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, envNote)
+}
+
+// printCommands lists the commands whose names start with prefix.
+func printCommands(w io.Writer, prefix string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		if strings.HasPrefix(c.name, prefix) {
+			fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimPrefix(c.name, prefix), c.does)
+		}
+	}
+	tw.Flush()
+}
+
+// printCommandHelp is one command's help: its usage, what it does, and
+// its flags (fs; nil for a command that takes none).
+func printCommandHelp(w io.Writer, name string, fs *flag.FlagSet) {
+	for _, c := range commands {
+		if c.name == name {
+			fmt.Fprintf(w, "usage: gatehouse %s %s\n\n%s.\n", name, c.synopsis, c.does)
+		}
+	}
+	if fs == nil {
+		return
+	}
+	fmt.Fprint(w, "\nflags:\n")
+	fs.PrintDefaults()
+	fmt.Fprint(w, envNote)
+}
+
+const envNote = `
+Every flag can also be set with an environment variable GATEHOUSE_<FLAG>,
+e.g. GATEHOUSE_DB=/var/lib/gatehouse/gatehouse.db; a flag wins over its variable.
+`
 
 func newLogger(format string, w io.Writer) *slog.Logger {
 	if format == "json" {

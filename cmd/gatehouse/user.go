@@ -37,7 +37,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	if !known {
 		return &configError{fmt.Sprintf("unknown user subcommand %q (want add, list, disable, role, reset-password or mfa-reset)", sub)}
 	}
-	if sub == "mfa-reset" { // the notice mailed to the user says where to sign in
+	if sub == "disable" || sub == "role" || sub == "mfa-reset" { // they end sessions
+		addServerFlags(fs, &c, "access-ttl")
+	}
+	if sub == "mfa-reset" { // the notice mailed to the user says where to sign in, sealed with the master key
+		addServerFlags(fs, &c, "master-key-file")
 		fs.StringVar(&c.Issuer, "issuer", "http://127.0.0.1:8080", "the server's public URL, for the mail to the user")
 	}
 	if sub == "add" {

@@ -539,6 +539,13 @@ func TestOIDCIntrospection(t *testing.T) {
 			t.Fatalf("introspect %s: %d %s", k, w.Code, w.Body)
 		}
 	}
+	// RFC 7662's token_type is the type of token for use (RFC 6749 7.1):
+	// Bearer for an access token; a refresh token is not one, so none.
+	for k, want := range map[string]any{"access_token": "Bearer", "refresh_token": nil} {
+		if got := decode(t, introspect(tok[k].(string), f.webBasic(), nil))["token_type"]; got != want {
+			t.Errorf("introspect %s: token_type %v, want %v", k, got, want)
+		}
+	}
 	if m := decode(t, introspect("garbage", f.webBasic(), nil)); m["active"] != false || len(m) != 1 {
 		t.Fatalf("introspect garbage: %v", m)
 	}

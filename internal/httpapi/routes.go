@@ -15,7 +15,7 @@ import (
 
 // addRoutes is the one place where every route of the contract is mounted.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	r := &router{mux: mux, methods: map[string][]string{}, cors: corsPolicy{origins: d.CORSOrigins}}
+	r := &router{mux: mux, methods: map[string][]string{}, cors: corsPolicy{origins: d.CORSOrigins}, hints: newHints(d.Log)}
 	guardErrors := httpjson.GuardErrors(d.Log) // guard's refusals go through the one error writer
 	user := d.Guard.Require(guardErrors)
 	admin := func(h http.Handler) http.Handler {
@@ -108,7 +108,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	// Discovery and operations.
 	r.handle("GET /.well-known/jwks.json", handleJWKS(d))
-	r.handle("GET /.well-known/openid-configuration", handleOpenIDConfiguration(d))
+	r.handle("GET /.well-known/openid-configuration", r.hints.hintIssuerHost(d.Issuer, handleOpenIDConfiguration(d)))
 	r.handle("GET /revocations", handleRevocations(d))
 	r.handle("GET /openapi.yaml", handleOpenAPI())
 	r.handle("GET /healthz", handleHealthz())
@@ -214,6 +214,7 @@ type router struct {
 	order   []string
 	routes  []route
 	cors    corsPolicy
+	hints   *hints
 }
 
 type route struct {
@@ -282,13 +283,20 @@ func (r *router) finish() {
 				h = withCORS(c, h)
 			}
 		}
+		if browserAPI[rt.pattern] {
+			h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
+		}
 		r.mux.Handle(rt.pattern, labelled(rt.pattern, h))
 	}
 	for _, path := range r.order {
 		if c := policies[path]; c != nil {
 			allow := slices.Clone(r.methods[path])
 			slices.Sort(allow)
-			r.mux.Handle("OPTIONS "+path, labelled("OPTIONS "+path, c.Handler(methodNotAllowed(allow))))
+			var h http.Handler = c.Handler(methodNotAllowed(allow))
+			if apiMethods[path] != nil {
+				h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
+			}
+			r.mux.Handle("OPTIONS "+path, labelled("OPTIONS "+path, h))
 		}
 	}
 	for _, path := range r.order {
@@ -297,7 +305,11 @@ func (r *router) finish() {
 		}
 		allow := slices.Clone(r.methods[path])
 		slices.Sort(allow)
-		r.mux.Handle(path, labelled(path, methodNotAllowed(allow))) // "/{$}" is the root alone
+		var h http.Handler = methodNotAllowed(allow)
+		if apiMethods[path] != nil { // a preflight when no origin is listed
+			h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
+		}
+		r.mux.Handle(path, labelled(path, h)) // "/{$}" is the root alone
 	}
 	r.mux.HandleFunc("/", notFound)
 }

@@ -403,7 +403,9 @@ func (s *Service) Introspect(ctx context.Context, ca ClientAuth, caller auth.Cli
 		if u, err := s.auth.User(ctx, sess.UserID); err != nil || u.Disabled {
 			return inactive, nil
 		}
-		return map[string]any{"active": true, "token_type": "refresh_token", "client_id": c.ID, "scope": sess.Scope,
+		// No token_type: RFC 7662 means the type of token for use at a
+		// resource (RFC 6749 7.1), which a refresh token is not.
+		return map[string]any{"active": true, "client_id": c.ID, "scope": sess.Scope,
 			"sub": sess.UserID, "iss": s.cfg.Issuer, "exp": rt.ExpiresAt.Unix(), "iat": rt.CreatedAt.Unix(), "sid": sess.ID}, nil
 	} else if auth.ErrorCode(err) != auth.CodeNotFound {
 		return nil, err
