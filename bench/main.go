@@ -522,8 +522,8 @@ func seed(c *http.Client, base string, n int, register bool) ([]seededUser, erro
 	out := make([]seededUser, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	// A few at a time: a login refused 503 by a full hashing pool stays
-	// charged to the account's lockout, so a burst could lock the seed out.
+	// A few at a time: a login refused 503 by a full hashing pool counts as
+	// a failure in the account's lockout, so a burst could lock the seed out.
 	sem := make(chan struct{}, 8)
 	for i := range n {
 		wg.Add(1)
