@@ -21,7 +21,8 @@ import (
 //     at once while the account is locked, else takes one of its slots for
 //     checks in flight, waiting for one (as long as the hash pool queues)
 //     while all are taken, so a burst gets no more checks than a sequence
-//     and a right answer is never refused for the checks beside it;
+//     and a right answer is not refused for the checks beside it (unless
+//     they hold every slot for the whole wait: 429);
 //  3. the check itself, supplied by the caller (a password hash, a code),
 //     whose outcome settles the slot: only a failure counts towards the
 //     lock, a right answer ends the streak;
