@@ -4,7 +4,9 @@
 //
 //   - protected GET /me with a Bearer token, login, refresh and register
 //     (requests/s, p50, p99, and the CPU time per request of the server
-//     process and of the load generator);
+//     process and of the load generator), and login with 8 connections on
+//     one account (what a load test or a shared demo account does: its
+//     429 answers are counted);
 //   - the limits they are compared with: a bare net/http handler returning a
 //     body of the same size as GET /me, and this machine's argon2id hash rate
 //     at Gatehouse's parameters;
@@ -30,6 +32,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,7 +62,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report file")
 	flag.StringVar(&o.chart, "chart", "bench/chart.svg", "chart file")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"), "also measure on this PostgreSQL (postgres:// URL; a fresh schema is used and dropped)")
-	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, refresh, login, register, normal, raw, argon2, scale); "+
+	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, refresh, login, login1, register, normal, raw, argon2, scale); "+
 		"set, it prints the table and writes no report: for quick A/B runs")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale scenario (seeds -scale-users and -scale-sessions straight into SQLite once, cached under bench/out/; the full size takes ~2 GB and some minutes)")
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users of the scale scenario")
@@ -119,6 +122,7 @@ type result struct {
 	Name     string
 	Requests int
 	Errors   int
+	Refused  int     // of the errors, answers 429 too_many_requests
 	Rate     float64 // per second
 	P50, P99 time.Duration
 	// CPU time per request over the scenario's window, of the server
@@ -370,6 +374,13 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	if r1.runs(o, "login") {
 		measure("POST /login", gh.Process.Pid, func(w, i int) error { _, err := login(client, base, seeded[(w+i)%len(seeded)]); return err })
 	}
+	if r1.scaleUsers == 0 && r1.runs(o, "login1") {
+		// Every connection logs in to one account with its right password:
+		// the lockout must neither refuse these nor let them pile up.
+		r := load(oneAccountLogin+r1.suffix, o.duration, oneAccountConns, gh.Process.Pid, func(_, _ int) error { _, err := login(client, base, seeded[0]); return err })
+		fmt.Fprintf(os.Stderr, "  %-40s %9.0f/s  p50 %-9s p99 %-9s errors %d (429: %d)%s\n", r.Name, r.Rate, r.P50, r.P99, r.Errors, r.Refused, cpuNote(r))
+		results = append(results, r)
+	}
 	if r1.register && r1.runs(o, "register") {
 		var n atomic.Int64
 		measure("POST /register", gh.Process.Pid, func(_, _ int) error {
@@ -511,8 +522,8 @@ func seed(c *http.Client, base string, n int, register bool) ([]seededUser, erro
 	out := make([]seededUser, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	// A few at a time: a login refused 503 by a full hashing pool stays
-	// charged to the account's lockout, so a burst could lock the seed out.
+	// A few at a time: a login refused 503 by a full hashing pool counts as
+	// a failure in the account's lockout, so a burst could lock the seed out.
 	sem := make(chan struct{}, 8)
 	for i := range n {
 		wg.Add(1)
@@ -547,6 +558,22 @@ func login(c *http.Client, base string, u seededUser) (tokens, error) {
 	return t, err
 }
 
+// statusError is an answer other than 2xx (or 503, which post retries).
+type statusError struct {
+	url    string
+	status int
+	body   []byte
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("POST %s: %d %s", e.url, e.status, e.body) }
+
+// oneAccountLogin is the scenario of oneAccountConns connections logging in
+// to one account.
+const (
+	oneAccountLogin = "POST /login, one account"
+	oneAccountConns = 8
+)
+
 func post(c *http.Client, url, body string, into any) error {
 	for {
 		resp, err := c.Post(url, "application/json", strings.NewReader(body))
@@ -560,7 +587,7 @@ func post(c *http.Client, url, body string, into any) error {
 			continue
 		}
 		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
+			return &statusError{url: url, status: resp.StatusCode, body: b}
 		}
 		if into != nil {
 			return json.Unmarshal(b, into)
@@ -593,7 +620,7 @@ func get(c *http.Client, url, bearer string) ([]byte, error) {
 func load(name string, d time.Duration, conns, server int, work func(worker, i int) error) result {
 	deadline := time.Now().Add(d)
 	lat := make([][]time.Duration, conns)
-	errs := make([]int, conns)
+	errs, refused := make([]int, conns), make([]int, conns)
 	var wg sync.WaitGroup
 	start, cpu0 := time.Now(), cpuNow(server)
 	for w := range conns {
@@ -604,6 +631,9 @@ func load(name string, d time.Duration, conns, server int, work func(worker, i i
 				t := time.Now()
 				if err := work(w, i); err != nil {
 					errs[w]++
+					if se, ok := errors.AsType[*statusError](err); ok && se.status == http.StatusTooManyRequests {
+						refused[w]++
+					}
 					continue
 				}
 				lat[w] = append(lat[w], time.Since(t))
@@ -615,8 +645,9 @@ func load(name string, d time.Duration, conns, server int, work func(worker, i i
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	r := result{Name: name, Requests: len(all)}
-	for _, e := range errs {
-		r.Errors += e
+	for w := range errs {
+		r.Errors += errs[w]
+		r.Refused += refused[w]
 	}
 	if len(all) > 0 {
 		r.Rate = float64(len(all)) / elapsed.Seconds()

@@ -125,6 +125,10 @@ func render(f figures) report {
 	m.WriteString("## Against the targets\n\n| target | measured | |\n| --- | --- | --- |\n")
 	fmt.Fprintf(&m, "| protected GET /me ≥ 85%% of the bare handler | %.0f%% (%.0f vs %.0f req/s) | %s |\n", pct(me.Rate, bare.Rate), me.Rate, bare.Rate, mark(pct(me.Rate, bare.Rate) >= 85))
 	fmt.Fprintf(&m, "| login ≥ 90%% of the argon2id limit | %.0f%% (%.1f vs %.1f/s) | %s |\n", pct(login.Rate, f.hashRate), login.Rate, f.hashRate, mark(pct(login.Rate, f.hashRate) >= 90))
+	if one := find(rs, oneAccountLogin); one.Requests+one.Errors > 0 {
+		fmt.Fprintf(&m, "| login to one account (%d connections): no 429, ≥ 90%% of the argon2id limit | %d × 429; %.0f%% (%.1f vs %.1f/s) | %s |\n",
+			oneAccountConns, one.Refused, pct(one.Rate, f.hashRate), one.Rate, f.hashRate, mark(one.Refused == 0 && pct(one.Rate, f.hashRate) >= 90))
+	}
 	fmt.Fprintf(&m, "| ≥ 6,000 refreshes/s on SQLite, synchronous=FULL | %.0f/s (raw one-transaction limit %.0f/s) | %s |\n", refresh.Rate, f.raw["FULL"], mark(refresh.Rate >= 6000))
 	if refresh.ServerCPU > 0 && refresh.LoadCPU > 0 {
 		// What the CPU columns allow: the machine's cores spent on nothing else.

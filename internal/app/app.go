@@ -203,13 +203,17 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		return nil, err
 	}
 	revocations := auth.NewRevocations(c.Now)
-	memoryLimiter, memoryLockout := ratelimit.NewMemory(c.Now), ratelimit.NewMemoryLockout(c.Limits.Lockout, c.Now)
+	lockoutPolicy := c.Limits.Lockout
+	if lockoutPolicy.Wait == 0 { // a check waits for a lockout slot as long as for a hashing worker
+		lockoutPolicy.Wait = hashing.MaxWait
+	}
+	memoryLimiter, memoryLockout := ratelimit.NewMemory(c.Now), ratelimit.NewMemoryLockout(lockoutPolicy, c.Now)
 	var limiter ratelimit.Limiter = memoryLimiter
 	var lockout auth.Lockout = memoryLockout
 	var fan *fanout.Redis
 	if c.Redis != nil { // one deployment's instances share the issuer: it names their keys
 		limiter = ratelimit.NewRedis(c.Redis, c.Issuer, memoryLimiter, c.Log)
-		lockout = ratelimit.NewRedisLockout(c.Redis, c.Issuer, c.Limits.Lockout, memoryLockout, c.Log)
+		lockout = ratelimit.NewRedisLockout(c.Redis, c.Issuer, lockoutPolicy, memoryLockout, c.Log)
 		fan = fanout.New(c.Redis, c.Issuer, c.Log)
 	}
 	mailTemplates, err := mail.NewTemplates("", c.PublicURL)

@@ -455,12 +455,13 @@ func TestWrongCodesCountTowardsTheLockout(t *testing.T) {
 	secret, _ := e.enrol(t)
 	ctx := context.Background()
 	mt := e.challenge(t)
-	for range 3 {
+	for range 4 {
 		_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "wrong horse"})
 		wantCode(t, err, auth.CodeInvalidCredentials)
 	}
-	// The challenge's right password stays charged until its second step
-	// succeeds: the second wrong code is the sixth failure, and locks.
+	// The challenge's right password counts nothing, but only its second
+	// step ends the streak: the second wrong code is the sixth failure, and
+	// locks.
 	for range 2 {
 		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
 		wantCode(t, err, auth.CodeInvalidCode)

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -16,10 +17,15 @@ import (
 //
 //  1. the per-address limit, one bucket per client address for every kind
 //     of check (IPv6 keyed by /64), so a flood is refused before any hash;
-//  2. the per-account lockout, atomically: Begin refuses while locked and
-//     otherwise charges the attempt as a failure before the check runs, so
-//     a burst gets no more checks than a sequence; a right answer refunds;
-//  3. the check itself, supplied by the caller (a password hash, a code);
+//  2. the per-account lockout (internal/ratelimit.Lockout): Begin refuses
+//     at once while the account is locked, else takes one of its slots for
+//     checks in flight, waiting for one (as long as the hash pool queues)
+//     while all are taken, so a burst gets no more checks than a sequence
+//     and a right answer is not refused for the checks beside it (unless
+//     they hold every slot for the whole wait: 429);
+//  3. the check itself, supplied by the caller (a password hash, a code),
+//     whose outcome settles the slot: only a failure counts towards the
+//     lock, a right answer ends the streak;
 //  4. on failure: an audit event naming the kind of check; padding, so
 //     that every failure ends no sooner than the check floor (floor.go: the
 //     slowest check this instance expects, whatever the stored hash, by
@@ -74,10 +80,11 @@ type secretCheck struct {
 	Bucket         string
 	BucketLimit    ratelimit.Limit
 	NoAddressLimit bool
-	// KeepCharge leaves a right answer charged to the lockout: a password
-	// that only opens the second step is refunded when that step succeeds,
+	// KeepStreak: a right answer frees its slot without ending the
+	// account's streak of failures. A password that only opens the second
+	// step does not count, but only that step's success ends the streak,
 	// so wrong codes between right passwords still add up to a lock.
-	KeepCharge bool
+	KeepStreak bool
 	// Unpadded says every outcome of Check costs the same (a lookup by a
 	// hash), so failures need no padding to the check floor.
 	Unpadded bool
@@ -126,8 +133,8 @@ const addressAction = "login"
 
 // guarded runs c through the guarded path (see the top of this file). It
 // returns nil when the secret is right; a refusal or invalid_credentials
-// otherwise; or the check's own error (503 when the hash pool is full: the
-// attempt stays charged).
+// otherwise; or the check's own error (503 when the hash pool is full),
+// which counts as a failure: nothing proved the secret right.
 func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 	if c.Client != (Client{}) {
 		ctx = WithClient(ctx, c.Client)
@@ -143,22 +150,17 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 			return err
 		}
 	}
-	lock, err := s.beginCheck(ctx, c.Account)
+	slot, err := s.beginCheck(ctx, c.Account)
 	if err != nil {
 		return err
 	}
 	start := s.floor.now()
-	out, err := c.Check(ctx)
+	out, lock, err := s.check(ctx, c, slot)
 	if err != nil {
 		return err
 	}
 	s.floor.observe(out.Scheme, out.Cost)
 	if out.OK {
-		if s.lockout != nil && c.Account != "" && !c.KeepCharge {
-			if err := s.lockout.Succeed(ctx, c.Account); err != nil {
-				s.log.Warn("lockout reset failed", "err", err)
-			}
-		}
 		return nil
 	}
 	event, detail := EventReauthFailed, string(c.Kind)+": "+out.Reason
@@ -207,23 +209,54 @@ func (s *Service) limitAddress(ctx context.Context, c Client, bucket string, lim
 	return nil
 }
 
-// beginCheck charges an attempt to the account's lockout, or refuses it
-// while the account is locked. It returns the lock this attempt starts if
-// it fails. A failing lockout store is logged and ignored: the per-address
-// limit still applies.
-func (s *Service) beginCheck(ctx context.Context, key string) (lock time.Duration, err error) {
+// beginCheck takes a slot of the account's lockout for a check (nil: no
+// lockout applies), or refuses it while the account is locked, or when its
+// checks in flight kept every slot for the whole wait. A failing lockout
+// store is logged and ignored: the per-address limit still applies.
+func (s *Service) beginCheck(ctx context.Context, key string) (*ratelimit.Slot, error) {
 	if s.lockout == nil || key == "" {
-		return 0, nil
+		return nil, nil
 	}
-	retry, lock, err := s.lockout.Begin(ctx, key)
+	slot, err := s.lockout.Begin(ctx, key)
+	if refused, ok := errors.AsType[*ratelimit.Refused](err); ok {
+		if refused.Locked {
+			return nil, tooManyAttempts(refused.RetryAfter)
+		}
+		return nil, &Error{Code: CodeTooManyRequests, Message: "Too many attempts at this account at once; try again.", RetryAfter: refused.RetryAfter}
+	}
 	if err != nil {
+		if ctx.Err() != nil { // the caller left while waiting: no check for it
+			return nil, ctx.Err()
+		}
 		s.log.Warn("lockout check failed", "err", err)
-		return 0, nil
+		return nil, nil
 	}
-	if retry > 0 {
-		return 0, tooManyAttempts(retry)
+	return &slot, nil
+}
+
+// check runs c's check in slot and settles the slot, whatever happens (a
+// panic too): a right answer ends the account's streak (or, KeepStreak,
+// only frees the slot); anything else counts as a failure. It returns the
+// lock a failure starts.
+func (s *Service) check(ctx context.Context, c secretCheck, slot *ratelimit.Slot) (out checkOutcome, lock time.Duration, err error) {
+	if slot != nil {
+		defer func() {
+			outcome := ratelimit.Failed // also after a panic: out is zero
+			if err == nil && out.OK {
+				outcome = ratelimit.Succeeded
+				if c.KeepStreak {
+					outcome = ratelimit.Released
+				}
+			}
+			// Settled even when the caller has left: a failure always counts.
+			var serr error
+			if lock, serr = s.lockout.Settle(context.WithoutCancel(ctx), *slot, outcome); serr != nil {
+				s.log.Warn("lockout settle failed", "err", serr)
+			}
+		}()
 	}
-	return lock, nil
+	out, err = c.Check(ctx)
+	return out, lock, err
 }
 
 // tooManyAttempts is the one answer for a locked account, known or not.

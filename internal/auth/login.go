@@ -48,7 +48,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if known {
 		check.Account, check.UserID = accountKey(user.ID), user.ID
 		check.Check = s.passwordCheck(in.Password, hash, user.Disabled, &rehash)
-		check.KeepCharge = user.MFA.Enabled() // refunded by the second step (LoginMFA)
+		check.KeepStreak = user.MFA.Enabled() // the second step (LoginMFA) ends it
 	}
 	if err := s.guarded(ctx, check); err != nil {
 		return nil, err

@@ -515,9 +515,9 @@ func TestPasskeyFailuresEndTheMFATokenAndLock(t *testing.T) {
 		e := newPasskeyEnv(t, &ratelimit.LockoutPolicy{FreeFailures: 2, BaseLock: time.Minute, MaxLock: time.Hour})
 		a := e.enrolPasskey(t)
 		token := e.passkeyChallenge(t)
-		// The challenge's right password stays charged until its second step
-		// succeeds: with it, two junk assertions are the third failure.
-		for i := range 2 {
+		// The challenge's right password counts nothing and ends no streak:
+		// the third junk assertion is the third failure, and locks.
+		for i := range 3 {
 			if _, err := e.svc.LoginMFAPasskey(ctx, token, []byte("{}"), auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 				t.Fatalf("junk %d: %v", i, err)
 			}

@@ -32,12 +32,13 @@ type Signer interface {
 	Sign(c *guard.Claims) (string, error)
 }
 
-// Lockout counts failed checks of an account's secrets, atomically: Begin
-// refuses while locked, else charges the attempt as a failure up front;
-// Succeed refunds a right answer (internal/ratelimit.Lockout).
+// Lockout counts failed checks of an account's secrets: Begin refuses
+// while locked, else takes a slot for the check, waiting for one while the
+// checks in flight hold them all; Settle counts a failure, or ends the
+// streak (internal/ratelimit.Lockout).
 type Lockout interface {
-	Begin(ctx context.Context, key string) (retryAfter, lock time.Duration, err error)
-	Succeed(ctx context.Context, key string) error
+	Begin(ctx context.Context, key string) (ratelimit.Slot, error)
+	Settle(ctx context.Context, slot ratelimit.Slot, o ratelimit.Outcome) (lock time.Duration, err error)
 }
 
 // Limiter is a token bucket per key (internal/ratelimit.Limiter).

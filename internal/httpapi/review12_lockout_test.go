@@ -15,20 +15,21 @@ import (
 // password forgot the streak of wrong codes, the lockout would never engage
 // against code guessing (only the hourly cap would): log in, wrong codes,
 // log in again, more wrong codes, and so on. A right password that only
-// opens the second step stays charged until that step succeeds, so three
-// rounds of a right password and a wrong code (6 failures) lock the account.
+// opens the second step counts nothing (only failures count) but ends no
+// streak either: only that step's success does, so six rounds of a right
+// password and a wrong code (6 failures) lock the account.
 func TestReview12RightPasswordDoesNotForgetWrongCodes(t *testing.T) {
 	lockoutOnly := unlimited
 	lockoutOnly.Lockout = ratelimit.LockoutPolicy{FreeFailures: 5, BaseLock: time.Minute, MaxLock: time.Hour, HourlyCap: 1000}
 	h := newHarness(t, func(c *app.Config) { c.Limits = &lockoutOnly })
 	h.enrol("ann")
-	for range 3 {
+	for range 6 {
 		if w := h.loginMFA(h.mfaToken("ann"), "code", "000000"); w.Code != 400 {
 			t.Fatalf("a wrong code: %d %s", w.Code, w.Body)
 		}
 	}
 	w := h.do(req{method: "POST", path: "/login", body: `{"username":"ann","password":"` + annPassword + `"}`})
 	if w.Code != 429 {
-		t.Fatalf("after 3 wrong codes, each behind a right password, the account is not locked: %d %s", w.Code, w.Body)
+		t.Fatalf("after 6 wrong codes, each behind a right password, the account is not locked: %d %s", w.Code, w.Body)
 	}
 }

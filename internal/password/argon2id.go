@@ -32,6 +32,11 @@ var DefaultParams = Params{Memory: 19 * 1024, Time: 2, Threads: 1, KeyLen: 32, S
 // caller should answer 503 with Retry-After rather than wait without bound.
 var ErrBusy = errors.New("password: hashing pool is busy")
 
+// DefaultMaxWait is how long a hash waits for a worker before ErrBusy. The
+// account lockout waits as long for a free slot (ratelimit.LockoutPolicy),
+// so a check that queues behind others waits one bounded time, not two.
+const DefaultMaxWait = 2 * time.Second
+
 // errMalformed is returned for a stored hash this package cannot parse.
 var errMalformed = errors.New("password: malformed hash")
 
@@ -48,7 +53,7 @@ type Options struct {
 	Params  Params
 	Workers int                 // concurrent hashes; default GOMAXPROCS
 	Queue   int                 // callers allowed to wait; default 16 × Workers
-	MaxWait time.Duration       // longest wait for a worker; default 2 s
+	MaxWait time.Duration       // longest wait for a worker; default DefaultMaxWait
 	OnWait  func(time.Duration) // told how long each hash waited for a worker (metrics)
 	OnIdle  func()              // called once the pool has stayed idle for a second after a burst
 }
@@ -65,7 +70,7 @@ func NewHasher(o Options) (*Hasher, error) {
 		o.Queue = 16 * o.Workers
 	}
 	if o.MaxWait <= 0 {
-		o.MaxWait = 2 * time.Second
+		o.MaxWait = DefaultMaxWait
 	}
 	h := &Hasher{params: o.Params, pool: newPool(o.Workers, o.Queue, o.MaxWait, o.OnWait)}
 	h.pool.onIdle = o.OnIdle

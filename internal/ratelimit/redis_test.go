@@ -64,12 +64,12 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 		t.Fatal("the per-instance fallback does not limit")
 	}
 	lock := NewRedisLockout(dead, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
-	for range 6 {
-		if retry, _, err := lock.Begin(context.Background(), "k"); retry != 0 || err != nil {
-			t.Fatal(retry, err)
+	for i := range 6 {
+		if checked, _, _ := attempt(t, lock, "k", Failed); !checked {
+			t.Fatalf("failure %d refused with Redis down", i+1)
 		}
 	}
-	if d, _, err := lock.Begin(context.Background(), "k"); d <= 0 || err != nil {
-		t.Fatalf("fallback lockout: %s %v", d, err)
+	if checked, retry, _ := attempt(t, lock, "k", Failed); checked || retry <= 0 {
+		t.Fatalf("fallback lockout: checked %v, retry %s", checked, retry)
 	}
 }
