@@ -6,6 +6,11 @@
 // factor (guard.RequireMFA) no older than --delete-auth-age
 // (guard.MaxAuthAge); anything less is 403 reauthentication_required.
 //
+// It imports nothing of Gatehouse but the public guard package, so it can
+// be copied out as the start of a service of your own: main.go wires guard
+// and the routes, books.go serves the books API and holds its rules, and
+// store.go keeps the books in SQLite.
+//
 //	go run ./cmd/gatehouse &                       # Gatehouse on :8080
 //	go run ./examples/bookstore --gatehouse http://127.0.0.1:8080
 package main
