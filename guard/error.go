@@ -8,6 +8,12 @@ import (
 // The error codes guard answers with: the Gatehouse contract's codes for a
 // refused request. Compare an *Error's Code with these, never with strings.
 const (
+	// CodeInvalidRequest: the request breaks a rule of the service behind
+	// guard, such as a book without a title (400). guard's middleware never
+	// answers it; a service returns it as an *Error to be written with the
+	// others, by WriteError or the application's own writer.
+	CodeInvalidRequest = "invalid_request"
+
 	CodeUnauthorized = "unauthorized"  // no token was sent (401)
 	CodeInvalidToken = "invalid_token" // a token was sent and refused (401)
 	CodeTokenExpired = "token_expired" // the token's exp has passed (401)
@@ -22,6 +28,8 @@ const (
 // Status is the HTTP status of one of guard's codes.
 func Status(code string) int {
 	switch code {
+	case CodeInvalidRequest:
+		return http.StatusBadRequest
 	case CodeForbidden, CodeCSRFFailed, CodeReauthenticationRequired:
 		return http.StatusForbidden
 	default:

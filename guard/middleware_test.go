@@ -97,3 +97,18 @@ func TestErrorCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteErrorAnswersAServicesOwnRefusal: a service behind guard refuses
+// a request that breaks its own rules (a book without a title) with
+// CodeInvalidRequest, and WriteError answers it as the contract does: 400,
+// without a token challenge.
+func TestWriteErrorAnswersAServicesOwnRefusal(t *testing.T) {
+	w := httptest.NewRecorder()
+	guard.WriteError(w, &guard.Error{Code: guard.CodeInvalidRequest, Message: "The title must be 1 to 200 characters."})
+	var body struct{ Error, Message string }
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	if w.Code != 400 || guard.Status(guard.CodeInvalidRequest) != 400 || body.Error != "invalid_request" ||
+		body.Message != "The title must be 1 to 200 characters." || w.Header().Get("WWW-Authenticate") != "" {
+		t.Fatalf("got %d %s %q", w.Code, w.Body, w.Header().Get("WWW-Authenticate"))
+	}
+}

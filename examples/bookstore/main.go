@@ -6,6 +6,11 @@
 // factor (guard.RequireMFA) no older than --delete-auth-age
 // (guard.MaxAuthAge); anything less is 403 reauthentication_required.
 //
+// It imports nothing of Gatehouse but the public guard package, so it can
+// be copied out as the start of a service of your own: main.go wires guard
+// and the routes, books.go serves the books API and holds its rules, and
+// store.go keeps the books in SQLite.
+//
 //	go run ./cmd/gatehouse &                       # Gatehouse on :8080
 //	go run ./examples/bookstore --gatehouse http://127.0.0.1:8080
 package main
@@ -25,7 +30,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
-	"github.com/gatehouse-auth/gatehouse/internal/books"
 )
 
 func main() {
@@ -67,16 +71,16 @@ func serve(ctx context.Context, addr, dbPath, issuer string, poll, deleteAge tim
 		return err
 	}
 
-	h := books.Handlers{Books: books.NewService(st, time.Now), Log: log}
+	h := books{store: st, log: log, now: time.Now}
 	user := g.Require()
 	mux := http.NewServeMux()
-	mux.Handle("POST /books", user(h.Create()))
-	mux.Handle("GET /books", user(h.List()))
-	mux.Handle("GET /books/{id}", user(h.Get()))
-	mux.Handle("PATCH /books/{id}", user(h.Update()))
+	mux.Handle("POST /books", user(http.HandlerFunc(h.create)))
+	mux.Handle("GET /books", user(http.HandlerFunc(h.list)))
+	mux.Handle("GET /books/{id}", user(http.HandlerFunc(h.get)))
+	mux.Handle("PATCH /books/{id}", user(http.HandlerFunc(h.update)))
 	// Deleting is for a recent sign-in with two factors.
 	strict := g.Require(guard.RequireMFA(), guard.MaxAuthAge(deleteAge))
-	mux.Handle("DELETE /books/{id}", strict(h.Delete()))
+	mux.Handle("DELETE /books/{id}", strict(http.HandlerFunc(h.remove)))
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 )
 
@@ -31,9 +32,19 @@ func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return 
 
 func call(t *testing.T, method, url, token, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	contentType := ""
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		contentType = "application/json"
+	}
+	return send(t, method, url, token, contentType, body)
+}
+
+// send is call with the Content-Type of the body chosen by the caller.
+func send(t *testing.T, method, url, token, contentType, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -150,5 +161,107 @@ func TestDeletingABookNeedsASecondFactor(t *testing.T) {
 	}
 	if code, m := call(t, "DELETE", path, tokens["access_token"].(string), ""); code != 204 {
 		t.Fatalf("delete with a two-factor token: %d %v", code, m)
+	}
+}
+
+// TestBookstoreServesTheBooksAPI: the example keeps Gatehouse's books rules
+// (API.md "Books"): each book is its owner's (another user's is 404),
+// bodies are validated, lists page by cursor, and only an administrator may
+// list everyone's books; errors are the contract's {"error", "message"}.
+func TestBookstoreServesTheBooksAPI(t *testing.T) {
+	issuer, a := apptest.Start(t, "127.0.0.1")
+	bookstore := startBookstore(t, issuer)
+	token := func(username, role string) string {
+		in := auth.RegisterInput{Email: username + "@example.com", Username: username, Name: username, Password: "books all the way down"}
+		if _, err := a.Auth.CreateUser(context.Background(), in, role); err != nil {
+			t.Fatal(err)
+		}
+		tokens, err := a.Auth.Login(context.Background(), auth.LoginInput{Identifier: username, Password: in.Password})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tokens.AccessToken
+	}
+	ann, bob, admin := token("ann", auth.RoleUser), token("bob", auth.RoleUser), token("root", auth.RoleAdmin)
+
+	code, m := call(t, "POST", bookstore+"/books", ann, `{"title":" Dune ","author":"Herbert","price":12,"owner_id":"x"}`)
+	book, _ := m["book"].(map[string]any)
+	if code != 201 || book["title"] != "Dune" || book["author"] != "Herbert" || book["publisher"] != "" || book["price"] != 12.0 {
+		t.Fatalf("create: %d %v", code, m)
+	}
+	dune := bookstore + "/books/" + book["id"].(string)
+	if code, m := call(t, "POST", bookstore+"/books", ann, `{"name":"Emma","Publisher":"Murray","book_prize":7}`); code != 201 ||
+		m["book"].(map[string]any)["title"] != "Emma" || m["book"].(map[string]any)["price"] != 7.0 {
+		t.Fatalf("create with seed 002's names: %d %v", code, m)
+	}
+	if code, m := call(t, "PATCH", dune, ann, `{"price":15}`); code != 200 ||
+		m["book"].(map[string]any)["price"] != 15.0 || m["book"].(map[string]any)["author"] != "Herbert" {
+		t.Fatalf("partial update: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", dune, ann, ""); code != 200 || m["book"].(map[string]any)["price"] != 15.0 {
+		t.Fatalf("get own: %d %v", code, m)
+	}
+
+	refused := []struct {
+		name, method, url, token, contentType, body string
+		status                                      int
+		code                                        string
+	}{
+		{"empty title", "POST", "/books", ann, "application/json", `{"title":"  "}`, 400, "invalid_request"},
+		{"negative price", "POST", "/books", ann, "application/json", `{"title":"E","price":-1}`, 400, "invalid_request"},
+		{"fractional price", "POST", "/books", ann, "application/json", `{"title":"E","price":1.5}`, 400, "invalid_request"},
+		{"not JSON", "POST", "/books", ann, "application/json", `{"title":`, 400, "invalid_request"},
+		{"two JSON values", "POST", "/books", ann, "application/json", `{"title":"E"} {}`, 400, "invalid_request"},
+		{"a form", "POST", "/books", ann, "application/x-www-form-urlencoded", `title=E`, 415, "unsupported_media_type"},
+		{"too large", "POST", "/books", ann, "application/json", `{"title":"` + strings.Repeat("x", 64<<10) + `"}`, 413, "request_too_large"},
+		{"patch invalid", "PATCH", dune, ann, "application/json", `{"title":""}`, 400, "invalid_request"},
+		{"get another user's book", "GET", dune, bob, "", "", 404, "not_found"},
+		{"patch another user's book", "PATCH", dune, bob, "application/json", `{"title":"Mine"}`, 404, "not_found"},
+		{"unknown book", "GET", "/books/nope", ann, "", "", 404, "not_found"},
+		{"non-admin all", "GET", "/books?all=true", ann, "", "", 403, "forbidden"},
+		{"bad all", "GET", "/books?all=yes", admin, "", "", 400, "invalid_request"},
+		{"limit 0", "GET", "/books?limit=0", ann, "", "", 400, "invalid_request"},
+		{"limit 201", "GET", "/books?limit=201", ann, "", "", 400, "invalid_request"},
+		{"bad cursor", "GET", "/books?cursor=bm90LWEtdXVpZA", ann, "", "", 400, "invalid_request"},
+	}
+	for _, c := range refused {
+		url := c.url
+		if strings.HasPrefix(url, "/") {
+			url = bookstore + url
+		}
+		code, m := send(t, c.method, url, c.token, c.contentType, c.body)
+		if message, _ := m["message"].(string); code != c.status || m["error"] != c.code || message == "" {
+			t.Errorf("%s: %d %v, want %d %s", c.name, code, m, c.status, c.code)
+		}
+	}
+
+	if code, m := call(t, "POST", bookstore+"/books", bob, `{"title":"Persuasion"}`); code != 201 {
+		t.Fatalf("bob's create: %d %v", code, m)
+	}
+	var titles []string
+	for url, pages := bookstore+"/books?limit=1", 0; url != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("paging does not end")
+		}
+		code, m := call(t, "GET", url, ann, "")
+		if code != 200 {
+			t.Fatalf("list: %d %v", code, m)
+		}
+		for _, b := range m["books"].([]any) {
+			titles = append(titles, b.(map[string]any)["title"].(string))
+		}
+		url = ""
+		if next, ok := m["next_cursor"].(string); ok {
+			url = bookstore + "/books?limit=1&cursor=" + next
+		}
+	}
+	if strings.Join(titles, ",") != "Dune,Emma" {
+		t.Fatalf("ann's pages: %v", titles)
+	}
+	if code, m := call(t, "GET", bookstore+"/books?all=true", admin, ""); code != 200 || len(m["books"].([]any)) != 3 || m["next_cursor"] != nil {
+		t.Fatalf("admin's all=true: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", bookstore+"/books", admin, ""); code != 200 || len(m["books"].([]any)) != 0 {
+		t.Fatalf("admin's own list: %d %v", code, m)
 	}
 }

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/books"
 	_ "modernc.org/sqlite"
 )
 
 // store keeps this service's books in its own SQLite file. Owners are
 // Gatehouse user ids (the token's sub); this service has no users table.
+// Every lookup is scoped to an owner, so another user's book is not found.
 type store struct{ db *sql.DB }
 
 func openStore(ctx context.Context, path string) (*store, error) {
@@ -35,22 +34,27 @@ func openStore(ctx context.Context, path string) (*store, error) {
 
 func (s *store) Close() error { return s.db.Close() }
 
-var errNotFound = auth.Errorf(auth.CodeNotFound, "The book was not found.")
-
-func (s *store) CreateBook(ctx context.Context, b books.Book) error {
+func (s *store) create(ctx context.Context, b book) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO books VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.ID, b.OwnerID, b.Title, b.Author, b.Publisher, b.Price, b.CreatedAt.UnixMilli(), b.UpdatedAt.UnixMilli())
 	return err
 }
 
-func (s *store) Books(ctx context.Context, f books.Filter) ([]books.Book, error) {
+// filter selects a page of books in id (creation) order.
+type filter struct {
+	ownerID string // "" for every user's books
+	after   string // only books whose id sorts after this one; "" from the start
+	limit   int
+}
+
+func (s *store) list(ctx context.Context, f filter) ([]book, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT * FROM books WHERE (owner_id = ? OR ? = '') AND id > ? ORDER BY id LIMIT ?`,
-		f.OwnerID, f.OwnerID, f.After, f.Limit)
+		f.ownerID, f.ownerID, f.after, f.limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := []books.Book{}
+	out := []book{}
 	for rows.Next() {
 		b, err := scan(rows)
 		if err != nil {
@@ -61,7 +65,7 @@ func (s *store) Books(ctx context.Context, f books.Filter) ([]books.Book, error)
 	return out, rows.Err()
 }
 
-func (s *store) Book(ctx context.Context, id, ownerID string) (books.Book, error) {
+func (s *store) get(ctx context.Context, id, ownerID string) (book, error) {
 	b, err := scan(s.db.QueryRowContext(ctx, `SELECT * FROM books WHERE id = ? AND owner_id = ?`, id, ownerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, errNotFound
@@ -69,23 +73,24 @@ func (s *store) Book(ctx context.Context, id, ownerID string) (books.Book, error
 	return b, err
 }
 
-func (s *store) UpdateBook(ctx context.Context, b books.Book) error {
+func (s *store) update(ctx context.Context, b book) error {
 	return one(s.db.ExecContext(ctx, `UPDATE books SET title = ?, author = ?, publisher = ?, price = ?, updated_at = ?
 		WHERE id = ? AND owner_id = ?`, b.Title, b.Author, b.Publisher, b.Price, b.UpdatedAt.UnixMilli(), b.ID, b.OwnerID))
 }
 
-func (s *store) DeleteBook(ctx context.Context, id, ownerID string) error {
+func (s *store) remove(ctx context.Context, id, ownerID string) error {
 	return one(s.db.ExecContext(ctx, `DELETE FROM books WHERE id = ? AND owner_id = ?`, id, ownerID))
 }
 
-func scan(row interface{ Scan(...any) error }) (books.Book, error) {
-	var b books.Book
+func scan(row interface{ Scan(...any) error }) (book, error) {
+	var b book
 	var created, updated int64
 	err := row.Scan(&b.ID, &b.OwnerID, &b.Title, &b.Author, &b.Publisher, &b.Price, &created, &updated)
 	b.CreatedAt, b.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 	return b, err
 }
 
+// one is the outcome of a statement that must touch exactly one book.
 func one(res sql.Result, err error) error {
 	if err != nil {
 		return err

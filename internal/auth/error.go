@@ -16,7 +16,7 @@ import (
 // internal/httpjson. Those guard answers with are guard's own constants, so
 // the two cannot drift apart.
 const (
-	CodeInvalidRequest       = "invalid_request"
+	CodeInvalidRequest       = guard.CodeInvalidRequest
 	CodeWeakPassword         = "weak_password"
 	CodeInvalidCredentials   = "invalid_credentials"
 	CodeUnauthorized         = guard.CodeUnauthorized

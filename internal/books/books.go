@@ -1,7 +1,8 @@
 // Package books is Gatehouse's demo resource (seed 002's bookstore): each
-// book belongs to the user who created it. Service holds every rule; its JSON
-// handlers know callers only through guard's claims, as any application
-// protected by Gatehouse would, and Gatehouse's pages call the same Service.
+// book belongs to the user who created it. Service holds every rule, over
+// the Store port; Gatehouse's JSON API and pages (internal/httpapi) are thin
+// adapters over it. books imports guard only: its refusals are *guard.Error,
+// which the application's one error writer renders.
 package books
 
 import (

@@ -3,18 +3,19 @@ package books
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/google/uuid"
 )
 
 // Service holds every rule about books: what a valid book is, that each
 // belongs to its creator (another user's book is not found, never
-// forbidden), partial updates, and paged listing. The JSON handlers and the
-// web pages are adapters over its methods.
+// forbidden), partial updates, and paged listing. Gatehouse's JSON handlers
+// and web pages (internal/httpapi) are adapters over its methods.
 type Service struct {
 	store Store
 	now   func() time.Time
@@ -69,18 +70,24 @@ func (in Input) apply(b *Book) error {
 	}
 	switch n := utf8.RuneCountInString(b.Title); {
 	case n < 1 || n > 200:
-		return auth.Errorf(auth.CodeInvalidRequest, "The title must be 1 to 200 characters.")
+		return invalid("The title must be 1 to 200 characters.")
 	case utf8.RuneCountInString(b.Author) > 200 || utf8.RuneCountInString(b.Publisher) > 200:
-		return auth.Errorf(auth.CodeInvalidRequest, "The author and publisher must be at most 200 characters.")
+		return invalid("The author and publisher must be at most 200 characters.")
 	case b.Price < 0:
 		return ErrPrice
 	}
 	return nil
 }
 
+// invalid is the answer to a request that breaks a rule of books: guard's
+// CodeInvalidRequest, which the application's one error writer renders.
+func invalid(message string) error {
+	return &guard.Error{Code: guard.CodeInvalidRequest, Message: message}
+}
+
 // ErrPrice is the answer to a price that is not a whole number of at least 0,
 // whichever front end read it.
-var ErrPrice = auth.Errorf(auth.CodeInvalidRequest, "The price must be a whole number of at least 0.")
+var ErrPrice = invalid("The price must be a whole number of at least 0.")
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
@@ -143,7 +150,7 @@ func (s *Service) List(ctx context.Context, c Caller, q ListQuery) ([]Book, stri
 	f := Filter{OwnerID: c.ID, Limit: q.Limit}
 	if q.All {
 		if !c.Admin {
-			return nil, "", auth.Errorf(auth.CodeForbidden, "Only administrators may list every book.")
+			return nil, "", &guard.Error{Code: guard.CodeForbidden, Message: "Only administrators may list every book."}
 		}
 		f.OwnerID = ""
 	}
@@ -151,12 +158,12 @@ func (s *Service) List(ctx context.Context, c Caller, q ListQuery) ([]Book, stri
 	case f.Limit == 0:
 		f.Limit = DefaultLimit
 	case f.Limit < 1 || f.Limit > MaxLimit:
-		return nil, "", auth.Errorf(auth.CodeInvalidRequest, "The limit must be a whole number from 1 to %d.", MaxLimit)
+		return nil, "", invalid(fmt.Sprintf("The limit must be a whole number from 1 to %d.", MaxLimit))
 	}
 	if q.Cursor != "" {
 		id, err := base64.RawURLEncoding.DecodeString(q.Cursor)
 		if err != nil || uuid.Validate(string(id)) != nil {
-			return nil, "", auth.Errorf(auth.CodeInvalidRequest, "The cursor is not valid.")
+			return nil, "", invalid("The cursor is not valid.")
 		}
 		f.After = string(id)
 	}

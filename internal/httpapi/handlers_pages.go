@@ -317,7 +317,7 @@ func renderBooks(d Deps, w http.ResponseWriter, r *http.Request, s session, stat
 	if r.Method == http.MethodGet {
 		cursor = r.URL.Query().Get("cursor")
 	}
-	list, next, err := d.Books.List(r.Context(), books.CallerOf(s.claims), books.ListQuery{Cursor: cursor})
+	list, next, err := d.Books.List(r.Context(), bookCaller(s.claims), books.ListQuery{Cursor: cursor})
 	if err != nil {
 		renderError(d, w, r, err)
 		return

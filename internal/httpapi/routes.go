@@ -7,7 +7,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 	"github.com/rs/cors"
@@ -21,7 +20,6 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	admin := func(h http.Handler) http.Handler {
 		return d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(asActor(h))
 	}
-	bh := books.Handlers{Books: d.Books, Log: d.Log}
 
 	// Authentication. Seed aliases stand beside the route they name.
 	// One bucket per address and action, shared by a route and its aliases.
@@ -99,12 +97,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	// Books: the demo resource, protected by guard alone.
 	// A browser's navigation or form gets the page; anyone else the API.
-	r.handle("POST /books", pageOrAPI(handleBookForm(d, "add"), user(bh.Create())))
-	r.handle("POST /book", user(bh.Create()))
-	r.handle("GET /books", pageOrAPI(handleBooksPage(d), user(bh.List())))
-	r.handle("GET /books/{id}", user(bh.Get()))
-	r.handle("PATCH /books/{id}", user(bh.Update()))
-	r.handle("DELETE /books/{id}", user(bh.Delete()))
+	createBook := user(handleCreateBook(d))
+	r.handle("POST /books", pageOrAPI(handleBookForm(d, "add"), createBook))
+	r.handle("POST /book", createBook)
+	r.handle("GET /books", pageOrAPI(handleBooksPage(d), user(handleListBooks(d))))
+	r.handle("GET /books/{id}", user(handleGetBook(d)))
+	r.handle("PATCH /books/{id}", user(handleUpdateBook(d)))
+	r.handle("DELETE /books/{id}", user(handleDeleteBook(d)))
 
 	// Discovery and operations.
 	r.handle("GET /.well-known/jwks.json", handleJWKS(d))
