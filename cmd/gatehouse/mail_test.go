@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -134,6 +135,10 @@ func TestServerDeliversTheOutboxAfterARestart(t *testing.T) {
 	tpl, _ := mail.NewTemplates("", "http://127.0.0.1:8080")
 	m, err := tpl.Render(mail.ResetPassword, "ann@example.com", mail.Data{Link: "http://127.0.0.1:8080/reset-password?token=abc", Expires: 30 * time.Minute})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Sealed as a server's would be, with the master key beside the database.
+	if err := sealMail(ctx, config{DB: db}, st, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.EnqueueMail(ctx, time.Now(), m); err != nil {
