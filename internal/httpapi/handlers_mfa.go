@@ -9,7 +9,7 @@ import (
 )
 
 // Second factors over JSON: thin adapters over auth.Service's factors.go.
-// The pages' side is in pages_mfa.go.
+// The pages' side is in internal/web.
 
 // mfaRequiredJSON is the 401 answer of a right password when a second
 // factor is needed: the contract's error with the mfa_token and methods.
@@ -43,10 +43,6 @@ type mfaLoginRequest struct {
 // JSON (the token response) or as the second login page's form.
 func handleLoginMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpjson.IsForm(r) {
-			loginMFAForm(d, w, r)
-			return
-		}
 		in, err := httpjson.Decode[mfaLoginRequest](r, false)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
