@@ -21,8 +21,8 @@ type registerRequest struct {
 	Password string `json:"password"`
 }
 
-// handleRegister serves POST /register and /signup, as JSON (201 {"user"}) or
-// as a browser form (303 to /login?registered=1, or the page with the error).
+// handleRegister serves POST /register and /signup as JSON: 201 {"user"}.
+// (The sign-up page's form is web.Site.SignupForm.)
 func handleRegister(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[registerRequest](r, false)
@@ -55,11 +55,10 @@ func (l loginRequest) identifier() string {
 	return ""
 }
 
-// handleLogin serves POST /login and /set-jwt. Credentials come as HTTP Basic,
-// a JSON body or a form. JSON and Basic get the token response; a form gets
-// the cookies and 303 to /dashboard (or its validated next path). A user
-// with a second factor gets 401 mfa_required with an mfa_token instead (a
-// form: the second login page), and no session until POST /login/mfa.
+// handleLogin serves POST /login and /set-jwt. Credentials come as HTTP Basic
+// or a JSON body, and get the token response. A user with a second factor
+// gets 401 mfa_required with an mfa_token instead, and no session until
+// POST /login/mfa. (The login page's form is web.Site.LoginForm.)
 func handleLogin(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in loginRequest

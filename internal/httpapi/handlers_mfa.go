@@ -40,7 +40,7 @@ type mfaLoginRequest struct {
 }
 
 // handleLoginMFA serves POST /login/mfa: the second step of a login, as
-// JSON (the token response) or as the second login page's form.
+// JSON (the token response). (The second login page's form is web's.)
 func handleLoginMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[mfaLoginRequest](r, false)

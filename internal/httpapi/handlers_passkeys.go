@@ -152,7 +152,7 @@ type passkeyLoginRequest struct {
 }
 
 // handleFinishPasskeyLogin serves POST /login/passkey/finish {credential}:
-// the token response; from the login page's form, the session's cookies.
+// the token response. (The login page's form is web.Site.PasskeyLoginForm.)
 func handleFinishPasskeyLogin(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
@@ -172,8 +172,8 @@ func handleFinishPasskeyLogin(d Deps) http.Handler {
 	})
 }
 
-// handleBeginPasskeyMFA serves POST /login/mfa/passkey/begin {mfa_token}
-// (or the second login page's form post, with the token in its cookie).
+// handleBeginPasskeyMFA serves POST /login/mfa/passkey/begin {mfa_token}.
+// (The second login page's form post is web.Site.PasskeyMFABegin.)
 func handleBeginPasskeyMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
@@ -190,8 +190,8 @@ func handleBeginPasskeyMFA(d Deps) http.Handler {
 }
 
 // handleFinishPasskeyMFA serves POST /login/mfa/passkey/finish {mfa_token,
-// credential}: the token response; from the second login page's form, the
-// session's cookies.
+// credential}: the token response. (The second login page's form is
+// web.Site.PasskeyMFAForm.)
 func handleFinishPasskeyMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
