@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"github.com/gatehouse-auth/gatehouse/internal/web"
+
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,15 +12,15 @@ import (
 	"github.com/rs/cors"
 )
 
-// CORS (API.md "Browser apps on other origins"): the routes of browserAPI
-// (routes.go) answer the origins of --cors-origins, with credentials; the
-// routes of readableAnywhere answer every origin, without. Every other route
+// CORS (API.md "Browser apps on other origins"): the routes routes.go
+// opens to browserApps answer the origins of --cors-origins, with
+// credentials; those open to anyOrigin answer every origin, without. Every other route
 // (pages, /authorize, administration) sends no CORS header at all.
 //
 // CORS only lets a listed origin read answers. It does not loosen the
 // cross-origin protection: a cookie-authenticated unsafe request or a form
 // post from another origin is still refused with 403 csrf_failed (guard's
-// CheckCSRF, checkFormPost). A browser app on another origin authenticates
+// CheckCSRF, the pages' checkFormPost). A browser app on another origin authenticates
 // with the Authorization header and keeps the refresh token itself (the
 // refresh cookie is __Host- and SameSite=Lax: it never leaves Gatehouse's own
 // host, and is not sent cross-site at all).
@@ -89,7 +91,7 @@ type corsPolicy struct {
 	origins []string // nil: the browser API is not open to any other origin
 }
 
-// api is the policy of browserAPI routes on one path, which serves methods:
+// api is the policy of the browserApps routes on one path, which serves methods:
 // listed origins only, with credentials. nil when no origin is listed.
 func (p corsPolicy) api(methods []string) *cors.Cors {
 	if len(p.origins) == 0 {
@@ -101,7 +103,7 @@ func (p corsPolicy) api(methods []string) *cors.Cors {
 	})
 }
 
-// public is the policy of readableAnywhere routes: any origin, no credentials.
+// public is the policy of the anyOrigin routes: any origin, no credentials.
 func (p corsPolicy) public(methods []string) *cors.Cors {
 	return cors.New(cors.Options{
 		AllowedOrigins: []string{"*"}, AllowedMethods: methods, AllowedHeaders: []string{"Content-Type"},
@@ -110,12 +112,12 @@ func (p corsPolicy) public(methods []string) *cors.Cors {
 }
 
 // withCORS adds c's headers to the answers of next. Requests that get a
-// page (an HTML navigation, a form post: wantsPage) get none: pages are
+// page (an HTML navigation, a form post: web.WantsPage) get none: pages are
 // never readable by other origins.
 func withCORS(c *cors.Cors, next http.Handler) http.Handler {
 	withHeaders := c.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if wantsPage(r) {
+		if web.WantsPage(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

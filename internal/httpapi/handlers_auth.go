@@ -10,40 +10,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
-// crossOrigin refuses browser requests from other origins (Sec-Fetch-Site,
-// Origin); requests without those headers are not from a browser form. It is
-// guard's one instance, the one its CSRF check applies.
-var crossOrigin = guard.CrossOriginProtection()
-
-var errCrossOrigin = auth.Errorf(auth.CodeCSRFFailed, "Cross-origin form posts are refused.")
-
-// checkFormPost guards a form post that is not cookie-authenticated (login,
-// sign-up): same origin always, and the double-submit token when the page
-// set a CSRF cookie.
-func checkFormPost(d Deps, r *http.Request) error {
-	if crossOrigin.Check(r) != nil {
-		return errCrossOrigin
-	}
-	if c, err := r.Cookie(csrfCookie); err == nil && c.Value != "" {
-		if err := d.Guard.CheckCSRF(r); err != nil {
-			return auth.Errorf(auth.CodeCSRFFailed, "The form has expired; reload the page and try again.")
-		}
-	}
-	return nil
-}
-
-// parseForm reads a form body, turning an oversized one into 413.
-func parseForm(r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return httpjson.TooLarge()
-		}
-		return auth.Errorf(auth.CodeInvalidRequest, "The form body is malformed.")
-	}
-	return nil
-}
-
 func client(d Deps, r *http.Request) auth.Client {
 	return auth.Client{UserAgent: r.UserAgent(), IP: clientIP(r, d.TrustedProxies)}
 }
@@ -55,14 +21,10 @@ type registerRequest struct {
 	Password string `json:"password"`
 }
 
-// handleRegister serves POST /register and /signup, as JSON (201 {"user"}) or
-// as a browser form (303 to /login?registered=1, or the page with the error).
+// handleRegister serves POST /register and /signup as JSON: 201 {"user"}.
+// (The sign-up page's form is web.Site.SignupForm.)
 func handleRegister(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpjson.IsForm(r) {
-			registerForm(d, w, r)
-			return
-		}
 		in, err := httpjson.Decode[registerRequest](r, false)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -75,23 +37,6 @@ func handleRegister(d Deps) http.Handler {
 		}
 		httpjson.Write(w, http.StatusCreated, map[string]any{"user": userView(u)})
 	})
-}
-
-func registerForm(d Deps, w http.ResponseWriter, r *http.Request) {
-	err := parseForm(r)
-	if err == nil {
-		err = checkFormPost(d, r)
-	}
-	in := registerRequest{Email: r.PostFormValue("email"), Username: r.PostFormValue("username"),
-		Name: r.PostFormValue("name"), Password: r.PostFormValue("password")}
-	if err == nil {
-		_, err = d.Auth.Register(r.Context(), auth.RegisterInput(in))
-	}
-	if err != nil {
-		renderFormError(d, w, r, "signup", err, map[string]string{"email": in.Email, "username": in.Username, "name": in.Name})
-		return
-	}
-	http.Redirect(w, r, "/login?registered=1", http.StatusSeeOther)
 }
 
 type loginRequest struct {
@@ -110,17 +55,12 @@ func (l loginRequest) identifier() string {
 	return ""
 }
 
-// handleLogin serves POST /login and /set-jwt. Credentials come as HTTP Basic,
-// a JSON body or a form. JSON and Basic get the token response; a form gets
-// the cookies and 303 to /dashboard (or its validated next path). A user
-// with a second factor gets 401 mfa_required with an mfa_token instead (a
-// form: the second login page), and no session until POST /login/mfa.
+// handleLogin serves POST /login and /set-jwt. Credentials come as HTTP Basic
+// or a JSON body, and get the token response. A user with a second factor
+// gets 401 mfa_required with an mfa_token instead, and no session until
+// POST /login/mfa. (The login page's form is web.Site.LoginForm.)
 func handleLogin(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpjson.IsForm(r) {
-			loginForm(d, w, r)
-			return
-		}
 		var in loginRequest
 		user, pass, isBasic, err := parseBasicAuth(r.Header.Get("Authorization"))
 		switch {
@@ -143,55 +83,6 @@ func handleLogin(d Deps) http.Handler {
 	})
 }
 
-func loginForm(d Deps, w http.ResponseWriter, r *http.Request) {
-	err := parseForm(r)
-	if err == nil {
-		err = checkFormPost(d, r)
-	}
-	in := loginRequest{Identifier: r.PostFormValue("identifier"), Email: r.PostFormValue("email"),
-		Username: r.PostFormValue("username"), Password: r.PostFormValue("password")}
-	var tokens *auth.Tokens
-	if err == nil {
-		tokens, err = d.Auth.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r)})
-	}
-	var mr *auth.MFARequired
-	if errors.As(err, &mr) {
-		toSecondStep(w, r, mr)
-		return
-	}
-	if err != nil {
-		renderFormError(d, w, r, "login", err, map[string]string{"identifier": in.identifier()})
-		return
-	}
-	setSessionCookies(w, tokens, "") // a new login gets a new CSRF token
-	next := safeNext(r.PostFormValue("next"))
-	if next == "" {
-		next = "/dashboard"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-// renderFormError shows a page again with the error beside the form, under
-// the error's own status.
-func renderFormError(d Deps, w http.ResponseWriter, r *http.Request, page string, err error, form map[string]string) {
-	p := web.Page{Title: map[string]string{"login": "Log in", "signup": "Sign up"}[page], CSRF: ensureCSRFCookie(w, r),
-		Next: safeNext(r.PostFormValue("next")), Form: form}
-	// Sign-up errors go beside their field; login's one answer stays on top,
-	// so it says nothing about which part was wrong.
-	if auth.ErrorCode(err) == auth.CodeEmailNotVerified {
-		form["resend"] = "1" // the page offers to send the link again (recovery)
-	}
-	var byField map[string]string
-	if page == "signup" {
-		taken := "email"
-		if form["email"] == "" {
-			taken = "username"
-		}
-		byField = map[string]string{auth.CodeWeakPassword: "password", auth.CodeAlreadyExists: taken}
-	}
-	d.Pages.Render(w, formError(d, w, r, &p, err, byField), page, p)
-}
-
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
@@ -207,7 +98,7 @@ func handleRefresh(d Deps) http.Handler {
 		}
 		fromCookie := false
 		if in.RefreshToken == "" {
-			c, cerr := r.Cookie(refreshCookie)
+			c, cerr := r.Cookie(web.RefreshCookie)
 			if cerr != nil || c.Value == "" {
 				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "A refresh_token is required."))
 				return
@@ -221,14 +112,14 @@ func handleRefresh(d Deps) http.Handler {
 		tokens, err := d.Auth.Refresh(r.Context(), in.RefreshToken)
 		if err != nil {
 			if fromCookie {
-				clearSessionCookies(w)
+				web.ClearSessionCookies(w)
 			}
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
 		if fromCookie {
-			c, _ := r.Cookie(csrfCookie) // present: CheckCSRF passed
-			setSessionCookies(w, tokens, c.Value)
+			c, _ := r.Cookie(web.CSRFCookie) // present: CheckCSRF passed
+			web.SetSessionCookies(w, tokens, c.Value)
 		}
 		httpjson.Write(w, http.StatusOK, tokenView(tokens))
 	})
@@ -248,7 +139,7 @@ func handleLogout(d Deps) http.Handler {
 		var in logoutRequest
 		var err error
 		if httpjson.IsForm(r) {
-			if err = parseForm(r); err == nil {
+			if err = httpjson.ParseForm(r); err == nil {
 				in.All = r.PostFormValue("all") == "true"
 			}
 		} else {
@@ -269,7 +160,7 @@ func handleLogout(d Deps) http.Handler {
 		case in.RefreshToken != "":
 			err = d.Auth.LogoutRefresh(r.Context(), in.RefreshToken, in.All)
 		default:
-			c, cerr := r.Cookie(refreshCookie)
+			c, cerr := r.Cookie(web.RefreshCookie)
 			if cerr != nil || c.Value == "" {
 				httpjson.Error(w, r, d.Log, authErr)
 				return
@@ -280,7 +171,7 @@ func handleLogout(d Deps) http.Handler {
 			}
 			err = d.Auth.LogoutRefresh(r.Context(), c.Value, in.All)
 		}
-		clearSessionCookies(w)
+		web.ClearSessionCookies(w)
 		if err != nil && auth.ErrorCode(err) != auth.CodeInvalidGrant { // an already-ended session is logged out
 			httpjson.Error(w, r, d.Log, err)
 			return

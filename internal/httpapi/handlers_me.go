@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"github.com/gatehouse-auth/gatehouse/internal/web"
+
 	"encoding/base64"
 	"net/http"
 	"time"
@@ -144,7 +146,7 @@ func handleDeleteMe(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		clearSessionCookies(w)
+		web.ClearSessionCookies(w)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -152,12 +154,12 @@ func handleDeleteMe(d Deps) http.Handler {
 // writeRenewedTokens answers with the session's new tokens, and renews its
 // cookies too when the caller signed in with cookies (the web UI's fetches).
 func writeRenewedTokens(w http.ResponseWriter, r *http.Request, tokens *auth.Tokens) {
-	if _, err := r.Cookie(accessCookie); err == nil {
+	if _, err := r.Cookie(web.AccessCookie); err == nil {
 		csrf := ""
-		if c, err := r.Cookie(csrfCookie); err == nil {
+		if c, err := r.Cookie(web.CSRFCookie); err == nil {
 			csrf = c.Value
 		}
-		setSessionCookies(w, tokens, csrf)
+		web.SetSessionCookies(w, tokens, csrf)
 	}
 	httpjson.Write(w, http.StatusOK, tokenView(tokens))
 }

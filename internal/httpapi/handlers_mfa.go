@@ -9,7 +9,7 @@ import (
 )
 
 // Second factors over JSON: thin adapters over auth.Service's factors.go.
-// The pages' side is in pages_mfa.go.
+// The pages' side is in internal/web.
 
 // mfaRequiredJSON is the 401 answer of a right password when a second
 // factor is needed: the contract's error with the mfa_token and methods.
@@ -40,13 +40,9 @@ type mfaLoginRequest struct {
 }
 
 // handleLoginMFA serves POST /login/mfa: the second step of a login, as
-// JSON (the token response) or as the second login page's form.
+// JSON (the token response). (The second login page's form is web's.)
 func handleLoginMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpjson.IsForm(r) {
-			loginMFAForm(d, w, r)
-			return
-		}
 		in, err := httpjson.Decode[mfaLoginRequest](r, false)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)

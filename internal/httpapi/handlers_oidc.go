@@ -10,108 +10,9 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
-	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
 // The OpenID Connect provider's routes: thin adapters over oidc.Service.
-
-// browserOf is the signed-in browser session of an authorization or
-// end-session request (nil when there is none). checkCSRF as in pageClaims.
-func browserOf(d Deps, w http.ResponseWriter, r *http.Request, checkCSRF bool) (*oidc.Browser, string, error) {
-	claims, csrf, err := pageClaims(d, w, r, checkCSRF)
-	if err == errFormExpired {
-		return nil, "", err
-	}
-	if err != nil {
-		return nil, csrf, nil
-	}
-	sess, err := d.Auth.BrowserSession(r.Context(), claims.SessionID, claims.Subject)
-	if err != nil {
-		return nil, csrf, nil
-	}
-	return &oidc.Browser{UserID: claims.Subject, SessionID: claims.SessionID, AuthTime: sess.AuthTime}, csrf, nil
-}
-
-// authorizeFormTargets is, for a login page on the way of an authorization
-// request (next=/authorize?...), the origin of its valid redirect URI.
-func authorizeFormTargets(d Deps, r *http.Request, next string) []string {
-	path, query, ok := strings.Cut(next, "?")
-	if d.OIDC == nil || !ok || path != "/authorize" {
-		return nil
-	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return nil
-	}
-	if o := d.OIDC.RedirectOrigin(r.Context(), q); o != "" {
-		return []string{o}
-	}
-	return nil
-}
-
-var scopeWords = map[string]string{
-	oidc.ScopeOpenID:        "Know who you are (your Gatehouse user id)",
-	oidc.ScopeProfile:       "See your name and username",
-	oidc.ScopeEmail:         "See your email address",
-	oidc.ScopeOfflineAccess: "Stay signed in when you are away (a refresh token)",
-}
-
-// handleAuthorize serves GET and POST /authorize. A POST carrying the
-// consent page's answer (consent=allow|deny) is a form of this site and
-// passes the CSRF checks; any other POST is an authorization request sent
-// as a form (OpenID Connect Core 3.1.2.1) and is read like a GET.
-func handleAuthorize(d Deps) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		params := r.URL.Query()
-		var decision *bool
-		if r.Method == http.MethodPost {
-			if err := parseForm(r); err != nil {
-				renderError(d, w, r, err)
-				return
-			}
-			params = r.PostForm
-			if v, ok := params["consent"]; ok {
-				allow := len(v) == 1 && v[0] == "allow"
-				decision = &allow
-			}
-		}
-		checkCSRF := decision != nil
-		if checkCSRF {
-			if err := checkFormPost(d, r); err != nil {
-				renderError(d, w, r, errFormExpired)
-				return
-			}
-		}
-		browser, csrf, err := browserOf(d, w, r, checkCSRF)
-		if err != nil {
-			renderError(d, w, r, err)
-			return
-		}
-		if decision != nil && browser == nil { // the session ended on the consent page
-			decision = nil
-		}
-		out := d.OIDC.Authorize(r.Context(), oidc.AuthorizeParams(params), browser, decision)
-		switch out.Kind {
-		case oidc.ErrorPage:
-			renderError(d, w, r, out.Err)
-		case oidc.Redirect, oidc.Login:
-			http.Redirect(w, r, out.URL, http.StatusFound)
-		case oidc.Consent:
-			if csrf == "" {
-				csrf = ensureCSRFCookie(w, r)
-			}
-			data := web.Consent{ClientName: out.Consent.ClientName}
-			for _, s := range out.Consent.Scopes {
-				data.Scopes = append(data.Scopes, web.ScopeLine{Name: s, Description: scopeWords[s]})
-			}
-			for k, vs := range out.Consent.Params {
-				data.Params = append(data.Params, web.Param{Name: k, Value: vs[0]})
-			}
-			d.Pages.Render(w, http.StatusOK, "consent", web.Page{Title: "Allow " + out.Consent.ClientName + "?", CSRF: csrf,
-				Data: data, FormTargets: []string{out.Origin}})
-		}
-	})
-}
 
 // oauthForm parses an OAuth endpoint's form body (RFC 6749 3.2: POST,
 // application/x-www-form-urlencoded, no repeated parameter).
@@ -119,7 +20,7 @@ func oauthForm(r *http.Request) (url.Values, error) {
 	if !httpjson.IsForm(r) {
 		return nil, auth.Errorf(auth.CodeInvalidRequest, "The body must be application/x-www-form-urlencoded.")
 	}
-	if err := parseForm(r); err != nil {
+	if err := httpjson.ParseForm(r); err != nil {
 		return nil, err
 	}
 	for k, vs := range r.PostForm {
@@ -256,72 +157,6 @@ func handleIntrospect(d Deps) http.Handler {
 	})
 }
 
-var endSessionParams = []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}
-
-// handleRPLogout serves GET and POST /oauth/end-session (RP-initiated
-// logout). GET ends the browser session at once only for an id_token_hint
-// of that very session; otherwise it asks, and the confirmation posts back
-// here (with the CSRF checks).
-func handleRPLogout(d Deps) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		params := r.URL.Query()
-		confirmed := false
-		if r.Method == http.MethodPost {
-			err := parseForm(r)
-			if err == nil {
-				err = checkFormPost(d, r)
-			}
-			if err != nil {
-				renderError(d, w, r, errFormExpired)
-				return
-			}
-			params, confirmed = r.PostForm, true
-		}
-		browser, csrf, err := browserOf(d, w, r, r.Method == http.MethodPost)
-		if err != nil {
-			renderError(d, w, r, err)
-			return
-		}
-		out, err := d.OIDC.EndSession(r.Context(), oidc.EndSessionRequest{IDTokenHint: params.Get("id_token_hint"),
-			ClientID: params.Get("client_id"), PostLogoutRedirectURI: params.Get("post_logout_redirect_uri"),
-			State: params.Get("state"), Confirmed: confirmed}, browser)
-		if err != nil {
-			renderError(d, w, r, err)
-			return
-		}
-		if out.Confirm {
-			if csrf == "" {
-				csrf = ensureCSRFCookie(w, r)
-			}
-			var data web.EndSession
-			for _, k := range endSessionParams {
-				if v := params.Get(k); v != "" {
-					data.Params = append(data.Params, web.Param{Name: k, Value: v})
-				}
-			}
-			d.Pages.Render(w, http.StatusOK, "end_session", web.Page{Title: "Log out?", CSRF: csrf, Data: data,
-				FormTargets: originOf(params.Get("post_logout_redirect_uri"))})
-			return
-		}
-		if out.Ended {
-			clearSessionCookies(w)
-		}
-		if out.Redirect != "" {
-			http.Redirect(w, r, out.Redirect, http.StatusFound)
-			return
-		}
-		d.Pages.Render(w, http.StatusOK, "logged_out", web.Page{Title: "Logged out"})
-	})
-}
-
-func originOf(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil
-	}
-	return []string{u.Scheme + "://" + u.Host}
-}
-
 type grantJSON struct {
 	ClientID   string    `json:"client_id"`
 	ClientName string    `json:"client_name"`
@@ -353,45 +188,6 @@ func handleRevokeGrant(d Deps) http.Handler {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})
-}
-
-// handleAppsPage serves GET /apps: the connected apps page.
-func handleAppsPage(d Deps) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, ok := signedIn(d, w, r, "Connected apps")
-		if !ok {
-			return
-		}
-		grants, err := d.OIDC.Grants(r.Context(), s.claims.Subject)
-		if err != nil {
-			renderError(d, w, r, err)
-			return
-		}
-		rows := make([]web.App, len(grants))
-		for i, g := range grants {
-			rows[i] = web.App{ClientID: g.ClientID, Name: g.ClientName, Scope: g.Scope, Granted: when(g.CreatedAt)}
-		}
-		if r.URL.Query().Get("done") == "1" {
-			s.page.Notice = "The app is revoked; its sessions have ended."
-		}
-		s.page.Data = rows
-		d.Pages.Render(w, http.StatusOK, "apps", s.page)
-	})
-}
-
-// handleRevokeAppForm serves POST /apps/{client_id}/revoke.
-func handleRevokeAppForm(d Deps) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, ok := signedIn(d, w, r, "Connected apps")
-		if !ok {
-			return
-		}
-		if err := d.OIDC.RevokeGrant(r.Context(), s.claims.Subject, r.PathValue("client_id")); err != nil {
-			renderError(d, w, r, err)
-			return
-		}
-		http.Redirect(w, r, "/apps?done=1", http.StatusSeeOther)
 	})
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
-	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
 // Passkeys over JSON, and the forms the pages' WebAuthn script submits:
@@ -41,14 +40,6 @@ func writeOptions(w http.ResponseWriter, opts json.RawMessage) {
 	httpjson.Write(w, http.StatusOK, opts)
 }
 
-// credentialOf is a finish's credential: present, and a JSON object.
-func credentialOf(raw json.RawMessage) ([]byte, error) {
-	if len(raw) == 0 || raw[0] != '{' {
-		return nil, auth.Errorf(auth.CodeInvalidRequest, "Send the credential the browser made, as a JSON object.")
-	}
-	return raw, nil
-}
-
 // handleBeginPasskeyRegistration serves POST /me/passkeys/register/begin.
 func handleBeginPasskeyRegistration(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +65,7 @@ func handleFinishPasskeyRegistration(d Deps) http.Handler {
 		in, err := httpjson.Decode[registerFinishRequest](r, false)
 		var cred []byte
 		if err == nil {
-			cred, err = credentialOf(in.Credential)
+			cred, err = httpjson.Credential(in.Credential)
 		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -161,19 +152,13 @@ type passkeyLoginRequest struct {
 }
 
 // handleFinishPasskeyLogin serves POST /login/passkey/finish {credential}:
-// the token response; from the login page's form, the session's cookies.
+// the token response. (The login page's form is web.Site.PasskeyLoginForm.)
 func handleFinishPasskeyLogin(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpjson.IsForm(r) {
-			passkeyLoginForm(d, w, r, "login", func(cred []byte) (*auth.Tokens, error) {
-				return d.Auth.LoginPasskey(r.Context(), cred, client(d, r))
-			})
-			return
-		}
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
 		var cred []byte
 		if err == nil {
-			cred, err = credentialOf(in.Credential)
+			cred, err = httpjson.Credential(in.Credential)
 		}
 		var tokens *auth.Tokens
 		if err == nil {
@@ -187,34 +172,14 @@ func handleFinishPasskeyLogin(d Deps) http.Handler {
 	})
 }
 
-// mfaTokenOf is a second step's mfa_token: the JSON body's, or, from the
-// second login page (a form, CSRF-checked), its HttpOnly cookie's.
-func mfaTokenCookie(r *http.Request) string {
-	if c, err := r.Cookie(mfaCookie); err == nil {
-		return c.Value
-	}
-	return ""
-}
-
-// handleBeginPasskeyMFA serves POST /login/mfa/passkey/begin {mfa_token}
-// (or the second login page's form post, with the token in its cookie).
+// handleBeginPasskeyMFA serves POST /login/mfa/passkey/begin {mfa_token}.
+// (The second login page's form post is web.Site.PasskeyMFABegin.)
 func handleBeginPasskeyMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var token string
-		var err error
-		if httpjson.IsForm(r) {
-			if err = parseForm(r); err == nil {
-				err = checkFormPost(d, r)
-			}
-			token = mfaTokenCookie(r)
-		} else {
-			var in passkeyLoginRequest
-			in, err = httpjson.Decode[passkeyLoginRequest](r, false)
-			token = in.MFAToken
-		}
+		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
 		var opts json.RawMessage
 		if err == nil {
-			opts, err = d.Auth.BeginPasskeyMFA(r.Context(), token, client(d, r))
+			opts, err = d.Auth.BeginPasskeyMFA(r.Context(), in.MFAToken, client(d, r))
 		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -225,20 +190,14 @@ func handleBeginPasskeyMFA(d Deps) http.Handler {
 }
 
 // handleFinishPasskeyMFA serves POST /login/mfa/passkey/finish {mfa_token,
-// credential}: the token response; from the second login page's form, the
-// session's cookies.
+// credential}: the token response. (The second login page's form is
+// web.Site.PasskeyMFAForm.)
 func handleFinishPasskeyMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if httpjson.IsForm(r) {
-			passkeyLoginForm(d, w, r, "login_mfa", func(cred []byte) (*auth.Tokens, error) {
-				return d.Auth.LoginMFAPasskey(r.Context(), mfaTokenCookie(r), cred, client(d, r))
-			})
-			return
-		}
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
 		var cred []byte
 		if err == nil {
-			cred, err = credentialOf(in.Credential)
+			cred, err = httpjson.Credential(in.Credential)
 		}
 		var tokens *auth.Tokens
 		if err == nil {
@@ -250,37 +209,4 @@ func handleFinishPasskeyMFA(d Deps) http.Handler {
 		}
 		httpjson.Write(w, http.StatusOK, tokenView(tokens))
 	})
-}
-
-// passkeyLoginForm finishes a page's passkey sign-in: the script put the
-// credential in the form's "credential" field. Errors show the page again.
-func passkeyLoginForm(d Deps, w http.ResponseWriter, r *http.Request, page string, finish func([]byte) (*auth.Tokens, error)) {
-	err := parseForm(r)
-	if err == nil {
-		err = checkFormPost(d, r)
-	}
-	var cred []byte
-	if err == nil {
-		cred, err = credentialOf(json.RawMessage(r.PostFormValue("credential")))
-	}
-	var tokens *auth.Tokens
-	if err == nil {
-		tokens, err = finish(cred)
-	}
-	if err != nil {
-		p := web.Page{Title: map[string]string{"login": "Log in", "login_mfa": "Two-step sign-in"}[page], CSRF: ensureCSRFCookie(w, r),
-			Next: safeNext(r.PostFormValue("next")), Form: map[string]string{}, Data: loginMFAData(d, r, page)}
-		status := formError(d, w, r, &p, err, nil)
-		d.Pages.Render(w, status, page, p)
-		return
-	}
-	if page == "login_mfa" {
-		http.SetCookie(w, cookie(mfaCookie, "", -1, true))
-	}
-	setSessionCookies(w, tokens, "")
-	next := safeNext(r.PostFormValue("next"))
-	if next == "" {
-		next = "/dashboard"
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
 }

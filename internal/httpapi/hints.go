@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"github.com/gatehouse-auth/gatehouse/internal/web"
+
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -77,7 +79,7 @@ func (h *hints) hintIssuerHost(issuer string, next http.Handler) http.Handler {
 // page sees only a network error.
 func (h *hints) hintUnlistedOrigin(origins []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(origins, strings.ToLower(o)) && !sameHost(r, o) && !wantsPage(r) {
+		if o := r.Header.Get("Origin"); o != "" && !slices.Contains(origins, strings.ToLower(o)) && !sameHost(r, o) && !web.WantsPage(r) {
 			h.once("cors-origin", strings.ToLower(o),
 				"a page on an origin that --cors-origins does not list called the API: its browser refuses the answer "+
 					"(the page sees only \"Failed to fetch\"); to allow it, list the origin exactly, scheme://host[:port] "+

@@ -14,186 +14,175 @@ import (
 
 // addRoutes is the one place where every route of the contract is mounted.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	r := &router{mux: mux, methods: map[string][]string{}, cors: corsPolicy{origins: d.CORSOrigins}, hints: newHints(d.Log)}
+	newRoutes(d).finish(mux)
+}
+
+// newRoutes lists every route once, with its protection and whether
+// browser apps on other origins may call it:
+//
+//   - r.api(pattern, cors, h): the JSON API; user(...) and admin(...)
+//     wrap the routes that need a bearer token (or the cookies with CSRF).
+//   - r.page(pattern, h): a page of a signed-in user. Its check (and silent
+//     refresh) runs before h; without a session the browser goes to
+//     /login?next=.... r.adminPage: the same, for administrators only.
+//   - r.publicPage(pattern, h): a page anyone may open (login, a mailed link).
+//   - .orAPI(cors, h) on a page: the same route answers the JSON API to
+//     anyone but a browser's navigation or form post (web.WantsPage).
+//
+// cors is sameOrigin (no CORS header), browserApps (the origins of
+// --cors-origins, with credentials: API.md "Browser apps on other origins"),
+// browserAppsAndForms (browserApps, form posts included: OAuth endpoints)
+// or anyOrigin (public documents, without credentials). Every route under
+// /me is open to browserApps (finish checks). A page is never readable by
+// another origin: the page side of a route gets no CORS headers.
+func newRoutes(d Deps) *router {
+	r := &router{methods: map[string][]string{}, cors: corsPolicy{origins: d.CORSOrigins}, hints: newHints(d.Log)}
 	guardErrors := httpjson.GuardErrors(d.Log) // guard's refusals go through the one error writer
 	user := d.Guard.Require(guardErrors)
 	admin := func(h http.Handler) http.Handler {
 		return d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(asActor(h))
 	}
+	site := &web.Site{Auth: d.Auth, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
+		Client: func(req *http.Request) auth.Client { return client(d, req) }}
+	r.site = site
 
 	// Authentication. Seed aliases stand beside the route they name.
-	// One bucket per address and action, shared by a route and its aliases.
-	// Login's is in auth's guarded path, shared by every password check.
-	register := limitByAddress(d, "register", d.Limits.Register, handleRegister(d))
+	// One bucket per address and action, shared by a route and its aliases,
+	// its page form included. Login's is in auth's guarded path, shared by
+	// every password check.
+	register := func(h http.Handler) http.Handler { return limitByAddress(d, "register", d.Limits.Register, h) }
 	login := handleLogin(d)
-	r.handle("POST /register", register)
-	r.handle("POST /signup", register)
-	r.handle("POST /login", login)
-	r.handle("POST /set-jwt", login)
-	r.handle("POST /login/mfa", handleLoginMFA(d)) // JSON, or the second login page's form
-	r.handle("POST /token/refresh", limitByAddress(d, "refresh", d.Limits.Refresh, handleRefresh(d)))
-	r.handle("POST /logout", handleLogout(d))
+	r.publicPage("POST /register", register(http.HandlerFunc(site.SignupForm))).orAPI(browserApps, register(handleRegister(d)))
+	r.publicPage("POST /signup", register(http.HandlerFunc(site.SignupForm))).orAPI(browserApps, register(handleRegister(d)))
+	r.publicPage("POST /login", http.HandlerFunc(site.LoginForm)).orAPI(browserApps, login)
+	r.publicPage("POST /set-jwt", http.HandlerFunc(site.LoginForm)).orAPI(browserApps, login)
+	r.publicPage("POST /login/mfa", http.HandlerFunc(site.LoginMFAForm)).orAPI(browserApps, handleLoginMFA(d))
+	r.api("POST /token/refresh", browserApps, limitByAddress(d, "refresh", d.Limits.Refresh, handleRefresh(d)))
+	r.api("POST /logout", browserApps, handleLogout(d)) // a form post too: 303 to /login
 	me := user(handleMe(d))
-	r.handle("GET /me", me)
-	r.handle("GET /get-jwt", me)
-	r.handle("GET /get_name", me)
-	r.handle("PATCH /me", user(handleUpdateMe(d)))
-	r.handle("DELETE /me", user(handleDeleteMe(d)))
-	r.handle("POST /me/password", user(handleChangePassword(d)))
-	r.handle("GET /me/sessions", user(handleSessions(d)))
-	r.handle("DELETE /me/sessions/{id}", user(handleEndSession(d)))
-	r.handle("POST /me/reauthenticate", user(handleReauthenticate(d)))
-	r.handle("POST /me/mfa/totp", user(handleEnrolTOTP(d)))
-	r.handle("POST /me/mfa/totp/confirm", user(handleConfirmTOTP(d)))
-	r.handle("DELETE /me/mfa/totp", user(handleRemoveTOTP(d)))
-	r.handle("POST /me/mfa/recovery-codes", user(handleNewRecoveryCodes(d)))
+	r.api("GET /me", browserApps, me)
+	r.api("GET /get-jwt", browserApps, me)
+	r.api("GET /get_name", browserApps, me)
+	r.api("PATCH /me", browserApps, user(handleUpdateMe(d)))
+	r.api("DELETE /me", browserApps, user(handleDeleteMe(d)))
+	r.api("POST /me/password", browserApps, user(handleChangePassword(d)))
+	r.api("GET /me/sessions", browserApps, user(handleSessions(d)))
+	r.api("DELETE /me/sessions/{id}", browserApps, user(handleEndSession(d)))
+	r.api("POST /me/reauthenticate", browserApps, user(handleReauthenticate(d)))
+	r.api("POST /me/mfa/totp", browserApps, user(handleEnrolTOTP(d)))
+	r.api("POST /me/mfa/totp/confirm", browserApps, user(handleConfirmTOTP(d)))
+	r.api("DELETE /me/mfa/totp", browserApps, user(handleRemoveTOTP(d)))
+	r.api("POST /me/mfa/recovery-codes", browserApps, user(handleNewRecoveryCodes(d)))
 	// Passkeys (handlers_passkeys.go).
-	r.handle("POST /me/passkeys/register/begin", user(handleBeginPasskeyRegistration(d)))
-	r.handle("POST /me/passkeys/register/finish", user(handleFinishPasskeyRegistration(d)))
-	r.handle("GET /me/passkeys", user(handleListPasskeys(d)))
-	r.handle("PATCH /me/passkeys/{id}", user(handleRenamePasskey(d)))
-	r.handle("DELETE /me/passkeys/{id}", user(handleRemovePasskey(d)))
-	r.handle("POST /login/passkey/begin", handleBeginPasskeyLogin(d))
-	r.handle("POST /login/passkey/finish", handleFinishPasskeyLogin(d))   // JSON, or the login page's form
-	r.handle("POST /login/mfa/passkey/begin", handleBeginPasskeyMFA(d))   // JSON, or the second login page's script
-	r.handle("POST /login/mfa/passkey/finish", handleFinishPasskeyMFA(d)) // JSON, or the second login page's form
+	r.api("POST /me/passkeys/register/begin", browserApps, user(handleBeginPasskeyRegistration(d)))
+	r.api("POST /me/passkeys/register/finish", browserApps, user(handleFinishPasskeyRegistration(d)))
+	r.api("GET /me/passkeys", browserApps, user(handleListPasskeys(d)))
+	r.api("PATCH /me/passkeys/{id}", browserApps, user(handleRenamePasskey(d)))
+	r.api("DELETE /me/passkeys/{id}", browserApps, user(handleRemovePasskey(d)))
+	r.api("POST /login/passkey/begin", browserApps, handleBeginPasskeyLogin(d))
+	r.publicPage("POST /login/passkey/finish", http.HandlerFunc(site.PasskeyLoginForm)).orAPI(browserApps, handleFinishPasskeyLogin(d))
+	r.publicPage("POST /login/mfa/passkey/begin", http.HandlerFunc(site.PasskeyMFABegin)).orAPI(browserApps, handleBeginPasskeyMFA(d))
+	r.publicPage("POST /login/mfa/passkey/finish", http.HandlerFunc(site.PasskeyMFAForm)).orAPI(browserApps, handleFinishPasskeyMFA(d))
 
 	// Recovery (handlers_recovery.go): links by mail.
-	r.handle("POST /password/forgot", handleForgotPassword(d))
-	r.handle("POST /password/reset", handleResetPassword(d))
-	r.handle("POST /email/verify/request", user(handleVerifyRequest(d)))
-	r.handle("POST /email/verify", handleSpendLink(d, verifyEmail))
-	r.handle("POST /me/email", user(handleChangeEmail(d)))
-	r.handle("POST /email/change/confirm", handleSpendLink(d, confirmEmail))
+	r.api("POST /password/forgot", sameOrigin, handleForgotPassword(d))
+	r.api("POST /password/reset", sameOrigin, handleResetPassword(d))
+	r.api("POST /email/verify/request", sameOrigin, user(handleVerifyRequest(d)))
+	r.api("POST /email/verify", sameOrigin, handleSpendLink(d, verifyEmail))
+	r.api("POST /me/email", browserApps, user(handleChangeEmail(d)))
+	r.api("POST /email/change/confirm", sameOrigin, handleSpendLink(d, confirmEmail))
 
 	// Administration.
-	r.handle("GET /users", admin(handleListUsers(d)))
-	r.handle("GET /users/{id}", admin(handleGetUser(d)))
-	r.handle("PATCH /users/{id}", admin(handleUpdateUser(d)))
-	r.handle("DELETE /users/{id}", admin(handleDeleteUser(d)))
-	r.handle("DELETE /users/{id}/mfa", admin(handleResetMFA(d)))
-	r.handle("POST /users/{id}/password-reset", admin(handleAdminPasswordReset(d)))
-	r.handle("GET /audit", admin(handleAudit(d)))
-	r.handle("GET /clients", admin(handleListClients(d)))
-	r.handle("POST /clients", admin(handleCreateClient(d)))
-	r.handle("GET /clients/{id}", admin(handleGetClient(d)))
-	r.handle("PATCH /clients/{id}", admin(handleUpdateClient(d)))
-	r.handle("DELETE /clients/{id}", admin(handleDeleteClient(d)))
+	r.api("GET /users", sameOrigin, admin(handleListUsers(d)))
+	r.api("GET /users/{id}", sameOrigin, admin(handleGetUser(d)))
+	r.api("PATCH /users/{id}", sameOrigin, admin(handleUpdateUser(d)))
+	r.api("DELETE /users/{id}", sameOrigin, admin(handleDeleteUser(d)))
+	r.api("DELETE /users/{id}/mfa", sameOrigin, admin(handleResetMFA(d)))
+	r.api("POST /users/{id}/password-reset", sameOrigin, admin(handleAdminPasswordReset(d)))
+	r.api("GET /audit", sameOrigin, admin(handleAudit(d)))
+	r.api("GET /clients", sameOrigin, admin(handleListClients(d)))
+	r.api("POST /clients", sameOrigin, admin(handleCreateClient(d)))
+	r.api("GET /clients/{id}", sameOrigin, admin(handleGetClient(d)))
+	r.api("PATCH /clients/{id}", sameOrigin, admin(handleUpdateClient(d)))
+	r.api("DELETE /clients/{id}", sameOrigin, admin(handleDeleteClient(d)))
 
-	// OpenID Connect provider: sign in with Gatehouse.
-	r.handle("GET /authorize", handleAuthorize(d))
-	r.handle("POST /authorize", handleAuthorize(d))
+	// OpenID Connect provider: sign in with Gatehouse. Authorization and
+	// RP-initiated logout are pages: they read the browser's session, if any.
+	r.publicPage("GET /authorize", http.HandlerFunc(site.Authorize))
+	r.publicPage("POST /authorize", http.HandlerFunc(site.Authorize))
 	// A confidential client's backend calls it for all its users: its own
 	// generous bucket (a client's secret and codes are checked on the guarded path).
-	r.handle("POST /oauth/token", limitByAddress(d, "oauth-token", d.Limits.Client, handleToken(d)))
-	r.handle("GET /userinfo", handleUserInfo(d))
-	r.handle("POST /userinfo", handleUserInfo(d))
-	r.handle("POST /oauth/revoke", handleRevoke(d))
-	r.handle("POST /oauth/introspect", handleIntrospect(d))
-	r.handle("GET /oauth/end-session", handleRPLogout(d))
-	r.handle("POST /oauth/end-session", handleRPLogout(d))
-	r.handle("GET /me/grants", user(handleGrants(d)))
-	r.handle("DELETE /me/grants/{client_id}", user(handleRevokeGrant(d)))
+	r.api("POST /oauth/token", browserAppsAndForms, limitByAddress(d, "oauth-token", d.Limits.Client, handleToken(d)))
+	r.api("GET /userinfo", browserApps, handleUserInfo(d))
+	r.api("POST /userinfo", browserAppsAndForms, handleUserInfo(d))
+	r.api("POST /oauth/revoke", browserAppsAndForms, handleRevoke(d))
+	r.api("POST /oauth/introspect", sameOrigin, handleIntrospect(d))
+	r.publicPage("GET /oauth/end-session", http.HandlerFunc(site.EndSession))
+	r.publicPage("POST /oauth/end-session", http.HandlerFunc(site.EndSession))
+	r.api("GET /me/grants", browserApps, user(handleGrants(d)))
+	r.api("DELETE /me/grants/{client_id}", browserApps, user(handleRevokeGrant(d)))
 
 	// Books: the demo resource, protected by guard alone.
 	// A browser's navigation or form gets the page; anyone else the API.
-	createBook := user(handleCreateBook(d))
-	r.handle("POST /books", pageOrAPI(handleBookForm(d, "add"), createBook))
-	r.handle("POST /book", createBook)
-	r.handle("GET /books", pageOrAPI(handleBooksPage(d), user(handleListBooks(d))))
-	r.handle("GET /books/{id}", user(handleGetBook(d)))
-	r.handle("PATCH /books/{id}", user(handleUpdateBook(d)))
-	r.handle("DELETE /books/{id}", user(handleDeleteBook(d)))
+	r.page("POST /books", site.AddBookForm).orAPI(browserApps, user(handleCreateBook(d)))
+	r.api("POST /book", browserApps, user(handleCreateBook(d)))
+	r.page("GET /books", site.BooksPage).orAPI(browserApps, user(handleListBooks(d)))
+	r.api("GET /books/{id}", browserApps, user(handleGetBook(d)))
+	r.api("PATCH /books/{id}", browserApps, user(handleUpdateBook(d)))
+	r.api("DELETE /books/{id}", browserApps, user(handleDeleteBook(d)))
 
 	// Discovery and operations.
-	r.handle("GET /.well-known/jwks.json", handleJWKS(d))
-	r.handle("GET /.well-known/openid-configuration", r.hints.hintIssuerHost(d.Issuer, handleOpenIDConfiguration(d)))
-	r.handle("GET /revocations", handleRevocations(d))
-	r.handle("GET /openapi.yaml", handleOpenAPI())
-	r.handle("GET /healthz", handleHealthz())
+	r.api("GET /.well-known/jwks.json", anyOrigin, handleJWKS(d))
+	r.api("GET /.well-known/openid-configuration", anyOrigin, r.hints.hintIssuerHost(d.Issuer, handleOpenIDConfiguration(d)))
+	r.api("GET /revocations", sameOrigin, handleRevocations(d))
+	r.api("GET /openapi.yaml", sameOrigin, handleOpenAPI())
+	r.api("GET /healthz", sameOrigin, handleHealthz())
 	if d.Metrics != nil {
-		r.handle("GET /metrics", d.Metrics.Handler())
+		r.api("GET /metrics", sameOrigin, d.Metrics.Handler())
 	}
-	r.handle("GET /readyz", handleReadyz(d))
+	r.api("GET /readyz", sameOrigin, handleReadyz(d))
 
-	// Web pages.
-	r.handle("GET /{$}", handleLoginPage(d))
-	r.handle("GET /login", handleLoginPage(d))
-	r.handle("GET /login/mfa", handleLoginMFAPage(d))
-	r.handle("GET /signup", handleSignupPage(d))
-	r.handle("GET /dashboard", handleDashboard(d))
-	r.handle("POST /dashboard/name", handleNameForm(d))
-	r.handle("GET /sessions", handleSessionsPage(d))
-	r.handle("POST /sessions/{id}/end", handleEndSessionForm(d, false))
-	r.handle("POST /sessions/end-others", handleEndSessionForm(d, true))
-	r.handle("GET /password", handlePasswordPage(d))
-	r.handle("POST /password", handlePasswordForm(d))
-	r.handle("POST /books/{id}/edit", handleBookForm(d, "edit"))
-	r.handle("POST /books/{id}/delete", handleBookForm(d, "delete"))
-	r.handle("GET /admin/users", handleAdminUsersPage(d))
-	r.handle("POST /admin/users/{id}", handleAdminUserForm(d))
-	r.handle("POST /admin/users/{id}/mfa-reset", handleAdminMFAResetForm(d))
-	r.handle("GET /security", handleSecurityPage(d))
-	r.handle("POST /security/totp", handleSecurityForm(d, "enrol"))
-	r.handle("POST /security/totp/confirm", handleSecurityForm(d, "confirm"))
-	r.handle("POST /security/totp/remove", handleSecurityForm(d, "remove"))
-	r.handle("POST /security/recovery-codes", handleSecurityForm(d, "codes"))
-	r.handle("POST /security/reauthenticate", handleReauthForm(d))
-	r.handle("POST /security/passkeys", handleSecurityForm(d, "passkey-add"))
-	r.handle("POST /security/passkeys/{id}/rename", handleSecurityForm(d, "passkey-rename"))
-	r.handle("POST /security/passkeys/{id}/remove", handleSecurityForm(d, "passkey-remove"))
-	r.handle("GET /forgot-password", handleForgotPage(d))
-	r.handle("POST /forgot-password", handleForgotForm(d))
-	r.handle("GET /reset-password", handleLinkPage(d, resetPage))
-	r.handle("POST /reset-password", handleResetForm(d))
-	r.handle("GET /verify-email", handleLinkPage(d, verifyPage))
-	r.handle("POST /verify-email", handleSpendLinkForm(d, verifyPage, verifyEmail, "Your email address is verified."))
-	r.handle("POST /verify-email/resend", handleResendVerificationForm(d))
-	r.handle("GET /confirm-email", handleLinkPage(d, confirmPage))
-	r.handle("POST /confirm-email", handleSpendLinkForm(d, confirmPage, confirmEmail, "Your email address is changed and verified."))
-	r.handle("POST /dashboard/verify", handleVerifyRequestForm(d))
-	r.handle("POST /dashboard/email", handleChangeEmailForm(d))
-	r.handle("GET /apps", handleAppsPage(d))
-	r.handle("POST /apps/{client_id}/revoke", handleRevokeAppForm(d))
-	r.handle("GET /static/", web.Static())
-
-	r.finish()
-}
-
-// browserAPI is the JSON API that browser apps on the --cors-origins may
-// call (API.md "Browser apps on other origins"), route by route: add a route
-// here to open it to them. Every route under /me must be here (finish checks).
-// Requests to them that get a page (wantsPage) get no CORS all the same.
-var browserAPI = map[string]bool{
-	"POST /register": true, "POST /signup": true,
-	"POST /login": true, "POST /set-jwt": true, "POST /login/mfa": true,
-	"POST /token/refresh": true, "POST /logout": true,
-	"GET /me": true, "GET /get-jwt": true, "GET /get_name": true, "PATCH /me": true, "DELETE /me": true,
-	"POST /me/password": true, "GET /me/sessions": true, "DELETE /me/sessions/{id}": true,
-	"POST /me/reauthenticate": true, "POST /me/mfa/totp": true, "POST /me/mfa/totp/confirm": true,
-	"DELETE /me/mfa/totp": true, "POST /me/mfa/recovery-codes": true, "POST /me/email": true,
-	"GET /me/grants": true, "DELETE /me/grants/{client_id}": true,
-	"POST /oauth/token": true, "GET /userinfo": true, "POST /userinfo": true, "POST /oauth/revoke": true,
-	"POST /me/passkeys/register/begin": true, "POST /me/passkeys/register/finish": true, "GET /me/passkeys": true,
-	"PATCH /me/passkeys/{id}": true, "DELETE /me/passkeys/{id}": true,
-	"POST /login/passkey/begin": true, "POST /login/passkey/finish": true,
-	"POST /login/mfa/passkey/begin": true, "POST /login/mfa/passkey/finish": true,
-	"POST /books": true, "POST /book": true, "GET /books": true,
-	"GET /books/{id}": true, "PATCH /books/{id}": true, "DELETE /books/{id}": true,
-}
-
-// formsAreAPI are the browser API routes whose form posts are API calls, not
-// pages: OAuth 2.0 takes application/x-www-form-urlencoded bodies (RFC 6749
-// 3.2, RFC 7009 2.1, RFC 6750 2.2), so they get CORS for forms too.
-var formsAreAPI = map[string]bool{
-	"POST /oauth/token": true, "POST /oauth/revoke": true, "POST /userinfo": true,
-}
-
-// readableAnywhere are the public documents every origin may read, without
-// credentials.
-var readableAnywhere = map[string]bool{
-	"GET /.well-known/jwks.json":            true,
-	"GET /.well-known/openid-configuration": true,
+	// Web pages (internal/web).
+	r.publicPage("GET /{$}", http.HandlerFunc(site.LoginPage))
+	r.publicPage("GET /login", http.HandlerFunc(site.LoginPage))
+	r.publicPage("GET /login/mfa", http.HandlerFunc(site.LoginMFAPage))
+	r.publicPage("GET /signup", http.HandlerFunc(site.SignupPage))
+	r.page("GET /dashboard", site.Dashboard)
+	r.page("POST /dashboard/name", site.NameForm)
+	r.page("POST /dashboard/verify", site.VerifyRequestForm)
+	r.page("POST /dashboard/email", site.ChangeEmailForm)
+	r.page("GET /sessions", site.SessionsPage)
+	r.page("POST /sessions/{id}/end", site.EndSessionForm)
+	r.page("POST /sessions/end-others", site.EndOtherSessionsForm)
+	r.page("GET /password", site.PasswordPage)
+	r.page("POST /password", site.PasswordForm)
+	r.page("POST /books/{id}/edit", site.EditBookForm)
+	r.page("POST /books/{id}/delete", site.DeleteBookForm)
+	r.adminPage("GET /admin/users", site.AdminUsersPage)
+	r.adminPage("POST /admin/users/{id}", site.AdminUserForm)
+	r.adminPage("POST /admin/users/{id}/mfa-reset", site.AdminMFAResetForm)
+	r.page("GET /security", site.SecurityPage)
+	r.page("POST /security/totp", site.EnrolTOTPForm)
+	r.page("POST /security/totp/confirm", site.ConfirmTOTPForm)
+	r.page("POST /security/totp/remove", site.RemoveTOTPForm)
+	r.page("POST /security/recovery-codes", site.RecoveryCodesForm)
+	r.page("POST /security/reauthenticate", site.ReauthForm)
+	r.page("POST /security/passkeys", site.AddPasskeyForm)
+	r.page("POST /security/passkeys/{id}/rename", site.RenamePasskeyForm)
+	r.page("POST /security/passkeys/{id}/remove", site.RemovePasskeyForm)
+	r.publicPage("GET /forgot-password", http.HandlerFunc(site.ForgotPage))
+	r.publicPage("POST /forgot-password", http.HandlerFunc(site.ForgotForm))
+	r.publicPage("GET /reset-password", http.HandlerFunc(site.ResetPage))
+	r.publicPage("POST /reset-password", http.HandlerFunc(site.ResetForm))
+	r.publicPage("GET /verify-email", http.HandlerFunc(site.VerifyPage))
+	r.publicPage("POST /verify-email", http.HandlerFunc(site.VerifyForm))
+	r.publicPage("POST /verify-email/resend", http.HandlerFunc(site.ResendVerificationForm))
+	r.publicPage("GET /confirm-email", http.HandlerFunc(site.ConfirmPage))
+	r.publicPage("POST /confirm-email", http.HandlerFunc(site.ConfirmForm))
+	r.page("GET /apps", site.AppsPage)
+	r.page("POST /apps/{client_id}/revoke", site.RevokeAppForm)
+	r.publicPage("GET /static/", web.Static())
+	return r
 }
 
 // asActor records the signed-in admin as the actor of what follows, for the
@@ -204,30 +193,100 @@ func asActor(next http.Handler) http.Handler {
 	})
 }
 
+// access says which other origins may call a route (CORS).
+type access int
+
+const (
+	sameOrigin          access = iota // no CORS header
+	browserApps                       // the origins of --cors-origins, with credentials
+	browserAppsAndForms               // browserApps, form posts included: OAuth 2.0 takes form bodies (RFC 6749 3.2, RFC 7009 2.1, RFC 6750 2.2)
+	anyOrigin                         // every origin, without credentials: public documents
+)
+
+// protection is what a route's page side needs before its handler runs.
+type protection int
+
+const (
+	openToAll protection = iota // the API (guarded by user/admin), public pages
+	signedIn                    // a signed-in browser, else /login?next=
+	adminOnly                   // a signed-in administrator, else 403
+)
+
 // router records the methods of each path, so that a known path asked with
 // another method answers 405 (with Allow) and an unknown one 404, both in
 // the contract's JSON.
 type router struct {
-	mux     *http.ServeMux
 	methods map[string][]string
 	order   []string
-	routes  []route
+	routes  []*route
 	cors    corsPolicy
 	hints   *hints
+	site    *web.Site
 }
 
+// route is one line of the route table: a page, the API, or both (a
+// browser's navigation or form gets the page, anyone else the API).
 type route struct {
 	pattern string
-	h       http.Handler
+	page    http.Handler // nil: API only
+	needs   protection   // of the page
+	api     http.Handler // nil: page only
+	cors    access       // of the API; a page never gets CORS headers
 }
 
-func (r *router) handle(pattern string, h http.Handler) {
-	method, path, _ := strings.Cut(pattern, " ")
+// api lists a JSON API route; user(...) or admin(...) around h protect it.
+func (r *router) api(pattern string, cors access, h http.Handler) {
+	r.add(&route{pattern: pattern, api: h, cors: cors})
+}
+
+// page lists a page of a signed-in user: web.Site.SignedIn checks the
+// session (refreshing it silently) before h runs.
+func (r *router) page(pattern string, h web.SessionHandler) *route {
+	return r.add(&route{pattern: pattern, page: r.site.SignedIn(h), needs: signedIn})
+}
+
+// adminPage lists a page of administrators (web.Site.Admin).
+func (r *router) adminPage(pattern string, h web.SessionHandler) *route {
+	return r.add(&route{pattern: pattern, page: r.site.Admin(h), needs: adminOnly})
+}
+
+// publicPage lists a page anyone may open.
+func (r *router) publicPage(pattern string, h http.Handler) *route {
+	return r.add(&route{pattern: pattern, page: h})
+}
+
+// orAPI makes a page's route answer the JSON API to anyone but a browser's
+// navigation or form post.
+func (rt *route) orAPI(cors access, h http.Handler) {
+	rt.api, rt.cors = h, cors
+}
+
+func (r *router) add(rt *route) *route {
+	method, path, _ := strings.Cut(rt.pattern, " ")
 	if _, seen := r.methods[path]; !seen {
 		r.order = append(r.order, path)
 	}
 	r.methods[path] = append(r.methods[path], withHead(method)...)
-	r.routes = append(r.routes, route{pattern, h})
+	r.routes = append(r.routes, rt)
+	return rt
+}
+
+// handler is what answers the route.
+func (rt *route) handler() http.Handler {
+	if rt.page == nil {
+		return rt.api
+	}
+	if rt.api == nil {
+		return rt.page
+	}
+	page, api := rt.page, rt.api
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if web.WantsPage(r) {
+			page.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 func withHead(method string) []string {
@@ -237,27 +296,20 @@ func withHead(method string) []string {
 	return []string{method}
 }
 
-// finish mounts every route, with its CORS policy, and answers a path's
-// preflights (OPTIONS with Access-Control-Request-Method) when it has CORS
-// routes; other OPTIONS requests stay 405.
-func (r *router) finish() {
+// finish mounts every route on mux, with its CORS policy, and answers a
+// path's preflights (OPTIONS with Access-Control-Request-Method) when it has
+// CORS routes; other OPTIONS requests stay 405.
+func (r *router) finish(mux *http.ServeMux) {
 	apiMethods, publicMethods := map[string][]string{}, map[string][]string{}
 	for _, rt := range r.routes {
 		method, path, _ := strings.Cut(rt.pattern, " ")
 		switch {
-		case browserAPI[rt.pattern]:
+		case rt.cors == browserApps || rt.cors == browserAppsAndForms:
 			apiMethods[path] = append(apiMethods[path], withHead(method)...)
-		case readableAnywhere[rt.pattern]:
+		case rt.cors == anyOrigin:
 			publicMethods[path] = append(publicMethods[path], withHead(method)...)
 		case path == "/me" || strings.HasPrefix(path, "/me/"):
-			panic("httpapi: route " + rt.pattern + " is under /me but not in browserAPI (routes.go)")
-		}
-	}
-	for _, set := range []map[string]bool{browserAPI, readableAnywhere} {
-		for pattern := range set {
-			if !slices.ContainsFunc(r.routes, func(rt route) bool { return rt.pattern == pattern }) {
-				panic("httpapi: CORS lists " + pattern + ", which is no route (routes.go)")
-			}
+			panic("httpapi: route " + rt.pattern + " is under /me but not open to browserApps (routes.go)")
 		}
 	}
 	policies := map[string]*cors.Cors{} // by path
@@ -268,24 +320,24 @@ func (r *router) finish() {
 	}
 	for path, methods := range publicMethods {
 		if _, both := apiMethods[path]; both {
-			panic("httpapi: path " + path + " is in both browserAPI and readableAnywhere")
+			panic("httpapi: path " + path + " is open to both browserApps and anyOrigin")
 		}
 		policies[path] = r.cors.public(methods)
 	}
 	for _, rt := range r.routes {
 		_, path, _ := strings.Cut(rt.pattern, " ")
-		h := refuseLargeBodies(rt.h)
-		if c := policies[path]; c != nil && (browserAPI[rt.pattern] || readableAnywhere[rt.pattern]) {
-			if formsAreAPI[rt.pattern] {
+		h := refuseLargeBodies(rt.handler())
+		if c := policies[path]; c != nil && rt.cors != sameOrigin {
+			if rt.cors == browserAppsAndForms {
 				h = c.Handler(h) // their form posts are the API, never a page
 			} else {
 				h = withCORS(c, h)
 			}
 		}
-		if browserAPI[rt.pattern] {
+		if rt.cors == browserApps || rt.cors == browserAppsAndForms {
 			h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
 		}
-		r.mux.Handle(rt.pattern, labelled(rt.pattern, h))
+		mux.Handle(rt.pattern, labelled(rt.pattern, h))
 	}
 	for _, path := range r.order {
 		if c := policies[path]; c != nil {
@@ -295,7 +347,7 @@ func (r *router) finish() {
 			if apiMethods[path] != nil {
 				h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
 			}
-			r.mux.Handle("OPTIONS "+path, labelled("OPTIONS "+path, h))
+			mux.Handle("OPTIONS "+path, labelled("OPTIONS "+path, h))
 		}
 	}
 	for _, path := range r.order {
@@ -308,9 +360,9 @@ func (r *router) finish() {
 		if apiMethods[path] != nil { // a preflight when no origin is listed
 			h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
 		}
-		r.mux.Handle(path, labelled(path, h)) // "/{$}" is the root alone
+		mux.Handle(path, labelled(path, h)) // "/{$}" is the root alone
 	}
-	r.mux.HandleFunc("/", notFound)
+	mux.HandleFunc("/", notFound)
 }
 
 // labelled tells the request log and the metrics which route answers,

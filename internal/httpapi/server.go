@@ -1,5 +1,6 @@
 // Package httpapi is Gatehouse's HTTP interface: every route of the contract
-// (routes.go), their handlers, and the middleware around them.
+// (routes.go), the JSON API's handlers, and the middleware around them. The
+// pages' handlers are internal/web's; routes.go mounts them.
 package httpapi
 
 import (

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
 // userJSON is the contract's user object. It is built field by field from
@@ -58,11 +57,4 @@ type tokenJSON struct {
 func tokenView(t *auth.Tokens) tokenJSON {
 	return tokenJSON{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: int64(t.ExpiresIn.Seconds()),
 		RefreshToken: t.RefreshToken, RefreshExpiresIn: int64(t.RefreshExpiresIn.Seconds()), User: userView(t.User)}
-}
-
-// booksPage is what the books page lists: a page of books and the cursor
-// of the next ("" on the last).
-type booksPage struct {
-	Books []web.Book
-	Next  string
 }

@@ -124,6 +124,28 @@ func RetryAfterSeconds(d time.Duration) int {
 	return max(1, int((d+time.Second-1)/time.Second))
 }
 
+// ParseForm reads a form body, turning an oversized one into 413, for the
+// pages and the API's form posts alike.
+func ParseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return TooLarge()
+		}
+		return auth.Errorf(auth.CodeInvalidRequest, "The form body is malformed.")
+	}
+	return nil
+}
+
+// Credential is a passkey ceremony's credential, as the browser made it
+// (a JSON body's field or a page form's): present, and a JSON object.
+func Credential(raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, auth.Errorf(auth.CodeInvalidRequest, "Send the credential the browser made, as a JSON object.")
+	}
+	return raw, nil
+}
+
 // IsForm reports whether r's body is an HTML form.
 func IsForm(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

@@ -1,5 +1,7 @@
-// Package web renders Gatehouse's server-side HTML pages from embedded
-// templates and serves their static files.
+// Package web is Gatehouse's server-side HTML pages: their handlers (Site,
+// over the same services as the JSON API), the browser session's cookies
+// and CSRF checks, the embedded templates and static files. httpapi mounts
+// the handlers in its route table; web imports nothing of httpapi.
 package web
 
 import (
@@ -80,8 +82,8 @@ func (u *User) DisplayName() string {
 // IsAdmin reports whether the user may see the administration pages.
 func (u *User) IsAdmin() bool { return u.Role == "admin" }
 
-// Session is a row of the sessions page.
-type Session struct {
+// SessionRow is a row of the sessions page.
+type SessionRow struct {
 	ID, Created, LastUsed, UserAgent, IP string
 	Current                              bool
 }

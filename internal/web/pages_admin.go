@@ -1,0 +1,78 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+)
+
+// The administration pages; routes.go mounts them through Admin, so only
+// administrators reach these handlers.
+
+// AdminUsersPage serves GET /admin/users: search and pages of users.
+func (site *Site) AdminUsersPage(w http.ResponseWriter, r *http.Request, s *Session) {
+	q := r.URL.Query()
+	f := auth.UserFilter{Prefix: q.Get("q"), Limit: 50, After: q.Get("cursor")}
+	users, next, err := site.Auth.ListUsers(r.Context(), f)
+	if err != nil {
+		site.renderError(w, r, err)
+		return
+	}
+	data := AdminUsers{Query: f.Prefix, Next: next}
+	for _, u := range users {
+		data.Users = append(data.Users, AdminUser{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name,
+			Role: u.Role, Created: when(u.CreatedAt), Disabled: u.Disabled, Self: u.ID == s.Claims.Subject, MFA: u.MFA.Enabled()})
+	}
+	p := s.page("Users")
+	switch q.Get("done") {
+	case "1":
+		p.Notice = "Saved; that user's sessions have ended."
+	case "mfa":
+		p.Notice = "That user's second factors are removed and their sessions ended; they were mailed."
+	}
+	p.Data = data
+	site.Pages.Render(w, http.StatusOK, "admin_users", p)
+}
+
+// AdminUserForm serves POST /admin/users/{id}: role or disabled, as
+// PATCH /users/{id} does, through the same auth.Service.AdminUpdate.
+func (site *Site) AdminUserForm(w http.ResponseWriter, r *http.Request, s *Session) {
+	if err := httpjson.ParseForm(r); err != nil {
+		site.renderError(w, r, err)
+		return
+	}
+	var role *string
+	var disabled *bool
+	if v := r.PostFormValue("role"); v != "" {
+		role = &v
+	}
+	if v := r.PostFormValue("disabled"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			site.renderError(w, r, auth.Errorf(auth.CodeInvalidRequest, "The disabled field must be true or false."))
+			return
+		}
+		disabled = &b
+	}
+	if _, err := site.Auth.AdminUpdate(r.Context(), s.Claims.Subject, r.PathValue("id"), role, disabled); err != nil {
+		site.renderError(w, r, err)
+		return
+	}
+	target := "/admin/users"
+	if role != nil || disabled != nil {
+		target += "?done=1"
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// AdminMFAResetForm serves POST /admin/users/{id}/mfa-reset, as
+// DELETE /users/{id}/mfa does, through auth.Service.ResetMFA.
+func (site *Site) AdminMFAResetForm(w http.ResponseWriter, r *http.Request, s *Session) {
+	if err := site.Auth.ResetMFA(auth.WithActor(r.Context(), s.Claims.Subject), s.Claims.Subject, r.PathValue("id")); err != nil {
+		site.renderError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/users?done=mfa", http.StatusSeeOther)
+}
