@@ -147,6 +147,9 @@ func (s *Store) SealQueuedMail(ctx context.Context) (int, error) {
 			n++
 		}
 	}
+	if n > 0 {
+		return n, s.truncateLog(ctx)
+	}
 	return n, nil
 }
 

@@ -207,7 +207,10 @@ func openSQLite(ctx context.Context, dsn, synchronous string) (*Store, error) {
 	}
 	pragmas := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(" + synchronous + ")&_pragma=foreign_keys(1)"
 	base := "file:" + (&url.URL{Path: dsn}).EscapedPath() + "?" + pragmas
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	// secure_delete: what a write deletes or overwrites (a spent link's
+	// row, a mail body blanked once sent) is zeroed in the file, not left in
+	// a freed page for a copy of the file to give away.
+	w, err := sql.Open("sqlite", base+"&_pragma=secure_delete(1)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +261,28 @@ func (s *Store) Migrate(ctx context.Context) (applied int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
+	if len(results) > 0 {
+		// A migration may blank what an older version wrote in the clear
+		// (00014: mail bodies); the log must not keep the old pages either.
+		if err := s.truncateLog(ctx); err != nil {
+			return len(results), err
+		}
+	}
 	return len(results), nil
+}
+
+// truncateLog, with SQLite, copies the write-ahead log into the database and
+// empties it, so that page images written before a blanking (which
+// secure_delete zeroed in the database) are gone from the log file too.
+// PostgreSQL keeps old row versions until VACUUM: docs/production.md says so.
+func (s *Store) truncateLog(ctx context.Context) error {
+	if s.dialect != goose.DialectSQLite3 {
+		return nil
+	}
+	if _, err := s.write.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
 }
 
 // Ping checks that the database answers (readiness).
