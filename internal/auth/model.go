@@ -340,7 +340,9 @@ func CanonicalEmail(s string) (string, error) {
 		return "", invalid
 	}
 	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Address != s || len(s) > 254 || strings.Contains(s, "%") {
+	// % and ! route the mail elsewhere than the domain says (a relay's
+	// percent hack, a UUCP bang path).
+	if err != nil || addr.Address != s || len(s) > 254 || strings.ContainsAny(s, "%!") {
 		return "", invalid
 	}
 	domain := s[strings.LastIndexByte(s, '@')+1:]
@@ -348,7 +350,24 @@ func CanonicalEmail(s string) (string, error) {
 	if dot < 0 || strings.HasPrefix(domain, "[") || strings.Trim(domain[dot+1:], "0123456789") == "" {
 		return "", invalid // no dot, an IP literal, or a numeric top label (an IPv4 address)
 	}
+	for _, label := range strings.Split(domain, ".") {
+		if !hostLabel(label) {
+			return "", invalid
+		}
+	}
 	return s, nil
+}
+
+// hostLabel reports whether label can be one of a host name's labels: 1 to
+// 63 bytes of letters (any script: internationalized domains), digits and
+// hyphens, neither first nor last a hyphen.
+func hostLabel(label string) bool {
+	if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+		return false
+	}
+	return !strings.ContainsFunc(label, func(r rune) bool {
+		return r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r)
+	})
 }
 
 // ValidUsername checks the contract's username rule: 3-32 of [A-Za-z0-9_.-].

@@ -26,6 +26,14 @@ func TestCanonicalEmail(t *testing.T) {
 		"a%b@example.com":          "",
 		"a%b@[127.0.0.1]":          "",
 		"\"a%b\"@example.com":      "",
+		"a!b@example.com":          "", // a UUCP bang path
+		"a@-example.com":           "", // not a host name
+		"a@example-.com":           "",
+		"a@exa_mple.com":           "",
+		"a@example..com":           "",
+		"a@münchen.de":             "a@münchen.de", // internationalized domains stay
+		"a@xn--mnchen-3ya.de":      "a@xn--mnchen-3ya.de",
+		"a@ex-ample.co.uk":         "a@ex-ample.co.uk",
 		"a.b+tag@mail.example.com": "a.b+tag@mail.example.com",
 	} {
 		got, err := CanonicalEmail(in)
