@@ -202,7 +202,7 @@ func mfaMethods(u User) []string {
 }
 
 // beginMFA starts the second step of a login whose password verified hash.
-func (s *Service) beginMFA(ctx context.Context, u User, hash string, c Client) error {
+func (s *Sessions) beginMFA(ctx context.Context, u User, hash string, c Client) error {
 	raw := newSecretToken()
 	now := s.now()
 	ch := MFAChallenge{Hash: hashToken(raw), UserID: u.ID, AMR: []string{AMRPassword}, PasswordFingerprint: hashToken(hash),
@@ -229,7 +229,7 @@ type MFALoginInput struct {
 // guarded path (the account's lockout, the address's limit). Every failure,
 // whatever its kind (unknown, used or expired token, wrong or replayed
 // code), is the one invalid_code answer.
-func (s *Service) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, error) {
+func (s *Sessions) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, error) {
 	if in.Client != (Client{}) {
 		ctx = WithClient(ctx, in.Client)
 	}
@@ -248,7 +248,7 @@ func (s *Service) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, erro
 	if err != nil || !ch.UsedAt.IsZero() || !now.Before(ch.ExpiresAt) || ch.Failures >= MaxMFAFailures {
 		// A dead token: its own lockout key, so replaying one cannot lock the
 		// account; the per-address limit and the padding still apply.
-		return nil, s.guarded(ctx, secretCheck{Kind: CheckMFAToken, Account: "mfa:" + hash, UserID: ch.UserID, Secret: secret,
+		return nil, s.checks.guarded(ctx, secretCheck{Kind: CheckMFAToken, Account: "mfa:" + hash, UserID: ch.UserID, Secret: secret,
 			FailEvent: EventLoginFailed, Refusal: errInvalidCode, Check: func(context.Context) (checkOutcome, error) {
 				return checkOutcome{Reason: "unknown, used or expired mfa_token"}, nil
 			}})
@@ -261,15 +261,15 @@ func (s *Service) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, erro
 	if in.RecoveryCode != "" {
 		kind, method = CheckRecoveryCode, MethodRecoveryCode
 	}
-	err = s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: secret, FailEvent: EventLoginFailed,
+	err = s.checks.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: secret, FailEvent: EventLoginFailed,
 		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
 			if out, err := s.chargeSecondStep(ctx, u, hash, now); out.Reason != "" || err != nil {
 				return out, err
 			}
 			if in.RecoveryCode != "" {
-				return s.useRecoveryCode(ctx, u, in.RecoveryCode, hash, now)
+				return s.factors.useRecoveryCode(ctx, u, in.RecoveryCode, hash, now)
 			}
-			return s.useTOTP(ctx, u.ID, in.Code, hash, now)
+			return s.factors.useTOTP(ctx, u.ID, in.Code, hash, now)
 		}})
 	if err != nil {
 		return nil, err
@@ -280,7 +280,7 @@ func (s *Service) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, erro
 // finishMFALogin starts the session of a challenge whose second factor was
 // accepted (and the challenge marked used), if the password is still the
 // one its first step verified.
-func (s *Service) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, amr []string, method string) (*Tokens, error) {
+func (s *Sessions) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, amr []string, method string) (*Tokens, error) {
 	hash, err := s.store.PasswordHash(ctx, u.ID)
 	if err != nil {
 		return nil, err
@@ -313,7 +313,7 @@ func oneCode(code, recovery string) error {
 // than the last one accepted, and accepting it is a compare-and-set in the
 // database (with challengeHash: marking that challenge used too), so a code
 // works once even when submitted in parallel or to several instances.
-func (s *Service) useTOTP(ctx context.Context, userID, code, challengeHash string, now time.Time) (checkOutcome, error) {
+func (s *Factors) useTOTP(ctx context.Context, userID, code, challengeHash string, now time.Time) (checkOutcome, error) {
 	f, err := s.store.TOTP(ctx, userID)
 	if ErrorCode(err) == CodeNotFound || (err == nil && f.ConfirmedAt.IsZero()) {
 		return checkOutcome{Reason: "no authenticator"}, nil
@@ -338,7 +338,7 @@ func (s *Service) useTOTP(ctx context.Context, userID, code, challengeHash strin
 
 // useRecoveryCode is the check of a recovery code: spending it, auditing
 // it and mailing the user are one transaction's work (with the challenge).
-func (s *Service) useRecoveryCode(ctx context.Context, u User, code, challengeHash string, now time.Time) (checkOutcome, error) {
+func (s *Factors) useRecoveryCode(ctx context.Context, u User, code, challengeHash string, now time.Time) (checkOutcome, error) {
 	h := mfa.HashRecoveryCode(code)
 	if h == "" {
 		return checkOutcome{Reason: "malformed recovery code"}, nil
@@ -360,7 +360,7 @@ func (s *Service) useRecoveryCode(ctx context.Context, u User, code, challengeHa
 
 // notice renders a mail to u, or none when u has no email or the Service
 // sends no mail.
-func (s *Service) notice(u User, kind mail.Kind, d mail.Data) ([]outbox.Message, error) {
+func (s *core) notice(u User, kind mail.Kind, d mail.Data) ([]outbox.Message, error) {
 	if u.Email == "" || s.mailer == nil {
 		return nil, nil
 	}
@@ -371,7 +371,7 @@ func (s *Service) notice(u User, kind mail.Kind, d mail.Data) ([]outbox.Message,
 	return []outbox.Message{m}, nil
 }
 
-func (s *Service) mailQueued() {
+func (s *core) mailQueued() {
 	if s.onMail != nil {
 		s.onMail()
 	}
@@ -379,7 +379,7 @@ func (s *Service) mailQueued() {
 
 func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
 
-func (s *Service) openTOTP(userID string, sealed []byte) (string, error) {
+func (s *Factors) openTOTP(userID string, sealed []byte) (string, error) {
 	if s.sealer == nil {
 		return "", errNoSealer
 	}
@@ -418,7 +418,7 @@ func addAMR(amr []string, method string) []string {
 // session whose user last proved who they are more than --reauth-max-age
 // ago. Enrolling or removing a factor, new recovery codes, account deletion
 // and email change call it first.
-func (s *Service) requireRecentAuth(ctx context.Context, sessionID string) error {
+func (s *core) requireRecentAuth(ctx context.Context, sessionID string) error {
 	sess, err := s.store.LiveSession(ctx, sessionID)
 	if ErrorCode(err) == CodeNotFound {
 		return errReauth
@@ -444,7 +444,7 @@ type TOTPEnrolment struct {
 // code from it from that session. Starting again replaces a pending
 // enrolment; a confirmed authenticator must be removed first
 // (already_exists).
-func (s *Service) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTPEnrolment, error) {
+func (s *Factors) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTPEnrolment, error) {
 	if s.sealer == nil {
 		return TOTPEnrolment{}, errNoSealer
 	}
@@ -501,7 +501,7 @@ func accountName(u User) string {
 // when none waits for the session sessionID (see pendingTOTP), or when its
 // sign-in is no longer recent: a secret is shown only to the session that
 // asked for it, while it could still confirm it.
-func (s *Service) PendingTOTP(ctx context.Context, userID, sessionID string) (en TOTPEnrolment, ok bool, err error) {
+func (s *Factors) PendingTOTP(ctx context.Context, userID, sessionID string) (en TOTPEnrolment, ok bool, err error) {
 	if err := s.requireRecentAuth(ctx, sessionID); ErrorCode(err) == CodeReauthenticationRequired {
 		return TOTPEnrolment{}, false, nil
 	} else if err != nil {
@@ -530,7 +530,7 @@ func (s *Service) PendingTOTP(ctx context.Context, userID, sessionID string) (en
 // pendingTOTP returns the user's enrolment that waits for a code from the
 // session sessionID: started by that session less than PendingTOTPTTL ago
 // and not confirmed. ok is false for any other.
-func (s *Service) pendingTOTP(ctx context.Context, userID, sessionID string) (f TOTPFactor, ok bool, err error) {
+func (s *Factors) pendingTOTP(ctx context.Context, userID, sessionID string) (f TOTPFactor, ok bool, err error) {
 	f, err = s.store.TOTP(ctx, userID)
 	if ErrorCode(err) == CodeNotFound {
 		return TOTPFactor{}, false, nil
@@ -550,7 +550,7 @@ var errTOTPExists = Errorf(CodeAlreadyExists, "An authenticator app is already s
 // started the enrolment confirms it, within PendingTOTPTTL, and, like
 // starting it, with a recent login: another session, or an old one, must
 // not complete it and take the recovery codes.
-func (s *Service) ConfirmTOTP(ctx context.Context, userID, sessionID, code string, c Client) ([]string, error) {
+func (s *Factors) ConfirmTOTP(ctx context.Context, userID, sessionID, code string, c Client) ([]string, error) {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return nil, err
 	}
@@ -563,7 +563,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, sessionID, code strin
 	}
 	codes := mfa.NewRecoveryCodes()
 	hashes := hashCodes(codes)
-	err = s.guarded(ctx, secretCheck{Kind: CheckTOTPConfirm, Client: c, Account: accountKey(userID), UserID: userID, Secret: code,
+	err = s.checks.guarded(ctx, secretCheck{Kind: CheckTOTPConfirm, Client: c, Account: accountKey(userID), UserID: userID, Secret: code,
 		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
 			secret, err := s.openTOTP(userID, f.Sealed)
 			if err != nil {
@@ -599,7 +599,7 @@ func hashCodes(codes []string) []string {
 
 // RemoveTOTP removes the authenticator and the recovery codes (a recent
 // login is needed).
-func (s *Service) RemoveTOTP(ctx context.Context, userID, sessionID string) error {
+func (s *Factors) RemoveTOTP(ctx context.Context, userID, sessionID string) error {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return err
 	}
@@ -617,7 +617,7 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID, sessionID string) erro
 
 // NewRecoveryCodes replaces the user's recovery codes (a recent login and a
 // second factor are needed): the old set stops working at once.
-func (s *Service) NewRecoveryCodes(ctx context.Context, userID, sessionID string) ([]string, error) {
+func (s *Factors) NewRecoveryCodes(ctx context.Context, userID, sessionID string) ([]string, error) {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return nil, err
 	}
@@ -637,7 +637,7 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, userID, sessionID string
 }
 
 // RecoveryCodesLeft counts the user's unused recovery codes.
-func (s *Service) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+func (s *Factors) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
 	return s.store.RecoveryCodesLeft(ctx, userID)
 }
 
@@ -655,7 +655,7 @@ type ReauthInput struct {
 // limits as a login) and renews the session's auth_time; the method joins
 // the session's amr (a password session re-authenticated with a code has
 // proved two factors: mfa). The session goes on with new tokens.
-func (s *Service) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, error) {
+func (s *Sessions) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, error) {
 	given := 0
 	for _, v := range []string{in.Password, in.Code, in.RecoveryCode} {
 		if v != "" {
@@ -675,7 +675,7 @@ func (s *Service) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, 
 	var u User
 	method := AMRPassword
 	if in.Password != "" {
-		if u, err = s.checkPassword(ctx, CheckReauth, in.UserID, in.Password, in.Client); err != nil {
+		if u, err = s.checks.checkPassword(ctx, CheckReauth, in.UserID, in.Password, in.Client); err != nil {
 			return nil, err
 		}
 	} else {
@@ -683,7 +683,7 @@ func (s *Service) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, 
 			return nil, err
 		}
 		method = AMROTP
-		if err := s.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, errInvalidCode); err != nil {
+		if err := s.factors.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, errInvalidCode); err != nil {
 			return nil, err
 		}
 	}
@@ -700,12 +700,12 @@ func (s *Service) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, 
 // checkSecondFactor checks a user's TOTP code, or recovery code, through
 // the guarded path (the account's lockout, the per-address limit, audit);
 // refusal is the one answer to a wrong one. A right code is spent.
-func (s *Service) checkSecondFactor(ctx context.Context, u User, code, recovery string, refusal error) error {
+func (s *Factors) checkSecondFactor(ctx context.Context, u User, code, recovery string, refusal error) error {
 	kind := CheckTOTP
 	if recovery != "" {
 		kind = CheckRecoveryCode
 	}
-	return s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: code + recovery,
+	return s.checks.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: code + recovery,
 		Refusal: refusal, Check: func(ctx context.Context) (checkOutcome, error) {
 			if recovery != "" {
 				return s.useRecoveryCode(ctx, u, recovery, "", s.now())
@@ -718,7 +718,7 @@ func (s *Service) checkSecondFactor(ctx context.Context, u User, code, recovery 
 // factor of user id: its authenticator, recovery codes and pending login
 // challenges go, every session ends, and the user is mailed, in one
 // transaction. Administrators cannot reset their own.
-func (s *Service) ResetMFA(ctx context.Context, actorID, id string) error {
+func (s *Factors) ResetMFA(ctx context.Context, actorID, id string) error {
 	if err := checkNotSelf(actorID, id, errSelfReset); err != nil {
 		return err
 	}
@@ -749,7 +749,7 @@ func (s *Service) ResetMFA(ctx context.Context, actorID, id string) error {
 // challenge (hash): a challenge used up or expired, or an account disabled
 // since the password, fails the check with that reason, whatever the
 // factor presented.
-func (s *Service) chargeSecondStep(ctx context.Context, u User, hash string, now time.Time) (checkOutcome, error) {
+func (s *Sessions) chargeSecondStep(ctx context.Context, u User, hash string, now time.Time) (checkOutcome, error) {
 	if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
 		return checkOutcome{Reason: "mfa_token used up or expired"}, nil
 	} else if err != nil {

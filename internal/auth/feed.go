@@ -42,7 +42,7 @@ type RevocationPage struct {
 // default of 1000; 1 to 10000). The cursor follows commit order: a
 // revocation that commits after a read is in the next read, however long its
 // transaction waited. The cursor is opaque to clients (a decimal seq).
-func (s *Service) RevocationsSince(ctx context.Context, cursor string, limit int) (RevocationPage, error) {
+func (s *Feed) RevocationsSince(ctx context.Context, cursor string, limit int) (RevocationPage, error) {
 	after, err := parseCursor(cursor)
 	if err != nil {
 		return RevocationPage{}, err
@@ -82,7 +82,7 @@ func parseCursor(cursor string) (int64, error) {
 // instance's own revocations up to the lifetime of the longest token their
 // sessions were given (the store knows it; the instance knows only its own
 // --access-ttl).
-func (s *Service) SyncChanges(ctx context.Context) error {
+func (s *Feed) SyncChanges(ctx context.Context) error {
 	s.revMu.Lock()
 	defer s.revMu.Unlock()
 	now := s.now()

@@ -15,7 +15,7 @@ import (
 func (e *env) newInstance(accessTTL time.Duration) (*auth.Service, *auth.Revocations) {
 	rev := auth.NewRevocations(e.clock.Now)
 	return auth.NewService(auth.Config{AccessTTL: accessTTL, RefreshTTL: 720 * time.Hour, MaxAge: 720 * time.Hour,
-		IdleTimeout: 168 * time.Hour, Now: e.clock.Now}, auth.Deps{Store: e.store, Revocations: rev}), rev
+		IdleTimeout: 168 * time.Hour, Now: e.clock.Now}, auth.Deps{Store: e.store, Signer: e.keys, Revocations: rev}), rev
 }
 
 // loginWith logs in on an instance of e's deployment whose access tokens

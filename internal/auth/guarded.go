@@ -135,7 +135,7 @@ const addressAction = "login"
 // returns nil when the secret is right; a refusal or invalid_credentials
 // otherwise; or the check's own error (503 when the hash pool is full),
 // which counts as a failure: nothing proved the secret right.
-func (s *Service) guarded(ctx context.Context, c secretCheck) error {
+func (s *Checks) guarded(ctx context.Context, c secretCheck) error {
 	if c.Client != (Client{}) {
 		ctx = WithClient(ctx, c.Client)
 	} else {
@@ -193,7 +193,7 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 // limitAddress takes a token from the client address's bucket. Calls
 // without an address (the command line) are not limited; a failing limiter
 // is logged and ignored (the lockout still applies).
-func (s *Service) limitAddress(ctx context.Context, c Client, bucket string, limit ratelimit.Limit) error {
+func (s *Checks) limitAddress(ctx context.Context, c Client, bucket string, limit ratelimit.Limit) error {
 	if s.limiter == nil || c.IP == "" {
 		return nil
 	}
@@ -213,7 +213,7 @@ func (s *Service) limitAddress(ctx context.Context, c Client, bucket string, lim
 // lockout applies), or refuses it while the account is locked, or when its
 // checks in flight kept every slot for the whole wait. A failing lockout
 // store is logged and ignored: the per-address limit still applies.
-func (s *Service) beginCheck(ctx context.Context, key string) (*ratelimit.Slot, error) {
+func (s *Checks) beginCheck(ctx context.Context, key string) (*ratelimit.Slot, error) {
 	if s.lockout == nil || key == "" {
 		return nil, nil
 	}
@@ -238,7 +238,7 @@ func (s *Service) beginCheck(ctx context.Context, key string) (*ratelimit.Slot, 
 // panic too): a right answer ends the account's streak (or, KeepStreak,
 // only frees the slot); anything else counts as a failure. It returns the
 // lock a failure starts.
-func (s *Service) check(ctx context.Context, c secretCheck, slot *ratelimit.Slot) (out checkOutcome, lock time.Duration, err error) {
+func (s *Checks) check(ctx context.Context, c secretCheck, slot *ratelimit.Slot) (out checkOutcome, lock time.Duration, err error) {
 	if slot != nil {
 		defer func() {
 			outcome := ratelimit.Failed // also after a panic: out is zero
@@ -267,7 +267,7 @@ func tooManyAttempts(d time.Duration) error {
 // passwordCheck is the check function of a stored password hash. A right
 // password of a disabled account is a failure like any other. rehash is set
 // when the password is right and its hash should be replaced.
-func (s *Service) passwordCheck(pw, hash string, disabled bool, rehash *bool) func(context.Context) (checkOutcome, error) {
+func (s *Checks) passwordCheck(pw, hash string, disabled bool, rehash *bool) func(context.Context) (checkOutcome, error) {
 	return func(ctx context.Context) (checkOutcome, error) {
 		ok, needsRehash, cost, err := s.verify(ctx, pw, hash)
 		if err != nil {
@@ -287,7 +287,7 @@ func (s *Service) passwordCheck(pw, hash string, disabled bool, rehash *bool) fu
 
 // unknownAccountCheck hashes like an argon2id account's check (the same
 // worker pool, the same CPU) and always fails; the floor pads the rest.
-func (s *Service) unknownAccountCheck(pw string) func(context.Context) (checkOutcome, error) {
+func (s *Checks) unknownAccountCheck(pw string) func(context.Context) (checkOutcome, error) {
 	return func(ctx context.Context) (checkOutcome, error) {
 		cost, err := s.verifyDummy(ctx, pw)
 		if err != nil {

@@ -24,7 +24,7 @@ type LoginInput struct {
 // refused before any hashing, the same way. A login whose user changed
 // while its password was checked (password, role, disabled) starts no
 // session.
-func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
+func (s *Sessions) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if in.Client != (Client{}) {
 		ctx = WithClient(ctx, in.Client) // for the audit log
 	}
@@ -44,18 +44,18 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	}
 	var rehash bool
 	check := secretCheck{Kind: CheckLogin, Client: in.Client, Account: unknownKey(ident), Secret: in.Password,
-		Check: s.unknownAccountCheck(in.Password)}
+		Check: s.checks.unknownAccountCheck(in.Password)}
 	if known {
 		check.Account, check.UserID = accountKey(user.ID), user.ID
-		check.Check = s.passwordCheck(in.Password, hash, user.Disabled, &rehash)
+		check.Check = s.checks.passwordCheck(in.Password, hash, user.Disabled, &rehash)
 		check.KeepStreak = user.MFA.Enabled() // the second step (LoginMFA) ends it
 	}
-	if err := s.guarded(ctx, check); err != nil {
+	if err := s.checks.guarded(ctx, check); err != nil {
 		return nil, err
 	}
 	if user.MFA.Enabled() { // no session yet: the second step (factors.go) starts it
 		if rehash { // the plain password is at hand only now; the challenge holds the new hash
-			if upgraded, ok := s.upgradeHash(ctx, user.ID, hash, in.Password); ok {
+			if upgraded, ok := s.checks.upgradeHash(ctx, user.ID, hash, in.Password); ok {
 				hash = upgraded
 			}
 		}
@@ -70,7 +70,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 		return nil, err
 	}
 	if rehash {
-		s.upgradeHash(ctx, user.ID, hash, in.Password)
+		s.checks.upgradeHash(ctx, user.ID, hash, in.Password)
 	}
 	s.audit(ctx, EventLoginSucceeded, user.ID, "session "+tokens.SessionID)
 	return tokens, nil
@@ -80,7 +80,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 // still the one the login verified: a password changed meanwhile is never
 // overwritten. A failure is logged, not fatal: the old hash still verifies.
 // It returns the new hash when it was stored.
-func (s *Service) upgradeHash(ctx context.Context, userID, old, pw string) (string, bool) {
+func (s *Checks) upgradeHash(ctx context.Context, userID, old, pw string) (string, bool) {
 	hash, err := s.hasher.Hash(ctx, pw)
 	swapped := false
 	if err == nil {
@@ -97,7 +97,7 @@ func (s *Service) upgradeHash(ctx context.Context, userID, old, pw string) (stri
 // checkPassword verifies a signed-in user's password through the guarded
 // path (for changing it or deleting the account). A wrong one is
 // invalid_credentials.
-func (s *Service) checkPassword(ctx context.Context, kind CheckKind, userID, pw string, c Client) (User, error) {
+func (s *Checks) checkPassword(ctx context.Context, kind CheckKind, userID, pw string, c Client) (User, error) {
 	if pw == "" || len(pw) > password.MaxBytes {
 		return User{}, errInvalidCredentials
 	}

@@ -10,13 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
-	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 )
 
@@ -74,33 +72,19 @@ type Config struct {
 // DefaultMaxSessionsPerUser is Config.MaxSessionsPerUser's default.
 const DefaultMaxSessionsPerUser = 100
 
-// Service is Gatehouse's use cases: register, log in, refresh, log out, and
-// the user management around them.
-type Service struct {
+// core is what every use-case service shares: the configuration, the
+// clock, the audit log, and the fan-out of ended sessions and changed users
+// to this instance's revocation set, user cache and the other instances.
+type core struct {
 	store       Store
-	hasher      Hasher
-	signer      Signer
 	revocations *Revocations
-	lockout     Lockout
-	limiter     Limiter
-	checkLimit  ratelimit.Limit
-	rateLimited func(action string)
 	count       func(event string)
 	fanout      Fanout
-	sealer      Sealer
 	mailer      Mailer
 	onMail      func()
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
-	floor       *checkFloor // every failed check ends no sooner (floor.go)
-
-	rec *recovery // links and their background queue (recovery.go)
-
-	webauthn *webauthn.WebAuthn // nil: no passkeys (passkeys.go)
-
-	revMu sync.Mutex // serialises SyncChanges
-	feed  feedState  // how far the change feed has been read
 }
 
 // Fanout tells other instances at once what this one changed: sessions
@@ -142,36 +126,6 @@ type Deps struct {
 	MailQueued func()
 }
 
-// NewService wires a Service.
-func NewService(cfg Config, d Deps) *Service {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if d.Log == nil {
-		d.Log = slog.Default()
-	}
-	if d.Count == nil {
-		d.Count = func(string) {}
-	}
-	if d.RateLimited == nil {
-		d.RateLimited = func(string) {}
-	}
-	if cfg.MaxSessionsPerUser <= 0 {
-		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
-	}
-	if cfg.ReauthMaxAge <= 0 {
-		cfg.ReauthMaxAge = DefaultReauthMaxAge
-	}
-	wa, err := newWebAuthn(cfg.Passkeys)
-	if err != nil { // app.New validates the config first
-		d.Log.Error("passkeys disabled", "err", err)
-	}
-	return &Service{webauthn: wa, store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout,
-		sealer: d.Sealer, mailer: d.Mailer, onMail: d.MailQueued, users: newUserCache(100_000), cfg: cfg, log: d.Log,
-		rec: newRecovery(cfg.Recovery), floor: newCheckFloor()}
-}
-
 // Tokens is a login's or refresh's answer.
 type Tokens struct {
 	AccessToken      string
@@ -192,7 +146,7 @@ type Client struct {
 	IP        string
 }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+func (s *core) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 func hashToken(raw string) string {
 	sum := sha256.Sum256([]byte(raw))

@@ -31,6 +31,7 @@ type env struct {
 	guard *guard.Guard
 	clock *clock
 	store *store.Store
+	keys  auth.Signer // the deployment's signing keys, for another instance
 }
 
 const issuer = "http://gatehouse.test"
@@ -58,7 +59,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{svc: svc, guard: g, clock: clk, store: st}
+	return &env{svc: svc, guard: g, clock: clk, store: st, keys: keys}
 }
 
 func (e *env) login(t testing.TB) *auth.Tokens {

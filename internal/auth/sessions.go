@@ -24,7 +24,7 @@ import (
 // transaction that creates it, that u's hash, role and disabled state are
 // still what the login saw (else ErrCredentialsChanged), and ends u's least
 // recently used live sessions beyond the cap.
-func (s *Service) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
+func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
 	if err := s.checkVerified(ctx, u); err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (s *Service) startSession(ctx context.Context, u User, hash string, c Clien
 // The store group-commits rotations on its writer, where decide runs: so
 // decide only decides. The successor and its sealed copy are made before,
 // and the access token is signed after the commit, never on the writer.
-func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
+func (s *Sessions) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 	return s.RefreshFor(ctx, raw, "", "")
 }
 
@@ -64,7 +64,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 // Tokens.Scope): a value the session was not granted is invalid_scope, and
 // the token is not spent. The session keeps its granted scope, which a
 // later refresh without scope gets again.
-func (s *Service) RefreshFor(ctx context.Context, raw, clientID, scope string) (_ *Tokens, err error) {
+func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) (_ *Tokens, err error) {
 	defer func() {
 		if err != nil {
 			s.count("refresh_failed")
@@ -180,7 +180,7 @@ type LogoutInput struct {
 
 // Logout ends sessions. Their access tokens stop working at once here, and
 // on other instances through the revocation log.
-func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
+func (s *Sessions) Logout(ctx context.Context, in LogoutInput) error {
 	f, detail := SessionFilter{SessionID: in.SessionID}, "session "+in.SessionID
 	if in.All {
 		f, detail = SessionFilter{UserID: in.UserID}, "all sessions"
@@ -193,7 +193,7 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
 }
 
 // LogoutRefresh ends the session of a refresh token (the web UI's cookie).
-func (s *Service) LogoutRefresh(ctx context.Context, raw string, all bool) error {
+func (s *Sessions) LogoutRefresh(ctx context.Context, raw string, all bool) error {
 	_, sess, err := s.RefreshTokenState(ctx, raw)
 	if ErrorCode(err) == CodeNotFound {
 		return errInvalidGrant
@@ -203,7 +203,7 @@ func (s *Service) LogoutRefresh(ctx context.Context, raw string, all bool) error
 	return s.Logout(ctx, LogoutInput{SessionID: sess.ID, UserID: sess.UserID, All: all})
 }
 
-func (s *Service) revoke(ctx context.Context, f SessionFilter) error {
+func (s *Sessions) revoke(ctx context.Context, f SessionFilter) error {
 	now := s.now()
 	ids, err := s.store.RevokeSessions(ctx, f, now, s.liveUntil(now))
 	if err != nil {
@@ -223,7 +223,7 @@ type SessionPage struct {
 // Sessions lists a page of the user's live sessions (not revoked, not past
 // their absolute end, not idle past the idle timeout), newest first, and the
 // cursor of the next page ("" when this is the last).
-func (s *Service) Sessions(ctx context.Context, userID string, p SessionPage) ([]Session, string, error) {
+func (s *Sessions) Sessions(ctx context.Context, userID string, p SessionPage) ([]Session, string, error) {
 	if p.Limit == 0 {
 		p.Limit = 50
 	}
@@ -244,7 +244,7 @@ func (s *Service) Sessions(ctx context.Context, userID string, p SessionPage) ([
 
 // EndSession ends one of the user's own sessions; another user's session is
 // not found.
-func (s *Service) EndSession(ctx context.Context, userID, sessionID string) error {
+func (s *Sessions) EndSession(ctx context.Context, userID, sessionID string) error {
 	now := s.now()
 	ended, err := s.store.RevokeSessions(ctx, SessionFilter{SessionID: sessionID, UserID: userID}, now, s.liveUntil(now))
 	if err != nil {
@@ -259,7 +259,7 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) erro
 }
 
 // EndOtherSessions ends every session of the user but the current one.
-func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID string) error {
+func (s *Sessions) EndOtherSessions(ctx context.Context, userID, currentSessionID string) error {
 	now := s.now()
 	ended, err := s.store.RevokeSessions(ctx, SessionFilter{UserID: userID, ExceptID: currentSessionID}, now, s.liveUntil(now))
 	if err != nil {
@@ -270,13 +270,13 @@ func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID
 	return nil
 }
 
-func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+func (s *issuer) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	return s.scopedTokens(u, sess, sess.Scope, rawRefresh, rt, now)
 }
 
 // scopedTokens is tokens whose access token, for a client session, carries
 // scope (the session's granted scope or, after a narrowed refresh, less).
-func (s *Service) scopedTokens(u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+func (s *issuer) scopedTokens(u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	exp := now.Add(s.cfg.AccessTTL)
 	claims := &guard.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -316,7 +316,7 @@ func authTime(sess Session) *jwt.NumericDate {
 
 // newRefreshToken makes a refresh token of sess and its stored form; it
 // never outlives its session.
-func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
+func (s *issuer) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
 	raw := newRefreshSecret(sess.ID)
 	return raw, s.refreshToken(sess, raw, now)
 }
@@ -335,7 +335,7 @@ var errNoRefreshToken = Errorf(CodeNotFound, "The refresh token was not found.")
 // refreshKey is how the store finds the refresh token raw. A token from
 // before tokens named their session (43 characters, no dot) is found by its
 // hash; anything that is neither form is not found, without a read.
-func (s *Service) refreshKey(ctx context.Context, raw string) (RefreshKey, error) {
+func (s *issuer) refreshKey(ctx context.Context, raw string) (RefreshKey, error) {
 	sessionID, secret, named := strings.Cut(raw, ".")
 	if !named {
 		if !isSecretToken(raw) {
@@ -353,7 +353,7 @@ func (s *Service) refreshKey(ctx context.Context, raw string) (RefreshKey, error
 
 // RefreshTokenState reads the refresh token raw (live or spent) with its
 // session: not_found for anything else.
-func (s *Service) RefreshTokenState(ctx context.Context, raw string) (RefreshToken, Session, error) {
+func (s *Sessions) RefreshTokenState(ctx context.Context, raw string) (RefreshToken, Session, error) {
 	key, err := s.refreshKey(ctx, raw)
 	if err != nil {
 		return RefreshToken{}, Session{}, err
@@ -362,7 +362,7 @@ func (s *Service) RefreshTokenState(ctx context.Context, raw string) (RefreshTok
 }
 
 // refreshToken is the stored form of raw, issued at now for sess.
-func (s *Service) refreshToken(sess Session, raw string, now time.Time) RefreshToken {
+func (s *issuer) refreshToken(sess Session, raw string, now time.Time) RefreshToken {
 	exp := now.Add(s.cfg.RefreshTTL)
 	if sess.ExpiresAt.Before(exp) {
 		exp = sess.ExpiresAt
@@ -374,7 +374,7 @@ func (s *Service) refreshToken(sess Session, raw string, now time.Time) RefreshT
 
 // ended records sessions ended here: at once in this instance's memory, and
 // through the fan-out in the others'.
-func (s *Service) ended(ctx context.Context, now time.Time, sessionIDs ...string) {
+func (s *core) ended(ctx context.Context, now time.Time, sessionIDs ...string) {
 	if len(sessionIDs) == 0 {
 		return
 	}
@@ -386,7 +386,7 @@ func (s *Service) ended(ctx context.Context, now time.Time, sessionIDs ...string
 }
 
 // SessionsEndedElsewhere applies another instance's fan-out message.
-func (s *Service) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
+func (s *Feed) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
 	s.revocations.Add(until, sessionIDs...)
 }
 
@@ -395,7 +395,7 @@ func (s *Service) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
 // latest liveUntil is stored with its tokens, and a revocation lasts until
 // the later of that and this instance's liveUntil, so shortening
 // --access-ttl never forgets a revocation while older, longer tokens live.
-func (s *Service) liveUntil(now time.Time) time.Time {
+func (s *core) liveUntil(now time.Time) time.Time {
 	return now.Add(s.cfg.AccessTTL + time.Minute)
 }
 
