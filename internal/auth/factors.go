@@ -109,55 +109,6 @@ type RecoveryUse struct {
 	Mail          func(remaining int) ([]outbox.Message, error)
 }
 
-// FactorStore is the persistence of second factors (part of Store).
-type FactorStore interface {
-	// TOTP returns the user's authenticator, confirmed or not (not_found).
-	TOTP(ctx context.Context, userID string) (TOTPFactor, error)
-	// PutPendingTOTP stores a new, unconfirmed authenticator that session
-	// sessionID started, replacing an unconfirmed one; already_exists when a
-	// confirmed one is there.
-	PutPendingTOTP(ctx context.Context, userID, sessionID string, sealed []byte, now time.Time) error
-	// ConfirmTOTP confirms the pending authenticator with the code of step
-	// (accepted as used) and replaces the recovery codes by hashes; false
-	// when pending is no longer the one waiting (confirmed, or replaced by
-	// another enrolment) or step is not newer than its last.
-	ConfirmTOTP(ctx context.Context, pending TOTPFactor, step int64, hashes []string, now time.Time) (bool, error)
-	// UseTOTPStep accepts the code of step, atomically: false when the user
-	// has no confirmed authenticator or a step at least as new was accepted.
-	// With challengeHash, the challenge is marked used in the same
-	// transaction (false, and nothing written, when it is not live).
-	UseTOTPStep(ctx context.Context, userID string, step int64, challengeHash string, now time.Time) (bool, error)
-	// DeleteTOTP removes the authenticator and the recovery codes; false
-	// when there was none.
-	DeleteTOTP(ctx context.Context, userID string, now time.Time) (bool, error)
-	// ReplaceRecoveryCodes voids every recovery code of the user and stores hashes.
-	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) error
-	// RecoveryCodesLeft counts the unused recovery codes.
-	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
-	// UseRecoveryCode spends a code (see RecoveryUse); ok is false, and
-	// nothing written, when the code is not an unused one of the user (or
-	// the challenge is not live).
-	UseRecoveryCode(ctx context.Context, u RecoveryUse) (remaining int, ok bool, err error)
-	// RemoveFactors removes every second factor and pending challenge of the
-	// user and ends its sessions; when anything was removed it enqueues
-	// notice in the same transaction.
-	RemoveFactors(ctx context.Context, userID string, now, liveUntil time.Time, notice []outbox.Message) (removed bool, ended []string, err error)
-
-	CreateMFAChallenge(ctx context.Context, c MFAChallenge) error
-	// MFAChallenge reads a challenge by its hash (not_found).
-	MFAChallenge(ctx context.Context, hash string) (MFAChallenge, error)
-	// ChargeMFAChallenge counts one attempt against a live challenge (not
-	// used, not expired, fewer than maxFailures attempts), before its code
-	// is checked, in one statement: not_found when it is not live.
-	ChargeMFAChallenge(ctx context.Context, hash string, now time.Time, maxFailures int) (MFAChallenge, error)
-
-	// LiveSession returns a session that is not revoked (not_found).
-	LiveSession(ctx context.Context, id string) (Session, error)
-	// Reauthenticate records a re-authentication of the session: its amr
-	// and auth_time, and next replacing its refresh tokens.
-	Reauthenticate(ctx context.Context, sessionID string, amr []string, authTime time.Time, next RefreshToken) error
-}
-
 var (
 	errInvalidCode = Errorf(CodeInvalidCode, "The code is not valid, or this sign-in has expired; if it keeps failing, start again.")
 	errReauth      = Errorf(CodeReauthenticationRequired, "This action needs a recent sign-in: re-authenticate with POST /me/reauthenticate, then try again.")

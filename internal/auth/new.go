@@ -27,6 +27,7 @@ type Services struct {
 // on failure the floor's padding, an audit event and one answer.
 type Checks struct {
 	*core
+	store       checksStore
 	hasher      Hasher
 	lockout     Lockout
 	limiter     Limiter
@@ -39,6 +40,7 @@ type Checks struct {
 // rules, and the audit log (accounts.go, audit.go).
 type Accounts struct {
 	*core
+	store    accountsStore
 	hasher   Hasher
 	checks   *Checks
 	recovery *Recovery // the verification mail a sign-up sends
@@ -50,6 +52,7 @@ type Accounts struct {
 type Sessions struct {
 	*core
 	*issuer
+	store   sessionsStore
 	hasher  Hasher
 	checks  *Checks
 	factors *Factors // the second step of a login
@@ -58,6 +61,7 @@ type Sessions struct {
 // issuer signs a session's access tokens and mints its refresh tokens.
 type issuer struct {
 	*core
+	store  issuerStore
 	signer Signer
 }
 
@@ -65,6 +69,7 @@ type issuer struct {
 // (factors.go).
 type Factors struct {
 	*core
+	store  factorsStore
 	sealer Sealer
 	checks *Checks
 }
@@ -73,6 +78,7 @@ type Factors struct {
 // the passkey answer to a second step (passkeys.go).
 type Passkeys struct {
 	*core
+	store    passkeysStore
 	webauthn *webauthn.WebAuthn // nil: no passkeys
 	checks   *Checks
 	sessions *Sessions // a passkey login starts one
@@ -82,6 +88,7 @@ type Passkeys struct {
 // change, and their background queue (recovery.go).
 type Recovery struct {
 	*core
+	store   recoveryStore
 	hasher  Hasher
 	rec     *recovery // links and their background queue
 	checks  *Checks
@@ -93,6 +100,7 @@ type Recovery struct {
 // the feed to guard's clients.
 type Feed struct {
 	*core
+	store ChangeStore
 	revMu sync.Mutex // serialises SyncChanges
 	feed  feedState  // how far the change feed has been read
 }
@@ -120,24 +128,24 @@ func New(cfg Config, d Deps) *Services {
 	}
 	c := &core{store: d.Store, revocations: d.Revocations, count: d.Count, fanout: d.Fanout, mailer: d.Mailer,
 		onMail: d.MailQueued, users: newUserCache(100_000), cfg: cfg, log: d.Log}
-	checks := &Checks{core: c, hasher: d.Hasher, lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit,
+	checks := &Checks{core: c, store: d.Store, hasher: d.Hasher, lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit,
 		rateLimited: d.RateLimited, floor: newCheckFloor()}
-	factors := &Factors{core: c, sealer: d.Sealer, checks: checks}
-	recovery := &Recovery{core: c, hasher: d.Hasher, rec: newRecovery(cfg.Recovery), checks: checks, factors: factors}
+	factors := &Factors{core: c, store: d.Store, sealer: d.Sealer, checks: checks}
+	recovery := &Recovery{core: c, store: d.Store, hasher: d.Hasher, rec: newRecovery(cfg.Recovery), checks: checks, factors: factors}
 	s := &Services{
-		Accounts: &Accounts{core: c, hasher: d.Hasher, checks: checks, recovery: recovery},
+		Accounts: &Accounts{core: c, store: d.Store, hasher: d.Hasher, checks: checks, recovery: recovery},
 		Recovery: recovery,
 		Factors:  factors,
-		Feed:     &Feed{core: c},
+		Feed:     &Feed{core: c, store: d.Store},
 		Checks:   checks,
 	}
 	if d.Signer != nil {
-		s.Sessions = &Sessions{core: c, issuer: &issuer{core: c, signer: d.Signer}, hasher: d.Hasher, checks: checks, factors: factors}
+		s.Sessions = &Sessions{core: c, store: d.Store, issuer: &issuer{core: c, store: d.Store, signer: d.Signer}, hasher: d.Hasher, checks: checks, factors: factors}
 		wa, err := newWebAuthn(cfg.Passkeys)
 		if err != nil { // app.New validates the config first
 			d.Log.Error("passkeys disabled", "err", err)
 		}
-		s.Passkeys = &Passkeys{core: c, webauthn: wa, checks: checks, sessions: s.Sessions}
+		s.Passkeys = &Passkeys{core: c, store: d.Store, webauthn: wa, checks: checks, sessions: s.Sessions}
 	}
 	return s
 }

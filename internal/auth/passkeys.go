@@ -121,25 +121,6 @@ type PasskeyUse struct {
 	Now           time.Time
 }
 
-// PasskeyStore is the persistence of passkeys and ceremonies (part of Store).
-type PasskeyStore interface {
-	CreateCeremony(ctx context.Context, c Ceremony) error
-	// TakeCeremony marks the live (unused, unexpired) ceremony of hash and
-	// purpose used and returns it, in one statement; not_found otherwise.
-	TakeCeremony(ctx context.Context, hash, purpose string, now time.Time) (Ceremony, error)
-	Passkeys(ctx context.Context, userID string) ([]Passkey, error)
-	// PasskeyByCredential finds a passkey by its credential ID (not_found).
-	PasskeyByCredential(ctx context.Context, credentialID []byte) (Passkey, error)
-	// AddPasskey stores a new passkey: already_exists when its credential
-	// is registered already, to this account or another.
-	AddPasskey(ctx context.Context, p Passkey) error
-	// UsePasskey applies u; false, and nothing written, when the counter
-	// moved meanwhile or the challenge is no longer live.
-	UsePasskey(ctx context.Context, u PasskeyUse) (bool, error)
-	RenamePasskey(ctx context.Context, userID, id, name string) error
-	DeletePasskey(ctx context.Context, userID, id string, now time.Time) error
-}
-
 var (
 	errNoPasskeys      = Errorf(CodeUnavailable, "Passkeys are not available on this server.")
 	errPasskeyRefused  = Errorf(CodeInvalidCredentials, "The passkey could not be verified, or this sign-in has expired; start again.")

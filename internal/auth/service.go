@@ -76,7 +76,7 @@ const DefaultMaxSessionsPerUser = 100
 // clock, the audit log, and the fan-out of ended sessions and changed users
 // to this instance's revocation set, user cache and the other instances.
 type core struct {
-	store       Store
+	store       coreStore
 	revocations *Revocations
 	count       func(event string)
 	fanout      Fanout
