@@ -177,7 +177,9 @@ type (
 
 // NewService wires the services and returns them as one (temporary: see
 // Service).
-func NewService(cfg Config, d Deps) *Service {
-	s := New(cfg, d)
+func NewService(cfg Config, d Deps) *Service { return Forward(New(cfg, d)) }
+
+// Forward is the one Service over s (temporary: see Service).
+func Forward(s *Services) *Service {
 	return &Service{s.Accounts, s.Sessions, s.Recovery, s.Factors, s.Passkeys, s.Feed, s.Checks}
 }
