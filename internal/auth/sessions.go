@@ -85,53 +85,35 @@ func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) 
 	}
 	// What decide saw, to answer with once the rotation has committed.
 	var (
-		user                    User
-		sess                    Session
-		issue                   string // the refresh token to hand out; "" for none
-		rt                      RefreshToken
-		issuedAt                time.Time
-		reusedSession, reusedBy string
-		issuedScope             string
+		st       RefreshState
+		d        rotationDecision
+		issuedAt time.Time
+		issue    string // the refresh token to hand out; "" for none
+		rt       RefreshToken
 	)
-	decide := func(st RefreshState) (Rotation, error) {
+	rules := rotationRules{IdleTimeout: s.cfg.IdleTimeout, ReuseGrace: s.cfg.ReuseGrace, RefreshTTL: s.cfg.RefreshTTL}
+	decide := func(state RefreshState) (Rotation, error) {
 		now := s.now()
-		sess, user, issuedAt = st.Session, st.User, now
-		narrowed, granted := narrowScope(sess.Scope, scope)
-		issuedScope = narrowed
-		switch {
-		case sess.ClientID != clientID:
-			return Rotation{}, errInvalidGrant
-		case !sess.RevokedAt.IsZero(), user.Disabled,
-			!now.Before(sess.ExpiresAt), !now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)):
-			return Rotation{}, errInvalidGrant
-		case !st.Token.SpentAt.IsZero():
-			successor, err := openSuccessor(raw, st.Token.Successor)
-			// Times are whole milliseconds: a replay in the rotation's own
-			// millisecond is 0 after it, so a zero grace must refuse that too.
-			if err != nil || s.cfg.ReuseGrace <= 0 || now.Sub(st.Token.SpentAt) > s.cfg.ReuseGrace {
-				reusedSession, reusedBy = sess.ID, user.ID
-				return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
-			}
-			if !granted {
-				return Rotation{}, errInvalidScope
-			}
-			// A racing tab or a lost response: hand out the same successor,
-			// with the expiry it was given when the token was spent (its
-			// refresh lifetime, cut at the session's end). An access token
-			// goes out without a new refresh token: its session's
-			// revocation must cover it.
-			exp := st.Token.SpentAt.Add(s.cfg.RefreshTTL)
-			if sess.ExpiresAt.Before(exp) {
-				exp = sess.ExpiresAt
-			}
-			issue, rt = successor, RefreshToken{ExpiresAt: exp}
-			return Rotation{AccessLiveUntil: s.liveUntil(now)}, nil
-		case !now.Before(st.Token.ExpiresAt):
-			return Rotation{}, errInvalidGrant
-		case !granted:
-			return Rotation{}, errInvalidScope
+		ask := refreshAsk{ClientID: clientID, Scope: scope}
+		var successor string
+		if !state.Token.SpentAt.IsZero() {
+			var err error
+			successor, err = openSuccessor(raw, state.Token.Successor)
+			ask.OpensSuccessor = err == nil
 		}
-		issue, rt = next, s.refreshToken(sess, next, now)
+		st, d, issuedAt, issue, rt = state, decideRotation(state, ask, now, rules), now, "", RefreshToken{}
+		switch d.Outcome {
+		case refuseRefresh:
+			return Rotation{}, d.Err
+		case revokeForReuse:
+			return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
+		case replaySuccessor:
+			// An access token goes out without a new refresh token: its
+			// session's revocation must cover it.
+			issue, rt = successor, RefreshToken{ExpiresAt: d.ReplayExpiresAt}
+			return Rotation{AccessLiveUntil: s.liveUntil(now)}, nil
+		}
+		issue, rt = next, s.refreshToken(state.Session, next, now)
 		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
 	}
 	err = s.store.Rotate(ctx, key, decide)
@@ -141,13 +123,13 @@ func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) 
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	if reusedSession != "" {
-		s.ended(ctx, s.now(), reusedSession)
-		s.log.Warn("security: refresh token reuse detected; session revoked", "session", reusedSession)
-		s.audit(ctx, EventRefreshReuse, reusedBy, "session "+reusedSession+" revoked")
+	if d.Outcome == revokeForReuse {
+		s.ended(ctx, s.now(), st.Session.ID)
+		s.log.Warn("security: refresh token reuse detected; session revoked", "session", st.Session.ID)
+		s.audit(ctx, EventRefreshReuse, st.User.ID, "session "+st.Session.ID+" revoked")
 		return nil, errInvalidGrant
 	}
-	return s.scopedTokens(user, sess, issuedScope, issue, rt, issuedAt)
+	return s.scopedTokens(st.User, st.Session, d.Scope, issue, rt, issuedAt)
 }
 
 // narrowScope is the scope a refresh asking for asked gets of a session
