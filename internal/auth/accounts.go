@@ -9,6 +9,16 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
+// Accounts are the users: register, import, profile, delete, the admin's
+// rules, and the audit log (accounts.go, audit.go).
+type Accounts struct {
+	*core
+	store    accountsStore
+	hasher   Hasher
+	checks   *Checks
+	recovery *Recovery // the verification mail a sign-up sends
+}
+
 // RegisterInput is a sign-up.
 type RegisterInput struct {
 	Email, Username, Name, Password string
@@ -114,38 +124,6 @@ type ChangePasswordInput struct {
 	UserID, SessionID string // the caller's, from its access token
 	Current, New      string
 	Client            Client
-}
-
-// ChangePassword checks the current password (through the guarded path,
-// like a login), sets the new one and ends every other session of the user.
-// The caller's session goes on with new tokens: its earlier refresh tokens
-// are spent, so one stolen under the old password is worthless too.
-func (s *Sessions) ChangePassword(ctx context.Context, in ChangePasswordInput) (*Tokens, error) {
-	userID, next := in.UserID, in.New
-	u, err := s.checks.checkPassword(ctx, CheckPasswordChange, userID, in.Current, in.Client)
-	if err != nil {
-		return nil, err
-	}
-	sess, err := s.store.Session(ctx, in.SessionID, userID)
-	if err != nil {
-		return nil, err
-	}
-	if err := password.CheckPolicy(next, u.Email, u.Username); err != nil {
-		return nil, Errorf(CodeWeakPassword, "%s", err.Error())
-	}
-	hash, err := s.hasher.Hash(ctx, next)
-	if err != nil {
-		return nil, hashError(err)
-	}
-	now := s.now()
-	raw, rt := s.newRefreshToken(sess, now)
-	ended, err := s.store.ChangePassword(ctx, userID, hash, sess, rt, now, s.liveUntil(now))
-	if err != nil {
-		return nil, fmt.Errorf("change password: %w", err)
-	}
-	s.ended(ctx, now, ended...)
-	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d other sessions ended", len(ended)))
-	return s.tokens(u, sess, raw, rt, now)
 }
 
 // DeleteAccount deletes the caller's own account: its session must have
@@ -281,14 +259,3 @@ func (s *Accounts) deleteUser(ctx context.Context, id string) error {
 	s.ended(ctx, now, ended...)
 	return nil
 }
-
-// changedUser drops a user from this instance's cache and the others'.
-func (s *core) changedUser(ctx context.Context, id string) {
-	s.users.drop(id)
-	if s.fanout != nil {
-		s.fanout.UsersChanged(ctx, []string{id})
-	}
-}
-
-// UsersChangedElsewhere applies another instance's fan-out message.
-func (s *Feed) UsersChangedElsewhere(userIDs []string) { s.users.drop(userIDs...) }

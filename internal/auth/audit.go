@@ -110,3 +110,9 @@ func (s *Accounts) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent
 	}
 	return events, "", nil
 }
+
+// Audit records a security event about userID (the provider's client and
+// grant events).
+func (s *Accounts) Audit(ctx context.Context, event, userID, detail string) {
+	s.audit(ctx, event, userID, detail)
+}

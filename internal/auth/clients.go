@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
-	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -135,57 +134,6 @@ func (s *Sessions) EndSessions(ctx context.Context, f SessionFilter) ([]string, 
 	}
 	s.ended(ctx, now, ids...)
 	return ids, nil
-}
-
-// SessionsEnded records sessions that another store write ended (deleting a
-// grant or a client), as EndSessions does for its own.
-func (s *Feed) SessionsEnded(ctx context.Context, ids ...string) {
-	s.ended(ctx, s.now(), ids...)
-}
-
-// LiveUntil is when an access token issued now stops being live (with
-// leeway): how long a revocation made now must be remembered.
-func (s *Feed) LiveUntil() time.Time { return s.liveUntil(s.now()) }
-
-// Now is the Service's clock, in whole milliseconds.
-func (s *Feed) Now() time.Time { return s.now() }
-
-// Audit records a security event about userID (the provider's client and
-// grant events).
-func (s *Accounts) Audit(ctx context.Context, event, userID, detail string) {
-	s.audit(ctx, event, userID, detail)
-}
-
-// GuardedCheck is a check of a secret made outside this package (a client
-// secret, an authorization code), run through the one guarded path.
-type GuardedCheck struct {
-	Kind    CheckKind
-	Client  Client
-	Account string // the lockout key
-	UserID  string // "" when not known
-	Secret  string // what was presented: failures are padded by hashing it
-	// Check compares the secret (in constant time) and says why it failed.
-	Check func(ctx context.Context) (ok bool, reason string, err error)
-	// Bucket and BucketLimit: the per-address bucket of a known client
-	// (secretCheck.Bucket); Authenticated: the caller is a confidential
-	// client that has just proved itself, so no per-address limit applies
-	// (its backend speaks for all its users; an authorization code is 256
-	// random bits).
-	Bucket        string
-	BucketLimit   ratelimit.Limit
-	Authenticated bool
-}
-
-// Guarded runs c through the guarded path (guarded.go): the per-address
-// limit, the lockout of c.Account, the check, and on failure padding, an
-// audit event and invalid_credentials.
-func (s *Checks) Guarded(ctx context.Context, c GuardedCheck) error {
-	return s.guarded(ctx, secretCheck{Kind: c.Kind, Client: c.Client, Account: c.Account, UserID: c.UserID, Secret: c.Secret,
-		Bucket: c.Bucket, BucketLimit: c.BucketLimit, NoAddressLimit: c.Authenticated,
-		Check: func(ctx context.Context) (checkOutcome, error) {
-			ok, reason, err := c.Check(ctx)
-			return checkOutcome{OK: ok, Reason: reason}, err
-		}})
 }
 
 // BrowserSession returns the live session id of userID with when its user

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -11,6 +10,15 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 )
+
+// Factors are the second factors: authenticator apps and recovery codes
+// (factors.go).
+type Factors struct {
+	*core
+	store  factorsStore
+	sealer Sealer
+	checks *Checks
+}
 
 // Second factors: TOTP authenticators and recovery codes, the second step
 // of a login (an mfa_token, then a code), re-authentication for sensitive
@@ -152,20 +160,6 @@ func mfaMethods(u User) []string {
 	return m
 }
 
-// beginMFA starts the second step of a login whose password verified hash.
-func (s *Sessions) beginMFA(ctx context.Context, u User, hash string, c Client) error {
-	raw := newSecretToken()
-	now := s.now()
-	ch := MFAChallenge{Hash: hashToken(raw), UserID: u.ID, AMR: []string{AMRPassword}, PasswordFingerprint: hashToken(hash),
-		Client: Client{UserAgent: truncate(c.UserAgent, 512), IP: c.IP}, CreatedAt: now, ExpiresAt: now.Add(MFATokenTTL)}
-	if err := s.store.CreateMFAChallenge(ctx, ch); err != nil {
-		return fmt.Errorf("login: %w", err)
-	}
-	s.audit(ctx, EventMFAChallenge, u.ID, "password verified; second factor required")
-	return &MFARequired{Token: raw, Methods: mfaMethods(u),
-		err: Errorf(CodeMFARequired, "The password is right; a second factor is needed to finish signing in.")}
-}
-
 // MFALoginInput is the second step of a login: the mfa_token and either a
 // TOTP code or a recovery code.
 type MFALoginInput struct {
@@ -173,83 +167,6 @@ type MFALoginInput struct {
 	Code         string
 	RecoveryCode string
 	Client       Client
-}
-
-// LoginMFA finishes a login with a second factor. The mfa_token works once,
-// for MFATokenTTL, and for MaxMFAFailures codes; every code goes through the
-// guarded path (the account's lockout, the address's limit). Every failure,
-// whatever its kind (unknown, used or expired token, wrong or replayed
-// code), is the one invalid_code answer.
-func (s *Sessions) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, error) {
-	if in.Client != (Client{}) {
-		ctx = WithClient(ctx, in.Client)
-	}
-	if err := oneCode(in.Code, in.RecoveryCode); err != nil {
-		return nil, err
-	}
-	if in.Token == "" || len(in.Token) > 256 {
-		return nil, Errorf(CodeInvalidRequest, "An mfa_token is required.")
-	}
-	hash, now := hashToken(in.Token), s.now()
-	ch, err := s.store.MFAChallenge(ctx, hash)
-	if err != nil && ErrorCode(err) != CodeNotFound {
-		return nil, fmt.Errorf("login: %w", err)
-	}
-	secret := in.Code + in.RecoveryCode
-	if err != nil || !ch.UsedAt.IsZero() || !now.Before(ch.ExpiresAt) || ch.Failures >= MaxMFAFailures {
-		// A dead token: its own lockout key, so replaying one cannot lock the
-		// account; the per-address limit and the padding still apply.
-		return nil, s.checks.guarded(ctx, secretCheck{Kind: CheckMFAToken, Account: "mfa:" + hash, UserID: ch.UserID, Secret: secret,
-			FailEvent: EventLoginFailed, Refusal: errInvalidCode, Check: func(context.Context) (checkOutcome, error) {
-				return checkOutcome{Reason: "unknown, used or expired mfa_token"}, nil
-			}})
-	}
-	u, err := s.store.User(ctx, ch.UserID)
-	if err != nil {
-		return nil, err
-	}
-	kind, method := CheckTOTP, MethodTOTP
-	if in.RecoveryCode != "" {
-		kind, method = CheckRecoveryCode, MethodRecoveryCode
-	}
-	err = s.checks.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: secret, FailEvent: EventLoginFailed,
-		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
-			if out, err := s.chargeSecondStep(ctx, u, hash, now); out.Reason != "" || err != nil {
-				return out, err
-			}
-			if in.RecoveryCode != "" {
-				return s.factors.useRecoveryCode(ctx, u, in.RecoveryCode, hash, now)
-			}
-			return s.factors.useTOTP(ctx, u.ID, in.Code, hash, now)
-		}})
-	if err != nil {
-		return nil, err
-	}
-	return s.finishMFALogin(ctx, u, ch, addAMR(ch.AMR, AMROTP), method)
-}
-
-// finishMFALogin starts the session of a challenge whose second factor was
-// accepted (and the challenge marked used), if the password is still the
-// one its first step verified.
-func (s *Sessions) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, amr []string, method string) (*Tokens, error) {
-	hash, err := s.store.PasswordHash(ctx, u.ID)
-	if err != nil {
-		return nil, err
-	}
-	if hashToken(hash) != ch.PasswordFingerprint {
-		s.audit(ctx, EventLoginFailed, u.ID, "password changed during the login")
-		return nil, errInvalidCode
-	}
-	tokens, err := s.startSession(ctx, u, hash, ch.Client, amr)
-	if errors.Is(err, ErrCredentialsChanged) {
-		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
-		return nil, errInvalidCode
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, EventLoginSucceeded, u.ID, "session "+tokens.SessionID+"; second factor "+method)
-	return tokens, nil
 }
 
 // oneCode refuses a request with neither or both of a code and a recovery code.
@@ -309,25 +226,6 @@ func (s *Factors) useRecoveryCode(ctx context.Context, u User, code, challengeHa
 	return checkOutcome{OK: true}, nil
 }
 
-// notice renders a mail to u, or none when u has no email or the Service
-// sends no mail.
-func (s *core) notice(u User, kind mail.Kind, d mail.Data) ([]outbox.Message, error) {
-	if u.Email == "" || s.mailer == nil {
-		return nil, nil
-	}
-	m, err := s.mailer.Render(kind, u.Email, d)
-	if err != nil {
-		return nil, err
-	}
-	return []outbox.Message{m}, nil
-}
-
-func (s *core) mailQueued() {
-	if s.onMail != nil {
-		s.onMail()
-	}
-}
-
 func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
 
 func (s *Factors) openTOTP(userID string, sealed []byte) (string, error) {
@@ -363,23 +261,6 @@ func addAMR(amr []string, method string) []string {
 	}
 	slices.Sort(out[len(out)-len(set):])
 	return out
-}
-
-// requireRecentAuth refuses, with reauthentication_required, an action of a
-// session whose user last proved who they are more than --reauth-max-age
-// ago. Enrolling or removing a factor, new recovery codes, account deletion
-// and email change call it first.
-func (s *core) requireRecentAuth(ctx context.Context, sessionID string) error {
-	sess, err := s.store.LiveSession(ctx, sessionID)
-	if ErrorCode(err) == CodeNotFound {
-		return errReauth
-	} else if err != nil {
-		return err
-	}
-	if sess.AuthTime.IsZero() || s.now().Sub(sess.AuthTime) > s.cfg.ReauthMaxAge {
-		return errReauth
-	}
-	return nil
 }
 
 // TOTPEnrolment is a new authenticator to scan or type in.
@@ -602,52 +483,6 @@ type ReauthInput struct {
 	Client            Client
 }
 
-// Reauthenticate checks one secret through the guarded path (the same
-// limits as a login) and renews the session's auth_time; the method joins
-// the session's amr (a password session re-authenticated with a code has
-// proved two factors: mfa). The session goes on with new tokens.
-func (s *Sessions) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, error) {
-	given := 0
-	for _, v := range []string{in.Password, in.Code, in.RecoveryCode} {
-		if v != "" {
-			given++
-		}
-	}
-	if given != 1 {
-		return nil, Errorf(CodeInvalidRequest, "Send one of password, code or recovery_code.")
-	}
-	if in.Client != (Client{}) {
-		ctx = WithClient(ctx, in.Client)
-	}
-	sess, err := s.store.Session(ctx, in.SessionID, in.UserID)
-	if err != nil {
-		return nil, err
-	}
-	var u User
-	method := AMRPassword
-	if in.Password != "" {
-		if u, err = s.checks.checkPassword(ctx, CheckReauth, in.UserID, in.Password, in.Client); err != nil {
-			return nil, err
-		}
-	} else {
-		if u, err = s.store.User(ctx, in.UserID); err != nil {
-			return nil, err
-		}
-		method = AMROTP
-		if err := s.factors.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, errInvalidCode); err != nil {
-			return nil, err
-		}
-	}
-	now := s.now()
-	sess.AMR, sess.AuthTime = addAMR(sess.AMR, method), now
-	raw, rt := s.newRefreshToken(sess, now)
-	if err := s.store.Reauthenticate(ctx, sess.ID, sess.AMR, now, rt); err != nil {
-		return nil, fmt.Errorf("reauthenticate: %w", err)
-	}
-	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+method)
-	return s.tokens(u, sess, raw, rt, now)
-}
-
 // checkSecondFactor checks a user's TOTP code, or recovery code, through
 // the guarded path (the account's lockout, the per-address limit, audit);
 // refusal is the one answer to a wrong one. A right code is spent.
@@ -694,20 +529,4 @@ func (s *Factors) ResetMFA(ctx context.Context, actorID, id string) error {
 	}
 	s.audit(ctx, EventMFAReset, id, fmt.Sprintf("factors removed: %t; %d sessions ended", removed, len(ended)))
 	return nil
-}
-
-// chargeSecondStep counts one attempt of a login's second step against its
-// challenge (hash): a challenge used up or expired, or an account disabled
-// since the password, fails the check with that reason, whatever the
-// factor presented.
-func (s *Sessions) chargeSecondStep(ctx context.Context, u User, hash string, now time.Time) (checkOutcome, error) {
-	if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
-		return checkOutcome{Reason: "mfa_token used up or expired"}, nil
-	} else if err != nil {
-		return checkOutcome{}, err
-	}
-	if u.Disabled {
-		return checkOutcome{Reason: "disabled account"}, nil
-	}
-	return checkOutcome{}, nil
 }

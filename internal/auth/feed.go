@@ -4,8 +4,19 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
+
+// Feed keeps this instance's revocation set and user cache current from
+// the database's change feed and the other instances (feed.go), and serves
+// the feed to guard's clients.
+type Feed struct {
+	*core
+	store ChangeStore
+	revMu sync.Mutex // serialises SyncChanges
+	feed  feedState  // how far the change feed has been read
+}
 
 // Page sizes of GET /revocations.
 const (
@@ -110,4 +121,25 @@ func (s *Feed) SyncChanges(ctx context.Context) error {
 	}
 	s.feed.synced = now
 	return nil
+}
+
+// UsersChangedElsewhere applies another instance's fan-out message.
+func (s *Feed) UsersChangedElsewhere(userIDs []string) { s.users.drop(userIDs...) }
+
+// SessionsEnded records sessions that another store write ended (deleting a
+// grant or a client), as EndSessions does for its own.
+func (s *Feed) SessionsEnded(ctx context.Context, ids ...string) {
+	s.ended(ctx, s.now(), ids...)
+}
+
+// LiveUntil is when an access token issued now stops being live (with
+// leeway): how long a revocation made now must be remembered.
+func (s *Feed) LiveUntil() time.Time { return s.liveUntil(s.now()) }
+
+// Now is the Service's clock, in whole milliseconds.
+func (s *Feed) Now() time.Time { return s.now() }
+
+// SessionsEndedElsewhere applies another instance's fan-out message.
+func (s *Feed) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
+	s.revocations.Add(until, sessionIDs...)
 }

@@ -2,12 +2,7 @@ package auth
 
 import (
 	"log/slog"
-	"sync"
-
-	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"time"
-
-	"github.com/go-webauthn/webauthn/webauthn"
 )
 
 // Services are Gatehouse's use cases, one service per concern, sharing one
@@ -20,89 +15,6 @@ type Services struct {
 	Passkeys *Passkeys
 	Feed     *Feed
 	Checks   *Checks
-}
-
-// Checks is the guarded path every check of a secret takes (guarded.go,
-// floor.go): the per-address limit, the account's lockout, the check, and
-// on failure the floor's padding, an audit event and one answer.
-type Checks struct {
-	*core
-	store       checksStore
-	hasher      Hasher
-	lockout     Lockout
-	limiter     Limiter
-	checkLimit  ratelimit.Limit
-	rateLimited func(action string)
-	floor       *checkFloor // every failed check ends no sooner (floor.go)
-}
-
-// Accounts are the users: register, import, profile, delete, the admin's
-// rules, and the audit log (accounts.go, audit.go).
-type Accounts struct {
-	*core
-	store    accountsStore
-	hasher   Hasher
-	checks   *Checks
-	recovery *Recovery // the verification mail a sign-up sends
-}
-
-// Sessions are logins and what follows them: the MFA step, refresh,
-// logout, the sessions list, re-authentication, a password change that
-// keeps the session, and the OpenID Connect clients' sessions.
-type Sessions struct {
-	*core
-	*issuer
-	store   sessionsStore
-	hasher  Hasher
-	checks  *Checks
-	factors *Factors // the second step of a login
-}
-
-// issuer signs a session's access tokens and mints its refresh tokens.
-type issuer struct {
-	*core
-	store  issuerStore
-	signer Signer
-}
-
-// Factors are the second factors: authenticator apps and recovery codes
-// (factors.go).
-type Factors struct {
-	*core
-	store  factorsStore
-	sealer Sealer
-	checks *Checks
-}
-
-// Passkeys are WebAuthn credentials: registration, passwordless login and
-// the passkey answer to a second step (passkeys.go).
-type Passkeys struct {
-	*core
-	store    passkeysStore
-	webauthn *webauthn.WebAuthn // nil: no passkeys
-	checks   *Checks
-	sessions *Sessions // a passkey login starts one
-}
-
-// Recovery are the mailed links: verification, password reset, email
-// change, and their background queue (recovery.go).
-type Recovery struct {
-	*core
-	store   recoveryStore
-	hasher  Hasher
-	rec     *recovery // links and their background queue
-	checks  *Checks
-	factors *Factors // a reset asks for the second factor
-}
-
-// Feed keeps this instance's revocation set and user cache current from
-// the database's change feed and the other instances (feed.go), and serves
-// the feed to guard's clients.
-type Feed struct {
-	*core
-	store ChangeStore
-	revMu sync.Mutex // serialises SyncChanges
-	feed  feedState  // how far the change feed has been read
 }
 
 // New wires the services. Deps.Signer may be nil only where no token is

@@ -17,6 +17,16 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 )
 
+// Passkeys are WebAuthn credentials: registration, passwordless login and
+// the passkey answer to a second step (passkeys.go).
+type Passkeys struct {
+	*core
+	store    passkeysStore
+	webauthn *webauthn.WebAuthn // nil: no passkeys
+	checks   *Checks
+	sessions *Sessions // a passkey login starts one
+}
+
 // Passkeys (WebAuthn credentials, github.com/go-webauthn/webauthn): they
 // are registered from a signed-in session (a recent login), sign in without
 // a password (discoverable credentials, user verification required), and

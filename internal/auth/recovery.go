@@ -18,6 +18,17 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
+// Recovery are the mailed links: verification, password reset, email
+// change, and their background queue (recovery.go).
+type Recovery struct {
+	*core
+	store   recoveryStore
+	hasher  Hasher
+	rec     *recovery // links and their background queue
+	checks  *Checks
+	factors *Factors // a reset asks for the second factor
+}
+
 // Account recovery: email verification, password reset and email change,
 // all by one-time links. The rules, in one place:
 //
@@ -235,15 +246,6 @@ func (r *recovery) linkKind(p LinkPurpose) (path string, kind mail.Kind, ttl tim
 	}
 }
 
-// render renders a mail, or fails when no Mailer is configured (Deps.Mailer:
-// without it links can be printed, not mailed).
-func (s *core) render(kind mail.Kind, to string, d mail.Data) (mail.Message, error) {
-	if s.mailer == nil {
-		return mail.Message{}, errors.New("no mail templates configured")
-	}
-	return s.mailer.Render(kind, to, d)
-}
-
 // mailName is the name a mail to the address to greets: the user's name
 // only when to is their verified address. Anyone can have Gatehouse mail
 // any address (sign up with it, ask to change to it), so a mail to an
@@ -288,23 +290,6 @@ func (s *Recovery) issueLinkFor(ctx context.Context, done LinkRequest, u User, p
 		s.mailQueued()
 	}
 	return link, nil
-}
-
-// allow takes a token from a recovery bucket; a failing limiter is logged
-// and ignored.
-func (s *Checks) allow(ctx context.Context, key string, l ratelimit.Limit) (bool, time.Duration) {
-	if s.limiter == nil {
-		return true, 0
-	}
-	ok, retry, err := s.limiter.Allow(ctx, key, l)
-	if err != nil {
-		s.log.Warn("rate limiter failed", "err", err)
-		return true, 0
-	}
-	if !ok {
-		s.rateLimited(strings.SplitN(key, ":", 2)[0])
-	}
-	return ok, retry
 }
 
 // limitRecoveryAddress is the per-address limit on asking for links.
@@ -798,17 +783,4 @@ func (s *Recovery) spendLink(ctx context.Context, kind CheckKind, purpose LinkPu
 	}
 	s.changedUser(ctx, used.ID)
 	return used, ended, nil
-}
-
-// checkVerified is the rule of --require-verified-email: an account whose
-// address is not verified (or that has none) gets no session. Only
-// startSession and StartClientSession call it, and every way to a session
-// (a password, a passkey, a login's second step, an OpenID client's code)
-// goes through one of them.
-func (s *core) checkVerified(ctx context.Context, u User) error {
-	if !s.cfg.Recovery.RequireVerifiedEmail || u.EmailVerified {
-		return nil
-	}
-	s.audit(ctx, EventLoginFailed, u.ID, "email not verified")
-	return errEmailNotVerified
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
+	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/google/uuid"
@@ -185,4 +187,92 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
+}
+
+// changedUser drops a user from this instance's cache and the others'.
+func (s *core) changedUser(ctx context.Context, id string) {
+	s.users.drop(id)
+	if s.fanout != nil {
+		s.fanout.UsersChanged(ctx, []string{id})
+	}
+}
+
+// notice renders a mail to u, or none when u has no email or the Service
+// sends no mail.
+func (s *core) notice(u User, kind mail.Kind, d mail.Data) ([]outbox.Message, error) {
+	if u.Email == "" || s.mailer == nil {
+		return nil, nil
+	}
+	m, err := s.mailer.Render(kind, u.Email, d)
+	if err != nil {
+		return nil, err
+	}
+	return []outbox.Message{m}, nil
+}
+
+func (s *core) mailQueued() {
+	if s.onMail != nil {
+		s.onMail()
+	}
+}
+
+// requireRecentAuth refuses, with reauthentication_required, an action of a
+// session whose user last proved who they are more than --reauth-max-age
+// ago. Enrolling or removing a factor, new recovery codes, account deletion
+// and email change call it first.
+func (s *core) requireRecentAuth(ctx context.Context, sessionID string) error {
+	sess, err := s.store.LiveSession(ctx, sessionID)
+	if ErrorCode(err) == CodeNotFound {
+		return errReauth
+	} else if err != nil {
+		return err
+	}
+	if sess.AuthTime.IsZero() || s.now().Sub(sess.AuthTime) > s.cfg.ReauthMaxAge {
+		return errReauth
+	}
+	return nil
+}
+
+// render renders a mail, or fails when no Mailer is configured (Deps.Mailer:
+// without it links can be printed, not mailed).
+func (s *core) render(kind mail.Kind, to string, d mail.Data) (mail.Message, error) {
+	if s.mailer == nil {
+		return mail.Message{}, errors.New("no mail templates configured")
+	}
+	return s.mailer.Render(kind, to, d)
+}
+
+// checkVerified is the rule of --require-verified-email: an account whose
+// address is not verified (or that has none) gets no session. Only
+// startSession and StartClientSession call it, and every way to a session
+// (a password, a passkey, a login's second step, an OpenID client's code)
+// goes through one of them.
+func (s *core) checkVerified(ctx context.Context, u User) error {
+	if !s.cfg.Recovery.RequireVerifiedEmail || u.EmailVerified {
+		return nil
+	}
+	s.audit(ctx, EventLoginFailed, u.ID, "email not verified")
+	return errEmailNotVerified
+}
+
+// ended records sessions ended here: at once in this instance's memory, and
+// through the fan-out in the others'.
+func (s *core) ended(ctx context.Context, now time.Time, sessionIDs ...string) {
+	if len(sessionIDs) == 0 {
+		return
+	}
+	until := s.liveUntil(now)
+	s.revocations.Add(until, sessionIDs...)
+	if s.fanout != nil {
+		s.fanout.SessionsEnded(ctx, until, sessionIDs)
+	}
+}
+
+// liveUntil is when an access token issued now expires, plus guard's leeway
+// and a margin: how long a revocation must be remembered. Each session's
+// latest liveUntil is stored with its tokens, and a revocation lasts until
+// the later of that and this instance's liveUntil, so shortening
+// --access-ttl never forgets a revocation while older, longer tokens live.
+func (s *core) liveUntil(now time.Time) time.Time {
+	return now.Add(s.cfg.AccessTTL + time.Minute)
 }

@@ -13,9 +13,29 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
+
+// Sessions are logins and what follows them: the MFA step, refresh,
+// logout, the sessions list, re-authentication, a password change that
+// keeps the session, and the OpenID Connect clients' sessions.
+type Sessions struct {
+	*core
+	*issuer
+	store   sessionsStore
+	hasher  Hasher
+	checks  *Checks
+	factors *Factors // the second step of a login
+}
+
+// issuer signs a session's access tokens and mints its refresh tokens.
+type issuer struct {
+	*core
+	store  issuerStore
+	signer Signer
+}
 
 // startSession creates the session of a login that verified hash for u:
 // every login, whatever proved who the user is, ends here, so the rules of
@@ -354,33 +374,6 @@ func (s *issuer) refreshToken(sess Session, raw string, now time.Time) RefreshTo
 		AccessLiveUntil: s.liveUntil(now)}
 }
 
-// ended records sessions ended here: at once in this instance's memory, and
-// through the fan-out in the others'.
-func (s *core) ended(ctx context.Context, now time.Time, sessionIDs ...string) {
-	if len(sessionIDs) == 0 {
-		return
-	}
-	until := s.liveUntil(now)
-	s.revocations.Add(until, sessionIDs...)
-	if s.fanout != nil {
-		s.fanout.SessionsEnded(ctx, until, sessionIDs)
-	}
-}
-
-// SessionsEndedElsewhere applies another instance's fan-out message.
-func (s *Feed) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
-	s.revocations.Add(until, sessionIDs...)
-}
-
-// liveUntil is when an access token issued now expires, plus guard's leeway
-// and a margin: how long a revocation must be remembered. Each session's
-// latest liveUntil is stored with its tokens, and a revocation lasts until
-// the later of that and this instance's liveUntil, so shortening
-// --access-ttl never forgets a revocation while older, longer tokens live.
-func (s *core) liveUntil(now time.Time) time.Time {
-	return now.Add(s.cfg.AccessTTL + time.Minute)
-}
-
 var (
 	errInvalidGrant = Errorf(CodeInvalidGrant, "The refresh token is not valid.")
 	errInvalidScope = Errorf(CodeInvalidScope, "The scope asked exceeds what was granted.")
@@ -418,4 +411,82 @@ func successorAEAD(raw string) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// ChangePassword checks the current password (through the guarded path,
+// like a login), sets the new one and ends every other session of the user.
+// The caller's session goes on with new tokens: its earlier refresh tokens
+// are spent, so one stolen under the old password is worthless too.
+func (s *Sessions) ChangePassword(ctx context.Context, in ChangePasswordInput) (*Tokens, error) {
+	userID, next := in.UserID, in.New
+	u, err := s.checks.checkPassword(ctx, CheckPasswordChange, userID, in.Current, in.Client)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.store.Session(ctx, in.SessionID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := password.CheckPolicy(next, u.Email, u.Username); err != nil {
+		return nil, Errorf(CodeWeakPassword, "%s", err.Error())
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return nil, hashError(err)
+	}
+	now := s.now()
+	raw, rt := s.newRefreshToken(sess, now)
+	ended, err := s.store.ChangePassword(ctx, userID, hash, sess, rt, now, s.liveUntil(now))
+	if err != nil {
+		return nil, fmt.Errorf("change password: %w", err)
+	}
+	s.ended(ctx, now, ended...)
+	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d other sessions ended", len(ended)))
+	return s.tokens(u, sess, raw, rt, now)
+}
+
+// Reauthenticate checks one secret through the guarded path (the same
+// limits as a login) and renews the session's auth_time; the method joins
+// the session's amr (a password session re-authenticated with a code has
+// proved two factors: mfa). The session goes on with new tokens.
+func (s *Sessions) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, error) {
+	given := 0
+	for _, v := range []string{in.Password, in.Code, in.RecoveryCode} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return nil, Errorf(CodeInvalidRequest, "Send one of password, code or recovery_code.")
+	}
+	if in.Client != (Client{}) {
+		ctx = WithClient(ctx, in.Client)
+	}
+	sess, err := s.store.Session(ctx, in.SessionID, in.UserID)
+	if err != nil {
+		return nil, err
+	}
+	var u User
+	method := AMRPassword
+	if in.Password != "" {
+		if u, err = s.checks.checkPassword(ctx, CheckReauth, in.UserID, in.Password, in.Client); err != nil {
+			return nil, err
+		}
+	} else {
+		if u, err = s.store.User(ctx, in.UserID); err != nil {
+			return nil, err
+		}
+		method = AMROTP
+		if err := s.factors.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, errInvalidCode); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	sess.AMR, sess.AuthTime = addAMR(sess.AMR, method), now
+	raw, rt := s.newRefreshToken(sess, now)
+	if err := s.store.Reauthenticate(ctx, sess.ID, sess.AMR, now, rt); err != nil {
+		return nil, fmt.Errorf("reauthenticate: %w", err)
+	}
+	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+method)
+	return s.tokens(u, sess, raw, rt, now)
 }
