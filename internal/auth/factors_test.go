@@ -6,8 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
-	"io"
-	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,13 +15,11 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // testSealer is AES-256-GCM under a random key: what internal/seal does
@@ -74,40 +70,22 @@ type mfaEnv struct {
 func newMFAEnv(t *testing.T, lockout *ratelimit.LockoutPolicy) *mfaEnv {
 	t.Helper()
 	ctx := context.Background()
-	st := storetest.New(t)
-	clk := &clock{t: time.Unix(1_700_000_000, 0).UTC()} // a step boundary
-	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
-		Queue: 256, MaxWait: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk := authtest.NewClock(time.Unix(1_700_000_000, 0).UTC()) // a step boundary
 	tpl, err := mail.NewTemplates("", "https://id.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev := auth.NewRevocations(clk.Now)
 	e := &mfaEnv{sealer: newTestSealer(t)}
-	d := auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: rev, Sealer: e.sealer, Mailer: tpl,
-		MailQueued: func() { e.mu.Lock(); e.mailed++; e.mu.Unlock() },
-		Log:        slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if lockout != nil {
-		d.Lockout = ratelimit.NewMemoryLockout(*lockout, clk.Now)
-	}
-	e.cfg = auth.Config{
-		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-	}
-	e.deps = d
-	svc := auth.NewService(e.cfg, d)
-	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"}, Keys: keys, Revocations: rev, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.env = &env{svc: svc, guard: g, clock: clk, store: st}
+	a := authtest.New(t, authtest.WithClock(clk), authtest.WithDeps(func(d *auth.Deps) {
+		d.Sealer, d.Mailer = e.sealer, tpl
+		d.MailQueued = func() { e.mu.Lock(); e.mailed++; e.mu.Unlock() }
+		if lockout != nil {
+			d.Lockout = ratelimit.NewMemoryLockout(*lockout, clk.Now)
+		}
+	}))
+	e.cfg, e.deps = a.Config, a.Deps
+	svc := a.Service
+	e.env = envOf(t, a)
 	if e.user, err = svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Name: "Ann", Password: annPW}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -11,10 +9,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // recordingHasher is the real hasher, recording which verifications ran and
@@ -93,26 +90,12 @@ type guardedEnv struct {
 // newGuardedEnv is newEnv with the recording hasher and the default lockout.
 func newGuardedEnv(t *testing.T) *guardedEnv {
 	t.Helper()
-	ctx := context.Background()
-	st := storetest.New(t)
-	clk := &clock{t: time.Now().UTC()}
-	real, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
-		Queue: 256, MaxWait: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &recordingHasher{real: real}
-	svc := auth.NewService(auth.Config{
-		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-	}, auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: auth.NewRevocations(clk.Now),
-		Lockout: ratelimit.NewMemoryLockout(ratelimit.LockoutPolicy{}, clk.Now),
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
-	return &guardedEnv{env: &env{svc: svc, clock: clk, store: st}, hasher: h}
+	clk := authtest.NewClock(time.Now().UTC())
+	h := &recordingHasher{real: authtest.Hasher(t)}
+	a := authtest.New(t, authtest.WithClock(clk), authtest.WithHasher(h), authtest.WithDeps(func(d *auth.Deps) {
+		d.Lockout = ratelimit.NewMemoryLockout(ratelimit.LockoutPolicy{}, clk.Now)
+	}))
+	return &guardedEnv{env: &env{svc: a.Service, clock: a.Clock, store: a.Store}, hasher: h}
 }
 
 func (e *guardedEnv) user(t *testing.T, email, pw, role string) auth.User {

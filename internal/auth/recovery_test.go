@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,10 +11,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // linkMailer renders real mails and remembers each link by recipient and kind.
@@ -69,24 +65,17 @@ func (e *recEnv) signIn(t *testing.T, u auth.User) string {
 func newRecEnv(t *testing.T, cfg func(*auth.RecoveryConfig)) *recEnv {
 	t.Helper()
 	ctx := context.Background()
-	st := storetest.New(t)
-	clk := &clock{t: time.Now().UTC()}
-	h, _ := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tpl, _ := mail.NewTemplates("", "https://id.example.com")
 	m := &linkMailer{tpl: tpl, links: map[string]string{}}
 	rc := auth.RecoveryConfig{PublicURL: "https://id.example.com"}
 	if cfg != nil {
 		cfg(&rc)
 	}
-	svc := auth.NewService(auth.Config{Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-		MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now, Recovery: rc},
-		auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: auth.NewRevocations(clk.Now), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Mailer: m})
-	e := &recEnv{env: &env{svc: svc, clock: clk, store: st}, mail: m}
+	a := authtest.New(t, authtest.WithConfig(func(c *auth.Config) { c.ReuseGrace, c.Recovery = 0, rc }),
+		authtest.WithDeps(func(d *auth.Deps) { d.Mailer = m }))
+	svc := a.Service
+	e := &recEnv{env: &env{svc: svc, clock: a.Clock, store: a.Store}, mail: m}
+	var err error
 	if e.ann, err = svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: annPW}); err != nil {
 		t.Fatal(err)
 	}

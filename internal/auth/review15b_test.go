@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,10 +18,9 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // review15bTwin is two Gatehouse instances (two stores, two services) on
@@ -32,7 +29,7 @@ type review15bTwin struct {
 	a, b   *auth.Service
 	sa, sb *store.Store
 	guard  *guard.Guard
-	clock  *clock
+	clock  *authtest.Clock
 }
 
 func newReview15bTwin(t *testing.T) *review15bTwin {
@@ -55,31 +52,15 @@ func newReview15bTwin(t *testing.T) *review15bTwin {
 	}
 	sa := open()
 	sb := open()
-	clk := &clock{t: time.Now().UTC()}
-	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func(st *store.Store) (*auth.Service, *token.KeyRing) {
-		keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc := auth.NewService(auth.Config{
-			Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-			ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-		}, auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: auth.NewRevocations(clk.Now),
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		return svc, keys
-	}
-	a, keys := mk(sa)
-	b, _ := mk(sb)
+	clk := authtest.NewClock(time.Now().UTC())
+	a := authtest.New(t, authtest.WithStore(sa), authtest.WithClock(clk))
+	b := authtest.New(t, authtest.WithStore(sb), authtest.WithClock(clk))
 	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"},
-		Keys: keys, Revocations: auth.NewRevocations(clk.Now), Now: clk.Now})
+		Keys: a.Keys, Revocations: auth.NewRevocations(clk.Now), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &review15bTwin{a: a, b: b, sa: sa, sb: sb, guard: g, clock: clk}
+	return &review15bTwin{a: a.Service, b: b.Service, sa: sa, sb: sb, guard: g, clock: clk}
 }
 
 func (w *review15bTwin) register(t *testing.T, email string) {

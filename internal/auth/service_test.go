@@ -2,64 +2,47 @@ package auth_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
-
-// clock is a settable time source shared by the service and guard.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type env struct {
 	svc   *auth.Service
 	guard *guard.Guard
-	clock *clock
+	clock *authtest.Clock
 	store *store.Store
-	keys  auth.Signer // the deployment's signing keys, for another instance
 }
 
-const issuer = "http://gatehouse.test"
+const issuer = authtest.Issuer
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx := context.Background()
-	st := storetest.New(t)
-	clk := &clock{t: time.Now().UTC()}
-	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev := auth.NewRevocations(clk.Now)
-	svc := auth.NewService(auth.Config{
-		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-	}, auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: rev, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a := authtest.New(t)
+	return envOf(t, a)
+}
+
+// envOf is the env of a's services, with a guard over its keys.
+func envOf(t testing.TB, a *authtest.Env) *env {
+	t.Helper()
 	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"},
-		Keys: keys, Revocations: rev, Now: clk.Now})
+		Keys: a.Keys, Revocations: a.Revocations, Now: a.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{svc: svc, guard: g, clock: clk, store: st, keys: keys}
+	return &env{svc: a.Service, guard: g, clock: a.Clock, store: a.Store}
+}
+
+// instance is another Gatehouse instance on e's database and clock: its own
+// memory (revocation set, user cache).
+func (e *env) instance(t testing.TB, opts ...authtest.Option) *authtest.Env {
+	t.Helper()
+	return authtest.New(t, append([]authtest.Option{authtest.WithStore(e.store), authtest.WithClock(e.clock)}, opts...)...)
 }
 
 func (e *env) login(t testing.TB) *auth.Tokens {
@@ -278,9 +261,9 @@ func TestRevocationsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A fresh set, as after a restart, learns the revocation from the database.
-	rev := auth.NewRevocations(e.clock.Now)
-	svc := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: e.clock.Now}, auth.Deps{Store: e.store, Revocations: rev})
-	if err := svc.SyncChanges(context.Background()); err != nil {
+	fresh := e.instance(t)
+	rev := fresh.Revocations
+	if err := fresh.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
@@ -322,8 +305,8 @@ func TestRevocationsReachAnotherInstance(t *testing.T) {
 	a := newEnv(t)
 	tok := a.login(t)
 	// Instance B shares A's database but has its own memory.
-	rev := auth.NewRevocations(a.clock.Now)
-	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now}, auth.Deps{Store: a.store, Revocations: rev})
+	bEnv := a.instance(t)
+	b, rev := bEnv.Service, bEnv.Revocations
 	if err := b.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -386,8 +369,7 @@ func TestUserCacheFollowsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Instance B, on the same database, renames the user.
-	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now},
-		auth.Deps{Store: a.store, Revocations: auth.NewRevocations(a.clock.Now)})
+	b := a.instance(t).Service
 	a.clock.Advance(time.Second)
 	if _, err := b.UpdateProfile(ctx, id, ptr("Renamed on B")); err != nil {
 		t.Fatal(err)
