@@ -76,7 +76,7 @@ type Sealer interface {
 	Open(sealed, aad []byte) ([]byte, error)
 }
 
-// Mailer renders the mails the Service sends (internal/mail.Templates).
+// Mailer renders the mails the services send (internal/mail.Templates).
 type Mailer interface {
 	Render(kind mail.Kind, to string, d mail.Data) (mail.Message, error)
 }

@@ -136,7 +136,7 @@ func (s *Feed) SessionsEnded(ctx context.Context, ids ...string) {
 // leeway): how long a revocation made now must be remembered.
 func (s *Feed) LiveUntil() time.Time { return s.liveUntil(s.now()) }
 
-// Now is the Service's clock, in whole milliseconds.
+// Now is the services' clock, in whole milliseconds.
 func (s *Feed) Now() time.Time { return s.now() }
 
 // SessionsEndedElsewhere applies another instance's fan-out message.

@@ -47,7 +47,7 @@ type Checks struct {
 // The one guarded path: every check of a secret (a login's password, the
 // current password of a password change or an account deletion, and later
 // re-authentication, MFA and recovery codes, reset links, client secrets)
-// goes through Service.guarded, which applies, in this order:
+// goes through Checks.guarded, which applies, in this order:
 //
 //  1. the per-address limit, one bucket per client address for every kind
 //     of check (IPv6 keyed by /64), so a flood is refused before any hash;

@@ -165,7 +165,7 @@ const (
 	DefaultResetTTL  = 30 * time.Minute
 )
 
-// recovery is the Service's recovery state: its config and the bounded
+// recovery is Recovery's state: its config and the bounded
 // background queue.
 type recovery struct {
 	cfg     RecoveryConfig

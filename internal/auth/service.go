@@ -46,7 +46,7 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, l ratelimit.Limit) (ok bool, retryAfter time.Duration, err error)
 }
 
-// Config holds the Service's lifetimes and identity.
+// Config holds the services' lifetimes and identity.
 type Config struct {
 	Issuer      string
 	Audience    string
@@ -97,14 +97,14 @@ type Fanout interface {
 	UsersChanged(ctx context.Context, userIDs []string)
 }
 
-// Deps are a Service's collaborators. Signer may be nil where no token is
-// issued (the command line); Lockout nil means no account lockout, Limiter
+// Deps are the services' collaborators. Signer may be nil where no token is
+// issued (the command line: New then wires no Sessions and no Passkeys); Lockout nil means no account lockout, Limiter
 // nil no per-address limit on secret checks.
 type Deps struct {
 	Store       Store
 	Hasher      Hasher
 	Signer      Signer
-	Revocations *Revocations // receives every session the Service ends
+	Revocations *Revocations // receives every session the services end
 	Lockout     Lockout
 	// Limiter and CheckLimit bound the checks of secrets (login, current
 	// passwords, later codes) per client address, one bucket for them all.
@@ -197,8 +197,8 @@ func (s *core) changedUser(ctx context.Context, id string) {
 	}
 }
 
-// notice renders a mail to u, or none when u has no email or the Service
-// sends no mail.
+// notice renders a mail to u, or none when u has no email or no mail is
+// sent (no Mailer).
 func (s *core) notice(u User, kind mail.Kind, d mail.Data) ([]outbox.Message, error) {
 	if u.Email == "" || s.mailer == nil {
 		return nil, nil
