@@ -334,7 +334,7 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 // Run does the server's background work until ctx ends: it follows the
 // change feed (so logouts on other instances take effect here within a poll
 // interval), reloads signing keys, delivers the mail outbox, serves the
-// link requests left behind (auth.Service.SweepLinkRequests), and prunes
+// link requests left behind (auth.Recovery.SweepLinkRequests), and prunes
 // hourly (Prune).
 func (a *App) Run(ctx context.Context) {
 	if a.fanout != nil {

@@ -52,7 +52,8 @@ func New(cfg Config, d Deps) *Services {
 		Checks:   checks,
 	}
 	if d.Signer != nil {
-		s.Sessions = &Sessions{core: c, store: d.Store, issuer: &issuer{core: c, store: d.Store, signer: d.Signer}, hasher: d.Hasher, checks: checks, factors: factors}
+		s.Sessions = &Sessions{core: c, store: d.Store, issuer: &issuer{core: c, store: d.Store, signer: d.Signer},
+			hasher: d.Hasher, checks: checks, factors: factors}
 		wa, err := newWebAuthn(cfg.Passkeys)
 		if err != nil { // app.New validates the config first
 			d.Log.Error("passkeys disabled", "err", err)
@@ -63,8 +64,8 @@ func New(cfg Config, d Deps) *Services {
 }
 
 // Service is temporary: its promoted methods are the API of the single
-// Service this package had, so that callers keep compiling while they move
-// to the services one by one; then it goes. It declares no method.
+// Service this package had (same names, no bodies), so that callers keep
+// compiling while they move to the services one by one; then it goes.
 type Service struct {
 	*accountsAPI
 	*sessionsAPI
