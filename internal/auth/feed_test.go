@@ -11,9 +11,9 @@ import (
 
 // newInstance is another Gatehouse instance on e's database: its own memory,
 // its own access-token lifetime.
-func (e *env) newInstance(t *testing.T, accessTTL time.Duration) (*auth.Service, *auth.Revocations) {
+func (e *env) newInstance(t *testing.T, accessTTL time.Duration) (*auth.Services, *auth.Revocations) {
 	b := e.instance(t, authtest.WithConfig(func(c *auth.Config) { c.AccessTTL = accessTTL }))
-	return b.Service, b.Revocations
+	return b.Services, b.Revocations
 }
 
 // loginWith logs in on an instance of e's deployment whose access tokens
@@ -22,11 +22,11 @@ func (e *env) loginWith(t *testing.T, ttl time.Duration) *auth.Tokens {
 	t.Helper()
 	ctx := context.Background()
 	svc, _ := e.newInstance(t, ttl)
-	if _, err := svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery"}); err != nil &&
+	if _, err := svc.Accounts.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery"}); err != nil &&
 		auth.ErrorCode(err) != auth.CodeAlreadyExists {
 		t.Fatal(err)
 	}
-	tok, err := svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
+	tok, err := svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestLateRevocationReachesAnotherInstance(t *testing.T) {
 	b, rev := a.newInstance(t, 15*time.Minute)
 	stamped := a.clock.Now().Truncate(time.Millisecond)
 	a.clock.Advance(30 * time.Second) // the writer is busy for 30 s
-	if err := b.SyncChanges(context.Background()); err != nil {
+	if err := b.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// The logout stamped 30 s ago commits only now.
@@ -53,7 +53,7 @@ func TestLateRevocationReachesAnotherInstance(t *testing.T) {
 		stamped.Add(16*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SyncChanges(context.Background()); err != nil {
+	if err := b.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
@@ -68,12 +68,12 @@ func TestRevocationOutlivesShorterAccessTTL(t *testing.T) {
 	e := newEnv(t)
 	tok := e.loginWith(t, 2*time.Hour)
 	short, _ := e.newInstance(t, 15*time.Minute) // restarted with shorter tokens
-	if err := short.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
+	if err := short.Sessions.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Hour) // past the short lifetime, within the long token's
 	fresh, rev := e.newInstance(t, 15*time.Minute)
-	if err := fresh.SyncChanges(context.Background()); err != nil {
+	if err := fresh.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
@@ -81,7 +81,7 @@ func TestRevocationOutlivesShorterAccessTTL(t *testing.T) {
 	}
 	e.clock.Advance(2 * time.Hour)
 	later, rev := e.newInstance(t, 15*time.Minute)
-	if err := later.SyncChanges(context.Background()); err != nil {
+	if err := later.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if rev.Revoked(tok.SessionID) {

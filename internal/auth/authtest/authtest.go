@@ -48,8 +48,6 @@ func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // Env is the services over one database and one clock.
 type Env struct {
 	*auth.Services
-	// Service is Services as one (temporary, as auth.Service is).
-	Service     *auth.Service
 	Store       *store.Store
 	Clock       *Clock
 	Keys        *token.KeyRing
@@ -141,6 +139,5 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	e.Revocations = e.Deps.Revocations
 	e.Services = auth.New(e.Config, e.Deps)
-	e.Service = auth.Forward(e.Services)
 	return e
 }
