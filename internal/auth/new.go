@@ -43,7 +43,7 @@ func New(cfg Config, d Deps) *Services {
 	checks := &Checks{core: c, store: d.Store, hasher: d.Hasher, lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit,
 		rateLimited: d.RateLimited, floor: newCheckFloor()}
 	factors := &Factors{core: c, store: d.Store, sealer: d.Sealer, checks: checks}
-	recovery := &Recovery{core: c, store: d.Store, hasher: d.Hasher, rec: newRecovery(cfg.Recovery), checks: checks, factors: factors}
+	recovery := &Recovery{core: c, store: d.Store, hasher: d.Hasher, rec: newRecovery(cfg.Recovery, d.Log), checks: checks, factors: factors}
 	s := &Services{
 		Accounts: &Accounts{core: c, store: d.Store, hasher: d.Hasher, checks: checks, recovery: recovery},
 		Recovery: recovery,

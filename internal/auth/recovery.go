@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	mathrand "math/rand/v2"
 	"net/url"
 	"strings"
@@ -169,13 +170,14 @@ const (
 // background queue.
 type recovery struct {
 	cfg     RecoveryConfig
+	log     *slog.Logger
 	slots   chan struct{}
 	mu      sync.Mutex
 	idle    *sync.Cond
 	pending int
 }
 
-func newRecovery(c RecoveryConfig) *recovery {
+func newRecovery(c RecoveryConfig, log *slog.Logger) *recovery {
 	if c.VerifyTTL <= 0 {
 		c.VerifyTTL = DefaultVerifyTTL
 	}
@@ -194,7 +196,7 @@ func newRecovery(c RecoveryConfig) *recovery {
 	if c.Delay <= 0 {
 		c.Delay = 20 * time.Millisecond
 	}
-	r := &recovery{cfg: c, slots: make(chan struct{}, c.Queue)}
+	r := &recovery{cfg: c, log: log, slots: make(chan struct{}, c.Queue)}
 	r.idle = sync.NewCond(&r.mu)
 	return r
 }
@@ -311,26 +313,26 @@ func (s *Recovery) allowAccount(ctx context.Context, userID string) (bool, time.
 // background runs job after the answer (after Delay and a random part), in
 // the bounded queue. When the queue is full the job is not run (and
 // logged): its link request stays for SweepLinkRequests.
-func (s *Recovery) background(ctx context.Context, name string, job func(ctx context.Context)) {
+func (r *recovery) background(ctx context.Context, name string, job func(ctx context.Context)) {
 	select {
-	case s.rec.slots <- struct{}{}:
+	case r.slots <- struct{}{}:
 	default:
-		s.log.Warn("recovery queue full: request left to the sweep", "job", name)
+		r.log.Warn("recovery queue full: request left to the sweep", "job", name)
 		return
 	}
-	s.rec.mu.Lock()
-	s.rec.pending++
-	s.rec.mu.Unlock()
+	r.mu.Lock()
+	r.pending++
+	r.mu.Unlock()
 	ctx = context.WithoutCancel(ctx) // the request's values (client, actor), not its end
-	delay := s.rec.cfg.Delay + time.Duration(mathrand.Int64N(int64(s.rec.cfg.Delay)))
+	delay := r.cfg.Delay + time.Duration(mathrand.Int64N(int64(r.cfg.Delay)))
 	time.AfterFunc(delay, func() {
 		defer func() {
-			<-s.rec.slots
-			s.rec.mu.Lock()
-			if s.rec.pending--; s.rec.pending == 0 {
-				s.rec.idle.Broadcast()
+			<-r.slots
+			r.mu.Lock()
+			if r.pending--; r.pending == 0 {
+				r.idle.Broadcast()
 			}
-			s.rec.mu.Unlock()
+			r.mu.Unlock()
 		}()
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
@@ -385,7 +387,7 @@ func (s *Recovery) askLink(ctx context.Context, identifier string, c Client, kin
 	if err != nil {
 		return fmt.Errorf("%s link request: %w", kind, err)
 	}
-	s.background(ctx, string(kind), func(ctx context.Context) { s.claimLinkRequest(ctx, id) })
+	s.rec.background(ctx, string(kind), func(ctx context.Context) { s.claimLinkRequest(ctx, id) })
 	return nil
 }
 

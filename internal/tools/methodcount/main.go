@@ -4,7 +4,8 @@
 //
 //	go run ./internal/tools/methodcount ./internal/auth ./internal/oidc
 //
-// Test files are left out; -min hides types with fewer methods.
+// Test files are left out; -min hides types with fewer methods; -max makes
+// the command fail when a type has more (a check for CI).
 package main
 
 import (
@@ -26,6 +27,7 @@ type count struct {
 
 func main() {
 	min := flag.Int("min", 1, "list only types with at least this many methods")
+	max := flag.Int("max", 0, "fail when a type has more methods than this (0: no limit)")
 	flag.Parse()
 	dirs := flag.Args()
 	if len(dirs) == 0 {
@@ -46,10 +48,18 @@ func main() {
 		}
 		return all[i].pkg+all[i].typ < all[j].pkg+all[j].typ
 	})
+	over := 0
 	for _, c := range all {
 		if c.methods >= *min {
 			fmt.Printf("%4d (%3d exported)  %s.%s\n", c.methods, c.exported, c.pkg, c.typ)
 		}
+		if *max > 0 && c.methods > *max {
+			over++
+		}
+	}
+	if over > 0 {
+		fmt.Fprintf(os.Stderr, "methodcount: %d types have more than %d methods\n", over, *max)
+		os.Exit(1)
 	}
 }
 
