@@ -34,7 +34,7 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer done()
-	events, _, err := svc.AuditEvents(ctx, f)
+	events, _, err := svc.Accounts.AuditEvents(ctx, f)
 	if err != nil {
 		return err
 	}

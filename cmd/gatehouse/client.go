@@ -94,7 +94,7 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		return loadMasterKey(ctx, st, path, isDefault, newLogger(c.LogFormat, stderr))
 	}
 	keys := storeKeys{st: st, masterKey: masterKey, configured: getenv(envName("signing-alg"))}
-	provider := oidc.NewService(oidc.Config{}, oidc.Deps{Store: st, Auth: svc, Keys: keys})
+	provider := oidc.NewService(oidc.Config{}, oidc.Deps{Store: st, Accounts: svc.Accounts, Feed: svc.Feed, Keys: keys})
 	ctx = auth.WithActor(ctx, "cli")
 	switch sub {
 	case "add":

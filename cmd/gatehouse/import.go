@@ -71,7 +71,7 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 		if !cols["username"] && !cols["email"] { // the bookstore tutorial logs in by name
 			in.Username = loginName(name.String)
 		}
-		_, err := svc.ImportUser(ctx, in)
+		_, err := svc.Accounts.ImportUser(ctx, in)
 		switch auth.ErrorCode(err) {
 		case "":
 			imported++

@@ -56,10 +56,10 @@ func resetPasswordCommand(ctx context.Context, args []string, getenv func(string
 	if err != nil {
 		return err
 	}
-	svc := auth.NewService(auth.Config{AccessTTL: c.AccessTTL,
+	recovery := auth.New(auth.Config{AccessTTL: c.AccessTTL,
 		Recovery: auth.RecoveryConfig{PublicURL: c.publicURL(), ResetTTL: c.ResetTTL, VerifyTTL: c.VerifyTTL}},
-		auth.Deps{Store: st, Hasher: hasher, Revocations: auth.NewRevocations(time.Now), Log: log, Mailer: tpl})
-	link, err := svc.AdminPasswordReset(ctx, "cli", id, printLink)
+		auth.Deps{Store: st, Hasher: hasher, Revocations: auth.NewRevocations(time.Now), Log: log, Mailer: tpl}).Recovery
+	link, err := recovery.AdminPasswordReset(ctx, "cli", id, printLink)
 	if err != nil {
 		return errors.New(auth.ErrorMessage(err))
 	}

@@ -112,7 +112,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go a.Run(ctx)
 	// Every failed password check ends no sooner than the slowest check
 	// expected: measure the hash schemes in the database now and hourly.
-	go a.Auth.WatchCheckFloor(ctx, time.Hour)
+	go a.Services.Checks.WatchCheckFloor(ctx, time.Hour)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -132,7 +132,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	a.Auth.WaitRecovery() // links asked for just before the end reach the outbox
+	a.Services.Recovery.WaitRecovery() // links asked for just before the end reach the outbox
 	return nil
 }
 

@@ -75,26 +75,26 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		if admin {
 			role = auth.RoleAdmin
 		}
-		u, err := svc.CreateUser(ctx, in, role)
+		u, err := svc.Accounts.CreateUser(ctx, in, role)
 		if err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "created %s user %s\n", u.Role, u.ID)
 	case "list":
-		return listUsers(ctx, svc, stdout)
+		return listUsers(ctx, svc.Accounts, stdout)
 	case "disable":
 		disabled := true
-		if _, err := svc.AdminUpdate(ctx, "cli", rest[0], nil, &disabled); err != nil {
+		if _, err := svc.Accounts.AdminUpdate(ctx, "cli", rest[0], nil, &disabled); err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "disabled user %s and ended its sessions\n", rest[0])
 	case "role":
-		if _, err := svc.AdminUpdate(ctx, "cli", rest[0], &rest[1], nil); err != nil {
+		if _, err := svc.Accounts.AdminUpdate(ctx, "cli", rest[0], &rest[1], nil); err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "user %s is now %s; its sessions were ended\n", rest[0], rest[1])
 	case "mfa-reset":
-		if err := svc.ResetMFA(ctx, "cli", rest[0]); err != nil {
+		if err := svc.Factors.ResetMFA(ctx, "cli", rest[0]); err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "removed every second factor of user %s and ended its sessions; the user is mailed\n", rest[0])
@@ -102,15 +102,16 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-// openAdmin opens the database (applying migrations) and a Service for the
-// command line, which never signs tokens; done closes the database.
-func openAdmin(ctx context.Context, c config, stderr io.Writer) (*auth.Service, func(), error) {
+// openAdmin opens the database (applying migrations) and the services of
+// the command line, which never signs tokens (so Sessions and Passkeys are
+// nil); done closes the database.
+func openAdmin(ctx context.Context, c config, stderr io.Writer) (*auth.Services, func(), error) {
 	svc, _, done, err := openAdminStore(ctx, c, stderr)
 	return svc, done, err
 }
 
 // openAdminStore is openAdmin that also returns the store.
-func openAdminStore(ctx context.Context, c config, stderr io.Writer) (svc *auth.Service, st *store.Store, done func(), err error) {
+func openAdminStore(ctx context.Context, c config, stderr io.Writer) (svc *auth.Services, st *store.Store, done func(), err error) {
 	log := newLogger(c.LogFormat, stderr)
 	st, err = openStore(ctx, c.DB, log)
 	if err != nil {
@@ -132,7 +133,7 @@ func openAdminStore(ctx context.Context, c config, stderr io.Writer) (svc *auth.
 			return nil, nil, nil, err
 		}
 	}
-	svc = auth.NewService(auth.Config{AccessTTL: c.AccessTTL}, d)
+	svc = auth.New(auth.Config{AccessTTL: c.AccessTTL}, d)
 	return svc, st, func() { st.Close() }, nil
 }
 
@@ -151,7 +152,7 @@ func sealMail(ctx context.Context, c config, st *store.Store, log *slog.Logger) 
 	return nil
 }
 
-func listUsers(ctx context.Context, svc *auth.Service, stdout io.Writer) error {
+func listUsers(ctx context.Context, svc *auth.Accounts, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tEMAIL\tUSERNAME\tNAME\tROLE\tDISABLED\tCREATED")
 	cursor := ""

@@ -155,10 +155,13 @@ func (c Config) withDefaults() Config {
 
 // App is a wired server.
 type App struct {
-	cfg         Config
-	store       *store.Store
-	fanout      *fanout.Redis // nil without Redis
-	Handler     http.Handler
+	cfg      Config
+	store    *store.Store
+	fanout   *fanout.Redis // nil without Redis
+	Handler  http.Handler
+	Services *auth.Services
+	// Auth is Services as one (temporary, for the handlers and their
+	// tests until they take the services).
 	Auth        *auth.Service
 	OIDC        *oidc.Service
 	Guard       *guard.Guard
@@ -225,7 +228,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc := auth.NewService(auth.Config{
+	services := auth.New(auth.Config{
 		Passkeys: passkeys,
 		Issuer:   c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
 		ReuseGrace: c.ReuseGrace, MaxAge: c.SessionMaxAge, IdleTimeout: c.IdleTimeout,
@@ -236,7 +239,8 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
 		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan),
 		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake})
-	if err := svc.SyncChanges(ctx); err != nil {
+	svc := auth.Forward(services)
+	if err := services.Feed.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
 	g, err := guard.New(guard.Config{
@@ -252,13 +256,13 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}
 	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
 		ClientLimit: c.Limits.Client, Now: c.Now},
-		oidc.Deps{Store: st, Auth: svc, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log})
+		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log})
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
-	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Auth: svc, OIDC: provider, Guard: g, Keys: keys, Revocations: revocations,
+	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, Auth: svc, OIDC: provider, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: worker}, nil
 }
 
@@ -330,22 +334,22 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 // Run does the server's background work until ctx ends: it follows the
 // change feed (so logouts on other instances take effect here within a poll
 // interval), reloads signing keys, delivers the mail outbox, serves the
-// link requests left behind (auth.Service.SweepLinkRequests), and prunes
+// link requests left behind (auth.Recovery.SweepLinkRequests), and prunes
 // hourly (Prune).
 func (a *App) Run(ctx context.Context) {
 	if a.fanout != nil {
-		go a.fanout.Follow(ctx, a.Auth)
+		go a.fanout.Follow(ctx, a.Services.Feed)
 	}
-	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Auth.SyncChanges)
+	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Services.Feed.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
 	go a.Mail.Run(ctx) // delivers the outbox, prunes delivered mail
 	// The link requests a killed process (or a full queue) left: at start,
 	// then every few seconds.
 	go func() {
-		if err := a.Auth.SweepLinkRequests(ctx); err != nil && ctx.Err() == nil {
+		if err := a.Services.Recovery.SweepLinkRequests(ctx); err != nil && ctx.Err() == nil {
 			a.cfg.Log.Warn("link request sweep failed", "err", err)
 		}
-		every(ctx, 5*time.Second, "link request sweep", a.cfg.Log, a.Auth.SweepLinkRequests)
+		every(ctx, 5*time.Second, "link request sweep", a.cfg.Log, a.Services.Recovery.SweepLinkRequests)
 	}()
 	prune := func(ctx context.Context) error {
 		n, err := a.Prune(ctx)

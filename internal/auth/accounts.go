@@ -9,23 +9,33 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
+// Accounts are the users: register, import, profile, delete, the admin's
+// rules, and the audit log (accounts.go, audit.go).
+type Accounts struct {
+	*core
+	store    accountsStore
+	hasher   Hasher
+	checks   *Checks
+	recovery *Recovery // the verification mail a sign-up sends
+}
+
 // RegisterInput is a sign-up.
 type RegisterInput struct {
 	Email, Username, Name, Password string
 }
 
 // Register creates a user with the "user" role.
-func (s *Service) Register(ctx context.Context, in RegisterInput) (User, error) {
+func (s *Accounts) Register(ctx context.Context, in RegisterInput) (User, error) {
 	u, err := s.CreateUser(ctx, in, RoleUser)
 	if err == nil {
-		s.sendSignupVerification(ctx, u) // recovery.go
+		s.recovery.sendSignupVerification(ctx, u) // recovery.go
 	}
 	return u, err
 }
 
 // CreateUser creates a user with the given role. Only the command line may
 // ask for RoleAdmin; the HTTP API always goes through Register.
-func (s *Service) CreateUser(ctx context.Context, in RegisterInput, role string) (User, error) {
+func (s *Accounts) CreateUser(ctx context.Context, in RegisterInput, role string) (User, error) {
 	u, err := newUser(in.Email, in.Username, in.Name, role)
 	if err != nil {
 		return User{}, err
@@ -57,7 +67,7 @@ type ImportInput struct {
 // the first successful login replaces it with argon2id. A user whose email
 // or username exists already is already_exists, so importing twice changes
 // nothing.
-func (s *Service) ImportUser(ctx context.Context, in ImportInput) (User, error) {
+func (s *Accounts) ImportUser(ctx context.Context, in ImportInput) (User, error) {
 	role := RoleUser
 	if in.Admin {
 		role = RoleAdmin
@@ -80,7 +90,7 @@ func (s *Service) ImportUser(ctx context.Context, in ImportInput) (User, error) 
 			return User{}, err
 		}
 	}
-	s.noteHash(ctx, in.PasswordHash) // the check floor covers its scheme before its first login
+	s.checks.noteHash(ctx, in.PasswordHash) // the check floor covers its scheme before its first login
 	s.audit(ctx, EventUserImported, u.ID, "role "+u.Role)
 	return u, nil
 }
@@ -116,46 +126,14 @@ type ChangePasswordInput struct {
 	Client            Client
 }
 
-// ChangePassword checks the current password (through the guarded path,
-// like a login), sets the new one and ends every other session of the user.
-// The caller's session goes on with new tokens: its earlier refresh tokens
-// are spent, so one stolen under the old password is worthless too.
-func (s *Service) ChangePassword(ctx context.Context, in ChangePasswordInput) (*Tokens, error) {
-	userID, next := in.UserID, in.New
-	u, err := s.checkPassword(ctx, CheckPasswordChange, userID, in.Current, in.Client)
-	if err != nil {
-		return nil, err
-	}
-	sess, err := s.store.Session(ctx, in.SessionID, userID)
-	if err != nil {
-		return nil, err
-	}
-	if err := password.CheckPolicy(next, u.Email, u.Username); err != nil {
-		return nil, Errorf(CodeWeakPassword, "%s", err.Error())
-	}
-	hash, err := s.hasher.Hash(ctx, next)
-	if err != nil {
-		return nil, hashError(err)
-	}
-	now := s.now()
-	raw, rt := s.newRefreshToken(sess, now)
-	ended, err := s.store.ChangePassword(ctx, userID, hash, sess, rt, now, s.liveUntil(now))
-	if err != nil {
-		return nil, fmt.Errorf("change password: %w", err)
-	}
-	s.ended(ctx, now, ended...)
-	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d other sessions ended", len(ended)))
-	return s.tokens(u, sess, raw, rt, now)
-}
-
 // DeleteAccount deletes the caller's own account: its session must have
 // signed in recently (requireRecentAuth), and its password is checked
 // through the guarded path.
-func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, pw string, c Client) error {
+func (s *Accounts) DeleteAccount(ctx context.Context, userID, sessionID, pw string, c Client) error {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return err
 	}
-	if _, err := s.checkPassword(ctx, CheckAccountDeletion, userID, pw, c); err != nil {
+	if _, err := s.checks.checkPassword(ctx, CheckAccountDeletion, userID, pw, c); err != nil {
 		return err
 	}
 	if err := s.deleteUser(ctx, userID); err != nil {
@@ -166,7 +144,7 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, sessionID, pw strin
 }
 
 // User returns a user by id, from memory when it can.
-func (s *Service) User(ctx context.Context, id string) (User, error) {
+func (s *Accounts) User(ctx context.Context, id string) (User, error) {
 	if u, ok := s.users.get(id); ok {
 		return u, nil
 	}
@@ -178,7 +156,7 @@ func (s *Service) User(ctx context.Context, id string) (User, error) {
 }
 
 // UpdateProfile changes what a user may change about themselves: the name.
-func (s *Service) UpdateProfile(ctx context.Context, id string, name *string) (User, error) {
+func (s *Accounts) UpdateProfile(ctx context.Context, id string, name *string) (User, error) {
 	upd := UserUpdate{}
 	if name != nil {
 		clean, err := CleanName(*name)
@@ -193,7 +171,7 @@ func (s *Service) UpdateProfile(ctx context.Context, id string, name *string) (U
 }
 
 // ListUsers returns a page of users and the cursor of the next page ("" at the end).
-func (s *Service) ListUsers(ctx context.Context, f UserFilter) ([]User, string, error) {
+func (s *Accounts) ListUsers(ctx context.Context, f UserFilter) ([]User, string, error) {
 	f.Prefix = strings.ToLower(strings.TrimSpace(f.Prefix))
 	want := f.Limit
 	f.Limit++ // one more tells whether a next page exists
@@ -214,7 +192,7 @@ func (s *Service) ListUsers(ctx context.Context, f UserFilter) ([]User, string, 
 // the one place of the self-change rule: an administrator may not change
 // their own role or disable themselves (the last admin could lock everyone
 // out, and the change would end the very session asking for it).
-func (s *Service) AdminUpdate(ctx context.Context, actorID, id string, role *string, disabled *bool) (User, error) {
+func (s *Accounts) AdminUpdate(ctx context.Context, actorID, id string, role *string, disabled *bool) (User, error) {
 	if role != nil && *role != RoleUser && *role != RoleAdmin {
 		return User{}, Errorf(CodeInvalidRequest, "The role must be \"user\" or \"admin\".")
 	}
@@ -259,7 +237,7 @@ func checkNotSelf(actorID, id string, refusal error) error {
 
 // DeleteUser is actorID (an administrator) removing user id and everything
 // it owns, ending its sessions. Administrators cannot delete themselves.
-func (s *Service) DeleteUser(ctx context.Context, actorID, id string) error {
+func (s *Accounts) DeleteUser(ctx context.Context, actorID, id string) error {
 	if err := checkNotSelf(actorID, id, errSelfDelete); err != nil {
 		return err
 	}
@@ -271,7 +249,7 @@ func (s *Service) DeleteUser(ctx context.Context, actorID, id string) error {
 	return nil
 }
 
-func (s *Service) deleteUser(ctx context.Context, id string) error {
+func (s *Accounts) deleteUser(ctx context.Context, id string) error {
 	defer s.changedUser(ctx, id)
 	now := s.now()
 	ended, err := s.store.DeleteUser(ctx, id, now, s.liveUntil(now))
@@ -281,14 +259,3 @@ func (s *Service) deleteUser(ctx context.Context, id string) error {
 	s.ended(ctx, now, ended...)
 	return nil
 }
-
-// changedUser drops a user from this instance's cache and the others'.
-func (s *Service) changedUser(ctx context.Context, id string) {
-	s.users.drop(id)
-	if s.fanout != nil {
-		s.fanout.UsersChanged(ctx, []string{id})
-	}
-}
-
-// UsersChangedElsewhere applies another instance's fan-out message.
-func (s *Service) UsersChangedElsewhere(userIDs []string) { s.users.drop(userIDs...) }

@@ -84,7 +84,7 @@ func WithActor(ctx context.Context, id string) context.Context {
 
 // audit records an event; a failure to record is logged, not returned: the
 // action it describes has already happened.
-func (s *Service) audit(ctx context.Context, event, userID, detail string) {
+func (s *core) audit(ctx context.Context, event, userID, detail string) {
 	s.count(event)
 	c, _ := ctx.Value(clientKey{}).(Client)
 	actor, _ := ctx.Value(actorKey{}).(string)
@@ -97,7 +97,7 @@ func (s *Service) audit(ctx context.Context, event, userID, detail string) {
 
 // AuditEvents returns a page of events, newest first, and the cursor of the
 // next page ("" at the end).
-func (s *Service) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, string, error) {
+func (s *Accounts) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, string, error) {
 	want := f.Limit
 	f.Limit++
 	events, err := s.store.AuditEvents(ctx, f)
@@ -109,4 +109,10 @@ func (s *Service) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent,
 		return events, events[want-1].ID, nil
 	}
 	return events, "", nil
+}
+
+// Audit records a security event about userID (the provider's client and
+// grant events).
+func (s *Accounts) Audit(ctx context.Context, event, userID, detail string) {
+	s.audit(ctx, event, userID, detail)
 }

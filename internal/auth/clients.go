@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
-	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -75,7 +74,7 @@ type ClientSessionInput struct {
 // invalid_grant. Beyond MaxSessionsPerUser live sessions of the user with
 // this client, the least recently used of them end (the browser session
 // that authorized them never does: first-party sessions have their own cap).
-func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput) (*Tokens, error) {
+func (s *Sessions) StartClientSession(ctx context.Context, in ClientSessionInput) (*Tokens, error) {
 	u, err := s.store.User(ctx, in.UserID)
 	if ErrorCode(err) == CodeNotFound {
 		return nil, ErrInvalidAuthorizationCode
@@ -127,7 +126,7 @@ func (s *Service) StartClientSession(ctx context.Context, in ClientSessionInput)
 
 // EndSessions ends the live sessions matching f (at once here, through the
 // change feed elsewhere) and returns their ids.
-func (s *Service) EndSessions(ctx context.Context, f SessionFilter) ([]string, error) {
+func (s *Sessions) EndSessions(ctx context.Context, f SessionFilter) ([]string, error) {
 	now := s.now()
 	ids, err := s.store.RevokeSessions(ctx, f, now, s.liveUntil(now))
 	if err != nil {
@@ -137,61 +136,10 @@ func (s *Service) EndSessions(ctx context.Context, f SessionFilter) ([]string, e
 	return ids, nil
 }
 
-// SessionsEnded records sessions that another store write ended (deleting a
-// grant or a client), as EndSessions does for its own.
-func (s *Service) SessionsEnded(ctx context.Context, ids ...string) {
-	s.ended(ctx, s.now(), ids...)
-}
-
-// LiveUntil is when an access token issued now stops being live (with
-// leeway): how long a revocation made now must be remembered.
-func (s *Service) LiveUntil() time.Time { return s.liveUntil(s.now()) }
-
-// Now is the Service's clock, in whole milliseconds.
-func (s *Service) Now() time.Time { return s.now() }
-
-// Audit records a security event about userID (the provider's client and
-// grant events).
-func (s *Service) Audit(ctx context.Context, event, userID, detail string) {
-	s.audit(ctx, event, userID, detail)
-}
-
-// GuardedCheck is a check of a secret made outside this package (a client
-// secret, an authorization code), run through the one guarded path.
-type GuardedCheck struct {
-	Kind    CheckKind
-	Client  Client
-	Account string // the lockout key
-	UserID  string // "" when not known
-	Secret  string // what was presented: failures are padded by hashing it
-	// Check compares the secret (in constant time) and says why it failed.
-	Check func(ctx context.Context) (ok bool, reason string, err error)
-	// Bucket and BucketLimit: the per-address bucket of a known client
-	// (secretCheck.Bucket); Authenticated: the caller is a confidential
-	// client that has just proved itself, so no per-address limit applies
-	// (its backend speaks for all its users; an authorization code is 256
-	// random bits).
-	Bucket        string
-	BucketLimit   ratelimit.Limit
-	Authenticated bool
-}
-
-// Guarded runs c through the guarded path (guarded.go): the per-address
-// limit, the lockout of c.Account, the check, and on failure padding, an
-// audit event and invalid_credentials.
-func (s *Service) Guarded(ctx context.Context, c GuardedCheck) error {
-	return s.guarded(ctx, secretCheck{Kind: c.Kind, Client: c.Client, Account: c.Account, UserID: c.UserID, Secret: c.Secret,
-		Bucket: c.Bucket, BucketLimit: c.BucketLimit, NoAddressLimit: c.Authenticated,
-		Check: func(ctx context.Context) (checkOutcome, error) {
-			ok, reason, err := c.Check(ctx)
-			return checkOutcome{OK: ok, Reason: reason}, err
-		}})
-}
-
 // BrowserSession returns the live session id of userID with when its user
 // authenticated (AuthTime: set by a login that records it, else the
 // session's start, which is the password login's time).
-func (s *Service) BrowserSession(ctx context.Context, id, userID string) (Session, error) {
+func (s *Sessions) BrowserSession(ctx context.Context, id, userID string) (Session, error) {
 	sess, err := s.store.Session(ctx, id, userID)
 	if err != nil {
 		return Session{}, err

@@ -1,7 +1,8 @@
 // Package auth is Gatehouse's domain: users, sessions, the errors every layer
-// speaks, and the Service that registers, logs in, refreshes and logs out.
-// It owns the interfaces it needs (Store, Hasher, Signer); other packages
-// implement them.
+// speaks, and the use-case services (Accounts, Sessions, Recovery, Factors,
+// Passkeys, Feed, Checks) that New wires over one shared core. It owns the
+// interfaces it needs (the Store's ports in ports.go, Hasher, Signer); other
+// packages implement them.
 package auth
 
 import (

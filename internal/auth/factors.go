@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -11,6 +10,15 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 )
+
+// Factors are the second factors: authenticator apps and recovery codes
+// (factors.go).
+type Factors struct {
+	*core
+	store  factorsStore
+	sealer Sealer
+	checks *Checks
+}
 
 // Second factors: TOTP authenticators and recovery codes, the second step
 // of a login (an mfa_token, then a code), re-authentication for sensitive
@@ -68,7 +76,7 @@ type Sealer interface {
 	Open(sealed, aad []byte) ([]byte, error)
 }
 
-// Mailer renders the mails the Service sends (internal/mail.Templates).
+// Mailer renders the mails the services send (internal/mail.Templates).
 type Mailer interface {
 	Render(kind mail.Kind, to string, d mail.Data) (mail.Message, error)
 }
@@ -107,55 +115,6 @@ type RecoveryUse struct {
 	ChallengeHash string
 	Now           time.Time
 	Mail          func(remaining int) ([]outbox.Message, error)
-}
-
-// FactorStore is the persistence of second factors (part of Store).
-type FactorStore interface {
-	// TOTP returns the user's authenticator, confirmed or not (not_found).
-	TOTP(ctx context.Context, userID string) (TOTPFactor, error)
-	// PutPendingTOTP stores a new, unconfirmed authenticator that session
-	// sessionID started, replacing an unconfirmed one; already_exists when a
-	// confirmed one is there.
-	PutPendingTOTP(ctx context.Context, userID, sessionID string, sealed []byte, now time.Time) error
-	// ConfirmTOTP confirms the pending authenticator with the code of step
-	// (accepted as used) and replaces the recovery codes by hashes; false
-	// when pending is no longer the one waiting (confirmed, or replaced by
-	// another enrolment) or step is not newer than its last.
-	ConfirmTOTP(ctx context.Context, pending TOTPFactor, step int64, hashes []string, now time.Time) (bool, error)
-	// UseTOTPStep accepts the code of step, atomically: false when the user
-	// has no confirmed authenticator or a step at least as new was accepted.
-	// With challengeHash, the challenge is marked used in the same
-	// transaction (false, and nothing written, when it is not live).
-	UseTOTPStep(ctx context.Context, userID string, step int64, challengeHash string, now time.Time) (bool, error)
-	// DeleteTOTP removes the authenticator and the recovery codes; false
-	// when there was none.
-	DeleteTOTP(ctx context.Context, userID string, now time.Time) (bool, error)
-	// ReplaceRecoveryCodes voids every recovery code of the user and stores hashes.
-	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) error
-	// RecoveryCodesLeft counts the unused recovery codes.
-	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
-	// UseRecoveryCode spends a code (see RecoveryUse); ok is false, and
-	// nothing written, when the code is not an unused one of the user (or
-	// the challenge is not live).
-	UseRecoveryCode(ctx context.Context, u RecoveryUse) (remaining int, ok bool, err error)
-	// RemoveFactors removes every second factor and pending challenge of the
-	// user and ends its sessions; when anything was removed it enqueues
-	// notice in the same transaction.
-	RemoveFactors(ctx context.Context, userID string, now, liveUntil time.Time, notice []outbox.Message) (removed bool, ended []string, err error)
-
-	CreateMFAChallenge(ctx context.Context, c MFAChallenge) error
-	// MFAChallenge reads a challenge by its hash (not_found).
-	MFAChallenge(ctx context.Context, hash string) (MFAChallenge, error)
-	// ChargeMFAChallenge counts one attempt against a live challenge (not
-	// used, not expired, fewer than maxFailures attempts), before its code
-	// is checked, in one statement: not_found when it is not live.
-	ChargeMFAChallenge(ctx context.Context, hash string, now time.Time, maxFailures int) (MFAChallenge, error)
-
-	// LiveSession returns a session that is not revoked (not_found).
-	LiveSession(ctx context.Context, id string) (Session, error)
-	// Reauthenticate records a re-authentication of the session: its amr
-	// and auth_time, and next replacing its refresh tokens.
-	Reauthenticate(ctx context.Context, sessionID string, amr []string, authTime time.Time, next RefreshToken) error
 }
 
 var (
@@ -201,20 +160,6 @@ func mfaMethods(u User) []string {
 	return m
 }
 
-// beginMFA starts the second step of a login whose password verified hash.
-func (s *Service) beginMFA(ctx context.Context, u User, hash string, c Client) error {
-	raw := newSecretToken()
-	now := s.now()
-	ch := MFAChallenge{Hash: hashToken(raw), UserID: u.ID, AMR: []string{AMRPassword}, PasswordFingerprint: hashToken(hash),
-		Client: Client{UserAgent: truncate(c.UserAgent, 512), IP: c.IP}, CreatedAt: now, ExpiresAt: now.Add(MFATokenTTL)}
-	if err := s.store.CreateMFAChallenge(ctx, ch); err != nil {
-		return fmt.Errorf("login: %w", err)
-	}
-	s.audit(ctx, EventMFAChallenge, u.ID, "password verified; second factor required")
-	return &MFARequired{Token: raw, Methods: mfaMethods(u),
-		err: Errorf(CodeMFARequired, "The password is right; a second factor is needed to finish signing in.")}
-}
-
 // MFALoginInput is the second step of a login: the mfa_token and either a
 // TOTP code or a recovery code.
 type MFALoginInput struct {
@@ -222,83 +167,6 @@ type MFALoginInput struct {
 	Code         string
 	RecoveryCode string
 	Client       Client
-}
-
-// LoginMFA finishes a login with a second factor. The mfa_token works once,
-// for MFATokenTTL, and for MaxMFAFailures codes; every code goes through the
-// guarded path (the account's lockout, the address's limit). Every failure,
-// whatever its kind (unknown, used or expired token, wrong or replayed
-// code), is the one invalid_code answer.
-func (s *Service) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, error) {
-	if in.Client != (Client{}) {
-		ctx = WithClient(ctx, in.Client)
-	}
-	if err := oneCode(in.Code, in.RecoveryCode); err != nil {
-		return nil, err
-	}
-	if in.Token == "" || len(in.Token) > 256 {
-		return nil, Errorf(CodeInvalidRequest, "An mfa_token is required.")
-	}
-	hash, now := hashToken(in.Token), s.now()
-	ch, err := s.store.MFAChallenge(ctx, hash)
-	if err != nil && ErrorCode(err) != CodeNotFound {
-		return nil, fmt.Errorf("login: %w", err)
-	}
-	secret := in.Code + in.RecoveryCode
-	if err != nil || !ch.UsedAt.IsZero() || !now.Before(ch.ExpiresAt) || ch.Failures >= MaxMFAFailures {
-		// A dead token: its own lockout key, so replaying one cannot lock the
-		// account; the per-address limit and the padding still apply.
-		return nil, s.guarded(ctx, secretCheck{Kind: CheckMFAToken, Account: "mfa:" + hash, UserID: ch.UserID, Secret: secret,
-			FailEvent: EventLoginFailed, Refusal: errInvalidCode, Check: func(context.Context) (checkOutcome, error) {
-				return checkOutcome{Reason: "unknown, used or expired mfa_token"}, nil
-			}})
-	}
-	u, err := s.store.User(ctx, ch.UserID)
-	if err != nil {
-		return nil, err
-	}
-	kind, method := CheckTOTP, MethodTOTP
-	if in.RecoveryCode != "" {
-		kind, method = CheckRecoveryCode, MethodRecoveryCode
-	}
-	err = s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: secret, FailEvent: EventLoginFailed,
-		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
-			if out, err := s.chargeSecondStep(ctx, u, hash, now); out.Reason != "" || err != nil {
-				return out, err
-			}
-			if in.RecoveryCode != "" {
-				return s.useRecoveryCode(ctx, u, in.RecoveryCode, hash, now)
-			}
-			return s.useTOTP(ctx, u.ID, in.Code, hash, now)
-		}})
-	if err != nil {
-		return nil, err
-	}
-	return s.finishMFALogin(ctx, u, ch, addAMR(ch.AMR, AMROTP), method)
-}
-
-// finishMFALogin starts the session of a challenge whose second factor was
-// accepted (and the challenge marked used), if the password is still the
-// one its first step verified.
-func (s *Service) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, amr []string, method string) (*Tokens, error) {
-	hash, err := s.store.PasswordHash(ctx, u.ID)
-	if err != nil {
-		return nil, err
-	}
-	if hashToken(hash) != ch.PasswordFingerprint {
-		s.audit(ctx, EventLoginFailed, u.ID, "password changed during the login")
-		return nil, errInvalidCode
-	}
-	tokens, err := s.startSession(ctx, u, hash, ch.Client, amr)
-	if errors.Is(err, ErrCredentialsChanged) {
-		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
-		return nil, errInvalidCode
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, EventLoginSucceeded, u.ID, "session "+tokens.SessionID+"; second factor "+method)
-	return tokens, nil
 }
 
 // oneCode refuses a request with neither or both of a code and a recovery code.
@@ -313,7 +181,7 @@ func oneCode(code, recovery string) error {
 // than the last one accepted, and accepting it is a compare-and-set in the
 // database (with challengeHash: marking that challenge used too), so a code
 // works once even when submitted in parallel or to several instances.
-func (s *Service) useTOTP(ctx context.Context, userID, code, challengeHash string, now time.Time) (checkOutcome, error) {
+func (s *Factors) useTOTP(ctx context.Context, userID, code, challengeHash string, now time.Time) (checkOutcome, error) {
 	f, err := s.store.TOTP(ctx, userID)
 	if ErrorCode(err) == CodeNotFound || (err == nil && f.ConfirmedAt.IsZero()) {
 		return checkOutcome{Reason: "no authenticator"}, nil
@@ -338,7 +206,7 @@ func (s *Service) useTOTP(ctx context.Context, userID, code, challengeHash strin
 
 // useRecoveryCode is the check of a recovery code: spending it, auditing
 // it and mailing the user are one transaction's work (with the challenge).
-func (s *Service) useRecoveryCode(ctx context.Context, u User, code, challengeHash string, now time.Time) (checkOutcome, error) {
+func (s *Factors) useRecoveryCode(ctx context.Context, u User, code, challengeHash string, now time.Time) (checkOutcome, error) {
 	h := mfa.HashRecoveryCode(code)
 	if h == "" {
 		return checkOutcome{Reason: "malformed recovery code"}, nil
@@ -358,28 +226,9 @@ func (s *Service) useRecoveryCode(ctx context.Context, u User, code, challengeHa
 	return checkOutcome{OK: true}, nil
 }
 
-// notice renders a mail to u, or none when u has no email or the Service
-// sends no mail.
-func (s *Service) notice(u User, kind mail.Kind, d mail.Data) ([]outbox.Message, error) {
-	if u.Email == "" || s.mailer == nil {
-		return nil, nil
-	}
-	m, err := s.mailer.Render(kind, u.Email, d)
-	if err != nil {
-		return nil, err
-	}
-	return []outbox.Message{m}, nil
-}
-
-func (s *Service) mailQueued() {
-	if s.onMail != nil {
-		s.onMail()
-	}
-}
-
 func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
 
-func (s *Service) openTOTP(userID string, sealed []byte) (string, error) {
+func (s *Factors) openTOTP(userID string, sealed []byte) (string, error) {
 	if s.sealer == nil {
 		return "", errNoSealer
 	}
@@ -414,23 +263,6 @@ func addAMR(amr []string, method string) []string {
 	return out
 }
 
-// requireRecentAuth refuses, with reauthentication_required, an action of a
-// session whose user last proved who they are more than --reauth-max-age
-// ago. Enrolling or removing a factor, new recovery codes, account deletion
-// and email change call it first.
-func (s *Service) requireRecentAuth(ctx context.Context, sessionID string) error {
-	sess, err := s.store.LiveSession(ctx, sessionID)
-	if ErrorCode(err) == CodeNotFound {
-		return errReauth
-	} else if err != nil {
-		return err
-	}
-	if sess.AuthTime.IsZero() || s.now().Sub(sess.AuthTime) > s.cfg.ReauthMaxAge {
-		return errReauth
-	}
-	return nil
-}
-
 // TOTPEnrolment is a new authenticator to scan or type in.
 type TOTPEnrolment struct {
 	Secret string
@@ -444,7 +276,7 @@ type TOTPEnrolment struct {
 // code from it from that session. Starting again replaces a pending
 // enrolment; a confirmed authenticator must be removed first
 // (already_exists).
-func (s *Service) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTPEnrolment, error) {
+func (s *Factors) EnrolTOTP(ctx context.Context, userID, sessionID string) (TOTPEnrolment, error) {
 	if s.sealer == nil {
 		return TOTPEnrolment{}, errNoSealer
 	}
@@ -501,7 +333,7 @@ func accountName(u User) string {
 // when none waits for the session sessionID (see pendingTOTP), or when its
 // sign-in is no longer recent: a secret is shown only to the session that
 // asked for it, while it could still confirm it.
-func (s *Service) PendingTOTP(ctx context.Context, userID, sessionID string) (en TOTPEnrolment, ok bool, err error) {
+func (s *Factors) PendingTOTP(ctx context.Context, userID, sessionID string) (en TOTPEnrolment, ok bool, err error) {
 	if err := s.requireRecentAuth(ctx, sessionID); ErrorCode(err) == CodeReauthenticationRequired {
 		return TOTPEnrolment{}, false, nil
 	} else if err != nil {
@@ -530,7 +362,7 @@ func (s *Service) PendingTOTP(ctx context.Context, userID, sessionID string) (en
 // pendingTOTP returns the user's enrolment that waits for a code from the
 // session sessionID: started by that session less than PendingTOTPTTL ago
 // and not confirmed. ok is false for any other.
-func (s *Service) pendingTOTP(ctx context.Context, userID, sessionID string) (f TOTPFactor, ok bool, err error) {
+func (s *Factors) pendingTOTP(ctx context.Context, userID, sessionID string) (f TOTPFactor, ok bool, err error) {
 	f, err = s.store.TOTP(ctx, userID)
 	if ErrorCode(err) == CodeNotFound {
 		return TOTPFactor{}, false, nil
@@ -550,7 +382,7 @@ var errTOTPExists = Errorf(CodeAlreadyExists, "An authenticator app is already s
 // started the enrolment confirms it, within PendingTOTPTTL, and, like
 // starting it, with a recent login: another session, or an old one, must
 // not complete it and take the recovery codes.
-func (s *Service) ConfirmTOTP(ctx context.Context, userID, sessionID, code string, c Client) ([]string, error) {
+func (s *Factors) ConfirmTOTP(ctx context.Context, userID, sessionID, code string, c Client) ([]string, error) {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return nil, err
 	}
@@ -563,7 +395,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, sessionID, code strin
 	}
 	codes := mfa.NewRecoveryCodes()
 	hashes := hashCodes(codes)
-	err = s.guarded(ctx, secretCheck{Kind: CheckTOTPConfirm, Client: c, Account: accountKey(userID), UserID: userID, Secret: code,
+	err = s.checks.guarded(ctx, secretCheck{Kind: CheckTOTPConfirm, Client: c, Account: accountKey(userID), UserID: userID, Secret: code,
 		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
 			secret, err := s.openTOTP(userID, f.Sealed)
 			if err != nil {
@@ -599,7 +431,7 @@ func hashCodes(codes []string) []string {
 
 // RemoveTOTP removes the authenticator and the recovery codes (a recent
 // login is needed).
-func (s *Service) RemoveTOTP(ctx context.Context, userID, sessionID string) error {
+func (s *Factors) RemoveTOTP(ctx context.Context, userID, sessionID string) error {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return err
 	}
@@ -617,7 +449,7 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID, sessionID string) erro
 
 // NewRecoveryCodes replaces the user's recovery codes (a recent login and a
 // second factor are needed): the old set stops working at once.
-func (s *Service) NewRecoveryCodes(ctx context.Context, userID, sessionID string) ([]string, error) {
+func (s *Factors) NewRecoveryCodes(ctx context.Context, userID, sessionID string) ([]string, error) {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return nil, err
 	}
@@ -637,7 +469,7 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, userID, sessionID string
 }
 
 // RecoveryCodesLeft counts the user's unused recovery codes.
-func (s *Service) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+func (s *Factors) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
 	return s.store.RecoveryCodesLeft(ctx, userID)
 }
 
@@ -651,61 +483,15 @@ type ReauthInput struct {
 	Client            Client
 }
 
-// Reauthenticate checks one secret through the guarded path (the same
-// limits as a login) and renews the session's auth_time; the method joins
-// the session's amr (a password session re-authenticated with a code has
-// proved two factors: mfa). The session goes on with new tokens.
-func (s *Service) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, error) {
-	given := 0
-	for _, v := range []string{in.Password, in.Code, in.RecoveryCode} {
-		if v != "" {
-			given++
-		}
-	}
-	if given != 1 {
-		return nil, Errorf(CodeInvalidRequest, "Send one of password, code or recovery_code.")
-	}
-	if in.Client != (Client{}) {
-		ctx = WithClient(ctx, in.Client)
-	}
-	sess, err := s.store.Session(ctx, in.SessionID, in.UserID)
-	if err != nil {
-		return nil, err
-	}
-	var u User
-	method := AMRPassword
-	if in.Password != "" {
-		if u, err = s.checkPassword(ctx, CheckReauth, in.UserID, in.Password, in.Client); err != nil {
-			return nil, err
-		}
-	} else {
-		if u, err = s.store.User(ctx, in.UserID); err != nil {
-			return nil, err
-		}
-		method = AMROTP
-		if err := s.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, errInvalidCode); err != nil {
-			return nil, err
-		}
-	}
-	now := s.now()
-	sess.AMR, sess.AuthTime = addAMR(sess.AMR, method), now
-	raw, rt := s.newRefreshToken(sess, now)
-	if err := s.store.Reauthenticate(ctx, sess.ID, sess.AMR, now, rt); err != nil {
-		return nil, fmt.Errorf("reauthenticate: %w", err)
-	}
-	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+method)
-	return s.tokens(u, sess, raw, rt, now)
-}
-
 // checkSecondFactor checks a user's TOTP code, or recovery code, through
 // the guarded path (the account's lockout, the per-address limit, audit);
 // refusal is the one answer to a wrong one. A right code is spent.
-func (s *Service) checkSecondFactor(ctx context.Context, u User, code, recovery string, refusal error) error {
+func (s *Factors) checkSecondFactor(ctx context.Context, u User, code, recovery string, refusal error) error {
 	kind := CheckTOTP
 	if recovery != "" {
 		kind = CheckRecoveryCode
 	}
-	return s.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: code + recovery,
+	return s.checks.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: code + recovery,
 		Refusal: refusal, Check: func(ctx context.Context) (checkOutcome, error) {
 			if recovery != "" {
 				return s.useRecoveryCode(ctx, u, recovery, "", s.now())
@@ -718,7 +504,7 @@ func (s *Service) checkSecondFactor(ctx context.Context, u User, code, recovery 
 // factor of user id: its authenticator, recovery codes and pending login
 // challenges go, every session ends, and the user is mailed, in one
 // transaction. Administrators cannot reset their own.
-func (s *Service) ResetMFA(ctx context.Context, actorID, id string) error {
+func (s *Factors) ResetMFA(ctx context.Context, actorID, id string) error {
 	if err := checkNotSelf(actorID, id, errSelfReset); err != nil {
 		return err
 	}
@@ -743,20 +529,4 @@ func (s *Service) ResetMFA(ctx context.Context, actorID, id string) error {
 	}
 	s.audit(ctx, EventMFAReset, id, fmt.Sprintf("factors removed: %t; %d sessions ended", removed, len(ended)))
 	return nil
-}
-
-// chargeSecondStep counts one attempt of a login's second step against its
-// challenge (hash): a challenge used up or expired, or an account disabled
-// since the password, fails the check with that reason, whatever the
-// factor presented.
-func (s *Service) chargeSecondStep(ctx context.Context, u User, hash string, now time.Time) (checkOutcome, error) {
-	if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
-		return checkOutcome{Reason: "mfa_token used up or expired"}, nil
-	} else if err != nil {
-		return checkOutcome{}, err
-	}
-	if u.Disabled {
-		return checkOutcome{Reason: "disabled account"}, nil
-	}
-	return checkOutcome{}, nil
 }

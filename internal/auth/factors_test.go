@@ -6,8 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
-	"io"
-	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,13 +15,11 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // testSealer is AES-256-GCM under a random key: what internal/seal does
@@ -69,46 +65,28 @@ type mfaEnv struct {
 	mu     sync.Mutex
 }
 
-// newMFAEnv is a Service with a sealer, mail templates, and lockout when
+// newMFAEnv is the services with a sealer, mail templates, and lockout when
 // given, and ann registered.
 func newMFAEnv(t *testing.T, lockout *ratelimit.LockoutPolicy) *mfaEnv {
 	t.Helper()
 	ctx := context.Background()
-	st := storetest.New(t)
-	clk := &clock{t: time.Unix(1_700_000_000, 0).UTC()} // a step boundary
-	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
-		Queue: 256, MaxWait: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk := authtest.NewClock(time.Unix(1_700_000_000, 0).UTC()) // a step boundary
 	tpl, err := mail.NewTemplates("", "https://id.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev := auth.NewRevocations(clk.Now)
 	e := &mfaEnv{sealer: newTestSealer(t)}
-	d := auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: rev, Sealer: e.sealer, Mailer: tpl,
-		MailQueued: func() { e.mu.Lock(); e.mailed++; e.mu.Unlock() },
-		Log:        slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if lockout != nil {
-		d.Lockout = ratelimit.NewMemoryLockout(*lockout, clk.Now)
-	}
-	e.cfg = auth.Config{
-		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-	}
-	e.deps = d
-	svc := auth.NewService(e.cfg, d)
-	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"}, Keys: keys, Revocations: rev, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.env = &env{svc: svc, guard: g, clock: clk, store: st}
-	if e.user, err = svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Name: "Ann", Password: annPW}); err != nil {
+	a := authtest.New(t, authtest.WithClock(clk), authtest.WithDeps(func(d *auth.Deps) {
+		d.Sealer, d.Mailer = e.sealer, tpl
+		d.MailQueued = func() { e.mu.Lock(); e.mailed++; e.mu.Unlock() }
+		if lockout != nil {
+			d.Lockout = ratelimit.NewMemoryLockout(*lockout, clk.Now)
+		}
+	}))
+	e.cfg, e.deps = a.Config, a.Deps
+	svc := a.Services
+	e.env = envOf(t, a)
+	if e.user, err = svc.Accounts.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Name: "Ann", Password: annPW}); err != nil {
 		t.Fatal(err)
 	}
 	e.user = e.verify(t, e.user) // second factors need a verified address
@@ -124,25 +102,25 @@ func (e *mfaEnv) verify(t *testing.T, u auth.User) auth.User {
 		Email: u.Email, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil, auth.LinkRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := e.svc.VerifyEmail(ctx, auth.LinkInput{Token: raw})
+	u, err := e.svc.Recovery.VerifyEmail(ctx, auth.LinkInput{Token: raw})
 	if err != nil || !u.EmailVerified {
 		t.Fatalf("verify %s: %+v %v", u.Email, u, err)
 	}
 	return u
 }
 
-// rebuild is the same Service over another Store (a wrapper with hooks).
-func (e *mfaEnv) rebuild(t *testing.T, st auth.Store) *auth.Service {
+// rebuild is the same services over another Store (a wrapper with hooks).
+func (e *mfaEnv) rebuild(t *testing.T, st auth.Store) *auth.Services {
 	t.Helper()
 	d := e.deps
 	d.Store = st
-	return auth.NewService(e.cfg, d)
+	return auth.New(e.cfg, d)
 }
 
 // passwordLogin logs ann in with her password alone (before TOTP).
 func (e *mfaEnv) passwordLogin(t *testing.T) *auth.Tokens {
 	t.Helper()
-	tok, err := e.svc.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	tok, err := e.svc.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,11 +132,11 @@ func (e *mfaEnv) enrol(t *testing.T) (string, []string) {
 	t.Helper()
 	ctx := context.Background()
 	tok := e.passwordLogin(t)
-	en, err := e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	en, err := e.svc.Factors.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	codes, err := e.svc.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{})
+	codes, err := e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +157,7 @@ func (e *mfaEnv) code(t testing.TB, secret string, off int64) string {
 // challenge runs a login's first step and returns its mfa_token.
 func (e *mfaEnv) challenge(t testing.TB) string {
 	t.Helper()
-	_, err := e.svc.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	_, err := e.svc.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 	var mr *auth.MFARequired
 	if !errors.As(err, &mr) || auth.ErrorCode(err) != auth.CodeMFARequired {
 		t.Fatalf("login: %v, want mfa_required", err)
@@ -206,7 +184,7 @@ func TestTOTPEnrolConfirmAndTwoStepLogin(t *testing.T) {
 	if c := e.claims(t, tok); !slices.Equal(c.AMR, []string{"pwd"}) || c.AuthTime == nil || !c.AuthTime.Time.Equal(e.clock.Now()) {
 		t.Fatalf("password login claims amr %v auth_time %v", c.AMR, c.AuthTime)
 	}
-	en, err := e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	en, err := e.svc.Factors.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,29 +200,29 @@ func TestTOTPEnrolConfirmAndTwoStepLogin(t *testing.T) {
 		t.Fatal("the sealed secret opens under another user's aad")
 	}
 	// Pending: logins still need the password alone.
-	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.TOTP {
+	if u, _ := e.svc.Accounts.User(ctx, e.user.ID); u.MFA.TOTP {
 		t.Fatal("a pending authenticator counts as set up")
 	}
 	e.passwordLogin(t)
 
-	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, "000000", auth.Client{})
+	_, err = e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, "000000", auth.Client{})
 	wantCode(t, err, auth.CodeInvalidCode)
-	codes, err := e.svc.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{})
+	codes, err := e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{})
 	if err != nil || len(codes) != 10 {
 		t.Fatalf("confirm: %v %v", codes, err)
 	}
-	if u, _ := e.svc.User(ctx, e.user.ID); !u.MFA.TOTP {
+	if u, _ := e.svc.Accounts.User(ctx, e.user.ID); !u.MFA.TOTP {
 		t.Fatal("the user object does not say mfa.totp")
 	}
-	_, err = e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	_, err = e.svc.Factors.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
 	wantCode(t, err, auth.CodeAlreadyExists)
 
 	// The confirming code's step is spent: the second step wants a newer one.
 	mt := e.challenge(t)
-	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
+	_, err = e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
 	wantCode(t, err, auth.CodeInvalidCode)
 	e.clock.Advance(mfa.Period)
-	tok2, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
+	tok2, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +232,7 @@ func TestTOTPEnrolConfirmAndTwoStepLogin(t *testing.T) {
 	}
 	// A refresh keeps how and when the user authenticated.
 	e.clock.Advance(time.Minute)
-	tok3, err := e.svc.Refresh(ctx, tok2.RefreshToken)
+	tok3, err := e.svc.Sessions.Refresh(ctx, tok2.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +241,7 @@ func TestTOTPEnrolConfirmAndTwoStepLogin(t *testing.T) {
 	}
 	// The token worked once.
 	e.clock.Advance(mfa.Period)
-	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
+	_, err = e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, en.Secret, 0)})
 	wantCode(t, err, auth.CodeInvalidCode)
 }
 
@@ -276,7 +254,7 @@ func TestTOTPStepsAreAcceptedOnce(t *testing.T) {
 	ctx := context.Background()
 	tok := e.passwordLoginAfterMFA(t, secret)
 	reauth := func(code string) error {
-		_, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: code})
+		_, err := e.svc.Sessions.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: code})
 		return err
 	}
 	steps := []struct {
@@ -316,7 +294,7 @@ func (e *mfaEnv) passwordLoginAfterMFA(t *testing.T, secret string) *auth.Tokens
 	t.Helper()
 	mt := e.challenge(t)
 	e.clock.Advance(mfa.Period)
-	tok, err := e.svc.LoginMFA(context.Background(), auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+	tok, err := e.svc.Sessions.LoginMFA(context.Background(), auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +339,7 @@ func TestParallelSubmissionsOfOneCode(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := svc.LoginMFA(context.Background(), auth.MFALoginInput{Token: mt, Code: code})
+			_, err := svc.Sessions.LoginMFA(context.Background(), auth.MFALoginInput{Token: mt, Code: code})
 			results <- err
 		}()
 	}
@@ -390,20 +368,20 @@ func TestMFATokenLifetime(t *testing.T) {
 	t.Run("expires after 5 minutes", func(t *testing.T) {
 		mt := e.challenge(t)
 		e.clock.Advance(auth.MFATokenTTL)
-		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+		_, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
 		wantCode(t, err, auth.CodeInvalidCode)
 	})
 	t.Run("five wrong codes end it", func(t *testing.T) {
 		mt := e.challenge(t)
 		e.clock.Advance(mfa.Period)
 		for range auth.MaxMFAFailures {
-			_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
+			_, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
 			wantCode(t, err, auth.CodeInvalidCode)
 		}
-		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+		_, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
 		wantCode(t, err, auth.CodeInvalidCode)
 		// and the right code was not spent by the dead token
-		if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), Code: e.code(t, secret, 0)}); err != nil {
+		if _, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), Code: e.code(t, secret, 0)}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -411,9 +389,9 @@ func TestMFATokenLifetime(t *testing.T) {
 		mt := e.challenge(t)
 		e.clock.Advance(mfa.Period)
 		for range auth.MaxMFAFailures - 1 {
-			_, _ = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
+			_, _ = e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
 		}
-		if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
+		if _, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -421,16 +399,16 @@ func TestMFATokenLifetime(t *testing.T) {
 		mt := e.challenge(t)
 		e.clock.Advance(mfa.Period)
 		for _, in := range []auth.MFALoginInput{{Token: mt}, {Token: mt, Code: "1", RecoveryCode: "2"}, {Code: "123456"}} {
-			_, err := e.svc.LoginMFA(ctx, in)
+			_, err := e.svc.Sessions.LoginMFA(ctx, in)
 			wantCode(t, err, auth.CodeInvalidRequest)
 		}
-		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: "not-a-token", Code: e.code(t, secret, 0)})
+		_, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: "not-a-token", Code: e.code(t, secret, 0)})
 		wantCode(t, err, auth.CodeInvalidCode)
 		ch, _ := e.store.MFAChallenge(ctx, hashOf(mt))
 		if ch.Failures != 0 {
 			t.Fatalf("bad requests charged %d attempts", ch.Failures)
 		}
-		if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
+		if _, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -438,12 +416,12 @@ func TestMFATokenLifetime(t *testing.T) {
 		mt := e.challenge(t)
 		e.clock.Advance(mfa.Period)
 		tok := e.passwordLoginAfterMFA(t, secret)
-		if _, err := e.svc.ChangePassword(ctx, auth.ChangePasswordInput{UserID: e.user.ID, SessionID: tok.SessionID,
+		if _, err := e.svc.Sessions.ChangePassword(ctx, auth.ChangePasswordInput{UserID: e.user.ID, SessionID: tok.SessionID,
 			Current: annPW, New: "another horse battery"}); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Advance(mfa.Period)
-		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+		_, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
 		wantCode(t, err, auth.CodeInvalidCode)
 	})
 }
@@ -456,23 +434,23 @@ func TestWrongCodesCountTowardsTheLockout(t *testing.T) {
 	ctx := context.Background()
 	mt := e.challenge(t)
 	for range 4 {
-		_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "wrong horse"})
+		_, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "wrong horse"})
 		wantCode(t, err, auth.CodeInvalidCredentials)
 	}
 	// The challenge's right password counts nothing, but only its second
 	// step ends the streak: the second wrong code is the sixth failure, and
 	// locks.
 	for range 2 {
-		_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
+		_, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: "000000"})
 		wantCode(t, err, auth.CodeInvalidCode)
 	}
 	e.clock.Advance(mfa.Period)
-	_, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
+	_, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)})
 	wantCode(t, err, auth.CodeTooManyRequests)
-	_, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	_, err = e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 	wantCode(t, err, auth.CodeTooManyRequests)
 	e.clock.Advance(time.Minute)
-	if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
+	if _, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, secret, 0)}); err != nil {
 		t.Fatalf("after the lock: %v", err)
 	}
 }
@@ -482,7 +460,7 @@ func TestRecoveryCodes(t *testing.T) {
 	secret, codes := e.enrol(t)
 	ctx := context.Background()
 
-	tok, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: strings.ToUpper(codes[0])})
+	tok, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: strings.ToUpper(codes[0])})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,35 +472,35 @@ func TestRecoveryCodes(t *testing.T) {
 	if err != nil || len(out) != 1 || out[0].To != "ann@example.com" || !strings.Contains(out[0].Subject, "recovery code") || e.mailed != 1 {
 		t.Fatalf("outbox %+v (%v), woken %d", out, err, e.mailed)
 	}
-	if ev, _, _ := e.svc.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventRecoveryCodeUsed, Limit: 5}); len(ev) != 1 || ev[0].Detail != "9 recovery codes left" {
+	if ev, _, _ := e.svc.Accounts.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventRecoveryCodeUsed, Limit: 5}); len(ev) != 1 || ev[0].Detail != "9 recovery codes left" {
 		t.Fatalf("audit %+v", ev)
 	}
-	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: codes[0]})
+	_, err = e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: codes[0]})
 	wantCode(t, err, auth.CodeInvalidCode)
-	if n, _ := e.svc.RecoveryCodesLeft(ctx, e.user.ID); n != 9 {
+	if n, _ := e.svc.Factors.RecoveryCodesLeft(ctx, e.user.ID); n != 9 {
 		t.Fatalf("%d left", n)
 	}
 
 	// A new set voids the old one.
-	fresh, err := e.svc.NewRecoveryCodes(ctx, e.user.ID, tok.SessionID)
+	fresh, err := e.svc.Factors.NewRecoveryCodes(ctx, e.user.ID, tok.SessionID)
 	if err != nil || len(fresh) != 10 || slices.Contains(fresh, codes[1]) {
 		t.Fatalf("new codes %v %v", fresh, err)
 	}
-	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: codes[1]})
+	_, err = e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: codes[1]})
 	wantCode(t, err, auth.CodeInvalidCode)
-	if _, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: fresh[1]}); err != nil {
+	if _, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: e.challenge(t), RecoveryCode: fresh[1]}); err != nil {
 		t.Fatal(err)
 	}
 
 	// Removing the authenticator voids them, and logins need the password alone.
-	if err := e.svc.RemoveTOTP(ctx, e.user.ID, tok.SessionID); err != nil {
+	if err := e.svc.Factors.RemoveTOTP(ctx, e.user.ID, tok.SessionID); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := e.svc.RecoveryCodesLeft(ctx, e.user.ID); n != 0 {
+	if n, _ := e.svc.Factors.RecoveryCodesLeft(ctx, e.user.ID); n != 0 {
 		t.Fatalf("%d codes left after removal", n)
 	}
 	e.passwordLogin(t)
-	_, err = e.svc.NewRecoveryCodes(ctx, e.user.ID, tok.SessionID)
+	_, err = e.svc.Factors.NewRecoveryCodes(ctx, e.user.ID, tok.SessionID)
 	wantCode(t, err, auth.CodeInvalidRequest)
 	_ = secret
 }
@@ -532,18 +510,18 @@ func TestRecentLoginAndReauthentication(t *testing.T) {
 	ctx := context.Background()
 	tok := e.passwordLogin(t)
 	e.clock.Advance(auth.DefaultReauthMaxAge + time.Second)
-	_, err := e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	_, err := e.svc.Factors.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
 	wantCode(t, err, auth.CodeReauthenticationRequired)
-	err = e.svc.DeleteAccount(ctx, e.user.ID, tok.SessionID, annPW, auth.Client{})
+	err = e.svc.Accounts.DeleteAccount(ctx, e.user.ID, tok.SessionID, annPW, auth.Client{})
 	wantCode(t, err, auth.CodeReauthenticationRequired)
 
-	_, err = e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: "wrong horse"})
+	_, err = e.svc.Sessions.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: "wrong horse"})
 	wantCode(t, err, auth.CodeInvalidCredentials)
-	_, err = e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: "123456"})
+	_, err = e.svc.Sessions.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: "123456"})
 	wantCode(t, err, auth.CodeInvalidCode) // no authenticator: a code cannot be right
-	_, err = e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: annPW, Code: "1"})
+	_, err = e.svc.Sessions.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: annPW, Code: "1"})
 	wantCode(t, err, auth.CodeInvalidRequest)
-	re, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: annPW})
+	re, err := e.svc.Sessions.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Password: annPW})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,18 +529,18 @@ func TestRecentLoginAndReauthentication(t *testing.T) {
 		t.Fatalf("reauthenticated claims %v, session %s", c.AuthTime, re.SessionID)
 	}
 	// The old refresh token was replaced.
-	_, err = e.svc.Refresh(ctx, tok.RefreshToken)
+	_, err = e.svc.Sessions.Refresh(ctx, tok.RefreshToken)
 	wantCode(t, err, auth.CodeInvalidGrant)
-	en, err := e.svc.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
+	en, err := e.svc.Factors.EnrolTOTP(ctx, e.user.ID, tok.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{}); err != nil {
+	if _, err := e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, tok.SessionID, e.code(t, en.Secret, 0), auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	// A password session re-authenticated with a code has proved two factors.
 	e.clock.Advance(mfa.Period)
-	re2, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: e.code(t, en.Secret, 0)})
+	re2, err := e.svc.Sessions.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: tok.SessionID, Code: e.code(t, en.Secret, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,14 +549,14 @@ func TestRecentLoginAndReauthentication(t *testing.T) {
 	}
 	// Sessions survive a refresh with the renewed auth_time.
 	e.clock.Advance(time.Minute)
-	r, err := e.svc.Refresh(ctx, re2.RefreshToken)
+	r, err := e.svc.Sessions.Refresh(ctx, re2.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := e.claims(t, r); !c.AuthTime.Time.Equal(e.clock.Now().Add(-time.Minute)) {
 		t.Fatalf("refreshed auth_time %v", c.AuthTime)
 	}
-	if err := e.svc.DeleteAccount(ctx, e.user.ID, tok.SessionID, annPW, auth.Client{}); err != nil {
+	if err := e.svc.Accounts.DeleteAccount(ctx, e.user.ID, tok.SessionID, annPW, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -589,30 +567,30 @@ func TestAdminResetsFactors(t *testing.T) {
 	ctx := context.Background()
 	tok := e.passwordLoginAfterMFA(t, secret)
 	mt := e.challenge(t)
-	admin, err := e.svc.CreateUser(ctx, auth.RegisterInput{Email: "root@example.com", Password: "root's long passphrase"}, auth.RoleAdmin)
+	admin, err := e.svc.Accounts.CreateUser(ctx, auth.RegisterInput{Email: "root@example.com", Password: "root's long passphrase"}, auth.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, e.svc.ResetMFA(ctx, admin.ID, admin.ID), auth.CodeForbidden)
-	wantCode(t, e.svc.ResetMFA(ctx, admin.ID, "0190d4a0-0000-7000-8000-000000000000"), auth.CodeNotFound)
-	if err := e.svc.ResetMFA(ctx, admin.ID, e.user.ID); err != nil {
+	wantCode(t, e.svc.Factors.ResetMFA(ctx, admin.ID, admin.ID), auth.CodeForbidden)
+	wantCode(t, e.svc.Factors.ResetMFA(ctx, admin.ID, "0190d4a0-0000-7000-8000-000000000000"), auth.CodeNotFound)
+	if err := e.svc.Factors.ResetMFA(ctx, admin.ID, e.user.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.guard.Verify(tok.AccessToken); err == nil {
 		t.Fatal("a session survived the reset")
 	}
-	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.TOTP {
+	if u, _ := e.svc.Accounts.User(ctx, e.user.ID); u.MFA.TOTP {
 		t.Fatal("still mfa.totp")
 	}
 	e.clock.Advance(mfa.Period)
-	_, err = e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, RecoveryCode: codes[2]})
+	_, err = e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, RecoveryCode: codes[2]})
 	wantCode(t, err, auth.CodeInvalidCode) // the pending challenge went too
 	e.passwordLogin(t)
 	out, _ := e.store.OutboxEntries(ctx, 10)
 	if len(out) != 1 || !strings.Contains(out[0].Subject, "second factors") {
 		t.Fatalf("outbox %+v", out)
 	}
-	ev, _, _ := e.svc.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventMFAReset, Limit: 5})
+	ev, _, _ := e.svc.Accounts.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventMFAReset, Limit: 5})
 	if len(ev) != 1 || ev[0].ActorID != admin.ID || ev[0].UserID != e.user.ID {
 		t.Fatalf("audit %+v", ev)
 	}
@@ -627,7 +605,7 @@ func TestResetNeedsTheSecondFactor(t *testing.T) {
 	e := newMFAEnv(t, nil)
 	ctx := context.Background()
 	secret, codes := e.enrol(t)
-	link, err := e.svc.AdminPasswordReset(ctx, "cli", e.user.ID, true)
+	link, err := e.svc.Recovery.AdminPasswordReset(ctx, "cli", e.user.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -637,7 +615,7 @@ func TestResetNeedsTheSecondFactor(t *testing.T) {
 	}
 	token, next := u.Query().Get("token"), "a brand new passphrase"
 	reset := func(code, recovery string) error {
-		return e.svc.ResetPassword(ctx, auth.ResetPasswordInput{Token: token, NewPassword: next, Code: code, RecoveryCode: recovery})
+		return e.svc.Recovery.ResetPassword(ctx, auth.ResetPasswordInput{Token: token, NewPassword: next, Code: code, RecoveryCode: recovery})
 	}
 	if err := reset("", ""); !errors.Is(err, auth.ErrResetNeedsSecondFactor) {
 		t.Fatalf("reset without a code: %v", err)
@@ -646,7 +624,7 @@ func TestResetNeedsTheSecondFactor(t *testing.T) {
 	if err := reset(wrong, ""); !errors.Is(err, auth.ErrResetSecondFactor) {
 		t.Fatalf("reset with a wrong code: %v", err)
 	}
-	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: next}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: next}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("the new password works before a right code: %v", err)
 	}
 	if err := reset("", codes[0]); err != nil {
@@ -655,7 +633,7 @@ func TestResetNeedsTheSecondFactor(t *testing.T) {
 	if err := reset("", codes[1]); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("the link works twice: %v", err)
 	}
-	_, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: next})
+	_, err = e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: next})
 	if auth.ErrorCode(err) != auth.CodeMFARequired {
 		t.Fatalf("login with the new password: %v, want the second step", err)
 	}
@@ -669,34 +647,34 @@ func TestFactorsNeedAVerifiedAddress(t *testing.T) {
 	ctx := context.Background()
 	signIn := func(email, username string) (auth.User, string) {
 		t.Helper()
-		u, err := e.svc.Register(ctx, auth.RegisterInput{Email: email, Username: username, Password: "a squatter's passphrase"})
+		u, err := e.svc.Accounts.Register(ctx, auth.RegisterInput{Email: email, Username: username, Password: "a squatter's passphrase"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := e.svc.Login(ctx, auth.LoginInput{Identifier: u.Email + u.Username, Password: "a squatter's passphrase"})
+		tok, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: u.Email + u.Username, Password: "a squatter's passphrase"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u, tok.SessionID
 	}
 	squatter, sid := signIn("owner@example.com", "")
-	_, err := e.svc.EnrolTOTP(ctx, squatter.ID, sid)
+	_, err := e.svc.Factors.EnrolTOTP(ctx, squatter.ID, sid)
 	wantCode(t, err, auth.CodeEmailNotVerified)
-	_, err = e.svc.BeginPasskeyRegistration(ctx, squatter.ID, sid)
+	_, err = e.svc.Passkeys.BeginPasskeyRegistration(ctx, squatter.ID, sid)
 	wantCode(t, err, auth.CodeEmailNotVerified)
 	if _, err := e.store.TOTP(ctx, squatter.ID); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("a refused enrolment left an authenticator: %v", err)
 	}
 
 	squatter = e.verify(t, squatter) // had it been theirs
-	if _, err := e.svc.EnrolTOTP(ctx, squatter.ID, sid); err != nil {
+	if _, err := e.svc.Factors.EnrolTOTP(ctx, squatter.ID, sid); err != nil {
 		t.Fatalf("verified: %v", err)
 	}
 	noAddress, sid := signIn("", "nomail")
-	if _, err := e.svc.EnrolTOTP(ctx, noAddress.ID, sid); err != nil {
+	if _, err := e.svc.Factors.EnrolTOTP(ctx, noAddress.ID, sid); err != nil {
 		t.Fatalf("without an address: %v", err)
 	}
-	if _, err := e.svc.BeginPasskeyRegistration(ctx, noAddress.ID, sid); err != nil {
+	if _, err := e.svc.Passkeys.BeginPasskeyRegistration(ctx, noAddress.ID, sid); err != nil {
 		t.Fatalf("passkey without an address: %v", err)
 	}
 }
@@ -709,11 +687,11 @@ func TestResetLinkOfAnUnverifiedAddressRemovesFactors(t *testing.T) {
 	e := newMFAEnv(t, nil)
 	ctx := context.Background()
 	const pw = "a squatter's passphrase"
-	squatter, err := e.svc.Register(ctx, auth.RegisterInput{Email: "owner@example.com", Password: pw})
+	squatter, err := e.svc.Accounts.Register(ctx, auth.RegisterInput{Email: "owner@example.com", Password: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "owner@example.com", Password: pw})
+	tok, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "owner@example.com", Password: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -731,26 +709,26 @@ func TestResetLinkOfAnUnverifiedAddressRemovesFactors(t *testing.T) {
 		t.Fatalf("legacy enrolment: %v %v", ok, err)
 	}
 
-	link, err := e.svc.AdminPasswordReset(ctx, "cli", squatter.ID, true)
+	link, err := e.svc.Recovery.AdminPasswordReset(ctx, "cli", squatter.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(link)
 	const next = "the owner's own passphrase"
-	if err := e.svc.ResetPassword(ctx, auth.ResetPasswordInput{Token: u.Query().Get("token"), NewPassword: next}); err != nil {
+	if err := e.svc.Recovery.ResetPassword(ctx, auth.ResetPasswordInput{Token: u.Query().Get("token"), NewPassword: next}); err != nil {
 		t.Fatalf("the owner's reset: %v", err)
 	}
-	owner, err := e.svc.User(ctx, squatter.ID)
+	owner, err := e.svc.Accounts.User(ctx, squatter.ID)
 	if err != nil || owner.MFA.Enabled() || !owner.EmailVerified {
 		t.Fatalf("after the reset: %+v %v", owner, err)
 	}
-	if left, _ := e.svc.RecoveryCodesLeft(ctx, owner.ID); left != 0 {
+	if left, _ := e.svc.Factors.RecoveryCodesLeft(ctx, owner.ID); left != 0 {
 		t.Fatalf("%d recovery codes left", left)
 	}
 	if _, err := e.guard.Verify(tok.AccessToken); err == nil {
 		t.Fatal("the squatter's session survived")
 	}
-	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "owner@example.com", Password: next}); err != nil {
+	if _, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "owner@example.com", Password: next}); err != nil {
 		t.Fatalf("the owner's login: %v", err)
 	}
 	ev := slices.DeleteFunc(e.events(t, auth.EventEmailVerified), func(ev auth.AuditEvent) bool { return ev.UserID != owner.ID })
@@ -770,13 +748,13 @@ func TestPendingEnrolmentBelongsToItsSession(t *testing.T) {
 	e.clock.Advance(auth.DefaultReauthMaxAge + time.Minute)
 	own := e.passwordLogin(t).SessionID
 	other := e.passwordLogin(t).SessionID // another device, as recent
-	en, err := e.svc.EnrolTOTP(ctx, e.user.ID, own)
+	en, err := e.svc.Factors.EnrolTOTP(ctx, e.user.ID, own)
 	if err != nil {
 		t.Fatal(err)
 	}
 	shown := func(sessionID string) bool {
 		t.Helper()
-		got, ok, err := e.svc.PendingTOTP(ctx, e.user.ID, sessionID)
+		got, ok, err := e.svc.Factors.PendingTOTP(ctx, e.user.ID, sessionID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -788,9 +766,9 @@ func TestPendingEnrolmentBelongsToItsSession(t *testing.T) {
 	if !shown(own) || shown(stolen) || shown(other) {
 		t.Fatalf("shown to its own session %t, the stolen one %t, another %t; want only its own", shown(own), shown(stolen), shown(other))
 	}
-	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, other, e.code(t, en.Secret, 0), auth.Client{})
+	_, err = e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, other, e.code(t, en.Secret, 0), auth.Client{})
 	wantCode(t, err, auth.CodeInvalidRequest)
-	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, stolen, e.code(t, en.Secret, 0), auth.Client{})
+	_, err = e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, stolen, e.code(t, en.Secret, 0), auth.Client{})
 	wantCode(t, err, auth.CodeReauthenticationRequired)
 
 	// Its own session, once its sign-in is old: neither shown nor
@@ -799,32 +777,32 @@ func TestPendingEnrolmentBelongsToItsSession(t *testing.T) {
 	if shown(own) {
 		t.Fatal("shown to a stale sign-in")
 	}
-	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{})
+	_, err = e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{})
 	wantCode(t, err, auth.CodeReauthenticationRequired)
-	if _, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: own, Password: annPW}); err != nil {
+	if _, err := e.svc.Sessions.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: own, Password: annPW}); err != nil {
 		t.Fatal(err)
 	}
 	if !shown(own) {
 		t.Fatal("not shown after re-authenticating")
 	}
 	e.clock.Advance(auth.PendingTOTPTTL - auth.DefaultReauthMaxAge)
-	if _, err := e.svc.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: own, Password: annPW}); err != nil {
+	if _, err := e.svc.Sessions.Reauthenticate(ctx, auth.ReauthInput{UserID: e.user.ID, SessionID: own, Password: annPW}); err != nil {
 		t.Fatal(err)
 	}
 	if shown(own) {
 		t.Fatal("shown past its lifetime")
 	}
-	_, err = e.svc.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{})
+	_, err = e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{})
 	wantCode(t, err, auth.CodeInvalidRequest)
-	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.TOTP {
+	if u, _ := e.svc.Accounts.User(ctx, e.user.ID); u.MFA.TOTP {
 		t.Fatal("an expired enrolment was confirmed")
 	}
 	// Starting again works, from any recent session.
-	en, err = e.svc.EnrolTOTP(ctx, e.user.ID, own)
+	en, err = e.svc.Factors.EnrolTOTP(ctx, e.user.ID, own)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{}); err != nil {
+	if _, err := e.svc.Factors.ConfirmTOTP(ctx, e.user.ID, own, e.code(t, en.Secret, 0), auth.Client{}); err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
 }

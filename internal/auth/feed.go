@@ -4,8 +4,19 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
+
+// Feed keeps this instance's revocation set and user cache current from
+// the database's change feed and the other instances (feed.go), and serves
+// the feed to guard's clients.
+type Feed struct {
+	*core
+	store ChangeStore
+	revMu sync.Mutex // serialises SyncChanges
+	feed  feedState  // how far the change feed has been read
+}
 
 // Page sizes of GET /revocations.
 const (
@@ -42,7 +53,7 @@ type RevocationPage struct {
 // default of 1000; 1 to 10000). The cursor follows commit order: a
 // revocation that commits after a read is in the next read, however long its
 // transaction waited. The cursor is opaque to clients (a decimal seq).
-func (s *Service) RevocationsSince(ctx context.Context, cursor string, limit int) (RevocationPage, error) {
+func (s *Feed) RevocationsSince(ctx context.Context, cursor string, limit int) (RevocationPage, error) {
 	after, err := parseCursor(cursor)
 	if err != nil {
 		return RevocationPage{}, err
@@ -82,7 +93,7 @@ func parseCursor(cursor string) (int64, error) {
 // instance's own revocations up to the lifetime of the longest token their
 // sessions were given (the store knows it; the instance knows only its own
 // --access-ttl).
-func (s *Service) SyncChanges(ctx context.Context) error {
+func (s *Feed) SyncChanges(ctx context.Context) error {
 	s.revMu.Lock()
 	defer s.revMu.Unlock()
 	now := s.now()
@@ -110,4 +121,25 @@ func (s *Service) SyncChanges(ctx context.Context) error {
 	}
 	s.feed.synced = now
 	return nil
+}
+
+// UsersChangedElsewhere applies another instance's fan-out message.
+func (s *Feed) UsersChangedElsewhere(userIDs []string) { s.users.drop(userIDs...) }
+
+// SessionsEnded records sessions that another store write ended (deleting a
+// grant or a client), as EndSessions does for its own.
+func (s *Feed) SessionsEnded(ctx context.Context, ids ...string) {
+	s.ended(ctx, s.now(), ids...)
+}
+
+// LiveUntil is when an access token issued now stops being live (with
+// leeway): how long a revocation made now must be remembered.
+func (s *Feed) LiveUntil() time.Time { return s.liveUntil(s.now()) }
+
+// Now is the services' clock, in whole milliseconds.
+func (s *Feed) Now() time.Time { return s.now() }
+
+// SessionsEndedElsewhere applies another instance's fan-out message.
+func (s *Feed) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
+	s.revocations.Add(until, sessionIDs...)
 }

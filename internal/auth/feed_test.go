@@ -6,16 +6,14 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 )
 
 // newInstance is another Gatehouse instance on e's database: its own memory,
 // its own access-token lifetime.
-func (e *env) newInstance(accessTTL time.Duration) (*auth.Service, *auth.Revocations) {
-	rev := auth.NewRevocations(e.clock.Now)
-	return auth.NewService(auth.Config{AccessTTL: accessTTL, RefreshTTL: 720 * time.Hour, MaxAge: 720 * time.Hour,
-		IdleTimeout: 168 * time.Hour, Now: e.clock.Now}, auth.Deps{Store: e.store, Revocations: rev}), rev
+func (e *env) newInstance(t *testing.T, accessTTL time.Duration) (*auth.Services, *auth.Revocations) {
+	b := e.instance(t, authtest.WithConfig(func(c *auth.Config) { c.AccessTTL = accessTTL }))
+	return b.Services, b.Revocations
 }
 
 // loginWith logs in on an instance of e's deployment whose access tokens
@@ -23,22 +21,12 @@ func (e *env) newInstance(accessTTL time.Duration) (*auth.Service, *auth.Revocat
 func (e *env) loginWith(t *testing.T, ttl time.Duration) *auth.Tokens {
 	t.Helper()
 	ctx := context.Background()
-	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.Load(ctx, token.Options{Store: e.store, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: e.clock.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := auth.NewService(auth.Config{Issuer: issuer, Audience: issuer, AccessTTL: ttl, RefreshTTL: 720 * time.Hour,
-		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: e.clock.Now},
-		auth.Deps{Store: e.store, Hasher: h, Signer: keys, Revocations: auth.NewRevocations(e.clock.Now)})
-	if _, err := svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery"}); err != nil &&
+	svc, _ := e.newInstance(t, ttl)
+	if _, err := svc.Accounts.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery"}); err != nil &&
 		auth.ErrorCode(err) != auth.CodeAlreadyExists {
 		t.Fatal(err)
 	}
-	tok, err := svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
+	tok, err := svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,10 +42,10 @@ func (e *env) loginWith(t *testing.T, ttl time.Duration) *auth.Tokens {
 func TestLateRevocationReachesAnotherInstance(t *testing.T) {
 	a := newEnv(t)
 	tok := a.login(t)
-	b, rev := a.newInstance(15 * time.Minute)
+	b, rev := a.newInstance(t, 15*time.Minute)
 	stamped := a.clock.Now().Truncate(time.Millisecond)
 	a.clock.Advance(30 * time.Second) // the writer is busy for 30 s
-	if err := b.SyncChanges(context.Background()); err != nil {
+	if err := b.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// The logout stamped 30 s ago commits only now.
@@ -65,7 +53,7 @@ func TestLateRevocationReachesAnotherInstance(t *testing.T) {
 		stamped.Add(16*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SyncChanges(context.Background()); err != nil {
+	if err := b.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
@@ -79,21 +67,21 @@ func TestLateRevocationReachesAnotherInstance(t *testing.T) {
 func TestRevocationOutlivesShorterAccessTTL(t *testing.T) {
 	e := newEnv(t)
 	tok := e.loginWith(t, 2*time.Hour)
-	short, _ := e.newInstance(15 * time.Minute) // restarted with shorter tokens
-	if err := short.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
+	short, _ := e.newInstance(t, 15*time.Minute) // restarted with shorter tokens
+	if err := short.Sessions.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Hour) // past the short lifetime, within the long token's
-	fresh, rev := e.newInstance(15 * time.Minute)
-	if err := fresh.SyncChanges(context.Background()); err != nil {
+	fresh, rev := e.newInstance(t, 15*time.Minute)
+	if err := fresh.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
 		t.Fatal("the revocation was forgotten while a 2 h access token of the session still lives")
 	}
 	e.clock.Advance(2 * time.Hour)
-	later, rev := e.newInstance(15 * time.Minute)
-	if err := later.SyncChanges(context.Background()); err != nil {
+	later, rev := e.newInstance(t, 15*time.Minute)
+	if err := later.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if rev.Revoked(tok.SessionID) {

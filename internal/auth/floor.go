@@ -176,7 +176,7 @@ type hashSampler interface {
 
 // verify is the hasher's Verify with its cost; a hasher that cannot tell
 // is timed around the call.
-func (s *Service) verify(ctx context.Context, pw, hash string) (ok, needsRehash bool, cost time.Duration, err error) {
+func (s *Checks) verify(ctx context.Context, pw, hash string) (ok, needsRehash bool, cost time.Duration, err error) {
 	if h, is := s.hasher.(costHasher); is {
 		return h.VerifyCost(ctx, pw, hash)
 	}
@@ -186,7 +186,7 @@ func (s *Service) verify(ctx context.Context, pw, hash string) (ok, needsRehash 
 }
 
 // verifyDummy is the hasher's VerifyDummy with its cost, as verify.
-func (s *Service) verifyDummy(ctx context.Context, pw string) (time.Duration, error) {
+func (s *Checks) verifyDummy(ctx context.Context, pw string) (time.Duration, error) {
 	if h, is := s.hasher.(costHasher); is {
 		return h.VerifyDummyCost(ctx, pw)
 	}
@@ -199,7 +199,7 @@ func (s *Service) verifyDummy(ctx context.Context, pw string) (time.Duration, er
 // dummy hash and against one sample of every other scheme in the database.
 // A sample that does not verify (a malformed hash) is skipped. A hasher
 // that cannot tell its scheme (a test's) leaves the floor to real checks.
-func (s *Service) SeedCheckFloor(ctx context.Context) error {
+func (s *Checks) SeedCheckFloor(ctx context.Context) error {
 	h, is := s.hasher.(costHasher)
 	if !is {
 		return nil
@@ -236,7 +236,7 @@ func (s *Service) SeedCheckFloor(ctx context.Context) error {
 }
 
 // WatchCheckFloor seeds the floor, then again every interval, until ctx ends.
-func (s *Service) WatchCheckFloor(ctx context.Context, every time.Duration) {
+func (s *Checks) WatchCheckFloor(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -254,7 +254,7 @@ func (s *Service) WatchCheckFloor(ctx context.Context, every time.Duration) {
 // noteHash measures the scheme of a hash just stored (an import) beside the
 // dummy, unless its cost is known: the floor covers a new scheme before its
 // first login.
-func (s *Service) noteHash(ctx context.Context, hash string) {
+func (s *Checks) noteHash(ctx context.Context, hash string) {
 	h, is := s.hasher.(costHasher)
 	scheme := password.Scheme(hash)
 	if !is || scheme == "" || s.floor.known(scheme) {

@@ -10,10 +10,44 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
+// GuardedCheck is a check of a secret made outside this package (a client
+// secret, an authorization code), run through the one guarded path.
+type GuardedCheck struct {
+	Kind    CheckKind
+	Client  Client
+	Account string // the lockout key
+	UserID  string // "" when not known
+	Secret  string // what was presented: failures are padded by hashing it
+	// Check compares the secret (in constant time) and says why it failed.
+	Check func(ctx context.Context) (ok bool, reason string, err error)
+	// Bucket and BucketLimit: the per-address bucket of a known client
+	// (secretCheck.Bucket); Authenticated: the caller is a confidential
+	// client that has just proved itself, so no per-address limit applies
+	// (its backend speaks for all its users; an authorization code is 256
+	// random bits).
+	Bucket        string
+	BucketLimit   ratelimit.Limit
+	Authenticated bool
+}
+
+// Checks is the guarded path every check of a secret takes (guarded.go,
+// floor.go): the per-address limit, the account's lockout, the check, and
+// on failure the floor's padding, an audit event and one answer.
+type Checks struct {
+	*core
+	store       checksStore
+	hasher      Hasher
+	lockout     Lockout
+	limiter     Limiter
+	checkLimit  ratelimit.Limit
+	rateLimited func(action string)
+	floor       *checkFloor // every failed check ends no sooner (floor.go)
+}
+
 // The one guarded path: every check of a secret (a login's password, the
 // current password of a password change or an account deletion, and later
 // re-authentication, MFA and recovery codes, reset links, client secrets)
-// goes through Service.guarded, which applies, in this order:
+// goes through Checks.guarded, which applies, in this order:
 //
 //  1. the per-address limit, one bucket per client address for every kind
 //     of check (IPv6 keyed by /64), so a flood is refused before any hash;
@@ -135,7 +169,7 @@ const addressAction = "login"
 // returns nil when the secret is right; a refusal or invalid_credentials
 // otherwise; or the check's own error (503 when the hash pool is full),
 // which counts as a failure: nothing proved the secret right.
-func (s *Service) guarded(ctx context.Context, c secretCheck) error {
+func (s *Checks) guarded(ctx context.Context, c secretCheck) error {
 	if c.Client != (Client{}) {
 		ctx = WithClient(ctx, c.Client)
 	} else {
@@ -193,7 +227,7 @@ func (s *Service) guarded(ctx context.Context, c secretCheck) error {
 // limitAddress takes a token from the client address's bucket. Calls
 // without an address (the command line) are not limited; a failing limiter
 // is logged and ignored (the lockout still applies).
-func (s *Service) limitAddress(ctx context.Context, c Client, bucket string, limit ratelimit.Limit) error {
+func (s *Checks) limitAddress(ctx context.Context, c Client, bucket string, limit ratelimit.Limit) error {
 	if s.limiter == nil || c.IP == "" {
 		return nil
 	}
@@ -213,7 +247,7 @@ func (s *Service) limitAddress(ctx context.Context, c Client, bucket string, lim
 // lockout applies), or refuses it while the account is locked, or when its
 // checks in flight kept every slot for the whole wait. A failing lockout
 // store is logged and ignored: the per-address limit still applies.
-func (s *Service) beginCheck(ctx context.Context, key string) (*ratelimit.Slot, error) {
+func (s *Checks) beginCheck(ctx context.Context, key string) (*ratelimit.Slot, error) {
 	if s.lockout == nil || key == "" {
 		return nil, nil
 	}
@@ -238,7 +272,7 @@ func (s *Service) beginCheck(ctx context.Context, key string) (*ratelimit.Slot, 
 // panic too): a right answer ends the account's streak (or, KeepStreak,
 // only frees the slot); anything else counts as a failure. It returns the
 // lock a failure starts.
-func (s *Service) check(ctx context.Context, c secretCheck, slot *ratelimit.Slot) (out checkOutcome, lock time.Duration, err error) {
+func (s *Checks) check(ctx context.Context, c secretCheck, slot *ratelimit.Slot) (out checkOutcome, lock time.Duration, err error) {
 	if slot != nil {
 		defer func() {
 			outcome := ratelimit.Failed // also after a panic: out is zero
@@ -267,7 +301,7 @@ func tooManyAttempts(d time.Duration) error {
 // passwordCheck is the check function of a stored password hash. A right
 // password of a disabled account is a failure like any other. rehash is set
 // when the password is right and its hash should be replaced.
-func (s *Service) passwordCheck(pw, hash string, disabled bool, rehash *bool) func(context.Context) (checkOutcome, error) {
+func (s *Checks) passwordCheck(pw, hash string, disabled bool, rehash *bool) func(context.Context) (checkOutcome, error) {
 	return func(ctx context.Context) (checkOutcome, error) {
 		ok, needsRehash, cost, err := s.verify(ctx, pw, hash)
 		if err != nil {
@@ -287,7 +321,7 @@ func (s *Service) passwordCheck(pw, hash string, disabled bool, rehash *bool) fu
 
 // unknownAccountCheck hashes like an argon2id account's check (the same
 // worker pool, the same CPU) and always fails; the floor pads the rest.
-func (s *Service) unknownAccountCheck(pw string) func(context.Context) (checkOutcome, error) {
+func (s *Checks) unknownAccountCheck(pw string) func(context.Context) (checkOutcome, error) {
 	return func(ctx context.Context) (checkOutcome, error) {
 		cost, err := s.verifyDummy(ctx, pw)
 		if err != nil {
@@ -299,4 +333,72 @@ func (s *Service) unknownAccountCheck(pw string) func(context.Context) (checkOut
 		}
 		return checkOutcome{Cost: cost, Scheme: scheme, Reason: "unknown account"}, nil
 	}
+}
+
+// Guarded runs c through the guarded path (guarded.go): the per-address
+// limit, the lockout of c.Account, the check, and on failure padding, an
+// audit event and invalid_credentials.
+func (s *Checks) Guarded(ctx context.Context, c GuardedCheck) error {
+	return s.guarded(ctx, secretCheck{Kind: c.Kind, Client: c.Client, Account: c.Account, UserID: c.UserID, Secret: c.Secret,
+		Bucket: c.Bucket, BucketLimit: c.BucketLimit, NoAddressLimit: c.Authenticated,
+		Check: func(ctx context.Context) (checkOutcome, error) {
+			ok, reason, err := c.Check(ctx)
+			return checkOutcome{OK: ok, Reason: reason}, err
+		}})
+}
+
+// upgradeHash replaces a hash made with older parameters, only if it is
+// still the one the login verified: a password changed meanwhile is never
+// overwritten. A failure is logged, not fatal: the old hash still verifies.
+// It returns the new hash when it was stored.
+func (s *Checks) upgradeHash(ctx context.Context, userID, old, pw string) (string, bool) {
+	hash, err := s.hasher.Hash(ctx, pw)
+	swapped := false
+	if err == nil {
+		swapped, err = s.store.SetPasswordHash(ctx, userID, old, hash)
+	}
+	if err != nil {
+		s.log.Warn("password rehash failed", "user", userID, "err", err)
+	} else if !swapped {
+		s.log.Info("password rehash skipped: the password changed meanwhile", "user", userID)
+	}
+	return hash, err == nil && swapped
+}
+
+// checkPassword verifies a signed-in user's password through the guarded
+// path (for changing it or deleting the account). A wrong one is
+// invalid_credentials.
+func (s *Checks) checkPassword(ctx context.Context, kind CheckKind, userID, pw string, c Client) (User, error) {
+	if pw == "" || len(pw) > password.MaxBytes {
+		return User{}, errInvalidCredentials
+	}
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	hash, err := s.store.PasswordHash(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	var rehash bool // the password is about to change, or the account to go
+	err = s.guarded(ctx, secretCheck{Kind: kind, Client: c, Account: accountKey(u.ID), UserID: u.ID, Secret: pw,
+		Check: s.passwordCheck(pw, hash, u.Disabled, &rehash)})
+	return u, err
+}
+
+// allow takes a token from a recovery bucket; a failing limiter is logged
+// and ignored.
+func (s *Checks) allow(ctx context.Context, key string, l ratelimit.Limit) (bool, time.Duration) {
+	if s.limiter == nil {
+		return true, 0
+	}
+	ok, retry, err := s.limiter.Allow(ctx, key, l)
+	if err != nil {
+		s.log.Warn("rate limiter failed", "err", err)
+		return true, 0
+	}
+	if !ok {
+		s.rateLimited(strings.SplitN(key, ":", 2)[0])
+	}
+	return ok, retry
 }

@@ -110,7 +110,7 @@ type burstEnv struct {
 	*mfaEnv
 	gate          *checkGate
 	began         chan struct{} // a check of svcs asked the lockout for a slot
-	svcs          []*auth.Service
+	svcs          []*auth.Services
 	secret        string   // ann's TOTP secret
 	codes         []string // ann's recovery codes not yet used
 	ann, bob      auth.User
@@ -130,16 +130,16 @@ func newBurstEnv(t *testing.T, instances int) *burstEnv {
 	ctx := context.Background()
 	b.secret, b.codes = e.enrol(t)
 	mt := e.challenge(t)
-	tok, err := e.svc.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, b.secret, 0)})
+	tok, err := e.svc.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: mt, Code: e.code(t, b.secret, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(mfa.Period) // the step is spent
 	b.annSID = tok.SessionID
-	if b.bob, err = e.svc.Register(ctx, auth.RegisterInput{Email: "bob@example.com", Password: bobPW}); err != nil {
+	if b.bob, err = e.svc.Accounts.Register(ctx, auth.RegisterInput{Email: "bob@example.com", Password: bobPW}); err != nil {
 		t.Fatal(err)
 	}
-	if tok, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "bob@example.com", Password: bobPW}); err != nil {
+	if tok, err = e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "bob@example.com", Password: bobPW}); err != nil {
 		t.Fatal(err)
 	}
 	b.bobSID = tok.SessionID
@@ -150,7 +150,7 @@ func newBurstEnv(t *testing.T, instances int) *burstEnv {
 	d.Store = gatedStore{Store: e.store, gate: b.gate}
 	if instances == 1 {
 		d.Lockout = probedLockout{Lockout: d.Lockout, began: b.began}
-		b.svcs = []*auth.Service{auth.NewService(e.cfg, d)}
+		b.svcs = []*auth.Services{auth.New(e.cfg, d)}
 		return b
 	}
 	client := testRedis(t)
@@ -158,7 +158,7 @@ func newBurstEnv(t *testing.T, instances int) *burstEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for range instances {
 		d.Lockout = probedLockout{Lockout: ratelimit.NewRedisLockout(client, namespace, policy, ratelimit.NewMemoryLockout(policy, e.clock.Now), log), began: b.began}
-		b.svcs = append(b.svcs, auth.NewService(e.cfg, d))
+		b.svcs = append(b.svcs, auth.New(e.cfg, d))
 	}
 	return b
 }
@@ -182,7 +182,7 @@ func testRedis(t *testing.T) *redis.Client {
 }
 
 // attempt is one check, prepared before a burst, made on an instance.
-type attempt func(ctx context.Context, svc *auth.Service) error
+type attempt func(ctx context.Context, svc *auth.Services) error
 
 // secretKind is a kind of check people choose the secret of, on the
 // account whose checks it makes.
@@ -227,27 +227,42 @@ func (b *burstEnv) pw(u auth.User, right bool) string {
 var secretKinds = []secretKind{
 	{"login", bob, auth.CodeInvalidCredentials, func(t *testing.T, b *burstEnv, right bool) attempt {
 		in := auth.LoginInput{Identifier: "bob@example.com", Password: b.pw(b.bob, right)}
-		return func(ctx context.Context, svc *auth.Service) error { _, err := svc.Login(ctx, in); return err }
+		return func(ctx context.Context, svc *auth.Services) error { _, err := svc.Sessions.Login(ctx, in); return err }
 	}},
 	{"password change", bob, auth.CodeInvalidCredentials, func(t *testing.T, b *burstEnv, right bool) attempt {
 		in := auth.ChangePasswordInput{UserID: b.bob.ID, SessionID: b.bobSID, Current: b.pw(b.bob, right), New: "a brand new staple for bob"}
-		return func(ctx context.Context, svc *auth.Service) error { _, err := svc.ChangePassword(ctx, in); return err }
+		return func(ctx context.Context, svc *auth.Services) error {
+			_, err := svc.Sessions.ChangePassword(ctx, in)
+			return err
+		}
 	}},
 	{"re-authentication with a password", bob, auth.CodeInvalidCredentials, func(t *testing.T, b *burstEnv, right bool) attempt {
 		in := auth.ReauthInput{UserID: b.bob.ID, SessionID: b.bobSID, Password: b.pw(b.bob, right)}
-		return func(ctx context.Context, svc *auth.Service) error { _, err := svc.Reauthenticate(ctx, in); return err }
+		return func(ctx context.Context, svc *auth.Services) error {
+			_, err := svc.Sessions.Reauthenticate(ctx, in)
+			return err
+		}
 	}},
 	{"TOTP code, a login's second step", ann, auth.CodeInvalidCode, func(t *testing.T, b *burstEnv, right bool) attempt {
 		in := auth.MFALoginInput{Token: b.challenge(t), Code: b.totp(t, right)}
-		return func(ctx context.Context, svc *auth.Service) error { _, err := svc.LoginMFA(ctx, in); return err }
+		return func(ctx context.Context, svc *auth.Services) error {
+			_, err := svc.Sessions.LoginMFA(ctx, in)
+			return err
+		}
 	}},
 	{"TOTP code, re-authentication", ann, auth.CodeInvalidCode, func(t *testing.T, b *burstEnv, right bool) attempt {
 		in := auth.ReauthInput{UserID: b.ann.ID, SessionID: b.annSID, Code: b.totp(t, right)}
-		return func(ctx context.Context, svc *auth.Service) error { _, err := svc.Reauthenticate(ctx, in); return err }
+		return func(ctx context.Context, svc *auth.Services) error {
+			_, err := svc.Sessions.Reauthenticate(ctx, in)
+			return err
+		}
 	}},
 	{"recovery code", ann, auth.CodeInvalidCode, func(t *testing.T, b *burstEnv, right bool) attempt {
 		in := auth.ReauthInput{UserID: b.ann.ID, SessionID: b.annSID, RecoveryCode: b.recovery(right)}
-		return func(ctx context.Context, svc *auth.Service) error { _, err := svc.Reauthenticate(ctx, in); return err }
+		return func(ctx context.Context, svc *auth.Services) error {
+			_, err := svc.Sessions.Reauthenticate(ctx, in)
+			return err
+		}
 	}},
 }
 
@@ -259,7 +274,10 @@ func rightPassword(b *burstEnv, u auth.User) attempt {
 		sid = b.annSID
 	}
 	in := auth.ReauthInput{UserID: u.ID, SessionID: sid, Password: b.passwords[u.ID]}
-	return func(ctx context.Context, svc *auth.Service) error { _, err := svc.Reauthenticate(ctx, in); return err }
+	return func(ctx context.Context, svc *auth.Services) error {
+		_, err := svc.Sessions.Reauthenticate(ctx, in)
+		return err
+	}
 }
 
 // begun waits until n checks have asked the lockout for a slot.

@@ -2,8 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -11,10 +9,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // recordingHasher is the real hasher, recording which verifications ran and
@@ -93,31 +90,17 @@ type guardedEnv struct {
 // newGuardedEnv is newEnv with the recording hasher and the default lockout.
 func newGuardedEnv(t *testing.T) *guardedEnv {
 	t.Helper()
-	ctx := context.Background()
-	st := storetest.New(t)
-	clk := &clock{t: time.Now().UTC()}
-	real, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16},
-		Queue: 256, MaxWait: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &recordingHasher{real: real}
-	svc := auth.NewService(auth.Config{
-		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-	}, auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: auth.NewRevocations(clk.Now),
-		Lockout: ratelimit.NewMemoryLockout(ratelimit.LockoutPolicy{}, clk.Now),
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil))})
-	return &guardedEnv{env: &env{svc: svc, clock: clk, store: st}, hasher: h}
+	clk := authtest.NewClock(time.Now().UTC())
+	h := &recordingHasher{real: authtest.Hasher(t)}
+	a := authtest.New(t, authtest.WithClock(clk), authtest.WithHasher(h), authtest.WithDeps(func(d *auth.Deps) {
+		d.Lockout = ratelimit.NewMemoryLockout(ratelimit.LockoutPolicy{}, clk.Now)
+	}))
+	return &guardedEnv{env: &env{svc: a.Services, clock: a.Clock, store: a.Store}, hasher: h}
 }
 
 func (e *guardedEnv) user(t *testing.T, email, pw, role string) auth.User {
 	t.Helper()
-	u, err := e.svc.CreateUser(context.Background(), auth.RegisterInput{Email: email, Password: pw}, role)
+	u, err := e.svc.Accounts.CreateUser(context.Background(), auth.RegisterInput{Email: email, Password: pw}, role)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +122,7 @@ func TestFailedChecksEndNoSoonerThanTheFloor(t *testing.T) {
 	const werkzeugHMAC = "sha256$ZkQ8XyWm3pLq0aBc$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7"               // "correct horse"
 	const werkzeugPBKDF2 = "pbkdf2:sha256:1000$ZkQ8XyWm3pLq0aBc$b1d4f7620d6b2fb595070b7c634b700168a655593240c3fb03c852f6e11f5272" // "pässwörd ✓"
 	for _, in := range []auth.ImportInput{{Email: "old@example.com", PasswordHash: werkzeugHMAC}, {Email: "pb@example.com", PasswordHash: werkzeugPBKDF2}} {
-		if _, err := e.svc.ImportUser(ctx, in); err != nil {
+		if _, err := e.svc.Accounts.ImportUser(ctx, in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -161,7 +144,7 @@ func TestFailedChecksEndNoSoonerThanTheFloor(t *testing.T) {
 		{"unknown username", "nobody", []string{"dummy"}},
 	} {
 		slept = nil
-		_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: c.ident, Password: "wrong horse battery"})
+		_, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: c.ident, Password: "wrong horse battery"})
 		wantCode(t, err, auth.CodeInvalidCredentials)
 		if ran := e.hasher.take(); !slices.Equal(ran, c.want) {
 			t.Errorf("%s: verifications %v, want %v", c.name, ran, c.want)
@@ -171,19 +154,19 @@ func TestFailedChecksEndNoSoonerThanTheFloor(t *testing.T) {
 		}
 	}
 	// The same for the current password of a password change.
-	ann, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
+	ann, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	slept = nil
-	_, err = e.svc.ChangePassword(ctx, auth.ChangePasswordInput{UserID: ann.User.ID, SessionID: ann.SessionID, Current: "wrong horse battery", New: "a new passphrase here"})
+	_, err = e.svc.Sessions.ChangePassword(ctx, auth.ChangePasswordInput{UserID: ann.User.ID, SessionID: ann.SessionID, Current: "wrong horse battery", New: "a new passphrase here"})
 	wantCode(t, err, auth.CodeInvalidCredentials)
 	if floor := auth.CheckFloor(e.svc); len(slept) != 1 || slept[0] < floor {
 		t.Errorf("password change: padding slept %v, want once, at least the floor %v", slept, floor)
 	}
 	e.hasher.take()
 	slept = nil
-	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"}); err != nil {
+	if _, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"}); err != nil {
 		t.Fatal(err)
 	}
 	if ran := e.hasher.take(); !slices.Equal(ran, []string{"legacy"}) || len(slept) != 0 {
@@ -209,7 +192,7 @@ func TestSeedCheckFloorSamplesEachSchemeOnce(t *testing.T) {
 	}
 	e.user(t, "ann@example.com", "correct horse battery", auth.RoleUser)
 	e.hasher.take()
-	if err := e.svc.SeedCheckFloor(ctx); err != nil {
+	if err := e.svc.Checks.SeedCheckFloor(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ran := e.hasher.take()
@@ -235,12 +218,12 @@ func TestLoginRacingAChangeMakesNoSession(t *testing.T) {
 			changePasswordInStore(t, e, u, "a new passphrase here")
 		}},
 		{"disabled", auth.RoleUser, func(t *testing.T, e *guardedEnv, u auth.User) {
-			if _, err := e.svc.AdminUpdate(context.Background(), "cli", u.ID, nil, ptr(true)); err != nil {
+			if _, err := e.svc.Accounts.AdminUpdate(context.Background(), "cli", u.ID, nil, ptr(true)); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"demoted", auth.RoleAdmin, func(t *testing.T, e *guardedEnv, u auth.User) {
-			if _, err := e.svc.AdminUpdate(context.Background(), "cli", u.ID, ptr(auth.RoleUser), nil); err != nil {
+			if _, err := e.svc.Accounts.AdminUpdate(context.Background(), "cli", u.ID, ptr(auth.RoleUser), nil); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -253,7 +236,7 @@ func TestLoginRacingAChangeMakesNoSession(t *testing.T) {
 			e.hasher.beforeVerify = func() { close(entered); <-release }
 			done := make(chan error)
 			go func() {
-				_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
+				_, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
 				done <- err
 			}()
 			<-entered // the login has read the user and is checking the password
@@ -274,7 +257,7 @@ func TestLoginRehashNeverOverwritesANewerPassword(t *testing.T) {
 	e := newGuardedEnv(t)
 	ctx := context.Background()
 	const werkzeugHMAC = "sha256$ZkQ8XyWm3pLq0aBc$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7" // "correct horse"
-	u, err := e.svc.ImportUser(ctx, auth.ImportInput{Email: "old@example.com", PasswordHash: werkzeugHMAC})
+	u, err := e.svc.Accounts.ImportUser(ctx, auth.ImportInput{Email: "old@example.com", PasswordHash: werkzeugHMAC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +265,7 @@ func TestLoginRehashNeverOverwritesANewerPassword(t *testing.T) {
 	e.hasher.beforeVerify = func() { close(entered); <-release }
 	done := make(chan error)
 	go func() {
-		_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"})
+		_, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"})
 		done <- err
 	}()
 	<-entered
@@ -290,10 +273,10 @@ func TestLoginRehashNeverOverwritesANewerPassword(t *testing.T) {
 	changePasswordInStore(t, e, u, "a new passphrase here")
 	close(release)
 	wantCode(t, <-done, auth.CodeInvalidCredentials)
-	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "a new passphrase here"}); err != nil {
+	if _, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "a new passphrase here"}); err != nil {
 		t.Fatalf("the new password no longer logs in: %v", err)
 	}
-	_, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"})
+	_, err = e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "old@example.com", Password: "correct horse"})
 	wantCode(t, err, auth.CodeInvalidCredentials)
 	// And the compare-and-swap itself: a rehash based on a stale hash is refused.
 	hash, err := e.store.PasswordHash(ctx, u.ID)

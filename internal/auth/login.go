@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
@@ -24,7 +25,7 @@ type LoginInput struct {
 // refused before any hashing, the same way. A login whose user changed
 // while its password was checked (password, role, disabled) starts no
 // session.
-func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
+func (s *Sessions) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if in.Client != (Client{}) {
 		ctx = WithClient(ctx, in.Client) // for the audit log
 	}
@@ -44,18 +45,18 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	}
 	var rehash bool
 	check := secretCheck{Kind: CheckLogin, Client: in.Client, Account: unknownKey(ident), Secret: in.Password,
-		Check: s.unknownAccountCheck(in.Password)}
+		Check: s.checks.unknownAccountCheck(in.Password)}
 	if known {
 		check.Account, check.UserID = accountKey(user.ID), user.ID
-		check.Check = s.passwordCheck(in.Password, hash, user.Disabled, &rehash)
+		check.Check = s.checks.passwordCheck(in.Password, hash, user.Disabled, &rehash)
 		check.KeepStreak = user.MFA.Enabled() // the second step (LoginMFA) ends it
 	}
-	if err := s.guarded(ctx, check); err != nil {
+	if err := s.checks.guarded(ctx, check); err != nil {
 		return nil, err
 	}
 	if user.MFA.Enabled() { // no session yet: the second step (factors.go) starts it
 		if rehash { // the plain password is at hand only now; the challenge holds the new hash
-			if upgraded, ok := s.upgradeHash(ctx, user.ID, hash, in.Password); ok {
+			if upgraded, ok := s.checks.upgradeHash(ctx, user.ID, hash, in.Password); ok {
 				hash = upgraded
 			}
 		}
@@ -70,47 +71,115 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 		return nil, err
 	}
 	if rehash {
-		s.upgradeHash(ctx, user.ID, hash, in.Password)
+		s.checks.upgradeHash(ctx, user.ID, hash, in.Password)
 	}
 	s.audit(ctx, EventLoginSucceeded, user.ID, "session "+tokens.SessionID)
 	return tokens, nil
 }
 
-// upgradeHash replaces a hash made with older parameters, only if it is
-// still the one the login verified: a password changed meanwhile is never
-// overwritten. A failure is logged, not fatal: the old hash still verifies.
-// It returns the new hash when it was stored.
-func (s *Service) upgradeHash(ctx context.Context, userID, old, pw string) (string, bool) {
-	hash, err := s.hasher.Hash(ctx, pw)
-	swapped := false
-	if err == nil {
-		swapped, err = s.store.SetPasswordHash(ctx, userID, old, hash)
+// beginMFA starts the second step of a login whose password verified hash.
+func (s *Sessions) beginMFA(ctx context.Context, u User, hash string, c Client) error {
+	raw := newSecretToken()
+	now := s.now()
+	ch := MFAChallenge{Hash: hashToken(raw), UserID: u.ID, AMR: []string{AMRPassword}, PasswordFingerprint: hashToken(hash),
+		Client: Client{UserAgent: truncate(c.UserAgent, 512), IP: c.IP}, CreatedAt: now, ExpiresAt: now.Add(MFATokenTTL)}
+	if err := s.store.CreateMFAChallenge(ctx, ch); err != nil {
+		return fmt.Errorf("login: %w", err)
 	}
-	if err != nil {
-		s.log.Warn("password rehash failed", "user", userID, "err", err)
-	} else if !swapped {
-		s.log.Info("password rehash skipped: the password changed meanwhile", "user", userID)
-	}
-	return hash, err == nil && swapped
+	s.audit(ctx, EventMFAChallenge, u.ID, "password verified; second factor required")
+	return &MFARequired{Token: raw, Methods: mfaMethods(u),
+		err: Errorf(CodeMFARequired, "The password is right; a second factor is needed to finish signing in.")}
 }
 
-// checkPassword verifies a signed-in user's password through the guarded
-// path (for changing it or deleting the account). A wrong one is
-// invalid_credentials.
-func (s *Service) checkPassword(ctx context.Context, kind CheckKind, userID, pw string, c Client) (User, error) {
-	if pw == "" || len(pw) > password.MaxBytes {
-		return User{}, errInvalidCredentials
+// LoginMFA finishes a login with a second factor. The mfa_token works once,
+// for MFATokenTTL, and for MaxMFAFailures codes; every code goes through the
+// guarded path (the account's lockout, the address's limit). Every failure,
+// whatever its kind (unknown, used or expired token, wrong or replayed
+// code), is the one invalid_code answer.
+func (s *Sessions) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, error) {
+	if in.Client != (Client{}) {
+		ctx = WithClient(ctx, in.Client)
 	}
-	u, err := s.store.User(ctx, userID)
+	if err := oneCode(in.Code, in.RecoveryCode); err != nil {
+		return nil, err
+	}
+	if in.Token == "" || len(in.Token) > 256 {
+		return nil, Errorf(CodeInvalidRequest, "An mfa_token is required.")
+	}
+	hash, now := hashToken(in.Token), s.now()
+	ch, err := s.store.MFAChallenge(ctx, hash)
+	if err != nil && ErrorCode(err) != CodeNotFound {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	secret := in.Code + in.RecoveryCode
+	if err != nil || !ch.UsedAt.IsZero() || !now.Before(ch.ExpiresAt) || ch.Failures >= MaxMFAFailures {
+		// A dead token: its own lockout key, so replaying one cannot lock the
+		// account; the per-address limit and the padding still apply.
+		return nil, s.checks.guarded(ctx, secretCheck{Kind: CheckMFAToken, Account: "mfa:" + hash, UserID: ch.UserID, Secret: secret,
+			FailEvent: EventLoginFailed, Refusal: errInvalidCode, Check: func(context.Context) (checkOutcome, error) {
+				return checkOutcome{Reason: "unknown, used or expired mfa_token"}, nil
+			}})
+	}
+	u, err := s.store.User(ctx, ch.UserID)
 	if err != nil {
-		return User{}, err
+		return nil, err
 	}
-	hash, err := s.store.PasswordHash(ctx, userID)
+	kind, method := CheckTOTP, MethodTOTP
+	if in.RecoveryCode != "" {
+		kind, method = CheckRecoveryCode, MethodRecoveryCode
+	}
+	err = s.checks.guarded(ctx, secretCheck{Kind: kind, Account: accountKey(u.ID), UserID: u.ID, Secret: secret, FailEvent: EventLoginFailed,
+		Refusal: errInvalidCode, Check: func(ctx context.Context) (checkOutcome, error) {
+			if out, err := s.chargeSecondStep(ctx, u, hash, now); out.Reason != "" || err != nil {
+				return out, err
+			}
+			if in.RecoveryCode != "" {
+				return s.factors.useRecoveryCode(ctx, u, in.RecoveryCode, hash, now)
+			}
+			return s.factors.useTOTP(ctx, u.ID, in.Code, hash, now)
+		}})
 	if err != nil {
-		return User{}, err
+		return nil, err
 	}
-	var rehash bool // the password is about to change, or the account to go
-	err = s.guarded(ctx, secretCheck{Kind: kind, Client: c, Account: accountKey(u.ID), UserID: u.ID, Secret: pw,
-		Check: s.passwordCheck(pw, hash, u.Disabled, &rehash)})
-	return u, err
+	return s.finishMFALogin(ctx, u, ch, addAMR(ch.AMR, AMROTP), method)
+}
+
+// finishMFALogin starts the session of a challenge whose second factor was
+// accepted (and the challenge marked used), if the password is still the
+// one its first step verified.
+func (s *Sessions) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, amr []string, method string) (*Tokens, error) {
+	hash, err := s.store.PasswordHash(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if hashToken(hash) != ch.PasswordFingerprint {
+		s.audit(ctx, EventLoginFailed, u.ID, "password changed during the login")
+		return nil, errInvalidCode
+	}
+	tokens, err := s.startSession(ctx, u, hash, ch.Client, amr)
+	if errors.Is(err, ErrCredentialsChanged) {
+		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
+		return nil, errInvalidCode
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, EventLoginSucceeded, u.ID, "session "+tokens.SessionID+"; second factor "+method)
+	return tokens, nil
+}
+
+// chargeSecondStep counts one attempt of a login's second step against its
+// challenge (hash): a challenge used up or expired, or an account disabled
+// since the password, fails the check with that reason, whatever the
+// factor presented.
+func (s *Sessions) chargeSecondStep(ctx context.Context, u User, hash string, now time.Time) (checkOutcome, error) {
+	if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
+		return checkOutcome{Reason: "mfa_token used up or expired"}, nil
+	} else if err != nil {
+		return checkOutcome{}, err
+	}
+	if u.Disabled {
+		return checkOutcome{Reason: "disabled account"}, nil
+	}
+	return checkOutcome{}, nil
 }

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"errors"
 	"net/mail"
 	"regexp"
@@ -9,8 +8,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -180,88 +177,6 @@ type ClientSessionStart struct {
 
 // ErrCodeSpent is Store.StartClientSession's refusal of a code already used.
 var ErrCodeSpent = errors.New("the authorization code was already used")
-
-// Store is the persistence Service needs. Implementations return *Error with
-// CodeNotFound and CodeAlreadyExists where those apply.
-type Store interface {
-	FactorStore // second factors, the second step of logins (factors.go)
-	PasskeyStore
-	CreateUser(ctx context.Context, u User, passwordHash string) error
-	User(ctx context.Context, id string) (User, error)
-	// UserCredentials finds a user by email (when identifier contains "@")
-	// or username, case-insensitively, with the password hash.
-	UserCredentials(ctx context.Context, identifier string) (User, string, error)
-	PasswordHash(ctx context.Context, userID string) (string, error)
-	// SetPasswordHash replaces the user's hash old by hash, only if it is
-	// still old (a compare-and-swap); swapped says whether it was.
-	SetPasswordHash(ctx context.Context, userID, old, hash string) (swapped bool, err error)
-	// ChangePassword sets a new hash, ends every session of the user but
-	// keep, and replaces keep's refresh tokens by next.
-	ChangePassword(ctx context.Context, userID, hash string, keep Session, next RefreshToken, now, liveUntil time.Time) ([]string, error)
-	// Session returns a live session of the user.
-	Session(ctx context.Context, id, userID string) (Session, error)
-	UpdateUser(ctx context.Context, id string, upd UserUpdate, now time.Time) (User, []string, error)
-	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
-	// DeleteUser deletes the user and all it owns, recording its live
-	// sessions as revoked; it returns their ids.
-	DeleteUser(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)
-
-	// StartSession creates a login's session and first refresh token in one
-	// transaction that first re-checks what the login saw (see
-	// SessionStart), and ends the user's least recently used live sessions
-	// beyond the cap; it returns their ids.
-	StartSession(ctx context.Context, start SessionStart) (ended []string, err error)
-	// StartClientSession creates a client's session (see
-	// ClientSessionStart) and ends the user's least recently used sessions
-	// of that client beyond the cap; it returns their ids.
-	StartClientSession(ctx context.Context, start ClientSessionStart) (ended []string, err error)
-	// Sessions lists a page of a user's unrevoked, unexpired, not idle
-	// sessions, newest first.
-	Sessions(ctx context.Context, f SessionListFilter) ([]Session, error)
-	// RefreshToken reads a refresh token (live or spent) with its session.
-	RefreshToken(ctx context.Context, key RefreshKey) (RefreshToken, Session, error)
-	// LegacyRefreshSession finds the session of a refresh token issued
-	// before tokens named their session, by its hash.
-	LegacyRefreshSession(ctx context.Context, hash string) (string, error)
-	// Rotate loads the state of the refresh token key finds, asks decide
-	// what to do, and applies it, all in one write transaction.
-	Rotate(ctx context.Context, key RefreshKey, decide func(RefreshState) (Rotation, error)) error
-	// RevokeSessions ends the live sessions matching f and adds them to the
-	// change feed, each kept until its last access token (at least one issued
-	// at liveUntil's time) has expired; it returns the ids it ended.
-	RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
-	// Changes reads the change feed (ended sessions, changed users) in commit
-	// order after a cursor. Every write that ends sessions or changes a user
-	// (name, role, disabled, deletion) adds to it in its own transaction.
-	Changes(ctx context.Context, f ChangeFilter) (ChangePage, error)
-
-	// IssueLink stores a one-time link's token and, in the same
-	// transaction, voids the user's unspent links of the same purpose and
-	// writes mails (the link's, and any notice) to the outbox. With done.ID
-	// set it also deletes that link request, if done.Owner still holds it
-	// (else ErrLinkRequestLost, and nothing is written).
-	IssueLink(ctx context.Context, t LinkToken, mails []outbox.Message, done LinkRequest) error
-	// AddLinkRequest writes a link request (a fresh id when r.ID is empty)
-	// and returns its id.
-	AddLinkRequest(ctx context.Context, r LinkRequest) (string, error)
-	// ClaimLinkRequest leases request id to owner until now+leaseFor;
-	// ErrLinkRequestLost when it is gone or another claimer holds it.
-	ClaimLinkRequest(ctx context.Context, id, owner string, now time.Time, leaseFor time.Duration) (LinkRequest, error)
-	// ClaimLinkRequests leases to owner up to limit requests created
-	// before createdBefore that nobody holds, oldest first.
-	ClaimLinkRequests(ctx context.Context, owner string, now, createdBefore time.Time, leaseFor time.Duration, limit int) ([]LinkRequest, error)
-	// DropLinkRequest deletes a request r.Owner holds (nothing to mail);
-	// ErrLinkRequestLost when another claimer took it over.
-	DropLinkRequest(ctx context.Context, r LinkRequest) error
-	// LinkToken returns the stored link token with this hash.
-	LinkToken(ctx context.Context, hash string) (LinkToken, error)
-	// UseLink spends a link and applies its effect in one transaction (see
-	// LinkUse); ErrLinkSpent when it was spent, voided or expired meanwhile.
-	UseLink(ctx context.Context, u LinkUse) (User, []string, error)
-
-	RecordAudit(ctx context.Context, e AuditEvent) error
-	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
-}
 
 // Revocation is an ended session whose access tokens may still be unexpired.
 type Revocation struct {

@@ -17,6 +17,16 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 )
 
+// Passkeys are WebAuthn credentials: registration, passwordless login and
+// the passkey answer to a second step (passkeys.go).
+type Passkeys struct {
+	*core
+	store    passkeysStore
+	webauthn *webauthn.WebAuthn // nil: no passkeys
+	checks   *Checks
+	sessions *Sessions // a passkey login starts one
+}
+
 // Passkeys (WebAuthn credentials, github.com/go-webauthn/webauthn): they
 // are registered from a signed-in session (a recent login), sign in without
 // a password (discoverable credentials, user verification required), and
@@ -121,25 +131,6 @@ type PasskeyUse struct {
 	Now           time.Time
 }
 
-// PasskeyStore is the persistence of passkeys and ceremonies (part of Store).
-type PasskeyStore interface {
-	CreateCeremony(ctx context.Context, c Ceremony) error
-	// TakeCeremony marks the live (unused, unexpired) ceremony of hash and
-	// purpose used and returns it, in one statement; not_found otherwise.
-	TakeCeremony(ctx context.Context, hash, purpose string, now time.Time) (Ceremony, error)
-	Passkeys(ctx context.Context, userID string) ([]Passkey, error)
-	// PasskeyByCredential finds a passkey by its credential ID (not_found).
-	PasskeyByCredential(ctx context.Context, credentialID []byte) (Passkey, error)
-	// AddPasskey stores a new passkey: already_exists when its credential
-	// is registered already, to this account or another.
-	AddPasskey(ctx context.Context, p Passkey) error
-	// UsePasskey applies u; false, and nothing written, when the counter
-	// moved meanwhile or the challenge is no longer live.
-	UsePasskey(ctx context.Context, u PasskeyUse) (bool, error)
-	RenamePasskey(ctx context.Context, userID, id, name string) error
-	DeletePasskey(ctx context.Context, userID, id string, now time.Time) error
-}
-
 var (
 	errNoPasskeys      = Errorf(CodeUnavailable, "Passkeys are not available on this server.")
 	errPasskeyRefused  = Errorf(CodeInvalidCredentials, "The passkey could not be verified, or this sign-in has expired; start again.")
@@ -203,7 +194,7 @@ func credentialOf(p Passkey) webauthn.Credential {
 }
 
 // passkeyUserOf loads u's passkeys for the library.
-func (s *Service) passkeyUserOf(ctx context.Context, u User) (*passkeyUser, []Passkey, error) {
+func (s *Passkeys) passkeyUserOf(ctx context.Context, u User) (*passkeyUser, []Passkey, error) {
 	keys, err := s.store.Passkeys(ctx, u.ID)
 	if err != nil {
 		return nil, nil, err
@@ -221,7 +212,7 @@ func challengeKey(challenge string) string {
 }
 
 // saveCeremony stores a begun ceremony's session data.
-func (s *Service) saveCeremony(ctx context.Context, sd *webauthn.SessionData, purpose, userID, challengeHash string) error {
+func (s *Passkeys) saveCeremony(ctx context.Context, sd *webauthn.SessionData, purpose, userID, challengeHash string) error {
 	sd.Expires = time.Time{} // the store's expires_at decides, on the injected clock
 	raw, err := json.Marshal(sd)
 	if err != nil {
@@ -234,7 +225,7 @@ func (s *Service) saveCeremony(ctx context.Context, sd *webauthn.SessionData, pu
 
 // takeCeremony takes the live ceremony of purpose whose challenge is the
 // one the client signed; ok is false when there is none.
-func (s *Service) takeCeremony(ctx context.Context, challenge, purpose string) (Ceremony, webauthn.SessionData, bool, error) {
+func (s *Passkeys) takeCeremony(ctx context.Context, challenge, purpose string) (Ceremony, webauthn.SessionData, bool, error) {
 	var sd webauthn.SessionData
 	if challenge == "" {
 		return Ceremony{}, sd, false, nil
@@ -264,7 +255,7 @@ func viewOf(p Passkey) PasskeyView {
 }
 
 // Passkeys lists the user's passkeys, oldest first.
-func (s *Service) Passkeys(ctx context.Context, userID string) ([]PasskeyView, error) {
+func (s *Passkeys) Passkeys(ctx context.Context, userID string) ([]PasskeyView, error) {
 	keys, err := s.store.Passkeys(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -280,7 +271,7 @@ func (s *Service) Passkeys(ctx context.Context, userID string) ([]PasskeyView, e
 // verified address, if any, are needed): creation options for a discoverable credential with user
 // verification required, excluding the user's passkeys. The answer is the
 // JSON for navigator.credentials.create ({"publicKey": ...}).
-func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID, sessionID string) (json.RawMessage, error) {
+func (s *Passkeys) BeginPasskeyRegistration(ctx context.Context, userID, sessionID string) (json.RawMessage, error) {
 	if s.webauthn == nil {
 		return nil, errNoPasskeys
 	}
@@ -320,7 +311,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID, sessionI
 // FinishPasskeyRegistration verifies the authenticator's answer to a
 // registration this user began (a recent login is still needed) and stores
 // the passkey under name.
-func (s *Service) FinishPasskeyRegistration(ctx context.Context, userID, sessionID, name string, credential []byte) (PasskeyView, error) {
+func (s *Passkeys) FinishPasskeyRegistration(ctx context.Context, userID, sessionID, name string, credential []byte) (PasskeyView, error) {
 	if s.webauthn == nil {
 		return PasskeyView{}, errNoPasskeys
 	}
@@ -394,7 +385,7 @@ func libraryReason(err error) string {
 }
 
 // RenamePasskey renames one of the user's passkeys.
-func (s *Service) RenamePasskey(ctx context.Context, userID, id, name string) (PasskeyView, error) {
+func (s *Passkeys) RenamePasskey(ctx context.Context, userID, id, name string) (PasskeyView, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > maxPasskeyName || strings.ContainsFunc(name, isControl) {
 		return PasskeyView{}, errPasskeyName
@@ -416,7 +407,7 @@ func (s *Service) RenamePasskey(ctx context.Context, userID, id, name string) (P
 }
 
 // RemovePasskey removes one of the user's passkeys (a recent login is needed).
-func (s *Service) RemovePasskey(ctx context.Context, userID, sessionID, id string) error {
+func (s *Passkeys) RemovePasskey(ctx context.Context, userID, sessionID, id string) error {
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return err
 	}
@@ -431,11 +422,11 @@ func (s *Service) RemovePasskey(ctx context.Context, userID, sessionID, id strin
 // BeginPasskeyLogin starts a passwordless login: request options for a
 // discoverable credential, user verification required. Each begin takes a
 // token from the address's bucket (it stores a ceremony).
-func (s *Service) BeginPasskeyLogin(ctx context.Context, c Client) (json.RawMessage, error) {
+func (s *Passkeys) BeginPasskeyLogin(ctx context.Context, c Client) (json.RawMessage, error) {
 	if s.webauthn == nil {
 		return nil, errNoPasskeys
 	}
-	if err := s.limitAddress(ctx, c, addressAction, s.checkLimit); err != nil {
+	if err := s.checks.limitAddress(ctx, c, addressAction, s.checks.checkLimit); err != nil {
 		return nil, err
 	}
 	assertion, sd, err := s.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
@@ -452,12 +443,12 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, c Client) (json.RawMess
 // assertion: the token response, amr ["hwk", "user", "mfa"] (a key held by
 // the authenticator, the user verified by it with a PIN or biometric: a
 // multi-factor cryptographic authenticator, NIST SP 800-63B 5.1.9).
-func (s *Service) LoginPasskey(ctx context.Context, credential []byte, c Client) (*Tokens, error) {
+func (s *Passkeys) LoginPasskey(ctx context.Context, credential []byte, c Client) (*Tokens, error) {
 	if s.webauthn == nil {
 		return nil, errNoPasskeys
 	}
 	var u User
-	err := s.guarded(ctx, secretCheck{Kind: CheckPasskey, Client: c, Secret: string(credential), Unpadded: true,
+	err := s.checks.guarded(ctx, secretCheck{Kind: CheckPasskey, Client: c, Secret: string(credential), Unpadded: true,
 		FailEvent: EventLoginFailed, Refusal: errPasskeyRefused,
 		Check: func(ctx context.Context) (checkOutcome, error) {
 			parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
@@ -503,7 +494,7 @@ func (s *Service) LoginPasskey(ctx context.Context, credential []byte, c Client)
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := s.startSession(ctx, u, hash, c, []string{AMRHardware, AMRUser, AMRMFA})
+	tokens, err := s.sessions.startSession(ctx, u, hash, c, []string{AMRHardware, AMRUser, AMRMFA})
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
 		return nil, errPasskeyRefused
@@ -519,7 +510,7 @@ func (s *Service) LoginPasskey(ctx context.Context, credential []byte, c Client)
 // use: refused when the authenticator did not verify the user, or when its
 // signature counter did not advance (it keeps one: a counter is 0 only for
 // authenticators that keep none), audited as a possible clone.
-func (s *Service) acceptAssertion(ctx context.Context, key Passkey, parsed *protocol.ParsedCredentialAssertionData, cred *webauthn.Credential, challengeHash string) (checkOutcome, error) {
+func (s *Passkeys) acceptAssertion(ctx context.Context, key Passkey, parsed *protocol.ParsedCredentialAssertionData, cred *webauthn.Credential, challengeHash string) (checkOutcome, error) {
 	flags := parsed.Response.AuthenticatorData.Flags
 	if !flags.HasUserVerified() {
 		return checkOutcome{Reason: "passkey: user verification missing"}, nil
@@ -548,7 +539,7 @@ func (s *Service) acceptAssertion(ctx context.Context, key Passkey, parsed *prot
 // request options for the user's passkeys, user verification required. The
 // mfa_token is checked as POST /login/mfa checks it (the guarded path, one
 // attempt of its five), and stays live for the finish.
-func (s *Service) BeginPasskeyMFA(ctx context.Context, mfaToken string, c Client) (json.RawMessage, error) {
+func (s *Passkeys) BeginPasskeyMFA(ctx context.Context, mfaToken string, c Client) (json.RawMessage, error) {
 	if s.webauthn == nil {
 		return nil, errNoPasskeys
 	}
@@ -556,7 +547,7 @@ func (s *Service) BeginPasskeyMFA(ctx context.Context, mfaToken string, c Client
 	ch, err := s.store.MFAChallenge(ctx, hash)
 	now := s.now()
 	if mfaToken == "" || ErrorCode(err) == CodeNotFound || (err == nil && (!ch.UsedAt.IsZero() || !ch.ExpiresAt.After(now) || ch.Failures >= MaxMFAFailures)) {
-		_ = s.guarded(ctx, secretCheck{Kind: CheckMFAToken, Client: c, Secret: mfaToken, Unpadded: true, FailEvent: EventLoginFailed,
+		_ = s.checks.guarded(ctx, secretCheck{Kind: CheckMFAToken, Client: c, Secret: mfaToken, Unpadded: true, FailEvent: EventLoginFailed,
 			Check: func(context.Context) (checkOutcome, error) {
 				return checkOutcome{Reason: "passkey: unknown, used or expired mfa_token"}, nil
 			}})
@@ -564,7 +555,7 @@ func (s *Service) BeginPasskeyMFA(ctx context.Context, mfaToken string, c Client
 	} else if err != nil {
 		return nil, err
 	}
-	if err := s.limitAddress(ctx, c, addressAction, s.checkLimit); err != nil {
+	if err := s.checks.limitAddress(ctx, c, addressAction, s.checks.checkLimit); err != nil {
 		return nil, err
 	}
 	u, err := s.store.User(ctx, ch.UserID)
@@ -592,7 +583,7 @@ func (s *Service) BeginPasskeyMFA(ctx context.Context, mfaToken string, c Client
 // through the guarded path with the account's lockout; the challenge is
 // charged one attempt, and marked used in the transaction that accepts the
 // assertion. amr: pwd, hwk, user, mfa.
-func (s *Service) LoginMFAPasskey(ctx context.Context, mfaToken string, credential []byte, c Client) (*Tokens, error) {
+func (s *Passkeys) LoginMFAPasskey(ctx context.Context, mfaToken string, credential []byte, c Client) (*Tokens, error) {
 	if s.webauthn == nil {
 		return nil, errNoPasskeys
 	}
@@ -602,7 +593,7 @@ func (s *Service) LoginMFAPasskey(ctx context.Context, mfaToken string, credenti
 	hash := hashToken(mfaToken)
 	ch, err := s.store.MFAChallenge(ctx, hash)
 	if mfaToken == "" || ErrorCode(err) == CodeNotFound {
-		_ = s.guarded(ctx, secretCheck{Kind: CheckMFAToken, Secret: mfaToken, Unpadded: true, FailEvent: EventLoginFailed,
+		_ = s.checks.guarded(ctx, secretCheck{Kind: CheckMFAToken, Secret: mfaToken, Unpadded: true, FailEvent: EventLoginFailed,
 			Check: func(context.Context) (checkOutcome, error) {
 				return checkOutcome{Reason: "passkey: unknown mfa_token"}, nil
 			}})
@@ -614,11 +605,11 @@ func (s *Service) LoginMFAPasskey(ctx context.Context, mfaToken string, credenti
 	if err != nil {
 		return nil, err
 	}
-	err = s.guarded(ctx, secretCheck{Kind: CheckPasskey, Account: accountKey(u.ID), UserID: u.ID, Secret: string(credential),
+	err = s.checks.guarded(ctx, secretCheck{Kind: CheckPasskey, Account: accountKey(u.ID), UserID: u.ID, Secret: string(credential),
 		Unpadded: true, FailEvent: EventLoginFailed, Refusal: errInvalidCode,
 		Check: func(ctx context.Context) (checkOutcome, error) {
 			now := s.now()
-			if out, err := s.chargeSecondStep(ctx, u, hash, now); out.Reason != "" || err != nil {
+			if out, err := s.sessions.chargeSecondStep(ctx, u, hash, now); out.Reason != "" || err != nil {
 				return out, err
 			}
 			parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
@@ -649,16 +640,16 @@ func (s *Service) LoginMFAPasskey(ctx context.Context, mfaToken string, credenti
 	if err != nil {
 		return nil, err
 	}
-	return s.finishMFALogin(ctx, u, ch, addAMR(addAMR(ch.AMR, AMRHardware), AMRUser), MethodPasskey)
+	return s.sessions.finishMFALogin(ctx, u, ch, addAMR(addAMR(ch.AMR, AMRHardware), AMRUser), MethodPasskey)
 }
 
 // PasskeysEnabled reports whether the server has a relying party.
-func (s *Service) PasskeysEnabled() bool { return s.webauthn != nil }
+func (s *Passkeys) PasskeysEnabled() bool { return s.webauthn != nil }
 
 // MFAChallengeMethods are the second-step methods of the live challenge of
 // mfaToken, for the second login page to offer; none when it is not live.
 // It checks nothing: every method's finish checks the token again.
-func (s *Service) MFAChallengeMethods(ctx context.Context, mfaToken string) []string {
+func (s *Passkeys) MFAChallengeMethods(ctx context.Context, mfaToken string) []string {
 	if mfaToken == "" {
 		return nil
 	}

@@ -28,7 +28,7 @@ func newPasskeyEnv(t *testing.T, lockout *ratelimit.LockoutPolicy) *mfaEnv {
 		t.Fatal(err)
 	}
 	e.cfg.Passkeys = pk
-	e.svc = auth.NewService(e.cfg, e.deps)
+	e.svc = auth.New(e.cfg, e.deps)
 	return e
 }
 
@@ -36,7 +36,7 @@ func newPasskeyEnv(t *testing.T, lockout *ratelimit.LockoutPolicy) *mfaEnv {
 func (e *mfaEnv) register(t *testing.T, a *passkeytest.Authenticator, sessionID, name string) (auth.PasskeyView, error) {
 	t.Helper()
 	ctx := context.Background()
-	opts, err := e.svc.BeginPasskeyRegistration(ctx, e.user.ID, sessionID)
+	opts, err := e.svc.Passkeys.BeginPasskeyRegistration(ctx, e.user.ID, sessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func (e *mfaEnv) register(t *testing.T, a *passkeytest.Authenticator, sessionID,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.svc.FinishPasskeyRegistration(ctx, e.user.ID, sessionID, name, cred)
+	return e.svc.Passkeys.FinishPasskeyRegistration(ctx, e.user.ID, sessionID, name, cred)
 }
 
 // enrolPasskey gives ann a passkey and returns its authenticator.
@@ -61,7 +61,7 @@ func (e *mfaEnv) enrolPasskey(t *testing.T) *passkeytest.Authenticator {
 func (e *mfaEnv) passwordless(t *testing.T, a *passkeytest.Authenticator) (*auth.Tokens, error) {
 	t.Helper()
 	ctx := context.Background()
-	opts, err := e.svc.BeginPasskeyLogin(ctx, auth.Client{IP: "192.0.2.1"})
+	opts, err := e.svc.Passkeys.BeginPasskeyLogin(ctx, auth.Client{IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,12 +69,12 @@ func (e *mfaEnv) passwordless(t *testing.T, a *passkeytest.Authenticator) (*auth
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e.svc.LoginPasskey(ctx, cred, auth.Client{IP: "192.0.2.1"})
+	return e.svc.Passkeys.LoginPasskey(ctx, cred, auth.Client{IP: "192.0.2.1"})
 }
 
 func (e *mfaEnv) passkeyChallenge(t *testing.T) string {
 	t.Helper()
-	_, err := e.svc.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	_, err := e.svc.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 	var mr *auth.MFARequired
 	if !errors.As(err, &mr) {
 		t.Fatalf("login: %v, want mfa_required", err)
@@ -87,7 +87,7 @@ func (e *mfaEnv) passkeyChallenge(t *testing.T) string {
 
 func (e *mfaEnv) events(t *testing.T, event string) []auth.AuditEvent {
 	t.Helper()
-	ev, _, err := e.svc.AuditEvents(context.Background(), auth.AuditFilter{Event: event, Limit: 100})
+	ev, _, err := e.svc.Accounts.AuditEvents(context.Background(), auth.AuditFilter{Event: event, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestPasskeyRegisterListAndPasswordlessLogin(t *testing.T) {
 	if pk.Name != "Laptop" || pk.ID == "" || !pk.CreatedAt.Equal(e.clock.Now()) || !pk.LastUsedAt.IsZero() {
 		t.Fatalf("passkey %+v", pk)
 	}
-	u, err := e.svc.User(ctx, e.user.ID)
+	u, err := e.svc.Accounts.User(ctx, e.user.ID)
 	if err != nil || u.MFA.Passkeys != 1 || !u.MFA.Enabled() {
 		t.Fatalf("user mfa %+v %v", u.MFA, err)
 	}
@@ -120,12 +120,12 @@ func TestPasskeyRegisterListAndPasswordlessLogin(t *testing.T) {
 	if c := e.claims(t, tok); !slices.Equal(c.AMR, []string{"hwk", "user", "mfa"}) || c.Subject != e.user.ID {
 		t.Fatalf("claims amr %v sub %s", c.AMR, c.Subject)
 	}
-	list, err := e.svc.Passkeys(ctx, e.user.ID)
+	list, err := e.svc.Passkeys.Passkeys(ctx, e.user.ID)
 	if err != nil || len(list) != 1 || !list[0].LastUsedAt.Equal(e.clock.Now()) {
 		t.Fatalf("list %+v %v", list, err)
 	}
 	// The same authenticator cannot register its credential twice (exclude list).
-	opts, err := e.svc.BeginPasskeyRegistration(ctx, e.user.ID, tok.SessionID)
+	opts, err := e.svc.Passkeys.BeginPasskeyRegistration(ctx, e.user.ID, tok.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,29 +137,29 @@ func TestPasskeyRegisterListAndPasswordlessLogin(t *testing.T) {
 		t.Fatal("the exclude list did not name the registered credential")
 	}
 	// Rename and remove; removing needs a recent login.
-	if v, err := e.svc.RenamePasskey(ctx, e.user.ID, pk.ID, "Phone"); err != nil || v.Name != "Phone" {
+	if v, err := e.svc.Passkeys.RenamePasskey(ctx, e.user.ID, pk.ID, "Phone"); err != nil || v.Name != "Phone" {
 		t.Fatalf("rename %+v %v", v, err)
 	}
 	for _, bad := range []string{"", "   ", strings.Repeat("x", 65), "a\x00b"} {
-		if _, err := e.svc.RenamePasskey(ctx, e.user.ID, pk.ID, bad); auth.ErrorCode(err) != auth.CodeInvalidRequest {
+		if _, err := e.svc.Passkeys.RenamePasskey(ctx, e.user.ID, pk.ID, bad); auth.ErrorCode(err) != auth.CodeInvalidRequest {
 			t.Fatalf("rename %q: %v", bad, err)
 		}
 	}
 	e.clock.Advance(11 * time.Minute)
-	if err := e.svc.RemovePasskey(ctx, e.user.ID, tok.SessionID, pk.ID); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
+	if err := e.svc.Passkeys.RemovePasskey(ctx, e.user.ID, tok.SessionID, pk.ID); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
 		t.Fatalf("remove without recent login: %v", err)
 	}
 	fresh, err := e.passwordless(t, a) // a fresh login: with a passkey, the password alone is not one
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.RemovePasskey(ctx, e.user.ID, fresh.SessionID, "nope"); auth.ErrorCode(err) != auth.CodeNotFound {
+	if err := e.svc.Passkeys.RemovePasskey(ctx, e.user.ID, fresh.SessionID, "nope"); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("remove unknown: %v", err)
 	}
-	if err := e.svc.RemovePasskey(ctx, e.user.ID, fresh.SessionID, pk.ID); err != nil {
+	if err := e.svc.Passkeys.RemovePasskey(ctx, e.user.ID, fresh.SessionID, pk.ID); err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.Passkeys != 0 {
+	if u, _ := e.svc.Accounts.User(ctx, e.user.ID); u.MFA.Passkeys != 0 {
 		t.Fatalf("passkeys after remove: %d", u.MFA.Passkeys)
 	}
 	if _, err := e.passwordless(t, a); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
@@ -174,18 +174,18 @@ func TestPasskeyRegistrationNeedsRecentLogin(t *testing.T) {
 	e := newPasskeyEnv(t, nil)
 	tok := e.passwordLogin(t)
 	e.clock.Advance(11 * time.Minute)
-	if _, err := e.svc.BeginPasskeyRegistration(context.Background(), e.user.ID, tok.SessionID); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
+	if _, err := e.svc.Passkeys.BeginPasskeyRegistration(context.Background(), e.user.ID, tok.SessionID); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
 		t.Fatalf("begin: %v", err)
 	}
 	// Begun in time, finished too late for the recent login: refused too.
 	tok = e.passwordLogin(t)
-	opts, err := e.svc.BeginPasskeyRegistration(context.Background(), e.user.ID, tok.SessionID)
+	opts, err := e.svc.Passkeys.BeginPasskeyRegistration(context.Background(), e.user.ID, tok.SessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cred, _ := passkeytest.New(rpID, rpOrigin).Create(opts)
 	e.clock.Advance(11 * time.Minute)
-	if _, err := e.svc.FinishPasskeyRegistration(context.Background(), e.user.ID, tok.SessionID, "x", cred); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
+	if _, err := e.svc.Passkeys.FinishPasskeyRegistration(context.Background(), e.user.ID, tok.SessionID, "x", cred); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
 		t.Fatalf("finish: %v", err)
 	}
 }
@@ -195,7 +195,7 @@ func TestPasskeySecondFactorAfterPassword(t *testing.T) {
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
 	token := e.passkeyChallenge(t)
-	opts, err := e.svc.BeginPasskeyMFA(ctx, token, auth.Client{})
+	opts, err := e.svc.Passkeys.BeginPasskeyMFA(ctx, token, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestPasskeySecondFactorAfterPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := e.svc.LoginMFAPasskey(ctx, token, cred, auth.Client{})
+	tok, err := e.svc.Passkeys.LoginMFAPasskey(ctx, token, cred, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,13 +214,13 @@ func TestPasskeySecondFactorAfterPassword(t *testing.T) {
 		t.Fatalf("amr %v", c.AMR)
 	}
 	// The mfa_token worked once: the same answer again, or a new ceremony, fail.
-	if _, err := e.svc.LoginMFAPasskey(ctx, token, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, token, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("replay: %v", err)
 	}
-	if _, err := e.svc.BeginPasskeyMFA(ctx, token, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.BeginPasskeyMFA(ctx, token, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("begin with a used mfa_token: %v", err)
 	}
-	if _, err := e.svc.BeginPasskeyMFA(ctx, "forged", auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.BeginPasskeyMFA(ctx, "forged", auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("begin with a forged mfa_token: %v", err)
 	}
 }
@@ -232,34 +232,34 @@ func TestPasskeyMFACeremonyBoundToItsSignIn(t *testing.T) {
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
 	first, second := e.passkeyChallenge(t), e.passkeyChallenge(t)
-	opts, err := e.svc.BeginPasskeyMFA(ctx, first, auth.Client{})
+	opts, err := e.svc.Passkeys.BeginPasskeyMFA(ctx, first, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cred, _ := a.Get(opts)
-	if _, err := e.svc.LoginMFAPasskey(ctx, second, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, second, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("other sign-in's ceremony: %v", err)
 	}
 	// The ceremony was taken by that attempt: it is gone for its own too.
-	if _, err := e.svc.LoginMFAPasskey(ctx, first, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, first, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("taken ceremony: %v", err)
 	}
 	// A passwordless login's ceremony is not a second step's.
-	opts, err = e.svc.BeginPasskeyLogin(ctx, auth.Client{})
+	opts, err = e.svc.Passkeys.BeginPasskeyLogin(ctx, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cred, _ = a.Get(opts)
-	if _, err := e.svc.LoginMFAPasskey(ctx, first, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, first, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("login ceremony as mfa: %v", err)
 	}
 	// And a second step's is not a passwordless login's.
-	opts, err = e.svc.BeginPasskeyMFA(ctx, first, auth.Client{})
+	opts, err = e.svc.Passkeys.BeginPasskeyMFA(ctx, first, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cred, _ = a.Get(opts)
-	if _, err := e.svc.LoginPasskey(ctx, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := e.svc.Passkeys.LoginPasskey(ctx, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("mfa ceremony as login: %v", err)
 	}
 }
@@ -281,12 +281,12 @@ func TestPasskeyCounterNotAdvancingRefused(t *testing.T) {
 	// The stored counter stays 1; the second step refuses the clone too.
 	a.Creds[0].Counter = 0
 	token := e.passkeyChallenge(t)
-	opts, err := e.svc.BeginPasskeyMFA(ctx, token, auth.Client{})
+	opts, err := e.svc.Passkeys.BeginPasskeyMFA(ctx, token, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cred, _ := a.Get(opts)
-	if _, err := e.svc.LoginMFAPasskey(ctx, token, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, token, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("mfa counter not advancing: %v", err)
 	}
 	// The genuine authenticator, ahead of the stored counter, still works.
@@ -319,7 +319,7 @@ func TestPasskeyUserVerificationRequired(t *testing.T) {
 	if _, err := e.register(t, noUV, e.passwordLogin(t).SessionID, "x"); auth.ErrorCode(err) != auth.CodeInvalidRequest {
 		t.Fatalf("registration without UV: %v", err)
 	}
-	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.Passkeys != 0 {
+	if u, _ := e.svc.Accounts.User(ctx, e.user.ID); u.MFA.Passkeys != 0 {
 		t.Fatal("a passkey without UV was stored")
 	}
 	a := e.enrolPasskey(t)
@@ -328,12 +328,12 @@ func TestPasskeyUserVerificationRequired(t *testing.T) {
 		t.Fatalf("login without UV: %v", err)
 	}
 	token := e.passkeyChallenge(t)
-	opts, err := e.svc.BeginPasskeyMFA(ctx, token, auth.Client{})
+	opts, err := e.svc.Passkeys.BeginPasskeyMFA(ctx, token, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cred, _ := a.Get(opts)
-	if _, err := e.svc.LoginMFAPasskey(ctx, token, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, token, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("second step without UV: %v", err)
 	}
 }
@@ -373,26 +373,26 @@ func TestPasskeyChallengeSingleUseAndExpiry(t *testing.T) {
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
-	opts, err := e.svc.BeginPasskeyLogin(ctx, auth.Client{})
+	opts, err := e.svc.Passkeys.BeginPasskeyLogin(ctx, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cred, _ := a.Get(opts)
-	if _, err := e.svc.LoginPasskey(ctx, cred, auth.Client{}); err != nil {
+	if _, err := e.svc.Passkeys.LoginPasskey(ctx, cred, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.LoginPasskey(ctx, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := e.svc.Passkeys.LoginPasskey(ctx, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("replayed assertion: %v", err)
 	}
 	// Parallel finishes of one challenge: exactly one signs in.
-	opts2, _ := e.svc.BeginPasskeyLogin(ctx, auth.Client{})
+	opts2, _ := e.svc.Passkeys.BeginPasskeyLogin(ctx, auth.Client{})
 	cred2, _ := a.Get(opts2)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	wins := 0
 	for range 10 {
 		wg.Go(func() {
-			if _, err := e.svc.LoginPasskey(ctx, cred2, auth.Client{}); err == nil {
+			if _, err := e.svc.Passkeys.LoginPasskey(ctx, cred2, auth.Client{}); err == nil {
 				mu.Lock()
 				wins++
 				mu.Unlock()
@@ -405,30 +405,30 @@ func TestPasskeyChallengeSingleUseAndExpiry(t *testing.T) {
 	}
 	// A fresh signature over a used challenge: refused all the same.
 	again, _ := a.Assert(a.Creds[0], passkeytest.Challenge(opts))
-	if _, err := e.svc.LoginPasskey(ctx, again, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := e.svc.Passkeys.LoginPasskey(ctx, again, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("used challenge: %v", err)
 	}
 	// A challenge the server never issued.
 	forged, _ := a.Assert(a.Creds[0], "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-	if _, err := e.svc.LoginPasskey(ctx, forged, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := e.svc.Passkeys.LoginPasskey(ctx, forged, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("forged challenge: %v", err)
 	}
 	// Expiry: 5 minutes on the injected clock.
-	opts, _ = e.svc.BeginPasskeyLogin(ctx, auth.Client{})
+	opts, _ = e.svc.Passkeys.BeginPasskeyLogin(ctx, auth.Client{})
 	e.clock.Advance(auth.PasskeyCeremonyTTL)
 	cred, _ = a.Get(opts)
-	if _, err := e.svc.LoginPasskey(ctx, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := e.svc.Passkeys.LoginPasskey(ctx, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("expired ceremony: %v", err)
 	}
-	opts, _ = e.svc.BeginPasskeyLogin(ctx, auth.Client{})
+	opts, _ = e.svc.Passkeys.BeginPasskeyLogin(ctx, auth.Client{})
 	e.clock.Advance(auth.PasskeyCeremonyTTL - time.Millisecond)
 	cred, _ = a.Get(opts)
-	if _, err := e.svc.LoginPasskey(ctx, cred, auth.Client{}); err != nil {
+	if _, err := e.svc.Passkeys.LoginPasskey(ctx, cred, auth.Client{}); err != nil {
 		t.Fatalf("just in time: %v", err)
 	}
 	// Garbage is one more refusal.
 	for _, junk := range []string{"", "{}", "null", `{"id":"x","type":"public-key","response":{}}`} {
-		if _, err := e.svc.LoginPasskey(ctx, []byte(junk), auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+		if _, err := e.svc.Passkeys.LoginPasskey(ctx, []byte(junk), auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 			t.Fatalf("junk %q: %v", junk, err)
 		}
 	}
@@ -438,52 +438,52 @@ func TestPasskeyOtherUsersCredentialRefused(t *testing.T) {
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	annKey := e.enrolPasskey(t)
-	bob, err := e.svc.Register(ctx, auth.RegisterInput{Email: "bob@example.com", Password: annPW})
+	bob, err := e.svc.Accounts.Register(ctx, auth.RegisterInput{Email: "bob@example.com", Password: annPW})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bob = e.verify(t, bob)
-	bobTok, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "bob@example.com", Password: annPW})
+	bobTok, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "bob@example.com", Password: annPW})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bobKey := passkeytest.New(rpID, rpOrigin)
-	opts, _ := e.svc.BeginPasskeyRegistration(ctx, bob.ID, bobTok.SessionID)
+	opts, _ := e.svc.Passkeys.BeginPasskeyRegistration(ctx, bob.ID, bobTok.SessionID)
 	cred, _ := bobKey.Create(opts)
 	// Ann cannot finish Bob's registration ceremony.
 	annTok, err := e.passwordless(t, annKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.FinishPasskeyRegistration(ctx, e.user.ID, annTok.SessionID, "stolen", cred); auth.ErrorCode(err) != auth.CodeInvalidRequest {
+	if _, err := e.svc.Passkeys.FinishPasskeyRegistration(ctx, e.user.ID, annTok.SessionID, "stolen", cred); auth.ErrorCode(err) != auth.CodeInvalidRequest {
 		t.Fatalf("another user's ceremony: %v", err)
 	}
-	opts, _ = e.svc.BeginPasskeyRegistration(ctx, bob.ID, bobTok.SessionID)
+	opts, _ = e.svc.Passkeys.BeginPasskeyRegistration(ctx, bob.ID, bobTok.SessionID)
 	bobKey.Creds = nil
 	cred, _ = bobKey.Create(opts)
-	if _, err := e.svc.FinishPasskeyRegistration(ctx, bob.ID, bobTok.SessionID, "Bob's", cred); err != nil {
+	if _, err := e.svc.Passkeys.FinishPasskeyRegistration(ctx, bob.ID, bobTok.SessionID, "Bob's", cred); err != nil {
 		t.Fatal(err)
 	}
 	// Bob's credential in Ann's second step: refused.
 	token := e.passkeyChallenge(t)
-	opts, _ = e.svc.BeginPasskeyMFA(ctx, token, auth.Client{})
+	opts, _ = e.svc.Passkeys.BeginPasskeyMFA(ctx, token, auth.Client{})
 	assertion, _ := bobKey.Assert(bobKey.Creds[0], passkeytest.Challenge(opts))
-	if _, err := e.svc.LoginMFAPasskey(ctx, token, assertion, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, token, assertion, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("another user's passkey as second factor: %v", err)
 	}
 	// Bob's credential claiming Ann's user handle: refused.
-	opts, _ = e.svc.BeginPasskeyLogin(ctx, auth.Client{})
+	opts, _ = e.svc.Passkeys.BeginPasskeyLogin(ctx, auth.Client{})
 	bobKey.Creds[0].UserHandle = annKey.Creds[0].UserHandle
 	assertion, _ = bobKey.Get(opts)
-	if _, err := e.svc.LoginPasskey(ctx, assertion, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := e.svc.Passkeys.LoginPasskey(ctx, assertion, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("user handle of another user: %v", err)
 	}
 	// Ann's credential ID claimed for Bob's account: already_exists, and
 	// Ann's passkey is untouched.
 	bobKey.Creds, bobKey.NextID = nil, annKey.Creds[0].ID
-	opts, _ = e.svc.BeginPasskeyRegistration(ctx, bob.ID, bobTok.SessionID)
+	opts, _ = e.svc.Passkeys.BeginPasskeyRegistration(ctx, bob.ID, bobTok.SessionID)
 	reg, _ := bobKey.Create(opts)
-	if _, err := e.svc.FinishPasskeyRegistration(ctx, bob.ID, bobTok.SessionID, "x", reg); auth.ErrorCode(err) != auth.CodeAlreadyExists {
+	if _, err := e.svc.Passkeys.FinishPasskeyRegistration(ctx, bob.ID, bobTok.SessionID, "x", reg); auth.ErrorCode(err) != auth.CodeAlreadyExists {
 		t.Fatalf("another account's credential ID: %v", err)
 	}
 	if _, err := e.passwordless(t, annKey); err != nil {
@@ -500,11 +500,11 @@ func TestPasskeyFailuresEndTheMFATokenAndLock(t *testing.T) {
 		e.enrolPasskey(t)
 		token := e.passkeyChallenge(t)
 		for range auth.MaxMFAFailures {
-			if _, err := e.svc.LoginMFAPasskey(ctx, token, []byte("{}"), auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+			if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, token, []byte("{}"), auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 				t.Fatalf("junk: %v", err)
 			}
 		}
-		if _, err := e.svc.BeginPasskeyMFA(ctx, token, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+		if _, err := e.svc.Passkeys.BeginPasskeyMFA(ctx, token, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 			t.Fatalf("begin after %d failures: %v", auth.MaxMFAFailures, err)
 		}
 		if ev := e.events(t, auth.EventLoginFailed); len(ev) < auth.MaxMFAFailures || !strings.Contains(ev[0].Detail, "passkey") {
@@ -518,16 +518,16 @@ func TestPasskeyFailuresEndTheMFATokenAndLock(t *testing.T) {
 		// The challenge's right password counts nothing and ends no streak:
 		// the third junk assertion is the third failure, and locks.
 		for i := range 3 {
-			if _, err := e.svc.LoginMFAPasskey(ctx, token, []byte("{}"), auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+			if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, token, []byte("{}"), auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 				t.Fatalf("junk %d: %v", i, err)
 			}
 		}
-		opts, err := e.svc.BeginPasskeyMFA(ctx, token, auth.Client{})
+		opts, err := e.svc.Passkeys.BeginPasskeyMFA(ctx, token, auth.Client{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cred, _ := a.Get(opts)
-		if _, err := e.svc.LoginMFAPasskey(ctx, token, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeTooManyRequests {
+		if _, err := e.svc.Passkeys.LoginMFAPasskey(ctx, token, cred, auth.Client{}); auth.ErrorCode(err) != auth.CodeTooManyRequests {
 			t.Fatalf("right passkey while locked: %v", err)
 		}
 		if len(e.events(t, auth.EventAccountLocked)) != 1 {
@@ -540,10 +540,10 @@ func TestResetMFARemovesPasskeys(t *testing.T) {
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
-	if err := e.svc.ResetMFA(ctx, "cli", e.user.ID); err != nil {
+	if err := e.svc.Factors.ResetMFA(ctx, "cli", e.user.ID); err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := e.svc.User(ctx, e.user.ID); u.MFA.Passkeys != 0 || u.MFA.Enabled() {
+	if u, _ := e.svc.Accounts.User(ctx, e.user.ID); u.MFA.Passkeys != 0 || u.MFA.Enabled() {
 		t.Fatalf("after reset %+v", u.MFA)
 	}
 	if _, err := e.passwordless(t, a); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
@@ -556,7 +556,7 @@ func TestResetMFARemovesPasskeys(t *testing.T) {
 
 func TestPasskeysUnavailableWithoutRP(t *testing.T) {
 	e := newMFAEnv(t, nil)
-	if _, err := e.svc.BeginPasskeyLogin(context.Background(), auth.Client{}); auth.ErrorCode(err) != auth.CodeUnavailable {
+	if _, err := e.svc.Passkeys.BeginPasskeyLogin(context.Background(), auth.Client{}); auth.ErrorCode(err) != auth.CodeUnavailable {
 		t.Fatalf("no RP: %v", err)
 	}
 	for _, tc := range []struct{ url, rp string }{{"ftp://x", ""}, {"https://id.example.com", "evil.example"}, {"https://id.example.com", "d.example.com"}} {

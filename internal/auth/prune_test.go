@@ -15,7 +15,7 @@ func TestPruneKeepsReuseDetection(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	first := e.login(t)
-	next, err := e.svc.Refresh(ctx, first.RefreshToken)
+	next, err := e.svc.Sessions.Refresh(ctx, first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,9 +25,9 @@ func TestPruneKeepsReuseDetection(t *testing.T) {
 		IdleBefore: now.Add(-168 * time.Hour), SpentBefore: now.Add(-720 * time.Hour), AuditBefore: now.Add(-2160 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.Refresh(ctx, first.RefreshToken) // a thief's replay
+	_, err = e.svc.Sessions.Refresh(ctx, first.RefreshToken) // a thief's replay
 	wantCode(t, err, auth.CodeInvalidGrant)
-	_, err = e.svc.Refresh(ctx, next.RefreshToken)
+	_, err = e.svc.Sessions.Refresh(ctx, next.RefreshToken)
 	wantCode(t, err, auth.CodeInvalidGrant) // the whole session ended
 	if _, err := e.guard.Verify(next.AccessToken); err == nil {
 		t.Fatal("the session's access token still verifies after the replay")

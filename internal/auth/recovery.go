@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	mathrand "math/rand/v2"
 	"net/url"
 	"strings"
@@ -17,6 +18,17 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
+
+// Recovery are the mailed links: verification, password reset, email
+// change, and their background queue (recovery.go).
+type Recovery struct {
+	*core
+	store   recoveryStore
+	hasher  Hasher
+	rec     *recovery // links and their background queue
+	checks  *Checks
+	factors *Factors // a reset asks for the second factor
+}
 
 // Account recovery: email verification, password reset and email change,
 // all by one-time links. The rules, in one place:
@@ -154,17 +166,18 @@ const (
 	DefaultResetTTL  = 30 * time.Minute
 )
 
-// recovery is the Service's recovery state: its config and the bounded
+// recovery is Recovery's state: its config and the bounded
 // background queue.
 type recovery struct {
 	cfg     RecoveryConfig
+	log     *slog.Logger
 	slots   chan struct{}
 	mu      sync.Mutex
 	idle    *sync.Cond
 	pending int
 }
 
-func newRecovery(c RecoveryConfig) *recovery {
+func newRecovery(c RecoveryConfig, log *slog.Logger) *recovery {
 	if c.VerifyTTL <= 0 {
 		c.VerifyTTL = DefaultVerifyTTL
 	}
@@ -183,7 +196,7 @@ func newRecovery(c RecoveryConfig) *recovery {
 	if c.Delay <= 0 {
 		c.Delay = 20 * time.Millisecond
 	}
-	r := &recovery{cfg: c, slots: make(chan struct{}, c.Queue)}
+	r := &recovery{cfg: c, log: log, slots: make(chan struct{}, c.Queue)}
 	r.idle = sync.NewCond(&r.mu)
 	return r
 }
@@ -219,29 +232,20 @@ func ParseLinkToken(s string) (hash string, ok bool) {
 }
 
 // link builds the absolute link of a page from the public URL.
-func (s *Service) link(path, raw string) string {
-	return strings.TrimSuffix(s.rec.cfg.PublicURL, "/") + path + "?token=" + url.QueryEscape(raw)
+func (r *recovery) link(path, raw string) string {
+	return strings.TrimSuffix(r.cfg.PublicURL, "/") + path + "?token=" + url.QueryEscape(raw)
 }
 
 // linkKinds are each purpose's page, mail and lifetime.
-func (s *Service) linkKind(p LinkPurpose) (path string, kind mail.Kind, ttl time.Duration) {
+func (r *recovery) linkKind(p LinkPurpose) (path string, kind mail.Kind, ttl time.Duration) {
 	switch p {
 	case PurposeVerifyEmail:
-		return "/verify-email", mail.VerifyEmail, s.rec.cfg.VerifyTTL
+		return "/verify-email", mail.VerifyEmail, r.cfg.VerifyTTL
 	case PurposeResetPassword:
-		return "/reset-password", mail.ResetPassword, s.rec.cfg.ResetTTL
+		return "/reset-password", mail.ResetPassword, r.cfg.ResetTTL
 	default:
-		return "/confirm-email", mail.EmailChangeConfirm, s.rec.cfg.VerifyTTL
+		return "/confirm-email", mail.EmailChangeConfirm, r.cfg.VerifyTTL
 	}
-}
-
-// render renders a mail, or fails when no Mailer is configured (Deps.Mailer:
-// without it links can be printed, not mailed).
-func (s *Service) render(kind mail.Kind, to string, d mail.Data) (mail.Message, error) {
-	if s.mailer == nil {
-		return mail.Message{}, errors.New("no mail templates configured")
-	}
-	return s.mailer.Render(kind, to, d)
 }
 
 // mailName is the name a mail to the address to greets: the user's name
@@ -258,17 +262,17 @@ func mailName(u User, to string) string {
 // issueLink makes a link of purpose for u, to the address to, and stores
 // it (voiding u's older links of that purpose) with its mail, unless
 // deliver is false, and the extra mails, in one transaction.
-func (s *Service) issueLink(ctx context.Context, u User, purpose LinkPurpose, to string, deliver bool, extra ...mail.Message) (string, error) {
+func (s *Recovery) issueLink(ctx context.Context, u User, purpose LinkPurpose, to string, deliver bool, extra ...mail.Message) (string, error) {
 	return s.issueLinkFor(ctx, LinkRequest{}, u, purpose, to, deliver, extra...)
 }
 
 // issueLinkFor is issueLink that, with done.ID set, also deletes the link
 // request done in the same transaction (ErrLinkRequestLost, and nothing
 // written, when its lease was lost).
-func (s *Service) issueLinkFor(ctx context.Context, done LinkRequest, u User, purpose LinkPurpose, to string, deliver bool, extra ...mail.Message) (string, error) {
+func (s *Recovery) issueLinkFor(ctx context.Context, done LinkRequest, u User, purpose LinkPurpose, to string, deliver bool, extra ...mail.Message) (string, error) {
 	raw, hash := newLinkToken()
-	path, kind, ttl := s.linkKind(purpose)
-	link := s.link(path, raw)
+	path, kind, ttl := s.rec.linkKind(purpose)
+	link := s.rec.link(path, raw)
 	var mails []outbox.Message
 	if deliver {
 		m, err := s.render(kind, to, mail.Data{Name: mailName(u, to), Link: link, Expires: ttl})
@@ -290,62 +294,45 @@ func (s *Service) issueLinkFor(ctx context.Context, done LinkRequest, u User, pu
 	return link, nil
 }
 
-// allow takes a token from a recovery bucket; a failing limiter is logged
-// and ignored.
-func (s *Service) allow(ctx context.Context, key string, l ratelimit.Limit) (bool, time.Duration) {
-	if s.limiter == nil {
-		return true, 0
-	}
-	ok, retry, err := s.limiter.Allow(ctx, key, l)
-	if err != nil {
-		s.log.Warn("rate limiter failed", "err", err)
-		return true, 0
-	}
-	if !ok {
-		s.rateLimited(strings.SplitN(key, ":", 2)[0])
-	}
-	return ok, retry
-}
-
 // limitRecoveryAddress is the per-address limit on asking for links.
-func (s *Service) limitRecoveryAddress(ctx context.Context, c Client) error {
+func (s *Recovery) limitRecoveryAddress(ctx context.Context, c Client) error {
 	if c.IP == "" {
 		return nil
 	}
-	if ok, retry := s.allow(ctx, "recovery:"+ratelimit.AddressKey(c.IP), s.rec.cfg.PerAddress); !ok {
+	if ok, retry := s.checks.allow(ctx, "recovery:"+ratelimit.AddressKey(c.IP), s.rec.cfg.PerAddress); !ok {
 		return &Error{Code: CodeTooManyRequests, Message: "Too many requests for links from your address; wait before trying again.", RetryAfter: retry}
 	}
 	return nil
 }
 
 // allowAccount is the per-account limit on links mailed to one account.
-func (s *Service) allowAccount(ctx context.Context, userID string) (bool, time.Duration) {
-	return s.allow(ctx, "recovery-account:"+userID, s.rec.cfg.PerAccount)
+func (s *Recovery) allowAccount(ctx context.Context, userID string) (bool, time.Duration) {
+	return s.checks.allow(ctx, "recovery-account:"+userID, s.rec.cfg.PerAccount)
 }
 
 // background runs job after the answer (after Delay and a random part), in
 // the bounded queue. When the queue is full the job is not run (and
 // logged): its link request stays for SweepLinkRequests.
-func (s *Service) background(ctx context.Context, name string, job func(ctx context.Context)) {
+func (r *recovery) background(ctx context.Context, name string, job func(ctx context.Context)) {
 	select {
-	case s.rec.slots <- struct{}{}:
+	case r.slots <- struct{}{}:
 	default:
-		s.log.Warn("recovery queue full: request left to the sweep", "job", name)
+		r.log.Warn("recovery queue full: request left to the sweep", "job", name)
 		return
 	}
-	s.rec.mu.Lock()
-	s.rec.pending++
-	s.rec.mu.Unlock()
+	r.mu.Lock()
+	r.pending++
+	r.mu.Unlock()
 	ctx = context.WithoutCancel(ctx) // the request's values (client, actor), not its end
-	delay := s.rec.cfg.Delay + time.Duration(mathrand.Int64N(int64(s.rec.cfg.Delay)))
+	delay := r.cfg.Delay + time.Duration(mathrand.Int64N(int64(r.cfg.Delay)))
 	time.AfterFunc(delay, func() {
 		defer func() {
-			<-s.rec.slots
-			s.rec.mu.Lock()
-			if s.rec.pending--; s.rec.pending == 0 {
-				s.rec.idle.Broadcast()
+			<-r.slots
+			r.mu.Lock()
+			if r.pending--; r.pending == 0 {
+				r.idle.Broadcast()
 			}
-			s.rec.mu.Unlock()
+			r.mu.Unlock()
 		}()
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
@@ -355,7 +342,7 @@ func (s *Service) background(ctx context.Context, name string, job func(ctx cont
 
 // WaitRecovery waits until no background recovery request runs (tests, and
 // the server's shutdown before it closes the database).
-func (s *Service) WaitRecovery() {
+func (s *Recovery) WaitRecovery() {
 	s.rec.mu.Lock()
 	for s.rec.pending > 0 {
 		s.rec.idle.Wait()
@@ -369,20 +356,20 @@ func (s *Service) WaitRecovery() {
 // identifier or the caller's address being over its limit is refused. The
 // request is stored before the answer; the lookup and the mail follow in
 // the background.
-func (s *Service) ForgotPassword(ctx context.Context, identifier string, c Client) error {
+func (s *Recovery) ForgotPassword(ctx context.Context, identifier string, c Client) error {
 	return s.askLink(ctx, identifier, c, RequestReset)
 }
 
 // ResendVerification asks for a fresh verification link for the account
 // of identifier, without being signed in (the login page's answer to
 // email_not_verified), with ForgotPassword's no-enumeration answer.
-func (s *Service) ResendVerification(ctx context.Context, identifier string, c Client) error {
+func (s *Recovery) ResendVerification(ctx context.Context, identifier string, c Client) error {
 	return s.askLink(ctx, identifier, c, RequestVerify)
 }
 
 // askLink checks the request, stores it (one row, whatever the account),
 // and wakes a background job for it.
-func (s *Service) askLink(ctx context.Context, identifier string, c Client, kind LinkRequestKind) error {
+func (s *Recovery) askLink(ctx context.Context, identifier string, c Client, kind LinkRequestKind) error {
 	if c != (Client{}) {
 		ctx = WithClient(ctx, c)
 	} else {
@@ -400,14 +387,14 @@ func (s *Service) askLink(ctx context.Context, identifier string, c Client, kind
 	if err != nil {
 		return fmt.Errorf("%s link request: %w", kind, err)
 	}
-	s.background(ctx, string(kind), func(ctx context.Context) { s.claimLinkRequest(ctx, id) })
+	s.rec.background(ctx, string(kind), func(ctx context.Context) { s.claimLinkRequest(ctx, id) })
 	return nil
 }
 
 // claimLinkRequest is the background job of request id: it claims the
 // request and serves it, unless the sweep (or another instance) holds it.
 // A failed claim leaves it for the sweep.
-func (s *Service) claimLinkRequest(ctx context.Context, id string) {
+func (s *Recovery) claimLinkRequest(ctx context.Context, id string) {
 	r, err := s.store.ClaimLinkRequest(ctx, id, newID(), s.now(), linkRequestLease)
 	if errors.Is(err, ErrLinkRequestLost) {
 		return
@@ -423,7 +410,7 @@ func (s *Service) claimLinkRequest(ctx context.Context, id string) {
 // background job never ran (the process died, or its queue was full) or
 // failed, once their lease is free, a second past the time their job would
 // have claimed them. The server runs it at start and every few seconds.
-func (s *Service) SweepLinkRequests(ctx context.Context) error {
+func (s *Recovery) SweepLinkRequests(ctx context.Context) error {
 	for {
 		now := s.now()
 		rs, err := s.store.ClaimLinkRequests(ctx, newID(), now, now.Add(-2*s.rec.cfg.Delay-time.Second), linkRequestLease, sweepBatch)
@@ -446,7 +433,7 @@ func (s *Service) SweepLinkRequests(ctx context.Context) error {
 // request's deletion in one transaction; or, when nothing is to be mailed,
 // the deletion alone. A failure leaves the request to be retried when its
 // lease ends.
-func (s *Service) serveLinkRequest(ctx context.Context, r LinkRequest) {
+func (s *Recovery) serveLinkRequest(ctx context.Context, r LinkRequest) {
 	ctx = WithClient(ctx, r.Client)
 	event, purpose := EventResetRequested, PurposeResetPassword
 	if r.Kind == RequestVerify {
@@ -484,7 +471,7 @@ func (s *Service) serveLinkRequest(ctx context.Context, r LinkRequest) {
 // recipient finds the account of ident that may be mailed a link, or says
 // why not (u.ID is set when there is such an account); err is a failed
 // lookup.
-func (s *Service) recipient(ctx context.Context, ident string) (u User, why string, err error) {
+func (s *Recovery) recipient(ctx context.Context, ident string) (u User, why string, err error) {
 	u, _, err = s.store.UserCredentials(ctx, ident)
 	switch {
 	case ErrorCode(err) == CodeNotFound:
@@ -505,7 +492,7 @@ func (s *Service) recipient(ctx context.Context, ident string) (u User, why stri
 // sendSignupVerification mails a new account with an address its
 // verification link. A failure is logged: the account exists, and a link
 // can be asked for again.
-func (s *Service) sendSignupVerification(ctx context.Context, u User) {
+func (s *Recovery) sendSignupVerification(ctx context.Context, u User) {
 	if u.Email == "" || s.mailer == nil {
 		return
 	}
@@ -518,7 +505,7 @@ func (s *Service) sendSignupVerification(ctx context.Context, u User) {
 
 // RequestVerification mails the signed-in user userID a verification link
 // for their current address.
-func (s *Service) RequestVerification(ctx context.Context, userID string, c Client) error {
+func (s *Recovery) RequestVerification(ctx context.Context, userID string, c Client) error {
 	if c != (Client{}) {
 		ctx = WithClient(ctx, c)
 	} else {
@@ -557,7 +544,7 @@ type LinkInput struct {
 
 // VerifyEmail spends a verification link: the address it was mailed to is
 // verified, if it is still the user's.
-func (s *Service) VerifyEmail(ctx context.Context, in LinkInput) (User, error) {
+func (s *Recovery) VerifyEmail(ctx context.Context, in LinkInput) (User, error) {
 	u, _, err := s.spendLink(ctx, CheckVerifyLink, PurposeVerifyEmail, in, nil)
 	if err != nil {
 		return User{}, err
@@ -593,7 +580,7 @@ var (
 // the address was never verified: then the link is the first proof of it,
 // the mailbox's owner wins, and every second factor of the account (of
 // whoever signed up with the address) is removed instead.
-func (s *Service) ResetPassword(ctx context.Context, in ResetPasswordInput) error {
+func (s *Recovery) ResetPassword(ctx context.Context, in ResetPasswordInput) error {
 	var proves bool
 	var factors MFAStatus
 	prepare := func(ctx context.Context, tok LinkToken, u User) (LinkUse, error) {
@@ -608,7 +595,7 @@ func (s *Service) ResetPassword(ctx context.Context, in ResetPasswordInput) erro
 			if err := oneCode(in.Code, in.RecoveryCode); err != nil {
 				return LinkUse{}, err
 			}
-			if err := s.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, ErrResetSecondFactor); err != nil {
+			if err := s.factors.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, ErrResetSecondFactor); err != nil {
 				return LinkUse{}, err
 			}
 		}
@@ -654,7 +641,7 @@ type ChangeEmailInput struct {
 // one. The address changes only when the link is spent; until then the old
 // one keeps working. A new address that is taken is not told here (that
 // would tell whose it is); the confirmation answers already_exists.
-func (s *Service) RequestEmailChange(ctx context.Context, in ChangeEmailInput) error {
+func (s *Recovery) RequestEmailChange(ctx context.Context, in ChangeEmailInput) error {
 	if in.Client != (Client{}) {
 		ctx = WithClient(ctx, in.Client)
 	}
@@ -665,7 +652,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, in ChangeEmailInput) e
 	if err := s.requireRecentAuth(ctx, in.SessionID); err != nil {
 		return err
 	}
-	u, err := s.checkPassword(ctx, CheckEmailChange, in.UserID, in.Password, in.Client)
+	u, err := s.checks.checkPassword(ctx, CheckEmailChange, in.UserID, in.Password, in.Client)
 	if err != nil {
 		return err
 	}
@@ -692,7 +679,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, in ChangeEmailInput) e
 
 // ConfirmEmailChange spends an email-change link: the address becomes the
 // new one, verified. A taken address is already_exists and spends nothing.
-func (s *Service) ConfirmEmailChange(ctx context.Context, in LinkInput) (User, error) {
+func (s *Recovery) ConfirmEmailChange(ctx context.Context, in LinkInput) (User, error) {
 	u, _, err := s.spendLink(ctx, CheckConfirmLink, PurposeChangeEmail, in, nil)
 	if err != nil {
 		return User{}, err
@@ -704,7 +691,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, in LinkInput) (User, e
 // AdminPasswordReset is actorID (an administrator, or "cli") making a reset
 // link for user id: mailed to the user, or, with print, returned and not
 // mailed.
-func (s *Service) AdminPasswordReset(ctx context.Context, actorID, id string, print bool) (string, error) {
+func (s *Recovery) AdminPasswordReset(ctx context.Context, actorID, id string, print bool) (string, error) {
 	ctx = WithActor(ctx, actorID)
 	u, err := s.store.User(ctx, id)
 	if err != nil {
@@ -732,7 +719,7 @@ func (s *Service) AdminPasswordReset(ctx context.Context, actorID, id string, pr
 // token's lookup and checks, then prepare (the purpose's own work, such as
 // hashing a new password; its errors are answered as they are and spend
 // nothing), then Store.UseLink.
-func (s *Service) spendLink(ctx context.Context, kind CheckKind, purpose LinkPurpose, in LinkInput,
+func (s *Recovery) spendLink(ctx context.Context, kind CheckKind, purpose LinkPurpose, in LinkInput,
 	prepare func(context.Context, LinkToken, User) (LinkUse, error)) (User, []string, error) {
 	if in.Client != (Client{}) {
 		ctx = WithClient(ctx, in.Client)
@@ -791,24 +778,11 @@ func (s *Service) spendLink(ctx context.Context, kind CheckKind, purpose LinkPur
 		}
 		return checkOutcome{OK: true}, nil
 	}
-	err := s.guarded(ctx, secretCheck{Kind: kind, Client: in.Client, Secret: in.Token, Check: check,
+	err := s.checks.guarded(ctx, secretCheck{Kind: kind, Client: in.Client, Secret: in.Token, Check: check,
 		Unpadded: true, Refusal: errInvalidLink, FailEvent: EventLinkRefused})
 	if err != nil {
 		return User{}, nil, err
 	}
 	s.changedUser(ctx, used.ID)
 	return used, ended, nil
-}
-
-// checkVerified is the rule of --require-verified-email: an account whose
-// address is not verified (or that has none) gets no session. Only
-// startSession and StartClientSession call it, and every way to a session
-// (a password, a passkey, a login's second step, an OpenID client's code)
-// goes through one of them.
-func (s *Service) checkVerified(ctx context.Context, u User) error {
-	if !s.rec.cfg.RequireVerifiedEmail || u.EmailVerified {
-		return nil
-	}
-	s.audit(ctx, EventLoginFailed, u.ID, "email not verified")
-	return errEmailNotVerified
 }

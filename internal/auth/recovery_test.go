@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,10 +11,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // linkMailer renders real mails and remembers each link by recipient and kind.
@@ -59,7 +55,7 @@ const bobPW = "bob's battery staple" // annPW: factors_test.go
 func (e *recEnv) signIn(t *testing.T, u auth.User) string {
 	t.Helper()
 	pw := map[string]string{e.ann.ID: annPW, e.bob.ID: bobPW}[u.ID]
-	tok, err := e.svc.Login(context.Background(), auth.LoginInput{Identifier: u.Email, Password: pw})
+	tok, err := e.svc.Sessions.Login(context.Background(), auth.LoginInput{Identifier: u.Email, Password: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,28 +65,21 @@ func (e *recEnv) signIn(t *testing.T, u auth.User) string {
 func newRecEnv(t *testing.T, cfg func(*auth.RecoveryConfig)) *recEnv {
 	t.Helper()
 	ctx := context.Background()
-	st := storetest.New(t)
-	clk := &clock{t: time.Now().UTC()}
-	h, _ := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tpl, _ := mail.NewTemplates("", "https://id.example.com")
 	m := &linkMailer{tpl: tpl, links: map[string]string{}}
 	rc := auth.RecoveryConfig{PublicURL: "https://id.example.com"}
 	if cfg != nil {
 		cfg(&rc)
 	}
-	svc := auth.NewService(auth.Config{Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-		MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now, Recovery: rc},
-		auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: auth.NewRevocations(clk.Now), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Mailer: m})
-	e := &recEnv{env: &env{svc: svc, clock: clk, store: st}, mail: m}
-	if e.ann, err = svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: annPW}); err != nil {
+	a := authtest.New(t, authtest.WithConfig(func(c *auth.Config) { c.ReuseGrace, c.Recovery = 0, rc }),
+		authtest.WithDeps(func(d *auth.Deps) { d.Mailer = m }))
+	svc := a.Services
+	e := &recEnv{env: &env{svc: svc, clock: a.Clock, store: a.Store}, mail: m}
+	var err error
+	if e.ann, err = svc.Accounts.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: annPW}); err != nil {
 		t.Fatal(err)
 	}
-	if e.bob, err = svc.Register(ctx, auth.RegisterInput{Email: "bob@example.com", Username: "bob", Password: bobPW}); err != nil {
+	if e.bob, err = svc.Accounts.Register(ctx, auth.RegisterInput{Email: "bob@example.com", Username: "bob", Password: bobPW}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -99,10 +88,10 @@ func newRecEnv(t *testing.T, cfg func(*auth.RecoveryConfig)) *recEnv {
 // resetLink asks for a reset link for ident and returns its token.
 func (e *recEnv) resetLink(t *testing.T, ident, to string) string {
 	t.Helper()
-	if err := e.svc.ForgotPassword(context.Background(), ident, auth.Client{IP: "192.0.2.1"}); err != nil {
+	if err := e.svc.Recovery.ForgotPassword(context.Background(), ident, auth.Client{IP: "192.0.2.1"}); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.WaitRecovery()
+	e.svc.Recovery.WaitRecovery()
 	return e.mail.token(t, mail.ResetPassword, to)
 }
 
@@ -115,7 +104,7 @@ func randomToken() string {
 func TestLinkTokensRefusedWithOneAnswer(t *testing.T) {
 	ctx := context.Background()
 	reset := func(e *recEnv, tok string) error {
-		return e.svc.ResetPassword(ctx, auth.ResetPasswordInput{Token: tok, NewPassword: "a brand new passphrase"})
+		return e.svc.Recovery.ResetPassword(ctx, auth.ResetPasswordInput{Token: tok, NewPassword: "a brand new passphrase"})
 	}
 	for _, tc := range []struct {
 		name  string
@@ -149,7 +138,7 @@ func TestLinkTokensRefusedWithOneAnswer(t *testing.T) {
 			return reset(e, e.mail.token(t, mail.VerifyEmail, "ann@example.com")) // the sign-up's verification link
 		}},
 		{"other user", func(t *testing.T, e *recEnv) error {
-			_, err := e.svc.VerifyEmail(ctx, auth.LinkInput{Token: e.mail.token(t, mail.VerifyEmail, "bob@example.com"), CallerID: e.ann.ID})
+			_, err := e.svc.Recovery.VerifyEmail(ctx, auth.LinkInput{Token: e.mail.token(t, mail.VerifyEmail, "bob@example.com"), CallerID: e.ann.ID})
 			return err
 		}},
 		{"voided by a newer link", func(t *testing.T, e *recEnv) error {
@@ -161,11 +150,11 @@ func TestLinkTokensRefusedWithOneAnswer(t *testing.T) {
 		}},
 		{"voided by a password change", func(t *testing.T, e *recEnv) error {
 			tok := e.resetLink(t, "ann@example.com", "ann@example.com")
-			login, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+			login, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.svc.ChangePassword(ctx, auth.ChangePasswordInput{UserID: e.ann.ID, SessionID: login.SessionID,
+			if _, err := e.svc.Sessions.ChangePassword(ctx, auth.ChangePasswordInput{UserID: e.ann.ID, SessionID: login.SessionID,
 				Current: annPW, New: "changed it myself"}); err != nil {
 				t.Fatal(err)
 			}
@@ -173,25 +162,25 @@ func TestLinkTokensRefusedWithOneAnswer(t *testing.T) {
 		}},
 		{"verification link voided by an email change", func(t *testing.T, e *recEnv) error {
 			verify := e.mail.token(t, mail.VerifyEmail, "ann@example.com")
-			if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: annPW}); err != nil {
+			if err := e.svc.Recovery.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: annPW}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.svc.ConfirmEmailChange(ctx, auth.LinkInput{Token: e.mail.token(t, mail.EmailChangeConfirm, "ann@new.example")}); err != nil {
+			if _, err := e.svc.Recovery.ConfirmEmailChange(ctx, auth.LinkInput{Token: e.mail.token(t, mail.EmailChangeConfirm, "ann@new.example")}); err != nil {
 				t.Fatal(err)
 			}
-			_, err := e.svc.VerifyEmail(ctx, auth.LinkInput{Token: verify})
+			_, err := e.svc.Recovery.VerifyEmail(ctx, auth.LinkInput{Token: verify})
 			return err
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newRecEnv(t, nil)
-			before, _, _ := e.svc.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventLinkRefused, Limit: 100})
+			before, _, _ := e.svc.Accounts.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventLinkRefused, Limit: 100})
 			err := tc.spend(t, e)
 			wantCode(t, err, auth.CodeInvalidCode)
 			if auth.ErrorMessage(err) != "The link is not valid: it is wrong, used, replaced by a newer one, or expired." {
 				t.Fatalf("message %q", auth.ErrorMessage(err))
 			}
-			after, _, _ := e.svc.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventLinkRefused, Limit: 100})
+			after, _, _ := e.svc.Accounts.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventLinkRefused, Limit: 100})
 			if len(after) != len(before)+1 {
 				t.Fatalf("%d refused-link events, want %d", len(after), len(before)+1)
 			}
@@ -202,24 +191,24 @@ func TestLinkTokensRefusedWithOneAnswer(t *testing.T) {
 func TestResetPasswordEndsSessionsAndDoesNotLogIn(t *testing.T) {
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
-	login, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	login, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok := e.resetLink(t, "ann@example.com", "ann@example.com")
 	// A weak password is refused and spends nothing.
-	err = e.svc.ResetPassword(ctx, auth.ResetPasswordInput{Token: tok, NewPassword: "password"})
+	err = e.svc.Recovery.ResetPassword(ctx, auth.ResetPasswordInput{Token: tok, NewPassword: "password"})
 	wantCode(t, err, auth.CodeWeakPassword)
-	if err := e.svc.ResetPassword(ctx, auth.ResetPasswordInput{Token: tok, NewPassword: "a brand new passphrase"}); err != nil {
+	if err := e.svc.Recovery.ResetPassword(ctx, auth.ResetPasswordInput{Token: tok, NewPassword: "a brand new passphrase"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Refresh(ctx, login.RefreshToken); auth.ErrorCode(err) != auth.CodeInvalidGrant {
+	if _, err := e.svc.Sessions.Refresh(ctx, login.RefreshToken); auth.ErrorCode(err) != auth.CodeInvalidGrant {
 		t.Fatalf("the old session lives on: %v", err)
 	}
-	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+	if _, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
 		t.Fatalf("old password: %v", err)
 	}
-	u, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "a brand new passphrase"})
+	u, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "a brand new passphrase"})
 	if err != nil || !u.User.EmailVerified {
 		t.Fatalf("new password: %+v %v (the reset link proves the address)", u, err)
 	}
@@ -228,64 +217,64 @@ func TestResetPasswordEndsSessionsAndDoesNotLogIn(t *testing.T) {
 func TestForgotPasswordAnswersTheSameForEveryAccount(t *testing.T) {
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
-	if _, err := e.svc.Register(ctx, auth.RegisterInput{Username: "noaddress", Password: "a long enough password"}); err != nil {
+	if _, err := e.svc.Accounts.Register(ctx, auth.RegisterInput{Username: "noaddress", Password: "a long enough password"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ident := range []string{"ann@example.com", "nobody@example.com", "noaddress", "bob"} {
-		if err := e.svc.ForgotPassword(ctx, ident, auth.Client{}); err != nil {
+		if err := e.svc.Recovery.ForgotPassword(ctx, ident, auth.Client{}); err != nil {
 			t.Fatalf("%s: %v", ident, err)
 		}
 	}
-	e.svc.WaitRecovery()
+	e.svc.Recovery.WaitRecovery()
 	e.mail.token(t, mail.ResetPassword, "ann@example.com")
 	e.mail.token(t, mail.ResetPassword, "bob@example.com") // by username
-	wantCode(t, e.svc.ForgotPassword(ctx, "  ", auth.Client{}), auth.CodeInvalidRequest)
+	wantCode(t, e.svc.Recovery.ForgotPassword(ctx, "  ", auth.Client{}), auth.CodeInvalidRequest)
 }
 
 func TestEmailChangeKeepsTheOldAddressUntilConfirmed(t *testing.T) {
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
-	err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: "wrong password"})
+	err := e.svc.Recovery.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: "wrong password"})
 	wantCode(t, err, auth.CodeInvalidCredentials)
-	if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: annPW}); err != nil {
+	if err := e.svc.Recovery.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: annPW}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW}); err != nil {
+	if _, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW}); err != nil {
 		t.Fatalf("the old address stopped working before the confirmation: %v", err)
 	}
 	tok := e.mail.token(t, mail.EmailChangeConfirm, "ann@new.example")
-	u, err := e.svc.ConfirmEmailChange(ctx, auth.LinkInput{Token: tok})
+	u, err := e.svc.Recovery.ConfirmEmailChange(ctx, auth.LinkInput{Token: tok})
 	if err != nil || u.Email != "ann@new.example" || !u.EmailVerified {
 		t.Fatalf("confirm: %+v %v", u, err)
 	}
-	if _, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@new.example", Password: annPW}); err != nil {
+	if _, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@new.example", Password: annPW}); err != nil {
 		t.Fatal(err)
 	}
 	// Bob asks for Ann's new address; by the time he confirms, it is taken.
-	if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.bob.ID, SessionID: e.signIn(t, e.bob), Email: "ann@new.example", Password: bobPW}); err != nil {
+	if err := e.svc.Recovery.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.bob.ID, SessionID: e.signIn(t, e.bob), Email: "ann@new.example", Password: bobPW}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.ConfirmEmailChange(ctx, auth.LinkInput{Token: e.mail.token(t, mail.EmailChangeConfirm, "ann@new.example")})
+	_, err = e.svc.Recovery.ConfirmEmailChange(ctx, auth.LinkInput{Token: e.mail.token(t, mail.EmailChangeConfirm, "ann@new.example")})
 	wantCode(t, err, auth.CodeAlreadyExists)
 }
 
 func TestRequireVerifiedEmail(t *testing.T) {
 	ctx := context.Background()
 	e := newRecEnv(t, func(c *auth.RecoveryConfig) { c.RequireVerifiedEmail = true })
-	_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	_, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 	wantCode(t, err, auth.CodeEmailNotVerified)
 	// A wrong password still says only that.
-	_, err = e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "wrong password"})
+	_, err = e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "wrong password"})
 	wantCode(t, err, auth.CodeInvalidCredentials)
-	if err := e.svc.ResendVerification(ctx, "ann@example.com", auth.Client{}); err != nil {
+	if err := e.svc.Recovery.ResendVerification(ctx, "ann@example.com", auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.WaitRecovery()
-	u, err := e.svc.VerifyEmail(ctx, auth.LinkInput{Token: e.mail.token(t, mail.VerifyEmail, "ann@example.com")})
+	e.svc.Recovery.WaitRecovery()
+	u, err := e.svc.Recovery.VerifyEmail(ctx, auth.LinkInput{Token: e.mail.token(t, mail.VerifyEmail, "ann@example.com")})
 	if err != nil || !u.EmailVerified {
 		t.Fatalf("verify: %+v %v", u, err)
 	}
-	tokens, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	tokens, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,15 +287,15 @@ func TestRequireVerifiedEmail(t *testing.T) {
 func TestAdminPasswordResetPrints(t *testing.T) {
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
-	link, err := e.svc.AdminPasswordReset(ctx, "cli", e.ann.ID, true)
+	link, err := e.svc.Recovery.AdminPasswordReset(ctx, "cli", e.ann.ID, true)
 	if err != nil || !strings.HasPrefix(link, "https://id.example.com/reset-password?token=") {
 		t.Fatalf("printed %q, %v", link, err)
 	}
 	u, _ := url.Parse(link)
-	if err := e.svc.ResetPassword(ctx, auth.ResetPasswordInput{Token: u.Query().Get("token"), NewPassword: "set by the admin's link"}); err != nil {
+	if err := e.svc.Recovery.ResetPassword(ctx, auth.ResetPasswordInput{Token: u.Query().Get("token"), NewPassword: "set by the admin's link"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.AdminPasswordReset(ctx, "cli", "no-such-user", false)
+	_, err = e.svc.Recovery.AdminPasswordReset(ctx, "cli", "no-such-user", false)
 	wantCode(t, err, auth.CodeNotFound)
 }
 
@@ -347,9 +336,9 @@ func TestEmailChangeNeedsARecentSignIn(t *testing.T) {
 	e := newRecEnv(t, nil)
 	sid := e.signIn(t, e.ann)
 	e.clock.Advance(11 * time.Minute)
-	err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: sid, Email: "ann@new.example", Password: annPW})
+	err := e.svc.Recovery.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: sid, Email: "ann@new.example", Password: annPW})
 	wantCode(t, err, auth.CodeReauthenticationRequired)
-	if err := e.svc.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann),
+	if err := e.svc.Recovery.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann),
 		Email: "ann@new.example", Password: annPW}); err != nil {
 		t.Fatalf("a fresh sign-in: %v", err)
 	}

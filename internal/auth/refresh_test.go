@@ -22,7 +22,7 @@ func TestForgedRefreshTokenNamingARealSessionEndsNothing(t *testing.T) {
 	if !strings.HasPrefix(first.RefreshToken, first.SessionID+".") {
 		t.Fatalf("refresh token %q does not name its session %s", first.RefreshToken, first.SessionID)
 	}
-	next, err := e.svc.Refresh(ctx, first.RefreshToken) // so the session has a spent token too
+	next, err := e.svc.Sessions.Refresh(ctx, first.RefreshToken) // so the session has a spent token too
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,16 +34,16 @@ func TestForgedRefreshTokenNamingARealSessionEndsNothing(t *testing.T) {
 		strings.ToUpper(first.SessionID) + "." + secret(next.RefreshToken),  // another spelling of the id
 		"00000000-0000-7000-8000-000000000000." + secret(next.RefreshToken), // the secret, another session
 	} {
-		_, err := e.svc.Refresh(ctx, forged)
+		_, err := e.svc.Sessions.Refresh(ctx, forged)
 		wantCode(t, err, auth.CodeInvalidGrant)
-		if err := e.svc.LogoutRefresh(ctx, forged, true); auth.ErrorCode(err) != auth.CodeInvalidGrant {
+		if err := e.svc.Sessions.LogoutRefresh(ctx, forged, true); auth.ErrorCode(err) != auth.CodeInvalidGrant {
 			t.Fatalf("logout with a forged token %q: %v", forged, err)
 		}
 	}
 	if _, err := e.guard.Verify(next.AccessToken); err != nil {
 		t.Fatalf("the session ended after forged tokens: %v", err)
 	}
-	if _, err := e.svc.Refresh(ctx, next.RefreshToken); err != nil {
+	if _, err := e.svc.Sessions.Refresh(ctx, next.RefreshToken); err != nil {
 		t.Fatalf("the live token stopped working after forged tokens: %v", err)
 	}
 }
@@ -56,15 +56,15 @@ func TestRefreshReuseOfAnOldTokenRevokesSession(t *testing.T) {
 	tokens := []string{e.login(t).RefreshToken}
 	for range 4 {
 		e.clock.Advance(time.Minute)
-		next, err := e.svc.Refresh(ctx, tokens[len(tokens)-1])
+		next, err := e.svc.Sessions.Refresh(ctx, tokens[len(tokens)-1])
 		if err != nil {
 			t.Fatal(err)
 		}
 		tokens = append(tokens, next.RefreshToken)
 	}
-	_, err := e.svc.Refresh(ctx, tokens[0])
+	_, err := e.svc.Sessions.Refresh(ctx, tokens[0])
 	wantCode(t, err, auth.CodeInvalidGrant)
-	_, err = e.svc.Refresh(ctx, tokens[len(tokens)-1])
+	_, err = e.svc.Sessions.Refresh(ctx, tokens[len(tokens)-1])
 	wantCode(t, err, auth.CodeInvalidGrant) // the live token died with its session
 }
 
@@ -73,14 +73,14 @@ func TestRefreshReuseOfAnOldTokenRevokesSession(t *testing.T) {
 func TestRefreshKeepsWhatTheUserIs(t *testing.T) {
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
-	if _, err := e.svc.VerifyEmail(ctx, auth.LinkInput{Token: e.mail.token(t, mail.VerifyEmail, "ann@example.com")}); err != nil {
+	if _, err := e.svc.Recovery.VerifyEmail(ctx, auth.LinkInput{Token: e.mail.token(t, mail.VerifyEmail, "ann@example.com")}); err != nil {
 		t.Fatal(err)
 	}
-	login, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
+	login, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, err := e.svc.Refresh(ctx, login.RefreshToken)
+	next, err := e.svc.Sessions.Refresh(ctx, login.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestRefreshKey(t *testing.T) {
 	legacy := newSecretToken()
 	current := newRefreshSecret(sid)
 	st := &legacyStore{sessions: map[string]string{hashToken(legacy): sid}}
-	s := &Service{store: st}
+	s := &issuer{store: st}
 	for _, tc := range []struct {
 		name, raw string
 		wantSID   string // "" for not found
@@ -71,7 +71,7 @@ func FuzzRefreshKey(f *testing.F) {
 	f.Add(newRefreshSecret(newID()))
 	f.Add(newSecretToken())
 	f.Add("x.y")
-	s := &Service{store: &legacyStore{sessions: map[string]string{}}}
+	s := &issuer{store: &legacyStore{sessions: map[string]string{}}}
 	f.Fuzz(func(t *testing.T, raw string) {
 		key, err := s.refreshKey(context.Background(), raw)
 		if err != nil {

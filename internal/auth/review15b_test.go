@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,19 +18,18 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
 // review15bTwin is two Gatehouse instances (two stores, two services) on
 // one database, sharing a clock.
 type review15bTwin struct {
-	a, b   *auth.Service
+	a, b   *auth.Services
 	sa, sb *store.Store
 	guard  *guard.Guard
-	clock  *clock
+	clock  *authtest.Clock
 }
 
 func newReview15bTwin(t *testing.T) *review15bTwin {
@@ -55,45 +52,29 @@ func newReview15bTwin(t *testing.T) *review15bTwin {
 	}
 	sa := open()
 	sb := open()
-	clk := &clock{t: time.Now().UTC()}
-	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func(st *store.Store) (*auth.Service, *token.KeyRing) {
-		keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc := auth.NewService(auth.Config{
-			Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-			ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-		}, auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: auth.NewRevocations(clk.Now),
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		return svc, keys
-	}
-	a, keys := mk(sa)
-	b, _ := mk(sb)
+	clk := authtest.NewClock(time.Now().UTC())
+	a := authtest.New(t, authtest.WithStore(sa), authtest.WithClock(clk))
+	b := authtest.New(t, authtest.WithStore(sb), authtest.WithClock(clk))
 	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"},
-		Keys: keys, Revocations: auth.NewRevocations(clk.Now), Now: clk.Now})
+		Keys: a.Keys, Revocations: auth.NewRevocations(clk.Now), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &review15bTwin{a: a, b: b, sa: sa, sb: sb, guard: g, clock: clk}
+	return &review15bTwin{a: a.Services, b: b.Services, sa: sa, sb: sb, guard: g, clock: clk}
 }
 
 func (w *review15bTwin) register(t *testing.T, email string) {
 	t.Helper()
-	if _, err := w.a.Register(context.Background(), auth.RegisterInput{Email: email, Password: "correct horse battery"}); err != nil &&
+	if _, err := w.a.Accounts.Register(context.Background(), auth.RegisterInput{Email: email, Password: "correct horse battery"}); err != nil &&
 		auth.ErrorCode(err) != auth.CodeAlreadyExists {
 		t.Fatal(err)
 	}
 }
 
-func (w *review15bTwin) login(t *testing.T, svc *auth.Service, email string) *auth.Tokens {
+func (w *review15bTwin) login(t *testing.T, svc *auth.Services, email string) *auth.Tokens {
 	t.Helper()
 	w.register(t, email)
-	tok, err := svc.Login(context.Background(), auth.LoginInput{Identifier: email, Password: "correct horse battery"})
+	tok, err := svc.Sessions.Login(context.Background(), auth.LoginInput{Identifier: email, Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +90,7 @@ func TestReview15bForgedSpellingsOfARealSessionEndNothing(t *testing.T) {
 	ctx := context.Background()
 	a0 := w.login(t, w.a, "ann@example.com")
 	b0 := w.login(t, w.a, "bob@example.com")
-	a1, err := w.a.Refresh(ctx, a0.RefreshToken) // a0 is now spent
+	a1, err := w.a.Sessions.Refresh(ctx, a0.RefreshToken) // a0 is now spent
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,25 +136,25 @@ func TestReview15bForgedSpellingsOfARealSessionEndNothing(t *testing.T) {
 		"\ufeff"+a1.RefreshToken, // BOM
 	)
 	for _, f := range forged {
-		for _, svc := range []*auth.Service{w.a, w.b} {
-			if _, err := svc.Refresh(ctx, f); auth.ErrorCode(err) != auth.CodeInvalidGrant {
+		for _, svc := range []*auth.Services{w.a, w.b} {
+			if _, err := svc.Sessions.Refresh(ctx, f); auth.ErrorCode(err) != auth.CodeInvalidGrant {
 				t.Fatalf("refresh with forged %q: %v, want invalid_grant", f, err)
 			}
-			if err := svc.LogoutRefresh(ctx, f, true); auth.ErrorCode(err) != auth.CodeInvalidGrant {
+			if err := svc.Sessions.LogoutRefresh(ctx, f, true); auth.ErrorCode(err) != auth.CodeInvalidGrant {
 				t.Fatalf("logout with forged %q: %v, want invalid_grant", f, err)
 			}
-			if _, _, err := svc.RefreshTokenState(ctx, f); auth.ErrorCode(err) != auth.CodeNotFound {
+			if _, _, err := svc.Sessions.RefreshTokenState(ctx, f); auth.ErrorCode(err) != auth.CodeNotFound {
 				t.Fatalf("state of forged %q: %v, want not_found", f, err)
 			}
 		}
 	}
 	// Nothing rotated: the live tokens of both sessions are still the live ones.
 	for _, live := range []string{a1.RefreshToken, b0.RefreshToken} {
-		st, _, err := w.b.RefreshTokenState(ctx, live)
+		st, _, err := w.b.Sessions.RefreshTokenState(ctx, live)
 		if err != nil || !st.SpentAt.IsZero() {
 			t.Fatalf("live token %q after forgeries: %+v, %v", live, st, err)
 		}
-		if _, err := w.b.Refresh(ctx, live); err != nil {
+		if _, err := w.b.Sessions.Refresh(ctx, live); err != nil {
 			t.Fatalf("live token stopped working after forgeries: %v", err)
 		}
 	}
@@ -202,7 +183,7 @@ func TestReview15bConcurrentRotationsAcrossInstancesOneLineage(t *testing.T) {
 					svc = w.b
 				}
 				<-start
-				tok, err := svc.Refresh(ctx, raw)
+				tok, err := svc.Sessions.Refresh(ctx, raw)
 				if err == nil {
 					got[i] = tok.RefreshToken
 				}
@@ -225,7 +206,7 @@ func TestReview15bConcurrentRotationsAcrossInstancesOneLineage(t *testing.T) {
 		raw = successor
 		w.clock.Advance(time.Minute)
 	}
-	if _, err := w.b.Refresh(ctx, raw); err != nil {
+	if _, err := w.b.Sessions.Refresh(ctx, raw); err != nil {
 		t.Fatalf("the last successor: %v", err)
 	}
 }
@@ -249,7 +230,7 @@ func TestReview15bRotationRacesSessionEndAcrossInstances(t *testing.T) {
 			// Spend one of each, so the replays below are reuse.
 			var nexts []*auth.Tokens
 			for _, tk := range toks {
-				nx, err := w.a.Refresh(ctx, tk.RefreshToken)
+				nx, err := w.a.Sessions.Refresh(ctx, tk.RefreshToken)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -269,7 +250,7 @@ func TestReview15bRotationRacesSessionEndAcrossInstances(t *testing.T) {
 						if k == 1 {
 							svc = w.b
 						}
-						tok, err := svc.Refresh(ctx, raw)
+						tok, err := svc.Sessions.Refresh(ctx, raw)
 						refreshErrs[2*i+k] = err
 						if err == nil {
 							fresh[2*i+k] = tok.RefreshToken
@@ -285,16 +266,16 @@ func TestReview15bRotationRacesSessionEndAcrossInstances(t *testing.T) {
 				<-start
 				switch kind {
 				case "logout":
-					endErr = w.b.Logout(ctx, auth.LogoutInput{SessionID: toks[0].SessionID, UserID: userID})
+					endErr = w.b.Sessions.Logout(ctx, auth.LogoutInput{SessionID: toks[0].SessionID, UserID: userID})
 				case "logout-all":
-					endErr = w.b.Logout(ctx, auth.LogoutInput{SessionID: toks[0].SessionID, UserID: userID, All: true})
+					endErr = w.b.Sessions.Logout(ctx, auth.LogoutInput{SessionID: toks[0].SessionID, UserID: userID, All: true})
 				case "password":
-					pwTokens, endErr = w.b.ChangePassword(ctx, auth.ChangePasswordInput{UserID: userID, SessionID: toks[0].SessionID,
+					pwTokens, endErr = w.b.Sessions.ChangePassword(ctx, auth.ChangePasswordInput{UserID: userID, SessionID: toks[0].SessionID,
 						Current: "correct horse battery", New: "another horse battery staple"})
 				case "disable":
-					_, endErr = w.b.AdminUpdate(ctx, admin.User.ID, userID, nil, ptr(true))
+					_, endErr = w.b.Accounts.AdminUpdate(ctx, admin.User.ID, userID, nil, ptr(true))
 				case "delete":
-					endErr = w.b.DeleteUser(ctx, admin.User.ID, userID)
+					endErr = w.b.Accounts.DeleteUser(ctx, admin.User.ID, userID)
 				}
 			}()
 			done := make(chan struct{})
@@ -329,15 +310,15 @@ func TestReview15bRotationRacesSessionEndAcrossInstances(t *testing.T) {
 					if raw == "" {
 						continue
 					}
-					for _, svc := range []*auth.Service{w.a, w.b} {
-						if tok, err := svc.Refresh(ctx, raw); err == nil {
+					for _, svc := range []*auth.Services{w.a, w.b} {
+						if tok, err := svc.Sessions.Refresh(ctx, raw); err == nil {
 							t.Fatalf("round %d %s: session %d refreshed after it ended: %s", round, kind, i, tok.RefreshToken)
 						}
 					}
 				}
 			}
 			if kind == "password" && pwTokens != nil {
-				if _, err := w.a.Refresh(ctx, pwTokens.RefreshToken); err != nil {
+				if _, err := w.a.Sessions.Refresh(ctx, pwTokens.RefreshToken); err != nil {
 					t.Fatalf("round %d: the kept session's new token after a password change: %v", round, err)
 				}
 			}
@@ -358,8 +339,8 @@ func TestReview15bReplayInsideGraceRacesRotationAcrossInstances(t *testing.T) {
 		var ea, eb error
 		var wg sync.WaitGroup
 		wg.Add(2)
-		go func() { defer wg.Done(); ta, ea = w.a.Refresh(ctx, raw) }()
-		go func() { defer wg.Done(); tb, eb = w.b.Refresh(ctx, raw) }()
+		go func() { defer wg.Done(); ta, ea = w.a.Sessions.Refresh(ctx, raw) }()
+		go func() { defer wg.Done(); tb, eb = w.b.Sessions.Refresh(ctx, raw) }()
 		wg.Wait()
 		if ea != nil || eb != nil {
 			t.Fatalf("round %d: a %v, b %v", round, ea, eb)
@@ -371,11 +352,11 @@ func TestReview15bReplayInsideGraceRacesRotationAcrossInstances(t *testing.T) {
 		w.clock.Advance(11 * time.Second)
 	}
 	// And now a replay outside grace of an older one ends it.
-	if _, err := w.a.Refresh(ctx, raw); err != nil {
+	if _, err := w.a.Sessions.Refresh(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
 	w.clock.Advance(11 * time.Second)
-	_, err := w.b.Refresh(ctx, raw)
+	_, err := w.b.Sessions.Refresh(ctx, raw)
 	wantCode(t, err, auth.CodeInvalidGrant)
 	var e *auth.Error
 	_ = errors.As(err, &e)

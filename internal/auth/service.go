@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
+	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
-	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 )
 
@@ -46,7 +46,7 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, l ratelimit.Limit) (ok bool, retryAfter time.Duration, err error)
 }
 
-// Config holds the Service's lifetimes and identity.
+// Config holds the services' lifetimes and identity.
 type Config struct {
 	Issuer      string
 	Audience    string
@@ -74,33 +74,19 @@ type Config struct {
 // DefaultMaxSessionsPerUser is Config.MaxSessionsPerUser's default.
 const DefaultMaxSessionsPerUser = 100
 
-// Service is Gatehouse's use cases: register, log in, refresh, log out, and
-// the user management around them.
-type Service struct {
-	store       Store
-	hasher      Hasher
-	signer      Signer
+// core is what every use-case service shares: the configuration, the
+// clock, the audit log, and the fan-out of ended sessions and changed users
+// to this instance's revocation set, user cache and the other instances.
+type core struct {
+	store       coreStore
 	revocations *Revocations
-	lockout     Lockout
-	limiter     Limiter
-	checkLimit  ratelimit.Limit
-	rateLimited func(action string)
 	count       func(event string)
 	fanout      Fanout
-	sealer      Sealer
 	mailer      Mailer
 	onMail      func()
 	users       *userCache
 	cfg         Config
 	log         *slog.Logger
-	floor       *checkFloor // every failed check ends no sooner (floor.go)
-
-	rec *recovery // links and their background queue (recovery.go)
-
-	webauthn *webauthn.WebAuthn // nil: no passkeys (passkeys.go)
-
-	revMu sync.Mutex // serialises SyncChanges
-	feed  feedState  // how far the change feed has been read
 }
 
 // Fanout tells other instances at once what this one changed: sessions
@@ -111,14 +97,14 @@ type Fanout interface {
 	UsersChanged(ctx context.Context, userIDs []string)
 }
 
-// Deps are a Service's collaborators. Signer may be nil where no token is
-// issued (the command line); Lockout nil means no account lockout, Limiter
+// Deps are the services' collaborators. Signer may be nil where no token is
+// issued (the command line: New then wires no Sessions and no Passkeys); Lockout nil means no account lockout, Limiter
 // nil no per-address limit on secret checks.
 type Deps struct {
 	Store       Store
 	Hasher      Hasher
 	Signer      Signer
-	Revocations *Revocations // receives every session the Service ends
+	Revocations *Revocations // receives every session the services end
 	Lockout     Lockout
 	// Limiter and CheckLimit bound the checks of secrets (login, current
 	// passwords, later codes) per client address, one bucket for them all.
@@ -142,36 +128,6 @@ type Deps struct {
 	MailQueued func()
 }
 
-// NewService wires a Service.
-func NewService(cfg Config, d Deps) *Service {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if d.Log == nil {
-		d.Log = slog.Default()
-	}
-	if d.Count == nil {
-		d.Count = func(string) {}
-	}
-	if d.RateLimited == nil {
-		d.RateLimited = func(string) {}
-	}
-	if cfg.MaxSessionsPerUser <= 0 {
-		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
-	}
-	if cfg.ReauthMaxAge <= 0 {
-		cfg.ReauthMaxAge = DefaultReauthMaxAge
-	}
-	wa, err := newWebAuthn(cfg.Passkeys)
-	if err != nil { // app.New validates the config first
-		d.Log.Error("passkeys disabled", "err", err)
-	}
-	return &Service{webauthn: wa, store: d.Store, hasher: d.Hasher, signer: d.Signer, revocations: d.Revocations,
-		lockout: d.Lockout, limiter: d.Limiter, checkLimit: d.CheckLimit, rateLimited: d.RateLimited, count: d.Count, fanout: d.Fanout,
-		sealer: d.Sealer, mailer: d.Mailer, onMail: d.MailQueued, users: newUserCache(100_000), cfg: cfg, log: d.Log,
-		rec: newRecovery(cfg.Recovery), floor: newCheckFloor()}
-}
-
 // Tokens is a login's or refresh's answer.
 type Tokens struct {
 	AccessToken      string
@@ -192,7 +148,7 @@ type Client struct {
 	IP        string
 }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+func (s *core) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 func hashToken(raw string) string {
 	sum := sha256.Sum256([]byte(raw))
@@ -231,4 +187,92 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
+}
+
+// changedUser drops a user from this instance's cache and the others'.
+func (s *core) changedUser(ctx context.Context, id string) {
+	s.users.drop(id)
+	if s.fanout != nil {
+		s.fanout.UsersChanged(ctx, []string{id})
+	}
+}
+
+// notice renders a mail to u, or none when u has no email or no mail is
+// sent (no Mailer).
+func (s *core) notice(u User, kind mail.Kind, d mail.Data) ([]outbox.Message, error) {
+	if u.Email == "" || s.mailer == nil {
+		return nil, nil
+	}
+	m, err := s.mailer.Render(kind, u.Email, d)
+	if err != nil {
+		return nil, err
+	}
+	return []outbox.Message{m}, nil
+}
+
+func (s *core) mailQueued() {
+	if s.onMail != nil {
+		s.onMail()
+	}
+}
+
+// requireRecentAuth refuses, with reauthentication_required, an action of a
+// session whose user last proved who they are more than --reauth-max-age
+// ago. Enrolling or removing a factor, new recovery codes, account deletion
+// and email change call it first.
+func (s *core) requireRecentAuth(ctx context.Context, sessionID string) error {
+	sess, err := s.store.LiveSession(ctx, sessionID)
+	if ErrorCode(err) == CodeNotFound {
+		return errReauth
+	} else if err != nil {
+		return err
+	}
+	if sess.AuthTime.IsZero() || s.now().Sub(sess.AuthTime) > s.cfg.ReauthMaxAge {
+		return errReauth
+	}
+	return nil
+}
+
+// render renders a mail, or fails when no Mailer is configured (Deps.Mailer:
+// without it links can be printed, not mailed).
+func (s *core) render(kind mail.Kind, to string, d mail.Data) (mail.Message, error) {
+	if s.mailer == nil {
+		return mail.Message{}, errors.New("no mail templates configured")
+	}
+	return s.mailer.Render(kind, to, d)
+}
+
+// checkVerified is the rule of --require-verified-email: an account whose
+// address is not verified (or that has none) gets no session. Only
+// startSession and StartClientSession call it, and every way to a session
+// (a password, a passkey, a login's second step, an OpenID client's code)
+// goes through one of them.
+func (s *core) checkVerified(ctx context.Context, u User) error {
+	if !s.cfg.Recovery.RequireVerifiedEmail || u.EmailVerified {
+		return nil
+	}
+	s.audit(ctx, EventLoginFailed, u.ID, "email not verified")
+	return errEmailNotVerified
+}
+
+// ended records sessions ended here: at once in this instance's memory, and
+// through the fan-out in the others'.
+func (s *core) ended(ctx context.Context, now time.Time, sessionIDs ...string) {
+	if len(sessionIDs) == 0 {
+		return
+	}
+	until := s.liveUntil(now)
+	s.revocations.Add(until, sessionIDs...)
+	if s.fanout != nil {
+		s.fanout.SessionsEnded(ctx, until, sessionIDs)
+	}
+}
+
+// liveUntil is when an access token issued now expires, plus guard's leeway
+// and a margin: how long a revocation must be remembered. Each session's
+// latest liveUntil is stored with its tokens, and a revocation lasts until
+// the later of that and this instance's liveUntil, so shortening
+// --access-ttl never forgets a revocation while older, longer tokens live.
+func (s *core) liveUntil(now time.Time) time.Time {
+	return now.Add(s.cfg.AccessTTL + time.Minute)
 }

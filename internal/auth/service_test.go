@@ -2,73 +2,57 @@ package auth_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
-
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
-	"github.com/gatehouse-auth/gatehouse/internal/token"
 )
 
-// clock is a settable time source shared by the service and guard.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type env struct {
-	svc   *auth.Service
+	svc   *auth.Services
 	guard *guard.Guard
-	clock *clock
+	clock *authtest.Clock
 	store *store.Store
 }
 
-const issuer = "http://gatehouse.test"
+const issuer = authtest.Issuer
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx := context.Background()
-	st := storetest.New(t)
-	clk := &clock{t: time.Now().UTC()}
-	h, err := password.NewHasher(password.Options{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.Load(ctx, token.Options{Store: st, Algorithm: "EdDSA", RetireAfter: time.Hour, Now: clk.Now, MasterKey: testMasterKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev := auth.NewRevocations(clk.Now)
-	svc := auth.NewService(auth.Config{
-		Issuer: issuer, Audience: issuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
-		ReuseGrace: 10 * time.Second, MaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, Now: clk.Now,
-	}, auth.Deps{Store: st, Hasher: h, Signer: keys, Revocations: rev, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a := authtest.New(t)
+	return envOf(t, a)
+}
+
+// envOf is the env of a's services, with a guard over its keys.
+func envOf(t testing.TB, a *authtest.Env) *env {
+	t.Helper()
 	g, err := guard.New(guard.Config{Issuer: issuer, Audience: issuer, Algorithms: []string{"EdDSA"},
-		Keys: keys, Revocations: rev, Now: clk.Now})
+		Keys: a.Keys, Revocations: a.Revocations, Now: a.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{svc: svc, guard: g, clock: clk, store: st}
+	return &env{svc: a.Services, guard: g, clock: a.Clock, store: a.Store}
+}
+
+// instance is another Gatehouse instance on e's database and clock: its own
+// memory (revocation set, user cache).
+func (e *env) instance(t testing.TB, opts ...authtest.Option) *authtest.Env {
+	t.Helper()
+	return authtest.New(t, append([]authtest.Option{authtest.WithStore(e.store), authtest.WithClock(e.clock)}, opts...)...)
 }
 
 func (e *env) login(t testing.TB) *auth.Tokens {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := e.svc.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery"}); err != nil &&
+	if _, err := e.svc.Accounts.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery"}); err != nil &&
 		auth.ErrorCode(err) != auth.CodeAlreadyExists {
 		t.Fatal(err)
 	}
-	tok, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ANN@example.com", Password: "correct horse battery"})
+	tok, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ANN@example.com", Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,17 +76,17 @@ func TestLoginFailuresAreIndistinguishable(t *testing.T) {
 		{Identifier: "", Password: "x"},
 		{Identifier: "ann@example.com", Password: string(make([]byte, 2000))},
 	} {
-		_, err := e.svc.Login(ctx, in)
+		_, err := e.svc.Sessions.Login(ctx, in)
 		wantCode(t, err, auth.CodeInvalidCredentials)
 		if auth.ErrorMessage(err) != "The credentials are not valid." {
 			t.Fatalf("message %q differs", auth.ErrorMessage(err))
 		}
 	}
 	u, _, _ := e.store.UserCredentials(ctx, "ann@example.com")
-	if _, err := e.svc.AdminUpdate(ctx, "cli", u.ID, nil, ptr(true)); err != nil {
+	if _, err := e.svc.Accounts.AdminUpdate(ctx, "cli", u.ID, nil, ptr(true)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
+	_, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery"})
 	wantCode(t, err, auth.CodeInvalidCredentials)
 }
 
@@ -112,7 +96,7 @@ func TestRefreshRotatesAndKeepsSession(t *testing.T) {
 	e := newEnv(t)
 	first := e.login(t)
 	e.clock.Advance(time.Minute)
-	second, err := e.svc.Refresh(context.Background(), first.RefreshToken)
+	second, err := e.svc.Sessions.Refresh(context.Background(), first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,12 +113,12 @@ func TestRefreshReuseWithinGraceReturnsSameSuccessor(t *testing.T) {
 	e := newEnv(t)
 	first := e.login(t)
 	ctx := context.Background()
-	a, err := e.svc.Refresh(ctx, first.RefreshToken)
+	a, err := e.svc.Sessions.Refresh(ctx, first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(5 * time.Second)
-	b, err := e.svc.Refresh(ctx, first.RefreshToken)
+	b, err := e.svc.Sessions.Refresh(ctx, first.RefreshToken)
 	if err != nil {
 		t.Fatalf("replay within grace: %v", err)
 	}
@@ -150,15 +134,15 @@ func TestRefreshReuseAfterGraceRevokesSession(t *testing.T) {
 	e := newEnv(t)
 	first := e.login(t)
 	ctx := context.Background()
-	next, err := e.svc.Refresh(ctx, first.RefreshToken)
+	next, err := e.svc.Sessions.Refresh(ctx, first.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(11 * time.Second)
-	_, err = e.svc.Refresh(ctx, first.RefreshToken)
+	_, err = e.svc.Sessions.Refresh(ctx, first.RefreshToken)
 	wantCode(t, err, auth.CodeInvalidGrant)
 	// Every token of the session is dead: the successor and both access tokens.
-	_, err = e.svc.Refresh(ctx, next.RefreshToken)
+	_, err = e.svc.Sessions.Refresh(ctx, next.RefreshToken)
 	wantCode(t, err, auth.CodeInvalidGrant)
 	for _, at := range []string{first.AccessToken, next.AccessToken} {
 		if _, err := e.guard.Verify(at); err == nil || err.(*guard.Error).Code != "token_revoked" {
@@ -176,7 +160,7 @@ func TestConcurrentRefreshKeepsOneLineage(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tok, err := e.svc.Refresh(context.Background(), first.RefreshToken)
+			tok, err := e.svc.Sessions.Refresh(context.Background(), first.RefreshToken)
 			if err != nil {
 				t.Errorf("concurrent refresh: %v", err)
 				return
@@ -200,7 +184,7 @@ func TestSessionLifetimes(t *testing.T) {
 		e := newEnv(t)
 		tok := e.login(t)
 		e.clock.Advance(168*time.Hour + time.Second)
-		_, err := e.svc.Refresh(context.Background(), tok.RefreshToken)
+		_, err := e.svc.Sessions.Refresh(context.Background(), tok.RefreshToken)
 		wantCode(t, err, auth.CodeInvalidGrant)
 	})
 	t.Run("refresh keeps an active session alive", func(t *testing.T) {
@@ -209,7 +193,7 @@ func TestSessionLifetimes(t *testing.T) {
 		for range 4 { // 4 × 6 days: past the idle timeout in total, never idle that long
 			e.clock.Advance(144 * time.Hour)
 			var err error
-			if tok, err = e.svc.Refresh(context.Background(), tok.RefreshToken); err != nil {
+			if tok, err = e.svc.Sessions.Refresh(context.Background(), tok.RefreshToken); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -219,7 +203,7 @@ func TestSessionLifetimes(t *testing.T) {
 		tok := e.login(t)
 		for range 5 { // 5 × 6 days = 30 days: the session's absolute end
 			e.clock.Advance(144 * time.Hour)
-			next, err := e.svc.Refresh(context.Background(), tok.RefreshToken)
+			next, err := e.svc.Sessions.Refresh(context.Background(), tok.RefreshToken)
 			if err != nil {
 				wantCode(t, err, auth.CodeInvalidGrant)
 				return
@@ -242,7 +226,7 @@ func TestLogoutAndAdminChangesEndSessions(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	a, b := e.login(t), e.login(t)
-	if err := e.svc.Logout(ctx, auth.LogoutInput{SessionID: a.SessionID}); err != nil {
+	if err := e.svc.Sessions.Logout(ctx, auth.LogoutInput{SessionID: a.SessionID}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.guard.Verify(a.AccessToken); err == nil {
@@ -251,10 +235,10 @@ func TestLogoutAndAdminChangesEndSessions(t *testing.T) {
 	if _, err := e.guard.Verify(b.AccessToken); err != nil {
 		t.Fatalf("other session ended by a single logout: %v", err)
 	}
-	_, err := e.svc.Refresh(ctx, a.RefreshToken)
+	_, err := e.svc.Sessions.Refresh(ctx, a.RefreshToken)
 	wantCode(t, err, auth.CodeInvalidGrant)
 
-	if _, err := e.svc.AdminUpdate(ctx, "cli", b.User.ID, ptr(auth.RoleAdmin), nil); err != nil {
+	if _, err := e.svc.Accounts.AdminUpdate(ctx, "cli", b.User.ID, ptr(auth.RoleAdmin), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.guard.Verify(b.AccessToken); err == nil {
@@ -273,13 +257,13 @@ func TestLogoutAndAdminChangesEndSessions(t *testing.T) {
 func TestRevocationsSurviveRestart(t *testing.T) {
 	e := newEnv(t)
 	tok := e.login(t)
-	if err := e.svc.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
+	if err := e.svc.Sessions.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
 		t.Fatal(err)
 	}
 	// A fresh set, as after a restart, learns the revocation from the database.
-	rev := auth.NewRevocations(e.clock.Now)
-	svc := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: e.clock.Now}, auth.Deps{Store: e.store, Revocations: rev})
-	if err := svc.SyncChanges(context.Background()); err != nil {
+	fresh := e.instance(t)
+	rev := fresh.Revocations
+	if err := fresh.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
@@ -308,7 +292,7 @@ func TestRegisterValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			u, err := e.svc.Register(ctx, tt.in)
+			u, err := e.svc.Accounts.Register(ctx, tt.in)
 			wantCode(t, err, tt.code)
 			if err == nil && (u.Name != "Romel" || u.Role != auth.RoleUser) {
 				t.Fatalf("user = %+v", u)
@@ -321,33 +305,33 @@ func TestRevocationsReachAnotherInstance(t *testing.T) {
 	a := newEnv(t)
 	tok := a.login(t)
 	// Instance B shares A's database but has its own memory.
-	rev := auth.NewRevocations(a.clock.Now)
-	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now}, auth.Deps{Store: a.store, Revocations: rev})
-	if err := b.SyncChanges(context.Background()); err != nil {
+	bEnv := a.instance(t)
+	b, rev := bEnv.Services, bEnv.Revocations
+	if err := b.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if rev.Revoked(tok.SessionID) {
 		t.Fatal("revoked before logout")
 	}
-	if err := a.svc.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
+	if err := a.svc.Sessions.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
 		t.Fatal(err)
 	}
 	a.clock.Advance(time.Second)
-	if err := b.SyncChanges(context.Background()); err != nil {
+	if err := b.Feed.SyncChanges(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !rev.Revoked(tok.SessionID) {
 		t.Fatal("instance B did not learn of A's logout from the revocation log")
 	}
-	page, err := b.RevocationsSince(context.Background(), "", 0)
+	page, err := b.Feed.RevocationsSince(context.Background(), "", 0)
 	if err != nil || len(page.Revoked) != 1 || page.Cursor == "" || page.HasMore {
 		t.Fatalf("RevocationsSince = %+v, %v", page, err)
 	}
-	if next, _ := b.RevocationsSince(context.Background(), page.Cursor, 0); len(next.Revoked) != 0 || next.Cursor != page.Cursor {
+	if next, _ := b.Feed.RevocationsSince(context.Background(), page.Cursor, 0); len(next.Revoked) != 0 || next.Cursor != page.Cursor {
 		t.Fatalf("a read from the cursor repeats the entry: %+v", next)
 	}
 	a.clock.Advance(17 * time.Minute) // past every token of the session
-	if page, _ := b.RevocationsSince(context.Background(), "", 0); len(page.Revoked) != 0 {
+	if page, _ := b.Feed.RevocationsSince(context.Background(), "", 0); len(page.Revoked) != 0 {
 		t.Fatalf("expired revocations still listed: %v", page.Revoked)
 	}
 }
@@ -360,7 +344,7 @@ func BenchmarkRefresh(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		raw := e.login(b).RefreshToken
 		for pb.Next() {
-			tok, err := e.svc.Refresh(context.Background(), raw)
+			tok, err := e.svc.Sessions.Refresh(context.Background(), raw)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -374,37 +358,36 @@ func TestUserCacheFollowsChanges(t *testing.T) {
 	tok := a.login(t)
 	ctx := context.Background()
 	id := tok.User.ID
-	if err := a.svc.SyncChanges(ctx); err != nil {
+	if err := a.svc.Feed.SyncChanges(ctx); err != nil {
 		t.Fatal(err)
 	}
 	a.clock.Advance(6 * time.Second) // past the feed's overlap: the next read sees only new changes
-	if err := a.svc.SyncChanges(ctx); err != nil {
+	if err := a.svc.Feed.SyncChanges(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.svc.User(ctx, id); err != nil { // now cached on A
+	if _, err := a.svc.Accounts.User(ctx, id); err != nil { // now cached on A
 		t.Fatal(err)
 	}
 	// Instance B, on the same database, renames the user.
-	b := auth.NewService(auth.Config{AccessTTL: 15 * time.Minute, Now: a.clock.Now},
-		auth.Deps{Store: a.store, Revocations: auth.NewRevocations(a.clock.Now)})
+	b := a.instance(t).Services
 	a.clock.Advance(time.Second)
-	if _, err := b.UpdateProfile(ctx, id, ptr("Renamed on B")); err != nil {
+	if _, err := b.Accounts.UpdateProfile(ctx, id, ptr("Renamed on B")); err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := a.svc.User(ctx, id); u.Name == "Renamed on B" {
+	if u, _ := a.svc.Accounts.User(ctx, id); u.Name == "Renamed on B" {
 		t.Fatal("test premise: A should still hold its cached copy")
 	}
-	if err := a.svc.SyncChanges(ctx); err != nil {
+	if err := a.svc.Feed.SyncChanges(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := a.svc.User(ctx, id); u.Name != "Renamed on B" {
+	if u, _ := a.svc.Accounts.User(ctx, id); u.Name != "Renamed on B" {
 		t.Fatalf("A serves a stale user after the change feed: %q", u.Name)
 	}
 	// A's own writes drop its copy at once.
-	if _, err := a.svc.UpdateProfile(ctx, id, ptr("Renamed on A")); err != nil {
+	if _, err := a.svc.Accounts.UpdateProfile(ctx, id, ptr("Renamed on A")); err != nil {
 		t.Fatal(err)
 	}
-	if u, _ := a.svc.User(ctx, id); u.Name != "Renamed on A" {
+	if u, _ := a.svc.Accounts.User(ctx, id); u.Name != "Renamed on A" {
 		t.Fatalf("A serves a stale user after its own write: %q", u.Name)
 	}
 }

@@ -13,9 +13,29 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
+
+// Sessions are logins and what follows them: the MFA step, refresh,
+// logout, the sessions list, re-authentication, a password change that
+// keeps the session, and the OpenID Connect clients' sessions.
+type Sessions struct {
+	*core
+	*issuer
+	store   sessionsStore
+	hasher  Hasher
+	checks  *Checks
+	factors *Factors // the second step of a login
+}
+
+// issuer signs a session's access tokens and mints its refresh tokens.
+type issuer struct {
+	*core
+	store  issuerStore
+	signer Signer
+}
 
 // startSession creates the session of a login that verified hash for u:
 // every login, whatever proved who the user is, ends here, so the rules of
@@ -24,7 +44,7 @@ import (
 // transaction that creates it, that u's hash, role and disabled state are
 // still what the login saw (else ErrCredentialsChanged), and ends u's least
 // recently used live sessions beyond the cap.
-func (s *Service) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
+func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
 	if err := s.checkVerified(ctx, u); err != nil {
 		return nil, err
 	}
@@ -53,7 +73,7 @@ func (s *Service) startSession(ctx context.Context, u User, hash string, c Clien
 // The store group-commits rotations on its writer, where decide runs: so
 // decide only decides. The successor and its sealed copy are made before,
 // and the access token is signed after the commit, never on the writer.
-func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
+func (s *Sessions) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 	return s.RefreshFor(ctx, raw, "", "")
 }
 
@@ -64,7 +84,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 // Tokens.Scope): a value the session was not granted is invalid_scope, and
 // the token is not spent. The session keeps its granted scope, which a
 // later refresh without scope gets again.
-func (s *Service) RefreshFor(ctx context.Context, raw, clientID, scope string) (_ *Tokens, err error) {
+func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) (_ *Tokens, err error) {
 	defer func() {
 		if err != nil {
 			s.count("refresh_failed")
@@ -85,53 +105,35 @@ func (s *Service) RefreshFor(ctx context.Context, raw, clientID, scope string) (
 	}
 	// What decide saw, to answer with once the rotation has committed.
 	var (
-		user                    User
-		sess                    Session
-		issue                   string // the refresh token to hand out; "" for none
-		rt                      RefreshToken
-		issuedAt                time.Time
-		reusedSession, reusedBy string
-		issuedScope             string
+		st       RefreshState
+		d        rotationDecision
+		issuedAt time.Time
+		issue    string // the refresh token to hand out; "" for none
+		rt       RefreshToken
 	)
-	decide := func(st RefreshState) (Rotation, error) {
+	rules := rotationRules{IdleTimeout: s.cfg.IdleTimeout, ReuseGrace: s.cfg.ReuseGrace, RefreshTTL: s.cfg.RefreshTTL}
+	decide := func(state RefreshState) (Rotation, error) {
 		now := s.now()
-		sess, user, issuedAt = st.Session, st.User, now
-		narrowed, granted := narrowScope(sess.Scope, scope)
-		issuedScope = narrowed
-		switch {
-		case sess.ClientID != clientID:
-			return Rotation{}, errInvalidGrant
-		case !sess.RevokedAt.IsZero(), user.Disabled,
-			!now.Before(sess.ExpiresAt), !now.Before(sess.LastUsedAt.Add(s.cfg.IdleTimeout)):
-			return Rotation{}, errInvalidGrant
-		case !st.Token.SpentAt.IsZero():
-			successor, err := openSuccessor(raw, st.Token.Successor)
-			// Times are whole milliseconds: a replay in the rotation's own
-			// millisecond is 0 after it, so a zero grace must refuse that too.
-			if err != nil || s.cfg.ReuseGrace <= 0 || now.Sub(st.Token.SpentAt) > s.cfg.ReuseGrace {
-				reusedSession, reusedBy = sess.ID, user.ID
-				return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
-			}
-			if !granted {
-				return Rotation{}, errInvalidScope
-			}
-			// A racing tab or a lost response: hand out the same successor,
-			// with the expiry it was given when the token was spent (its
-			// refresh lifetime, cut at the session's end). An access token
-			// goes out without a new refresh token: its session's
-			// revocation must cover it.
-			exp := st.Token.SpentAt.Add(s.cfg.RefreshTTL)
-			if sess.ExpiresAt.Before(exp) {
-				exp = sess.ExpiresAt
-			}
-			issue, rt = successor, RefreshToken{ExpiresAt: exp}
-			return Rotation{AccessLiveUntil: s.liveUntil(now)}, nil
-		case !now.Before(st.Token.ExpiresAt):
-			return Rotation{}, errInvalidGrant
-		case !granted:
-			return Rotation{}, errInvalidScope
+		ask := refreshAsk{ClientID: clientID, Scope: scope}
+		var successor string
+		if !state.Token.SpentAt.IsZero() {
+			var err error
+			successor, err = openSuccessor(raw, state.Token.Successor)
+			ask.OpensSuccessor = err == nil
 		}
-		issue, rt = next, s.refreshToken(sess, next, now)
+		st, d, issuedAt, issue, rt = state, decideRotation(state, ask, now, rules), now, "", RefreshToken{}
+		switch d.Outcome {
+		case refuseRefresh:
+			return Rotation{}, d.Err
+		case revokeForReuse:
+			return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
+		case replaySuccessor:
+			// An access token goes out without a new refresh token: its
+			// session's revocation must cover it.
+			issue, rt = successor, RefreshToken{ExpiresAt: d.ReplayExpiresAt}
+			return Rotation{AccessLiveUntil: s.liveUntil(now)}, nil
+		}
+		issue, rt = next, s.refreshToken(state.Session, next, now)
 		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
 	}
 	err = s.store.Rotate(ctx, key, decide)
@@ -141,13 +143,13 @@ func (s *Service) RefreshFor(ctx context.Context, raw, clientID, scope string) (
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	if reusedSession != "" {
-		s.ended(ctx, s.now(), reusedSession)
-		s.log.Warn("security: refresh token reuse detected; session revoked", "session", reusedSession)
-		s.audit(ctx, EventRefreshReuse, reusedBy, "session "+reusedSession+" revoked")
+	if d.Outcome == revokeForReuse {
+		s.ended(ctx, s.now(), st.Session.ID)
+		s.log.Warn("security: refresh token reuse detected; session revoked", "session", st.Session.ID)
+		s.audit(ctx, EventRefreshReuse, st.User.ID, "session "+st.Session.ID+" revoked")
 		return nil, errInvalidGrant
 	}
-	return s.scopedTokens(user, sess, issuedScope, issue, rt, issuedAt)
+	return s.scopedTokens(st.User, st.Session, d.Scope, issue, rt, issuedAt)
 }
 
 // narrowScope is the scope a refresh asking for asked gets of a session
@@ -180,7 +182,7 @@ type LogoutInput struct {
 
 // Logout ends sessions. Their access tokens stop working at once here, and
 // on other instances through the revocation log.
-func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
+func (s *Sessions) Logout(ctx context.Context, in LogoutInput) error {
 	f, detail := SessionFilter{SessionID: in.SessionID}, "session "+in.SessionID
 	if in.All {
 		f, detail = SessionFilter{UserID: in.UserID}, "all sessions"
@@ -193,7 +195,7 @@ func (s *Service) Logout(ctx context.Context, in LogoutInput) error {
 }
 
 // LogoutRefresh ends the session of a refresh token (the web UI's cookie).
-func (s *Service) LogoutRefresh(ctx context.Context, raw string, all bool) error {
+func (s *Sessions) LogoutRefresh(ctx context.Context, raw string, all bool) error {
 	_, sess, err := s.RefreshTokenState(ctx, raw)
 	if ErrorCode(err) == CodeNotFound {
 		return errInvalidGrant
@@ -203,7 +205,7 @@ func (s *Service) LogoutRefresh(ctx context.Context, raw string, all bool) error
 	return s.Logout(ctx, LogoutInput{SessionID: sess.ID, UserID: sess.UserID, All: all})
 }
 
-func (s *Service) revoke(ctx context.Context, f SessionFilter) error {
+func (s *Sessions) revoke(ctx context.Context, f SessionFilter) error {
 	now := s.now()
 	ids, err := s.store.RevokeSessions(ctx, f, now, s.liveUntil(now))
 	if err != nil {
@@ -223,7 +225,7 @@ type SessionPage struct {
 // Sessions lists a page of the user's live sessions (not revoked, not past
 // their absolute end, not idle past the idle timeout), newest first, and the
 // cursor of the next page ("" when this is the last).
-func (s *Service) Sessions(ctx context.Context, userID string, p SessionPage) ([]Session, string, error) {
+func (s *Sessions) Sessions(ctx context.Context, userID string, p SessionPage) ([]Session, string, error) {
 	if p.Limit == 0 {
 		p.Limit = 50
 	}
@@ -244,7 +246,7 @@ func (s *Service) Sessions(ctx context.Context, userID string, p SessionPage) ([
 
 // EndSession ends one of the user's own sessions; another user's session is
 // not found.
-func (s *Service) EndSession(ctx context.Context, userID, sessionID string) error {
+func (s *Sessions) EndSession(ctx context.Context, userID, sessionID string) error {
 	now := s.now()
 	ended, err := s.store.RevokeSessions(ctx, SessionFilter{SessionID: sessionID, UserID: userID}, now, s.liveUntil(now))
 	if err != nil {
@@ -259,7 +261,7 @@ func (s *Service) EndSession(ctx context.Context, userID, sessionID string) erro
 }
 
 // EndOtherSessions ends every session of the user but the current one.
-func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID string) error {
+func (s *Sessions) EndOtherSessions(ctx context.Context, userID, currentSessionID string) error {
 	now := s.now()
 	ended, err := s.store.RevokeSessions(ctx, SessionFilter{UserID: userID, ExceptID: currentSessionID}, now, s.liveUntil(now))
 	if err != nil {
@@ -270,13 +272,13 @@ func (s *Service) EndOtherSessions(ctx context.Context, userID, currentSessionID
 	return nil
 }
 
-func (s *Service) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+func (s *issuer) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	return s.scopedTokens(u, sess, sess.Scope, rawRefresh, rt, now)
 }
 
 // scopedTokens is tokens whose access token, for a client session, carries
 // scope (the session's granted scope or, after a narrowed refresh, less).
-func (s *Service) scopedTokens(u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+func (s *issuer) scopedTokens(u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	exp := now.Add(s.cfg.AccessTTL)
 	claims := &guard.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -316,7 +318,7 @@ func authTime(sess Session) *jwt.NumericDate {
 
 // newRefreshToken makes a refresh token of sess and its stored form; it
 // never outlives its session.
-func (s *Service) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
+func (s *issuer) newRefreshToken(sess Session, now time.Time) (string, RefreshToken) {
 	raw := newRefreshSecret(sess.ID)
 	return raw, s.refreshToken(sess, raw, now)
 }
@@ -335,7 +337,7 @@ var errNoRefreshToken = Errorf(CodeNotFound, "The refresh token was not found.")
 // refreshKey is how the store finds the refresh token raw. A token from
 // before tokens named their session (43 characters, no dot) is found by its
 // hash; anything that is neither form is not found, without a read.
-func (s *Service) refreshKey(ctx context.Context, raw string) (RefreshKey, error) {
+func (s *issuer) refreshKey(ctx context.Context, raw string) (RefreshKey, error) {
 	sessionID, secret, named := strings.Cut(raw, ".")
 	if !named {
 		if !isSecretToken(raw) {
@@ -353,7 +355,7 @@ func (s *Service) refreshKey(ctx context.Context, raw string) (RefreshKey, error
 
 // RefreshTokenState reads the refresh token raw (live or spent) with its
 // session: not_found for anything else.
-func (s *Service) RefreshTokenState(ctx context.Context, raw string) (RefreshToken, Session, error) {
+func (s *Sessions) RefreshTokenState(ctx context.Context, raw string) (RefreshToken, Session, error) {
 	key, err := s.refreshKey(ctx, raw)
 	if err != nil {
 		return RefreshToken{}, Session{}, err
@@ -362,7 +364,7 @@ func (s *Service) RefreshTokenState(ctx context.Context, raw string) (RefreshTok
 }
 
 // refreshToken is the stored form of raw, issued at now for sess.
-func (s *Service) refreshToken(sess Session, raw string, now time.Time) RefreshToken {
+func (s *issuer) refreshToken(sess Session, raw string, now time.Time) RefreshToken {
 	exp := now.Add(s.cfg.RefreshTTL)
 	if sess.ExpiresAt.Before(exp) {
 		exp = sess.ExpiresAt
@@ -370,33 +372,6 @@ func (s *Service) refreshToken(sess Session, raw string, now time.Time) RefreshT
 	// Every refresh token goes out with an access token signed at now.
 	return RefreshToken{Hash: hashToken(raw), SessionID: sess.ID, CreatedAt: now, ExpiresAt: exp,
 		AccessLiveUntil: s.liveUntil(now)}
-}
-
-// ended records sessions ended here: at once in this instance's memory, and
-// through the fan-out in the others'.
-func (s *Service) ended(ctx context.Context, now time.Time, sessionIDs ...string) {
-	if len(sessionIDs) == 0 {
-		return
-	}
-	until := s.liveUntil(now)
-	s.revocations.Add(until, sessionIDs...)
-	if s.fanout != nil {
-		s.fanout.SessionsEnded(ctx, until, sessionIDs)
-	}
-}
-
-// SessionsEndedElsewhere applies another instance's fan-out message.
-func (s *Service) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {
-	s.revocations.Add(until, sessionIDs...)
-}
-
-// liveUntil is when an access token issued now expires, plus guard's leeway
-// and a margin: how long a revocation must be remembered. Each session's
-// latest liveUntil is stored with its tokens, and a revocation lasts until
-// the later of that and this instance's liveUntil, so shortening
-// --access-ttl never forgets a revocation while older, longer tokens live.
-func (s *Service) liveUntil(now time.Time) time.Time {
-	return now.Add(s.cfg.AccessTTL + time.Minute)
 }
 
 var (
@@ -436,4 +411,82 @@ func successorAEAD(raw string) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// ChangePassword checks the current password (through the guarded path,
+// like a login), sets the new one and ends every other session of the user.
+// The caller's session goes on with new tokens: its earlier refresh tokens
+// are spent, so one stolen under the old password is worthless too.
+func (s *Sessions) ChangePassword(ctx context.Context, in ChangePasswordInput) (*Tokens, error) {
+	userID, next := in.UserID, in.New
+	u, err := s.checks.checkPassword(ctx, CheckPasswordChange, userID, in.Current, in.Client)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.store.Session(ctx, in.SessionID, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := password.CheckPolicy(next, u.Email, u.Username); err != nil {
+		return nil, Errorf(CodeWeakPassword, "%s", err.Error())
+	}
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return nil, hashError(err)
+	}
+	now := s.now()
+	raw, rt := s.newRefreshToken(sess, now)
+	ended, err := s.store.ChangePassword(ctx, userID, hash, sess, rt, now, s.liveUntil(now))
+	if err != nil {
+		return nil, fmt.Errorf("change password: %w", err)
+	}
+	s.ended(ctx, now, ended...)
+	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d other sessions ended", len(ended)))
+	return s.tokens(u, sess, raw, rt, now)
+}
+
+// Reauthenticate checks one secret through the guarded path (the same
+// limits as a login) and renews the session's auth_time; the method joins
+// the session's amr (a password session re-authenticated with a code has
+// proved two factors: mfa). The session goes on with new tokens.
+func (s *Sessions) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens, error) {
+	given := 0
+	for _, v := range []string{in.Password, in.Code, in.RecoveryCode} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return nil, Errorf(CodeInvalidRequest, "Send one of password, code or recovery_code.")
+	}
+	if in.Client != (Client{}) {
+		ctx = WithClient(ctx, in.Client)
+	}
+	sess, err := s.store.Session(ctx, in.SessionID, in.UserID)
+	if err != nil {
+		return nil, err
+	}
+	var u User
+	method := AMRPassword
+	if in.Password != "" {
+		if u, err = s.checks.checkPassword(ctx, CheckReauth, in.UserID, in.Password, in.Client); err != nil {
+			return nil, err
+		}
+	} else {
+		if u, err = s.store.User(ctx, in.UserID); err != nil {
+			return nil, err
+		}
+		method = AMROTP
+		if err := s.factors.checkSecondFactor(ctx, u, in.Code, in.RecoveryCode, errInvalidCode); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	sess.AMR, sess.AuthTime = addAMR(sess.AMR, method), now
+	raw, rt := s.newRefreshToken(sess, now)
+	if err := s.store.Reauthenticate(ctx, sess.ID, sess.AMR, now, rt); err != nil {
+		return nil, fmt.Errorf("reauthenticate: %w", err)
+	}
+	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+method)
+	return s.tokens(u, sess, raw, rt, now)
 }

@@ -224,7 +224,7 @@ func (s *Service) Authorize(ctx context.Context, params url.Values, browser *Bro
 		if err := s.store.SaveGrant(ctx, Grant{UserID: browser.UserID, ClientID: c.ID, Scope: scope, CreatedAt: now}); err != nil {
 			return Outcome{Kind: ErrorPage, Err: err}
 		}
-		s.auth.Audit(ctx, auth.EventGrantCreated, browser.UserID, fmt.Sprintf("client %s: %s", c.ID, scope))
+		s.accounts.Audit(ctx, auth.EventGrantCreated, browser.UserID, fmt.Sprintf("client %s: %s", c.ID, scope))
 	}
 
 	raw := randomToken()

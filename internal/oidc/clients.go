@@ -84,7 +84,7 @@ func (s *Service) AddClient(ctx context.Context, in ClientInput) (Client, string
 	if c.Public {
 		kind = "public"
 	}
-	s.auth.Audit(ctx, auth.EventClientCreated, "", fmt.Sprintf("client %s (%s, %s)", c.ID, c.Name, kind))
+	s.accounts.Audit(ctx, auth.EventClientCreated, "", fmt.Sprintf("client %s (%s, %s)", c.ID, c.Name, kind))
 	return c, secret, nil
 }
 
@@ -144,7 +144,7 @@ func (s *Service) UpdateClient(ctx context.Context, id string, p ClientPatch) (C
 	if err := s.store.UpdateClient(ctx, c); err != nil {
 		return Client{}, err
 	}
-	s.auth.Audit(ctx, auth.EventClientUpdated, "", "client "+c.ID)
+	s.accounts.Audit(ctx, auth.EventClientUpdated, "", "client "+c.ID)
 	return c, nil
 }
 
@@ -154,13 +154,13 @@ func (s *Service) RemoveClient(ctx context.Context, id string) error {
 	if _, err := s.Client(ctx, id); err != nil {
 		return err
 	}
-	ended, err := s.store.DeleteClient(ctx, id, s.auth.Now(), s.auth.LiveUntil())
+	ended, err := s.store.DeleteClient(ctx, id, s.feed.Now(), s.feed.LiveUntil())
 	if err != nil {
 		return err
 	}
-	s.auth.SessionsEnded(ctx, ended...)
+	s.feed.SessionsEnded(ctx, ended...)
 	s.guards.Delete(id)
-	s.auth.Audit(ctx, auth.EventClientDeleted, "", fmt.Sprintf("client %s; %d sessions ended", id, len(ended)))
+	s.accounts.Audit(ctx, auth.EventClientDeleted, "", fmt.Sprintf("client %s; %d sessions ended", id, len(ended)))
 	return nil
 }
 
@@ -178,7 +178,7 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (string, error) {
 	if err := s.store.SetClientSecret(ctx, id, hashSecret(secret)); err != nil {
 		return "", err
 	}
-	s.auth.Audit(ctx, auth.EventClientSecretRotated, "", "client "+id)
+	s.accounts.Audit(ctx, auth.EventClientSecretRotated, "", "client "+id)
 	return secret, nil
 }
 

@@ -75,7 +75,7 @@ func (s *Service) EndSession(ctx context.Context, in EndSessionRequest, browser 
 	if !proven && !in.Confirmed {
 		return EndSessionOutcome{Confirm: true}, nil
 	}
-	if err := s.auth.Logout(ctx, auth.LogoutInput{SessionID: browser.SessionID, UserID: browser.UserID}); err != nil {
+	if err := s.sessions.Logout(ctx, auth.LogoutInput{SessionID: browser.SessionID, UserID: browser.UserID}); err != nil {
 		return EndSessionOutcome{}, err
 	}
 	out.Ended = true

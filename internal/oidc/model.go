@@ -2,7 +2,7 @@
 // the authorization endpoint's rules (redirect URIs, PKCE, prompt, max_age,
 // consent), authorization codes, the token, userinfo, revocation,
 // introspection and end-session endpoints, and the grants users see and
-// revoke. A client's tokens belong to a session of auth.Service (a child of
+// revoke. A client's tokens belong to a session of auth.Sessions (a child of
 // the browser session that authorized them), so they rotate, and end, with
 // the same machinery as Gatehouse's own.
 //

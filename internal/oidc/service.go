@@ -55,11 +55,53 @@ type Config struct {
 	Now         func() time.Time
 }
 
+// What the provider needs of the auth services: interfaces it owns, each
+// as small as its use.
+type (
+	// Sessions are the client sessions the provider starts, refreshes and
+	// ends (auth.Sessions).
+	Sessions interface {
+		StartClientSession(ctx context.Context, in auth.ClientSessionInput) (*auth.Tokens, error)
+		RefreshFor(ctx context.Context, refreshToken, clientID, scope string) (*auth.Tokens, error)
+		RefreshTokenState(ctx context.Context, refreshToken string) (auth.RefreshToken, auth.Session, error)
+		EndSessions(ctx context.Context, f auth.SessionFilter) ([]string, error)
+		Logout(ctx context.Context, in auth.LogoutInput) error
+	}
+	// Accounts reads users and records the provider's audit events
+	// (auth.Accounts).
+	Accounts interface {
+		User(ctx context.Context, id string) (auth.User, error)
+		Audit(ctx context.Context, event, userID, detail string)
+	}
+	// Checks runs a check of a client secret or an authorization code
+	// through auth's one guarded path (auth.Checks).
+	Checks interface {
+		Guarded(ctx context.Context, c auth.GuardedCheck) error
+	}
+	// Feed spreads the sessions that deleting a grant or a client ended,
+	// and says how long such a revocation must be kept (auth.Feed).
+	Feed interface {
+		Now() time.Time
+		LiveUntil() time.Time
+		SessionsEnded(ctx context.Context, ids ...string)
+	}
+)
+
+var (
+	_ Sessions = (*auth.Sessions)(nil)
+	_ Accounts = (*auth.Accounts)(nil)
+	_ Checks   = (*auth.Checks)(nil)
+	_ Feed     = (*auth.Feed)(nil)
+)
+
 // Service is the provider's use cases; the HTTP handlers are thin adapters
 // over it.
 type Service struct {
 	store       Store
-	auth        *auth.Service
+	sessions    Sessions
+	accounts    Accounts
+	checks      Checks
+	feed        Feed
 	keys        Keys
 	revocations guard.RevocationSource
 	sealer      auth.Sealer
@@ -72,8 +114,14 @@ type Service struct {
 // Deps are the Service's collaborators. Keys may be nil where no token is
 // signed (the command line).
 type Deps struct {
-	Store       Store
-	Auth        *auth.Service
+	Store Store
+	// The auth services the provider uses (auth.Sessions, auth.Accounts,
+	// auth.Checks, auth.Feed); Sessions and Checks may be nil where no
+	// token is issued (the command line).
+	Sessions    Sessions
+	Accounts    Accounts
+	Checks      Checks
+	Feed        Feed
 	Keys        Keys
 	Revocations guard.RevocationSource
 	// Sealer (the master key) seals the authorization endpoint's note that
@@ -90,7 +138,7 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{store: d.Store, auth: d.Auth, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log}
+	return &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log}
 }
 
 // Issuer is the provider's issuer identifier.

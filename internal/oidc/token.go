@@ -94,7 +94,7 @@ func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller 
 	if known { // its backend speaks for all its users: a bucket of its own
 		check.Bucket, check.BucketLimit = "client:"+c.ID, s.cfg.ClientLimit
 	}
-	err = s.auth.Guarded(ctx, check)
+	err = s.checks.Guarded(ctx, check)
 	if auth.ErrorCode(err) == auth.CodeInvalidCredentials {
 		return Client{}, errInvalidClient
 	}
@@ -132,7 +132,7 @@ func (s *Service) exchangeCode(ctx context.Context, c Client, in TokenRequest) (
 	var code Code
 	replayed := false
 	now := s.now()
-	err := s.auth.Guarded(ctx, auth.GuardedCheck{Kind: auth.CheckAuthorizationCode, Client: in.Caller,
+	err := s.checks.Guarded(ctx, auth.GuardedCheck{Kind: auth.CheckAuthorizationCode, Client: in.Caller,
 		Account: clientAccount(c.ID, in.Caller), Secret: in.Code, Authenticated: !c.Public,
 		Check: func(ctx context.Context) (bool, string, error) {
 			found, err := s.store.Code(ctx, hash)
@@ -171,7 +171,7 @@ func (s *Service) exchangeCode(ctx context.Context, c Client, in TokenRequest) (
 	} else if err != nil {
 		return nil, err
 	}
-	tokens, err := s.auth.StartClientSession(ctx, auth.ClientSessionInput{UserID: code.UserID, ParentID: code.SessionID,
+	tokens, err := s.sessions.StartClientSession(ctx, auth.ClientSessionInput{UserID: code.UserID, ParentID: code.SessionID,
 		ClientID: c.ID, Scope: code.Scope, AuthTime: code.AuthTime, Offline: hasScope(code.Scope, ScopeOfflineAccess),
 		CodeHash: hash, Client: in.Caller})
 	if errors.Is(err, auth.ErrCodeSpent) { // a replay racing the first exchange
@@ -190,13 +190,13 @@ func (s *Service) exchangeCode(ctx context.Context, c Client, in TokenRequest) (
 func (s *Service) codeReplayed(ctx context.Context, code Code) {
 	detail := "client " + code.ClientID
 	if code.IssuedSessionID != "" {
-		if _, err := s.auth.EndSessions(ctx, auth.SessionFilter{SessionID: code.IssuedSessionID}); err != nil {
+		if _, err := s.sessions.EndSessions(ctx, auth.SessionFilter{SessionID: code.IssuedSessionID}); err != nil {
 			s.log.Error("ending the session of a replayed code failed", "err", err)
 		}
 		detail += "; session " + code.IssuedSessionID + " revoked"
 	}
 	s.log.Warn("security: authorization code replayed", "client", code.ClientID, "session", code.IssuedSessionID)
-	s.auth.Audit(ctx, auth.EventCodeReplayed, code.UserID, detail)
+	s.accounts.Audit(ctx, auth.EventCodeReplayed, code.UserID, detail)
 }
 
 // refresh rotates a client's refresh token (RFC 6749 6) with auth's reuse
@@ -208,7 +208,7 @@ func (s *Service) refresh(ctx context.Context, c Client, in TokenRequest) (*Toke
 	// A narrower scope may be asked, never a wider one (invalid_scope,
 	// refused before the token is spent); the session keeps what was
 	// granted.
-	tokens, err := s.auth.RefreshFor(ctx, in.RefreshToken, c.ID, in.Scope)
+	tokens, err := s.sessions.RefreshFor(ctx, in.RefreshToken, c.ID, in.Scope)
 	if err != nil {
 		if auth.ErrorCode(err) == auth.CodeInvalidGrant {
 			return nil, oauthErr(CodeInvalidGrant, "The refresh token is not valid.")
@@ -342,7 +342,7 @@ func (s *Service) UserInfo(ctx context.Context, accessToken string) (map[string]
 	if !claims.HasScope(ScopeOpenID) {
 		return nil, oauthErr(CodeInsufficientScope, "The access token lacks the openid scope.")
 	}
-	u, err := s.auth.User(ctx, claims.Subject)
+	u, err := s.accounts.User(ctx, claims.Subject)
 	if auth.ErrorCode(err) == auth.CodeNotFound || (err == nil && u.Disabled) {
 		return nil, oauthErr(CodeInvalidToken, "The access token is not valid.")
 	} else if err != nil {
@@ -362,10 +362,10 @@ func (s *Service) Revoke(ctx context.Context, ca ClientAuth, caller auth.Client,
 	if token == "" || len(token) > 8192 {
 		return oauthErr(CodeInvalidRequest, "token is required.")
 	}
-	if _, sess, err := s.auth.RefreshTokenState(ctx, token); err == nil {
+	if _, sess, err := s.sessions.RefreshTokenState(ctx, token); err == nil {
 		if sess.ClientID == c.ID {
-			_, err := s.auth.EndSessions(ctx, auth.SessionFilter{SessionID: sess.ID})
-			s.auth.Audit(ctx, auth.EventClientSessionEnded, sess.UserID, "refresh token revoked by client "+c.ID)
+			_, err := s.sessions.EndSessions(ctx, auth.SessionFilter{SessionID: sess.ID})
+			s.accounts.Audit(ctx, auth.EventClientSessionEnded, sess.UserID, "refresh token revoked by client "+c.ID)
 			return err
 		}
 		return nil
@@ -376,8 +376,8 @@ func (s *Service) Revoke(ctx context.Context, ca ClientAuth, caller auth.Client,
 	if err != nil || claims.ClientID != c.ID {
 		return nil
 	}
-	_, err = s.auth.EndSessions(ctx, auth.SessionFilter{SessionID: claims.SessionID, UserID: claims.Subject})
-	s.auth.Audit(ctx, auth.EventClientSessionEnded, claims.Subject, "access token revoked by client "+c.ID)
+	_, err = s.sessions.EndSessions(ctx, auth.SessionFilter{SessionID: claims.SessionID, UserID: claims.Subject})
+	s.accounts.Audit(ctx, auth.EventClientSessionEnded, claims.Subject, "access token revoked by client "+c.ID)
 	return err
 }
 
@@ -396,11 +396,11 @@ func (s *Service) Introspect(ctx context.Context, ca ClientAuth, caller auth.Cli
 	}
 	inactive := map[string]any{"active": false}
 	now := s.now()
-	if rt, sess, err := s.auth.RefreshTokenState(ctx, token); err == nil {
+	if rt, sess, err := s.sessions.RefreshTokenState(ctx, token); err == nil {
 		if sess.ClientID != c.ID || !rt.SpentAt.IsZero() || !sess.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
 			return inactive, nil
 		}
-		if u, err := s.auth.User(ctx, sess.UserID); err != nil || u.Disabled {
+		if u, err := s.accounts.User(ctx, sess.UserID); err != nil || u.Disabled {
 			return inactive, nil
 		}
 		// No token_type: RFC 7662 means the type of token for use at a
@@ -430,14 +430,14 @@ func (s *Service) RevokeGrant(ctx context.Context, userID, clientID string) erro
 	if len(clientID) > 64 || strings.TrimSpace(clientID) == "" {
 		return auth.Errorf(auth.CodeNotFound, "No such app is connected.")
 	}
-	found, ended, err := s.store.DeleteGrant(ctx, userID, clientID, s.auth.Now(), s.auth.LiveUntil())
+	found, ended, err := s.store.DeleteGrant(ctx, userID, clientID, s.feed.Now(), s.feed.LiveUntil())
 	if err != nil {
 		return err
 	}
-	s.auth.SessionsEnded(ctx, ended...)
+	s.feed.SessionsEnded(ctx, ended...)
 	if !found && len(ended) == 0 {
 		return auth.Errorf(auth.CodeNotFound, "No such app is connected.")
 	}
-	s.auth.Audit(ctx, auth.EventGrantRevoked, userID, fmt.Sprintf("client %s; %d sessions ended", clientID, len(ended)))
+	s.accounts.Audit(ctx, auth.EventGrantRevoked, userID, fmt.Sprintf("client %s; %d sessions ended", clientID, len(ended)))
 	return nil
 }
