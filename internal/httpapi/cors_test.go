@@ -304,3 +304,64 @@ func TestParseOrigins(t *testing.T) {
 		t.Fatalf("app.New with a wildcard: %v", err)
 	}
 }
+
+// Regression: a body over 64 KiB announced by Content-Length is
+// refused (413) before the routes, so the answer of a browser API route to a
+// listed origin carried no CORS and no Vary: Origin: the app's fetch failed
+// with a network error instead of reading the 413.
+func TestCORSOnTooLargeBody(t *testing.T) {
+	h := newHarness(t, withCORS(spaOrigin))
+	w := h.do(req{method: "POST", path: "/login", headers: map[string]string{"Origin": spaOrigin},
+		body: `{"email":"` + strings.Repeat("a", 70<<10) + `"}`})
+	if w.Code != 413 {
+		t.Fatalf("status %d, want 413", w.Code)
+	}
+	if got := w.Header().Get("Access-Control-Allow-Origin"); got != spaOrigin {
+		t.Errorf("413 to a listed origin: Access-Control-Allow-Origin %q, want %q", got, spaOrigin)
+	}
+	if !varyOrigin(w) {
+		t.Errorf("413: no Vary: Origin")
+	}
+}
+
+// Regression: the OAuth endpoints of the browser API take form bodies
+// (RFC 6749 requires application/x-www-form-urlencoded at /oauth/token, and
+// /oauth/token refuses JSON), so a browser app on a listed origin posts a
+// form. Those answers must carry CORS like any other answer of the browser
+// API, or the app can never read its tokens.
+func TestCORSOnOAuthFormEndpoints(t *testing.T) {
+	h := newHarness(t, withCORS(spaOrigin))
+	form := "application/x-www-form-urlencoded"
+	hdr := map[string]string{"Origin": spaOrigin, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+	for _, r := range []req{
+		{method: "POST", path: "/oauth/token", contentType: form, headers: hdr,
+			body: "grant_type=authorization_code&code=x&client_id=spa&code_verifier=v&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcb"},
+		{method: "POST", path: "/oauth/revoke", contentType: form, headers: hdr, body: "token=abc&client_id=spa"},
+		{method: "POST", path: "/userinfo", contentType: form, headers: hdr, body: "access_token=abc"},
+	} {
+		w := h.do(r)
+		what := r.method + " " + r.path + " (form)"
+		if got := w.Header().Get("Access-Control-Allow-Origin"); got != spaOrigin {
+			t.Errorf("%s: %d, Access-Control-Allow-Origin %q, want %q", what, w.Code, got, spaOrigin)
+		}
+		if !varyOrigin(w) {
+			t.Errorf("%s: no Vary: Origin", what)
+		}
+	}
+}
+
+// Regression: --cors-origins took origins that no browser ever sends
+// (a browser serializes an origin without its scheme's default port, without
+// leading zeros in the port, and with an ASCII host), so the start succeeded
+// and the app's every request then failed CORS with nothing said.
+func TestParseOriginsRefusesOriginsNoBrowserSends(t *testing.T) {
+	for _, bad := range []string{"https://app.example.com:443", "http://localhost:80", "http://localhost:03000",
+		"http://localhost:99999", "https://bücher.example"} {
+		if got, err := httpapi.ParseOrigins(bad); err == nil {
+			t.Errorf("%q accepted as %q: no browser sends that Origin", bad, got)
+		}
+	}
+	if got, err := httpapi.ParseOrigins("https://app.example.com:8443,http://[::1]:3000"); err != nil || len(got) != 2 {
+		t.Errorf("non-default ports: %v, %v", got, err)
+	}
+}
