@@ -55,13 +55,9 @@ func TestDocumentedShellBlocksRun(t *testing.T) {
 		files = append(files, filepath.Join(root, "docs", "troubleshooting.md"))
 	}
 
-	tmp := t.TempDir()
-	bin, work := filepath.Join(tmp, "bin"), filepath.Join(tmp, "work")
+	bin, work := filepath.Dir(gatehouseBinary(t)), filepath.Join(t.TempDir(), "work")
 	if err := os.Mkdir(work, 0o700); err != nil {
 		t.Fatal(err)
-	}
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "gatehouse"), ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	env := []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
 	for _, kv := range os.Environ() {
