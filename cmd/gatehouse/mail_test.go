@@ -14,12 +14,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // runCmd runs the gatehouse command with args and no environment.
 func runCmd(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errs syncBuffer
+	var out, errs testsupport.Buffer
 	code = run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs)
 	return code, out.String(), errs.String()
 }

@@ -23,28 +23,16 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
-
-// syncBuffer is an io.Writer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 type server struct {
 	base   string
 	db     string
 	cancel context.CancelFunc
 	exit   chan int
-	stderr *syncBuffer
-	stdout *syncBuffer
+	stderr *testsupport.Buffer
+	stdout *testsupport.Buffer
 }
 
 // masterKeys holds one master key file per PostgreSQL test database, so
@@ -81,8 +69,8 @@ func startServer(t *testing.T, db string, args ...string) *server {
 		db = filepath.Join(t.TempDir(), "gatehouse.db")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout := &syncBuffer{}
-	s := &server{db: db, cancel: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}, stdout: stdout}
+	stdout := &testsupport.Buffer{}
+	s := &server{db: db, cancel: cancel, exit: make(chan int, 1), stderr: &testsupport.Buffer{}, stdout: stdout}
 	args = append(append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, masterKeyFlag(t, db, args)...), args...)
 	go func() {
 		s.exit <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), stdout, s.stderr)

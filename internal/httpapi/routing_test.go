@@ -1,13 +1,12 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // Unknown methods on known paths, the root included, answer 405 with Allow
@@ -55,24 +54,11 @@ func TestLoginWithEmptyBasicCredentials(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // Every answer of a route, failures and refusals included, is counted and
 // logged under that route: a brute force against POST /login shows on a
 // dashboard keyed by route.
 func TestFailedRequestsKeepTheirRoute(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testsupport.Buffer{}
 	h := newHarness(t, func(c *app.Config) { c.Log = slog.New(slog.NewTextHandler(logs, nil)) })
 	h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"wrong one here"}`})
 	h.do(req{method: "POST", path: "/login", headers: map[string]string{"Authorization": "Basic %%%"}})

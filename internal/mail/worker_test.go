@@ -1,7 +1,6 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,20 +17,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-// clock is an injected time source that tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+func newClock() *testsupport.Clock { return testsupport.NewClock(t0) }
 
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
-func newClock() *clock               { return &clock{now: t0} }
 func sender(t *testing.T, s *mailtest.Server) *mail.SMTPSender {
 	t.Helper()
 	cfg, err := mail.ParseSMTPURL(s.URL())
@@ -45,19 +37,6 @@ func sender(t *testing.T, s *mailtest.Server) *mail.SMTPSender {
 	}
 	return snd
 }
-
-// syncBuffer is a log destination safe for the worker and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 func resetMail(t *testing.T, to string) mail.Message {
 	t.Helper()
@@ -124,7 +103,7 @@ func TestWorkerRetriesWithExponentialBackoff(t *testing.T) {
 	st := storetest.New(t)
 	ctx := context.Background()
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	var retries, finals atomic.Int32
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: sender(t, srv), Now: clk.Now,
 		Log: slog.New(slog.NewTextHandler(logs, nil)),
@@ -147,11 +126,11 @@ func TestWorkerRetriesWithExponentialBackoff(t *testing.T) {
 		if want := clk.Now().Add(wait); !e.NextAttemptAt.Equal(want) || !strings.Contains(e.LastError, "451") || e.Attempts != i+1 {
 			t.Fatalf("after attempt %d: %+v; want next attempt at %s and the 451 recorded", i+1, e, want)
 		}
-		clk.Add(wait - time.Millisecond)
+		clk.Advance(wait - time.Millisecond)
 		if n, _ := w.Deliver(ctx); n != 0 {
 			t.Fatalf("attempt %d: retried before its backoff ran out", i+1)
 		}
-		clk.Add(time.Millisecond)
+		clk.Advance(time.Millisecond)
 	}
 	if n, err := w.Deliver(ctx); err != nil || n != 1 || len(srv.Received()) != 1 {
 		t.Fatalf("fourth attempt: %d, %v, received %d", n, err, len(srv.Received()))
@@ -178,7 +157,7 @@ func TestWorkerGivesUpAndRecordsTheFailure(t *testing.T) {
 	st := storetest.New(t)
 	ctx := context.Background()
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: sender(t, srv), Now: clk.Now, MaxAttempts: 3,
 		Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err := st.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com")); err != nil {
@@ -188,7 +167,7 @@ func TestWorkerGivesUpAndRecordsTheFailure(t *testing.T) {
 		if n, err := w.Deliver(ctx); err != nil || n != 1 {
 			t.Fatalf("Deliver = %d, %v", n, err)
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 	}
 	e := entries(t, st)[0]
 	if e.FailedAt.IsZero() || e.Attempts != 3 || !strings.Contains(e.LastError, "451") {
@@ -219,7 +198,7 @@ func TestWorkerGivesUpAndRecordsTheFailure(t *testing.T) {
 	if err := st.EnqueueMail(ctx, clk.Now(), resetMail(t, "bob@example.com")); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	if n, _ := old.Deliver(ctx); n != 1 {
 		t.Fatal("the old mail was not tried")
 	}
@@ -318,7 +297,7 @@ func TestMailSurvivesACrashAfterEnqueue(t *testing.T) {
 	if n, err := w.Deliver(ctx); err != nil || n != 1 {
 		t.Fatalf("after restart: Deliver = %d, %v; want the unclaimed mail", n, err)
 	}
-	clk.Add(time.Minute) // the dead instance's lease runs out
+	clk.Advance(time.Minute) // the dead instance's lease runs out
 	if n, err := w.Deliver(ctx); err != nil || n != 1 {
 		t.Fatalf("after the lease: Deliver = %d, %v; want the dead instance's mail", n, err)
 	}
@@ -354,7 +333,7 @@ func TestWorkerRunWakesOnEnqueueAndStops(t *testing.T) {
 }
 
 func TestLogSenderPrintsRecipientSubjectAndLinks(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	s := mail.NewLogSender(slog.New(slog.NewTextHandler(logs, nil)))
 	for _, to := range []string{"ann@example.com", "bob@example.com"} {
 		if err := s.Send(context.Background(), resetMail(t, to)); err != nil {
@@ -417,7 +396,7 @@ func TestWorkerGivesUpMailItCannotOpen(t *testing.T) {
 func TestWorkerDeliversSealedMailToTheLog(t *testing.T) {
 	st := storetest.New(t)
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: mail.NewLogSender(slog.New(slog.NewTextHandler(logs, nil))), Now: newClock().Now})
 	if err := st.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com")); err != nil {
 		t.Fatal(err)
