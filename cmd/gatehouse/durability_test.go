@@ -88,6 +88,7 @@ func refreshAt(c *http.Client, base, token string) (int, string) {
 // flight at the kill, whose outcome no client learned; for them, the spent
 // token before the newest one must be detected as reuse.
 func TestKilledUnderRefreshLoadLosesNoAnsweredRotation(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills the gatehouse binary; skipped with -short")
 	}

@@ -20,6 +20,7 @@ import (
 // stored before the answer (the same write for every account), and the
 // restart's sweep writes the mail.
 func TestForgotAnswerThenSIGKILLLosesNoMail(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills the gatehouse binary; skipped with -short")
 	}

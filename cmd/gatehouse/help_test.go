@@ -102,6 +102,7 @@ func TestEveryCommandsHelpListsExactlyItsFlags(t *testing.T) {
 // command of the contract's table that exists, and serve's flags; a
 // group's help lists exactly its subcommands; an unknown one is exit 2.
 func TestHelpListsEveryCommand(t *testing.T) {
+	t.Parallel()
 	_, overview, _ := runHelp("help")
 	for _, args := range [][]string{{"--help"}, {"-h"}} {
 		if code, out, errOut := runHelp(args...); code != 0 || errOut != "" || out != overview {
@@ -148,6 +149,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 }
 
 func TestVersionSaysWhatTheBuildRecorded(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		info *debug.BuildInfo

@@ -59,6 +59,7 @@ func TestKeyFileInAGitWorkTreeIsWarnedOfUnlessIgnored(t *testing.T) {
 // TestServeWarnsOfItsKeyFileInAGitWorkTree: the quick start run in a
 // project's directory, before .gitignore names the key file.
 func TestServeWarnsOfItsKeyFileInAGitWorkTree(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not on PATH")
 	}

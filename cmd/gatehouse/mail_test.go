@@ -26,6 +26,7 @@ func runCmd(t *testing.T, env map[string]string, args ...string) (code int, stdo
 }
 
 func TestMailTestCommandSendsThroughSMTP(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{Username: "gate", Password: "smtp-pa55"})
 	code, stdout, stderr := runCmd(t, nil, "mail", "test", "ann@example.com",
 		"--smtp-url", srv.URL(), "--mail-from", "Gatehouse <noreply@example.com>", "--issuer", "https://id.example.com")
@@ -59,6 +60,7 @@ func TestMailTestCommandSendsThroughSMTP(t *testing.T) {
 }
 
 func TestMailTestCommandReportsFailure(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{Username: "gate", Password: "right", RefuseFirst: 1})
 	badPass := strings.Replace(srv.URL(), "right", "wr0ng-pa55", 1)
 	code, _, stderr := runCmd(t, nil, "mail", "test", "ann@example.com", "--smtp-url", badPass, "--mail-from", "noreply@example.com")
@@ -78,6 +80,7 @@ func TestMailTestCommandReportsFailure(t *testing.T) {
 }
 
 func TestMailConfigErrors(t *testing.T) {
+	t.Parallel()
 	const pw = "s3cret-in-url"
 	for _, tc := range []struct {
 		args []string
@@ -108,6 +111,7 @@ func TestMailConfigErrors(t *testing.T) {
 }
 
 func TestMailTestCommandWithoutSMTPWritesTheLog(t *testing.T) {
+	t.Parallel()
 	code, stdout, stderr := runCmd(t, nil, "mail", "test", "ann@example.com", "--issuer", "https://id.example.com")
 	if code != 0 || !strings.Contains(stdout, "handed to the log") {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
@@ -123,6 +127,7 @@ func TestMailTestCommandWithoutSMTPWritesTheLog(t *testing.T) {
 // database no server runs on (as if a server died between enqueuing and
 // sending), then starts one: it delivers the mail through SMTP and counts it.
 func TestServerDeliversTheOutboxAfterARestart(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{Username: "gate", Password: "pw"})
 	db := filepath.Join(t.TempDir(), "gatehouse.db")
 	ctx := context.Background()
@@ -176,6 +181,7 @@ func TestServerDeliversTheOutboxAfterARestart(t *testing.T) {
 }
 
 func TestServerWithoutSMTPWarnsOnce(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	s.stop()
 	if n := strings.Count(s.stderr.String(), "mail is not sent but written to this log"); n != 1 {

@@ -203,6 +203,7 @@ func expect(t *testing.T, r response, status int) {
 // Seed 000 (GeeksforGeeks): HTML sign-up and login forms, a JWT in a cookie,
 // a protected dashboard.
 func TestSeedFlowFormsAndCookies(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.do("GET", "/signup", "", ""), 200)
@@ -233,6 +234,7 @@ func TestSeedFlowFormsAndCookies(t *testing.T) {
 // Seed 001 (freeCodeCamp, Flask-JWT-Extended): JSON login with a username,
 // a Bearer token, and a protected /get_name.
 func TestSeedFlowBearer(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.json("POST", "/register", `{"username":"grace","name":"Grace Hopper","password":"compile this please"}`), 201)
@@ -257,6 +259,7 @@ func TestSeedFlowBearer(t *testing.T) {
 // Seed 002 (bookstore): Basic-auth login, x-access-tokens, books owned per
 // user, and a /users list that no longer leaks hashes to anyone.
 func TestSeedFlowBookstore(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.json("POST", "/register", `{"username":"linus","name":"Linus","password":"free as in freedom"}`), 201)
@@ -302,6 +305,7 @@ func TestSeedFlowBookstore(t *testing.T) {
 // Seed 003 (in-memory users): /register, /login or /set-jwt, and /get-jwt
 // with the bare token in Authorization.
 func TestSeedFlowBareAuthorization(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.json("POST", "/register", `{"username":"Romel","password":"pass1425 but longer"}`), 201)
@@ -329,6 +333,7 @@ func TestSeedFlowBareAuthorization(t *testing.T) {
 }
 
 func TestRestartKeepsKeysUsersAndRevocations(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "gatehouse.db")
 	s := startServer(t, db)
 	c := newClient(t, s)
@@ -359,6 +364,7 @@ func TestRestartKeepsKeysUsersAndRevocations(t *testing.T) {
 }
 
 func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
 	if err != nil {
@@ -385,6 +391,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		args     []string
@@ -436,6 +443,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "cli.db")
 	env := func(k string) string { return map[string]string{"GATEHOUSE_DB": db}[k] }
 	cli := func(stdin string, args ...string) (int, string, string) {
@@ -511,6 +519,7 @@ func TestCommands(t *testing.T) {
 }
 
 func TestRestartKeepsRefreshFamilies(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "gatehouse.db")
 	flags := []string{"--issuer", "http://gatehouse.test", "--refresh-reuse-grace", "0s"}
 	s := startServer(t, db, flags...)
@@ -558,6 +567,7 @@ func TestLogoutReachesAnotherInstanceWithinASecond(t *testing.T) {
 // Sessions ended from the command line stay in the revocation log as long
 // as the server's tokens live (--access-ttl), not a default.
 func TestCLIRevocationsFollowAccessTTL(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "ttl.db")
 	if out, code := cliRun(t, "a strong passphrase\n", "user", "add", "--db", db, "--email", "ttl@example.com"); code != 0 {
 		t.Fatalf("user add: %s", out)

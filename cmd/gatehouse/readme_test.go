@@ -39,6 +39,7 @@ import (
 //     stands for any text within a line (ids, tokens, times). Any other
 //     comment is prose.
 func TestDocumentedShellBlocksRun(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "jq", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed: the documentation's shell blocks are not run", tool)
@@ -241,6 +242,7 @@ func outputMatches(got, want []string, local *strings.Replacer) bool {
 }
 
 func TestShellStepsFollowTheConvention(t *testing.T) {
+	t.Parallel()
 	doc := "text\n" +
 		"```sh\n" +
 		"# prose at the start\n" +

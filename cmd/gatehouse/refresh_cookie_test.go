@@ -12,6 +12,7 @@ import (
 // nothing; POST /logout with the real cookie ends the session, and the old
 // cookie then renews nothing.
 func TestRefreshCookieForgeriesAndLogout(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.do("GET", "/signup", "", ""), 200)

@@ -11,6 +11,7 @@ import (
 // access token still valid) must not start an email change, even with the
 // password.
 func TestOldSignInChangesNoEmailUntilReauthenticated(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	h.clock.Advance(11 * time.Minute)
 	if w := h.do(req{method: "DELETE", path: "/me", as: "bob", body: `{"password":"` + bobPassword + `"}`}); w.Code != 403 || errorCode(w) != "reauthentication_required" {
@@ -38,6 +39,7 @@ func TestOldSignInChangesNoEmailUntilReauthenticated(t *testing.T) {
 // email". POST /me/email with a sign-in older than that is
 // 403 reauthentication_required, as the other sensitive routes are.
 func TestEmailChangeNeedsARecentSignIn(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	h.clock.Advance(11 * time.Minute)
 	w := h.do(req{method: "POST", path: "/me/email", as: "ann", body: `{"email":"ann@new.example","password":"` + annPassword + `"}`})

@@ -9,6 +9,7 @@ import (
 // changes: the user who moves away from a mailbox (lost, shared, taken
 // over) must not leave in it a link that still sets their password.
 func TestEmailChangeVoidsResetLinksOfTheOldAddress(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	h.do(req{method: "POST", path: "/password/forgot", body: `{"email":"ann@example.com"}`})
 	reset := tokenOf(t, linkTo(t, h.mails(t), "ann@example.com", "/reset-password"))

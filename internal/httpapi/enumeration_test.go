@@ -23,6 +23,7 @@ import (
 // lock "ann" (real) and "ＡＮＮ" answers 401; lock "alice" (no such
 // account) and "ＡＬＩＣＥ" answers 429.
 func TestLockoutUnicodeVariantsDoNotRevealAccounts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withLockoutOnly)
 	wrong := func(ident string) *httptest.ResponseRecorder {
 		return h.do(req{method: "POST", path: "/login", body: `{"identifier":"` + ident + `","password":"wrong guess here"}`})

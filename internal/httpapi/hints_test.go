@@ -33,6 +33,7 @@ func logsInto(b *testsupport.Buffer) func(*app.Config) {
 // server, which sees the discovery request arrive at another host, says so
 // in its log, once per host.
 func TestDiscoveryAtAnotherHostIsHintedOnce(t *testing.T) {
+	t.Parallel()
 	var logs testsupport.Buffer
 	h := newHarness(t, logsInto(&logs))
 	issuerHost := strings.TrimPrefix(testIssuer, "https://")
@@ -51,6 +52,7 @@ func TestDiscoveryAtAnotherHostIsHintedOnce(t *testing.T) {
 // fetch": the server logs the origin once, naming the flag. Listed origins
 // and Gatehouse's own pages are not hinted about.
 func TestUnlistedCORSOriginIsHintedOnce(t *testing.T) {
+	t.Parallel()
 	const hint = "a page on an origin that --cors-origins does not list called the API"
 	const unlisted = "http://127.0.0.1:3000"
 	login := `{"identifier":"ann@example.com","password":"` + annPassword + `"}`

@@ -12,6 +12,7 @@ import (
 // otherwise be a phishing line in a genuine mail from the product, above its
 // real link, to someone who never asked for anything.
 func TestMailsToUnprovenAddressesCarryNoChosenText(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	const bait = "Your account is locked, see https://evil.example/unlock"
 	h.mails(t) // drain

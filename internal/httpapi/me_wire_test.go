@@ -55,6 +55,7 @@ var requestIDPattern = regexp.MustCompile(`^[A-Z2-7]{8}-[0-9a-z]+$`)
 // for byte: status, every header, the body, the one request log line and
 // its fields, and the metrics.
 func TestMeOnTheWire(t *testing.T) {
+	t.Parallel()
 	logs := &testsupport.Buffer{}
 	h := newHarness(t, func(c *app.Config) { c.Log = slog.New(slog.NewJSONHandler(logs, nil)) })
 	ann := h.users["ann"]

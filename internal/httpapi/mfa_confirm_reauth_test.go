@@ -13,6 +13,7 @@ import (
 // secret from the page and confirms it, receiving the recovery codes, which
 // then re-authenticate it past every recent-login barrier.
 func TestConfirmingAnEnrolmentNeedsRecentLogin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.verifyEmail("ann")
 	w := h.do(req{method: "POST", path: "/me/mfa/totp", as: "ann"})

@@ -17,6 +17,7 @@ import (
 // streak either: only that step's success does, so six rounds of a right
 // password and a wrong code (6 failures) lock the account.
 func TestRightPasswordDoesNotForgetWrongCodes(t *testing.T) {
+	t.Parallel()
 	lockoutOnly := unlimited
 	lockoutOnly.Lockout = ratelimit.LockoutPolicy{FreeFailures: 5, BaseLock: time.Minute, MaxLock: time.Hour, HourlyCap: 1000}
 	h := newHarness(t, func(c *app.Config) { c.Limits = &lockoutOnly })

@@ -13,6 +13,7 @@ import (
 // took two tokens of the per-address password bucket (20 a minute), one for
 // the client secret and one for the code, and a refresh or introspection one.
 func TestConfidentialClientSignsInMoreThanTenUsersAMinute(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t, func(c *app.Config) {
 		p := ratelimit.DefaultPolicy()
 		c.Limits = &p
@@ -34,6 +35,7 @@ func TestConfidentialClientSignsInMoreThanTenUsersAMinute(t *testing.T) {
 // flow the stranger started there) in a minute, and no user of the app can
 // sign in for the rest of it; repeated, for good.
 func TestJunkCodesDoNotLockTheClientOut(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t, func(c *app.Config) {
 		p := ratelimit.DefaultPolicy()
 		c.Limits = &p

@@ -8,6 +8,7 @@ import (
 // user, also one who verified the address (email verification has landed):
 // relying parties that trust only verified addresses refused every user.
 func TestEmailVerifiedClaimFollowsVerification(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t, noRecoveryLimits)
 	f.do(req{method: "POST", path: "/email/verify/request", as: "ann"})
 	link := tokenOf(t, linkTo(t, f.mails(t), "ann@example.com", "/verify-email"))

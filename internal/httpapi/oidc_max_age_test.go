@@ -16,6 +16,7 @@ import (
 // any time at all since the login is more than 0 s. The same for a small
 // max_age and a slow round trip.
 func TestMaxAgeZeroAfterFreshLogin(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	_, challenge := pkcePair("z")
 	q := authParams(f.spa, spaRedirect, challenge)

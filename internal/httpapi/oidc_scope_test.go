@@ -12,6 +12,7 @@ import (
 // a later refresh without scope gets all of it again, and one wider than
 // the grant is invalid_scope.
 func TestNarrowedRefreshLimitsTheToken(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	verifier, challenge := pkcePair("w")
 	tok := f.exchange(f.codeFor("ann", authParams(f.web, rpRedirect, challenge)), verifier)
@@ -87,6 +88,7 @@ func TestNarrowedRefreshLimitsTheToken(t *testing.T) {
 // kept its old token, and presenting it after the grace window counted as
 // reuse and ended the whole session.
 func TestRefreshWiderScopeSpendsNothing(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	verifier, challenge := pkcePair("s")
 	q := authParams(f.web, rpRedirect, challenge)

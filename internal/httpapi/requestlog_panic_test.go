@@ -18,6 +18,7 @@ import (
 // the cached handlers, for the usual methods and made-up ones, in both
 // formats.
 func TestPanicAndAbortRequestLinesAsBefore(t *testing.T) {
+	t.Parallel()
 	stable := &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 		switch a.Key {
 		case slog.TimeKey:

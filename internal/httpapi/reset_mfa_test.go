@@ -9,6 +9,7 @@ import (
 // (someone with the mailbox) must not set the password of an account with
 // an authenticator app.
 func TestResetWithMFANeedsSecondFactor(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	secret, _ := h.enrol("ann")
 	h.do(req{method: "POST", path: "/password/forgot", body: `{"email":"ann@example.com"}`})
@@ -32,6 +33,7 @@ func TestResetWithMFANeedsSecondFactor(t *testing.T) {
 // A reset link alone (someone with the mailbox) must not set the password
 // and end every session of an account protected by TOTP.
 func TestResetLinkAloneSetsNoPasswordOfATOTPAccount(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	secret, _ := h.enrol("ann")
 	h.do(req{method: "POST", path: "/password/forgot", body: `{"email":"ann@example.com"}`})

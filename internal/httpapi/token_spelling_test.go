@@ -16,6 +16,7 @@ import (
 // second spelling that GET /me accepts. Anything keyed by the token's bytes
 // (a cache, a deny list, a log correlation) sees two tokens.
 func TestES256HighSSpellingRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *app.Config) { c.SigningAlg = "ES256" })
 	tok := h.tokens["ann"].AccessToken
 	dot := strings.LastIndex(tok, ".")
