@@ -447,6 +447,40 @@ func TestConfigErrors(t *testing.T) {
 	})
 }
 
+// Words after the flags are refused, exit 2 with one line, before anything
+// is opened or served: with the flags first, "client list" would otherwise
+// be ignored and a server started.
+func TestServeRefusesStrayArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"client", "list"}, `"client list" is a command, which comes before the flags: gatehouse client list --flags`},
+		{[]string{"user"}, `"user" is a command, which comes before the flags: gatehouse user --flags`},
+		{[]string{"serve"}, `"serve" is a command, which comes before the flags: gatehouse serve --flags`},
+		{[]string{"extra"}, `unexpected arguments "extra": serve takes only flags`},
+	} {
+		for _, cmd := range [][]string{nil, {"serve"}} {
+			dir := t.TempDir()
+			args := append(append(slices.Clone(cmd), "--db", filepath.Join(dir, "x.db"), "--addr", "127.0.0.1:0"), tc.args...)
+			var out, errb bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // ends a server started in error
+			code := run(ctx, args, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+			cancel()
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			if code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "gatehouse: ") || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line with %q", args, code, errb.String(), tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); out.Len() != 0 || len(entries) != 0 {
+				t.Errorf("%v: served or made files: stdout %q, files %v", args, out.String(), entries)
+			}
+		}
+	}
+	if out, code := cliRun(t, "", "migrate", "--db", filepath.Join(t.TempDir(), "x.db"), "extra"); code != 2 || !strings.Contains(out, `unexpected arguments "extra": migrate takes only flags`) {
+		t.Errorf("migrate extra: exit %d, %q", code, out)
+	}
+}
+
 func TestCommands(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "cli.db")
 	env := func(k string) string { return map[string]string{"GATEHOUSE_DB": db}[k] }

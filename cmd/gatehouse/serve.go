@@ -28,7 +28,11 @@ import (
 // in-flight requests finish and closes the database.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c config
-	if _, err := parseConfig(newFlagSet("serve", &c, true, stderr), args, getenv, &c); err != nil {
+	rest, err := parseConfig(newFlagSet("serve", &c, true, stderr), args, getenv, &c)
+	if err != nil {
+		return err
+	}
+	if err := noArguments("serve", rest); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -136,6 +140,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// noArguments refuses the words left after cmd's flags: run as serve, the
+// default command, "gatehouse --db X client list" would otherwise start a
+// server instead of listing clients.
+func noArguments(cmd string, rest []string) error {
+	if len(rest) == 0 {
+		return nil
+	}
+	if words := commandWords(rest); len(words) > 0 {
+		name := strings.Join(words, " ")
+		return &configError{fmt.Sprintf("unexpected arguments %q: %q is a command, which comes before the flags: gatehouse %s --flags", strings.Join(rest, " "), name, name)}
+	}
+	return &configError{fmt.Sprintf("unexpected arguments %q: %s takes only flags (gatehouse %s --help lists them)", strings.Join(rest, " "), cmd, cmd)}
+}
+
 // openStore opens the database and applies pending migrations. Errors never
 // carry the database URL's password; database files whose permissions were
 // too wide are logged once (they are 0600 now).
@@ -175,7 +193,11 @@ func openDatabase(ctx context.Context, dsn string, log *slog.Logger, opt ...stor
 // migrate applies pending migrations and reports how many ran.
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c config
-	if _, err := parseConfig(newFlagSet("migrate", &c, false, stderr), args, getenv, &c); err != nil {
+	rest, err := parseConfig(newFlagSet("migrate", &c, false, stderr), args, getenv, &c)
+	if err != nil {
+		return err
+	}
+	if err := noArguments("migrate", rest); err != nil {
 		return err
 	}
 	st, err := openDatabase(ctx, c.DB, newLogger(c.LogFormat, stderr))
