@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -478,6 +480,29 @@ func TestServeRefusesStrayArguments(t *testing.T) {
 	}
 	if out, code := cliRun(t, "", "migrate", "--db", filepath.Join(t.TempDir(), "x.db"), "extra"); code != 2 || !strings.Contains(out, `unexpected arguments "extra": migrate takes only flags`) {
 		t.Errorf("migrate extra: exit %d, %q", code, out)
+	}
+}
+
+// The default address already taken (most often by another Gatehouse, the
+// quick start's) is said as such, with the flag that picks another: not as
+// an invalid --addr, which the user did not set.
+func TestDefaultAddressInUseSaysSo(t *testing.T) {
+	ln, err := net.Listen("tcp", defaultAddr)
+	switch {
+	case err == nil:
+		defer ln.Close()
+	case !errors.Is(err, syscall.EADDRINUSE):
+		t.Skipf("cannot hold %s: %v", defaultAddr, err)
+	} // else something else holds it already, as the test needs
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code := run(ctx, []string{"--db", filepath.Join(t.TempDir(), "x.db")}, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	last := lines[len(lines)-1]
+	want := "gatehouse: 127.0.0.1:8080 is already in use: another Gatehouse (the quick start's?) may be running there; stop it, or choose another address with --addr (GATEHOUSE_ADDR)"
+	if code != 2 || last != want || out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q, last line %q; want exit 2 and %q", code, out.String(), last, want)
 	}
 }
 

@@ -58,7 +58,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		return &configError{fmt.Sprintf("invalid --addr (%s): %v", envName("addr"), err)}
+		return listenError(c.Addr, err)
 	}
 	defer ln.Close()
 	if c.Issuer == "" {
@@ -138,6 +138,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	a.Auth.WaitRecovery() // links asked for just before the end reach the outbox
 	return nil
+}
+
+// defaultAddr is --addr's default.
+const defaultAddr = "127.0.0.1:8080"
+
+// listenError says why addr cannot be served. The default address in use
+// is most often another Gatehouse (the quick start's): blaming --addr, which
+// the user did not set, would send them looking in the wrong place.
+func listenError(addr string, err error) error {
+	if addr == defaultAddr && errors.Is(err, syscall.EADDRINUSE) {
+		return &configError{fmt.Sprintf("%s is already in use: another Gatehouse (the quick start's?) may be running there; stop it, or choose another address with --addr (%s)", addr, envName("addr"))}
+	}
+	return badFlag("addr", "%v", err)
 }
 
 // noArguments refuses the words left after cmd's flags: run as serve, the
