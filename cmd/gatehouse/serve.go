@@ -120,7 +120,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "gatehouse serving on http://%s (database %s, issuer %s)\n", ln.Addr(), redact.URL(c.DB), c.Issuer)
+	cors := ""
+	if len(c.origins) > 0 {
+		// An origin not listed exactly is the usual "Failed to fetch": show the list.
+		cors = ", cors-origins " + strings.Join(c.origins, ",")
+	}
+	fmt.Fprintf(stdout, "gatehouse serving on http://%s (database %s, issuer %s%s)\n", ln.Addr(), redact.URL(c.DB), c.Issuer, cors)
 
 	select {
 	case err := <-served:
