@@ -86,12 +86,12 @@ func newHarness(t testing.TB, opts ...func(*app.Config)) *harness {
 		{"bob", "bob@example.com", "bob", bobPassword, auth.RoleUser},
 		{"admin", "admin@example.com", "root", adminPassword, auth.RoleAdmin},
 	} {
-		user, err := a.Auth.CreateUser(ctx, auth.RegisterInput{Email: u.email, Username: u.username, Name: strings.ToUpper(u.name[:1]) + u.name[1:], Password: u.pw}, u.role)
+		user, err := a.Services.Accounts.CreateUser(ctx, auth.RegisterInput{Email: u.email, Username: u.username, Name: strings.ToUpper(u.name[:1]) + u.name[1:], Password: u.pw}, u.role)
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.users[u.name] = user
-		if h.tokens[u.name], err = a.Auth.Login(ctx, auth.LoginInput{Identifier: u.email, Password: u.pw}); err != nil {
+		if h.tokens[u.name], err = a.Services.Sessions.Login(ctx, auth.LoginInput{Identifier: u.email, Password: u.pw}); err != nil {
 			t.Fatal(err)
 		}
 	}

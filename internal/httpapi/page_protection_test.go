@@ -72,7 +72,7 @@ func TestAdminPagesRefuseANonAdmin(t *testing.T) {
 			t.Errorf("ann %s %s: %d %s, want the 403 error page", method, path, w.Code, w.Header().Get("Content-Type"))
 		}
 	}
-	bob, err := h.app.Auth.User(context.Background(), h.users["bob"].ID)
+	bob, err := h.app.Services.Accounts.User(context.Background(), h.users["bob"].ID)
 	if err != nil || bob.Role != "user" || bob.Disabled {
 		t.Fatalf("bob after ann's admin forms: %+v, %v", bob, err)
 	}
