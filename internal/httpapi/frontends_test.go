@@ -25,7 +25,7 @@ type frontEndCase struct {
 func TestFrontEndsAgree(t *testing.T) {
 	user := func(name string) func(h *harness) string {
 		return func(h *harness) string {
-			u, err := h.app.Auth.User(t.Context(), h.users[name].ID)
+			u, err := h.app.Services.Accounts.User(t.Context(), h.users[name].ID)
 			if err != nil {
 				return "error " + err.Error()
 			}

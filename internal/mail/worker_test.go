@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -22,16 +23,9 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-// clock is an injected time source that tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// newClock is the injected time source, at t0, that tests move by hand.
+func newClock() *authtest.Clock { return authtest.NewClock(t0) }
 
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
-func newClock() *clock               { return &clock{now: t0} }
 func sender(t *testing.T, s *mailtest.Server) *mail.SMTPSender {
 	t.Helper()
 	cfg, err := mail.ParseSMTPURL(s.URL())
@@ -147,11 +141,11 @@ func TestWorkerRetriesWithExponentialBackoff(t *testing.T) {
 		if want := clk.Now().Add(wait); !e.NextAttemptAt.Equal(want) || !strings.Contains(e.LastError, "451") || e.Attempts != i+1 {
 			t.Fatalf("after attempt %d: %+v; want next attempt at %s and the 451 recorded", i+1, e, want)
 		}
-		clk.Add(wait - time.Millisecond)
+		clk.Advance(wait - time.Millisecond)
 		if n, _ := w.Deliver(ctx); n != 0 {
 			t.Fatalf("attempt %d: retried before its backoff ran out", i+1)
 		}
-		clk.Add(time.Millisecond)
+		clk.Advance(time.Millisecond)
 	}
 	if n, err := w.Deliver(ctx); err != nil || n != 1 || len(srv.Received()) != 1 {
 		t.Fatalf("fourth attempt: %d, %v, received %d", n, err, len(srv.Received()))
@@ -188,7 +182,7 @@ func TestWorkerGivesUpAndRecordsTheFailure(t *testing.T) {
 		if n, err := w.Deliver(ctx); err != nil || n != 1 {
 			t.Fatalf("Deliver = %d, %v", n, err)
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 	}
 	e := entries(t, st)[0]
 	if e.FailedAt.IsZero() || e.Attempts != 3 || !strings.Contains(e.LastError, "451") {
@@ -219,7 +213,7 @@ func TestWorkerGivesUpAndRecordsTheFailure(t *testing.T) {
 	if err := st.EnqueueMail(ctx, clk.Now(), resetMail(t, "bob@example.com")); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	if n, _ := old.Deliver(ctx); n != 1 {
 		t.Fatal("the old mail was not tried")
 	}
@@ -318,7 +312,7 @@ func TestMailSurvivesACrashAfterEnqueue(t *testing.T) {
 	if n, err := w.Deliver(ctx); err != nil || n != 1 {
 		t.Fatalf("after restart: Deliver = %d, %v; want the unclaimed mail", n, err)
 	}
-	clk.Add(time.Minute) // the dead instance's lease runs out
+	clk.Advance(time.Minute) // the dead instance's lease runs out
 	if n, err := w.Deliver(ctx); err != nil || n != 1 {
 		t.Fatalf("after the lease: Deliver = %d, %v; want the dead instance's mail", n, err)
 	}
