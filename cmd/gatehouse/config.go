@@ -134,7 +134,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.AccessTTL, "access-ttl", def.AccessTTL, "access token lifetime")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "",
 		"file of the master key (32 random bytes) sealing signing keys and TOTP secrets; default with SQLite: <db>.key, created 0600 at the first start; required with PostgreSQL")
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.Addr, "addr", defaultAddr, "address to listen on")
 	fs.StringVar(&c.SQLiteSynchronous, "sqlite-synchronous", store.DefaultSynchronous,
 		"SQLite durability: FULL (a commit survives power loss) or NORMAL (survives a crash of the process only)")
 	fs.StringVar(&c.Issuer, "issuer", "", "token issuer URL (default http://<addr>)")

@@ -55,6 +55,13 @@ func TestCORSOriginsRefusedAtStart(t *testing.T) {
 func TestCORSOriginsServed(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--cors-origins", "http://localhost:3000, https://app.example.com")
+	// The start-up line shows the origins in effect, as parsed.
+	if line := s.stdout.String(); !strings.Contains(line, ", cors-origins http://localhost:3000,https://app.example.com)\n") {
+		t.Errorf("start-up line %q does not show the CORS origins", line)
+	}
+	if plain := startServer(t, ""); strings.Contains(plain.stdout.String(), "cors-origins") {
+		t.Errorf("start-up line without --cors-origins names them: %q", plain.stdout.String())
+	}
 	preflight := func(origin string) *http.Response {
 		t.Helper()
 		r, _ := http.NewRequest("OPTIONS", s.base+"/login", nil)

@@ -177,3 +177,28 @@ func TestVersionSaysWhatTheBuildRecorded(t *testing.T) {
 		t.Errorf("version extra: exit %d, want 2", code)
 	}
 }
+
+// TestHelpOfHelpIsTheOverview: "gatehouse help --help" (and -h) is asked
+// by people looking for the commands: it prints them, exit 0.
+func TestHelpOfHelpIsTheOverview(t *testing.T) {
+	_, overview, _ := runHelp("help")
+	for _, args := range [][]string{{"help", "--help"}, {"help", "-h"}, {"help", "-help"}} {
+		if code, out, errOut := runHelp(args...); code != 0 || errOut != "" || out != overview {
+			t.Errorf("%v: exit %d, stderr %q, stdout differs from help:\n%s", args, code, errOut, out)
+		}
+	}
+	if code, out, _ := runHelp("help", "user", "--help"); code != 0 || !strings.Contains(out, "reset-password") {
+		t.Errorf("help user --help: exit %d:\n%s", code, out)
+	}
+}
+
+// TestUnknownCommandIsOneLine: a mistyped command gets one line that names
+// it and says where the commands are, not the whole usage.
+func TestUnknownCommandIsOneLine(t *testing.T) {
+	const want = "gatehouse: unknown command \"frobnicate\": run 'gatehouse help' for the commands\n"
+	for _, args := range [][]string{{"frobnicate"}, {"frobnicate", "--db", "x.db"}, {"help", "frobnicate"}} {
+		if code, out, errOut := runHelp(args...); code != 2 || out != "" || errOut != want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", args, code, out, errOut, want)
+		}
+	}
+}

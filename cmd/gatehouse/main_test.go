@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -440,6 +442,63 @@ func TestConfigErrors(t *testing.T) {
 			t.Fatalf("access %s refresh %s", c.AccessTTL, c.RefreshTTL)
 		}
 	})
+}
+
+// Words after the flags are refused, exit 2 with one line, before anything
+// is opened or served: with the flags first, "client list" would otherwise
+// be ignored and a server started.
+func TestServeRefusesStrayArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"client", "list"}, `"client list" is a command, which comes before the flags: gatehouse client list --flags`},
+		{[]string{"user"}, `"user" is a command, which comes before the flags: gatehouse user --flags`},
+		{[]string{"serve"}, `"serve" is a command, which comes before the flags: gatehouse serve --flags`},
+		{[]string{"extra"}, `unexpected arguments "extra": serve takes only flags`},
+	} {
+		for _, cmd := range [][]string{nil, {"serve"}} {
+			dir := t.TempDir()
+			args := append(append(slices.Clone(cmd), "--db", filepath.Join(dir, "x.db"), "--addr", "127.0.0.1:0"), tc.args...)
+			var out, errb bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // ends a server started in error
+			code := run(ctx, args, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+			cancel()
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			if code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "gatehouse: ") || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line with %q", args, code, errb.String(), tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); out.Len() != 0 || len(entries) != 0 {
+				t.Errorf("%v: served or made files: stdout %q, files %v", args, out.String(), entries)
+			}
+		}
+	}
+	if out, code := cliRun(t, "", "migrate", "--db", filepath.Join(t.TempDir(), "x.db"), "extra"); code != 2 || !strings.Contains(out, `unexpected arguments "extra": migrate takes only flags`) {
+		t.Errorf("migrate extra: exit %d, %q", code, out)
+	}
+}
+
+// The default address already taken (most often by another Gatehouse, the
+// quick start's) is said as such, with the flag that picks another: not as
+// an invalid --addr, which the user did not set.
+func TestDefaultAddressInUseSaysSo(t *testing.T) {
+	ln, err := net.Listen("tcp", defaultAddr)
+	switch {
+	case err == nil:
+		defer ln.Close()
+	case !errors.Is(err, syscall.EADDRINUSE):
+		t.Skipf("cannot hold %s: %v", defaultAddr, err)
+	} // else something else holds it already, as the test needs
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code := run(ctx, []string{"--db", filepath.Join(t.TempDir(), "x.db")}, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	last := lines[len(lines)-1]
+	want := "gatehouse: 127.0.0.1:8080 is already in use: another Gatehouse (the quick start's?) may be running there; stop it, or choose another address with --addr (GATEHOUSE_ADDR)"
+	if code != 2 || last != want || out.Len() != 0 {
+		t.Fatalf("exit %d, stdout %q, last line %q; want exit 2 and %q", code, out.String(), last, want)
+	}
 }
 
 func TestCommands(t *testing.T) {

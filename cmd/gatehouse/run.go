@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -56,7 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "help" {
-		return help(ctx, args[1:], stdout)
+		// "help --help" is the overview, as "help" is.
+		return help(ctx, slices.DeleteFunc(slices.Clone(args[1:]), isHelpFlag), stdout)
 	}
 	if wantsHelp(args) {
 		return help(ctx, commandWords(args), stdout)
@@ -95,8 +97,7 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stdout, versionString(info))
 		return nil
 	default:
-		printOverview(stderr)
-		return &configError{fmt.Sprintf("unknown command %q", cmd)}
+		return unknownCommand(cmd)
 	}
 }
 
@@ -126,19 +127,27 @@ func versionString(info *debug.BuildInfo) string {
 	return fmt.Sprintf("gatehouse %s, revision %s%s%s, %s %s/%s", version, revision, modified, built, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
+// unknownCommand is the one line for a command that does not exist: the
+// whole usage would bury it.
+func unknownCommand(name string) error {
+	return &configError{fmt.Sprintf("unknown command %q: run 'gatehouse help' for the commands", name)}
+}
+
 // wantsHelp reports whether args ask for help (-h, -help or --help) before
 // any "--".
 func wantsHelp(args []string) bool {
 	for _, a := range args {
-		switch a {
-		case "--":
+		if a == "--" {
 			return false
-		case "-h", "-help", "--help":
+		}
+		if isHelpFlag(a) {
 			return true
 		}
 	}
 	return false
 }
+
+func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
 // commandWords is the command named at the start of args: up to two words
 // before the first flag, as many as name a command or a group of them.
@@ -173,7 +182,7 @@ func help(ctx context.Context, words []string, stdout io.Writer) error {
 		printOverview(stdout)
 		return nil
 	case !isCommand(name):
-		return &configError{fmt.Sprintf("unknown command %q: run \"gatehouse help\" for the list", name)}
+		return unknownCommand(name)
 	case name == "version" || name == "help":
 		printCommandHelp(stdout, name, nil)
 		return nil

@@ -28,7 +28,11 @@ import (
 // in-flight requests finish and closes the database.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c config
-	if _, err := parseConfig(newFlagSet("serve", &c, true, stderr), args, getenv, &c); err != nil {
+	rest, err := parseConfig(newFlagSet("serve", &c, true, stderr), args, getenv, &c)
+	if err != nil {
+		return err
+	}
+	if err := noArguments("serve", rest); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -54,7 +58,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		return &configError{fmt.Sprintf("invalid --addr (%s): %v", envName("addr"), err)}
+		return listenError(c.Addr, err)
 	}
 	defer ln.Close()
 	if c.Issuer == "" {
@@ -116,7 +120,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "gatehouse serving on http://%s (database %s, issuer %s)\n", ln.Addr(), redact.URL(c.DB), c.Issuer)
+	cors := ""
+	if len(c.origins) > 0 {
+		// An origin not listed exactly is the usual "Failed to fetch": show the list.
+		cors = ", cors-origins " + strings.Join(c.origins, ",")
+	}
+	fmt.Fprintf(stdout, "gatehouse serving on http://%s (database %s, issuer %s%s)\n", ln.Addr(), redact.URL(c.DB), c.Issuer, cors)
 
 	select {
 	case err := <-served:
@@ -134,6 +143,33 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	a.Services.Recovery.WaitRecovery() // links asked for just before the end reach the outbox
 	return nil
+}
+
+// defaultAddr is --addr's default.
+const defaultAddr = "127.0.0.1:8080"
+
+// listenError says why addr cannot be served. The default address in use
+// is most often another Gatehouse (the quick start's): blaming --addr, which
+// the user did not set, would send them looking in the wrong place.
+func listenError(addr string, err error) error {
+	if addr == defaultAddr && errors.Is(err, syscall.EADDRINUSE) {
+		return &configError{fmt.Sprintf("%s is already in use: another Gatehouse (the quick start's?) may be running there; stop it, or choose another address with --addr (%s)", addr, envName("addr"))}
+	}
+	return badFlag("addr", "%v", err)
+}
+
+// noArguments refuses the words left after cmd's flags: run as serve, the
+// default command, "gatehouse --db X client list" would otherwise start a
+// server instead of listing clients.
+func noArguments(cmd string, rest []string) error {
+	if len(rest) == 0 {
+		return nil
+	}
+	if words := commandWords(rest); len(words) > 0 {
+		name := strings.Join(words, " ")
+		return &configError{fmt.Sprintf("unexpected arguments %q: %q is a command, which comes before the flags: gatehouse %s --flags", strings.Join(rest, " "), name, name)}
+	}
+	return &configError{fmt.Sprintf("unexpected arguments %q: %s takes only flags (gatehouse %s --help lists them)", strings.Join(rest, " "), cmd, cmd)}
 }
 
 // openStore opens the database and applies pending migrations. Errors never
@@ -175,7 +211,11 @@ func openDatabase(ctx context.Context, dsn string, log *slog.Logger, opt ...stor
 // migrate applies pending migrations and reports how many ran.
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c config
-	if _, err := parseConfig(newFlagSet("migrate", &c, false, stderr), args, getenv, &c); err != nil {
+	rest, err := parseConfig(newFlagSet("migrate", &c, false, stderr), args, getenv, &c)
+	if err != nil {
+		return err
+	}
+	if err := noArguments("migrate", rest); err != nil {
 		return err
 	}
 	st, err := openDatabase(ctx, c.DB, newLogger(c.LogFormat, stderr))

@@ -160,10 +160,10 @@ func TestBookstoreServesTheBooksAPI(t *testing.T) {
 	bookstore := startBookstore(t, issuer)
 	token := func(username, role string) string {
 		in := auth.RegisterInput{Email: username + "@example.com", Username: username, Name: username, Password: "books all the way down"}
-		if _, err := a.Auth.CreateUser(context.Background(), in, role); err != nil {
+		if _, err := a.Services.Accounts.CreateUser(context.Background(), in, role); err != nil {
 			t.Fatal(err)
 		}
-		tokens, err := a.Auth.Login(context.Background(), auth.LoginInput{Identifier: username, Password: in.Password})
+		tokens, err := a.Services.Sessions.Login(context.Background(), auth.LoginInput{Identifier: username, Password: in.Password})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -55,7 +55,7 @@ func newBrowser(t *testing.T) context.Context {
 func TestSignInWithGatehouseInChromium(t *testing.T) {
 	ctx := newBrowser(t)
 	issuer, gh := apptest.Start(t, "localhost")
-	if _, err := gh.Auth.CreateUser(context.Background(), auth.RegisterInput{Email: "grace@example.com", Name: "Grace Hopper",
+	if _, err := gh.Services.Accounts.CreateUser(context.Background(), auth.RegisterInput{Email: "grace@example.com", Name: "Grace Hopper",
 		Password: "compilers all the way"}, auth.RoleUser); err != nil {
 		t.Fatal(err)
 	}

@@ -95,13 +95,13 @@ func TestReactAppAcrossOrigins(t *testing.T) {
 		chromedp.WaitVisible(`//strong[@id="who"][text()="ada"]`, chromedp.BySearch))
 	at(ctx, "/account")
 
-	users, _, err := gatehouse.Auth.ListUsers(context.Background(), auth.UserFilter{Prefix: "ada", Limit: 2})
+	users, _, err := gatehouse.Services.Accounts.ListUsers(context.Background(), auth.UserFilter{Prefix: "ada", Limit: 2})
 	if err != nil || len(users) != 1 {
 		t.Fatalf("users named ada: %v %v", users, err)
 	}
 	liveSessions := func() int {
 		t.Helper()
-		list, _, err := gatehouse.Auth.Sessions(context.Background(), users[0].ID, auth.SessionPage{Limit: 10})
+		list, _, err := gatehouse.Services.Sessions.Sessions(context.Background(), users[0].ID, auth.SessionPage{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestReactAppAcrossOrigins(t *testing.T) {
 	if n := liveSessions(); n != 0 {
 		t.Fatalf("%d live sessions after the logout, want 0", n)
 	}
-	reused, _, err := gatehouse.Auth.AuditEvents(context.Background(), auth.AuditFilter{Event: auth.EventRefreshReuse, Limit: 10})
+	reused, _, err := gatehouse.Services.Accounts.AuditEvents(context.Background(), auth.AuditFilter{Event: auth.EventRefreshReuse, Limit: 10})
 	if err != nil || len(reused) != 0 {
 		t.Fatalf("refresh token reuse detected: %v %v", reused, err)
 	}

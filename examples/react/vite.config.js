@@ -4,9 +4,10 @@ import react from "@vitejs/plugin-react";
 export default defineConfig({
   plugins: [react()],
   resolve: {
-    // @gatehouse/client is linked from ../../clients/js, which has its own
-    // node_modules/react (for its tests): one React for the whole app, or
-    // its hooks would run against a second copy.
+    // @gatehouse/client is linked from ../../clients/js, and a bundler
+    // resolves the imports of a linked package from its real path, where
+    // there is no React (its tests keep theirs apart): resolve them from
+    // this app, so there is one React and @gatehouse/client/react finds it.
     dedupe: ["react", "react-dom"],
   },
   // One fixed origin for `npm run dev` and `npm run preview`, the one to

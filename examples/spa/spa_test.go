@@ -115,7 +115,7 @@ func TestSPAAcrossOrigins(t *testing.T) {
 	t.Logf("tabs coordinate with Web Locks: %v", locks)
 	sessions := func() int {
 		t.Helper()
-		list, _, err := gatehouse.Auth.Sessions(context.Background(), userID, auth.SessionPage{Limit: 200})
+		list, _, err := gatehouse.Services.Sessions.Sessions(context.Background(), userID, auth.SessionPage{Limit: 200})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +181,7 @@ func TestSPAAcrossOrigins(t *testing.T) {
 	if !strings.Contains(string(metrics), rotations+"\n") {
 		t.Fatalf("Gatehouse did not answer exactly 11 refreshes:\n%s", grep(string(metrics), "POST /token/refresh"))
 	}
-	reused, _, err := gatehouse.Auth.AuditEvents(context.Background(), auth.AuditFilter{Event: auth.EventRefreshReuse, Limit: 10})
+	reused, _, err := gatehouse.Services.Accounts.AuditEvents(context.Background(), auth.AuditFilter{Event: auth.EventRefreshReuse, Limit: 10})
 	if err != nil || len(reused) != 0 {
 		t.Fatalf("refresh token reuse detected: %v %v", reused, err)
 	}

@@ -155,14 +155,11 @@ func (c Config) withDefaults() Config {
 
 // App is a wired server.
 type App struct {
-	cfg      Config
-	store    *store.Store
-	fanout   *fanout.Redis // nil without Redis
-	Handler  http.Handler
-	Services *auth.Services
-	// Auth is Services as one (temporary, for the handlers and their
-	// tests until they take the services).
-	Auth        *auth.Service
+	cfg         Config
+	store       *store.Store
+	fanout      *fanout.Redis // nil without Redis
+	Handler     http.Handler
+	Services    *auth.Services
 	OIDC        *oidc.Service
 	Guard       *guard.Guard
 	Keys        *token.KeyRing
@@ -239,7 +236,6 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
 		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan),
 		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake})
-	svc := auth.Forward(services)
 	if err := services.Feed.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
@@ -258,11 +254,11 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		ClientLimit: c.Limits.Client, Now: c.Now},
 		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: svc, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
-	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, Auth: svc, OIDC: provider, Guard: g, Keys: keys, Revocations: revocations,
+	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: worker}, nil
 }
 

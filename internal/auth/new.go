@@ -62,37 +62,3 @@ func New(cfg Config, d Deps) *Services {
 	}
 	return s
 }
-
-// Service is temporary: its promoted methods are the API of the single
-// Service this package had (same names, no bodies), so that callers keep
-// compiling while they move to the services one by one; then it goes.
-type Service struct {
-	*accountsAPI
-	*sessionsAPI
-	*recoveryAPI
-	*factorsAPI
-	*passkeysAPI
-	*feedAPI
-	*checksAPI
-}
-
-// The services under names that leave their methods Sessions and Passkeys
-// promoted to Service (an embedded field would take the type's name).
-type (
-	accountsAPI = Accounts
-	sessionsAPI = Sessions
-	recoveryAPI = Recovery
-	factorsAPI  = Factors
-	passkeysAPI = Passkeys
-	feedAPI     = Feed
-	checksAPI   = Checks
-)
-
-// NewService wires the services and returns them as one (temporary: see
-// Service).
-func NewService(cfg Config, d Deps) *Service { return Forward(New(cfg, d)) }
-
-// Forward is the one Service over s (temporary: see Service).
-func Forward(s *Services) *Service {
-	return &Service{s.Accounts, s.Sessions, s.Recovery, s.Factors, s.Passkeys, s.Feed, s.Checks}
-}

@@ -23,7 +23,7 @@ func BenchmarkRefreshHandler(b *testing.B) {
 	b.SetParallelism(16)
 	start := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
-		tok, err := h.app.Auth.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPassword})
+		tok, err := h.app.Services.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: annPassword})
 		if err != nil {
 			b.Error(err)
 			return

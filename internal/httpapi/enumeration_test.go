@@ -57,7 +57,7 @@ func TestImportedPBKDF2AccountsNotFoundByTiming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.app.Auth.ImportUser(ctx, auth.ImportInput{Username: "legacypb",
+	if _, err := h.app.Services.Accounts.ImportUser(ctx, auth.ImportInput{Username: "legacypb",
 		PasswordHash: "pbkdf2:sha256:600000$" + salt + "$" + hex.EncodeToString(key)}); err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestFrontEndsAgree(t *testing.T) {
 	t.Parallel()
 	user := func(name string) func(h *harness) string {
 		return func(h *harness) string {
-			u, err := h.app.Auth.User(t.Context(), h.users[name].ID)
+			u, err := h.app.Services.Accounts.User(t.Context(), h.users[name].ID)
 			if err != nil {
 				return "error " + err.Error()
 			}

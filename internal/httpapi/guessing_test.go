@@ -49,7 +49,7 @@ func TestPasswordChecksShareTheLoginLockout(t *testing.T) {
 		}
 		retryAfter(t, w)
 	}
-	events, _, err := h.app.Auth.AuditEvents(context.Background(), auth.AuditFilter{UserID: h.users["ann"].ID, Limit: 100})
+	events, _, err := h.app.Services.Accounts.AuditEvents(context.Background(), auth.AuditFilter{UserID: h.users["ann"].ID, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func handleListUsers(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The search prefix is too long."))
 			return
 		}
-		users, next, err := d.Auth.ListUsers(r.Context(), f)
+		users, next, err := d.Auth.Accounts.ListUsers(r.Context(), f)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -68,7 +68,7 @@ func handleListUsers(d Deps) http.Handler {
 // handleGetUser serves GET /users/{id} (admins).
 func handleGetUser(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := d.Auth.User(r.Context(), r.PathValue("id"))
+		u, err := d.Auth.Accounts.User(r.Context(), r.PathValue("id"))
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -92,7 +92,7 @@ func handleUpdateUser(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		u, err := d.Auth.AdminUpdate(r.Context(), claimsOf(r).Subject, r.PathValue("id"), in.Role, in.Disabled)
+		u, err := d.Auth.Accounts.AdminUpdate(r.Context(), claimsOf(r).Subject, r.PathValue("id"), in.Role, in.Disabled)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -104,7 +104,7 @@ func handleUpdateUser(d Deps) http.Handler {
 // handleDeleteUser serves DELETE /users/{id} (admins).
 func handleDeleteUser(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := d.Auth.DeleteUser(r.Context(), claimsOf(r).Subject, r.PathValue("id")); err != nil {
+		if err := d.Auth.Accounts.DeleteUser(r.Context(), claimsOf(r).Subject, r.PathValue("id")); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
@@ -141,7 +141,7 @@ func handleAudit(d Deps) http.Handler {
 			}
 			f.Before = s
 		}
-		events, next, err := d.Auth.AuditEvents(r.Context(), f)
+		events, next, err := d.Auth.Accounts.AuditEvents(r.Context(), f)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return

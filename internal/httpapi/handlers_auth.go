@@ -30,7 +30,7 @@ func handleRegister(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		u, err := d.Auth.Register(r.Context(), auth.RegisterInput(in))
+		u, err := d.Auth.Accounts.Register(r.Context(), auth.RegisterInput(in))
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -74,7 +74,7 @@ func handleLogin(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		tokens, err := d.Auth.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r)})
+		tokens, err := d.Auth.Sessions.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r)})
 		if err != nil {
 			writeLoginError(d, w, r, err) // mfa_required carries its mfa_token
 			return
@@ -109,7 +109,7 @@ func handleRefresh(d Deps) http.Handler {
 			}
 			in.RefreshToken, fromCookie = c.Value, true
 		}
-		tokens, err := d.Auth.Refresh(r.Context(), in.RefreshToken)
+		tokens, err := d.Auth.Sessions.Refresh(r.Context(), in.RefreshToken)
 		if err != nil {
 			if fromCookie {
 				web.ClearSessionCookies(w)
@@ -153,12 +153,12 @@ func handleLogout(d Deps) http.Handler {
 		var ge *guard.Error
 		switch {
 		case authErr == nil:
-			err = d.Auth.Logout(r.Context(), auth.LogoutInput{SessionID: claims.SessionID, UserID: claims.Subject, All: in.All})
+			err = d.Auth.Sessions.Logout(r.Context(), auth.LogoutInput{SessionID: claims.SessionID, UserID: claims.Subject, All: in.All})
 		case errors.As(authErr, &ge) && ge.Code == guard.CodeCSRFFailed:
 			httpjson.Error(w, r, d.Log, authErr)
 			return
 		case in.RefreshToken != "":
-			err = d.Auth.LogoutRefresh(r.Context(), in.RefreshToken, in.All)
+			err = d.Auth.Sessions.LogoutRefresh(r.Context(), in.RefreshToken, in.All)
 		default:
 			c, cerr := r.Cookie(web.RefreshCookie)
 			if cerr != nil || c.Value == "" {
@@ -169,7 +169,7 @@ func handleLogout(d Deps) http.Handler {
 				httpjson.Error(w, r, d.Log, err)
 				return
 			}
-			err = d.Auth.LogoutRefresh(r.Context(), c.Value, in.All)
+			err = d.Auth.Sessions.LogoutRefresh(r.Context(), c.Value, in.All)
 		}
 		web.ClearSessionCookies(w)
 		if err != nil && auth.ErrorCode(err) != auth.CodeInvalidGrant { // an already-ended session is logged out

@@ -15,7 +15,7 @@ import (
 // handleMe serves GET /me (and the seed aliases /get-jwt, /get_name).
 func handleMe(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := d.Auth.User(r.Context(), claimsOf(r).Subject)
+		u, err := d.Auth.Accounts.User(r.Context(), claimsOf(r).Subject)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -36,7 +36,7 @@ func handleUpdateMe(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		u, err := d.Auth.UpdateProfile(r.Context(), claimsOf(r).Subject, in.Name)
+		u, err := d.Auth.Accounts.UpdateProfile(r.Context(), claimsOf(r).Subject, in.Name)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -74,7 +74,7 @@ func handleSessions(d Deps) http.Handler {
 			}
 			p.Cursor = string(id)
 		}
-		sessions, next, err := d.Auth.Sessions(r.Context(), c.Subject, p)
+		sessions, next, err := d.Auth.Sessions.Sessions(r.Context(), c.Subject, p)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -96,7 +96,7 @@ func handleSessions(d Deps) http.Handler {
 // handleEndSession serves DELETE /me/sessions/{id}; someone else's is 404.
 func handleEndSession(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := d.Auth.EndSession(r.Context(), claimsOf(r).Subject, r.PathValue("id")); err != nil {
+		if err := d.Auth.Sessions.EndSession(r.Context(), claimsOf(r).Subject, r.PathValue("id")); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
@@ -119,7 +119,7 @@ func handleChangePassword(d Deps) http.Handler {
 			return
 		}
 		c := claimsOf(r)
-		tokens, err := d.Auth.ChangePassword(r.Context(), auth.ChangePasswordInput{UserID: c.Subject, SessionID: c.SessionID,
+		tokens, err := d.Auth.Sessions.ChangePassword(r.Context(), auth.ChangePasswordInput{UserID: c.Subject, SessionID: c.SessionID,
 			Current: in.CurrentPassword, New: in.NewPassword, Client: client(d, r)})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -142,7 +142,7 @@ func handleDeleteMe(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		if err := d.Auth.DeleteAccount(r.Context(), claimsOf(r).Subject, claimsOf(r).SessionID, in.Password, client(d, r)); err != nil {
+		if err := d.Auth.Accounts.DeleteAccount(r.Context(), claimsOf(r).Subject, claimsOf(r).SessionID, in.Password, client(d, r)); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}

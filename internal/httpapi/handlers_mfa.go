@@ -8,7 +8,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 )
 
-// Second factors over JSON: thin adapters over auth.Service's factors.go.
+// Second factors over JSON: thin adapters over auth.Factors (auth/factors.go).
 // The pages' side is in internal/web.
 
 // mfaRequiredJSON is the 401 answer of a right password when a second
@@ -48,7 +48,7 @@ func handleLoginMFA(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		tokens, err := d.Auth.LoginMFA(r.Context(), auth.MFALoginInput{Token: in.MFAToken, Code: in.Code,
+		tokens, err := d.Auth.Sessions.LoginMFA(r.Context(), auth.MFALoginInput{Token: in.MFAToken, Code: in.Code,
 			RecoveryCode: in.RecoveryCode, Client: client(d, r)})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -68,7 +68,7 @@ type totpEnrolmentJSON struct {
 func handleEnrolTOTP(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := claimsOf(r)
-		en, err := d.Auth.EnrolTOTP(r.Context(), c.Subject, c.SessionID)
+		en, err := d.Auth.Factors.EnrolTOTP(r.Context(), c.Subject, c.SessionID)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -95,7 +95,7 @@ func handleConfirmTOTP(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		codes, err := d.Auth.ConfirmTOTP(r.Context(), claimsOf(r).Subject, claimsOf(r).SessionID, in.Code, client(d, r))
+		codes, err := d.Auth.Factors.ConfirmTOTP(r.Context(), claimsOf(r).Subject, claimsOf(r).SessionID, in.Code, client(d, r))
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -109,7 +109,7 @@ func handleConfirmTOTP(d Deps) http.Handler {
 func handleRemoveTOTP(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := claimsOf(r)
-		if err := d.Auth.RemoveTOTP(r.Context(), c.Subject, c.SessionID); err != nil {
+		if err := d.Auth.Factors.RemoveTOTP(r.Context(), c.Subject, c.SessionID); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
@@ -122,7 +122,7 @@ func handleRemoveTOTP(d Deps) http.Handler {
 func handleNewRecoveryCodes(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := claimsOf(r)
-		codes, err := d.Auth.NewRecoveryCodes(r.Context(), c.Subject, c.SessionID)
+		codes, err := d.Auth.Factors.NewRecoveryCodes(r.Context(), c.Subject, c.SessionID)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -149,7 +149,7 @@ func handleReauthenticate(d Deps) http.Handler {
 			return
 		}
 		c := claimsOf(r)
-		tokens, err := d.Auth.Reauthenticate(r.Context(), auth.ReauthInput{UserID: c.Subject, SessionID: c.SessionID,
+		tokens, err := d.Auth.Sessions.Reauthenticate(r.Context(), auth.ReauthInput{UserID: c.Subject, SessionID: c.SessionID,
 			Password: in.Password, Code: in.Code, RecoveryCode: in.RecoveryCode, Client: client(d, r)})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -163,7 +163,7 @@ func handleReauthenticate(d Deps) http.Handler {
 // user removed, its sessions ended, the user mailed.
 func handleResetMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := d.Auth.ResetMFA(r.Context(), claimsOf(r).Subject, r.PathValue("id")); err != nil {
+		if err := d.Auth.Factors.ResetMFA(r.Context(), claimsOf(r).Subject, r.PathValue("id")); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}

@@ -39,7 +39,7 @@ type revocationJSON struct {
 // of the sessions ended while their access tokens may still be live, oldest
 // first, for services that verify tokens offline; they follow cursor while
 // has_more. Public: a session id is no secret. The cursor is opaque to
-// clients and follows commit order (auth.Service.RevocationsSince).
+// clients and follows commit order (auth.Feed.RevocationsSince).
 func handleRevocations(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -52,7 +52,7 @@ func handleRevocations(d Deps) http.Handler {
 			}
 			limit = n
 		}
-		page, err := d.Auth.RevocationsSince(r.Context(), q.Get("since"), limit)
+		page, err := d.Auth.Feed.RevocationsSince(r.Context(), q.Get("since"), limit)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return

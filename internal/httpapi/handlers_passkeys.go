@@ -10,7 +10,7 @@ import (
 )
 
 // Passkeys over JSON, and the forms the pages' WebAuthn script submits:
-// thin adapters over auth.Service's passkeys.go. A ceremony's begin answers
+// thin adapters over auth.Passkeys (auth/passkeys.go). A ceremony's begin answers
 // the options for navigator.credentials.create/get as the library makes
 // them ({"publicKey": ...}); its finish takes the credential as the browser
 // serialised it (PublicKeyCredential.toJSON()).
@@ -44,7 +44,7 @@ func writeOptions(w http.ResponseWriter, opts json.RawMessage) {
 func handleBeginPasskeyRegistration(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := claimsOf(r)
-		opts, err := d.Auth.BeginPasskeyRegistration(r.Context(), c.Subject, c.SessionID)
+		opts, err := d.Auth.Passkeys.BeginPasskeyRegistration(r.Context(), c.Subject, c.SessionID)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -72,7 +72,7 @@ func handleFinishPasskeyRegistration(d Deps) http.Handler {
 			return
 		}
 		c := claimsOf(r)
-		p, err := d.Auth.FinishPasskeyRegistration(r.Context(), c.Subject, c.SessionID, in.Name, cred)
+		p, err := d.Auth.Passkeys.FinishPasskeyRegistration(r.Context(), c.Subject, c.SessionID, in.Name, cred)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -88,7 +88,7 @@ type passkeysResponse struct {
 // handleListPasskeys serves GET /me/passkeys.
 func handleListPasskeys(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := d.Auth.Passkeys(r.Context(), claimsOf(r).Subject)
+		list, err := d.Auth.Passkeys.Passkeys(r.Context(), claimsOf(r).Subject)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -113,7 +113,7 @@ func handleRenamePasskey(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		p, err := d.Auth.RenamePasskey(r.Context(), claimsOf(r).Subject, r.PathValue("id"), in.Name)
+		p, err := d.Auth.Passkeys.RenamePasskey(r.Context(), claimsOf(r).Subject, r.PathValue("id"), in.Name)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -126,7 +126,7 @@ func handleRenamePasskey(d Deps) http.Handler {
 func handleRemovePasskey(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := claimsOf(r)
-		if err := d.Auth.RemovePasskey(r.Context(), c.Subject, c.SessionID, r.PathValue("id")); err != nil {
+		if err := d.Auth.Passkeys.RemovePasskey(r.Context(), c.Subject, c.SessionID, r.PathValue("id")); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
@@ -137,7 +137,7 @@ func handleRemovePasskey(d Deps) http.Handler {
 // handleBeginPasskeyLogin serves POST /login/passkey/begin (no body).
 func handleBeginPasskeyLogin(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		opts, err := d.Auth.BeginPasskeyLogin(r.Context(), client(d, r))
+		opts, err := d.Auth.Passkeys.BeginPasskeyLogin(r.Context(), client(d, r))
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -162,7 +162,7 @@ func handleFinishPasskeyLogin(d Deps) http.Handler {
 		}
 		var tokens *auth.Tokens
 		if err == nil {
-			tokens, err = d.Auth.LoginPasskey(r.Context(), cred, client(d, r))
+			tokens, err = d.Auth.Passkeys.LoginPasskey(r.Context(), cred, client(d, r))
 		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -179,7 +179,7 @@ func handleBeginPasskeyMFA(d Deps) http.Handler {
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
 		var opts json.RawMessage
 		if err == nil {
-			opts, err = d.Auth.BeginPasskeyMFA(r.Context(), in.MFAToken, client(d, r))
+			opts, err = d.Auth.Passkeys.BeginPasskeyMFA(r.Context(), in.MFAToken, client(d, r))
 		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -201,7 +201,7 @@ func handleFinishPasskeyMFA(d Deps) http.Handler {
 		}
 		var tokens *auth.Tokens
 		if err == nil {
-			tokens, err = d.Auth.LoginMFAPasskey(r.Context(), in.MFAToken, cred, client(d, r))
+			tokens, err = d.Auth.Passkeys.LoginMFAPasskey(r.Context(), in.MFAToken, cred, client(d, r))
 		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)

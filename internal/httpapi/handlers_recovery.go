@@ -9,7 +9,7 @@ import (
 
 // Recovery: email verification, password reset and email change. The JSON
 // routes here and the pages (internal/web) are thin adapters over the same
-// auth.Service methods (auth/recovery.go holds every rule).
+// auth.Recovery methods (auth/recovery.go holds every rule).
 
 // accepted is the one answer of a request for a link: the same whatever
 // the account, so it tells nothing.
@@ -38,7 +38,7 @@ func handleForgotPassword(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[identifierRequest](r, false)
 		if err == nil {
-			err = d.Auth.ForgotPassword(r.Context(), in.identifier(), client(d, r))
+			err = d.Auth.Recovery.ForgotPassword(r.Context(), in.identifier(), client(d, r))
 		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -61,7 +61,7 @@ func handleResetPassword(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[resetRequest](r, false)
 		if err == nil {
-			err = d.Auth.ResetPassword(r.Context(), auth.ResetPasswordInput{Token: in.Token, NewPassword: in.NewPassword,
+			err = d.Auth.Recovery.ResetPassword(r.Context(), auth.ResetPasswordInput{Token: in.Token, NewPassword: in.NewPassword,
 				Code: in.Code, RecoveryCode: in.RecoveryCode, Client: client(d, r)})
 		}
 		if err != nil {
@@ -75,7 +75,7 @@ func handleResetPassword(d Deps) http.Handler {
 // handleVerifyRequest serves POST /email/verify/request (signed in): 202.
 func handleVerifyRequest(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := d.Auth.RequestVerification(r.Context(), claimsOf(r).Subject, client(d, r)); err != nil {
+		if err := d.Auth.Recovery.RequestVerification(r.Context(), claimsOf(r).Subject, client(d, r)); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
@@ -98,12 +98,12 @@ func callerOf(d Deps, r *http.Request) string {
 
 // handleSpendLink serves POST /email/verify and /email/change/confirm
 // {token}: 200 {"user"}.
-func handleSpendLink(d Deps, spend func(*auth.Service) func(r *http.Request, in auth.LinkInput) (auth.User, error)) http.Handler {
+func handleSpendLink(d Deps, spend func(*auth.Recovery) func(r *http.Request, in auth.LinkInput) (auth.User, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[tokenRequest](r, false)
 		var u auth.User
 		if err == nil {
-			u, err = spend(d.Auth)(r, auth.LinkInput{Token: in.Token, CallerID: callerOf(d, r), Client: client(d, r)})
+			u, err = spend(d.Auth.Recovery)(r, auth.LinkInput{Token: in.Token, CallerID: callerOf(d, r), Client: client(d, r)})
 		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
@@ -113,11 +113,11 @@ func handleSpendLink(d Deps, spend func(*auth.Service) func(r *http.Request, in 
 	})
 }
 
-func verifyEmail(s *auth.Service) func(*http.Request, auth.LinkInput) (auth.User, error) {
+func verifyEmail(s *auth.Recovery) func(*http.Request, auth.LinkInput) (auth.User, error) {
 	return func(r *http.Request, in auth.LinkInput) (auth.User, error) { return s.VerifyEmail(r.Context(), in) }
 }
 
-func confirmEmail(s *auth.Service) func(*http.Request, auth.LinkInput) (auth.User, error) {
+func confirmEmail(s *auth.Recovery) func(*http.Request, auth.LinkInput) (auth.User, error) {
 	return func(r *http.Request, in auth.LinkInput) (auth.User, error) {
 		return s.ConfirmEmailChange(r.Context(), in)
 	}
@@ -133,7 +133,7 @@ func handleChangeEmail(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[changeEmailRequest](r, false)
 		if err == nil {
-			err = d.Auth.RequestEmailChange(r.Context(), auth.ChangeEmailInput{UserID: claimsOf(r).Subject, SessionID: claimsOf(r).SessionID,
+			err = d.Auth.Recovery.RequestEmailChange(r.Context(), auth.ChangeEmailInput{UserID: claimsOf(r).Subject, SessionID: claimsOf(r).SessionID,
 				Email: in.Email, Password: in.Password, Client: client(d, r)})
 		}
 		if err != nil {
@@ -148,7 +148,7 @@ func handleChangeEmail(d Deps) http.Handler {
 // mails the user a reset link; 202.
 func handleAdminPasswordReset(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := d.Auth.AdminPasswordReset(r.Context(), claimsOf(r).Subject, r.PathValue("id"), false); err != nil {
+		if _, err := d.Auth.Recovery.AdminPasswordReset(r.Context(), claimsOf(r).Subject, r.PathValue("id"), false); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}

@@ -17,10 +17,10 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
-	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 const testIssuer = "https://gatehouse.test"
@@ -38,7 +38,7 @@ type harness struct {
 	t      testing.TB
 	app    *app.App
 	store  *store.Store
-	clock  *testsupport.Clock
+	clock  *authtest.Clock
 	tokens map[string]*auth.Tokens // by user name
 	users  map[string]auth.User
 }
@@ -54,7 +54,7 @@ func newHarness(t testing.TB, opts ...func(*app.Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.New(t)
-	clk := testsupport.NewClock(time.Now().UTC())
+	clk := authtest.NewClock(time.Now().UTC())
 	cfg := app.Config{
 		Issuer: testIssuer, Audience: testIssuer, AccessTTL: 15 * time.Minute, RefreshTTL: 720 * time.Hour,
 		ReuseGrace: 10 * time.Second, SessionMaxAge: 720 * time.Hour, IdleTimeout: 168 * time.Hour, SigningAlg: "EdDSA",
@@ -78,12 +78,12 @@ func newHarness(t testing.TB, opts ...func(*app.Config)) *harness {
 		{"bob", "bob@example.com", "bob", bobPassword, auth.RoleUser},
 		{"admin", "admin@example.com", "root", adminPassword, auth.RoleAdmin},
 	} {
-		user, err := a.Auth.CreateUser(ctx, auth.RegisterInput{Email: u.email, Username: u.username, Name: strings.ToUpper(u.name[:1]) + u.name[1:], Password: u.pw}, u.role)
+		user, err := a.Services.Accounts.CreateUser(ctx, auth.RegisterInput{Email: u.email, Username: u.username, Name: strings.ToUpper(u.name[:1]) + u.name[1:], Password: u.pw}, u.role)
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.users[u.name] = user
-		if h.tokens[u.name], err = a.Auth.Login(ctx, auth.LoginInput{Identifier: u.email, Password: u.pw}); err != nil {
+		if h.tokens[u.name], err = a.Services.Sessions.Login(ctx, auth.LoginInput{Identifier: u.email, Password: u.pw}); err != nil {
 			t.Fatal(err)
 		}
 	}

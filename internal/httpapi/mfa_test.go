@@ -38,7 +38,7 @@ func (h *harness) code(secret string, off int64) string {
 func (h *harness) verifyEmail(who string) {
 	h.t.Helper()
 	ctx := context.Background()
-	u, err := h.app.Auth.User(ctx, h.users[who].ID)
+	u, err := h.app.Services.Accounts.User(ctx, h.users[who].ID)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestSecondStepRefusesWhatAnAttackerSends(t *testing.T) {
 		t.Fatalf("an expired token: %d %s", w.Code, w.Body)
 	}
 	// Failures of the second step are audited as failed logins.
-	if evs, _, _ := h.app.Auth.AuditEvents(t.Context(), auth.AuditFilter{UserID: h.users["bob"].ID, Event: auth.EventLoginFailed, Limit: 50}); len(evs) < 7 {
+	if evs, _, _ := h.app.Services.Accounts.AuditEvents(t.Context(), auth.AuditFilter{UserID: h.users["bob"].ID, Event: auth.EventLoginFailed, Limit: 50}); len(evs) < 7 {
 		t.Fatalf("%d failed second steps audited", len(evs))
 	}
 }
@@ -415,7 +415,7 @@ func TestSecurityPages(t *testing.T) {
 		t.Fatalf("pending setup page: %s", body)
 	}
 	f, _ := h.store.TOTP(t.Context(), h.users["ann"].ID)
-	en, _, _ := h.app.Auth.PendingTOTP(t.Context(), h.users["ann"].ID, h.tokens["ann"].SessionID)
+	en, _, _ := h.app.Services.Factors.PendingTOTP(t.Context(), h.users["ann"].ID, h.tokens["ann"].SessionID)
 	if !strings.Contains(body, en.Secret) || f.UserID == "" {
 		t.Fatal("the page does not show the key")
 	}
@@ -471,7 +471,7 @@ func TestAdminPageResetsMFA(t *testing.T) {
 	if w := form(h, "admin", "/admin/users/"+h.users["bob"].ID+"/mfa-reset", url.Values{}); w.Code != 303 || w.Header().Get("Location") != "/admin/users?done=mfa" {
 		t.Fatalf("reset: %d %s", w.Code, w.Body)
 	}
-	if u, _ := h.app.Auth.User(t.Context(), h.users["bob"].ID); u.MFA.TOTP {
+	if u, _ := h.app.Services.Accounts.User(t.Context(), h.users["bob"].ID); u.MFA.TOTP {
 		t.Fatal("bob still has TOTP")
 	}
 }
@@ -506,7 +506,7 @@ func TestPendingTOTPSecretIsShownOnlyToItsSession(t *testing.T) {
 	h.verifyEmail("ann")
 	stolen := h.tokens["ann"]
 	h.clock.Advance(11 * time.Minute)
-	fresh, err := h.app.Auth.Login(t.Context(), auth.LoginInput{Identifier: "ann", Password: annPassword})
+	fresh, err := h.app.Services.Sessions.Login(t.Context(), auth.LoginInput{Identifier: "ann", Password: annPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,7 +518,7 @@ func TestPendingTOTPSecretIsShownOnlyToItsSession(t *testing.T) {
 	if err != nil || f.SessionID != fresh.SessionID {
 		t.Fatalf("pending enrolment %+v %v: not the session's", f, err)
 	}
-	en, ok, err := h.app.Auth.PendingTOTP(t.Context(), h.users["ann"].ID, fresh.SessionID)
+	en, ok, err := h.app.Services.Factors.PendingTOTP(t.Context(), h.users["ann"].ID, fresh.SessionID)
 	if !ok || err != nil {
 		t.Fatalf("pending: %v %v", ok, err)
 	}

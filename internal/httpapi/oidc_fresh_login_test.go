@@ -41,7 +41,7 @@ func loginNext(t *testing.T, w *httptest.ResponseRecorder) *url.URL {
 func (f *oidcFixture) signInAgain(t *testing.T, as, password string) *auth.Tokens {
 	t.Helper()
 	f.clock.Advance(time.Second)
-	fresh, err := f.app.Auth.Login(context.Background(), auth.LoginInput{Identifier: as, Password: password})
+	fresh, err := f.app.Services.Sessions.Login(context.Background(), auth.LoginInput{Identifier: as, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestFreshSignInNoteIsBoundToItsRequest(t *testing.T) {
 	late := note("ann", q)
 	fresh := f.signInAgain(t, "ann", annPassword)
 	f.clock.Advance(oidc.FreshLoginTTL + time.Second)
-	refreshed, err := f.app.Auth.Refresh(context.Background(), fresh.RefreshToken)
+	refreshed, err := f.app.Services.Sessions.Refresh(context.Background(), fresh.RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}

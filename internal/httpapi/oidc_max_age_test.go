@@ -30,7 +30,7 @@ func TestMaxAgeZeroAfterFreshLogin(t *testing.T) {
 	next := loc.Query().Get("next")
 	// The user logs in on the login page, which sends the browser back to next.
 	f.clock.Advance(2 * time.Second)
-	fresh, err := f.app.Auth.Login(context.Background(), auth.LoginInput{Identifier: "ann", Password: annPassword})
+	fresh, err := f.app.Services.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann", Password: annPassword})
 	if err != nil {
 		t.Fatal(err)
 	}

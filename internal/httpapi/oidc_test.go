@@ -445,7 +445,7 @@ func TestOIDCPromptAndMaxAge(t *testing.T) {
 	}
 	// A fresh login passes.
 	f.clock.Advance(time.Second)
-	fresh, err := f.app.Auth.Login(context.Background(), auth.LoginInput{Identifier: "ann", Password: annPassword})
+	fresh, err := f.app.Services.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann", Password: annPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +649,7 @@ func TestOIDCClientsAdminAPI(t *testing.T) {
 	if w := f.do(req{method: "GET", path: "/clients/" + f.web.ID, as: "admin"}); w.Code != 404 {
 		t.Fatalf("deleted client: %d", w.Code)
 	}
-	events, _, err := f.app.Auth.AuditEvents(context.Background(), auth.AuditFilter{Limit: 200})
+	events, _, err := f.app.Services.Accounts.AuditEvents(context.Background(), auth.AuditFilter{Limit: 200})
 	if err != nil {
 		t.Fatal(err)
 	}

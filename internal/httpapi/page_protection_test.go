@@ -16,7 +16,7 @@ import (
 // their path parameters filled in (an {id} is bob's).
 func protectedPages(t *testing.T, h *harness) (signedIn, admin [][2]string) {
 	t.Helper()
-	s, a := httpapi.PageRoutes(httpapi.Deps{Auth: h.app.Auth, Guard: h.app.Guard, OIDC: h.app.OIDC,
+	s, a := httpapi.PageRoutes(httpapi.Deps{Auth: h.app.Services, Guard: h.app.Guard, OIDC: h.app.OIDC,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	// The walk must not pass by walking nothing.
 	for _, want := range []string{"GET /dashboard", "POST /password", "GET /books", "POST /books", "GET /security", "POST /apps/{client_id}/revoke"} {
@@ -74,7 +74,7 @@ func TestAdminPagesRefuseANonAdmin(t *testing.T) {
 			t.Errorf("ann %s %s: %d %s, want the 403 error page", method, path, w.Code, w.Header().Get("Content-Type"))
 		}
 	}
-	bob, err := h.app.Auth.User(context.Background(), h.users["bob"].ID)
+	bob, err := h.app.Services.Accounts.User(context.Background(), h.users["bob"].ID)
 	if err != nil || bob.Role != "user" || bob.Disabled {
 		t.Fatalf("bob after ann's admin forms: %+v, %v", bob, err)
 	}

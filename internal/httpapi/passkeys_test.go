@@ -225,7 +225,7 @@ func TestPasskeyPages(t *testing.T) {
 		w.Header().Get("Location") != "/security?done=passkey" {
 		t.Fatalf("add: %d %s", w.Code, w.Body)
 	}
-	list, _ := h.app.Auth.Passkeys(t.Context(), h.users["ann"].ID)
+	list, _ := h.app.Services.Passkeys.Passkeys(t.Context(), h.users["ann"].ID)
 	w = page(h, "ann", "/security")
 	if len(list) != 1 || !strings.Contains(w.Body.String(), `value="Phone"`) || !strings.Contains(w.Body.String(), "/security/passkeys/"+list[0].ID+"/remove") {
 		t.Fatalf("listed: %s", w.Body)

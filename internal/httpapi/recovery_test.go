@@ -32,7 +32,7 @@ var noRecoveryLimits = recoveryLimits(ratelimit.Per(1e6, time.Second, 1e6), rate
 // from the outbox (as the worker would).
 func (h *harness) mails(t *testing.T) []outbox.Message {
 	t.Helper()
-	h.app.Auth.WaitRecovery()
+	h.app.Services.Recovery.WaitRecovery()
 	claimed, err := h.store.ClaimMail(context.Background(), "test", h.clock.Now(), time.Minute, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestForgotPasswordAnswersAlikeForEveryAccount(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	ctx := context.Background()
-	if _, err := h.app.Auth.CreateUser(ctx, auth.RegisterInput{Username: "noaddress", Password: "a long enough password"}, auth.RoleUser); err != nil {
+	if _, err := h.app.Services.Accounts.CreateUser(ctx, auth.RegisterInput{Username: "noaddress", Password: "a long enough password"}, auth.RoleUser); err != nil {
 		t.Fatal(err)
 	}
 	h.do(req{method: "PATCH", path: "/users/ID:bob", as: "admin", body: `{"disabled":true}`})
@@ -361,7 +361,7 @@ func TestChangeEmailRoute(t *testing.T) {
 // one's takes.
 func TestForgotPasswordTimingTellsNothing(t *testing.T) {
 	h := newHarness(t, noRecoveryLimits)
-	if _, err := h.app.Auth.CreateUser(context.Background(), auth.RegisterInput{Username: "noaddress", Password: "a long enough password"}, auth.RoleUser); err != nil {
+	if _, err := h.app.Services.Accounts.CreateUser(context.Background(), auth.RegisterInput{Username: "noaddress", Password: "a long enough password"}, auth.RoleUser); err != nil {
 		t.Fatal(err)
 	}
 	attempts := []struct {
@@ -386,7 +386,7 @@ func TestForgotPasswordTimingTellsNothing(t *testing.T) {
 				t.Fatalf("%s: %d", name, w.Code)
 			}
 		}
-		h.app.Auth.WaitRecovery() // the background work of this round stays out of the next one's timing
+		h.app.Services.Recovery.WaitRecovery() // the background work of this round stays out of the next one's timing
 	}
 	base := median(durations["unknown account"])
 	for name, d := range durations {
@@ -453,12 +453,12 @@ func TestRequireVerifiedEmailOnPasskeySecondStepAndOIDC(t *testing.T) {
 	f := newOIDC(t, func(c *app.Config) { cfg = *c })
 	ctx := context.Background()
 	const cyPassword = "cy's unverified phrase"
-	cy, err := f.app.Auth.CreateUser(ctx, auth.RegisterInput{Username: "cyd", Password: cyPassword}, auth.RoleUser)
+	cy, err := f.app.Services.Accounts.CreateUser(ctx, auth.RegisterInput{Username: "cyd", Password: cyPassword}, auth.RoleUser)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.users["cy"] = cy
-	if f.tokens["cy"], err = f.app.Auth.Login(ctx, auth.LoginInput{Identifier: "cyd", Password: cyPassword}); err != nil {
+	if f.tokens["cy"], err = f.app.Services.Sessions.Login(ctx, auth.LoginInput{Identifier: "cyd", Password: cyPassword}); err != nil {
 		t.Fatal(err)
 	}
 	secret, _ := f.enrol("cy")

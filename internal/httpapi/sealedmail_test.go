@@ -34,7 +34,7 @@ func TestADatabaseCopyHoldsNoLiveLink(t *testing.T) {
 			t.Fatalf("%s %s: %d %s", r.method, r.path, w.Code, w.Body)
 		}
 	}
-	h.app.Auth.WaitRecovery()
+	h.app.Services.Recovery.WaitRecovery()
 	if live := h.liveLinkTokens(storetest.Copy(t, h.store)); len(live) != 0 {
 		t.Fatalf("a copy of the database taken while the mail is queued holds %d live link token(s): %v", len(live), live)
 	}

@@ -33,7 +33,7 @@ type KeySet interface {
 
 // Deps are the server's collaborators, built by cmd/gatehouse.
 type Deps struct {
-	Auth           *auth.Service
+	Auth           *auth.Services // the use cases: d.Auth.Sessions.Login, ...
 	Guard          *guard.Guard
 	Books          *books.Service // every book rule, for the API and the pages
 	OIDC           *oidc.Service  // the OpenID Connect provider

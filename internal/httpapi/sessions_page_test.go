@@ -20,7 +20,7 @@ func TestSessionsPaged(t *testing.T) {
 		h := newHarness(t)
 		want := []string{}
 		for range 4 { // ann has 5 sessions: these and the harness's, which is the oldest
-			tok, err := h.app.Auth.Login(context.Background(), auth.LoginInput{Identifier: "ann", Password: annPassword})
+			tok, err := h.app.Services.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann", Password: annPassword})
 			if err != nil {
 				t.Fatal(err)
 			}

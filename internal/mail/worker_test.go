@@ -22,6 +22,7 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
+// newClock is the injected time source, at t0, that tests move by hand.
 func newClock() *testsupport.Clock { return testsupport.NewClock(t0) }
 
 func sender(t *testing.T, s *mailtest.Server) *mail.SMTPSender {

@@ -41,7 +41,7 @@ const changesLockKey = "7449363237540164979"
 
 // userChangesKept is how long a changed user stays in the feed. Instances
 // read the feed every half second; one that could not for this long drops its
-// whole user cache (auth.Service.SyncChanges), so none can miss a change.
+// whole user cache (auth.Feed.SyncChanges), so none can miss a change.
 const userChangesKept = 24 * time.Hour
 
 // change is one entry a transaction adds to the feed.

@@ -159,7 +159,7 @@ func TestBrowserJourney(t *testing.T) {
 	run("books at 375 px", chromedp.Navigate(base+"/books"), chromedp.WaitVisible("#title", chromedp.ByID), screenshot(t, "books-375px"))
 
 	// An administrator (made from the command line) disables Ada.
-	if _, err := gatehouse.Auth.CreateUser(context.Background(),
+	if _, err := gatehouse.Services.Accounts.CreateUser(context.Background(),
 		auth.RegisterInput{Email: "root@example.com", Password: "root passphrase here"}, auth.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}

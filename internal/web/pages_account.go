@@ -8,7 +8,8 @@ import (
 )
 
 // The account's pages: login, sign-up, dashboard, sessions, password, and
-// the pages of mailed links. The rules are auth.Service's, as for the API.
+// the pages of mailed links. The rules are auth.Accounts', auth.Sessions' and
+// auth.Recovery's, as for the API.
 
 // LoginPage serves GET / and GET /login.
 func (site *Site) LoginPage(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +41,7 @@ func (site *Site) SignupForm(w http.ResponseWriter, r *http.Request) {
 	in := auth.RegisterInput{Email: r.PostFormValue("email"), Username: r.PostFormValue("username"),
 		Name: r.PostFormValue("name"), Password: r.PostFormValue("password")}
 	if err == nil {
-		_, err = site.Auth.Register(r.Context(), in)
+		_, err = site.Accounts.Register(r.Context(), in)
 	}
 	if err != nil {
 		site.renderFormError(w, r, "signup", err, map[string]string{"email": in.Email, "username": in.Username, "name": in.Name})
@@ -57,7 +58,7 @@ func (site *Site) LoginForm(w http.ResponseWriter, r *http.Request) {
 	identifier := firstOf(r.PostFormValue("identifier"), r.PostFormValue("email"), r.PostFormValue("username"))
 	var tokens *auth.Tokens
 	if err == nil {
-		tokens, err = site.Auth.Login(r.Context(), auth.LoginInput{Identifier: identifier, Password: r.PostFormValue("password"), Client: site.Client(r)})
+		tokens, err = site.Sessions.Login(r.Context(), auth.LoginInput{Identifier: identifier, Password: r.PostFormValue("password"), Client: site.Client(r)})
 	}
 	var mr *auth.MFARequired
 	if errors.As(err, &mr) {
@@ -122,7 +123,7 @@ func (site *Site) Dashboard(w http.ResponseWriter, r *http.Request, s *Session) 
 // NameForm serves POST /dashboard/name.
 func (site *Site) NameForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	name := r.PostFormValue("name")
-	if _, err := site.Auth.UpdateProfile(r.Context(), s.Claims.Subject, &name); err != nil {
+	if _, err := site.Accounts.UpdateProfile(r.Context(), s.Claims.Subject, &name); err != nil {
 		p := s.page("Dashboard")
 		status := site.formError(w, r, &p, err, map[string]string{auth.CodeInvalidRequest: "name"})
 		site.Pages.Render(w, status, "dashboard", p)
@@ -133,7 +134,7 @@ func (site *Site) NameForm(w http.ResponseWriter, r *http.Request, s *Session) {
 
 // VerifyRequestForm serves POST /dashboard/verify.
 func (site *Site) VerifyRequestForm(w http.ResponseWriter, r *http.Request, s *Session) {
-	if err := site.Auth.RequestVerification(r.Context(), s.Claims.Subject, site.Client(r)); err != nil {
+	if err := site.Recovery.RequestVerification(r.Context(), s.Claims.Subject, site.Client(r)); err != nil {
 		p := s.page("Dashboard")
 		status := site.formError(w, r, &p, err, map[string]string{auth.CodeInvalidRequest: "verify", auth.CodeTooManyRequests: "verify"})
 		site.Pages.Render(w, status, "dashboard", p)
@@ -145,7 +146,7 @@ func (site *Site) VerifyRequestForm(w http.ResponseWriter, r *http.Request, s *S
 // ChangeEmailForm serves POST /dashboard/email.
 func (site *Site) ChangeEmailForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	email := r.PostFormValue("email")
-	err := site.Auth.RequestEmailChange(r.Context(), auth.ChangeEmailInput{UserID: s.Claims.Subject, SessionID: s.Claims.SessionID, Email: email,
+	err := site.Recovery.RequestEmailChange(r.Context(), auth.ChangeEmailInput{UserID: s.Claims.Subject, SessionID: s.Claims.SessionID, Email: email,
 		Password: r.PostFormValue("password"), Client: site.Client(r)})
 	if err != nil {
 		p := s.page("Dashboard")
@@ -163,7 +164,7 @@ func (site *Site) ChangeEmailForm(w http.ResponseWriter, r *http.Request, s *Ses
 
 // SessionsPage serves GET /sessions.
 func (site *Site) SessionsPage(w http.ResponseWriter, r *http.Request, s *Session) {
-	list, _, err := site.Auth.Sessions(r.Context(), s.Claims.Subject, auth.SessionPage{Limit: 200}) // the newest 200
+	list, _, err := site.Sessions.Sessions(r.Context(), s.Claims.Subject, auth.SessionPage{Limit: 200}) // the newest 200
 	if err != nil {
 		site.renderError(w, r, err)
 		return
@@ -186,12 +187,12 @@ func (site *Site) SessionsPage(w http.ResponseWriter, r *http.Request, s *Sessio
 
 // EndSessionForm serves POST /sessions/{id}/end.
 func (site *Site) EndSessionForm(w http.ResponseWriter, r *http.Request, s *Session) {
-	site.afterSessionsForm(w, r, "one", site.Auth.EndSession(r.Context(), s.Claims.Subject, r.PathValue("id")))
+	site.afterSessionsForm(w, r, "one", site.Sessions.EndSession(r.Context(), s.Claims.Subject, r.PathValue("id")))
 }
 
 // EndOtherSessionsForm serves POST /sessions/end-others.
 func (site *Site) EndOtherSessionsForm(w http.ResponseWriter, r *http.Request, s *Session) {
-	site.afterSessionsForm(w, r, "others", site.Auth.EndOtherSessions(r.Context(), s.Claims.Subject, s.Claims.SessionID))
+	site.afterSessionsForm(w, r, "others", site.Sessions.EndOtherSessions(r.Context(), s.Claims.Subject, s.Claims.SessionID))
 }
 
 func (site *Site) afterSessionsForm(w http.ResponseWriter, r *http.Request, done string, err error) {
@@ -210,7 +211,7 @@ func (site *Site) PasswordPage(w http.ResponseWriter, r *http.Request, s *Sessio
 // PasswordForm serves POST /password: on success the browser gets the
 // cookies of its new session.
 func (site *Site) PasswordForm(w http.ResponseWriter, r *http.Request, s *Session) {
-	tokens, err := site.Auth.ChangePassword(r.Context(), auth.ChangePasswordInput{UserID: s.Claims.Subject, SessionID: s.Claims.SessionID,
+	tokens, err := site.Sessions.ChangePassword(r.Context(), auth.ChangePasswordInput{UserID: s.Claims.Subject, SessionID: s.Claims.SessionID,
 		Current: r.PostFormValue("current_password"), New: r.PostFormValue("new_password"), Client: site.Client(r)})
 	if err != nil {
 		p := s.page("Change password")

@@ -15,7 +15,7 @@ import (
 func (site *Site) AdminUsersPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	q := r.URL.Query()
 	f := auth.UserFilter{Prefix: q.Get("q"), Limit: 50, After: q.Get("cursor")}
-	users, next, err := site.Auth.ListUsers(r.Context(), f)
+	users, next, err := site.Accounts.ListUsers(r.Context(), f)
 	if err != nil {
 		site.renderError(w, r, err)
 		return
@@ -37,7 +37,7 @@ func (site *Site) AdminUsersPage(w http.ResponseWriter, r *http.Request, s *Sess
 }
 
 // AdminUserForm serves POST /admin/users/{id}: role or disabled, as
-// PATCH /users/{id} does, through the same auth.Service.AdminUpdate.
+// PATCH /users/{id} does, through the same auth.Accounts.AdminUpdate.
 func (site *Site) AdminUserForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
@@ -56,7 +56,7 @@ func (site *Site) AdminUserForm(w http.ResponseWriter, r *http.Request, s *Sessi
 		}
 		disabled = &b
 	}
-	if _, err := site.Auth.AdminUpdate(r.Context(), s.Claims.Subject, r.PathValue("id"), role, disabled); err != nil {
+	if _, err := site.Accounts.AdminUpdate(r.Context(), s.Claims.Subject, r.PathValue("id"), role, disabled); err != nil {
 		site.renderError(w, r, err)
 		return
 	}
@@ -68,9 +68,9 @@ func (site *Site) AdminUserForm(w http.ResponseWriter, r *http.Request, s *Sessi
 }
 
 // AdminMFAResetForm serves POST /admin/users/{id}/mfa-reset, as
-// DELETE /users/{id}/mfa does, through auth.Service.ResetMFA.
+// DELETE /users/{id}/mfa does, through auth.Factors.ResetMFA.
 func (site *Site) AdminMFAResetForm(w http.ResponseWriter, r *http.Request, s *Session) {
-	if err := site.Auth.ResetMFA(auth.WithActor(r.Context(), s.Claims.Subject), s.Claims.Subject, r.PathValue("id")); err != nil {
+	if err := site.Factors.ResetMFA(auth.WithActor(r.Context(), s.Claims.Subject), s.Claims.Subject, r.PathValue("id")); err != nil {
 		site.renderError(w, r, err)
 		return
 	}

@@ -17,7 +17,7 @@ import (
 // (authenticator app, recovery codes, passkeys), the re-authentication
 // form. No JavaScript but the passkey ceremonies': forms, a QR code drawn
 // as inline SVG, and a data: link to download the recovery codes. The rules
-// are auth.Service's, as for the JSON API.
+// are auth.Factors' and auth.Passkeys', as for the JSON API.
 
 // toSecondStep answers a page login whose password was right and that needs
 // a second factor: the mfa_token goes in an HttpOnly cookie, the browser to
@@ -45,7 +45,7 @@ func (site *Site) LoginMFAPage(w http.ResponseWriter, r *http.Request) {
 // its cookie (a passkey only when the user has one).
 func (site *Site) secondStepPage(w http.ResponseWriter, r *http.Request, next string) Page {
 	data := SecondStep{TOTP: true} // an ended sign-in: the forms answer why
-	if methods := site.Auth.MFAChallengeMethods(r.Context(), mfaToken(r)); methods != nil {
+	if methods := site.Passkeys.MFAChallengeMethods(r.Context(), mfaToken(r)); methods != nil {
 		data = SecondStep{TOTP: slices.Contains(methods, auth.MethodTOTP), Passkey: slices.Contains(methods, auth.MethodPasskey)}
 	}
 	return Page{Title: "Two-step sign-in", CSRF: ensureCSRFCookie(w, r), Next: next, Data: data}
@@ -56,7 +56,7 @@ func (site *Site) LoginMFAForm(w http.ResponseWriter, r *http.Request) {
 	err := site.parsePost(r)
 	var tokens *auth.Tokens
 	if err == nil {
-		tokens, err = site.Auth.LoginMFA(r.Context(), auth.MFALoginInput{Token: mfaToken(r), Code: r.PostFormValue("code"),
+		tokens, err = site.Sessions.LoginMFA(r.Context(), auth.MFALoginInput{Token: mfaToken(r), Code: r.PostFormValue("code"),
 			RecoveryCode: r.PostFormValue("recovery_code"), Client: site.Client(r)})
 	}
 	if err != nil {
@@ -80,7 +80,7 @@ func (site *Site) PasskeyLoginForm(w http.ResponseWriter, r *http.Request) {
 	}
 	var tokens *auth.Tokens
 	if err == nil {
-		tokens, err = site.Auth.LoginPasskey(r.Context(), cred, site.Client(r))
+		tokens, err = site.Passkeys.LoginPasskey(r.Context(), cred, site.Client(r))
 	}
 	if err != nil {
 		p := Page{Title: "Log in", CSRF: ensureCSRFCookie(w, r), Next: safeNext(r.PostFormValue("next")), Form: map[string]string{}}
@@ -98,7 +98,7 @@ func (site *Site) PasskeyMFABegin(w http.ResponseWriter, r *http.Request) {
 	err := site.parsePost(r)
 	var opts json.RawMessage
 	if err == nil {
-		opts, err = site.Auth.BeginPasskeyMFA(r.Context(), mfaToken(r), site.Client(r))
+		opts, err = site.Passkeys.BeginPasskeyMFA(r.Context(), mfaToken(r), site.Client(r))
 	}
 	if err != nil {
 		httpjson.Error(w, r, site.Log, err)
@@ -118,7 +118,7 @@ func (site *Site) PasskeyMFAForm(w http.ResponseWriter, r *http.Request) {
 	}
 	var tokens *auth.Tokens
 	if err == nil {
-		tokens, err = site.Auth.LoginMFAPasskey(r.Context(), mfaToken(r), cred, site.Client(r))
+		tokens, err = site.Passkeys.LoginMFAPasskey(r.Context(), mfaToken(r), cred, site.Client(r))
 	}
 	if err != nil {
 		p := site.secondStepPage(w, r, safeNext(r.PostFormValue("next")))
@@ -133,12 +133,12 @@ func (site *Site) PasskeyMFAForm(w http.ResponseWriter, r *http.Request) {
 
 // security fills the security page's content for s's user.
 func (site *Site) security(r *http.Request, s *Session) (*Security, error) {
-	u, err := site.Auth.User(r.Context(), s.Claims.Subject)
+	u, err := site.Accounts.User(r.Context(), s.Claims.Subject)
 	if err != nil {
 		return nil, err
 	}
-	sec := &Security{TOTP: u.MFA.TOTP, PasskeysOn: site.Auth.PasskeysEnabled()}
-	keys, err := site.Auth.Passkeys(r.Context(), u.ID)
+	sec := &Security{TOTP: u.MFA.TOTP, PasskeysOn: site.Passkeys.PasskeysEnabled()}
+	keys, err := site.Passkeys.Passkeys(r.Context(), u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +150,11 @@ func (site *Site) security(r *http.Request, s *Session) (*Security, error) {
 		sec.Passkeys = append(sec.Passkeys, Passkey{ID: k.ID, Name: k.Name, Created: when(k.CreatedAt), LastUsed: last})
 	}
 	if sec.TOTP {
-		if sec.CodesLeft, err = site.Auth.RecoveryCodesLeft(r.Context(), u.ID); err != nil {
+		if sec.CodesLeft, err = site.Factors.RecoveryCodesLeft(r.Context(), u.ID); err != nil {
 			return nil, err
 		}
 	} else {
-		en, ok, err := site.Auth.PendingTOTP(r.Context(), u.ID, s.Claims.SessionID)
+		en, ok, err := site.Factors.PendingTOTP(r.Context(), u.ID, s.Claims.SessionID)
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +200,7 @@ func (site *Site) SecurityPage(w http.ResponseWriter, r *http.Request, s *Sessio
 // EnrolTOTPForm serves POST /security/totp: an authenticator app to set up.
 func (site *Site) EnrolTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "", func(ctx context.Context) ([]string, error) {
-		_, err := site.Auth.EnrolTOTP(ctx, s.Claims.Subject, s.Claims.SessionID)
+		_, err := site.Factors.EnrolTOTP(ctx, s.Claims.Subject, s.Claims.SessionID)
 		return nil, err
 	})
 }
@@ -209,14 +209,14 @@ func (site *Site) EnrolTOTPForm(w http.ResponseWriter, r *http.Request, s *Sessi
 // turns it on, and the page shows the recovery codes once.
 func (site *Site) ConfirmTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "", func(ctx context.Context) ([]string, error) {
-		return site.Auth.ConfirmTOTP(ctx, s.Claims.Subject, s.Claims.SessionID, r.PostFormValue("code"), site.Client(r))
+		return site.Factors.ConfirmTOTP(ctx, s.Claims.Subject, s.Claims.SessionID, r.PostFormValue("code"), site.Client(r))
 	})
 }
 
 // RemoveTOTPForm serves POST /security/totp/remove.
 func (site *Site) RemoveTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "removed", func(ctx context.Context) ([]string, error) {
-		return nil, site.Auth.RemoveTOTP(ctx, s.Claims.Subject, s.Claims.SessionID)
+		return nil, site.Factors.RemoveTOTP(ctx, s.Claims.Subject, s.Claims.SessionID)
 	})
 }
 
@@ -224,7 +224,7 @@ func (site *Site) RemoveTOTPForm(w http.ResponseWriter, r *http.Request, s *Sess
 // once.
 func (site *Site) RecoveryCodesForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "", func(ctx context.Context) ([]string, error) {
-		return site.Auth.NewRecoveryCodes(ctx, s.Claims.Subject, s.Claims.SessionID)
+		return site.Factors.NewRecoveryCodes(ctx, s.Claims.Subject, s.Claims.SessionID)
 	})
 }
 
@@ -234,7 +234,7 @@ func (site *Site) AddPasskeyForm(w http.ResponseWriter, r *http.Request, s *Sess
 	site.securityForm(w, r, s, "passkey", func(ctx context.Context) ([]string, error) {
 		cred, err := httpjson.Credential(json.RawMessage(r.PostFormValue("credential")))
 		if err == nil {
-			_, err = site.Auth.FinishPasskeyRegistration(ctx, s.Claims.Subject, s.Claims.SessionID, r.PostFormValue("name"), cred)
+			_, err = site.Passkeys.FinishPasskeyRegistration(ctx, s.Claims.Subject, s.Claims.SessionID, r.PostFormValue("name"), cred)
 		}
 		return nil, err
 	})
@@ -243,7 +243,7 @@ func (site *Site) AddPasskeyForm(w http.ResponseWriter, r *http.Request, s *Sess
 // RenamePasskeyForm serves POST /security/passkeys/{id}/rename.
 func (site *Site) RenamePasskeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "", func(ctx context.Context) ([]string, error) {
-		_, err := site.Auth.RenamePasskey(ctx, s.Claims.Subject, r.PathValue("id"), r.PostFormValue("name"))
+		_, err := site.Passkeys.RenamePasskey(ctx, s.Claims.Subject, r.PathValue("id"), r.PostFormValue("name"))
 		return nil, err
 	})
 }
@@ -251,7 +251,7 @@ func (site *Site) RenamePasskeyForm(w http.ResponseWriter, r *http.Request, s *S
 // RemovePasskeyForm serves POST /security/passkeys/{id}/remove.
 func (site *Site) RemovePasskeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "passkey-removed", func(ctx context.Context) ([]string, error) {
-		return nil, site.Auth.RemovePasskey(ctx, s.Claims.Subject, s.Claims.SessionID, r.PathValue("id"))
+		return nil, site.Passkeys.RemovePasskey(ctx, s.Claims.Subject, s.Claims.SessionID, r.PathValue("id"))
 	})
 }
 
@@ -302,7 +302,7 @@ func (site *Site) securityForm(w http.ResponseWriter, r *http.Request, s *Sessio
 // ReauthForm serves POST /security/reauthenticate: a password or a code
 // renews the session's sign-in time (and its cookies).
 func (site *Site) ReauthForm(w http.ResponseWriter, r *http.Request, s *Session) {
-	tokens, err := site.Auth.Reauthenticate(r.Context(), auth.ReauthInput{UserID: s.Claims.Subject, SessionID: s.Claims.SessionID,
+	tokens, err := site.Sessions.Reauthenticate(r.Context(), auth.ReauthInput{UserID: s.Claims.Subject, SessionID: s.Claims.SessionID,
 		Password: r.PostFormValue("password"), Code: r.PostFormValue("code"), Client: site.Client(r)})
 	if err != nil {
 		sec, perr := site.security(r, s)

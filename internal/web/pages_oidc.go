@@ -22,7 +22,7 @@ func (site *Site) browserOf(w http.ResponseWriter, r *http.Request, checkCSRF bo
 	if err != nil {
 		return nil, csrf, nil
 	}
-	sess, err := site.Auth.BrowserSession(r.Context(), claims.SessionID, claims.Subject)
+	sess, err := site.Sessions.BrowserSession(r.Context(), claims.SessionID, claims.Subject)
 	if err != nil {
 		return nil, csrf, nil
 	}

@@ -28,7 +28,7 @@ func (site *Site) ForgotForm(w http.ResponseWriter, r *http.Request) {
 	err := site.parsePost(r)
 	ident := r.PostFormValue("identifier")
 	if err == nil {
-		err = site.Auth.ForgotPassword(r.Context(), ident, site.Client(r))
+		err = site.Recovery.ForgotPassword(r.Context(), ident, site.Client(r))
 	}
 	p := Page{Title: "Forgot password", CSRF: ensureCSRFCookie(w, r), Form: map[string]string{"identifier": ident}}
 	status := http.StatusOK
@@ -47,7 +47,7 @@ func (site *Site) ResendVerificationForm(w http.ResponseWriter, r *http.Request)
 	err := site.parsePost(r)
 	ident := r.PostFormValue("identifier")
 	if err == nil {
-		err = site.Auth.ResendVerification(r.Context(), ident, site.Client(r))
+		err = site.Recovery.ResendVerification(r.Context(), ident, site.Client(r))
 	}
 	p := Page{Title: "Log in", CSRF: ensureCSRFCookie(w, r), Form: map[string]string{"identifier": ident}}
 	status := http.StatusOK
@@ -104,7 +104,7 @@ func (site *Site) ResetForm(w http.ResponseWriter, r *http.Request) {
 		err, byField = auth.Errorf(auth.CodeInvalidRequest, "The two passwords differ."), map[string]string{auth.CodeInvalidRequest: "confirm_password"}
 	}
 	if err == nil {
-		err = site.Auth.ResetPassword(r.Context(), auth.ResetPasswordInput{Token: token, NewPassword: pw,
+		err = site.Recovery.ResetPassword(r.Context(), auth.ResetPasswordInput{Token: token, NewPassword: pw,
 			Code: r.PostFormValue("code"), RecoveryCode: r.PostFormValue("recovery_code"), Client: site.Client(r)})
 	}
 	if err != nil {
@@ -125,12 +125,12 @@ func (site *Site) ResetForm(w http.ResponseWriter, r *http.Request) {
 
 // VerifyForm serves POST /verify-email.
 func (site *Site) VerifyForm(w http.ResponseWriter, r *http.Request) {
-	site.spendLinkForm(w, r, verifyPage, site.Auth.VerifyEmail, "Your email address is verified.")
+	site.spendLinkForm(w, r, verifyPage, site.Recovery.VerifyEmail, "Your email address is verified.")
 }
 
 // ConfirmForm serves POST /confirm-email.
 func (site *Site) ConfirmForm(w http.ResponseWriter, r *http.Request) {
-	site.spendLinkForm(w, r, confirmPage, site.Auth.ConfirmEmailChange, "Your email address is changed and verified.")
+	site.spendLinkForm(w, r, confirmPage, site.Recovery.ConfirmEmailChange, "Your email address is changed and verified.")
 }
 
 func (site *Site) spendLinkForm(w http.ResponseWriter, r *http.Request, lp linkPage, spend func(context.Context, auth.LinkInput) (auth.User, error), done string) {

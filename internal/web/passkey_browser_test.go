@@ -20,7 +20,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	ctx := newBrowser(t)
 	base, gatehouse := apptest.Start(t, "localhost") // http://localhost:PORT: a secure context, RP ID localhost
 	// No address: an unverified one could not enrol a passkey.
-	if _, err := gatehouse.Auth.CreateUser(context.Background(), auth.RegisterInput{Username: "grace", Name: "Grace",
+	if _, err := gatehouse.Services.Accounts.CreateUser(context.Background(), auth.RegisterInput{Username: "grace", Name: "Grace",
 		Password: "cobol compiler 1959"}, auth.RoleUser); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	if got := text(ctx, t, ".error"); !strings.Contains(got, "could not be verified") || strings.Contains(location(ctx, t), "/dashboard") {
 		t.Fatalf("clone: %q at %s", got, location(ctx, t))
 	}
-	events, _, err := gatehouse.Auth.AuditEvents(context.Background(), auth.AuditFilter{Event: auth.EventPasskeyCloned, Limit: 5})
+	events, _, err := gatehouse.Services.Accounts.AuditEvents(context.Background(), auth.AuditFilter{Event: auth.EventPasskeyCloned, Limit: 5})
 	if err != nil || len(events) != 1 {
 		t.Fatalf("clone audit %v %v", events, err)
 	}

@@ -28,7 +28,7 @@ func TestBrowserPasswordRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, gatehouse := apptest.Start(t, "localhost", func(c *app.Config) { c.Mail = sender })
-	if _, err := gatehouse.Auth.CreateUser(context.Background(),
+	if _, err := gatehouse.Services.Accounts.CreateUser(context.Background(),
 		auth.RegisterInput{Email: "grace@example.com", Password: "the first password"}, auth.RoleUser); err != nil {
 		t.Fatal(err)
 	}

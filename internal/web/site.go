@@ -20,12 +20,16 @@ import (
 // them (routes.go); signed-in pages through SignedIn and Admin, which check
 // the session before the handler runs.
 type Site struct {
-	Auth  *auth.Service
-	Guard *guard.Guard
-	Books *books.Service
-	OIDC  *oidc.Service // nil: no authorization pages
-	Pages *Pages
-	Log   *slog.Logger
+	Accounts *auth.Accounts
+	Sessions *auth.Sessions
+	Recovery *auth.Recovery
+	Factors  *auth.Factors
+	Passkeys *auth.Passkeys
+	Guard    *guard.Guard
+	Books    *books.Service
+	OIDC     *oidc.Service // nil: no authorization pages
+	Pages    *Pages
+	Log      *slog.Logger
 	// Client is the caller as the audit log records it; httpapi supplies
 	// it, as it knows the trusted proxies.
 	Client func(*http.Request) auth.Client
@@ -82,7 +86,7 @@ func (site *Site) session(w http.ResponseWriter, r *http.Request) (*Session, boo
 		toLogin(w, r)
 		return nil, false
 	}
-	u, err := site.Auth.User(r.Context(), claims.Subject)
+	u, err := site.Accounts.User(r.Context(), claims.Subject)
 	if err != nil {
 		toLogin(w, r)
 		return nil, false
@@ -129,7 +133,7 @@ func (site *Site) pageClaims(w http.ResponseWriter, r *http.Request, checkCSRF b
 		if checkCSRF && !guard.IsSafeMethod(r.Method) && site.Guard.CheckCSRF(r) != nil {
 			return nil, "", errFormExpired
 		}
-		tokens, err := site.Auth.Refresh(r.Context(), refresh.Value)
+		tokens, err := site.Sessions.Refresh(r.Context(), refresh.Value)
 		if err != nil {
 			ClearSessionCookies(w)
 			return nil, "", errNoPageSession
