@@ -448,6 +448,7 @@ func TestConfigErrors(t *testing.T) {
 // is opened or served: with the flags first, "client list" would otherwise
 // be ignored and a server started.
 func TestServeRefusesStrayArguments(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
