@@ -11,6 +11,7 @@ import (
 )
 
 func TestAuditRetentionFlag(t *testing.T) {
+	t.Parallel()
 	var c config
 	fs := newFlagSet("serve", &c, true, io.Discard)
 	if _, err := parseConfig(fs, nil, func(string) string { return "" }, &c); err != nil || c.AuditRetention != 2160*time.Hour {

@@ -30,6 +30,7 @@ func clientAlg(t *testing.T, db, id string) string {
 // GATEHOUSE_SIGNING_ALG when the environment sets it, before any server
 // has started on the database.
 func TestClientAddDefaultsToTheServersAlgorithm(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	s.stop()
 	id, _ := addClient(t, s.db, "--name", "Plain", "--redirect-uri", "https://rp.example/cb")

@@ -12,6 +12,7 @@ import (
 // A wildcard, or anything that is not an exact origin, is refused at start
 // with one line naming the flag, exit 2; nothing is served.
 func TestCORSOriginsRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -52,6 +53,7 @@ func TestCORSOriginsRefusedAtStart(t *testing.T) {
 // The flag (and its variable) open the JSON API to the listed origins on the
 // real server.
 func TestCORSOriginsServed(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", "--cors-origins", "http://localhost:3000, https://app.example.com")
 	// The start-up line shows the origins in effect, as parsed.
 	if line := s.stdout.String(); !strings.Contains(line, ", cors-origins http://localhost:3000,https://app.example.com)\n") {

@@ -14,6 +14,7 @@ import (
 // configuration is app.Defaults(), the one source of defaults, and the help
 // shows the limits in the N/duration form their flags read.
 func TestFlagDefaultsAreAppDefaults(t *testing.T) {
+	t.Parallel()
 	var c config
 	fs := newFlagSet("serve", &c, true, io.Discard)
 	if _, err := parseConfig(fs, nil, func(string) string { return "" }, &c); err != nil {
@@ -46,6 +47,7 @@ func TestFlagDefaultsAreAppDefaults(t *testing.T) {
 }
 
 func TestLimitFlag(t *testing.T) {
+	t.Parallel()
 	for l, want := range map[ratelimit.Limit]string{
 		ratelimit.Per(20, time.Minute, 20):           "20/1m",
 		ratelimit.Per(20, time.Hour, 20):             "20/1h",

@@ -59,6 +59,7 @@ func directives(text, sep string) map[string][]string {
 }
 
 func TestSystemdUnitServesSandboxed(t *testing.T) {
+	t.Parallel()
 	unit := directives(readDeploy(t, "gatehouse.service"), "=")
 	if got := unit["ExecStart"]; len(got) != 1 || !strings.HasSuffix(got[0], "/gatehouse serve") {
 		t.Errorf("ExecStart %q, want the gatehouse binary serving", got)
@@ -85,6 +86,7 @@ func TestSystemdUnitServesSandboxed(t *testing.T) {
 }
 
 func TestDockerfileBuildsAStaticNonRootImage(t *testing.T) {
+	t.Parallel()
 	text := readDeploy(t, "Dockerfile")
 	stages := strings.Split(text, "\nFROM ")
 	final := directives("FROM "+stages[len(stages)-1], " ")
@@ -123,6 +125,7 @@ func TestDockerfileBuildsAStaticNonRootImage(t *testing.T) {
 var composeVariable = regexp.MustCompile(`\$\{([A-Z_]+)(?::-([^}]*)|:\?[^}]*)?\}`)
 
 func TestComposeRunsTwoInstancesOnPostgresAndRedis(t *testing.T) {
+	t.Parallel()
 	var file struct {
 		Services map[string]struct {
 			Image       string

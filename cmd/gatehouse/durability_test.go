@@ -88,18 +88,11 @@ func refreshAt(c *http.Client, base, token string) (int, string) {
 // flight at the kill, whose outcome no client learned; for them, the spent
 // token before the newest one must be detected as reuse.
 func TestKilledUnderRefreshLoadLosesNoAnsweredRotation(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills the gatehouse binary; skipped with -short")
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go command is needed to build the gatehouse binary")
-	}
-	dir := t.TempDir()
-	bin, db := filepath.Join(dir, "gatehouse"), filepath.Join(dir, "gatehouse.db")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin, db := gatehouseBinary(t), filepath.Join(t.TempDir(), "gatehouse.db")
 	p := startProcess(t, bin, db)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
 

@@ -13,6 +13,7 @@ import (
 // A database left world-readable by an earlier version is narrowed to 0600
 // when the server starts, and the server says so in one log line.
 func TestServeTightensAWorldReadableDatabase(t *testing.T) {
+	t.Parallel()
 	old := syscall.Umask(0o022)
 	t.Cleanup(func() { syscall.Umask(old) })
 	db := filepath.Join(t.TempDir(), "gatehouse.db")

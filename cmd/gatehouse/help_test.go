@@ -102,6 +102,7 @@ func TestEveryCommandsHelpListsExactlyItsFlags(t *testing.T) {
 // command of the contract's table that exists, and serve's flags; a
 // group's help lists exactly its subcommands; an unknown one is exit 2.
 func TestHelpListsEveryCommand(t *testing.T) {
+	t.Parallel()
 	_, overview, _ := runHelp("help")
 	for _, args := range [][]string{{"--help"}, {"-h"}} {
 		if code, out, errOut := runHelp(args...); code != 0 || errOut != "" || out != overview {
@@ -148,6 +149,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 }
 
 func TestVersionSaysWhatTheBuildRecorded(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		info *debug.BuildInfo
@@ -179,6 +181,7 @@ func TestVersionSaysWhatTheBuildRecorded(t *testing.T) {
 // TestHelpOfHelpIsTheOverview: "gatehouse help --help" (and -h) is asked
 // by people looking for the commands: it prints them, exit 0.
 func TestHelpOfHelpIsTheOverview(t *testing.T) {
+	t.Parallel()
 	_, overview, _ := runHelp("help")
 	for _, args := range [][]string{{"help", "--help"}, {"help", "-h"}, {"help", "-help"}} {
 		if code, out, errOut := runHelp(args...); code != 0 || errOut != "" || out != overview {
@@ -193,6 +196,7 @@ func TestHelpOfHelpIsTheOverview(t *testing.T) {
 // TestUnknownCommandIsOneLine: a mistyped command gets one line that names
 // it and says where the commands are, not the whole usage.
 func TestUnknownCommandIsOneLine(t *testing.T) {
+	t.Parallel()
 	const want = "gatehouse: unknown command \"frobnicate\": run 'gatehouse help' for the commands\n"
 	for _, args := range [][]string{{"frobnicate"}, {"frobnicate", "--db", "x.db"}, {"help", "frobnicate"}} {
 		if code, out, errOut := runHelp(args...); code != 2 || out != "" || errOut != want {

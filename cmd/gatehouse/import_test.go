@@ -58,6 +58,7 @@ func seedDB(t *testing.T, schema string, rows ...[]any) string {
 }
 
 func TestImportFlask(t *testing.T) {
+	t.Parallel()
 	bc, _ := bcrypt.GenerateFromPassword([]byte("hunter2 but longer"), bcrypt.MinCost)
 	seeds := map[string]string{
 		// seed 000: GeeksforGeeks, werkzeug hashes, login by email.
@@ -131,6 +132,7 @@ func TestImportFlask(t *testing.T) {
 }
 
 func TestImportRefusesWhatItCannotRead(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	noTable := seedDB(t, `CREATE TABLE things (id INTEGER)`)
 	if code := run(context.Background(), []string{"import", "flask", "--db", filepath.Join(t.TempDir(), "g.db"), noTable}, func(string) string { return "" }, strings.NewReader(""), &out, &errb); code != 1 || !strings.Contains(errb.String(), "no \"user\" or \"users\" table") {

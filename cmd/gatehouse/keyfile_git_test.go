@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // TestKeyFileInAGitWorkTreeIsWarnedOfUnlessIgnored: a master key file
@@ -29,7 +31,7 @@ func TestKeyFileInAGitWorkTreeIsWarnedOfUnlessIgnored(t *testing.T) {
 	inRepo := filepath.Join(repo, "data", "gatehouse.db.key")
 	warnings := func(path string) []string {
 		t.Helper()
-		logs := &syncBuffer{}
+		logs := &testsupport.Buffer{}
 		warnKeyFileInGit(context.Background(), path, slog.New(slog.NewTextHandler(logs, nil)))
 		if s := strings.TrimSpace(logs.String()); s != "" {
 			return strings.Split(s, "\n")
@@ -57,6 +59,7 @@ func TestKeyFileInAGitWorkTreeIsWarnedOfUnlessIgnored(t *testing.T) {
 // TestServeWarnsOfItsKeyFileInAGitWorkTree: the quick start run in a
 // project's directory, before .gitignore names the key file.
 func TestServeWarnsOfItsKeyFileInAGitWorkTree(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not on PATH")
 	}

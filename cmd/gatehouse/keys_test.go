@@ -17,6 +17,7 @@ import (
 // own guard refused). Asked for another algorithm, it makes that; a server
 // configured for ES256 still signs ES256 and accepts its own tokens.
 func TestKeysRotateKeepsTheServersAlgorithm(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "es256.db")
 	s := startServer(t, db, "--signing-alg", "ES256")
 	s.stop()

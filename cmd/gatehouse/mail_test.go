@@ -14,17 +14,19 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // runCmd runs the gatehouse command with args and no environment.
 func runCmd(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errs syncBuffer
+	var out, errs testsupport.Buffer
 	code = run(context.Background(), args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs)
 	return code, out.String(), errs.String()
 }
 
 func TestMailTestCommandSendsThroughSMTP(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{Username: "gate", Password: "smtp-pa55"})
 	code, stdout, stderr := runCmd(t, nil, "mail", "test", "ann@example.com",
 		"--smtp-url", srv.URL(), "--mail-from", "Gatehouse <noreply@example.com>", "--issuer", "https://id.example.com")
@@ -58,6 +60,7 @@ func TestMailTestCommandSendsThroughSMTP(t *testing.T) {
 }
 
 func TestMailTestCommandReportsFailure(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{Username: "gate", Password: "right", RefuseFirst: 1})
 	badPass := strings.Replace(srv.URL(), "right", "wr0ng-pa55", 1)
 	code, _, stderr := runCmd(t, nil, "mail", "test", "ann@example.com", "--smtp-url", badPass, "--mail-from", "noreply@example.com")
@@ -77,6 +80,7 @@ func TestMailTestCommandReportsFailure(t *testing.T) {
 }
 
 func TestMailConfigErrors(t *testing.T) {
+	t.Parallel()
 	const pw = "s3cret-in-url"
 	for _, tc := range []struct {
 		args []string
@@ -107,6 +111,7 @@ func TestMailConfigErrors(t *testing.T) {
 }
 
 func TestMailTestCommandWithoutSMTPWritesTheLog(t *testing.T) {
+	t.Parallel()
 	code, stdout, stderr := runCmd(t, nil, "mail", "test", "ann@example.com", "--issuer", "https://id.example.com")
 	if code != 0 || !strings.Contains(stdout, "handed to the log") {
 		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
@@ -122,6 +127,7 @@ func TestMailTestCommandWithoutSMTPWritesTheLog(t *testing.T) {
 // database no server runs on (as if a server died between enqueuing and
 // sending), then starts one: it delivers the mail through SMTP and counts it.
 func TestServerDeliversTheOutboxAfterARestart(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{Username: "gate", Password: "pw"})
 	db := filepath.Join(t.TempDir(), "gatehouse.db")
 	ctx := context.Background()
@@ -175,6 +181,7 @@ func TestServerDeliversTheOutboxAfterARestart(t *testing.T) {
 }
 
 func TestServerWithoutSMTPWarnsOnce(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	s.stop()
 	if n := strings.Count(s.stderr.String(), "mail is not sent but written to this log"); n != 1 {

@@ -25,28 +25,16 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
-
-// syncBuffer is an io.Writer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 type server struct {
 	base   string
 	db     string
 	cancel context.CancelFunc
 	exit   chan int
-	stderr *syncBuffer
-	stdout *syncBuffer
+	stderr *testsupport.Buffer
+	stdout *testsupport.Buffer
 }
 
 // masterKeys holds one master key file per PostgreSQL test database, so
@@ -83,8 +71,8 @@ func startServer(t *testing.T, db string, args ...string) *server {
 		db = filepath.Join(t.TempDir(), "gatehouse.db")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout := &syncBuffer{}
-	s := &server{db: db, cancel: cancel, exit: make(chan int, 1), stderr: &syncBuffer{}, stdout: stdout}
+	stdout := &testsupport.Buffer{}
+	s := &server{db: db, cancel: cancel, exit: make(chan int, 1), stderr: &testsupport.Buffer{}, stdout: stdout}
 	args = append(append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, masterKeyFlag(t, db, args)...), args...)
 	go func() {
 		s.exit <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), stdout, s.stderr)
@@ -217,6 +205,7 @@ func expect(t *testing.T, r response, status int) {
 // Seed 000 (GeeksforGeeks): HTML sign-up and login forms, a JWT in a cookie,
 // a protected dashboard.
 func TestSeedFlowFormsAndCookies(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.do("GET", "/signup", "", ""), 200)
@@ -247,6 +236,7 @@ func TestSeedFlowFormsAndCookies(t *testing.T) {
 // Seed 001 (freeCodeCamp, Flask-JWT-Extended): JSON login with a username,
 // a Bearer token, and a protected /get_name.
 func TestSeedFlowBearer(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.json("POST", "/register", `{"username":"grace","name":"Grace Hopper","password":"compile this please"}`), 201)
@@ -271,6 +261,7 @@ func TestSeedFlowBearer(t *testing.T) {
 // Seed 002 (bookstore): Basic-auth login, x-access-tokens, books owned per
 // user, and a /users list that no longer leaks hashes to anyone.
 func TestSeedFlowBookstore(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.json("POST", "/register", `{"username":"linus","name":"Linus","password":"free as in freedom"}`), 201)
@@ -316,6 +307,7 @@ func TestSeedFlowBookstore(t *testing.T) {
 // Seed 003 (in-memory users): /register, /login or /set-jwt, and /get-jwt
 // with the bare token in Authorization.
 func TestSeedFlowBareAuthorization(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.json("POST", "/register", `{"username":"Romel","password":"pass1425 but longer"}`), 201)
@@ -343,6 +335,7 @@ func TestSeedFlowBareAuthorization(t *testing.T) {
 }
 
 func TestRestartKeepsKeysUsersAndRevocations(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "gatehouse.db")
 	s := startServer(t, db)
 	c := newClient(t, s)
@@ -373,6 +366,7 @@ func TestRestartKeepsKeysUsersAndRevocations(t *testing.T) {
 }
 
 func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
 	if err != nil {
@@ -399,6 +393,7 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		args     []string
@@ -453,6 +448,7 @@ func TestConfigErrors(t *testing.T) {
 // is opened or served: with the flags first, "client list" would otherwise
 // be ignored and a server started.
 func TestServeRefusesStrayArguments(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -507,6 +503,7 @@ func TestDefaultAddressInUseSaysSo(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "cli.db")
 	env := func(k string) string { return map[string]string{"GATEHOUSE_DB": db}[k] }
 	cli := func(stdin string, args ...string) (int, string, string) {
@@ -582,6 +579,7 @@ func TestCommands(t *testing.T) {
 }
 
 func TestRestartKeepsRefreshFamilies(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "gatehouse.db")
 	flags := []string{"--issuer", "http://gatehouse.test", "--refresh-reuse-grace", "0s"}
 	s := startServer(t, db, flags...)
@@ -629,6 +627,7 @@ func TestLogoutReachesAnotherInstanceWithinASecond(t *testing.T) {
 // Sessions ended from the command line stay in the revocation log as long
 // as the server's tokens live (--access-ttl), not a default.
 func TestCLIRevocationsFollowAccessTTL(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "ttl.db")
 	if out, code := cliRun(t, "a strong passphrase\n", "user", "add", "--db", db, "--email", "ttl@example.com"); code != 0 {
 		t.Fatalf("user add: %s", out)

@@ -27,6 +27,7 @@ func codeAt(t *testing.T, secret string, off int64) string {
 // arrives over SMTP), need a re-authentication for new recovery codes and
 // get it, and have an administrator's command remove it all.
 func TestTwoFactorJourney(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t, mailtest.Options{})
 	s := startServer(t, "", "--smtp-url", smtp.URL(), "--mail-from", "Gatehouse <noreply@example.com>", "--reauth-max-age", "5m")
 	c := newClient(t, s)
@@ -120,6 +121,7 @@ func TestTwoFactorJourney(t *testing.T) {
 // TestTwoFactorPages, through run(): the second login page, without
 // JavaScript.
 func TestTwoFactorPages(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.json("POST", "/register", `{"username":"reader","password":"books all the way down"}`), 201)

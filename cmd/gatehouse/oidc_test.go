@@ -218,6 +218,7 @@ func (p *rp) login(t *testing.T, b *browser, issuer string, extra ...oauth2.Auth
 // client with PKCE and RS256 ID tokens, userinfo, refresh, revocation,
 // prompt=none with and without a session, max_age, end-session.
 func TestOIDCGoRelyingParty(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	issuer := s.base
 	c := newClient(t, s)
@@ -348,6 +349,7 @@ func TestOIDCGoRelyingParty(t *testing.T) {
 // code flow with PKCE (testdata/authlib_rp.py) and verifies the ID token with
 // the JWKS, once with EdDSA and once with RS256 ID tokens.
 func TestOIDCPythonAuthlib(t *testing.T) {
+	t.Parallel()
 	if out, err := exec.Command("/usr/bin/python3", "-c", "import authlib.jose, requests").CombinedOutput(); err != nil {
 		t.Skipf("the authlib client test needs /usr/bin/python3 with authlib and requests (apt-get install python3-authlib python3-requests): %s", out)
 	}

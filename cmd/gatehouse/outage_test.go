@@ -131,6 +131,7 @@ func TestDatabaseOutage(t *testing.T) {
 }
 
 func TestRedisDownDoesNotFailRequests(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "", "--redis", "redis://127.0.0.1:1/0")
 	c := newClient(t, s)
 	expect(t, c.json("POST", "/register", `{"email":"noredis@example.com","password":"limits fall back"}`), 201)

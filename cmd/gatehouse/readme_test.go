@@ -39,6 +39,7 @@ import (
 //     stands for any text within a line (ids, tokens, times). Any other
 //     comment is prose.
 func TestDocumentedShellBlocksRun(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "jq", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed: the documentation's shell blocks are not run", tool)
@@ -55,13 +56,9 @@ func TestDocumentedShellBlocksRun(t *testing.T) {
 		files = append(files, filepath.Join(root, "docs", "troubleshooting.md"))
 	}
 
-	tmp := t.TempDir()
-	bin, work := filepath.Join(tmp, "bin"), filepath.Join(tmp, "work")
+	bin, work := filepath.Dir(gatehouseBinary(t)), filepath.Join(t.TempDir(), "work")
 	if err := os.Mkdir(work, 0o700); err != nil {
 		t.Fatal(err)
-	}
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "gatehouse"), ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	env := []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
 	for _, kv := range os.Environ() {
@@ -245,6 +242,7 @@ func outputMatches(got, want []string, local *strings.Replacer) bool {
 }
 
 func TestShellStepsFollowTheConvention(t *testing.T) {
+	t.Parallel()
 	doc := "text\n" +
 		"```sh\n" +
 		"# prose at the start\n" +

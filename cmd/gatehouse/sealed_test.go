@@ -76,6 +76,7 @@ func umask022(t *testing.T) {
 // 0600, and says so once; the next start reuses it (unchanged), and the
 // tokens of the first still verify, since the sealed keys open.
 func TestMasterKeyFileIsCreatedThenReused(t *testing.T) {
+	t.Parallel()
 	umask022(t)
 	db := filepath.Join(t.TempDir(), "gatehouse.db")
 	s := startServer(t, db, "--issuer", issuerFlag)
@@ -110,6 +111,7 @@ func TestMasterKeyFileIsCreatedThenReused(t *testing.T) {
 // PostgreSQL has no default key file: serve and keys refuse to start, in one
 // line naming the flag, with exit status 2, before touching the database.
 func TestPostgresWithoutMasterKeyFileIsRefused(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"serve", "--addr", "127.0.0.1:0", "--db", "postgres://gatehouse@127.0.0.1:1/gatehouse"},
 		{"keys", "rotate", "--db", "postgresql://gatehouse@127.0.0.1:1/gatehouse"},
@@ -126,6 +128,7 @@ func TestPostgresWithoutMasterKeyFileIsRefused(t *testing.T) {
 // A key file others may read is refused, naming the flag and the fix, and
 // left as it is.
 func TestWideMasterKeyFileIsRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "master.key")
 	_, raw := seal.Generate()
@@ -151,6 +154,7 @@ func TestWideMasterKeyFileIsRefused(t *testing.T) {
 // code did) has its key sealed in place at the first start with a master
 // key, logged once; that key goes on signing, under the same kid.
 func TestExistingPlainKeysAreSealedAtFirstStart(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "old.db")
 	if out, code := cliRun(t, "", "migrate", "--db", db); code != 0 {
 		t.Fatalf("migrate: %s", out)
@@ -204,6 +208,7 @@ func TestExistingPlainKeysAreSealedAtFirstStart(t *testing.T) {
 // (TOTP secrets are sealed with the same master key; their part of this
 // test belongs with the TOTP table.)
 func TestDatabaseCopyWithoutKeyFileCannotMakeTokens(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "gatehouse.db")
 	s := startServer(t, db, "--signing-alg", "ES256")

@@ -7,6 +7,7 @@ import (
 )
 
 func TestMaxSessionsPerUserFlag(t *testing.T) {
+	t.Parallel()
 	parse := func(args []string, env map[string]string) (config, error) {
 		var c config
 		fs := newFlagSet("serve", &c, true, io.Discard)

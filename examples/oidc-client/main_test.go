@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,19 +11,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 var serving = regexp.MustCompile(`serving on (http://\S+)`)
 
@@ -32,7 +20,7 @@ var serving = regexp.MustCompile(`serving on (http://\S+)`)
 func startExample(t *testing.T, issuer, clientID, secret string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errs := &syncBuffer{}, &syncBuffer{}
+	out, errs := &testsupport.Buffer{}, &testsupport.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--issuer", issuer, "--client-id", clientID, "--client-secret", secret, "--addr", "127.0.0.1:0"}, out, errs)

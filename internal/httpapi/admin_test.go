@@ -7,6 +7,7 @@ import (
 )
 
 func TestAdminUsers(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "non-admin list", req: req{method: "GET", path: "/users", as: "ann"}, status: 403, code: "forbidden"},
 		{name: "anonymous list", req: req{method: "GET", path: "/users"}, status: 401, code: "unauthorized"},

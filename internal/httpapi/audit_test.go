@@ -6,6 +6,7 @@ import (
 )
 
 func TestAuditLog(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ua := map[string]string{"User-Agent": "audit-test/1.0"}
 	h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"wrong password!"}`, headers: ua})

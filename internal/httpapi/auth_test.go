@@ -19,6 +19,7 @@ func hasCookie(w *httptest.ResponseRecorder, name string, cleared bool) bool {
 }
 
 func TestRegister(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "json", req: req{method: "POST", path: "/register", body: `{"email":" Cy@Example.com ","name":"Cy","password":"a fine long password"}`},
 			status: 201, check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
@@ -81,6 +82,7 @@ func TestRegister(t *testing.T) {
 }
 
 func TestRegisterConcurrentCaseVariants(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	var wg sync.WaitGroup
 	codes := make(chan int, 50)
@@ -114,6 +116,7 @@ func basic(user, pass string) map[string]string {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	tokenResponse := func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
 		m := decode(t, w)
 		if m["token_type"] != "Bearer" || m["expires_in"] != 900.0 || m["refresh_expires_in"] != 2592000.0 ||
@@ -188,6 +191,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginDisabledAccountLooksLikeWrongPassword(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.do(req{method: "PATCH", path: "/users/" + h.users["bob"].ID, as: "admin", body: `{"disabled":true}`})
 	w := h.do(req{method: "POST", path: "/login", body: `{"email":"bob@example.com","password":"` + bobPassword + `"}`})

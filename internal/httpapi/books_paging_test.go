@@ -11,6 +11,7 @@ import (
 // ?cursor=, next_cursor), for the owner and for an admin's ?all=true; the
 // books page shows the first page and links to the next.
 func TestBooksPaging(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	for i := range 63 {
 		who := "ann"

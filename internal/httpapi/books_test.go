@@ -17,6 +17,7 @@ func withBook(t *testing.T, h *harness) string {
 }
 
 func TestBooks(t *testing.T) {
+	t.Parallel()
 	type bookCase struct {
 		name     string
 		req      func(id string) req
@@ -96,6 +97,7 @@ func TestBooks(t *testing.T) {
 }
 
 func TestDiscoveryAndOperations(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "jwks", req: req{method: "GET", path: "/.well-known/jwks.json"}, status: 200,
 			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
@@ -131,6 +133,7 @@ func TestDiscoveryAndOperations(t *testing.T) {
 }
 
 func TestPages(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "home is the login page", req: req{method: "GET", path: "/"}, status: 200,
 			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {

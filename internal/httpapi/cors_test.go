@@ -61,6 +61,7 @@ func preflight(path, origin, method string) req {
 // with 204, the method, the three headers, Max-Age and credentials; an
 // unlisted origin gets 204 and no CORS header, so its browser refuses.
 func TestCORSPreflightPerRouteGroup(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withCORS(spaOrigin, "https://app.example.com"))
 	for _, tc := range []struct{ path, method string }{
 		{"/register", "POST"}, {"/signup", "POST"}, {"/login", "POST"}, {"/set-jwt", "POST"},
@@ -121,6 +122,7 @@ func TestCORSPreflightPerRouteGroup(t *testing.T) {
 // An OPTIONS that is not a preflight is still 405 with Allow, and a path
 // outside the browser API answers preflights 405 without CORS.
 func TestCORSOptionsWithoutPreflight(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withCORS(spaOrigin))
 	w := h.do(req{method: "OPTIONS", path: "/login"})
 	if w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD, POST" {
@@ -140,6 +142,7 @@ func TestCORSOptionsWithoutPreflight(t *testing.T) {
 // read them); an unlisted origin gets no CORS header; no wildcard ever goes
 // with credentials.
 func TestCORSResponses(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withCORS(spaOrigin))
 	login := `{"email":"ann@example.com","password":"` + annPassword + `"}`
 	for _, tc := range []struct {
@@ -194,6 +197,7 @@ func TestCORSResponses(t *testing.T) {
 // books page, a form post), and neither do the routes outside the browser
 // API (administration, revocations, operations).
 func TestCORSNeverOnPages(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withCORS(spaOrigin))
 	html := map[string]string{"Origin": spaOrigin, "Accept": "text/html"}
 	for _, r := range []req{
@@ -220,6 +224,7 @@ func TestCORSNeverOnPages(t *testing.T) {
 // The JWKS and the discovery document are readable from any origin, listed
 // or not, with or without --cors-origins, and never with credentials.
 func TestCORSPublicDocumentsReadableAnywhere(t *testing.T) {
+	t.Parallel()
 	for _, origins := range [][]string{nil, {spaOrigin}} {
 		h := newHarness(t, withCORS(origins...))
 		for _, path := range []string{"/.well-known/jwks.json", "/.well-known/openid-configuration"} {
@@ -244,6 +249,7 @@ func TestCORSPublicDocumentsReadableAnywhere(t *testing.T) {
 // Without --cors-origins nothing changes: preflights of the API are 405, and
 // no response grants another origin anything.
 func TestCORSOffByDefault(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	w := h.do(preflight("/login", spaOrigin, "POST"))
 	if w.Code != 405 {
@@ -260,6 +266,7 @@ func TestCORSOffByDefault(t *testing.T) {
 // request authenticated by cookie (CSRF token and all) is refused, as is a
 // cookie refresh; the refresh token in the body works.
 func TestCORSKeepsCookieRequestsSameOrigin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withCORS(spaOrigin))
 	cross := map[string]string{"Origin": spaOrigin, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
 	if w := h.do(req{method: "PATCH", path: "/me", as: "ann", body: `{"name":"Ann B"}`, headers: cross}); w.Code != 200 {
@@ -289,6 +296,7 @@ func TestCORSKeepsCookieRequestsSameOrigin(t *testing.T) {
 }
 
 func TestParseOrigins(t *testing.T) {
+	t.Parallel()
 	good, err := httpapi.ParseOrigins(" http://localhost:3000, HTTPS://App.Example.com ,http://127.0.0.2:8080,,")
 	if err != nil || !slices.Equal(good, []string{"http://localhost:3000", "https://app.example.com", "http://127.0.0.2:8080"}) {
 		t.Fatalf("got %v, %v", good, err)
@@ -302,5 +310,69 @@ func TestParseOrigins(t *testing.T) {
 	}
 	if _, err := app.New(t.Context(), app.Config{CORSOrigins: []string{"*"}}, nil); err == nil || !strings.Contains(err.Error(), "wildcards") {
 		t.Fatalf("app.New with a wildcard: %v", err)
+	}
+}
+
+// Regression: a body over 64 KiB announced by Content-Length is
+// refused (413) before the routes, so the answer of a browser API route to a
+// listed origin carried no CORS and no Vary: Origin: the app's fetch failed
+// with a network error instead of reading the 413.
+func TestCORSOnTooLargeBody(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withCORS(spaOrigin))
+	w := h.do(req{method: "POST", path: "/login", headers: map[string]string{"Origin": spaOrigin},
+		body: `{"email":"` + strings.Repeat("a", 70<<10) + `"}`})
+	if w.Code != 413 {
+		t.Fatalf("status %d, want 413", w.Code)
+	}
+	if got := w.Header().Get("Access-Control-Allow-Origin"); got != spaOrigin {
+		t.Errorf("413 to a listed origin: Access-Control-Allow-Origin %q, want %q", got, spaOrigin)
+	}
+	if !varyOrigin(w) {
+		t.Errorf("413: no Vary: Origin")
+	}
+}
+
+// Regression: the OAuth endpoints of the browser API take form bodies
+// (RFC 6749 requires application/x-www-form-urlencoded at /oauth/token, and
+// /oauth/token refuses JSON), so a browser app on a listed origin posts a
+// form. Those answers must carry CORS like any other answer of the browser
+// API, or the app can never read its tokens.
+func TestCORSOnOAuthFormEndpoints(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withCORS(spaOrigin))
+	form := "application/x-www-form-urlencoded"
+	hdr := map[string]string{"Origin": spaOrigin, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+	for _, r := range []req{
+		{method: "POST", path: "/oauth/token", contentType: form, headers: hdr,
+			body: "grant_type=authorization_code&code=x&client_id=spa&code_verifier=v&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcb"},
+		{method: "POST", path: "/oauth/revoke", contentType: form, headers: hdr, body: "token=abc&client_id=spa"},
+		{method: "POST", path: "/userinfo", contentType: form, headers: hdr, body: "access_token=abc"},
+	} {
+		w := h.do(r)
+		what := r.method + " " + r.path + " (form)"
+		if got := w.Header().Get("Access-Control-Allow-Origin"); got != spaOrigin {
+			t.Errorf("%s: %d, Access-Control-Allow-Origin %q, want %q", what, w.Code, got, spaOrigin)
+		}
+		if !varyOrigin(w) {
+			t.Errorf("%s: no Vary: Origin", what)
+		}
+	}
+}
+
+// Regression: --cors-origins took origins that no browser ever sends
+// (a browser serializes an origin without its scheme's default port, without
+// leading zeros in the port, and with an ASCII host), so the start succeeded
+// and the app's every request then failed CORS with nothing said.
+func TestParseOriginsRefusesOriginsNoBrowserSends(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"https://app.example.com:443", "http://localhost:80", "http://localhost:03000",
+		"http://localhost:99999", "https://bücher.example"} {
+		if got, err := httpapi.ParseOrigins(bad); err == nil {
+			t.Errorf("%q accepted as %q: no browser sends that Origin", bad, got)
+		}
+	}
+	if got, err := httpapi.ParseOrigins("https://app.example.com:8443,http://[::1]:3000"); err != nil || len(got) != 2 {
+		t.Errorf("non-default ports: %v, %v", got, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseBasicAuth(t *testing.T) {
+	t.Parallel()
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	tests := []struct {
 		header         string
@@ -54,6 +55,7 @@ func FuzzParseBasicAuth(f *testing.F) {
 }
 
 func TestClientIP(t *testing.T) {
+	t.Parallel()
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	tests := []struct {
 		name, remote, xff string

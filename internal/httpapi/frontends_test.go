@@ -23,6 +23,7 @@ type frontEndCase struct {
 }
 
 func TestFrontEndsAgree(t *testing.T) {
+	t.Parallel()
 	user := func(name string) func(h *harness) string {
 		return func(h *harness) string {
 			u, err := h.app.Services.Accounts.User(t.Context(), h.users[name].ID)

@@ -24,6 +24,7 @@ func withLockoutOnly(c *app.Config) {
 // Hole 1: every route that checks the current password shares login's
 // per-account lockout, and records each failure in the audit log.
 func TestPasswordChecksShareTheLoginLockout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withLockoutOnly)
 	wrongChange := req{method: "POST", path: "/me/password", as: "ann",
 		body: `{"current_password":"a wrong guess","new_password":"a brand new passphrase"}`}
@@ -72,6 +73,7 @@ func TestPasswordChecksShareTheLoginLockout(t *testing.T) {
 // Hole 1: a flood of wrong current passwords from one address is refused by
 // login's per-address limit before any hash is computed.
 func TestPasswordChecksShareTheAddressLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *app.Config) {
 		p := unlimited
 		p.Login = ratelimit.Per(3, time.Hour, 3)
@@ -98,6 +100,7 @@ func TestPasswordChecksShareTheAddressLimit(t *testing.T) {
 // Hole 8: an unknown name locks case-blind, like a real account, so the
 // lock tells nothing about existence.
 func TestLockoutKeysUnknownNamesLikeAccounts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withLockoutOnly)
 	wrong := func(ident string) *httptest.ResponseRecorder {
 		return h.do(req{method: "POST", path: "/login", body: `{"identifier":"` + ident + `","password":"wrong guess here"}`})
@@ -114,6 +117,7 @@ func TestLockoutKeysUnknownNamesLikeAccounts(t *testing.T) {
 
 // Rate limits key an IPv6 client by its /64: one host holds a whole /64.
 func TestIPv6ClientsShareTheirSlash64(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *app.Config) {
 		p := unlimited
 		p.Login = ratelimit.Per(2, time.Hour, 2)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // serveAt serves one request through h's handler tree with the given Host
@@ -23,7 +24,7 @@ func serveAt(h *harness, method, host, path, body string, headers map[string]str
 	return w
 }
 
-func logsInto(b *lockedBuffer) func(*app.Config) {
+func logsInto(b *testsupport.Buffer) func(*app.Config) {
 	return func(c *app.Config) { c.Log = slog.New(slog.NewTextHandler(b, nil)) }
 }
 
@@ -32,7 +33,8 @@ func logsInto(b *lockedBuffer) func(*app.Config) {
 // server, which sees the discovery request arrive at another host, says so
 // in its log, once per host.
 func TestDiscoveryAtAnotherHostIsHintedOnce(t *testing.T) {
-	var logs lockedBuffer
+	t.Parallel()
+	var logs testsupport.Buffer
 	h := newHarness(t, logsInto(&logs))
 	issuerHost := strings.TrimPrefix(testIssuer, "https://")
 	for _, host := range []string{issuerHost, "localhost:8080", "LOCALHOST:8080", "localhost:8080", issuerHost} {
@@ -50,11 +52,12 @@ func TestDiscoveryAtAnotherHostIsHintedOnce(t *testing.T) {
 // fetch": the server logs the origin once, naming the flag. Listed origins
 // and Gatehouse's own pages are not hinted about.
 func TestUnlistedCORSOriginIsHintedOnce(t *testing.T) {
+	t.Parallel()
 	const hint = "a page on an origin that --cors-origins does not list called the API"
 	const unlisted = "http://127.0.0.1:3000"
 	login := `{"identifier":"ann@example.com","password":"` + annPassword + `"}`
 	t.Run("with origins listed", func(t *testing.T) {
-		var logs lockedBuffer
+		var logs testsupport.Buffer
 		h := newHarness(t, withCORS(spaOrigin), logsInto(&logs))
 		for _, origin := range []string{spaOrigin, "https://gatehouse.test", unlisted, unlisted} {
 			headers := map[string]string{"Origin": origin, "Content-Type": "application/json"}
@@ -67,7 +70,7 @@ func TestUnlistedCORSOriginIsHintedOnce(t *testing.T) {
 		}
 	})
 	t.Run("with none listed", func(t *testing.T) {
-		var logs lockedBuffer
+		var logs testsupport.Buffer
 		h := newHarness(t, logsInto(&logs))
 		w := serveAt(h, "OPTIONS", "gatehouse.test", "/login", "", map[string]string{"Origin": spaOrigin, "Access-Control-Request-Method": "POST"})
 		if w.Code != http.StatusMethodNotAllowed || strings.Count(logs.String(), hint) != 1 || !strings.Contains(logs.String(), "origin="+spaOrigin) {

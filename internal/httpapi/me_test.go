@@ -19,6 +19,7 @@ func loginAgain(t *testing.T, h *harness, email, password string) string {
 func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 
 func TestSessions(t *testing.T) {
+	t.Parallel()
 	t.Run("list marks the current session", func(t *testing.T) {
 		h := newHarness(t)
 		second := loginAgain(t, h, "ann@example.com", annPassword)
@@ -72,6 +73,7 @@ func TestSessions(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "wrong current password", req: req{method: "POST", path: "/me/password", as: "ann",
 			body: `{"current_password":"guess guess","new_password":"a brand new passphrase"}`}, status: 401, code: "invalid_credentials"},
@@ -114,6 +116,7 @@ func TestChangePassword(t *testing.T) {
 }
 
 func TestDeleteMe(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "wrong password", req: req{method: "DELETE", path: "/me", as: "ann", body: `{"password":"nope nope nope"}`}, status: 401, code: "invalid_credentials"},
 		{name: "no body", req: req{method: "DELETE", path: "/me", as: "ann"}, status: 415, code: "unsupported_media_type"},

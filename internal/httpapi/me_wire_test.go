@@ -13,10 +13,11 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // requestLogLines returns the request log lines in logs so far, raw.
-func requestLogLines(logs *lockedBuffer) []string {
+func requestLogLines(logs *testsupport.Buffer) []string {
 	var out []string
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, `"msg":"request"`) {
@@ -54,7 +55,8 @@ var requestIDPattern = regexp.MustCompile(`^[A-Z2-7]{8}-[0-9a-z]+$`)
 // for byte: status, every header, the body, the one request log line and
 // its fields, and the metrics.
 func TestMeOnTheWire(t *testing.T) {
-	logs := &lockedBuffer{}
+	t.Parallel()
+	logs := &testsupport.Buffer{}
 	h := newHarness(t, func(c *app.Config) { c.Log = slog.New(slog.NewJSONHandler(logs, nil)) })
 	ann := h.users["ann"]
 	created, _ := json.Marshal(ann.CreatedAt)

@@ -111,6 +111,7 @@ func (h *harness) tokensFrom(who string, w *httptest.ResponseRecorder) {
 }
 
 func TestLoginWithTOTPThroughEveryForm(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	secret, _ := h.enrol("ann")
 	if w := h.do(req{method: "GET", path: "/me", as: "ann"}); field(decode(t, w), "user", "mfa", "totp") != true {
@@ -179,6 +180,7 @@ func TestLoginWithTOTPThroughEveryForm(t *testing.T) {
 // TestSecondStepRefusesWhatAnAttackerSends: every failure is 400
 // invalid_code and starts no session; bad input is invalid_request.
 func TestSecondStepRefusesWhatAnAttackerSends(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	annSecret, annCodes := h.enrol("ann")
 	bobSecret, _ := h.enrol("bob")
@@ -246,6 +248,7 @@ func TestSecondStepRefusesWhatAnAttackerSends(t *testing.T) {
 }
 
 func TestSecondStepSharesTheLockout(t *testing.T) {
+	t.Parallel()
 	lockoutOnly := unlimited
 	lockoutOnly.Lockout = ratelimit.LockoutPolicy{FreeFailures: 5, BaseLock: time.Minute, MaxLock: time.Hour}
 	h := newHarness(t, func(c *app.Config) { c.Limits = &lockoutOnly })
@@ -273,6 +276,7 @@ func TestSecondStepSharesTheLockout(t *testing.T) {
 }
 
 func TestFactorRoutes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.verifyEmail("ann")
 	// A code for a user without an authenticator is simply wrong.
@@ -358,6 +362,7 @@ func TestFactorRoutes(t *testing.T) {
 }
 
 func TestAdminResetsMFA(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	secret, codes := h.enrol("ann")
 	for _, c := range []struct {
@@ -392,6 +397,7 @@ func TestAdminResetsMFA(t *testing.T) {
 }
 
 func TestSecurityPages(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.verifyEmail("ann")
 	w := page(h, "ann", "/security")
@@ -452,6 +458,7 @@ func TestSecurityPages(t *testing.T) {
 }
 
 func TestAdminPageResetsMFA(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.enrol("bob")
 	w := page(h, "admin", "/admin/users")
@@ -494,6 +501,7 @@ func cookieValue(w *httptest.ResponseRecorder, name string) string {
 // session's that started the enrolment, shown to it while its sign-in is
 // recent and for 15 minutes at most.
 func TestPendingTOTPSecretIsShownOnlyToItsSession(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.verifyEmail("ann")
 	stolen := h.tokens["ann"]
@@ -545,6 +553,7 @@ func TestPendingTOTPSecretIsShownOnlyToItsSession(t *testing.T) {
 // pages alike): whoever signed up with someone else's address would shut
 // its owner out of password resets with it.
 func TestFactorEnrolmentNeedsAVerifiedAddress(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	for _, r := range []req{
 		{method: "POST", path: "/me/mfa/totp", as: "ann"},

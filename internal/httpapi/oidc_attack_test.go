@@ -14,6 +14,7 @@ import (
 // What an attacker sends to the authorization and token endpoints. Every
 // row runs on a fresh server.
 func TestOIDCAttackTable(t *testing.T) {
+	t.Parallel()
 	_, challenge := pkcePair("a")
 	// Redirect URIs that are not the registered one get the error page and
 	// never a redirect (no Location at all).
@@ -307,6 +308,7 @@ func TestOIDCAttackTable(t *testing.T) {
 // module's expectation (https://openid.net/certification/ "Basic OP";
 // module names as in the conformance suite).
 func TestOIDCBasicOPChecklist(t *testing.T) {
+	t.Parallel()
 	verifier, challenge := pkcePair("b")
 	type fixture = oidcFixture
 	flow := func(t *testing.T, f *fixture, q url.Values) map[string]any {

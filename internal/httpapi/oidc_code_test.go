@@ -9,6 +9,7 @@ import (
 // issued (its grant revoked, its browser session logged out, its user
 // disabled) is refused as an authorization code, not as a refresh token.
 func TestRefusedCodeExchangeNamesTheAuthorizationCode(t *testing.T) {
+	t.Parallel()
 	for name, since := range map[string]req{
 		"grant revoked":         {method: "DELETE", path: "/me/grants/WEB", as: "ann"},
 		"browser session ended": {method: "POST", path: "/logout", as: "ann"},

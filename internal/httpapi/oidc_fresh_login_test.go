@@ -62,6 +62,7 @@ func withParam(q url.Values, k, v string) url.Values {
 // asked for: whatever login_after it carries, the browser's old sign-in
 // goes to the login page, not back with a code.
 func TestFreshSignInCannotBeClaimedByTheRequest(t *testing.T) {
+	t.Parallel()
 	for name, ask := range freshSignInAsks {
 		t.Run(name, func(t *testing.T) {
 			f := newOIDC(t)
@@ -90,6 +91,7 @@ func TestFreshSignInCannotBeClaimedByTheRequest(t *testing.T) {
 // The server's own note that a fresh sign-in was asked for holds for the
 // user, client and state it was made for, and for a while only.
 func TestFreshSignInNoteIsBoundToItsRequest(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	f.clock.Advance(time.Minute)
 	_, challenge := pkcePair("b")
@@ -134,6 +136,7 @@ func TestFreshSignInNoteIsBoundToItsRequest(t *testing.T) {
 // again on the login page and comes back to a code whose ID token carries
 // the new sign-in's auth_time.
 func TestFreshSignInThenCodeCarriesTheNewAuthTime(t *testing.T) {
+	t.Parallel()
 	for name, ask := range freshSignInAsks {
 		t.Run(name, func(t *testing.T) {
 			f := newOIDC(t)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/url"
 	"testing"
+	"time"
 )
 
 // A refresh asking for a narrower scope (RFC 6749 6) gets tokens of that
@@ -11,6 +12,7 @@ import (
 // a later refresh without scope gets all of it again, and one wider than
 // the grant is invalid_scope.
 func TestNarrowedRefreshLimitsTheToken(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	verifier, challenge := pkcePair("w")
 	tok := f.exchange(f.codeFor("ann", authParams(f.web, rpRedirect, challenge)), verifier)
@@ -78,5 +80,28 @@ func TestNarrowedRefreshLimitsTheToken(t *testing.T) {
 		if w := f.token(form, f.webBasic()); w.Code != 400 || oauthError(w) != "invalid_scope" {
 			t.Fatalf("scope %q: %d %s", wider, w.Code, w.Body)
 		}
+	}
+}
+
+// Regression: a refresh asking for a wider scope than granted was refused
+// (invalid_scope) only after the refresh token had been rotated: the client
+// kept its old token, and presenting it after the grace window counted as
+// reuse and ended the whole session.
+func TestRefreshWiderScopeSpendsNothing(t *testing.T) {
+	t.Parallel()
+	f := newOIDC(t)
+	verifier, challenge := pkcePair("s")
+	q := authParams(f.web, rpRedirect, challenge)
+	q.Set("scope", "openid offline_access")
+	tok := f.exchange(f.codeFor("ann", q), verifier)
+	rt := tok["refresh_token"].(string)
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"openid email offline_access"}}
+	if w := f.token(form, f.webBasic()); w.Code != 400 || oauthError(w) != "invalid_scope" {
+		t.Fatalf("wider scope: %d %s", w.Code, w.Body)
+	}
+	f.clock.Advance(time.Minute) // past the reuse grace
+	form.Del("scope")
+	if w := f.token(form, f.webBasic()); w.Code != 200 {
+		t.Fatalf("the refresh token after a refused wider scope: %d %s", w.Code, w.Body)
 	}
 }

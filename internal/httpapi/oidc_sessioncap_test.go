@@ -13,7 +13,8 @@ import (
 // authorized them; and a first-party login, counting first-party sessions
 // only, leaves the browser session and its clients' sessions alone.
 func TestClientSessionsAreCappedPerClientAndSpareTheBrowserSession(t *testing.T) {
-	f := newOIDCWith(t, func(c *app.Config) { c.MaxSessionsPerUser = 3 })
+	t.Parallel()
+	f := newOIDC(t, func(c *app.Config) { c.MaxSessionsPerUser = 3 })
 	browser := f.tokens["ann"]
 	var access []string
 	for range 5 {

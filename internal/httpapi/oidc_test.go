@@ -175,6 +175,7 @@ func (f *oidcFixture) idClaims(t *testing.T, raw, alg string) jwt.MapClaims {
 // refresh token), userinfo, refresh rotation with reuse detection, consent
 // remembered.
 func TestOIDCCodeFlowConfidential(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	verifier, challenge := pkcePair("v")
 	q := authParams(f.web, rpRedirect, challenge)
@@ -278,6 +279,7 @@ func TestOIDCCodeFlowConfidential(t *testing.T) {
 // only with offline_access, revocation, and the end of the browser session
 // ending the client's.
 func TestOIDCPublicClient(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	verifier, challenge := pkcePair("p")
 	q := authParams(f.spa, "http://127.0.0.1:53127/cb", challenge) // loopback: any port
@@ -337,6 +339,7 @@ func TestOIDCPublicClient(t *testing.T) {
 // Revoking the app (GET/DELETE /me/grants) ends its tokens; disabling the
 // user ends them too; a code issued before the revocation is worthless.
 func TestOIDCGrantsRevocation(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	verifier, challenge := pkcePair("g")
 	q := authParams(f.web, rpRedirect, challenge)
@@ -380,6 +383,7 @@ func TestOIDCGrantsRevocation(t *testing.T) {
 
 // prompt=none, login and max_age, and login_hint.
 func TestOIDCPromptAndMaxAge(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	_, challenge := pkcePair("m")
 	q := authParams(f.spa, spaRedirect, challenge)
@@ -453,6 +457,7 @@ func TestOIDCPromptAndMaxAge(t *testing.T) {
 
 // Discovery lists exactly what exists.
 func TestOIDCDiscovery(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	d := decode(t, f.do(req{method: "GET", path: "/.well-known/openid-configuration"}))
 	want := map[string]any{
@@ -496,6 +501,7 @@ func TestOIDCDiscovery(t *testing.T) {
 // An RS256 client gets RS256 ID tokens, signed by an RSA key the JWKS now
 // publishes beside the EdDSA key.
 func TestOIDCRS256Client(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	no := false
 	c, secret, err := f.app.OIDC.AddClient(context.Background(), oidc.ClientInput{Name: "Legacy", RedirectURIs: []string{rpRedirect},
@@ -518,6 +524,7 @@ func TestOIDCRS256Client(t *testing.T) {
 
 // Introspection: confidential clients only, their own tokens only.
 func TestOIDCIntrospection(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	verifier, challenge := pkcePair("i")
 	tok := f.exchange(f.codeFor("ann", authParams(f.web, rpRedirect, challenge)), verifier)
@@ -561,6 +568,7 @@ func TestOIDCIntrospection(t *testing.T) {
 // once and redirects to the registered URI with state; anything else asks
 // first or shows a page, never an open redirect.
 func TestOIDCEndSession(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	verifier, challenge := pkcePair("e")
 	tok := f.exchange(f.codeFor("ann", authParams(f.web, rpRedirect, challenge)), verifier)
@@ -600,6 +608,7 @@ func TestOIDCEndSession(t *testing.T) {
 // Clients through the admin API: secrets shown once, every event audited,
 // deleting a client ends its tokens.
 func TestOIDCClientsAdminAPI(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	body := `{"name":"Reports","redirect_uris":["https://reports.example/cb"],"scopes":["openid","email"]}`
 	if w := f.do(req{method: "POST", path: "/clients", as: "ann", body: body}); w.Code != 403 {
@@ -657,6 +666,7 @@ func TestOIDCClientsAdminAPI(t *testing.T) {
 
 // The connected apps page lists the app and revokes it.
 func TestOIDCConnectedAppsPage(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	_, challenge := pkcePair("c")
 	f.codeFor("ann", authParams(f.web, rpRedirect, challenge))

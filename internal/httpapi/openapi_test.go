@@ -70,6 +70,7 @@ func validateContract(r *http.Request, status int, header http.Header, body []by
 
 // The check itself must be able to fail: these responses break the contract.
 func TestContractCheckCatchesDrift(t *testing.T) {
+	t.Parallel()
 	router, err := contract()
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +108,7 @@ func TestContractCheckCatchesDrift(t *testing.T) {
 }
 
 func TestOpenAPIServedAndValid(t *testing.T) {
+	t.Parallel()
 	if _, err := contract(); err != nil {
 		t.Fatalf("openapi.yaml is not a valid OpenAPI document: %v", err)
 	}

@@ -41,6 +41,7 @@ func protectedPages(t *testing.T, h *harness) (signedIn, admin [][2]string) {
 }
 
 func TestProtectedPagesSendAnAnonymousBrowserToLogin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	signedIn, admin := protectedPages(t, h)
 	for _, p := range append(signedIn, admin...) {
@@ -60,6 +61,7 @@ func TestProtectedPagesSendAnAnonymousBrowserToLogin(t *testing.T) {
 }
 
 func TestAdminPagesRefuseANonAdmin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	_, admin := protectedPages(t, h)
 	for _, p := range admin {

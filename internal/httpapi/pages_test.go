@@ -28,6 +28,7 @@ func page(h *harness, who, path string) *httptest.ResponseRecorder {
 }
 
 func TestPagesSignedIn(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	for _, path := range []string{"/dashboard", "/sessions", "/password", "/books"} {
 		w := page(h, "ann", path)
@@ -50,6 +51,7 @@ func TestPagesSignedIn(t *testing.T) {
 }
 
 func TestSilentRefresh(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.clock.Advance(16 * time.Minute) // the access token has expired; the refresh token has not
 	w := page(h, "ann", "/dashboard")
@@ -81,6 +83,7 @@ func TestSilentRefresh(t *testing.T) {
 }
 
 func TestPageForms(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	if w := form(h, "ann", "/dashboard/name", url.Values{"name": {"<b>Ann</b> & co"}}); w.Code != 303 {
 		t.Fatalf("name form: %d %s", w.Code, w.Body)
@@ -156,6 +159,7 @@ func TestPageForms(t *testing.T) {
 }
 
 func TestSignupFieldErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	w := h.do(req{method: "POST", path: "/signup", contentType: "application/x-www-form-urlencoded", body: "email=new%40example.com&password=password1"})
 	if w.Code != 400 || !strings.Contains(w.Body.String(), `id="password-error"`) {

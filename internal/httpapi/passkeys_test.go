@@ -49,6 +49,7 @@ func (h *harness) passkeyLogin(a *passkeytest.Authenticator) *httptest.ResponseR
 }
 
 func TestPasskeyRoutesJourney(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	a := h.authenticator()
 	w := h.addPasskey("ann", a, "Laptop")
@@ -116,6 +117,7 @@ func TestPasskeyRoutesJourney(t *testing.T) {
 // TestPasskeyRoutesRefuseWhatAnAttackerSends: each route against what an
 // attacker sends; nothing changes.
 func TestPasskeyRoutesRefuseWhatAnAttackerSends(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	a := h.authenticator()
 	w := h.addPasskey("ann", a, "Laptop")
@@ -188,6 +190,7 @@ func TestPasskeyRoutesRefuseWhatAnAttackerSends(t *testing.T) {
 }
 
 func TestPasskeyRegistrationNeedsRecentLoginOverHTTP(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.clock.Advance(11 * time.Minute)
 	if w := h.do(req{method: "POST", path: "/me/passkeys/register/begin", as: "ann"}); w.Code != 403 || errorCode(w) != "reauthentication_required" {
@@ -196,6 +199,7 @@ func TestPasskeyRegistrationNeedsRecentLoginOverHTTP(t *testing.T) {
 }
 
 func TestPasskeyPages(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.verifyEmail("ann")
 	// The login page offers a passkey (its form shows once the script runs).

@@ -34,6 +34,7 @@ func retryAfter(t *testing.T, w *httptest.ResponseRecorder) int {
 }
 
 func TestAddressLimits(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withDefaultLimits)
 	// 20 login attempts a minute per address, whatever the route or format.
 	for i := range 20 {
@@ -71,6 +72,7 @@ func TestAddressLimits(t *testing.T) {
 }
 
 func TestRegisterLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withDefaultLimits)
 	for i := range 20 {
 		if w := h.do(req{method: "POST", path: "/register", body: fmt.Sprintf(`{"username":"user%d","password":"a fine long password"}`, i)}); w.Code != 201 {
@@ -85,6 +87,7 @@ func TestRegisterLimit(t *testing.T) {
 }
 
 func TestTrustedProxyDecidesTheAddress(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withDefaultLimits, func(c *app.Config) {
 		c.TrustedProxies = mustPrefixes("192.0.2.0/24") // httptest's peer address
 	})
@@ -99,6 +102,7 @@ func TestTrustedProxyDecidesTheAddress(t *testing.T) {
 }
 
 func TestAccountLockout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *app.Config) {
 		p := unlimited
 		p.Lockout = ratelimit.DefaultPolicy().Lockout

@@ -12,6 +12,7 @@ import (
 // The hourly job prunes audit events past --audit-retention (default 90
 // days) and keeps the newer ones.
 func TestPruneAuditRetention(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *app.Config) { c.AuditRetention = 30 * 24 * time.Hour })
 	ctx := context.Background()
 	before, err := h.store.AuditEvents(ctx, auth.AuditFilter{Limit: 100})

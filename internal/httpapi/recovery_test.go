@@ -77,6 +77,7 @@ func tokenOf(t *testing.T, link string) string {
 }
 
 func TestForgotPasswordAnswersAlikeForEveryAccount(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	ctx := context.Background()
 	if _, err := h.app.Services.Accounts.CreateUser(ctx, auth.RegisterInput{Username: "noaddress", Password: "a long enough password"}, auth.RoleUser); err != nil {
@@ -113,6 +114,7 @@ func TestForgotPasswordAnswersAlikeForEveryAccount(t *testing.T) {
 }
 
 func TestForgedHostChangesNothingInTheMail(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits, func(c *app.Config) { c.PublicURL = "https://id.example.com" })
 	h.do(req{method: "POST", path: "/password/forgot", body: `{"email":"ann@example.com"}`,
 		headers: map[string]string{"Host": "evil.example", "X-Forwarded-Host": "evil.example", "Origin": "https://evil.example",
@@ -130,6 +132,7 @@ func TestForgedHostChangesNothingInTheMail(t *testing.T) {
 }
 
 func TestLinkPagesSpendNothingOnGet(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	h.do(req{method: "POST", path: "/password/forgot", body: `{"email":"ann@example.com"}`})
 	h.do(req{method: "POST", path: "/email/verify/request", as: "bob"})
@@ -184,6 +187,7 @@ func TestLinkPagesSpendNothingOnGet(t *testing.T) {
 }
 
 func TestResetEndsEverySessionAndDoesNotLogIn(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	h.do(req{method: "POST", path: "/password/forgot", body: `{"email":"ann@example.com"}`})
 	tok := tokenOf(t, linkTo(t, h.mails(t), "ann@example.com", "/reset-password"))
@@ -222,6 +226,7 @@ func TestResetEndsEverySessionAndDoesNotLogIn(t *testing.T) {
 }
 
 func TestRequireVerifiedEmailOnEveryLogin(t *testing.T) {
+	t.Parallel()
 	// The harness logs its users in first; then the server restarts
 	// requiring verified addresses, on the same database.
 	var cfg app.Config
@@ -278,6 +283,7 @@ func TestRequireVerifiedEmailOnEveryLogin(t *testing.T) {
 }
 
 func TestRecoveryLimits(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, recoveryLimits(ratelimit.Per(3, time.Hour, 3), ratelimit.Per(2, time.Hour, 2)))
 	for i := range 3 {
 		ident := []string{"ann@example.com", "ann", "ANN@example.com"}[i]
@@ -301,6 +307,7 @@ func TestRecoveryLimits(t *testing.T) {
 }
 
 func TestAdminPasswordResetRoute(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	if w := h.do(req{method: "POST", path: "/users/ID:ann/password-reset", as: "bob"}); w.Code != 403 {
 		t.Fatalf("non-admin: %d", w.Code)
@@ -318,6 +325,7 @@ func TestAdminPasswordResetRoute(t *testing.T) {
 }
 
 func TestChangeEmailRoute(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	for body, code := range map[string]string{
 		`{"email":"not an address","password":"` + annPassword + `"}`:    "invalid_request",
@@ -394,6 +402,7 @@ func TestForgotPasswordTimingTellsNothing(t *testing.T) {
 }
 
 func TestRecoveryFormsAndLinkGuessingAreGuarded(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits, func(c *app.Config) {
 		l := *c.Limits
 		l.Login = ratelimit.Per(3, time.Hour, 3) // the per-address bucket every secret check shares
@@ -439,6 +448,7 @@ func TestRecoveryFormsAndLinkGuessingAreGuarded(t *testing.T) {
 // client's code from a browser session signed in before the rule. Cy has no
 // address (so she may enrol factors) and so can never be verified.
 func TestRequireVerifiedEmailOnPasskeySecondStepAndOIDC(t *testing.T) {
+	t.Parallel()
 	var cfg app.Config
 	f := newOIDC(t, func(c *app.Config) { cfg = *c })
 	ctx := context.Background()

@@ -13,6 +13,7 @@ func refreshBody(raw string) string { return `{"refresh_token":"` + raw + `"}` }
 // really lives: never beyond the end of its session (the web UI sets the
 // refresh cookie's Max-Age from it).
 func TestGraceReplayReportsTheSessionsRealEnd(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *app.Config) { c.SessionMaxAge = time.Hour })
 	h.clock.Advance(30 * time.Minute)
 	raw := h.tokens["ann"].RefreshToken
@@ -42,6 +43,7 @@ func TestGraceReplayReportsTheSessionsRealEnd(t *testing.T) {
 // millisecond as the rotation revokes the session instead of returning the
 // successor.
 func TestZeroGraceRefusesAReplayInTheSameMillisecond(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *app.Config) { c.ReuseGrace = 0 })
 	raw := h.tokens["ann"].RefreshToken
 	first := h.do(req{method: "POST", path: "/token/refresh", body: refreshBody(raw)})

@@ -12,6 +12,7 @@ import (
 // the text handler, for the usual methods (whose handlers it keeps) and
 // made-up ones, again and again.
 func TestRequestLinesAreLogAttrs(t *testing.T) {
+	t.Parallel()
 	noTime := &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey && len(groups) == 0 {
 			return slog.Attr{}

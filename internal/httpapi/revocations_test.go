@@ -53,6 +53,7 @@ func (h *harness) follow(t *testing.T, since string, limit int) (sids []string, 
 }
 
 func TestRevocationsPaged(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "limit 0", req: req{method: "GET", path: "/revocations?limit=0"}, status: 400, code: "invalid_request"},
 		{name: "limit over 10000", req: req{method: "GET", path: "/revocations?limit=10001"}, status: 400, code: "invalid_request"},

@@ -1,18 +1,18 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // Unknown methods on known paths, the root included, answer 405 with Allow
 // in the contract's JSON; unknown paths stay 404.
 func TestUnknownMethodsOnKnownPaths(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	for _, tc := range []struct {
 		method, path string
@@ -46,6 +46,7 @@ func TestUnknownMethodsOnKnownPaths(t *testing.T) {
 // "Authorization: Basic" with nothing usable after it is a malformed Basic
 // login (400 invalid_request), not a JSON body of the wrong type (415).
 func TestLoginWithEmptyBasicCredentials(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	for _, header := range []string{"Basic", "Basic ", "basic   ", "Basic Og=="} { // Og== is ":"
 		w := h.do(req{method: "POST", path: "/login", headers: map[string]string{"Authorization": header}})
@@ -55,24 +56,12 @@ func TestLoginWithEmptyBasicCredentials(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // Every answer of a route, failures and refusals included, is counted and
 // logged under that route: a brute force against POST /login shows on a
 // dashboard keyed by route.
 func TestFailedRequestsKeepTheirRoute(t *testing.T) {
-	logs := &lockedBuffer{}
+	t.Parallel()
+	logs := &testsupport.Buffer{}
 	h := newHarness(t, func(c *app.Config) { c.Log = slog.New(slog.NewTextHandler(logs, nil)) })
 	h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"wrong one here"}`})
 	h.do(req{method: "POST", path: "/login", headers: map[string]string{"Authorization": "Basic %%%"}})

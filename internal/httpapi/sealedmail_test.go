@@ -21,6 +21,7 @@ import (
 // are queued and once the worker has sent them: no string in it is a live
 // link token. The mails the worker delivered carry working links.
 func TestADatabaseCopyHoldsNoLiveLink(t *testing.T) {
+	t.Parallel()
 	sink := mailtest.Start(t, mailtest.Options{})
 	h := newHarness(t, noRecoveryLimits, func(c *app.Config) { c.Mail = smtpSender(t, sink) })
 	ctx := context.Background()

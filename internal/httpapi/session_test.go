@@ -7,6 +7,7 @@ import (
 )
 
 func TestRefresh(t *testing.T) {
+	t.Parallel()
 	refreshOf := func(h *harness, who string) string { return h.tokens[who].RefreshToken }
 	runScenarios(t, []scenario{
 		{name: "unknown token", req: req{method: "POST", path: "/token/refresh", body: `{"refresh_token":"nope"}`}, status: 401, code: "invalid_grant"},
@@ -44,6 +45,7 @@ func TestRefresh(t *testing.T) {
 }
 
 func TestLogout(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "no credentials", req: req{method: "POST", path: "/logout"}, status: 401, code: "unauthorized"},
 		{name: "GET not allowed", req: req{method: "GET", path: "/logout"}, status: 405, code: "method_not_allowed"},
@@ -98,6 +100,7 @@ func TestLogout(t *testing.T) {
 }
 
 func TestMe(t *testing.T) {
+	t.Parallel()
 	isAnn := func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
 		if m := decode(t, w); field(m, "user", "email") != "ann@example.com" || field(m, "user", "name") != "Ann" {
 			t.Fatalf("user = %v", m)
@@ -145,6 +148,7 @@ func TestMe(t *testing.T) {
 }
 
 func TestRevocationLog(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "bad cursor", req: req{method: "GET", path: "/revocations?since=yesterday"}, status: 400, code: "invalid_request"},
 		{name: "negative cursor", req: req{method: "GET", path: "/revocations?since=-5"}, status: 400, code: "invalid_request"},
@@ -170,6 +174,7 @@ func TestRevocationLog(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.do(req{method: "GET", path: "/me", as: "ann"})
 	h.do(req{method: "POST", path: "/login", body: `{"email":"ann@example.com","password":"wrong one here"}`})

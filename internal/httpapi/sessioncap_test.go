@@ -34,6 +34,7 @@ func liveSessions(t *testing.T, h *harness, access string) int {
 // A login beyond --max-sessions-per-user ends the user's least recently
 // used session, revoked like any other (its tokens stop working at once).
 func TestSessionCapEndsTheLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(c *app.Config) { c.MaxSessionsPerUser = 3 })
 	first := h.tokens["ann"] // the harness's login: session 1
 	second := loginTokens(t, h)
@@ -74,6 +75,7 @@ func TestSessionCapEndsTheLeastRecentlyUsed(t *testing.T) {
 // An attacker (or a leaky client) logging in without end never holds more
 // than the default 100 live sessions of one user.
 func TestUnlimitedLoginsStayWithinTheDefaultCap(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	var last map[string]any
 	for range 130 {

@@ -10,6 +10,7 @@ import (
 // GET /me/sessions pages like /users: ?limit= (1-200, default 50),
 // ?cursor=, next_cursor (null on the last page), newest first.
 func TestSessionsPaged(t *testing.T) {
+	t.Parallel()
 	runScenarios(t, []scenario{
 		{name: "limit 0", req: req{method: "GET", path: "/me/sessions?limit=0", as: "ann"}, status: 400, code: "invalid_request"},
 		{name: "limit 201", req: req{method: "GET", path: "/me/sessions?limit=201", as: "ann"}, status: 400, code: "invalid_request"},

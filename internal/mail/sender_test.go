@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 func TestParseSMTPURL(t *testing.T) {
@@ -98,7 +99,7 @@ func TestSMTPPasswordNeverLogged(t *testing.T) {
 	}
 	st := storetest.New(t)
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: snd, Now: newClock().Now, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err := st.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com")); err != nil {
 		t.Fatal(err)

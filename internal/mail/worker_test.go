@@ -1,7 +1,6 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,18 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/mailtest"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 // newClock is the injected time source, at t0, that tests move by hand.
-func newClock() *authtest.Clock { return authtest.NewClock(t0) }
+func newClock() *testsupport.Clock { return testsupport.NewClock(t0) }
 
 func sender(t *testing.T, s *mailtest.Server) *mail.SMTPSender {
 	t.Helper()
@@ -39,19 +38,6 @@ func sender(t *testing.T, s *mailtest.Server) *mail.SMTPSender {
 	}
 	return snd
 }
-
-// syncBuffer is a log destination safe for the worker and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 func resetMail(t *testing.T, to string) mail.Message {
 	t.Helper()
@@ -118,7 +104,7 @@ func TestWorkerRetriesWithExponentialBackoff(t *testing.T) {
 	st := storetest.New(t)
 	ctx := context.Background()
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	var retries, finals atomic.Int32
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: sender(t, srv), Now: clk.Now,
 		Log: slog.New(slog.NewTextHandler(logs, nil)),
@@ -172,7 +158,7 @@ func TestWorkerGivesUpAndRecordsTheFailure(t *testing.T) {
 	st := storetest.New(t)
 	ctx := context.Background()
 	clk := newClock()
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: sender(t, srv), Now: clk.Now, MaxAttempts: 3,
 		Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err := st.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com")); err != nil {
@@ -348,7 +334,7 @@ func TestWorkerRunWakesOnEnqueueAndStops(t *testing.T) {
 }
 
 func TestLogSenderPrintsRecipientSubjectAndLinks(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	s := mail.NewLogSender(slog.New(slog.NewTextHandler(logs, nil)))
 	for _, to := range []string{"ann@example.com", "bob@example.com"} {
 		if err := s.Send(context.Background(), resetMail(t, to)); err != nil {
@@ -411,7 +397,7 @@ func TestWorkerGivesUpMailItCannotOpen(t *testing.T) {
 func TestWorkerDeliversSealedMailToTheLog(t *testing.T) {
 	st := storetest.New(t)
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: mail.NewLogSender(slog.New(slog.NewTextHandler(logs, nil))), Now: newClock().Now})
 	if err := st.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com")); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // attempt is one check of key settled with o. It reports whether the
@@ -60,10 +62,10 @@ func lockoutProgression(t *testing.T, l Lockout, key string, advance func(time.D
 }
 
 func TestLockoutProgression(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	l := NewMemoryLockout(LockoutPolicy{}, clk.now)
-	lockoutProgression(t, l, "acct", func(d time.Duration) { clk.t = clk.t.Add(d) })
-	clk.t = clk.t.Add(4 * time.Second)
+	clk := testsupport.NewClock(time.Unix(1_800_000_000, 0))
+	l := NewMemoryLockout(LockoutPolicy{}, clk.Now)
+	lockoutProgression(t, l, "acct", func(d time.Duration) { clk.Advance(d) })
+	clk.Advance(4 * time.Second)
 	if checked, _, _ := attempt(t, l, "acct", Succeeded); !checked {
 		t.Fatal("the lock did not expire")
 	}
@@ -85,8 +87,8 @@ func TestLockoutCountsOnlyFailures(t *testing.T) {
 		{"released keeps the streak", Released, time.Second},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-			l := NewMemoryLockout(LockoutPolicy{}, clk.now)
+			clk := testsupport.NewClock(time.Unix(1_800_000_000, 0))
+			l := NewMemoryLockout(LockoutPolicy{}, clk.Now)
 			for range 5 {
 				attempt(t, l, "acct", Failed)
 			}
@@ -101,14 +103,14 @@ func TestLockoutCountsOnlyFailures(t *testing.T) {
 }
 
 func TestLockoutCapsAtMaxAndHour(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	l := NewMemoryLockout(LockoutPolicy{MaxLock: time.Minute, HourlyCap: 10}, clk.now)
+	clk := testsupport.NewClock(time.Unix(1_800_000_000, 0))
+	l := NewMemoryLockout(LockoutPolicy{MaxLock: time.Minute, HourlyCap: 10}, clk.Now)
 	failuresInHour := 0
-	start := clk.t
-	for clk.t.Sub(start) < time.Hour {
+	start := clk.Now()
+	for clk.Now().Sub(start) < time.Hour {
 		checked, retry, lock := attempt(t, l, "acct", Failed)
 		if !checked {
-			clk.t = clk.t.Add(retry)
+			clk.Advance(retry)
 			continue
 		}
 		if lock > time.Hour {

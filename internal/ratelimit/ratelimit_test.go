@@ -4,15 +4,13 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time { return c.t }
-
 func TestMemoryLimiter(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	m := NewMemory(clk.now)
+	clk := testsupport.NewClock(time.Unix(1_800_000_000, 0))
+	m := NewMemory(clk.Now)
 	ctx := context.Background()
 	l := Per(3, time.Minute, 3)
 	for i := range 3 {
@@ -27,11 +25,11 @@ func TestMemoryLimiter(t *testing.T) {
 	if ok, _, _ := m.Allow(ctx, "other-ip", l); !ok {
 		t.Fatal("another key shares the bucket")
 	}
-	clk.t = clk.t.Add(20 * time.Second)
+	clk.Advance(20 * time.Second)
 	if ok, _, _ := m.Allow(ctx, "ip", l); !ok {
 		t.Fatal("no token refilled after 20 s")
 	}
-	clk.t = clk.t.Add(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	m.Allow(ctx, "trigger-gc", l)
 	if _, kept := m.buckets["other-ip"]; kept {
 		t.Fatal("an idle bucket was not dropped")

@@ -127,3 +127,20 @@ func (s *Store) Count(ctx context.Context, q string, args ...any) (int, error) {
 	err := s.read.db.QueryRowContext(ctx, s.read.rebind(q), args...).Scan(&n)
 	return n, err
 }
+
+// Rows runs a query in the job's transaction and reads all its rows, as
+// revokeSessions and childSessions do.
+func (b BatchTx) Rows(q string, args ...any) error {
+	rows, err := b.e.query(b.ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v any
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -8,8 +8,6 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
-// Review of issue 12 (second factors).
-
 // API.md: "5 wrong codes end the mfa_token and count towards the lockout".
 // Whoever reaches the second step holds the password; if each right
 // password forgot the streak of wrong codes, the lockout would never engage
@@ -18,7 +16,8 @@ import (
 // opens the second step counts nothing (only failures count) but ends no
 // streak either: only that step's success does, so six rounds of a right
 // password and a wrong code (6 failures) lock the account.
-func TestReview12RightPasswordDoesNotForgetWrongCodes(t *testing.T) {
+func TestRightPasswordDoesNotForgetWrongCodes(t *testing.T) {
+	t.Parallel()
 	lockoutOnly := unlimited
 	lockoutOnly.Lockout = ratelimit.LockoutPolicy{FreeFailures: 5, BaseLock: time.Minute, MaxLock: time.Hour, HourlyCap: 1000}
 	h := newHarness(t, func(c *app.Config) { c.Limits = &lockoutOnly })

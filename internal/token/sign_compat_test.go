@@ -60,7 +60,7 @@ func thirdPartyVerify(t *testing.T, tok string, pub crypto.PublicKey) []byte {
 	return out
 }
 
-func TestReview16SignMatchesSignedString(t *testing.T) {
+func TestSignMatchesSignedString(t *testing.T) {
 	for _, alg := range []string{"EdDSA", "RS256", "ES256"} {
 		t.Run(alg, func(t *testing.T) {
 			// Two plain keys (so that the test knows the private keys): the
@@ -138,7 +138,7 @@ func TestReview16SignMatchesSignedString(t *testing.T) {
 	}
 }
 
-func TestReview16HS256MatchesSignedString(t *testing.T) {
+func TestHS256MatchesSignedString(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	kr := load(t, &memStore{}, "HS256", secret)
 	sum := sha256.Sum256(secret)

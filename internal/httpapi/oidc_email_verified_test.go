@@ -4,11 +4,12 @@ import (
 	"testing"
 )
 
-// Review: the ID token and userinfo said email_verified=false for every
+// Regression: the ID token and userinfo said email_verified=false for every
 // user, also one who verified the address (email verification has landed):
 // relying parties that trust only verified addresses refused every user.
-func TestReview13EmailVerifiedClaim(t *testing.T) {
-	f := newOIDCWith(t, noRecoveryLimits)
+func TestEmailVerifiedClaimFollowsVerification(t *testing.T) {
+	t.Parallel()
+	f := newOIDC(t, noRecoveryLimits)
 	f.do(req{method: "POST", path: "/email/verify/request", as: "ann"})
 	link := tokenOf(t, linkTo(t, f.mails(t), "ann@example.com", "/verify-email"))
 	if w := f.do(req{method: "POST", path: "/email/verify", body: `{"token":"` + link + `"}`}); w.Code != 200 || field(decode(t, w), "user", "email_verified") != true {

@@ -13,7 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 )
 
-// Review (issue 15), in the token layout before migration 00012: on
+// Regression, in the token layout before migration 00012: on
 // PostgreSQL the four group-commit lanes were picked by the refresh token's
 // hash, so two tokens of one session (a spent one and its
 // successor) rotate in two transactions at once. A rotation locks its token
@@ -23,7 +23,7 @@ import (
 // while its successor is refreshed deadlocks the two lanes: PostgreSQL
 // breaks it after deadlock_timeout (1 s), every job of both batches waits,
 // and one caller gets 500 "deadlock detected (SQLSTATE 40P01)".
-func TestReviewPostgresReplayBesideRefreshDoesNotDeadlock(t *testing.T) {
+func TestPostgresReplayBesideRefreshDoesNotDeadlock(t *testing.T) {
 	pg := storetest.PostgresURL(t) // skips without GATEHOUSE_TEST_POSTGRES
 	s := startServer(t, pg, "--refresh-reuse-grace", "100ms", "--limit-refresh", "1000000/1s",
 		"--limit-login", "1000000/1s", "--limit-register", "1000000/1s", "--max-sessions-per-user", "1000")
@@ -87,14 +87,14 @@ func TestReviewPostgresReplayBesideRefreshDoesNotDeadlock(t *testing.T) {
 	}
 }
 
-// Review (issue 15), the layout before migration 00012: the same lock-order
+// Regression, in the layout before migration 00012: the same lock-order
 // inversion between a logout (its own
 // transaction: UPDATE sessions, then DELETE FROM refresh_tokens) and a
 // refresh of the session's token in a group-commit lane (token row, then
 // session row): one tab logging out while another refreshes gets 500 on
 // PostgreSQL after a 1 s stall, and when the logout is the victim the
 // session stays signed in.
-func TestReviewPostgresLogoutBesideRefreshDoesNotDeadlock(t *testing.T) {
+func TestPostgresLogoutBesideRefreshDoesNotDeadlock(t *testing.T) {
 	pg := storetest.PostgresURL(t) // skips without GATEHOUSE_TEST_POSTGRES
 	s := startServer(t, pg, "--limit-refresh", "1000000/1s",
 		"--limit-login", "1000000/1s", "--limit-register", "1000000/1s", "--max-sessions-per-user", "1000")

@@ -2,15 +2,11 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/elliptic"
 	"crypto/pbkdf2"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"math/big"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,14 +15,15 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 )
 
-// Review of issue 10: the lockout must not tell an existing username from
+// Regression: the lockout must not tell an existing username from
 // an unknown one through any spelling. Unknown names are keyed by
 // foldEmail (NFKC + case folding) while the username lookup only matches
 // ASCII case variants, so a fullwidth or Kelvin-sign spelling of a real
 // username is "unknown" and shares the lock of the folded unknown name:
 // lock "ann" (real) and "ＡＮＮ" answers 401; lock "alice" (no such
 // account) and "ＡＬＩＣＥ" answers 429.
-func TestReviewLockoutUnicodeVariantsDoNotRevealAccounts(t *testing.T) {
+func TestLockoutUnicodeVariantsDoNotRevealAccounts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, withLockoutOnly)
 	wrong := func(ident string) *httptest.ResponseRecorder {
 		return h.do(req{method: "POST", path: "/login", body: `{"identifier":"` + ident + `","password":"wrong guess here"}`})
@@ -44,14 +41,14 @@ func TestReviewLockoutUnicodeVariantsDoNotRevealAccounts(t *testing.T) {
 	}
 }
 
-// Review of issue 10, hole 9: padding makes every failure cost *at least*
+// Regression: padding makes every failure cost *at least*
 // one argon2id, but an imported werkzeug pbkdf2:sha256:600000 hash (the
 // werkzeug default, so the common case of `gatehouse import flask`) costs
 // several argon2ids by itself and is then padded further: a wrong password
 // for such an account takes ~165 ms on the quick-start server against
 // ~35 ms for an unknown name, so imported accounts are still found by
 // timing. Measured here with the default argon2id parameters.
-func TestReviewImportedPBKDF2AccountsNotFoundByTiming(t *testing.T) {
+func TestImportedPBKDF2AccountsNotFoundByTiming(t *testing.T) {
 	h := newHarness(t, func(c *app.Config) { c.Hashing.Params = password.DefaultParams })
 	ctx := context.Background()
 	const pw = "legacy password one"
@@ -81,30 +78,5 @@ func TestReviewImportedPBKDF2AccountsNotFoundByTiming(t *testing.T) {
 	unknown, imported := median("nobody"), median("legacypb")
 	if imported > 2*unknown {
 		t.Fatalf("wrong password: imported pbkdf2 account %v, unknown name %v (median of 7): the account is found by timing", imported, unknown)
-	}
-}
-
-// Review of issue 10, hole 13 ("one signature has one spelling"): strict
-// base64 closed the 16 spellings of a signature, but ES256 signatures stay
-// malleable: (r, n-s) verifies as well as (r, s), so every ES256 token has a
-// second spelling that GET /me accepts. Anything keyed by the token's bytes
-// (a cache, a deny list, a log correlation) sees two tokens.
-func TestReviewES256HighSSpellingRefused(t *testing.T) {
-	h := newHarness(t, func(c *app.Config) { c.SigningAlg = "ES256" })
-	tok := h.tokens["ann"].AccessToken
-	dot := strings.LastIndex(tok, ".")
-	sig, err := base64.RawURLEncoding.Strict().DecodeString(tok[dot+1:])
-	if err != nil || len(sig) != 64 {
-		t.Fatalf("signature %q: %v", tok[dot+1:], err)
-	}
-	n := elliptic.P256().Params().N
-	s := new(big.Int).SetBytes(sig[32:])
-	other := append(append([]byte{}, sig[:32]...), new(big.Int).Sub(n, s).FillBytes(make([]byte, 32))...)
-	alt := tok[:dot+1] + base64.RawURLEncoding.EncodeToString(other)
-	if w := h.do(req{method: "GET", path: "/me", headers: map[string]string{"Authorization": "Bearer " + tok}}); w.Code != 200 {
-		t.Fatalf("the token itself: %d %s", w.Code, w.Body)
-	}
-	if w := h.do(req{method: "GET", path: "/me", headers: map[string]string{"Authorization": "Bearer " + alt}}); w.Code != 401 {
-		t.Fatalf("the same token with the signature (r, n-s): %d %s, want 401 invalid_token", w.Code, w.Body)
 	}
 }

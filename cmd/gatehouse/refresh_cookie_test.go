@@ -6,12 +6,13 @@ import (
 	"testing"
 )
 
-// Review 15b: the web UI's __Host-refresh cookie in the new token format.
+// The web UI's __Host-refresh cookie in the new token format.
 // A page load with only the refresh cookie renews the session; a forged
 // cookie naming the real session (other spellings, another secret) logs out
 // nothing; POST /logout with the real cookie ends the session, and the old
 // cookie then renews nothing.
-func TestReview15bRefreshCookieForgeriesAndLogout(t *testing.T) {
+func TestRefreshCookieForgeriesAndLogout(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
 	expect(t, c.do("GET", "/signup", "", ""), 200)

@@ -5,8 +5,6 @@ import (
 	"time"
 )
 
-// Review of issue 12 (second factors).
-
 // Enrolling a factor needs a recent login (POST /me/mfa/totp checks it),
 // but the enrolment is completed by POST /me/mfa/totp/confirm, which does
 // not check it, and a pending enrolment never expires and is shown again,
@@ -14,7 +12,8 @@ import (
 // cookie) of a user who once started and abandoned an enrolment gets the
 // secret from the page and confirms it, receiving the recovery codes, which
 // then re-authenticate it past every recent-login barrier.
-func TestReview12ConfirmingAnEnrolmentNeedsRecentLogin(t *testing.T) {
+func TestConfirmingAnEnrolmentNeedsRecentLogin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.verifyEmail("ann")
 	w := h.do(req{method: "POST", path: "/me/mfa/totp", as: "ann"})

@@ -1,6 +1,6 @@
 package auth_test
 
-// Review 15b: adversarial tests of the refresh-token layout of migration
+// Adversarial tests of the refresh-token layout of migration
 // 00012 (tokens "<session id>.<secret>") and of the group commit without
 // savepoints. Run on SQLite by default, on PostgreSQL with
 // GATEHOUSE_TEST_STORE=postgres GATEHOUSE_TEST_POSTGRES=postgres://...
@@ -23,16 +23,16 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 )
 
-// review15bTwin is two Gatehouse instances (two stores, two services) on
+// twin is two Gatehouse instances (two stores, two services) on
 // one database, sharing a clock.
-type review15bTwin struct {
+type twin struct {
 	a, b   *auth.Services
 	sa, sb *store.Store
 	guard  *guard.Guard
 	clock  *authtest.Clock
 }
 
-func newReview15bTwin(t *testing.T) *review15bTwin {
+func newTwin(t *testing.T) *twin {
 	t.Helper()
 	ctx := context.Background()
 	dsn := filepath.Join(t.TempDir(), "gatehouse.db")
@@ -60,10 +60,10 @@ func newReview15bTwin(t *testing.T) *review15bTwin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &review15bTwin{a: a.Services, b: b.Services, sa: sa, sb: sb, guard: g, clock: clk}
+	return &twin{a: a.Services, b: b.Services, sa: sa, sb: sb, guard: g, clock: clk}
 }
 
-func (w *review15bTwin) register(t *testing.T, email string) {
+func (w *twin) register(t *testing.T, email string) {
 	t.Helper()
 	if _, err := w.a.Accounts.Register(context.Background(), auth.RegisterInput{Email: email, Password: "correct horse battery"}); err != nil &&
 		auth.ErrorCode(err) != auth.CodeAlreadyExists {
@@ -71,7 +71,7 @@ func (w *review15bTwin) register(t *testing.T, email string) {
 	}
 }
 
-func (w *review15bTwin) login(t *testing.T, svc *auth.Services, email string) *auth.Tokens {
+func (w *twin) login(t *testing.T, svc *auth.Services, email string) *auth.Tokens {
 	t.Helper()
 	w.register(t, email)
 	tok, err := svc.Sessions.Login(context.Background(), auth.LoginInput{Identifier: email, Password: "correct horse battery"})
@@ -85,8 +85,8 @@ func (w *review15bTwin) login(t *testing.T, svc *auth.Services, email string) *a
 // secrets (of its live token and of a spent one), and session A's secret
 // under session B's id: none rotates, none ends anything, on either
 // instance; the live tokens of both sessions keep working afterwards.
-func TestReview15bForgedSpellingsOfARealSessionEndNothing(t *testing.T) {
-	w := newReview15bTwin(t)
+func TestForgedSpellingsOfARealSessionEndNothing(t *testing.T) {
+	w := newTwin(t)
 	ctx := context.Background()
 	a0 := w.login(t, w.a, "ann@example.com")
 	b0 := w.login(t, w.a, "bob@example.com")
@@ -164,8 +164,8 @@ func TestReview15bForgedSpellingsOfARealSessionEndNothing(t *testing.T) {
 // that succeeds hands out the same successor (one lineage), none fails with
 // anything but invalid_grant (and within the grace window none should fail
 // at all), and the successor then rotates.
-func TestReview15bConcurrentRotationsAcrossInstancesOneLineage(t *testing.T) {
-	w := newReview15bTwin(t)
+func TestConcurrentRotationsAcrossInstancesOneLineage(t *testing.T) {
+	w := newTwin(t)
 	ctx := context.Background()
 	raw := w.login(t, w.a, "ann@example.com").RefreshToken
 	for round := 0; round < 8; round++ {
@@ -215,8 +215,8 @@ func TestReview15bConcurrentRotationsAcrossInstancesOneLineage(t *testing.T) {
 // (logout, password change, admin disable, user deletion): no deadlock, no
 // error other than invalid_grant from the refresh, the ending succeeds,
 // and afterwards no token of the session refreshes on either instance.
-func TestReview15bRotationRacesSessionEndAcrossInstances(t *testing.T) {
-	w := newReview15bTwin(t)
+func TestRotationRacesSessionEndAcrossInstances(t *testing.T) {
+	w := newTwin(t)
 	ctx := context.Background()
 	admin := w.login(t, w.a, "admin@example.com")
 	for round := 0; round < 6; round++ {
@@ -330,8 +330,8 @@ func TestReview15bRotationRacesSessionEndAcrossInstances(t *testing.T) {
 // A replay on instance B inside the grace window racing the rotation of
 // the same token on instance A: B must get A's successor, never
 // invalid_grant, and the session must live on.
-func TestReview15bReplayInsideGraceRacesRotationAcrossInstances(t *testing.T) {
-	w := newReview15bTwin(t)
+func TestReplayInsideGraceRacesRotationAcrossInstances(t *testing.T) {
+	w := newTwin(t)
 	ctx := context.Background()
 	raw := w.login(t, w.a, "ann@example.com").RefreshToken
 	for round := 0; round < 40; round++ {

@@ -8,7 +8,8 @@ import (
 // A reset link mailed to the old address must die when the address
 // changes: the user who moves away from a mailbox (lost, shared, taken
 // over) must not leave in it a link that still sets their password.
-func TestReview11EmailChangeVoidsResetLinksOfTheOldAddress(t *testing.T) {
+func TestEmailChangeVoidsResetLinksOfTheOldAddress(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	h.do(req{method: "POST", path: "/password/forgot", body: `{"email":"ann@example.com"}`})
 	reset := tokenOf(t, linkTo(t, h.mails(t), "ann@example.com", "/reset-password"))

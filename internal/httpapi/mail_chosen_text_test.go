@@ -5,13 +5,14 @@ import (
 	"testing"
 )
 
-// Review of issue 11: anyone can make Gatehouse mail any address (sign-up
+// Anyone can make Gatehouse mail any address (sign-up
 // with it, or ask to change one's address to it). Those mails must not carry
 // text the requester chose, such as the display name ("Hello <name>,"): a
 // name like "Ann. Your account is locked: https://evil.example/unlock" would
 // otherwise be a phishing line in a genuine mail from the product, above its
 // real link, to someone who never asked for anything.
-func TestReview11MailsToUnprovenAddressesCarryNoChosenText(t *testing.T) {
+func TestMailsToUnprovenAddressesCarryNoChosenText(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, noRecoveryLimits)
 	const bait = "Your account is locked, see https://evil.example/unlock"
 	h.mails(t) // drain

@@ -10,12 +10,13 @@ import (
 	"time"
 )
 
-// Review: max_age=0 (OpenID Connect Core: "equivalent to prompt=login")
+// Regression: max_age=0 (OpenID Connect Core: "equivalent to prompt=login")
 // sent the user back to the login page after every fresh login, for ever:
 // the return from the login page was measured against max_age again, and
 // any time at all since the login is more than 0 s. The same for a small
 // max_age and a slow round trip.
-func TestReview13MaxAgeZeroAfterFreshLogin(t *testing.T) {
+func TestMaxAgeZeroAfterFreshLogin(t *testing.T) {
+	t.Parallel()
 	f := newOIDC(t)
 	_, challenge := pkcePair("z")
 	q := authParams(f.spa, spaRedirect, challenge)

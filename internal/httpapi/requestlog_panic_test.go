@@ -17,7 +17,8 @@ import (
 // aborts (http.ErrAbortHandler: no line) is what log.LogAttrs wrote before
 // the cached handlers, for the usual methods and made-up ones, in both
 // formats.
-func TestReview16PanicLinesAsBefore(t *testing.T) {
+func TestPanicAndAbortRequestLinesAsBefore(t *testing.T) {
+	t.Parallel()
 	stable := &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 		switch a.Key {
 		case slog.TimeKey:
