@@ -107,7 +107,7 @@ func (e *guardedEnv) user(t *testing.T, email, pw, role string) auth.User {
 	return u
 }
 
-// Hole 9 (and its review): every failed check ends no sooner than the check
+// every failed check ends no sooner than the check
 // floor, whatever the stored hash (a werkzeug sha256$ hash costs a
 // microsecond, pbkdf2:sha256:600000 several argon2ids) and for unknown
 // users, by sleeping, not by hashing more; a successful check pads nothing.
@@ -206,7 +206,7 @@ func TestSeedCheckFloorSamplesEachSchemeOnce(t *testing.T) {
 	}
 }
 
-// Hole 3: a login whose check ran before its user's password changed, or
+// a login whose check ran before its user's password changed, or
 // before the user was disabled or demoted, starts no session.
 func TestLoginRacingAChangeMakesNoSession(t *testing.T) {
 	for _, c := range []struct {
@@ -251,7 +251,7 @@ func TestLoginRacingAChangeMakesNoSession(t *testing.T) {
 	}
 }
 
-// Hole 3: the rehash of a legacy hash at login never writes the old
+// the rehash of a legacy hash at login never writes the old
 // password back over one changed meanwhile.
 func TestLoginRehashNeverOverwritesANewerPassword(t *testing.T) {
 	e := newGuardedEnv(t)

@@ -1,7 +1,7 @@
 // Package books is Gatehouse's demo resource (seed 002's bookstore): each
 // book belongs to the user who created it. Service holds every rule, over
-// the Store port; Gatehouse's JSON API and pages (internal/httpapi) are thin
-// adapters over it. books imports guard only: its refusals are *guard.Error,
+// the Store port; Gatehouse's JSON API (internal/httpapi) and pages
+// (internal/web) are thin adapters over it. books imports guard only: its refusals are *guard.Error,
 // which the application's one error writer renders.
 package books
 

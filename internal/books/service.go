@@ -15,7 +15,7 @@ import (
 // Service holds every rule about books: what a valid book is, that each
 // belongs to its creator (another user's book is not found, never
 // forbidden), partial updates, and paged listing. Gatehouse's JSON handlers
-// and web pages (internal/httpapi) are adapters over its methods.
+// (internal/httpapi) and web pages (internal/web) are adapters over its methods.
 type Service struct {
 	store Store
 	now   func() time.Time

@@ -21,7 +21,7 @@ func withLockoutOnly(c *app.Config) {
 	c.Limits = &p
 }
 
-// Hole 1: every route that checks the current password shares login's
+// every route that checks the current password shares login's
 // per-account lockout, and records each failure in the audit log.
 func TestPasswordChecksShareTheLoginLockout(t *testing.T) {
 	t.Parallel()
@@ -70,7 +70,7 @@ func TestPasswordChecksShareTheLoginLockout(t *testing.T) {
 	}
 }
 
-// Hole 1: a flood of wrong current passwords from one address is refused by
+// a flood of wrong current passwords from one address is refused by
 // login's per-address limit before any hash is computed.
 func TestPasswordChecksShareTheAddressLimit(t *testing.T) {
 	t.Parallel()
@@ -97,7 +97,7 @@ func TestPasswordChecksShareTheAddressLimit(t *testing.T) {
 	}
 }
 
-// Hole 8: an unknown name locks case-blind, like a real account, so the
+// an unknown name locks case-blind, like a real account, so the
 // lock tells nothing about existence.
 func TestLockoutKeysUnknownNamesLikeAccounts(t *testing.T) {
 	t.Parallel()

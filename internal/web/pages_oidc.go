@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,7 +17,7 @@ import (
 // end-session request (nil when there is none). checkCSRF as in pageClaims.
 func (site *Site) browserOf(w http.ResponseWriter, r *http.Request, checkCSRF bool) (*oidc.Browser, string, error) {
 	claims, csrf, err := site.pageClaims(w, r, checkCSRF)
-	if err == errFormExpired {
+	if errors.Is(err, errFormExpired) {
 		return nil, "", err
 	}
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"net/http"
 	"regexp"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
 //go:embed templates/*.tmpl
@@ -80,7 +82,7 @@ func (u *User) DisplayName() string {
 }
 
 // IsAdmin reports whether the user may see the administration pages.
-func (u *User) IsAdmin() bool { return u.Role == "admin" }
+func (u *User) IsAdmin() bool { return u.Role == auth.RoleAdmin }
 
 // SessionRow is a row of the sessions page.
 type SessionRow struct {
