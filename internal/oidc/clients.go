@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -154,11 +155,12 @@ func (s *Service) RemoveClient(ctx context.Context, id string) error {
 	if _, err := s.Client(ctx, id); err != nil {
 		return err
 	}
-	ended, err := s.store.DeleteClient(ctx, id, s.feed.Now(), s.feed.LiveUntil())
+	ended, err := s.feed.EndSessionsBy(ctx, func(now, liveUntil time.Time) ([]string, error) {
+		return s.store.DeleteClient(ctx, id, now, liveUntil)
+	})
 	if err != nil {
 		return err
 	}
-	s.feed.SessionsEnded(ctx, ended...)
 	s.guards.Delete(id)
 	s.accounts.Audit(ctx, auth.EventClientDeleted, "", fmt.Sprintf("client %s; %d sessions ended", id, len(ended)))
 	return nil

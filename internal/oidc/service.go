@@ -78,12 +78,11 @@ type (
 	Checks interface {
 		Guarded(ctx context.Context, c auth.GuardedCheck) error
 	}
-	// Feed spreads the sessions that deleting a grant or a client ended,
-	// and says how long such a revocation must be kept (auth.Feed).
+	// Feed runs the store writes that end sessions (deleting a grant or a
+	// client) at its time, and announces the sessions they ended to every
+	// instance (auth.Feed).
 	Feed interface {
-		Now() time.Time
-		LiveUntil() time.Time
-		SessionsEnded(ctx context.Context, ids ...string)
+		EndSessionsBy(ctx context.Context, end func(now, liveUntil time.Time) ([]string, error)) ([]string, error)
 	}
 )
 
