@@ -66,7 +66,7 @@ func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller 
 	if ca.ID == "" || len(ca.ID) > 64 || len(ca.Secret) > 256 {
 		return Client{}, errInvalidClient
 	}
-	c, err := s.Client(ctx, ca.ID)
+	c, err := s.client(ctx, ca.ID)
 	known := err == nil
 	if err != nil && auth.ErrorCode(err) != auth.CodeNotFound {
 		return Client{}, err
