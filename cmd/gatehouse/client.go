@@ -11,14 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // listFlag is a flag that may be repeated (--redirect-uri A --redirect-uri B);
@@ -94,11 +92,11 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		return loadMasterKey(ctx, st, path, isDefault, newLogger(c.LogFormat, stderr))
 	}
 	keys := storeKeys{st: st, masterKey: masterKey, configured: getenv(envName("signing-alg"))}
-	provider := oidc.NewService(oidc.Config{}, oidc.Deps{Store: st, Accounts: svc.Accounts, Feed: svc.Feed, Keys: keys})
+	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: svc.Accounts, Feed: svc.Feed, Keys: keys})
 	ctx = auth.WithActor(ctx, "cli")
 	switch sub {
 	case "add":
-		cl, secret, err := provider.AddClient(ctx, in)
+		cl, secret, err := clients.Add(ctx, in)
 		if err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
@@ -107,7 +105,7 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 			fmt.Fprintf(stdout, "client_secret: %s\n(shown once: only its hash is stored)\n", secret)
 		}
 	case "list":
-		list, err := provider.Clients(ctx)
+		list, err := clients.List(ctx)
 		if err != nil {
 			return err
 		}
@@ -123,12 +121,12 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		return tw.Flush()
 	case "remove":
-		if err := provider.RemoveClient(ctx, rest[0]); err != nil {
+		if err := clients.Remove(ctx, rest[0]); err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "removed client %s; its sessions and tokens have ended\n", rest[0])
 	case "rotate-secret":
-		secret, err := provider.RotateSecret(ctx, rest[0])
+		secret, err := clients.RotateSecret(ctx, rest[0])
 		if err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
@@ -139,7 +137,7 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 
 // storeKeys is the command line's view of the signing keys: which
 // algorithm the server signs with, and making the key an RS256 (or other)
-// client's ID tokens need. It signs nothing.
+// client's ID tokens need (oidc.ClientKeys).
 type storeKeys struct {
 	st         *store.Store
 	masterKey  func() (*seal.Key, error) // loaded only to seal a new key
@@ -184,9 +182,3 @@ func (k storeKeys) EnsureKey(ctx context.Context, alg string) error {
 	}
 	return token.EnsureKey(ctx, k.st, mk, alg, time.Now())
 }
-
-func (storeKeys) SignAs(string, string, jwt.Claims) (string, error) {
-	return "", errors.New("the command line signs no tokens")
-}
-
-func (storeKeys) VerificationKey(string) (guard.Key, bool) { return guard.Key{}, false }

@@ -61,7 +61,7 @@ func TestSignInWithGatehouseInChromium(t *testing.T) {
 	}
 	// A loopback redirect URI may come back on any port (RFC 8252), so the
 	// client is registered before the example has one.
-	c, secret, err := gh.OIDC.AddClient(context.Background(), oidc.ClientInput{Name: "Example app",
+	c, secret, err := gh.Clients.Add(context.Background(), oidc.ClientInput{Name: "Example app",
 		RedirectURIs: []string{"http://127.0.0.1/callback"}})
 	if err != nil {
 		t.Fatal(err)

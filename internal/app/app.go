@@ -161,6 +161,7 @@ type App struct {
 	Handler     http.Handler
 	Services    *auth.Services
 	OIDC        *oidc.Service
+	Clients     *oidc.Clients // the provider's client registration
 	Guard       *guard.Guard
 	Keys        *token.KeyRing
 	Revocations *auth.Revocations
@@ -253,12 +254,14 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
 		ClientLimit: c.Limits.Client, Now: c.Now},
 		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log})
+	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
+		Now: c.Now, Removed: provider.ForgetClient})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
-	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Guard: g, Keys: keys, Revocations: revocations,
+	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Clients: clients, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: worker}, nil
 }
 

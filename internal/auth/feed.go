@@ -126,18 +126,20 @@ func (s *Feed) SyncChanges(ctx context.Context) error {
 // UsersChangedElsewhere applies another instance's fan-out message.
 func (s *Feed) UsersChangedElsewhere(userIDs []string) { s.users.drop(userIDs...) }
 
-// SessionsEnded records sessions that another store write ended (deleting a
-// grant or a client), as EndSessions does for its own.
-func (s *Feed) SessionsEnded(ctx context.Context, ids ...string) {
-	s.ended(ctx, s.now(), ids...)
+// EndSessionsBy runs end, a store write of another service that ends
+// sessions (deleting a grant or a client), at the services' time now, each
+// revocation kept until liveUntil; the sessions it ended (returned) are
+// then revoked here and announced to every instance, as EndSessions does
+// for its own.
+func (s *Feed) EndSessionsBy(ctx context.Context, end func(now, liveUntil time.Time) ([]string, error)) ([]string, error) {
+	now := s.now()
+	ids, err := end(now, s.liveUntil(now))
+	if err != nil {
+		return nil, err
+	}
+	s.ended(ctx, now, ids...)
+	return ids, nil
 }
-
-// LiveUntil is when an access token issued now stops being live (with
-// leeway): how long a revocation made now must be remembered.
-func (s *Feed) LiveUntil() time.Time { return s.liveUntil(s.now()) }
-
-// Now is the services' clock, in whole milliseconds.
-func (s *Feed) Now() time.Time { return s.now() }
 
 // SessionsEndedElsewhere applies another instance's fan-out message.
 func (s *Feed) SessionsEndedElsewhere(until time.Time, sessionIDs []string) {

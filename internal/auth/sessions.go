@@ -103,53 +103,79 @@ func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) 
 	if err != nil {
 		return nil, err
 	}
-	// What decide saw, to answer with once the rotation has committed.
-	var (
-		st       RefreshState
-		d        rotationDecision
-		issuedAt time.Time
-		issue    string // the refresh token to hand out; "" for none
-		rt       RefreshToken
-	)
-	rules := rotationRules{IdleTimeout: s.cfg.IdleTimeout, ReuseGrace: s.cfg.ReuseGrace, RefreshTTL: s.cfg.RefreshTTL}
-	decide := func(state RefreshState) (Rotation, error) {
-		now := s.now()
-		ask := refreshAsk{ClientID: clientID, Scope: scope}
-		var successor string
-		if !state.Token.SpentAt.IsZero() {
-			var err error
-			successor, err = openSuccessor(raw, state.Token.Successor)
-			ask.OpensSuccessor = err == nil
-		}
-		st, d, issuedAt, issue, rt = state, decideRotation(state, ask, now, rules), now, "", RefreshToken{}
-		switch d.Outcome {
-		case refuseRefresh:
-			return Rotation{}, d.Err
-		case revokeForReuse:
-			return Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}, nil
-		case replaySuccessor:
-			// An access token goes out without a new refresh token: its
-			// session's revocation must cover it.
-			issue, rt = successor, RefreshToken{ExpiresAt: d.ReplayExpiresAt}
-			return Rotation{AccessLiveUntil: s.liveUntil(now)}, nil
-		}
-		issue, rt = next, s.refreshToken(state.Session, next, now)
-		return Rotation{Successor: &rt, SealedSuccessor: sealed, Now: now}, nil
-	}
-	err = s.store.Rotate(ctx, key, decide)
+	ask := refreshAsk{ClientID: clientID, Scope: scope}
+	p, err := s.rotate(ctx, key, func(state RefreshState) refreshPlan {
+		return s.planRefresh(state, ask, raw, next, sealed)
+	})
 	if ErrorCode(err) == CodeNotFound {
 		return nil, errInvalidGrant
 	}
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
-	if d.Outcome == revokeForReuse {
+	st := p.State
+	if p.Decision.Outcome == revokeForReuse {
 		s.ended(ctx, s.now(), st.Session.ID)
 		s.log.Warn("security: refresh token reuse detected; session revoked", "session", st.Session.ID)
 		s.audit(ctx, EventRefreshReuse, st.User.ID, "session "+st.Session.ID+" revoked")
 		return nil, errInvalidGrant
 	}
-	return s.scopedTokens(st.User, st.Session, d.Scope, issue, rt, issuedAt)
+	return s.scopedTokens(st.User, st.Session, p.Decision.Scope, p.Issue, p.Refresh, p.IssuedAt)
+}
+
+// refreshPlan is what a refresh decided inside the rotation's transaction:
+// the store's part (Rotation, or Err to write nothing) and what to answer
+// with once it has committed.
+type refreshPlan struct {
+	Rotation Rotation
+	Err      error
+	State    RefreshState // what the store read
+	Decision rotationDecision
+	IssuedAt time.Time
+	Issue    string       // the refresh token to hand out; "" for none
+	Refresh  RefreshToken // what the answer says of it
+}
+
+// planRefresh decides, at the time it runs, the refresh of state's token
+// presented as raw with ask: next is the successor to issue on a rotation,
+// sealed is next sealed under raw.
+func (s *Sessions) planRefresh(state RefreshState, ask refreshAsk, raw, next string, sealed []byte) refreshPlan {
+	now := s.now()
+	var successor string
+	if !state.Token.SpentAt.IsZero() {
+		var err error
+		successor, err = openSuccessor(raw, state.Token.Successor)
+		ask.OpensSuccessor = err == nil
+	}
+	rules := rotationRules{IdleTimeout: s.cfg.IdleTimeout, ReuseGrace: s.cfg.ReuseGrace, RefreshTTL: s.cfg.RefreshTTL}
+	p := refreshPlan{State: state, Decision: decideRotation(state, ask, now, rules), IssuedAt: now}
+	switch p.Decision.Outcome {
+	case refuseRefresh:
+		p.Err = p.Decision.Err
+	case revokeForReuse:
+		p.Rotation = Rotation{Revoke: true, LiveUntil: s.liveUntil(now), Now: now}
+	case replaySuccessor:
+		// An access token goes out without a new refresh token: its
+		// session's revocation must cover it.
+		p.Issue, p.Refresh = successor, RefreshToken{ExpiresAt: p.Decision.ReplayExpiresAt}
+		p.Rotation = Rotation{AccessLiveUntil: s.liveUntil(now)}
+	default:
+		p.Issue, p.Refresh = next, s.refreshToken(state.Session, next, now)
+		p.Rotation = Rotation{Successor: &p.Refresh, SealedSuccessor: sealed, Now: now}
+	}
+	return p
+}
+
+// rotate runs the store's rotation of key's token with plan deciding it,
+// and returns the plan the store applied (the last asked, should the store
+// ask again).
+func (s *Sessions) rotate(ctx context.Context, key RefreshKey, plan func(RefreshState) refreshPlan) (refreshPlan, error) {
+	var applied refreshPlan
+	err := s.store.Rotate(ctx, key, func(state RefreshState) (Rotation, error) {
+		applied = plan(state)
+		return applied.Rotation, applied.Err
+	})
+	return applied, err
 }
 
 // narrowScope is the scope a refresh asking for asked gets of a session

@@ -239,7 +239,7 @@ func deref[T any](p *T) T {
 // handleListClients serves GET /clients.
 func handleListClients(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		list, err := d.OIDC.Clients(r.Context())
+		list, err := d.Clients.List(r.Context())
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -261,7 +261,7 @@ func handleCreateClient(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		c, secret, err := d.OIDC.AddClient(r.Context(), oidc.ClientInput{Name: deref(in.Name), RedirectURIs: deref(in.RedirectURIs),
+		c, secret, err := d.Clients.Add(r.Context(), oidc.ClientInput{Name: deref(in.Name), RedirectURIs: deref(in.RedirectURIs),
 			PostLogoutRedirectURIs: deref(in.PostLogoutRedirectURIs), Public: in.Public, Scopes: deref(in.Scopes),
 			IDTokenAlg: deref(in.IDTokenAlg), RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE})
 		if err != nil {
@@ -279,7 +279,7 @@ func handleCreateClient(d Deps) http.Handler {
 // handleGetClient serves GET /clients/{id}.
 func handleGetClient(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := d.OIDC.Client(r.Context(), r.PathValue("id"))
+		c, err := d.Clients.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -296,7 +296,7 @@ func handleUpdateClient(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		c, err := d.OIDC.UpdateClient(r.Context(), r.PathValue("id"), oidc.ClientPatch{Name: in.Name, RedirectURIs: in.RedirectURIs,
+		c, err := d.Clients.Update(r.Context(), r.PathValue("id"), oidc.ClientPatch{Name: in.Name, RedirectURIs: in.RedirectURIs,
 			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, Scopes: in.Scopes, IDTokenAlg: in.IDTokenAlg,
 			RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE})
 		if err != nil {
@@ -310,7 +310,7 @@ func handleUpdateClient(d Deps) http.Handler {
 // handleDeleteClient serves DELETE /clients/{id}: its tokens stop at once.
 func handleDeleteClient(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := d.OIDC.RemoveClient(r.Context(), r.PathValue("id")); err != nil {
+		if err := d.Clients.Remove(r.Context(), r.PathValue("id")); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}

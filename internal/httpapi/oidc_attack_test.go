@@ -163,7 +163,7 @@ func TestOIDCAttackTable(t *testing.T) {
 			}
 		}},
 		{"code from another client", func(t *testing.T, f *oidcFixture) {
-			other, secret, err := f.app.OIDC.AddClient(context.Background(), oidc.ClientInput{Name: "Other", RedirectURIs: []string{rpRedirect}})
+			other, secret, err := f.app.Clients.Add(context.Background(), oidc.ClientInput{Name: "Other", RedirectURIs: []string{rpRedirect}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +197,7 @@ func TestOIDCAttackTable(t *testing.T) {
 		}},
 		{"downgrade: a verifier for a code issued without a challenge", func(t *testing.T, f *oidcFixture) {
 			no := false
-			c, secret, err := f.app.OIDC.AddClient(context.Background(), oidc.ClientInput{Name: "No PKCE", RedirectURIs: []string{rpRedirect},
+			c, secret, err := f.app.Clients.Add(context.Background(), oidc.ClientInput{Name: "No PKCE", RedirectURIs: []string{rpRedirect},
 				RequirePKCE: &no, RequireConsent: &no})
 			if err != nil {
 				t.Fatal(err)
@@ -547,7 +547,7 @@ func TestOIDCBasicOPChecklist(t *testing.T) {
 		}},
 		{"oidcc-redirect-uri-query-OK", "a registered redirect URI with a query matches exactly", func(t *testing.T, f *fixture) {
 			no := false
-			c, _, err := f.app.OIDC.AddClient(context.Background(), oidc.ClientInput{Name: "Q", RedirectURIs: []string{rpRedirect + "?foo=bar"}, RequireConsent: &no})
+			c, _, err := f.app.Clients.Add(context.Background(), oidc.ClientInput{Name: "Q", RedirectURIs: []string{rpRedirect + "?foo=bar"}, RequireConsent: &no})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -558,7 +558,7 @@ func TestOIDCBasicOPChecklist(t *testing.T) {
 		}},
 		{"oidcc-redirect-uri-query-mismatch", "another query than registered: the error page", func(t *testing.T, f *fixture) {
 			no := false
-			c, _, err := f.app.OIDC.AddClient(context.Background(), oidc.ClientInput{Name: "Q", RedirectURIs: []string{rpRedirect + "?foo=bar"}, RequireConsent: &no})
+			c, _, err := f.app.Clients.Add(context.Background(), oidc.ClientInput{Name: "Q", RedirectURIs: []string{rpRedirect + "?foo=bar"}, RequireConsent: &no})
 			if err != nil {
 				t.Fatal(err)
 			}

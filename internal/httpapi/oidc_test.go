@@ -39,13 +39,13 @@ func newOIDC(t *testing.T, opts ...func(*app.Config)) *oidcFixture {
 	h := newHarness(t, opts...)
 	h.t = t
 	ctx := context.Background()
-	web, secret, err := h.app.OIDC.AddClient(ctx, oidc.ClientInput{Name: "Web App", RedirectURIs: []string{rpRedirect},
+	web, secret, err := h.app.Clients.Add(ctx, oidc.ClientInput{Name: "Web App", RedirectURIs: []string{rpRedirect},
 		PostLogoutRedirectURIs: []string{rpLogout}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	no := false
-	spa, _, err := h.app.OIDC.AddClient(ctx, oidc.ClientInput{Name: "Single Page", Public: true,
+	spa, _, err := h.app.Clients.Add(ctx, oidc.ClientInput{Name: "Single Page", Public: true,
 		RedirectURIs: []string{spaRedirect}, RequireConsent: &no})
 	if err != nil {
 		t.Fatal(err)
@@ -504,7 +504,7 @@ func TestOIDCRS256Client(t *testing.T) {
 	t.Parallel()
 	f := newOIDC(t)
 	no := false
-	c, secret, err := f.app.OIDC.AddClient(context.Background(), oidc.ClientInput{Name: "Legacy", RedirectURIs: []string{rpRedirect},
+	c, secret, err := f.app.Clients.Add(context.Background(), oidc.ClientInput{Name: "Legacy", RedirectURIs: []string{rpRedirect},
 		IDTokenAlg: "RS256", RequireConsent: &no})
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ type Deps struct {
 	Guard          *guard.Guard
 	Books          *books.Service // every book rule, for the API and the pages
 	OIDC           *oidc.Service  // the OpenID Connect provider
+	Clients        *oidc.Clients  // its clients' registration (the admin /clients routes)
 	Keys           KeySet
 	Pages          *web.Pages
 	Ready          func(context.Context) error // readiness: does the database answer?

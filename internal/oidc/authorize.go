@@ -85,7 +85,7 @@ func (s *Service) Authorize(ctx context.Context, params url.Values, browser *Bro
 	if len(params["client_id"]) > 1 || len(params["redirect_uri"]) > 1 {
 		return Outcome{Kind: ErrorPage, Err: auth.Errorf(auth.CodeInvalidRequest, "The client_id and redirect_uri parameters may be given once.")}
 	}
-	c, err := s.Client(ctx, params.Get("client_id"))
+	c, err := s.client(ctx, params.Get("client_id"))
 	if auth.ErrorCode(err) == auth.CodeNotFound {
 		return Outcome{Kind: ErrorPage, Err: auth.Errorf(auth.CodeInvalidRequest, "The application is not registered with Gatehouse (unknown client_id).")}
 	} else if err != nil {
@@ -259,7 +259,7 @@ func withQuery(uri string, q url.Values) string {
 // when its client and redirect URI are valid ("" otherwise): the login page
 // on the way allows its form to end there.
 func (s *Service) RedirectOrigin(ctx context.Context, params url.Values) string {
-	c, err := s.Client(ctx, params.Get("client_id"))
+	c, err := s.client(ctx, params.Get("client_id"))
 	if err != nil {
 		return ""
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -39,17 +40,58 @@ type ClientPatch struct {
 	RequirePKCE            *bool
 }
 
+// Clients registers and administers the provider's clients (the admin API
+// and the command line); it needs no more than the client store, and the
+// provider's flows (Service) are not built for it.
+type Clients struct {
+	store    ClientStore
+	accounts Auditor
+	feed     Feed
+	keys     ClientKeys
+	now      func() time.Time // in whole milliseconds, as the store keeps times
+	removed  func(id string)
+}
+
+// ClientKeys makes sure a key signs ID tokens in a client's algorithm
+// (internal/token.KeyRing).
+type ClientKeys interface {
+	EnsureKey(ctx context.Context, alg string) error
+	Algorithm() string
+}
+
+// ClientsDeps are the Clients' collaborators. Keys may be nil: then no key
+// is made. Removed, when set, is told of each client removed (the
+// provider's Service.ForgetClient). Now is the clock (time.Now when nil).
+type ClientsDeps struct {
+	Store    ClientStore
+	Accounts Auditor
+	Feed     Feed
+	Keys     ClientKeys
+	Now      func() time.Time
+	Removed  func(id string)
+}
+
+// NewClients wires Clients.
+func NewClients(d ClientsDeps) *Clients {
+	clock := d.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	now := func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
+	return &Clients{store: d.Store, accounts: d.Accounts, feed: d.Feed, keys: d.Keys, now: now, removed: d.Removed}
+}
+
 // defaultIDTokenAlg is the algorithm of ID tokens when a client names none.
-func (s *Service) defaultIDTokenAlg() string {
+func (s *Clients) defaultIDTokenAlg() string {
 	if s.keys == nil || s.keys.Algorithm() == "HS256" || s.keys.Algorithm() == "" {
 		return "RS256"
 	}
 	return s.keys.Algorithm()
 }
 
-// AddClient registers a client and returns it with its secret (confidential
+// Add registers a client and returns it with its secret (confidential
 // clients; shown once, stored as its SHA-256).
-func (s *Service) AddClient(ctx context.Context, in ClientInput) (Client, string, error) {
+func (s *Clients) Add(ctx context.Context, in ClientInput) (Client, string, error) {
 	c := Client{ID: uuid.Must(uuid.NewV7()).String(), Public: in.Public, RequireConsent: true, CreatedAt: s.now(),
 		Scopes: slices.Clone(SupportedScopes), IDTokenAlg: s.defaultIDTokenAlg()}
 	if in.RequireConsent != nil {
@@ -66,7 +108,7 @@ func (s *Service) AddClient(ctx context.Context, in ClientInput) (Client, string
 		c.IDTokenAlg = in.IDTokenAlg
 	}
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs = in.Name, in.RedirectURIs, in.PostLogoutRedirectURIs
-	if err := s.validClient(&c); err != nil {
+	if err := validClient(&c); err != nil {
 		return Client{}, "", err
 	}
 	secret := ""
@@ -90,27 +132,33 @@ func (s *Service) AddClient(ctx context.Context, in ClientInput) (Client, string
 
 // ensureKey makes sure a key signs ID tokens in alg (an RSA key for RS256
 // clients, kept beside the active key and published in the JWKS).
-func (s *Service) ensureKey(ctx context.Context, alg string) error {
+func (s *Clients) ensureKey(ctx context.Context, alg string) error {
 	if s.keys == nil {
 		return nil
 	}
 	return s.keys.EnsureKey(ctx, alg)
 }
 
-// Clients lists every client.
-func (s *Service) Clients(ctx context.Context) ([]Client, error) { return s.store.Clients(ctx) }
+// List lists every client.
+func (s *Clients) List(ctx context.Context) ([]Client, error) { return s.store.Clients(ctx) }
 
-// Client returns one client.
-func (s *Service) Client(ctx context.Context, id string) (Client, error) {
+// Get returns one client.
+func (s *Clients) Get(ctx context.Context, id string) (Client, error) {
+	return findClient(ctx, s.store, id)
+}
+
+// findClient reads the client id names: not_found for an id that is no
+// client's (one that is not even a UUID asks the store nothing).
+func findClient(ctx context.Context, st ClientStore, id string) (Client, error) {
 	if uuid.Validate(id) != nil {
 		return Client{}, auth.Errorf(auth.CodeNotFound, "The client was not found.")
 	}
-	return s.store.Client(ctx, id)
+	return st.Client(ctx, id)
 }
 
-// UpdateClient changes a client's settings.
-func (s *Service) UpdateClient(ctx context.Context, id string, p ClientPatch) (Client, error) {
-	c, err := s.Client(ctx, id)
+// Update changes a client's settings.
+func (s *Clients) Update(ctx context.Context, id string, p ClientPatch) (Client, error) {
+	c, err := s.Get(ctx, id)
 	if err != nil {
 		return Client{}, err
 	}
@@ -135,7 +183,7 @@ func (s *Service) UpdateClient(ctx context.Context, id string, p ClientPatch) (C
 	if p.RequirePKCE != nil {
 		c.RequirePKCE = *p.RequirePKCE
 	}
-	if err := s.validClient(&c); err != nil {
+	if err := validClient(&c); err != nil {
 		return Client{}, err
 	}
 	if err := s.ensureKey(ctx, c.IDTokenAlg); err != nil {
@@ -148,26 +196,29 @@ func (s *Service) UpdateClient(ctx context.Context, id string, p ClientPatch) (C
 	return c, nil
 }
 
-// RemoveClient deletes a client; every session (and so every token) it
+// Remove deletes a client; every session (and so every token) it
 // holds ends at once.
-func (s *Service) RemoveClient(ctx context.Context, id string) error {
-	if _, err := s.Client(ctx, id); err != nil {
+func (s *Clients) Remove(ctx context.Context, id string) error {
+	if _, err := s.Get(ctx, id); err != nil {
 		return err
 	}
-	ended, err := s.store.DeleteClient(ctx, id, s.feed.Now(), s.feed.LiveUntil())
+	ended, err := s.feed.EndSessionsBy(ctx, func(now, liveUntil time.Time) ([]string, error) {
+		return s.store.DeleteClient(ctx, id, now, liveUntil)
+	})
 	if err != nil {
 		return err
 	}
-	s.feed.SessionsEnded(ctx, ended...)
-	s.guards.Delete(id)
+	if s.removed != nil {
+		s.removed(id)
+	}
 	s.accounts.Audit(ctx, auth.EventClientDeleted, "", fmt.Sprintf("client %s; %d sessions ended", id, len(ended)))
 	return nil
 }
 
 // RotateSecret gives a confidential client a new secret (returned once);
 // the old one stops working at once.
-func (s *Service) RotateSecret(ctx context.Context, id string) (string, error) {
-	c, err := s.Client(ctx, id)
+func (s *Clients) RotateSecret(ctx context.Context, id string) (string, error) {
+	c, err := s.Get(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -183,7 +234,7 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (string, error) {
 }
 
 // validClient checks and normalises a client's settings.
-func (s *Service) validClient(c *Client) error {
+func validClient(c *Client) error {
 	c.Name = strings.TrimSpace(c.Name)
 	if c.Name == "" || utf8.RuneCountInString(c.Name) > 100 || !utf8.ValidString(c.Name) || strings.ContainsFunc(c.Name, unicode.IsControl) {
 		return auth.Errorf(auth.CodeInvalidRequest, "The client name must be 1 to 100 printable characters.")

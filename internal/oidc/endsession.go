@@ -52,7 +52,7 @@ func (s *Service) EndSession(ctx context.Context, in EndSessionRequest, browser 
 	}
 	redirect := ""
 	if in.PostLogoutRedirectURI != "" {
-		c, err := s.Client(ctx, clientID)
+		c, err := s.client(ctx, clientID)
 		if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, in.PostLogoutRedirectURI) {
 			return EndSessionOutcome{}, auth.Errorf(auth.CodeInvalidRequest, "The post_logout_redirect_uri is not registered for this application.")
 		}

@@ -89,14 +89,7 @@ type Grant struct {
 
 // Store is the persistence the provider needs (internal/store).
 type Store interface {
-	CreateClient(ctx context.Context, c Client) error
-	Client(ctx context.Context, id string) (Client, error) // not_found
-	Clients(ctx context.Context) ([]Client, error)
-	UpdateClient(ctx context.Context, c Client) error
-	SetClientSecret(ctx context.Context, id, hash string) error
-	// DeleteClient deletes the client, its codes and grants, and ends its
-	// sessions, in one transaction; it returns the sessions it ended.
-	DeleteClient(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)
+	ClientStore
 	CreateCode(ctx context.Context, c Code) error
 	Code(ctx context.Context, hash string) (Code, error) // not_found
 	Grant(ctx context.Context, userID, clientID string) (Grant, error)
@@ -106,6 +99,18 @@ type Store interface {
 	// DeleteGrant deletes a user's grant to a client and ends the sessions
 	// of that client for that user, in one transaction.
 	DeleteGrant(ctx context.Context, userID, clientID string, now, liveUntil time.Time) (found bool, ended []string, err error)
+}
+
+// ClientStore keeps the registered clients.
+type ClientStore interface {
+	CreateClient(ctx context.Context, c Client) error
+	Client(ctx context.Context, id string) (Client, error) // not_found
+	Clients(ctx context.Context) ([]Client, error)
+	UpdateClient(ctx context.Context, c Client) error
+	SetClientSecret(ctx context.Context, id, hash string) error
+	// DeleteClient deletes the client, its codes and grants, and ends its
+	// sessions, in one transaction; it returns the sessions it ended.
+	DeleteClient(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)
 }
 
 // splitScope is a scope string's distinct values, in order.

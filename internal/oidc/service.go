@@ -40,8 +40,6 @@ const (
 type Keys interface {
 	SignAs(alg, typ string, claims jwt.Claims) (string, error)
 	VerificationKey(kid string) (guard.Key, bool)
-	EnsureKey(ctx context.Context, alg string) error
-	Algorithm() string
 }
 
 // Config is the provider's identity and lifetimes.
@@ -71,6 +69,10 @@ type (
 	// (auth.Accounts).
 	Accounts interface {
 		User(ctx context.Context, id string) (auth.User, error)
+		Auditor
+	}
+	// Auditor records the provider's audit events (auth.Accounts).
+	Auditor interface {
 		Audit(ctx context.Context, event, userID, detail string)
 	}
 	// Checks runs a check of a client secret or an authorization code
@@ -78,12 +80,11 @@ type (
 	Checks interface {
 		Guarded(ctx context.Context, c auth.GuardedCheck) error
 	}
-	// Feed spreads the sessions that deleting a grant or a client ended,
-	// and says how long such a revocation must be kept (auth.Feed).
+	// Feed runs the store writes that end sessions (deleting a grant or a
+	// client) at its time, and announces the sessions they ended to every
+	// instance (auth.Feed).
 	Feed interface {
-		Now() time.Time
-		LiveUntil() time.Time
-		SessionsEnded(ctx context.Context, ids ...string)
+		EndSessionsBy(ctx context.Context, end func(now, liveUntil time.Time) ([]string, error)) ([]string, error)
 	}
 )
 
@@ -111,13 +112,11 @@ type Service struct {
 	guards sync.Map // client id → *guard.Guard verifying that client's access tokens
 }
 
-// Deps are the Service's collaborators. Keys may be nil where no token is
-// signed (the command line).
+// Deps are the Service's collaborators.
 type Deps struct {
 	Store Store
 	// The auth services the provider uses (auth.Sessions, auth.Accounts,
-	// auth.Checks, auth.Feed); Sessions and Checks may be nil where no
-	// token is issued (the command line).
+	// auth.Checks, auth.Feed).
 	Sessions    Sessions
 	Accounts    Accounts
 	Checks      Checks
@@ -140,6 +139,15 @@ func NewService(cfg Config, d Deps) *Service {
 	}
 	return &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log}
 }
+
+// client reads the client id names (not_found).
+func (s *Service) client(ctx context.Context, id string) (Client, error) {
+	return findClient(ctx, s.store, id)
+}
+
+// ForgetClient drops what the provider keeps in memory of a client that
+// was removed (Clients' Removed).
+func (s *Service) ForgetClient(id string) { s.guards.Delete(id) }
 
 // Issuer is the provider's issuer identifier.
 func (s *Service) Issuer() string { return s.cfg.Issuer }

@@ -66,7 +66,7 @@ func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller 
 	if ca.ID == "" || len(ca.ID) > 64 || len(ca.Secret) > 256 {
 		return Client{}, errInvalidClient
 	}
-	c, err := s.Client(ctx, ca.ID)
+	c, err := s.client(ctx, ca.ID)
 	known := err == nil
 	if err != nil && auth.ErrorCode(err) != auth.CodeNotFound {
 		return Client{}, err
@@ -430,11 +430,14 @@ func (s *Service) RevokeGrant(ctx context.Context, userID, clientID string) erro
 	if len(clientID) > 64 || strings.TrimSpace(clientID) == "" {
 		return auth.Errorf(auth.CodeNotFound, "No such app is connected.")
 	}
-	found, ended, err := s.store.DeleteGrant(ctx, userID, clientID, s.feed.Now(), s.feed.LiveUntil())
+	var found bool
+	ended, err := s.feed.EndSessionsBy(ctx, func(now, liveUntil time.Time) (ended []string, err error) {
+		found, ended, err = s.store.DeleteGrant(ctx, userID, clientID, now, liveUntil)
+		return ended, err
+	})
 	if err != nil {
 		return err
 	}
-	s.feed.SessionsEnded(ctx, ended...)
 	if !found && len(ended) == 0 {
 		return auth.Errorf(auth.CodeNotFound, "No such app is connected.")
 	}
