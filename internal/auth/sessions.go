@@ -104,7 +104,7 @@ func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) 
 		return nil, err
 	}
 	ask := refreshAsk{ClientID: clientID, Scope: scope}
-	p, err := s.rotate(ctx, key, func(state RefreshState) refreshPlan {
+	p, err := rotateWith(ctx, s.store, key, func(state RefreshState) refreshPlan {
 		return s.planRefresh(state, ask, raw, next, sealed)
 	})
 	if ErrorCode(err) == CodeNotFound {
@@ -166,12 +166,12 @@ func (s *Sessions) planRefresh(state RefreshState, ask refreshAsk, raw, next str
 	return p
 }
 
-// rotate runs the store's rotation of key's token with plan deciding it,
+// rotateWith runs the store's rotation of key's token with plan deciding it,
 // and returns the plan the store applied (the last asked, should the store
 // ask again).
-func (s *Sessions) rotate(ctx context.Context, key RefreshKey, plan func(RefreshState) refreshPlan) (refreshPlan, error) {
+func rotateWith(ctx context.Context, store sessionsStore, key RefreshKey, plan func(RefreshState) refreshPlan) (refreshPlan, error) {
 	var applied refreshPlan
-	err := s.store.Rotate(ctx, key, func(state RefreshState) (Rotation, error) {
+	err := store.Rotate(ctx, key, func(state RefreshState) (Rotation, error) {
 		applied = plan(state)
 		return applied.Rotation, applied.Err
 	})
@@ -213,7 +213,7 @@ func (s *Sessions) Logout(ctx context.Context, in LogoutInput) error {
 	if in.All {
 		f, detail = SessionFilter{UserID: in.UserID}, "all sessions"
 	}
-	if err := s.revoke(ctx, f); err != nil {
+	if _, err := s.EndSessions(ctx, f); err != nil {
 		return err
 	}
 	s.audit(ctx, EventLogout, in.UserID, detail)
@@ -229,16 +229,6 @@ func (s *Sessions) LogoutRefresh(ctx context.Context, raw string, all bool) erro
 		return err
 	}
 	return s.Logout(ctx, LogoutInput{SessionID: sess.ID, UserID: sess.UserID, All: all})
-}
-
-func (s *Sessions) revoke(ctx context.Context, f SessionFilter) error {
-	now := s.now()
-	ids, err := s.store.RevokeSessions(ctx, f, now, s.liveUntil(now))
-	if err != nil {
-		return fmt.Errorf("revoke sessions: %w", err)
-	}
-	s.ended(ctx, now, ids...)
-	return nil
 }
 
 // SessionPage selects a page of GET /me/sessions: Limit (1 to 200; 0 means
