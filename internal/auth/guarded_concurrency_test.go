@@ -320,6 +320,7 @@ func TestConcurrentRightPasswordLoginsAllSucceed(t *testing.T) {
 	t.Parallel()
 	for _, instances := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d instances", instances), func(t *testing.T) {
+			t.Parallel()
 			b := newBurstEnv(t, instances)
 			var attempts []attempt
 			for range 20 {
@@ -343,6 +344,7 @@ func TestConcurrentRightPasswordLoginsAllSucceed(t *testing.T) {
 func TestConcurrentWrongSecretsGetTheChecksOfASequence(t *testing.T) {
 	t.Parallel()
 	run := func(t *testing.T, k secretKind, instances int) {
+		t.Parallel()
 		b := newBurstEnv(t, instances)
 		var attempts []attempt
 		for range 50 {
@@ -373,6 +375,7 @@ func TestMixedBurstEndsAsTheSequence(t *testing.T) {
 	for _, k := range secretKinds {
 		for _, wrong := range []int{5, 6} {
 			t.Run(fmt.Sprintf("%s, %d wrong", k.name, wrong), func(t *testing.T) {
+				t.Parallel()
 				b := newBurstEnv(t, 1)
 				var attempts []attempt
 				for range wrong {
@@ -413,6 +416,7 @@ func TestRightSecretBeyondTheSlotsWaits(t *testing.T) {
 	t.Parallel()
 	for _, k := range secretKinds {
 		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
 			b := newBurstEnv(t, 1)
 			owner := k.owner(b)
 			var held []attempt
