@@ -101,6 +101,7 @@ func (f *fixture) valid(t testing.TB) string {
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	good := f.valid(t)
 	parts := strings.Split(good, ".")
@@ -169,6 +170,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestVerifyRevoked(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	tok := f.valid(t)
 	f.revoked["sess-1"] = true
@@ -178,6 +180,7 @@ func TestVerifyRevoked(t *testing.T) {
 }
 
 func TestFindToken(t *testing.T) {
+	t.Parallel()
 	const jwtish = "aaa.bbb.ccc"
 	tests := []struct {
 		name    string
@@ -236,6 +239,7 @@ func FuzzFindToken(f *testing.F) {
 }
 
 func TestMiddleware(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	tok := f.valid(t)
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -345,6 +349,7 @@ func BenchmarkVerifyEdDSAParallel(b *testing.B) {
 // The cache of verified tokens must not weaken any check: each case verifies
 // a token once (filling the cache), changes the world, and verifies again.
 func TestCacheKeepsEveryCheck(t *testing.T) {
+	t.Parallel()
 	t.Run("revocation", func(t *testing.T) {
 		f := newFixture(t)
 		tok := f.valid(t)

@@ -35,6 +35,7 @@ func withS(t testing.TB, token string, high bool) string {
 // twin (r, n-s) verifies with crypto/ecdsa and is refused, before and after
 // the low one is cached, for tokens signed with either s.
 func TestVerifyRefusesHighSES256(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for i := range 8 {
 		c := f.claims()

@@ -14,6 +14,7 @@ import (
 // TestRequireMFAAndMaxAuthAge: the options read amr and auth_time, refuse
 // with 403 reauthentication_required, and combine with Role.
 func TestRequireMFAAndMaxAuthAge(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	token := func(amr []string, authAgo time.Duration, role string) string {
 		c := f.claims()

@@ -15,6 +15,7 @@ import (
 // guard's CSRF check and Gatehouse's pages alike. OPTIONS is safe, as it is
 // for http.CrossOriginProtection.
 func TestSafeMethods(t *testing.T) {
+	t.Parallel()
 	for m, safe := range map[string]bool{
 		"GET": true, "HEAD": true, "OPTIONS": true,
 		"POST": false, "PUT": false, "PATCH": false, "DELETE": false, "TRACE": false, "CONNECT": false,
@@ -44,6 +45,7 @@ func TestSafeMethods(t *testing.T) {
 // gives each its status, and OnError hands every refusal (role included) to
 // the application's own writer instead.
 func TestErrorCodes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	tok := sign(t, jwt.SigningMethodEdDSA, f.priv, f.claims(), map[string]any{"kid": "ed"})
 	f.revoked["sess-2"] = true
@@ -103,6 +105,7 @@ func TestErrorCodes(t *testing.T) {
 // CodeInvalidRequest, and WriteError answers it as the contract does: 400,
 // without a token challenge.
 func TestWriteErrorAnswersAServicesOwnRefusal(t *testing.T) {
+	t.Parallel()
 	w := httptest.NewRecorder()
 	guard.WriteError(w, &guard.Error{Code: guard.CodeInvalidRequest, Message: "The title must be 1 to 200 characters."})
 	var body struct{ Error, Message string }

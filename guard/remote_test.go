@@ -83,6 +83,7 @@ func (f *fakeGatehouse) token(t testing.TB, priv ed25519.PrivateKey, kid, sid st
 }
 
 func TestRemoteGuard(t *testing.T) {
+	t.Parallel()
 	f := newFakeGatehouse(t)
 	k1 := f.addKey("k1", "EdDSA")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,6 +112,7 @@ func TestRemoteGuard(t *testing.T) {
 }
 
 func TestRemoteKeyWithoutAlgIsRefused(t *testing.T) {
+	t.Parallel()
 	f := newFakeGatehouse(t)
 	k1 := f.addKey("k1", "") // a JWK that names no algorithm cannot be bound to one
 	g, err := guard.NewRemote(t.Context(), guard.RemoteConfig{Issuer: f.URL, PollInterval: time.Hour})
@@ -123,6 +125,7 @@ func TestRemoteKeyWithoutAlgIsRefused(t *testing.T) {
 }
 
 func TestRemoteRevocations(t *testing.T) {
+	t.Parallel()
 	f := newFakeGatehouse(t)
 	k1 := f.addKey("k1", "EdDSA")
 	g, err := guard.NewRemote(t.Context(), guard.RemoteConfig{Issuer: f.URL, PollInterval: 20 * time.Millisecond})
@@ -156,6 +159,7 @@ func TestRemoteRevocations(t *testing.T) {
 // next poll: the guard follows has_more instead of one page a poll (or
 // failing past 16 MiB, as a single unpaged answer did).
 func TestRemoteRevocationsFollowPages(t *testing.T) {
+	t.Parallel()
 	f := newFakeGatehouse(t)
 	k1 := f.addKey("k1", "EdDSA")
 	f.pageSize = 100
@@ -208,6 +212,7 @@ func TestRemoteRevocationsFollowPages(t *testing.T) {
 }
 
 func TestNewRemoteFailsWhenGatehouseIsDown(t *testing.T) {
+	t.Parallel()
 	f := newFakeGatehouse(t)
 	f.Close()
 	if _, err := guard.NewRemote(t.Context(), guard.RemoteConfig{Issuer: f.URL}); err == nil {

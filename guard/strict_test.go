@@ -36,6 +36,7 @@ func respell(t *testing.T, token string) string {
 // Non-canonical base64 spellings of a signature are refused: one signature
 // has one spelling (16 verified before, for an Ed25519 signature).
 func TestVerifyRefusesNonCanonicalSignatureSpelling(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	good := f.valid(t)
 	alt := respell(t, good)

@@ -10,6 +10,7 @@ import (
 // the start of someone's own service, so its code (tests aside), and what
 // that imports in turn, uses nothing of Gatehouse but the public guard.
 func TestImportsNothingInternal(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

@@ -73,6 +73,7 @@ func startBookstore(t *testing.T, issuer string, args ...string) string {
 }
 
 func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
+	t.Parallel()
 	issuer, _ := apptest.Start(t, "127.0.0.1")
 	const poll = 500 * time.Millisecond
 	bookstore := startBookstore(t, issuer, "--poll", poll.String())
@@ -116,6 +117,7 @@ func TestBookstoreRefusesTokensOfEndedSessions(t *testing.T) {
 // the bookstore's DELETE: a password-only token may add books but not
 // delete them; a token from a two-step login may.
 func TestDeletingABookNeedsASecondFactor(t *testing.T) {
+	t.Parallel()
 	issuer, _ := apptest.Start(t, "127.0.0.1")
 	bookstore := startBookstore(t, issuer)
 
@@ -156,6 +158,7 @@ func TestDeletingABookNeedsASecondFactor(t *testing.T) {
 // bodies are validated, lists page by cursor, and only an administrator may
 // list everyone's books; errors are the contract's {"error", "message"}.
 func TestBookstoreServesTheBooksAPI(t *testing.T) {
+	t.Parallel()
 	issuer, a := apptest.Start(t, "127.0.0.1")
 	bookstore := startBookstore(t, issuer)
 	token := func(username, role string) string {

@@ -67,6 +67,7 @@ func wantCode(t *testing.T, err error, code string) {
 }
 
 func TestLoginFailuresAreIndistinguishable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.login(t)
 	ctx := context.Background()
@@ -93,6 +94,7 @@ func TestLoginFailuresAreIndistinguishable(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestRefreshRotatesAndKeepsSession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	first := e.login(t)
 	e.clock.Advance(time.Minute)
@@ -110,6 +112,7 @@ func TestRefreshRotatesAndKeepsSession(t *testing.T) {
 }
 
 func TestRefreshReuseWithinGraceReturnsSameSuccessor(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	first := e.login(t)
 	ctx := context.Background()
@@ -131,6 +134,7 @@ func TestRefreshReuseWithinGraceReturnsSameSuccessor(t *testing.T) {
 }
 
 func TestRefreshReuseAfterGraceRevokesSession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	first := e.login(t)
 	ctx := context.Background()
@@ -152,6 +156,7 @@ func TestRefreshReuseAfterGraceRevokesSession(t *testing.T) {
 }
 
 func TestConcurrentRefreshKeepsOneLineage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	first := e.login(t)
 	var wg sync.WaitGroup
@@ -180,6 +185,7 @@ func TestConcurrentRefreshKeepsOneLineage(t *testing.T) {
 }
 
 func TestSessionLifetimes(t *testing.T) {
+	t.Parallel()
 	t.Run("idle timeout", func(t *testing.T) {
 		e := newEnv(t)
 		tok := e.login(t)
@@ -223,6 +229,7 @@ func TestSessionLifetimes(t *testing.T) {
 }
 
 func TestLogoutAndAdminChangesEndSessions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	a, b := e.login(t), e.login(t)
@@ -255,6 +262,7 @@ func TestLogoutAndAdminChangesEndSessions(t *testing.T) {
 }
 
 func TestRevocationsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tok := e.login(t)
 	if err := e.svc.Sessions.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID}); err != nil {
@@ -272,6 +280,7 @@ func TestRevocationsSurviveRestart(t *testing.T) {
 }
 
 func TestRegisterValidation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	tests := []struct {
@@ -302,6 +311,7 @@ func TestRegisterValidation(t *testing.T) {
 }
 
 func TestRevocationsReachAnotherInstance(t *testing.T) {
+	t.Parallel()
 	a := newEnv(t)
 	tok := a.login(t)
 	// Instance B shares A's database but has its own memory.
@@ -354,6 +364,7 @@ func BenchmarkRefresh(b *testing.B) {
 }
 
 func TestUserCacheFollowsChanges(t *testing.T) {
+	t.Parallel()
 	a := newEnv(t)
 	tok := a.login(t)
 	ctx := context.Background()

@@ -178,6 +178,7 @@ func (e *mfaEnv) claims(t *testing.T, tok *auth.Tokens) *guard.Claims {
 }
 
 func TestTOTPEnrolConfirmAndTwoStepLogin(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	ctx := context.Background()
 	tok := e.passwordLogin(t)
@@ -249,6 +250,7 @@ func TestTOTPEnrolConfirmAndTwoStepLogin(t *testing.T) {
 // user's codes works once; an older step never works after a newer one; one
 // step of drift either way is accepted, two are not.
 func TestTOTPStepsAreAcceptedOnce(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	secret, _ := e.enrol(t)
 	ctx := context.Background()
@@ -321,6 +323,7 @@ func (b barrierStore) TOTP(ctx context.Context, userID string) (auth.TOTPFactor,
 // same code, all past the code check before any records its step: exactly
 // one gets a session (the database's compare-and-set decides).
 func TestParallelSubmissionsOfOneCode(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	secret, _ := e.enrol(t)
 	const n = 20
@@ -361,6 +364,7 @@ func TestParallelSubmissionsOfOneCode(t *testing.T) {
 }
 
 func TestMFATokenLifetime(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	secret, _ := e.enrol(t)
 	ctx := context.Background()
@@ -429,6 +433,7 @@ func TestMFATokenLifetime(t *testing.T) {
 // TestWrongCodesCountTowardsTheLockout: wrong passwords and wrong codes
 // share the account's lockout; once locked, even right answers wait.
 func TestWrongCodesCountTowardsTheLockout(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, &ratelimit.LockoutPolicy{FreeFailures: 5, BaseLock: time.Minute, MaxLock: time.Hour})
 	secret, _ := e.enrol(t)
 	ctx := context.Background()
@@ -456,6 +461,7 @@ func TestWrongCodesCountTowardsTheLockout(t *testing.T) {
 }
 
 func TestRecoveryCodes(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	secret, codes := e.enrol(t)
 	ctx := context.Background()
@@ -506,6 +512,7 @@ func TestRecoveryCodes(t *testing.T) {
 }
 
 func TestRecentLoginAndReauthentication(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	ctx := context.Background()
 	tok := e.passwordLogin(t)
@@ -562,6 +569,7 @@ func TestRecentLoginAndReauthentication(t *testing.T) {
 }
 
 func TestAdminResetsFactors(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	secret, codes := e.enrol(t)
 	ctx := context.Background()
@@ -602,6 +610,7 @@ func hashOf(raw string) string { return auth.HashTokenForTest(raw) }
 // password: it needs a code (or a recovery code) too, and a missing or wrong
 // one spends nothing, neither the link nor the password.
 func TestResetNeedsTheSecondFactor(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	ctx := context.Background()
 	secret, codes := e.enrol(t)
@@ -643,6 +652,7 @@ func TestResetNeedsTheSecondFactor(t *testing.T) {
 // owner out with a factor: an account cannot enrol one until its address is
 // verified. An account without an address can.
 func TestFactorsNeedAVerifiedAddress(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	signIn := func(email, username string) (auth.User, string) {
@@ -684,6 +694,7 @@ func TestFactorsNeedAVerifiedAddress(t *testing.T) {
 // whoever signed up with it, enrolled before the rule above) and sessions
 // go, no second factor is asked for, and the address is verified, audited.
 func TestResetLinkOfAnUnverifiedAddressRemovesFactors(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	ctx := context.Background()
 	const pw = "a squatter's passphrase"
@@ -742,6 +753,7 @@ func TestResetLinkOfAnUnverifiedAddressRemovesFactors(t *testing.T) {
 // its sign-in is recent (--reauth-max-age), for PendingTOTPTTL. A stolen,
 // older session of the same user waiting for the enrolment gets nothing.
 func TestPendingEnrolmentBelongsToItsSession(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	ctx := context.Background()
 	stolen := e.passwordLogin(t).SessionID

@@ -40,6 +40,7 @@ func (e *env) loginWith(t *testing.T, ttl time.Duration) *auth.Tokens {
 // the writer behind a big logout) still reaches an instance that read the
 // feed in between: the cursor follows commit order, not the stamp.
 func TestLateRevocationReachesAnotherInstance(t *testing.T) {
+	t.Parallel()
 	a := newEnv(t)
 	tok := a.login(t)
 	b, rev := a.newInstance(t, 15*time.Minute)
@@ -65,6 +66,7 @@ func TestLateRevocationReachesAnotherInstance(t *testing.T) {
 // given, whatever today's --access-ttl: tokens issued under a 2 h lifetime
 // stay revoked after a restart with 15 min tokens.
 func TestRevocationOutlivesShorterAccessTTL(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tok := e.loginWith(t, 2*time.Hour)
 	short, _ := e.newInstance(t, 15*time.Minute) // restarted with shorter tokens

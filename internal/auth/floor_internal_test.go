@@ -52,6 +52,7 @@ func (f *checkFloor) check(ft *fakeTime, scheme string, cost time.Duration) time
 // Every failure ends no sooner than the slowest scheme would: at the
 // measured speed, and when the machine is slower than measured.
 func TestCheckFloorPadsToTheSlowestScheme(t *testing.T) {
+	t.Parallel()
 	fresh := newCheckFloor()
 	if fresh.current() != 0 {
 		t.Fatalf("a fresh floor is %v", fresh.current())
@@ -103,6 +104,7 @@ func TestCheckFloorPadsToTheSlowestScheme(t *testing.T) {
 // measured samples, never below; everything is capped; a fresh sample drops
 // the schemes no hash has any more.
 func TestCheckFloorDecaysAndIsCapped(t *testing.T) {
+	t.Parallel()
 	f, ft := seededFloor()
 	f.observe(pbkdf, 400*time.Millisecond)
 	if got := f.current(); got != 400*time.Millisecond {
@@ -143,6 +145,7 @@ func TestCheckFloorDecaysAndIsCapped(t *testing.T) {
 
 // A client that goes away ends the padding (the default sleeper).
 func TestSleepCtxEndsWithTheContext(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	done := make(chan struct{})

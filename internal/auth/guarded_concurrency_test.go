@@ -317,8 +317,10 @@ func tally(t *testing.T, answers <-chan error, n int) map[string]int {
 // one instance or spread over two sharing Redis, all succeed. The first 6
 // stay in their hash until 6 are there, so the rest find every slot taken.
 func TestConcurrentRightPasswordLoginsAllSucceed(t *testing.T) {
+	t.Parallel()
 	for _, instances := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d instances", instances), func(t *testing.T) {
+			t.Parallel()
 			b := newBurstEnv(t, instances)
 			var attempts []attempt
 			for range 20 {
@@ -340,7 +342,9 @@ func TestConcurrentRightPasswordLoginsAllSucceed(t *testing.T) {
 // 5 free failures and the sixth, which locks; the other 44 wait for a slot
 // and the lock refuses them.
 func TestConcurrentWrongSecretsGetTheChecksOfASequence(t *testing.T) {
+	t.Parallel()
 	run := func(t *testing.T, k secretKind, instances int) {
+		t.Parallel()
 		b := newBurstEnv(t, instances)
 		var attempts []attempt
 		for range 50 {
@@ -367,9 +371,11 @@ func TestConcurrentWrongSecretsGetTheChecksOfASequence(t *testing.T) {
 // (a slot is free) and succeeds; after 6 it waits, and the lock the sixth
 // failure starts refuses it.
 func TestMixedBurstEndsAsTheSequence(t *testing.T) {
+	t.Parallel()
 	for _, k := range secretKinds {
 		for _, wrong := range []int{5, 6} {
 			t.Run(fmt.Sprintf("%s, %d wrong", k.name, wrong), func(t *testing.T) {
+				t.Parallel()
 				b := newBurstEnv(t, 1)
 				var attempts []attempt
 				for range wrong {
@@ -407,8 +413,10 @@ func TestMixedBurstEndsAsTheSequence(t *testing.T) {
 // checks in flight (here 6 right passwords held in their hash) waits for
 // one and succeeds.
 func TestRightSecretBeyondTheSlotsWaits(t *testing.T) {
+	t.Parallel()
 	for _, k := range secretKinds {
 		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
 			b := newBurstEnv(t, 1)
 			owner := k.owner(b)
 			var held []attempt

@@ -113,6 +113,7 @@ func (e *guardedEnv) user(t *testing.T, email, pw, role string) auth.User {
 // users, by sleeping, not by hashing more; a successful check pads nothing.
 // The floor's clock is frozen, so each failure sleeps its whole target.
 func TestFailedChecksEndNoSoonerThanTheFloor(t *testing.T) {
+	t.Parallel()
 	e := newGuardedEnv(t)
 	ctx := context.Background()
 	frozen := time.Unix(1_800_000_000, 0)
@@ -178,6 +179,7 @@ func TestFailedChecksEndNoSoonerThanTheFloor(t *testing.T) {
 // hash of each scheme present (here written by another process, so no
 // import measured them), and the dummy argon2id.
 func TestSeedCheckFloorSamplesEachSchemeOnce(t *testing.T) {
+	t.Parallel()
 	e := newGuardedEnv(t)
 	ctx := context.Background()
 	for i, h := range []string{
@@ -209,6 +211,7 @@ func TestSeedCheckFloorSamplesEachSchemeOnce(t *testing.T) {
 // a login whose check ran before its user's password changed, or
 // before the user was disabled or demoted, starts no session.
 func TestLoginRacingAChangeMakesNoSession(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name   string
 		role   string
@@ -254,6 +257,7 @@ func TestLoginRacingAChangeMakesNoSession(t *testing.T) {
 // the rehash of a legacy hash at login never writes the old
 // password back over one changed meanwhile.
 func TestLoginRehashNeverOverwritesANewerPassword(t *testing.T) {
+	t.Parallel()
 	e := newGuardedEnv(t)
 	ctx := context.Background()
 	const werkzeugHMAC = "sha256$ZkQ8XyWm3pLq0aBc$f94c16699e28c2539bcca91bfc591c58654314e4540486868378366469332dc7" // "correct horse"

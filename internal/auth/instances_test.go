@@ -86,6 +86,7 @@ func (w *twin) login(t *testing.T, svc *auth.Services, email string) *auth.Token
 // under session B's id: none rotates, none ends anything, on either
 // instance; the live tokens of both sessions keep working afterwards.
 func TestForgedSpellingsOfARealSessionEndNothing(t *testing.T) {
+	t.Parallel()
 	w := newTwin(t)
 	ctx := context.Background()
 	a0 := w.login(t, w.a, "ann@example.com")
@@ -165,6 +166,7 @@ func TestForgedSpellingsOfARealSessionEndNothing(t *testing.T) {
 // anything but invalid_grant (and within the grace window none should fail
 // at all), and the successor then rotates.
 func TestConcurrentRotationsAcrossInstancesOneLineage(t *testing.T) {
+	t.Parallel()
 	w := newTwin(t)
 	ctx := context.Background()
 	raw := w.login(t, w.a, "ann@example.com").RefreshToken
@@ -216,6 +218,7 @@ func TestConcurrentRotationsAcrossInstancesOneLineage(t *testing.T) {
 // error other than invalid_grant from the refresh, the ending succeeds,
 // and afterwards no token of the session refreshes on either instance.
 func TestRotationRacesSessionEndAcrossInstances(t *testing.T) {
+	t.Parallel()
 	w := newTwin(t)
 	ctx := context.Background()
 	admin := w.login(t, w.a, "admin@example.com")
@@ -331,6 +334,7 @@ func TestRotationRacesSessionEndAcrossInstances(t *testing.T) {
 // the same token on instance A: B must get A's successor, never
 // invalid_grant, and the session must live on.
 func TestReplayInsideGraceRacesRotationAcrossInstances(t *testing.T) {
+	t.Parallel()
 	w := newTwin(t)
 	ctx := context.Background()
 	raw := w.login(t, w.a, "ann@example.com").RefreshToken

@@ -6,6 +6,7 @@ import (
 )
 
 func TestCanonicalEmail(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		" Ann@Example.COM ":             "ann@example.com",
 		"ａｎｎ@ｅｘａｍｐｌｅ.ｃｏｍ":               "ann@example.com", // fullwidth compatibility forms

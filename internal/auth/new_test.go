@@ -12,6 +12,7 @@ import (
 // Without a signer (the command line) New wires no service that issues
 // tokens, and the others work.
 func TestNewWithoutSignerWiresNoTokenIssuer(t *testing.T) {
+	t.Parallel()
 	e := authtest.New(t, authtest.WithDeps(func(d *auth.Deps) { d.Signer = nil }))
 	if e.Sessions != nil || e.Passkeys != nil {
 		t.Fatalf("Sessions %v, Passkeys %v: want none without a signer", e.Sessions, e.Passkeys)
@@ -31,6 +32,7 @@ func TestNewWithoutSignerWiresNoTokenIssuer(t *testing.T) {
 
 // With a signer every service is wired.
 func TestNewWiresEveryService(t *testing.T) {
+	t.Parallel()
 	e := authtest.New(t)
 	if e.Accounts == nil || e.Sessions == nil || e.Recovery == nil || e.Factors == nil || e.Passkeys == nil || e.Feed == nil || e.Checks == nil {
 		t.Fatalf("a service is missing: %+v", e.Services)

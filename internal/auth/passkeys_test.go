@@ -95,6 +95,7 @@ func (e *mfaEnv) events(t *testing.T, event string) []auth.AuditEvent {
 }
 
 func TestPasskeyRegisterListAndPasswordlessLogin(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	a := passkeytest.New(rpID, rpOrigin)
@@ -171,6 +172,7 @@ func TestPasskeyRegisterListAndPasswordlessLogin(t *testing.T) {
 }
 
 func TestPasskeyRegistrationNeedsRecentLogin(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	tok := e.passwordLogin(t)
 	e.clock.Advance(11 * time.Minute)
@@ -191,6 +193,7 @@ func TestPasskeyRegistrationNeedsRecentLogin(t *testing.T) {
 }
 
 func TestPasskeySecondFactorAfterPassword(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
@@ -228,6 +231,7 @@ func TestPasskeySecondFactorAfterPassword(t *testing.T) {
 // TestPasskeyMFACeremonyBoundToItsSignIn: a ceremony begun for one login
 // attempt (or for a passwordless login) does not finish another.
 func TestPasskeyMFACeremonyBoundToItsSignIn(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
@@ -265,6 +269,7 @@ func TestPasskeyMFACeremonyBoundToItsSignIn(t *testing.T) {
 }
 
 func TestPasskeyCounterNotAdvancingRefused(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
@@ -297,6 +302,7 @@ func TestPasskeyCounterNotAdvancingRefused(t *testing.T) {
 }
 
 func TestPasskeyWithoutCounterAccepted(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	a := passkeytest.New(rpID, rpOrigin)
 	a.Synced = true // synced passkeys keep no counter
@@ -312,6 +318,7 @@ func TestPasskeyWithoutCounterAccepted(t *testing.T) {
 }
 
 func TestPasskeyUserVerificationRequired(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	noUV := passkeytest.New(rpID, rpOrigin)
@@ -339,6 +346,7 @@ func TestPasskeyUserVerificationRequired(t *testing.T) {
 }
 
 func TestPasskeyWrongOriginOrRPIDRefused(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	a := e.enrolPasskey(t)
 	fresh, err := e.passwordless(t, a)
@@ -370,6 +378,7 @@ func TestPasskeyWrongOriginOrRPIDRefused(t *testing.T) {
 }
 
 func TestPasskeyChallengeSingleUseAndExpiry(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
@@ -435,6 +444,7 @@ func TestPasskeyChallengeSingleUseAndExpiry(t *testing.T) {
 }
 
 func TestPasskeyOtherUsersCredentialRefused(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	annKey := e.enrolPasskey(t)
@@ -494,6 +504,7 @@ func TestPasskeyOtherUsersCredentialRefused(t *testing.T) {
 // TestPasskeyFailuresEndTheMFATokenAndLock: wrong assertions in a login's
 // second step count against the mfa_token and the account's lockout.
 func TestPasskeyFailuresEndTheMFATokenAndLock(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("mfa_token", func(t *testing.T) {
 		e := newPasskeyEnv(t, nil)
@@ -537,6 +548,7 @@ func TestPasskeyFailuresEndTheMFATokenAndLock(t *testing.T) {
 }
 
 func TestResetMFARemovesPasskeys(t *testing.T) {
+	t.Parallel()
 	e := newPasskeyEnv(t, nil)
 	ctx := context.Background()
 	a := e.enrolPasskey(t)
@@ -555,6 +567,7 @@ func TestResetMFARemovesPasskeys(t *testing.T) {
 }
 
 func TestPasskeysUnavailableWithoutRP(t *testing.T) {
+	t.Parallel()
 	e := newMFAEnv(t, nil)
 	if _, err := e.svc.Passkeys.BeginPasskeyLogin(context.Background(), auth.Client{}); auth.ErrorCode(err) != auth.CodeUnavailable {
 		t.Fatalf("no RP: %v", err)

@@ -12,6 +12,7 @@ import (
 // The hourly prune keeps what reuse detection needs: a spent refresh token
 // of a live session, replayed after a prune, still ends the session.
 func TestPruneKeepsReuseDetection(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	first := e.login(t)

@@ -102,6 +102,7 @@ func randomToken() string {
 }
 
 func TestLinkTokensRefusedWithOneAnswer(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	reset := func(e *recEnv, tok string) error {
 		return e.svc.Recovery.ResetPassword(ctx, auth.ResetPasswordInput{Token: tok, NewPassword: "a brand new passphrase"})
@@ -189,6 +190,7 @@ func TestLinkTokensRefusedWithOneAnswer(t *testing.T) {
 }
 
 func TestResetPasswordEndsSessionsAndDoesNotLogIn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
 	login, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
@@ -215,6 +217,7 @@ func TestResetPasswordEndsSessionsAndDoesNotLogIn(t *testing.T) {
 }
 
 func TestForgotPasswordAnswersTheSameForEveryAccount(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
 	if _, err := e.svc.Accounts.Register(ctx, auth.RegisterInput{Username: "noaddress", Password: "a long enough password"}); err != nil {
@@ -232,6 +235,7 @@ func TestForgotPasswordAnswersTheSameForEveryAccount(t *testing.T) {
 }
 
 func TestEmailChangeKeepsTheOldAddressUntilConfirmed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
 	err := e.svc.Recovery.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann), Email: "ann@new.example", Password: "wrong password"})
@@ -259,6 +263,7 @@ func TestEmailChangeKeepsTheOldAddressUntilConfirmed(t *testing.T) {
 }
 
 func TestRequireVerifiedEmail(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newRecEnv(t, func(c *auth.RecoveryConfig) { c.RequireVerifiedEmail = true })
 	_, err := e.svc.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: annPW})
@@ -285,6 +290,7 @@ func TestRequireVerifiedEmail(t *testing.T) {
 }
 
 func TestAdminPasswordResetPrints(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
 	link, err := e.svc.Recovery.AdminPasswordReset(ctx, "cli", e.ann.ID, true)
@@ -332,6 +338,7 @@ func FuzzParseLinkToken(f *testing.F) {
 // Changing the address needs a recent sign-in (--reauth-max-age), like the
 // other changes that could take an account over.
 func TestEmailChangeNeedsARecentSignIn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
 	sid := e.signIn(t, e.ann)

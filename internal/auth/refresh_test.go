@@ -16,6 +16,7 @@ import (
 // made-up token naming a real session is invalid_grant and ends nothing:
 // it is neither the live token nor a spent one, so it is no reuse.
 func TestForgedRefreshTokenNamingARealSessionEndsNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	first := e.login(t)
 	ctx := context.Background()
@@ -51,6 +52,7 @@ func TestForgedRefreshTokenNamingARealSessionEndsNothing(t *testing.T) {
 // Reuse detection reaches back along the whole chain: the first token of a
 // session, spent four rotations ago, still ends the session when replayed.
 func TestRefreshReuseOfAnOldTokenRevokesSession(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	tokens := []string{e.login(t).RefreshToken}
@@ -71,6 +73,7 @@ func TestRefreshReuseOfAnOldTokenRevokesSession(t *testing.T) {
 // A refresh answers with the user as the login would: a verified address
 // stays verified in the user object and in the new access token.
 func TestRefreshKeepsWhatTheUserIs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newRecEnv(t, nil)
 	if _, err := e.svc.Recovery.VerifyEmail(ctx, auth.LinkInput{Token: e.mail.token(t, mail.VerifyEmail, "ann@example.com")}); err != nil {

@@ -26,6 +26,7 @@ func (l *legacyStore) LegacyRefreshSession(_ context.Context, hash string) (stri
 // before tokens named their session; anything else is not found without a
 // read of the database.
 func TestRefreshKey(t *testing.T) {
+	t.Parallel()
 	sid := newID()
 	legacy := newSecretToken()
 	current := newRefreshSecret(sid)

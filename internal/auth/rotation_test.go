@@ -7,6 +7,7 @@ import (
 
 // Every branch of the refresh decision, without a database.
 func TestRotationDecision(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	rules := rotationRules{IdleTimeout: 7 * 24 * time.Hour, ReuseGrace: 10 * time.Second, RefreshTTL: 30 * 24 * time.Hour}
 	live := func() RefreshState { // a client session's unspent token, used a minute ago

@@ -13,6 +13,7 @@ import (
 )
 
 func TestParseSMTPURL(t *testing.T) {
+	t.Parallel()
 	const pw = "pa55-w0rd"
 	for _, tc := range []struct {
 		url  string
@@ -63,6 +64,7 @@ func TestParseSMTPURL(t *testing.T) {
 }
 
 func TestSMTPSenderRequiresSTARTTLS(t *testing.T) {
+	t.Parallel()
 	plain := mailtest.Start(t, mailtest.Options{})
 	snd, err := mail.NewSMTPSender(mail.SMTPConfig{Host: plain.Host, Port: plain.Port, TLS: mail.STARTTLS}, "noreply@example.com")
 	if err != nil {
@@ -86,6 +88,7 @@ func TestSMTPSenderRequiresSTARTTLS(t *testing.T) {
 }
 
 func TestSMTPPasswordNeverLogged(t *testing.T) {
+	t.Parallel()
 	const pw = "wr0ng-s3cret-pw"
 	srv := mailtest.Start(t, mailtest.Options{TLS: true, Username: "gate", Password: "right"})
 	cfg, err := mail.ParseSMTPURL("smtp://gate:" + pw + "@" + srv.Addr)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestTemplatesRenderBothPartsWithProductAndLink(t *testing.T) {
+	t.Parallel()
 	tpl, err := mail.NewTemplates("Acme ID", "https://id.example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +56,7 @@ func TestTemplatesRenderBothPartsWithProductAndLink(t *testing.T) {
 }
 
 func TestTemplatesEscapeInputsInHTML(t *testing.T) {
+	t.Parallel()
 	tpl, err := mail.NewTemplates("", "https://id.example.com")
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,7 @@ func entries(t *testing.T, st *store.Store) []store.OutboxEntry {
 }
 
 func TestWorkerDeliversOverSTARTTLSWithAuth(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{TLS: true, Username: "gate", Password: "s3cret"})
 	st := storetest.New(t)
 	ctx := context.Background()
@@ -100,6 +101,7 @@ func TestWorkerDeliversOverSTARTTLSWithAuth(t *testing.T) {
 }
 
 func TestWorkerRetriesWithExponentialBackoff(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{RefuseFirst: 3})
 	st := storetest.New(t)
 	ctx := context.Background()
@@ -154,6 +156,7 @@ func TestWorkerRetriesWithExponentialBackoff(t *testing.T) {
 }
 
 func TestWorkerGivesUpAndRecordsTheFailure(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{RefuseFirst: 1000, RejectRcpt: "gone@example.com"})
 	st := storetest.New(t)
 	ctx := context.Background()
@@ -209,6 +212,7 @@ func TestWorkerGivesUpAndRecordsTheFailure(t *testing.T) {
 }
 
 func TestTwoWorkersSendEachMailOnce(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{})
 	st := storetest.New(t)
 	ctx := context.Background()
@@ -275,6 +279,7 @@ func open(t *testing.T, dsn string, k *seal.Key) *store.Store {
 }
 
 func TestMailSurvivesACrashAfterEnqueue(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{})
 	dsn := openTwice(t)
 	ctx := context.Background()
@@ -312,6 +317,7 @@ func TestMailSurvivesACrashAfterEnqueue(t *testing.T) {
 }
 
 func TestWorkerRunWakesOnEnqueueAndStops(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{})
 	st := storetest.New(t)
 	w := mail.NewWorker(mail.WorkerConfig{Outbox: st, Sender: sender(t, srv), Poll: time.Hour})
@@ -334,6 +340,7 @@ func TestWorkerRunWakesOnEnqueueAndStops(t *testing.T) {
 }
 
 func TestLogSenderPrintsRecipientSubjectAndLinks(t *testing.T) {
+	t.Parallel()
 	logs := &testsupport.Buffer{}
 	s := mail.NewLogSender(slog.New(slog.NewTextHandler(logs, nil)))
 	for _, to := range []string{"ann@example.com", "bob@example.com"} {
@@ -361,6 +368,7 @@ func TestLogSenderPrintsRecipientSubjectAndLinks(t *testing.T) {
 // TestWorkerGivesUpMailItCannotOpen: a mail sealed under a master key the
 // worker's process does not hold is given up, blanked, and never sent empty.
 func TestWorkerGivesUpMailItCannotOpen(t *testing.T) {
+	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{})
 	dsn := openTwice(t)
 	ctx := context.Background()
@@ -395,6 +403,7 @@ func TestWorkerGivesUpMailItCannotOpen(t *testing.T) {
 // TestWorkerDeliversSealedMailToTheLog: without SMTP (the quick start), the
 // worker opens the sealed body and logs its links.
 func TestWorkerDeliversSealedMailToTheLog(t *testing.T) {
+	t.Parallel()
 	st := storetest.New(t)
 	ctx := context.Background()
 	logs := &testsupport.Buffer{}

@@ -62,6 +62,7 @@ func lockoutProgression(t *testing.T, l Lockout, key string, advance func(time.D
 }
 
 func TestLockoutProgression(t *testing.T) {
+	t.Parallel()
 	clk := testsupport.NewClock(time.Unix(1_800_000_000, 0))
 	l := NewMemoryLockout(LockoutPolicy{}, clk.Now)
 	lockoutProgression(t, l, "acct", func(d time.Duration) { clk.Advance(d) })
@@ -78,6 +79,7 @@ func TestLockoutProgression(t *testing.T) {
 // and ends the streak; a released one (a password whose second factor is
 // to come) neither counts nor ends it.
 func TestLockoutCountsOnlyFailures(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name     string
 		right    Outcome
@@ -103,6 +105,7 @@ func TestLockoutCountsOnlyFailures(t *testing.T) {
 }
 
 func TestLockoutCapsAtMaxAndHour(t *testing.T) {
+	t.Parallel()
 	clk := testsupport.NewClock(time.Unix(1_800_000_000, 0))
 	l := NewMemoryLockout(LockoutPolicy{MaxLock: time.Minute, HourlyCap: 10}, clk.Now)
 	failuresInHour := 0
@@ -222,6 +225,7 @@ func lockoutCases(t *testing.T, p LockoutPolicy, test func(t *testing.T, in inst
 // failures, and the sixth that starts the lock): the checks beyond wait,
 // and the lock refuses them.
 func TestLockoutBurstOfFailuresGetsTheChecksOfASequence(t *testing.T) {
+	t.Parallel()
 	p := LockoutPolicy{BaseLock: time.Minute, Wait: waitLong}
 	sequential := 0
 	seq := NewMemoryLockout(p, nil)
@@ -241,6 +245,7 @@ func TestLockoutBurstOfFailuresGetsTheChecksOfASequence(t *testing.T) {
 // Right answers are never refused for the checks in flight: beyond the
 // slots they wait their turn.
 func TestLockoutRightAnswersWaitForASlot(t *testing.T) {
+	t.Parallel()
 	lockoutCases(t, LockoutPolicy{Wait: waitLong}, func(t *testing.T, in instances, key string) {
 		got := burst(t, in, key, 20, 6, always(Succeeded))
 		if got.checked != 20 || got.maxInFlight > 6 {
@@ -253,6 +258,7 @@ func TestLockoutRightAnswersWaitForASlot(t *testing.T) {
 // as the same sequence: after 5 wrong the right one is checked (at once:
 // a slot is free), after 6 wrong the lock refuses it.
 func TestLockoutMixedBurstEndsAsASequence(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		wrong       int
 		wantChecked bool
@@ -302,6 +308,7 @@ func TestLockoutMixedBurstEndsAsASequence(t *testing.T) {
 // A check that finds every slot taken for the whole wait is refused, as
 // busy (not locked), and one whose caller leaves stops waiting.
 func TestLockoutWaiterGivesUp(t *testing.T) {
+	t.Parallel()
 	lockoutCases(t, LockoutPolicy{Wait: 10 * time.Millisecond}, func(t *testing.T, in instances, key string) {
 		ctx := context.Background()
 		var held []Slot

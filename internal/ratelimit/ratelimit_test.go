@@ -9,6 +9,7 @@ import (
 )
 
 func TestMemoryLimiter(t *testing.T) {
+	t.Parallel()
 	clk := testsupport.NewClock(time.Unix(1_800_000_000, 0))
 	m := NewMemory(clk.Now)
 	ctx := context.Background()
@@ -37,6 +38,7 @@ func TestMemoryLimiter(t *testing.T) {
 }
 
 func TestAddressKeyGroupsIPv6By64(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"192.0.2.7":                  "192.0.2.7",
 		"::ffff:192.0.2.7":           "192.0.2.7",

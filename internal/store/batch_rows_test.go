@@ -16,6 +16,7 @@ import (
 // its write is lost. revokeSessions (a reuse revocation inside Rotate) reads
 // its ids this way before writing anything.
 func TestBatchRowsErrorInLastJobFailsInnocentJob(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	s.SetBatch(16, nil, nil)
 	failing := `SELECT 1 / (x - 2) FROM generate_series(1, 3) AS g(x)` // division by zero on the second row
@@ -47,6 +48,7 @@ func TestBatchRowsErrorInLastJobFailsInnocentJob(t *testing.T) {
 // over the aborted transaction, which makes the batch run again with
 // savepoints; everyone innocent commits.
 func TestBatchRowsErrorInMiddleJob(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	s.SetBatch(16, nil, nil)
 	failing := `SELECT 1 / (x - 2) FROM generate_series(1, 3) AS g(x)`
@@ -72,6 +74,7 @@ func TestBatchRowsErrorInMiddleJob(t *testing.T) {
 // but a job that returns nil after a statement failed (a tolerated error)
 // must not take the batch down with it either.
 func TestBatchToleratedFailureDoesNotFailOthers(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	s.SetBatch(16, nil, nil)
 	if err := s.Batch(context.Background(), "k", func(b store.BatchTx) error { return b.Exec(insertKey, "taken") }); err != nil {

@@ -70,6 +70,7 @@ func waitQueued(s *store.Store, n int) {
 // whose earlier insert and change-feed entry must vanish with it, between two
 // jobs that succeed and commit, the last with a feed entry of its own.
 func TestBatchFailingStatementFailsOnlyItsCaller(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	var sizes []int
 	s.SetBatch(16, nil, func(n int) { sizes = append(sizes, n) })
@@ -133,6 +134,7 @@ func TestBatchFailingStatementFailsOnlyItsCaller(t *testing.T) {
 // answer, makes the batch run again with a savepoint per job, which undoes
 // its writes alone. The jobs beside it commit either way.
 func TestBatchRefusedJobs(t *testing.T) {
+	t.Parallel()
 	refused := auth.Errorf(auth.CodeInvalidGrant, "refused")
 	for _, tc := range []struct {
 		name       string
@@ -187,6 +189,7 @@ func TestBatchRefusedJobs(t *testing.T) {
 // connections; just after it they are visible, and every caller returns
 // after that.
 func TestBatchAnswersOnlyAfterCommit(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	const n = 8
@@ -236,6 +239,7 @@ func TestBatchAnswersOnlyAfterCommit(t *testing.T) {
 
 // A full queue answers at once: unavailable, 503 with Retry-After.
 func TestBatchFullQueueAnswersUnavailable(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	s.SetBatch(2, nil, nil)
@@ -276,6 +280,7 @@ func TestBatchFullQueueAnswersUnavailable(t *testing.T) {
 // the job never runs; one that gives up once its job runs still gets the
 // commit's answer.
 func TestBatchCancelledCaller(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	s.SetBatch(16, nil, nil)
 	release, held := holdWriter(t, s)
@@ -325,6 +330,7 @@ func TestBatchCancelledCaller(t *testing.T) {
 
 // A panicking job fails alone; the writer carries on.
 func TestBatchPanickingJobFailsAlone(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	if err := s.Batch(ctx, "k", func(b store.BatchTx) error { b.Exec(insertKey, "half"); panic("boom") }); err == nil {

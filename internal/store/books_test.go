@@ -14,6 +14,7 @@ import (
 // TestBooksPages walks the books of one owner and of everyone in pages: each
 // book once, in id order, another owner's never in an owner's pages.
 func TestBooksPages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := storetest.New(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)

@@ -52,6 +52,7 @@ func readAll(t *testing.T, s *store.Store, cursor int64, limit int) ([]string, i
 // one that followed it. The first is held open while the second tries to
 // commit and a reader polls; no read may move past the held entry.
 func TestChangeFeedFollowsCommitOrderOnPostgres(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	if !s.IsPostgresStore() {
 		t.Skip("SQLite has one writer: commit order is seq order by construction (GATEHOUSE_TEST_STORE=postgres runs this)")
@@ -106,6 +107,7 @@ wait:
 // once, oldest first; expired entries are skipped; the cursor of an empty
 // read stays put.
 func TestChangeFeedPages(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	ids := sessionsOf(t, s, 7)
@@ -131,6 +133,7 @@ func TestChangeFeedPages(t *testing.T) {
 // A revocation lasts as long as the longest access token issued for its
 // session (recorded with each refresh token), not the revoker's idea of it.
 func TestRevocationKeepsLongestTokenLifetime(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u := newUser("", "longtok")

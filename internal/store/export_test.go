@@ -53,11 +53,15 @@ func (s *Store) RevokeHeld(ctx context.Context, sessionID string, now, liveUntil
 	return tx.Commit, nil
 }
 
-// LockWaiters counts PostgreSQL backends of this database waiting for a lock.
+// LockWaiters counts PostgreSQL backends waiting for a lock while holding
+// one on a table of s's schema: tests running in parallel, each in a schema
+// of its own, do not count each other's waits.
 func (s *Store) LockWaiters(ctx context.Context) (int, error) {
 	var n int
-	err := s.read.db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+	err := s.read.db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity a
+		WHERE a.datname = current_database() AND a.wait_event_type = 'Lock'
+		AND a.pid IN (SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			WHERE l.granted AND c.relnamespace = current_schema()::regnamespace)`).Scan(&n)
 	return n, err
 }
 

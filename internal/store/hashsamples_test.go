@@ -10,6 +10,7 @@ import (
 // One hash per scheme, none of the skipped prefix, whatever the number of
 // users of each scheme.
 func TestPasswordHashSamples(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	hashes := []string{

@@ -19,6 +19,7 @@ import (
 // first Load with a master key; afterwards nothing in the table parses as
 // a private key, and the store says it holds sealed secrets.
 func TestPlainSigningKeysAreSealedInPlace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openTemp(t)
 	if held, err := st.HoldsSealedSecrets(ctx); err != nil || held {
@@ -68,6 +69,7 @@ func TestPlainSigningKeysAreSealedInPlace(t *testing.T) {
 // SealSigningKeys is one transaction: a failure part-way stores nothing,
 // and two instances sealing at once seal each key once.
 func TestSealSigningKeysIsOneTransaction(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := openTemp(t)
 	for i := range 3 {

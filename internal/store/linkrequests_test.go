@@ -36,6 +36,7 @@ func requestCount(t *testing.T, s *store.Store) int {
 // rows each get every row at most once while its lease lasts, and together
 // get all of them.
 func TestLinkRequestsClaimedOnceAcrossClaimers(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	var ids []string
@@ -113,6 +114,7 @@ func TestLinkRequestsClaimedOnceAcrossClaimers(t *testing.T) {
 // The sweep takes only requests older than its bound: a fresh one is its
 // own job's.
 func TestLinkRequestsSweepSkipsFreshOnes(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	addRequest(t, s, "fresh@example.com", now)
 	got, err := s.ClaimLinkRequests(context.Background(), "sweep", now, now.Add(-time.Second), time.Minute, 10)
@@ -125,6 +127,7 @@ func TestLinkRequestsSweepSkipsFreshOnes(t *testing.T) {
 // only by the lease holder: a claimer whose lease was taken over writes
 // nothing, so the request is mailed once.
 func TestIssueLinkDeletesItsRequestOnlyUnderItsLease(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u := newUser("bob@example.com", "")
@@ -176,6 +179,7 @@ func TestIssueLinkDeletesItsRequestOnlyUnderItsLease(t *testing.T) {
 
 // Requests older than a day are pruned.
 func TestPruneDropsDayOldLinkRequests(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	addRequest(t, s, "old@example.com", now.Add(-25*time.Hour))
 	addRequest(t, s, "new@example.com", now.Add(-23*time.Hour))

@@ -26,6 +26,7 @@ func depth(t *testing.T, s *store.Store) int {
 }
 
 func TestOutboxEnqueueIsPartOfItsTransaction(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	if err := store.EnqueueMailThenFail(ctx, s, now, testMail(1)); err == nil {
@@ -46,6 +47,7 @@ func TestOutboxEnqueueIsPartOfItsTransaction(t *testing.T) {
 }
 
 func TestOutboxLeasesRetriesAndGivingUp(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	if err := s.EnqueueMail(ctx, now, testMail(1), testMail(2), testMail(3)); err != nil {
@@ -119,6 +121,7 @@ func TestOutboxLeasesRetriesAndGivingUp(t *testing.T) {
 }
 
 func TestOutboxConcurrentClaimsTakeEachMailOnce(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	var msgs []outbox.Message

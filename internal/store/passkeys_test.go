@@ -9,6 +9,7 @@ import (
 )
 
 func TestPasskeyStoreRules(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	ann, _ := userWithSession(t, s, "ann@example.com")
@@ -64,6 +65,7 @@ func TestPasskeyStoreRules(t *testing.T) {
 }
 
 func TestCeremonySingleUsePurposeAndExpiry(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	ann, _ := userWithSession(t, s, "ann@example.com")

@@ -14,6 +14,7 @@ import (
 // live session, idle sessions, old audit events and dead feed entries, and
 // keeps what reuse detection and the feed still need.
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u := newUser("prune@example.com", "")
@@ -68,6 +69,7 @@ func TestPrune(t *testing.T) {
 // Expired feed entries go, but never the newest: the next entry's seq is
 // MAX(seq) + 1, so a reader's cursor stays valid.
 func TestPruneKeepsNewestChange(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	ids := sessionsOf(t, s, 2)

@@ -31,6 +31,7 @@ func userWithSession(t *testing.T, s *store.Store, email string) (auth.User, str
 }
 
 func TestLinkIssueStoresTokenAndMailTogetherAndVoidsOlder(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u, _ := userWithSession(t, s, "ann@example.com")
@@ -68,6 +69,7 @@ func TestLinkIssueStoresTokenAndMailTogetherAndVoidsOlder(t *testing.T) {
 }
 
 func TestUseLinkSpendsOnceAndAppliesItsEffect(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u, sid := userWithSession(t, s, "ann@example.com")
@@ -115,6 +117,7 @@ func TestUseLinkSpendsOnceAndAppliesItsEffect(t *testing.T) {
 }
 
 func TestPasswordChangeVoidsResetLinks(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u, sid := userWithSession(t, s, "ann@example.com")
@@ -132,6 +135,7 @@ func TestPasswordChangeVoidsResetLinks(t *testing.T) {
 }
 
 func TestVerifyAndChangeEmailLinks(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u, _ := userWithSession(t, s, "ann@example.com")

@@ -20,6 +20,7 @@ func sha(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeTo
 // reuse detection with their sealed successors. Its Down puts every token
 // back in refresh_tokens, so a round trip loses nothing.
 func TestRefreshTokensSurviveTheLayoutMigration(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u := newUser("legacy@example.com", "")
@@ -96,6 +97,7 @@ func TestRefreshTokensSurviveTheLayoutMigration(t *testing.T) {
 // ANALYZE's sqlite_stat4 samples make SQLite re-plan lookups by key at each
 // use; the store says when a database has them, so the server can warn.
 func TestHasSampleStats(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	if s.HasSampleStats(ctx) {
@@ -129,6 +131,7 @@ func TestHasSampleStats(t *testing.T) {
 // findable with its state; Down puts back one row per token; Up again keeps
 // them still.
 func TestMigrationRoundTripWithRealisticData(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u := newUser("many@example.com", "")
@@ -212,6 +215,7 @@ func TestMigrationRoundTripWithRealisticData(t *testing.T) {
 // before it expired then loses reuse detection (its spent row is still
 // there, but nothing finds it), while its session lives on.
 func TestPruneKeepsLegacySpentTokensFindable(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u := newUser("legacy2@example.com", "")

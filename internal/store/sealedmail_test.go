@@ -32,6 +32,7 @@ func bodies(t *testing.T, s *store.Store) int {
 }
 
 func TestQueuedMailIsSealedAndBlankedOnceDone(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	sent, given := linkMail("ann@example.com", "secret-of-ann-4f1d"), linkMail("bob@example.com", "secret-of-bob-9c2e")
@@ -74,6 +75,7 @@ func TestQueuedMailIsSealedAndBlankedOnceDone(t *testing.T) {
 }
 
 func TestMailSealedForAnotherRowDoesNotOpen(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	if err := s.EnqueueMail(ctx, now, linkMail("ann@example.com", "ann-token"), linkMail("eve@example.com", "eve-token")); err != nil {
@@ -103,6 +105,7 @@ func TestMailSealedForAnotherRowDoesNotOpen(t *testing.T) {
 }
 
 func TestOutboxWithoutMasterKeyWritesNoMail(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
@@ -128,6 +131,7 @@ func TestOutboxWithoutMasterKeyWritesNoMail(t *testing.T) {
 // first start seals those still queued; the migration blanks the bodies of
 // those already sent.
 func TestMailQueuedBeforeSealingIsDeliveredAndSealed(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	if err := s.MigrateDownTo(ctx, 13); err != nil {
@@ -182,6 +186,7 @@ func TestMailQueuedBeforeSealingIsDeliveredAndSealed(t *testing.T) {
 }
 
 func TestMigratingDownGivesUpSealedMail(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	if err := s.EnqueueMail(ctx, now, linkMail("ann@example.com", "t")); err != nil {

@@ -84,6 +84,7 @@ func (w *capWorld) live(t *testing.T, ids ...string) []string {
 // that client alone: never the browser session that authorized it, nor
 // another client's.
 func TestClientSessionCapEndsThatClientsLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
 	w := newCapWorld(t)
 	if ended := w.exchange(t, "app-b", "b1", now.Add(time.Second), 2); len(ended) != 0 {
 		t.Fatalf("the first session of app-b ended %v", ended)
@@ -120,6 +121,7 @@ func TestClientSessionCapEndsThatClientsLeastRecentlyUsed(t *testing.T) {
 // client sessions the user has, it does not end the browser session (and
 // with it those client sessions).
 func TestLoginCapCountsFirstPartySessionsOnly(t *testing.T) {
+	t.Parallel()
 	w := newCapWorld(t)
 	for i := range 4 {
 		w.exchange(t, "app-a", fmt.Sprint("a", i), now.Add(time.Duration(1+i)*time.Second), 100)

@@ -23,6 +23,7 @@ func newUser(email, username string) auth.User {
 }
 
 func TestMigrateTwiceIsNoop(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	n, err := s.Migrate(context.Background())
 	if err != nil || n != 0 {
@@ -31,6 +32,7 @@ func TestMigrateTwiceIsNoop(t *testing.T) {
 }
 
 func TestUniqueIdentityUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -77,6 +79,7 @@ func TestUniqueIdentityUnderConcurrency(t *testing.T) {
 }
 
 func TestRevokeAndDeleteCascade(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	u := newUser("bob@example.com", "bob")
@@ -116,6 +119,7 @@ func TestRevokeAndDeleteCascade(t *testing.T) {
 }
 
 func TestBookOwnership(t *testing.T) {
+	t.Parallel()
 	s := openTemp(t)
 	ctx := context.Background()
 	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")

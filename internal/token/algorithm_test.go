@@ -15,6 +15,7 @@ import (
 // on signing ES256, which its own verifier accepts, and keeps its key past
 // the other key's retirement delay.
 func TestRingSignsOnlyWithItsConfiguredAlgorithm(t *testing.T) {
+	t.Parallel()
 	st := &memStore{}
 	clock := now
 	opts := token.Options{MasterKey: mk, Store: st, Algorithm: "ES256", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
@@ -69,6 +70,7 @@ func TestRingSignsOnlyWithItsConfiguredAlgorithm(t *testing.T) {
 // Changing --signing-alg and restarting still moves the server to the new
 // algorithm; the old algorithm's key retires once its tokens have expired.
 func TestRestartWithAnotherAlgorithmRetiresTheOldKey(t *testing.T) {
+	t.Parallel()
 	st := &memStore{}
 	clock := now
 	opts := token.Options{MasterKey: mk, Store: st, Algorithm: "EdDSA", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}

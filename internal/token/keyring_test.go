@@ -75,6 +75,7 @@ func claims() *guard.Claims {
 }
 
 func TestEveryAlgorithmSignsWhatGuardAccepts(t *testing.T) {
+	t.Parallel()
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	for _, alg := range token.Algorithms {
 		t.Run(alg, func(t *testing.T) {
@@ -136,6 +137,7 @@ func publicFromJWK(t *testing.T, k map[string]string) any {
 }
 
 func TestLoadKeepsTheStoredKey(t *testing.T) {
+	t.Parallel()
 	st := &memStore{}
 	first, second := load(t, st, "EdDSA", nil), load(t, st, "EdDSA", nil)
 	if len(st.records) != 1 || string(first.JWKS()) != string(second.JWKS()) {
@@ -149,6 +151,7 @@ func TestLoadKeepsTheStoredKey(t *testing.T) {
 }
 
 func TestLoadRefuses(t *testing.T) {
+	t.Parallel()
 	if _, err := token.Load(context.Background(), token.Options{MasterKey: mk, Store: &memStore{}, Algorithm: "HS256", HMACSecret: []byte("short")}); err == nil {
 		t.Fatal("HS256 with a short secret accepted")
 	}
@@ -160,6 +163,7 @@ func TestLoadRefuses(t *testing.T) {
 }
 
 func TestRotationThenRetirement(t *testing.T) {
+	t.Parallel()
 	st := &memStore{}
 	clock := now
 	opts := token.Options{MasterKey: mk, Store: st, Algorithm: "EdDSA", RetireAfter: 16 * time.Minute, Now: func() time.Time { return clock }}
@@ -243,6 +247,7 @@ func jwksLen(t *testing.T, kr *token.KeyRing) int {
 // TestSignedHeader pins the access token's header: exactly alg, kid and typ,
 // in that order, as golang-jwt wrote it before Sign built it itself.
 func TestSignedHeader(t *testing.T) {
+	t.Parallel()
 	for _, alg := range token.Algorithms {
 		t.Run(alg, func(t *testing.T) {
 			kr := load(t, &memStore{}, alg, []byte("0123456789abcdef0123456789abcdef"))

@@ -19,6 +19,7 @@ import (
 // accepts) and still verifies. ecdsa.Sign gives a high s half the time, so
 // 200 signatures without the normalisation all pass with odds 2^-200.
 func TestES256SignaturesAreLowS(t *testing.T) {
+	t.Parallel()
 	kr, err := token.Load(context.Background(), token.Options{MasterKey: mk, Store: &memStore{}, Algorithm: "ES256", RetireAfter: 16 * time.Minute, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,7 @@ func assertSealed(t *testing.T, records []token.Record, key *seal.Key) {
 }
 
 func TestNewKeysAreStoredSealed(t *testing.T) {
+	t.Parallel()
 	st := &memStore{}
 	var log bytes.Buffer
 	if _, err := loadWith(st, mk, &log); err != nil {
@@ -70,6 +71,7 @@ func TestNewKeysAreStoredSealed(t *testing.T) {
 // Keys stored plain by an earlier version are sealed at the first Load, in
 // place: the same kid goes on signing, and tokens signed before verify.
 func TestLoadSealsPlainKeysOnce(t *testing.T) {
+	t.Parallel()
 	plain, _ := token.Generate("EdDSA", now.Add(-time.Minute))
 	st := &memStore{records: []token.Record{plain}}
 	var log bytes.Buffer
@@ -105,6 +107,7 @@ func TestLoadSealsPlainKeysOnce(t *testing.T) {
 // An instance of an older version inserting a plain key (a rolling
 // upgrade) has it sealed at the next reload of a newer one.
 func TestReloadSealsAPlainKeyInsertedLater(t *testing.T) {
+	t.Parallel()
 	st := &memStore{}
 	var log bytes.Buffer
 	kr, err := loadWith(st, mk, &log)
@@ -126,6 +129,7 @@ func TestReloadSealsAPlainKeyInsertedLater(t *testing.T) {
 // nothing: no new key is made (every session would end) and the plain keys
 // beside it stay as they were (one transaction).
 func TestLoadRefusesKeysItCannotOpen(t *testing.T) {
+	t.Parallel()
 	other, _ := seal.Generate()
 	for _, tt := range []struct {
 		name    string
@@ -184,6 +188,7 @@ func TestLoadRefusesKeysItCannotOpen(t *testing.T) {
 // A key file with a new master key first and the old one after: the keys
 // in use are sealed again under the new one, so the old can then go.
 func TestMasterKeyRotationReseals(t *testing.T) {
+	t.Parallel()
 	_, oldRaw := seal.Generate()
 	_, newRaw := seal.Generate()
 	oldKey, _ := seal.New(oldRaw)

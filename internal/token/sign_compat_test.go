@@ -61,6 +61,7 @@ func thirdPartyVerify(t *testing.T, tok string, pub crypto.PublicKey) []byte {
 }
 
 func TestSignMatchesSignedString(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []string{"EdDSA", "RS256", "ES256"} {
 		t.Run(alg, func(t *testing.T) {
 			// Two plain keys (so that the test knows the private keys): the
@@ -139,6 +140,7 @@ func TestSignMatchesSignedString(t *testing.T) {
 }
 
 func TestHS256MatchesSignedString(t *testing.T) {
+	t.Parallel()
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	kr := load(t, &memStore{}, "HS256", secret)
 	sum := sha256.Sum256(secret)

@@ -60,6 +60,7 @@ func location(ctx context.Context, t *testing.T) string {
 }
 
 func TestBrowserJourney(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	base, gatehouse := apptest.Start(t, "localhost")
 	const name = `Ada <img src=x onerror="document.title='pwned'">`
@@ -177,6 +178,7 @@ func TestBrowserJourney(t *testing.T) {
 // A page on another origin posting the login form to Gatehouse (login CSRF)
 // is refused, and no session cookie is set.
 func TestBrowserRefusesCrossOriginForm(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	base, _ := apptest.Start(t, "localhost")
 	attacker := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSafeNext(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"/books":              "/books",
 		"/books?x=1#top":      "/books?x=1#top",

@@ -17,6 +17,7 @@ import (
 // in without a password, sign in with password + passkey, then a counter
 // set back and an authenticator that does not verify the user are refused.
 func TestBrowserPasskeys(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	base, gatehouse := apptest.Start(t, "localhost") // http://localhost:PORT: a secure context, RP ID localhost
 	// No address: an unverified one could not enrol a passkey.

@@ -17,6 +17,7 @@ import (
 // mail read from a real SMTP server, the link opened, a new password typed
 // twice, then a login with it.
 func TestBrowserPasswordRecovery(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	smtp := mailtest.Start(t, mailtest.Options{})
 	cfg, err := mail.ParseSMTPURL(smtp.URL())
