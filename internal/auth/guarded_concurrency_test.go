@@ -6,19 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
 // The guarded path under concurrency: checks of one account beyond its
@@ -153,7 +151,7 @@ func newBurstEnv(t *testing.T, instances int) *burstEnv {
 		b.svcs = []*auth.Services{auth.New(e.cfg, d)}
 		return b
 	}
-	client := testRedis(t)
+	client := testsupport.Redis(t)
 	namespace := "test-" + rand.Text()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for range instances {
@@ -161,24 +159,6 @@ func newBurstEnv(t *testing.T, instances int) *burstEnv {
 		b.svcs = append(b.svcs, auth.New(e.cfg, d))
 	}
 	return b
-}
-
-func testRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	url := os.Getenv("GATEHOUSE_TEST_REDIS")
-	if url == "" {
-		t.Skip("Redis tests skipped: set GATEHOUSE_TEST_REDIS to a redis:// URL to run them")
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { c.Close() })
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("Redis at GATEHOUSE_TEST_REDIS: %v", err)
-	}
-	return c
 }
 
 // attempt is one check, prepared before a burst, made on an instance.

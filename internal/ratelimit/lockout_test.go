@@ -212,7 +212,7 @@ func lockoutCases(t *testing.T, p LockoutPolicy, test func(t *testing.T, in inst
 		test(t, instances{NewMemoryLockout(p, nil)}, "acct")
 	})
 	t.Run("redis, two instances", func(t *testing.T) {
-		c := redisClient(t)
+		c := testsupport.Redis(t)
 		in := instances{
 			NewRedisLockout(c, "test", p, NewMemoryLockout(p, nil), quiet),
 			NewRedisLockout(c, "test", p, NewMemoryLockout(p, nil), quiet),
@@ -340,7 +340,7 @@ func TestLockoutWaiterGivesUp(t *testing.T) {
 }
 
 func TestRedisLockoutIsSharedAcrossInstances(t *testing.T) {
-	c := redisClient(t)
+	c := testsupport.Redis(t)
 	a := NewRedisLockout(c, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
 	b := NewRedisLockout(c, "test", LockoutPolicy{}, NewMemoryLockout(LockoutPolicy{}, nil), quiet)
 	key := "test:" + rand.Text()
@@ -361,7 +361,7 @@ func TestRedisLockoutIsSharedAcrossInstances(t *testing.T) {
 }
 
 func TestRedisLockoutProgression(t *testing.T) {
-	c := redisClient(t)
+	c := testsupport.Redis(t)
 	// Millisecond locks keep the real clock's waits short.
 	p := LockoutPolicy{BaseLock: 20 * time.Millisecond, MaxLock: time.Second}
 	l := NewRedisLockout(c, "test", p, NewMemoryLockout(p, nil), quiet)
@@ -393,7 +393,7 @@ func TestRedisLockoutProgression(t *testing.T) {
 // The slots of an instance that died mid-check come back when their lease
 // ends; until then the other instances' checks wait.
 func TestRedisLockoutSlotsOfADeadInstanceExpire(t *testing.T) {
-	c := redisClient(t)
+	c := testsupport.Redis(t)
 	p := LockoutPolicy{Wait: waitLong}
 	dead := NewRedisLockout(c, "test", p, NewMemoryLockout(p, nil), quiet)
 	dead.lease = 200 * time.Millisecond

@@ -5,35 +5,18 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-func redisClient(t *testing.T) *redis.Client {
-	t.Helper()
-	url := os.Getenv("GATEHOUSE_TEST_REDIS")
-	if url == "" {
-		t.Skip("Redis tests skipped: set GATEHOUSE_TEST_REDIS to a redis:// URL to run them")
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { c.Close() })
-	if err := c.Ping(context.Background()).Err(); err != nil {
-		t.Skipf("Redis at GATEHOUSE_TEST_REDIS is not usable: %v", err)
-	}
-	return c
-}
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
+)
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestRedisLimiterIsSharedAcrossInstances(t *testing.T) {
-	c := redisClient(t)
+	c := testsupport.Redis(t)
 	key := "test:" + rand.Text()
 	a := NewRedis(c, "test", NewMemory(nil), quiet)
 	b := NewRedis(c, "test", NewMemory(nil), quiet)

@@ -1,6 +1,6 @@
 // Package testsupport holds the small helpers tests of every package share:
-// a manual clock and a log buffer safe for concurrent use. It imports only
-// the standard library, so any package's tests can use it.
+// a manual clock, a log buffer safe for concurrent use, and the test Redis.
+// It imports no package of Gatehouse, so any package's tests can use it.
 package testsupport
 
 import (
