@@ -73,16 +73,7 @@ func TestForgotAnswerThenSIGKILLLosesNoMail(t *testing.T) {
 // reset mail.
 func resetMailed(t *testing.T, db string) bool {
 	t.Helper()
-	st, err := store.Open(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rows, err := st.OutboxEntries(context.Background(), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
+	for _, r := range outboxOf(t, db) {
 		if r.To == "bob@example.com" && strings.Contains(r.Subject, "Reset") {
 			return true
 		}

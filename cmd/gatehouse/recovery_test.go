@@ -99,14 +99,8 @@ func TestResetMailSurvivesAKillAndAnSMTPOutage(t *testing.T) {
 	if len(smtp.Received()) != 0 {
 		t.Fatal("a mail went through a refusing server")
 	}
-	st, err := store.Open(context.Background(), s.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := st.OutboxEntries(context.Background(), 10)
-	st.Close()
-	if err != nil || len(rows) != 2 || !rows[1].SentAt.IsZero() || rows[1].Attempts < 1 || rows[1].LastError == "" {
-		t.Fatalf("outbox after the kill: %+v, %v", rows, err)
+	if rows := outboxOf(t, s.db); len(rows) != 2 || !rows[1].SentAt.IsZero() || rows[1].Attempts < 1 || rows[1].LastError == "" {
+		t.Fatalf("outbox after the kill: %+v", rows)
 	}
 
 	smtp.Refuse(0) // SMTP is back
@@ -124,9 +118,9 @@ func TestResetMailSurvivesAKillAndAnSMTPOutage(t *testing.T) {
 	expect(t, c.json("POST", "/login", `{"email":"bob@example.com","password":"bob's second password"}`), 200)
 }
 
-// refusalsNoted says whether n mails of the outbox of db have a refused
-// attempt written down.
-func refusalsNoted(t *testing.T, db string, n int) bool {
+// outboxOf is the outbox of the SQLite database db, read behind the
+// server's back (at most 10 rows).
+func outboxOf(t *testing.T, db string) []store.OutboxEntry {
 	t.Helper()
 	st, err := store.Open(context.Background(), db)
 	if err != nil {
@@ -137,8 +131,15 @@ func refusalsNoted(t *testing.T, db string, n int) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rows
+}
+
+// refusalsNoted says whether n mails of the outbox of db have a refused
+// attempt written down.
+func refusalsNoted(t *testing.T, db string, n int) bool {
+	t.Helper()
 	noted := 0
-	for _, r := range rows {
+	for _, r := range outboxOf(t, db) {
 		if r.Attempts >= 1 && r.LastError != "" {
 			noted++
 		}
