@@ -67,6 +67,9 @@ type Lockout interface {
 type Slot struct {
 	key string
 	id  string // its reservation in Redis; "" when held in memory
+	// counted: settling it counts its outcome only, for a slot this lockout
+	// never took (a Redis slot whose settle fell back to memory).
+	counted bool
 }
 
 // Outcome is how a check ended.
@@ -221,7 +224,7 @@ func (l *MemoryLockout) Settle(_ context.Context, s Slot, o Outcome) (time.Durat
 		a = &account{}
 		l.state[s.key] = a
 	}
-	if a.inFlight > 0 {
+	if a.inFlight > 0 && !s.counted {
 		a.inFlight--
 	}
 	var lock time.Duration

@@ -449,3 +449,30 @@ func waitForWaiter(t *testing.T, l Lockout, key string, answered <-chan error) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A Redis slot whose settle falls back to memory (Redis failed in between)
+// has its outcome counted there, but frees none of the slots the fallback
+// itself holds for checks in flight.
+func TestRedisSettleFallingBackFreesNoSlotOfTheFallback(t *testing.T) {
+	c := testsupport.Redis(t)
+	p := LockoutPolicy{Wait: 10 * time.Millisecond}
+	fallback := NewMemoryLockout(p, nil)
+	l := NewRedisLockout(c, "test", p, fallback, quiet)
+	key, ctx := "test:"+rand.Text(), context.Background()
+	slot, err := l.Begin(ctx, key)
+	if err != nil || slot.id == "" {
+		t.Fatalf("Begin = %+v, %v; want a slot in Redis", slot, err)
+	}
+	for range 6 { // every slot of the fallback, held by checks in flight
+		if _, err := fallback.Begin(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()                                                // Redis fails before the settle
+	if _, err := l.Settle(ctx, slot, Released); err != nil { // counts nothing: the slots stay 6
+		t.Fatal(err)
+	}
+	if _, err := fallback.Begin(ctx, key); err == nil {
+		t.Fatal("the fallen-back settle freed a slot of the fallback's own checks in flight")
+	}
+}

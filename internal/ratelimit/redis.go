@@ -213,8 +213,8 @@ func (l *RedisLockout) Begin(ctx context.Context, key string) (Slot, error) {
 }
 
 // Settle implements Lockout. A slot taken from the fallback settles there;
-// if Redis fails now, the fallback counts the failure (the slot in Redis
-// ends with its lease).
+// if Redis fails now, the fallback counts the outcome without freeing any
+// of its own slots (the slot in Redis ends with its lease).
 func (l *RedisLockout) Settle(ctx context.Context, s Slot, o Outcome) (time.Duration, error) {
 	if s.id == "" {
 		return l.fallback.Settle(ctx, s, o)
@@ -227,7 +227,7 @@ func (l *RedisLockout) Settle(ctx context.Context, s Slot, o Outcome) (time.Dura
 		if ctx.Err() == nil {
 			l.warn.warn(err)
 		}
-		return l.fallback.Settle(ctx, Slot{key: s.key}, o)
+		return l.fallback.Settle(ctx, Slot{key: s.key, counted: true}, o)
 	}
 	return time.Duration(lock) * time.Millisecond, nil
 }
