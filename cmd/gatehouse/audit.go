@@ -29,7 +29,7 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	if f.Limit < 1 || f.Limit > 10000 {
 		return badFlag("limit", "%d is outside 1 to 10000", f.Limit)
 	}
-	svc, done, err := openAdmin(ctx, c, stderr)
+	svc, done, err := openAdmin(ctx, c, false, stderr)
 	if err != nil {
 		return err
 	}

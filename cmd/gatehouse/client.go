@@ -79,7 +79,7 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		})
 		in.RedirectURIs, in.PostLogoutRedirectURIs, in.Scopes = redirects, logouts, scopes
 	}
-	svc, st, done, err := openAdminStore(ctx, c, stderr)
+	svc, st, done, err := openAdminStore(ctx, c, false, stderr)
 	if err != nil {
 		return err
 	}

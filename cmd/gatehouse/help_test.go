@@ -54,7 +54,7 @@ func TestEveryCommandsHelpListsExactlyItsFlags(t *testing.T) {
 		{"user disable", []string{"ID"}, append([]string{"access-ttl"}, base...)},
 		{"user role", []string{"ID", "admin"}, append([]string{"access-ttl"}, base...)},
 		{"user reset-password", []string{"ID", "--print"}, append([]string{"print", "public-url", "issuer", "reset-ttl", "master-key-file"}, base...)},
-		{"user mfa-reset", []string{"ID"}, append([]string{"access-ttl", "issuer", "master-key-file"}, base...)},
+		{"user mfa-reset", []string{"ID"}, append([]string{"access-ttl", "issuer", "master-key-file", "public-url"}, base...)},
 		{"keys rotate", nil, append([]string{"access-ttl", "master-key-file", "signing-alg"}, base...)},
 		{"keys list", nil, append([]string{"access-ttl", "master-key-file"}, base...)},
 		{"audit", []string{"--limit", "5"}, append([]string{"user", "event", "limit"}, base...)},

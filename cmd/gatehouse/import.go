@@ -42,7 +42,7 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	svc, done, err := openAdmin(ctx, c, stderr)
+	svc, done, err := openAdmin(ctx, c, false, stderr)
 	if err != nil {
 		return err
 	}

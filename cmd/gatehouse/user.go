@@ -41,8 +41,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		addServerFlags(fs, &c, "access-ttl")
 	}
 	if sub == "mfa-reset" { // the notice mailed to the user says where to sign in, sealed with the master key
-		addServerFlags(fs, &c, "master-key-file")
-		fs.StringVar(&c.Issuer, "issuer", "http://127.0.0.1:8080", "the server's public URL, for the mail to the user")
+		addServerFlags(fs, &c, "master-key-file", "public-url", "issuer")
 	}
 	if sub == "add" {
 		fs.StringVar(&in.Email, "email", "", "email address")
@@ -57,7 +56,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	if len(rest) != n {
 		return &configError{fmt.Sprintf("user %s takes %d argument(s), got %d", sub, n, len(rest))}
 	}
-	svc, done, err := openAdmin(ctx, c, stderr)
+	svc, done, err := openAdmin(ctx, c, sub == "mfa-reset", stderr)
 	if err != nil {
 		return err
 	}
@@ -105,13 +104,13 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 // openAdmin opens the database (applying migrations) and the services of
 // the command line, which never signs tokens (so Sessions and Passkeys are
 // nil); done closes the database.
-func openAdmin(ctx context.Context, c config, stderr io.Writer) (*auth.Services, func(), error) {
-	svc, _, done, err := openAdminStore(ctx, c, stderr)
+func openAdmin(ctx context.Context, c config, mails bool, stderr io.Writer) (*auth.Services, func(), error) {
+	svc, _, done, err := openAdminStore(ctx, c, mails, stderr)
 	return svc, done, err
 }
 
 // openAdminStore is openAdmin that also returns the store.
-func openAdminStore(ctx context.Context, c config, stderr io.Writer) (svc *auth.Services, st *store.Store, done func(), err error) {
+func openAdminStore(ctx context.Context, c config, mails bool, stderr io.Writer) (svc *auth.Services, st *store.Store, done func(), err error) {
 	log := newLogger(c.LogFormat, stderr)
 	st, err = openStore(ctx, c.DB, log)
 	if err != nil {
@@ -123,10 +122,10 @@ func openAdminStore(ctx context.Context, c config, stderr io.Writer) (svc *auth.
 		return nil, nil, nil, err
 	}
 	d := auth.Deps{Store: st, Hasher: hasher, Revocations: auth.NewRevocations(time.Now), Log: log}
-	if c.Issuer != "" { // commands that mail (the running server's worker delivers the outbox)
-		if d.Mailer, err = mail.NewTemplates("", c.Issuer); err != nil {
+	if mails { // a command that mails (the running server's worker delivers the outbox), with the server's links
+		if d.Mailer, err = mail.NewTemplates("", c.publicURL()); err != nil {
 			st.Close()
-			return nil, nil, nil, &configError{fmt.Sprintf("invalid --issuer (%s): %v", envName("issuer"), err)}
+			return nil, nil, nil, &configError{fmt.Sprintf("invalid --public-url (%s): %v", envName("public-url"), err)}
 		}
 		if err := sealMail(ctx, c, st, log); err != nil {
 			st.Close()
