@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -145,10 +143,8 @@ type storeKeys struct {
 }
 
 // Algorithm is the servers' --signing-alg, which a client's ID tokens
-// default to: GATEHOUSE_SIGNING_ALG when set; else, of the algorithms with
-// an active key, the only one, or among several (the others made for
-// clients that asked for them) the default --signing-alg, or else the one
-// whose key is oldest; "" for a database no server started on yet.
+// default to: GATEHOUSE_SIGNING_ALG when set, else as the stored keys tell
+// it (storedAlgorithm); "" for a database no server started on yet.
 func (k storeKeys) Algorithm() string {
 	if k.configured != "" {
 		return k.configured
@@ -157,19 +153,7 @@ func (k storeKeys) Algorithm() string {
 	if err != nil {
 		return ""
 	}
-	var active []string
-	for _, s := range keyStates(records, 0, time.Now()) {
-		if s.Active && !slices.Contains(active, s.Algorithm) {
-			active = append(active, s.Algorithm)
-		}
-	}
-	if def := app.Defaults().SigningAlg; len(active) > 1 && slices.Contains(active, def) {
-		return def
-	}
-	if len(active) == 0 {
-		return ""
-	}
-	return active[0]
+	return storedAlgorithm(records, time.Now())
 }
 
 func (k storeKeys) EnsureKey(ctx context.Context, alg string) error {

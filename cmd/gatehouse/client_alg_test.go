@@ -42,6 +42,11 @@ func TestClientAddDefaultsToTheServersAlgorithm(t *testing.T) {
 	if alg := clientAlg(t, s.db, id); alg != "EdDSA" {
 		t.Errorf("after an RS256 client: %s", alg)
 	}
+	// keys rotate reads the servers' algorithm the same way: the RS256 key
+	// made for a client is not the one it rotates.
+	if out, code := cliRun(t, "", "keys", "rotate", "--db", s.db); code != 0 || !strings.HasPrefix(out, "new EdDSA key ") {
+		t.Errorf("keys rotate after an RS256 client: %d %q", code, out)
+	}
 
 	fresh := filepath.Join(t.TempDir(), "gatehouse.db")
 	var out, errs bytes.Buffer

@@ -128,9 +128,9 @@ func opens(mk *seal.Key, r token.Record) bool {
 }
 
 // rotationAlgorithm is the algorithm "keys rotate" makes a key for: the one
-// given with --signing-alg (or GATEHOUSE_SIGNING_ALG), else the active key's,
-// so that a rotation never hands a server a key its verifier refuses; with no
-// key stored yet, the --signing-alg default.
+// given with --signing-alg (or GATEHOUSE_SIGNING_ALG), else the servers'
+// (storedAlgorithm), so that a rotation never hands a server a key its
+// verifier refuses; with no key stored yet, the --signing-alg default.
 func rotationAlgorithm(ctx context.Context, st token.Store, configured string, given bool) (string, error) {
 	if given {
 		return configured, nil
@@ -139,9 +139,28 @@ func rotationAlgorithm(ctx context.Context, st token.Store, configured string, g
 	if err != nil {
 		return "", err
 	}
-	states := token.States(records, 0, time.Now())
-	if len(states) == 0 {
-		return configured, nil
+	if alg := storedAlgorithm(records, time.Now()); alg != "" {
+		return alg, nil
 	}
-	return states[len(states)-1].Algorithm, nil
+	return configured, nil
+}
+
+// storedAlgorithm is the servers' --signing-alg as the stored keys tell it:
+// of the algorithms with an active key, the only one, or among several (the
+// others made for clients that asked for them) the default --signing-alg,
+// or else the one whose key is oldest; "" when no key is active.
+func storedAlgorithm(records []token.Record, now time.Time) string {
+	var active []string
+	for _, s := range keyStates(records, 0, now) {
+		if s.Active && !slices.Contains(active, s.Algorithm) {
+			active = append(active, s.Algorithm)
+		}
+	}
+	if def := app.Defaults().SigningAlg; len(active) > 1 && slices.Contains(active, def) {
+		return def
+	}
+	if len(active) == 0 {
+		return ""
+	}
+	return active[0]
 }
