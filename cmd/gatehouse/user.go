@@ -156,7 +156,7 @@ func listUsers(ctx context.Context, svc *auth.Accounts, stdout io.Writer) error 
 	fmt.Fprintln(tw, "ID\tEMAIL\tUSERNAME\tNAME\tROLE\tDISABLED\tCREATED")
 	cursor := ""
 	for {
-		users, next, err := svc.ListUsers(ctx, auth.UserFilter{After: cursor, Limit: 200})
+		users, next, err := svc.ListUsers(ctx, auth.UserQuery{Cursor: cursor, Limit: 200})
 		if err != nil {
 			return err
 		}

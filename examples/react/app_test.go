@@ -95,7 +95,7 @@ func TestReactAppAcrossOrigins(t *testing.T) {
 		chromedp.WaitVisible(`//strong[@id="who"][text()="ada"]`, chromedp.BySearch))
 	at(ctx, "/account")
 
-	users, _, err := gatehouse.Services.Accounts.ListUsers(context.Background(), auth.UserFilter{Prefix: "ada", Limit: 2})
+	users, _, err := gatehouse.Services.Accounts.ListUsers(context.Background(), auth.UserQuery{Prefix: "ada", Limit: 2})
 	if err != nil || len(users) != 1 {
 		t.Fatalf("users named ada: %v %v", users, err)
 	}

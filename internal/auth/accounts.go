@@ -2,11 +2,13 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/google/uuid"
 )
 
 // Accounts are the users: register, import, profile, delete, the admin's
@@ -171,17 +173,28 @@ func (s *Accounts) UpdateProfile(ctx context.Context, id string, name *string) (
 }
 
 // ListUsers returns a page of users and the cursor of the next page ("" at the end).
-func (s *Accounts) ListUsers(ctx context.Context, f UserFilter) ([]User, string, error) {
-	f.Prefix = strings.ToLower(strings.TrimSpace(f.Prefix))
-	want := f.Limit
-	f.Limit++ // one more tells whether a next page exists
+func (s *Accounts) ListUsers(ctx context.Context, q UserQuery) ([]User, string, error) {
+	if len(q.Prefix) > 254 {
+		return nil, "", Errorf(CodeInvalidRequest, "The search prefix is too long.")
+	}
+	if q.Limit < 1 || q.Limit > 200 {
+		return nil, "", Errorf(CodeInvalidRequest, "The limit must be from 1 to 200.")
+	}
+	f := UserFilter{Prefix: strings.ToLower(strings.TrimSpace(q.Prefix)), Limit: q.Limit + 1} // one more tells whether a next page exists
+	if q.Cursor != "" {
+		id, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || uuid.Validate(string(id)) != nil {
+			return nil, "", Errorf(CodeInvalidRequest, "The cursor is not valid.")
+		}
+		f.After = string(id)
+	}
 	users, err := s.store.ListUsers(ctx, f)
 	if err != nil {
 		return nil, "", err
 	}
-	if len(users) > want {
-		users = users[:want]
-		return users, users[want-1].ID, nil
+	if len(users) > q.Limit {
+		users = users[:q.Limit]
+		return users, base64.RawURLEncoding.EncodeToString([]byte(users[q.Limit-1].ID)), nil
 	}
 	return users, "", nil
 }

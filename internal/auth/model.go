@@ -139,6 +139,15 @@ type UserUpdate struct {
 }
 
 // UserFilter selects a page of users.
+// UserQuery asks Accounts.ListUsers for a page of users: by Prefix (of
+// email or username, at most 254 bytes), after Cursor (the next-page cursor
+// a previous page answered; "" for the first page), Limit (1 to 200) users.
+type UserQuery struct {
+	Prefix, Cursor string
+	Limit          int
+}
+
+// UserFilter is the store's selection of users (UserQuery, decoded).
 type UserFilter struct {
 	Prefix string // of email or username, case-insensitive
 	After  string // user id cursor: users with a greater id

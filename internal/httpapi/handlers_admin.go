@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,25 +28,13 @@ func pageLimit(q url.Values) (int, error) {
 func handleListUsers(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f := auth.UserFilter{Prefix: q.Get("q")}
+		uq := auth.UserQuery{Prefix: q.Get("q"), Cursor: q.Get("cursor")}
 		var err error
-		if f.Limit, err = pageLimit(q); err != nil {
+		if uq.Limit, err = pageLimit(q); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		if s := q.Get("cursor"); s != "" {
-			id, err := base64.RawURLEncoding.DecodeString(s)
-			if err != nil || uuid.Validate(string(id)) != nil {
-				httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The cursor is not valid."))
-				return
-			}
-			f.After = string(id)
-		}
-		if len(f.Prefix) > 254 {
-			httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeInvalidRequest, "The search prefix is too long."))
-			return
-		}
-		users, next, err := d.Auth.Accounts.ListUsers(r.Context(), f)
+		users, next, err := d.Auth.Accounts.ListUsers(r.Context(), uq)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -58,8 +45,7 @@ func handleListUsers(d Deps) http.Handler {
 		}
 		var cursor *string
 		if next != "" {
-			c := base64.RawURLEncoding.EncodeToString([]byte(next))
-			cursor = &c
+			cursor = &next
 		}
 		httpjson.Write(w, http.StatusOK, map[string]any{"users": out, "next_cursor": cursor})
 	})

@@ -14,7 +14,7 @@ import (
 // AdminUsersPage serves GET /admin/users: search and pages of users.
 func (site *Site) AdminUsersPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	q := r.URL.Query()
-	f := auth.UserFilter{Prefix: q.Get("q"), Limit: 50, After: q.Get("cursor")}
+	f := auth.UserQuery{Prefix: q.Get("q"), Cursor: q.Get("cursor"), Limit: 50}
 	users, next, err := site.Accounts.ListUsers(r.Context(), f)
 	if err != nil {
 		site.renderError(w, r, err)
