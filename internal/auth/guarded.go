@@ -366,8 +366,9 @@ func (s *Checks) upgradeHash(ctx context.Context, userID, old, pw string) (strin
 }
 
 // checkPassword verifies a signed-in user's password through the guarded
-// path (for changing it or deleting the account). A wrong one is
-// invalid_credentials.
+// path (changing the password or the email, re-authenticating, deleting
+// the account). A wrong one is invalid_credentials. An old hash is not
+// upgraded here: a login does that.
 func (s *Checks) checkPassword(ctx context.Context, kind CheckKind, userID, pw string, c Client) (User, error) {
 	if pw == "" || len(pw) > password.MaxBytes {
 		return User{}, errInvalidCredentials
@@ -380,7 +381,7 @@ func (s *Checks) checkPassword(ctx context.Context, kind CheckKind, userID, pw s
 	if err != nil {
 		return User{}, err
 	}
-	var rehash bool // the password is about to change, or the account to go
+	var rehash bool // left to the next login
 	err = s.guarded(ctx, secretCheck{Kind: kind, Client: c, Account: accountKey(u.ID), UserID: u.ID, Secret: pw,
 		Check: s.passwordCheck(pw, hash, u.Disabled, &rehash)})
 	return u, err

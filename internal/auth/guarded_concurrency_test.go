@@ -293,7 +293,7 @@ func tally(t *testing.T, answers <-chan error, n int) map[string]int {
 	return got
 }
 
-// The case: 20 right-password logins to one account at once, on
+// 20 right-password logins to one account at once, on
 // one instance or spread over two sharing Redis, all succeed. The first 6
 // stay in their hash until 6 are there, so the rest find every slot taken.
 func TestConcurrentRightPasswordLoginsAllSucceed(t *testing.T) {

@@ -178,7 +178,8 @@ type ClientSessionStart struct {
 	AccessLiveUntil time.Time
 	// MaxLive caps the user's live sessions of this client (as
 	// SessionStart.MaxLive): the least recently used of them beyond it are
-	// revoked; never a first-party session, nor another client's.
+	// revoked (remembered until LiveUntil, as in SessionStart); never a
+	// first-party session, nor another client's.
 	MaxLive   int
 	IdleSince time.Time
 	LiveUntil time.Time

@@ -141,6 +141,8 @@ func (s *Service) exchangeCode(ctx context.Context, c Client, in TokenRequest) (
 			} else if err != nil {
 				return false, "", err
 			}
+			// The look-up was by this hash; comparing it again costs nothing
+			// and holds should a store ever match loosely.
 			if subtle.ConstantTimeCompare([]byte(found.Hash), []byte(hash)) != 1 {
 				return false, "unknown code", nil
 			}
