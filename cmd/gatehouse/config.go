@@ -212,8 +212,15 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, c 
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	// GATEHOUSE_<FLAG> sets the server's settings only: a command's own
+	// flags (--email, --name, --print ...) are never read from the
+	// environment, where a variable meant for something else may sit.
+	server := serverFlags(new(config))
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
+		if server.Lookup(f.Name) == nil {
+			return
+		}
 		if v := getenv(envName(f.Name)); v != "" && !given[f.Name] && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = badFlag(f.Name, "%q: %v", v, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"slices"
@@ -202,5 +203,26 @@ func TestUnknownCommandIsOneLine(t *testing.T) {
 		if code, out, errOut := runHelp(args...); code != 2 || out != "" || errOut != want {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", args, code, out, errOut, want)
 		}
+	}
+}
+
+// GATEHOUSE_<FLAG> variables set server settings only: a command's own
+// flag (user add --name) is never read from a variable that happens to
+// share its name.
+func TestCommandFlagsAreNotReadFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "gatehouse.db")
+	env := func(k string) string { return map[string]string{"GATEHOUSE_NAME": "Mallory"}[k] }
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), []string{"user", "add", "--db", db, "--email", "ann@example.com"},
+		env, strings.NewReader("a long enough password\n"), &out, &errs); code != 0 {
+		t.Fatalf("user add: %d %s", code, &errs)
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"user", "list", "--db", db}, env, strings.NewReader(""), &out, &errs); code != 0 {
+		t.Fatalf("user list: %d %s", code, &errs)
+	}
+	if strings.Contains(out.String(), "Mallory") {
+		t.Fatalf("GATEHOUSE_NAME named the user:\n%s", &out)
 	}
 }
