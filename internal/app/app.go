@@ -35,6 +35,9 @@ import (
 // there means no grace).
 type Config struct {
 	Issuer, Audience string
+	// JWKSClient fetches service clients' JWK Set URIs (internal/outbound's
+	// SSRF-safe client); nil: such clients cannot authenticate.
+	JWKSClient *http.Client
 	AccessTTL        time.Duration
 	RefreshTTL       time.Duration
 	ReuseGrace       time.Duration
@@ -253,9 +256,10 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}
 	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
 		ClientLimit: c.Limits.Client, Now: c.Now},
-		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log})
+		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log,
+			HTTP: c.JWKSClient, CountGrant: m.ClientGrant})
 	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
-		Now: c.Now, Removed: provider.ForgetClient})
+		Now: c.Now, Removed: provider.ForgetClient, HTTP: c.JWKSClient})
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,

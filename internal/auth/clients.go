@@ -33,6 +33,7 @@ const (
 const (
 	CheckClientSecret      CheckKind = "client secret"
 	CheckAuthorizationCode CheckKind = "authorization code"
+	CheckClientAssertion   CheckKind = "client assertion" // private_key_jwt (RFC 7523)
 )
 
 // ErrInvalidAuthorizationCode refuses the exchange of an authorization code,

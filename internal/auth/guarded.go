@@ -28,6 +28,14 @@ type GuardedCheck struct {
 	Bucket        string
 	BucketLimit   ratelimit.Limit
 	Authenticated bool
+	// Machine: the secret is a machine's, 256 random bits or a signature,
+	// checked at the cost of one SHA-256 or one signature whatever the
+	// outcome. No guessing reaches it, so it takes no lockout slot (Account
+	// is ignored) and no padding, and only failures take from the address's
+	// bucket: a service asking thousands of tokens a second is not slowed,
+	// a caller guessing is cut off (too_many_requests) after the bucket's
+	// worth of failures, each audited.
+	Machine bool
 }
 
 // Checks is the guarded path every check of a secret takes (guarded.go,
@@ -122,6 +130,10 @@ type secretCheck struct {
 	// Unpadded says every outcome of Check costs the same (a lookup by a
 	// hash), so failures need no padding to the check floor.
 	Unpadded bool
+	// FailuresOnly: only a failure takes from the address's bucket, after
+	// the check; an empty bucket turns it into too_many_requests, not
+	// audited (the bucket bounds what one address writes to the log).
+	FailuresOnly bool
 	// Refusal is the one answer for every failure; nil: invalid_credentials.
 	Refusal error
 	// FailEvent is the audit event of a failure; "": login_failed for a
@@ -175,11 +187,11 @@ func (s *Checks) guarded(ctx context.Context, c secretCheck) error {
 	} else {
 		c.Client, _ = ctx.Value(clientKey{}).(Client)
 	}
-	if !c.NoAddressLimit {
-		bucket, limit := addressAction, s.checkLimit
-		if c.Bucket != "" {
-			bucket, limit = c.Bucket, c.BucketLimit
-		}
+	bucket, limit := addressAction, s.checkLimit
+	if c.Bucket != "" {
+		bucket, limit = c.Bucket, c.BucketLimit
+	}
+	if !c.NoAddressLimit && !c.FailuresOnly {
 		if err := s.limitAddress(ctx, c.Client, bucket, limit); err != nil {
 			return err
 		}
@@ -197,11 +209,16 @@ func (s *Checks) guarded(ctx context.Context, c secretCheck) error {
 	if out.OK {
 		return nil
 	}
+	if !c.NoAddressLimit && c.FailuresOnly {
+		if err := s.limitAddress(ctx, c.Client, bucket, limit); err != nil {
+			return err
+		}
+	}
 	event, detail := EventReauthFailed, string(c.Kind)+": "+out.Reason
 	switch c.Kind {
 	case CheckLogin:
 		event, detail = EventLoginFailed, out.Reason
-	case CheckClientSecret, CheckAuthorizationCode:
+	case CheckClientSecret, CheckAuthorizationCode, CheckClientAssertion:
 		event = EventOAuthCheckFailed
 	}
 	if c.FailEvent != "" {
@@ -339,8 +356,12 @@ func (s *Checks) unknownAccountCheck(pw string) func(context.Context) (checkOutc
 // limit, the lockout of c.Account, the check, and on failure padding, an
 // audit event and invalid_credentials.
 func (s *Checks) Guarded(ctx context.Context, c GuardedCheck) error {
+	if c.Machine {
+		c.Account = ""
+	}
 	return s.guarded(ctx, secretCheck{Kind: c.Kind, Client: c.Client, Account: c.Account, UserID: c.UserID, Secret: c.Secret,
 		Bucket: c.Bucket, BucketLimit: c.BucketLimit, NoAddressLimit: c.Authenticated,
+		Unpadded: c.Machine, FailuresOnly: c.Machine,
 		Check: func(ctx context.Context) (checkOutcome, error) {
 			ok, reason, err := c.Check(ctx)
 			return checkOutcome{OK: ok, Reason: reason}, err

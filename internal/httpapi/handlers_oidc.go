@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,7 +25,7 @@ func oauthForm(r *http.Request) (url.Values, error) {
 		return nil, err
 	}
 	for k, vs := range r.PostForm {
-		if len(vs) > 1 {
+		if len(vs) > 1 && k != "resource" && k != "audience" { // RFC 8707 2: resource may repeat
 			return nil, auth.Errorf(auth.CodeInvalidRequest, "The %s parameter may be given once.", k)
 		}
 	}
@@ -33,10 +34,19 @@ func oauthForm(r *http.Request) (url.Values, error) {
 
 // clientAuthOf reads a client's credentials: HTTP Basic (client_secret_basic,
 // form-encoded id and secret, RFC 6749 2.3.1), client_id and client_secret in
-// the body (client_secret_post), or client_id alone (none). Two methods at
-// once are refused.
+// the body (client_secret_post), a client_assertion (private_key_jwt, RFC
+// 7523), or client_id alone (none). Two methods at once are refused.
 func clientAuthOf(r *http.Request, form url.Values) (oidc.ClientAuth, error) {
 	id, secret, basic, err := parseBasicAuth(r.Header.Get("Authorization"))
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		if basic || form.Get("client_secret") != "" {
+			return oidc.ClientAuth{}, auth.Errorf(auth.CodeInvalidRequest, "Use one client authentication method.")
+		}
+		if form.Get("client_assertion_type") != oidc.AssertionType {
+			return oidc.ClientAuth{}, auth.Errorf("invalid_client", "client_assertion_type must be %s.", oidc.AssertionType)
+		}
+		return oidc.ClientAuth{ID: form.Get("client_id"), Assertion: form.Get("client_assertion"), Method: oidc.MethodPrivateKeyJWT}, nil
+	}
 	if basic {
 		if err != nil {
 			return oidc.ClientAuth{}, auth.Errorf("invalid_client", "The Basic credentials are malformed.")
@@ -71,7 +81,7 @@ func handleToken(d Deps) http.Handler {
 		}
 		resp, err := d.OIDC.Token(r.Context(), oidc.TokenRequest{GrantType: form.Get("grant_type"), Code: form.Get("code"),
 			RedirectURI: form.Get("redirect_uri"), CodeVerifier: form.Get("code_verifier"), RefreshToken: form.Get("refresh_token"),
-			Scope: form.Get("scope"), Client: ca, Caller: client(d, r)})
+			Scope: form.Get("scope"), Resources: form["resource"], Audiences: form["audience"], Client: ca, Caller: client(d, r)})
 		if err != nil {
 			httpjson.OAuthError(w, r, d.Log, err)
 			return
@@ -202,12 +212,24 @@ type clientJSON struct {
 	RequireConsent         bool      `json:"require_consent"`
 	RequirePKCE            bool      `json:"require_pkce"`
 	CreatedAt              time.Time `json:"created_at"`
+	// Since service clients: the grant types, and a service client's
+	// audiences, JWK Set (document or URI) and whether it is disabled.
+	GrantTypes []string        `json:"grant_types"`
+	Audiences  []string        `json:"audiences"`
+	JWKS       json.RawMessage `json:"jwks"`
+	JWKSURI    string          `json:"jwks_uri"`
+	Disabled   bool            `json:"disabled"`
 }
 
 func clientView(c oidc.Client) clientJSON {
-	return clientJSON{ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+	v := clientJSON{ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		Public: c.Public, Scopes: nonNil(c.Scopes), IDTokenAlg: c.IDTokenAlg, RequireConsent: c.RequireConsent,
-		RequirePKCE: c.RequirePKCE, CreatedAt: c.CreatedAt}
+		RequirePKCE: c.RequirePKCE, CreatedAt: c.CreatedAt,
+		GrantTypes: nonNil(c.GrantTypes), Audiences: nonNil(c.Audiences), JWKS: json.RawMessage("null"), JWKSURI: c.JWKSURI, Disabled: c.Disabled}
+	if c.JWKS != "" {
+		v.JWKS = json.RawMessage(c.JWKS)
+	}
+	return v
 }
 
 func nonNil(s []string) []string {
@@ -226,6 +248,49 @@ type clientRequest struct {
 	IDTokenAlg             *string   `json:"id_token_alg"`
 	RequireConsent         *bool     `json:"require_consent"`
 	RequirePKCE            *bool     `json:"require_pkce"`
+	// Service clients: grant_types ["client_credentials"] (or "service":
+	// true) registers one.
+	GrantTypes *[]string       `json:"grant_types"`
+	Service    bool            `json:"service"`
+	Audiences  *[]string       `json:"audiences"`
+	JWKS       json.RawMessage `json:"jwks"`
+	JWKSURI    *string         `json:"jwks_uri"`
+	Disabled   *bool           `json:"disabled"`
+}
+
+// service reads whether a request registers a service client: "service":
+// true, or grant_types naming client_credentials (alone).
+func (in clientRequest) service() (bool, error) {
+	if in.GrantTypes == nil {
+		return in.Service, nil
+	}
+	g := *in.GrantTypes
+	if len(g) == 1 && g[0] == oidc.GrantClientCredentials {
+		return true, nil
+	}
+	userFacing := !in.Service
+	for _, v := range g {
+		userFacing = userFacing && (v == oidc.GrantAuthorizationCode || v == oidc.GrantRefreshToken)
+	}
+	if userFacing {
+		return false, nil
+	}
+	return false, auth.Errorf(auth.CodeInvalidRequest, "grant_types is [\"client_credentials\"] for a service client, or [\"authorization_code\", \"refresh_token\"].")
+}
+
+// jwks is the request's JWK Set: a document (JSON object) or nil.
+func (in clientRequest) jwks() (*string, error) {
+	raw := strings.TrimSpace(string(in.JWKS))
+	switch {
+	case raw == "":
+		return nil, nil
+	case raw == "null":
+		empty := ""
+		return &empty, nil
+	case !strings.HasPrefix(raw, "{"):
+		return nil, auth.Errorf(auth.CodeInvalidRequest, "jwks must be a JWK Set object ({\"keys\": [...]}).")
+	}
+	return &raw, nil
 }
 
 func deref[T any](p *T) T {
@@ -257,13 +322,22 @@ func handleListClients(d Deps) http.Handler {
 func handleCreateClient(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[clientRequest](r, false)
+		var service bool
+		var jwks *string
+		if err == nil {
+			service, err = in.service()
+		}
+		if err == nil {
+			jwks, err = in.jwks()
+		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
 		c, secret, err := d.Clients.Add(r.Context(), oidc.ClientInput{Name: deref(in.Name), RedirectURIs: deref(in.RedirectURIs),
 			PostLogoutRedirectURIs: deref(in.PostLogoutRedirectURIs), Public: in.Public, Scopes: deref(in.Scopes),
-			IDTokenAlg: deref(in.IDTokenAlg), RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE})
+			IDTokenAlg: deref(in.IDTokenAlg), RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE,
+			Service: service, Audiences: deref(in.Audiences), JWKS: deref(jwks), JWKSURI: deref(in.JWKSURI)})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -292,13 +366,18 @@ func handleGetClient(d Deps) http.Handler {
 func handleUpdateClient(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[clientRequest](r, false)
+		var jwks *string
+		if err == nil {
+			jwks, err = in.jwks()
+		}
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
 		c, err := d.Clients.Update(r.Context(), r.PathValue("id"), oidc.ClientPatch{Name: in.Name, RedirectURIs: in.RedirectURIs,
 			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, Scopes: in.Scopes, IDTokenAlg: in.IDTokenAlg,
-			RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE})
+			RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE,
+			Audiences: in.Audiences, JWKS: jwks, JWKSURI: in.JWKSURI, Disabled: in.Disabled})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -332,30 +411,31 @@ func discovery(d Deps, ctx context.Context) map[string]any {
 		}
 	}
 	return map[string]any{
-		"issuer":                                         iss,
-		"authorization_endpoint":                         iss + "/authorize",
-		"token_endpoint":                                 iss + "/oauth/token",
-		"userinfo_endpoint":                              iss + "/userinfo",
-		"jwks_uri":                                       iss + "/.well-known/jwks.json",
-		"revocation_endpoint":                            iss + "/oauth/revoke",
-		"introspection_endpoint":                         iss + "/oauth/introspect",
-		"end_session_endpoint":                           iss + "/oauth/end-session",
-		"response_types_supported":                       []string{"code"},
-		"response_modes_supported":                       []string{"query"},
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
-		"code_challenge_methods_supported":               []string{"S256"},
-		"authorization_response_iss_parameter_supported": true,
-		"scopes_supported":                               oidc.SupportedScopes,
-		"claims_supported":                               oidc.SupportedClaims,
-		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
-		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
-		"id_token_signing_alg_values_supported":          algs,
-		"subject_types_supported":                        []string{"public"},
-		"prompt_values_supported":                        []string{"none", "login", "consent"},
-		"claims_parameter_supported":                     false,
-		"request_parameter_supported":                    false,
-		"request_uri_parameter_supported":                false,
+		"issuer":                                           iss,
+		"authorization_endpoint":                           iss + "/authorize",
+		"token_endpoint":                                   iss + "/oauth/token",
+		"userinfo_endpoint":                                iss + "/userinfo",
+		"jwks_uri":                                         iss + "/.well-known/jwks.json",
+		"revocation_endpoint":                              iss + "/oauth/revoke",
+		"introspection_endpoint":                           iss + "/oauth/introspect",
+		"end_session_endpoint":                             iss + "/oauth/end-session",
+		"response_types_supported":                         []string{"code"},
+		"response_modes_supported":                         []string{"query"},
+		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"authorization_response_iss_parameter_supported":   true,
+		"scopes_supported":                                 oidc.SupportedScopes,
+		"claims_supported":                                 oidc.SupportedClaims,
+		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"token_endpoint_auth_signing_alg_values_supported": oidc.AssertionAlgorithms,
+		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
+		"id_token_signing_alg_values_supported":            algs,
+		"subject_types_supported":                          []string{"public"},
+		"prompt_values_supported":                          []string{"none", "login", "consent"},
+		"claims_parameter_supported":                       false,
+		"request_parameter_supported":                      false,
+		"request_uri_parameter_supported":                  false,
 	}
 }
 

@@ -206,6 +206,7 @@ var oauthStatus = map[string]int{
 	"unauthorized_client":    http.StatusBadRequest,
 	"unsupported_grant_type": http.StatusBadRequest,
 	"invalid_scope":          http.StatusBadRequest,
+	"invalid_target":         http.StatusBadRequest, // RFC 8707 2
 	"unsupported_token_type": http.StatusBadRequest,
 	"invalid_token":          http.StatusUnauthorized,
 	"insufficient_scope":     http.StatusForbidden,

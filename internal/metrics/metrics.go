@@ -33,6 +33,7 @@ type Metrics struct {
 	events      *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
 	hashWait    prometheus.Histogram
+	grants      *prometheus.CounterVec // client_credentials grants by client (clients.go)
 
 	series sync.Map // requestKey → *requestSeries: each request's two series, looked up once
 }
@@ -72,7 +73,8 @@ func New(src Sources) *Metrics {
 			Buckets: []float64{.0001, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2},
 		}),
 	}
-	r.MustRegister(m.requests, m.latency, m.events, m.rateLimited, m.hashWait,
+	m.grants = newGrants()
+	r.MustRegister(m.requests, m.latency, m.events, m.rateLimited, m.hashWait, m.grants,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.HashQueueDepth != nil {
 		r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

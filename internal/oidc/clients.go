@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -27,6 +28,14 @@ type ClientInput struct {
 	IDTokenAlg             string
 	RequireConsent         *bool
 	RequirePKCE            *bool // confidential clients only; public ones always need PKCE
+	// Service registers a service client (GrantsService): Scopes are then
+	// its own API scopes (ScopePattern), Audiences the resources its tokens
+	// may name, and JWKS (a JWK Set document) or JWKSURI its public keys for
+	// private_key_jwt.
+	Service   bool
+	Audiences []string
+	JWKS      string
+	JWKSURI   string
 }
 
 // ClientPatch changes the non-nil settings of a client.
@@ -38,6 +47,13 @@ type ClientPatch struct {
 	IDTokenAlg             *string
 	RequireConsent         *bool
 	RequirePKCE            *bool
+	// A service client's (ignored for others: validClient refuses them).
+	Audiences *[]string
+	JWKS      *string
+	JWKSURI   *string
+	// Disabled stops a service client: its live tokens end (every instance,
+	// every guard) and it gets none until enabled again.
+	Disabled *bool
 }
 
 // Clients registers and administers the provider's clients (the admin API
@@ -50,6 +66,7 @@ type Clients struct {
 	keys     ClientKeys
 	now      func() time.Time // in whole milliseconds, as the store keeps times
 	removed  func(id string)
+	jwks     *jwksFetcher
 }
 
 // ClientKeys makes sure a key signs ID tokens in a client's algorithm
@@ -69,6 +86,9 @@ type ClientsDeps struct {
 	Keys     ClientKeys
 	Now      func() time.Time
 	Removed  func(id string)
+	// HTTP fetches a service client's JWK Set URI when it is registered,
+	// to check it (internal/outbound's client); nil: not checked then.
+	HTTP *http.Client
 }
 
 // NewClients wires Clients.
@@ -78,7 +98,11 @@ func NewClients(d ClientsDeps) *Clients {
 		clock = time.Now
 	}
 	now := func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
-	return &Clients{store: d.Store, accounts: d.Accounts, feed: d.Feed, keys: d.Keys, now: now, removed: d.Removed}
+	c := &Clients{store: d.Store, accounts: d.Accounts, feed: d.Feed, keys: d.Keys, now: now, removed: d.Removed}
+	if d.HTTP != nil {
+		c.jwks = &jwksFetcher{http: d.HTTP}
+	}
+	return c
 }
 
 // defaultIDTokenAlg is the algorithm of ID tokens when a client names none.
@@ -108,7 +132,15 @@ func (s *Clients) Add(ctx context.Context, in ClientInput) (Client, string, erro
 		c.IDTokenAlg = in.IDTokenAlg
 	}
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs = in.Name, in.RedirectURIs, in.PostLogoutRedirectURIs
+	c.GrantTypes = GrantsUserFacing
+	if in.Service {
+		c.GrantTypes, c.Scopes, c.Audiences, c.JWKS, c.JWKSURI = GrantsService, in.Scopes, in.Audiences, in.JWKS, in.JWKSURI
+		c.RequireConsent, c.RevocationID = false, newRevocationID()
+	}
 	if err := validClient(&c); err != nil {
+		return Client{}, "", err
+	}
+	if err := s.checkJWKSURI(ctx, c); err != nil {
 		return Client{}, "", err
 	}
 	secret := ""
@@ -116,15 +148,20 @@ func (s *Clients) Add(ctx context.Context, in ClientInput) (Client, string, erro
 		secret = randomToken()
 		c.SecretHash = hashSecret(secret)
 	}
-	if err := s.ensureKey(ctx, c.IDTokenAlg); err != nil {
-		return Client{}, "", err
+	if !c.Service() {
+		if err := s.ensureKey(ctx, c.IDTokenAlg); err != nil {
+			return Client{}, "", err
+		}
 	}
 	if err := s.store.CreateClient(ctx, c); err != nil {
 		return Client{}, "", err
 	}
 	kind := "confidential"
-	if c.Public {
+	switch {
+	case c.Public:
 		kind = "public"
+	case c.Service():
+		kind = "service"
 	}
 	s.accounts.Audit(ctx, auth.EventClientCreated, "", fmt.Sprintf("client %s (%s, %s)", c.ID, c.Name, kind))
 	return c, secret, nil
@@ -183,17 +220,42 @@ func (s *Clients) Update(ctx context.Context, id string, p ClientPatch) (Client,
 	if p.RequirePKCE != nil {
 		c.RequirePKCE = *p.RequirePKCE
 	}
+	wasDisabled := c.Disabled
+	if err := patchService(&c, p); err != nil {
+		return Client{}, err
+	}
 	if err := validClient(&c); err != nil {
 		return Client{}, err
 	}
-	if err := s.ensureKey(ctx, c.IDTokenAlg); err != nil {
+	if p.JWKSURI != nil {
+		if err := s.checkJWKSURI(ctx, c); err != nil {
+			return Client{}, err
+		}
+	}
+	if !c.Service() {
+		if err := s.ensureKey(ctx, c.IDTokenAlg); err != nil {
+			return Client{}, err
+		}
+	}
+	detail := "client " + c.ID
+	if c.Disabled && !wasDisabled { // its tokens end with it
+		if err := s.endTokens(ctx, &c, func(end *TokensEnd) error { return s.store.UpdateClient(ctx, c, end) }); err != nil {
+			return Client{}, err
+		}
+		detail += "; disabled, its tokens revoked"
+	} else if err := s.store.UpdateClient(ctx, c, nil); err != nil {
 		return Client{}, err
 	}
-	if err := s.store.UpdateClient(ctx, c); err != nil {
-		return Client{}, err
-	}
-	s.accounts.Audit(ctx, auth.EventClientUpdated, "", "client "+c.ID)
+	s.changed(c.ID)
+	s.accounts.Audit(ctx, auth.EventClientUpdated, "", detail)
 	return c, nil
+}
+
+// changed tells the provider to forget what it holds of client id.
+func (s *Clients) changed(id string) {
+	if s.removed != nil {
+		s.removed(id)
+	}
 }
 
 // Remove deletes a client; every session (and so every token) it
@@ -208,9 +270,7 @@ func (s *Clients) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if s.removed != nil {
-		s.removed(id)
-	}
+	s.changed(id)
 	s.accounts.Audit(ctx, auth.EventClientDeleted, "", fmt.Sprintf("client %s; %d sessions ended", id, len(ended)))
 	return nil
 }
@@ -226,10 +286,19 @@ func (s *Clients) RotateSecret(ctx context.Context, id string) (string, error) {
 		return "", auth.Errorf(auth.CodeInvalidRequest, "A public client has no secret.")
 	}
 	secret := randomToken()
-	if err := s.store.SetClientSecret(ctx, id, hashSecret(secret)); err != nil {
+	set := func(end *TokensEnd) error { return s.store.SetClientSecret(ctx, id, hashSecret(secret), end) }
+	detail := "client " + id
+	if c.Service() { // a secret rotated because it leaked: what it obtained ends too
+		err = s.endTokens(ctx, &c, set)
+		detail += "; its tokens revoked"
+	} else {
+		err = set(nil)
+	}
+	if err != nil {
 		return "", err
 	}
-	s.accounts.Audit(ctx, auth.EventClientSecretRotated, "", "client "+id)
+	s.changed(id)
+	s.accounts.Audit(ctx, auth.EventClientSecretRotated, "", detail)
 	return secret, nil
 }
 
@@ -238,6 +307,12 @@ func validClient(c *Client) error {
 	c.Name = strings.TrimSpace(c.Name)
 	if c.Name == "" || utf8.RuneCountInString(c.Name) > 100 || !utf8.ValidString(c.Name) || strings.ContainsFunc(c.Name, unicode.IsControl) {
 		return auth.Errorf(auth.CodeInvalidRequest, "The client name must be 1 to 100 printable characters.")
+	}
+	if c.Service() {
+		return validService(c)
+	}
+	if len(c.Audiences) > 0 || c.JWKS != "" || c.JWKSURI != "" || c.Disabled {
+		return auth.Errorf(auth.CodeInvalidRequest, "Audiences, a JWK Set and disabling are for service clients.")
 	}
 	if len(c.RedirectURIs) == 0 || len(c.RedirectURIs) > 20 {
 		return auth.Errorf(auth.CodeInvalidRequest, "A client needs 1 to 20 redirect URIs.")

@@ -59,7 +59,40 @@ type Client struct {
 	// (--require-pkce=false); public clients always need it.
 	RequirePKCE bool
 	CreatedAt   time.Time
+	// GrantTypes: GrantsUserFacing, or GrantsService for a service client
+	// (client_credentials: no user, no redirect URI; service.go).
+	GrantTypes []string
+	// A service client's allowed token audiences (RFC 8707 resources), and
+	// its public JWK Set for private_key_jwt: the document itself, or where
+	// to fetch it (at most one of the two).
+	Audiences []string
+	JWKS      string
+	JWKSURI   string
+	// Disabled: a service client that may get no token for now.
+	Disabled bool
+	// RevocationID is the "sid" of a service client's access tokens: ending
+	// them (disable, secret rotation, removal) puts it in the change feed
+	// and gives the client a new one.
+	RevocationID string
 }
+
+// Grant types a client may be registered for.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// GrantsUserFacing and GrantsService are the two kinds of client: an
+// application users sign in to, and a machine acting as itself.
+var (
+	GrantsUserFacing = []string{GrantAuthorizationCode, GrantRefreshToken}
+	GrantsService    = []string{GrantClientCredentials}
+)
+
+// Service reports whether c is a service client (the client_credentials
+// grant only).
+func (c Client) Service() bool { return slices.Contains(c.GrantTypes, GrantClientCredentials) }
 
 // Code is an authorization code as stored: only its SHA-256.
 type Code struct {
@@ -106,11 +139,26 @@ type ClientStore interface {
 	CreateClient(ctx context.Context, c Client) error
 	Client(ctx context.Context, id string) (Client, error) // not_found
 	Clients(ctx context.Context) ([]Client, error)
-	UpdateClient(ctx context.Context, c Client) error
-	SetClientSecret(ctx context.Context, id, hash string) error
+	// UpdateClient replaces a client's settings; end, when set, ends its
+	// client_credentials tokens in the same transaction.
+	UpdateClient(ctx context.Context, c Client, end *TokensEnd) error
+	SetClientSecret(ctx context.Context, id, hash string, end *TokensEnd) error
 	// DeleteClient deletes the client, its codes and grants, and ends its
-	// sessions, in one transaction; it returns the sessions it ended.
+	// sessions (and its client_credentials tokens), in one transaction; it
+	// returns the session (revocation) ids it ended.
 	DeleteClient(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error)
+	// SpendAssertion records the jti of a client's private_key_jwt
+	// assertion until it expires; false if the client used it before and
+	// it has not expired.
+	SpendAssertion(ctx context.Context, clientID, jti string, expires, now time.Time) (bool, error)
+}
+
+// TokensEnd ends a service client's access tokens: Old, the revocation id
+// they carry as "sid", goes into the change feed until LiveUntil, and the
+// client takes New.
+type TokensEnd struct {
+	Old, New  string
+	LiveUntil time.Time
 }
 
 // splitScope is a scope string's distinct values, in order.

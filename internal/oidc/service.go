@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ const (
 // Keys signs ID tokens and finds verification keys (internal/token.KeyRing).
 type Keys interface {
 	SignAs(alg, typ string, claims jwt.Claims) (string, error)
+	SignAccess(claims any) (string, error) // an access token (typ at+jwt) with the active key
 	VerificationKey(kid string) (guard.Key, bool)
 }
 
@@ -110,6 +112,10 @@ type Service struct {
 	log         *slog.Logger
 
 	guards sync.Map // client id → *guard.Guard verifying that client's access tokens
+
+	clients    sync.Map // client id → *cachedClient (credentials.go)
+	jwks       *jwksFetcher
+	countGrant func(clientID string)
 }
 
 // Deps are the Service's collaborators.
@@ -127,6 +133,12 @@ type Deps struct {
 	// a fresh sign-in was asked for; nil where nothing is authorized.
 	Sealer auth.Sealer
 	Log    *slog.Logger
+	// HTTP fetches service clients' JWK Set URIs (internal/outbound's
+	// client); nil: such clients cannot authenticate here.
+	HTTP *http.Client
+	// CountGrant is told of each client_credentials grant by client id
+	// (metrics: counted, not audited); optional.
+	CountGrant func(clientID string)
 }
 
 // NewService wires a Service.
@@ -137,7 +149,15 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log}
+	s := &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log,
+		countGrant: d.CountGrant}
+	if d.HTTP != nil {
+		s.jwks = &jwksFetcher{http: d.HTTP}
+	}
+	if s.countGrant == nil {
+		s.countGrant = func(string) {}
+	}
+	return s
 }
 
 // client reads the client id names (not_found).
@@ -146,8 +166,11 @@ func (s *Service) client(ctx context.Context, id string) (Client, error) {
 }
 
 // ForgetClient drops what the provider keeps in memory of a client that
-// was removed (Clients' Removed).
-func (s *Service) ForgetClient(id string) { s.guards.Delete(id) }
+// was changed or removed (Clients' Removed).
+func (s *Service) ForgetClient(id string) {
+	s.guards.Delete(id)
+	s.clients.Delete(id)
+}
 
 // Issuer is the provider's issuer identifier.
 func (s *Service) Issuer() string { return s.cfg.Issuer }

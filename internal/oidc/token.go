@@ -17,12 +17,13 @@ import (
 )
 
 // ClientAuth is how a client authenticated at the token, revocation or
-// introspection endpoint: client_secret_basic, client_secret_post, or none
-// (a public client naming itself).
+// introspection endpoint: client_secret_basic, client_secret_post,
+// private_key_jwt (assertion.go), or none (a public client naming itself).
 type ClientAuth struct {
-	ID     string
-	Secret string
-	Method string // "client_secret_basic", "client_secret_post" or "none"
+	ID        string // "" with private_key_jwt: the assertion's subject
+	Secret    string
+	Assertion string // private_key_jwt's client_assertion
+	Method    string // "client_secret_basic", "client_secret_post", "private_key_jwt" or "none"
 }
 
 // TokenRequest is a POST /oauth/token.
@@ -33,8 +34,12 @@ type TokenRequest struct {
 	CodeVerifier string
 	RefreshToken string
 	Scope        string
-	Client       ClientAuth
-	Caller       auth.Client // address and user agent, for limits and the audit log
+	// Resources (RFC 8707, repeatable) and Audiences name the token's
+	// audience in the client_credentials grant.
+	Resources []string
+	Audiences []string
+	Client    ClientAuth
+	Caller    auth.Client // address and user agent, for limits and the audit log
 }
 
 // TokenResponse is the token endpoint's answer (RFC 6749 5.1).
@@ -63,10 +68,13 @@ func clientAccount(clientID string, c auth.Client) string {
 // authenticateClient checks a client's credentials through the guarded
 // path. Every failure is invalid_client.
 func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller auth.Client) (Client, error) {
+	if ca.Method == MethodPrivateKeyJWT {
+		return s.authenticateAssertion(ctx, ca, caller)
+	}
 	if ca.ID == "" || len(ca.ID) > 64 || len(ca.Secret) > 256 {
 		return Client{}, errInvalidClient
 	}
-	c, err := s.client(ctx, ca.ID)
+	c, _, err := s.cachedClient(ctx, ca.ID)
 	known := err == nil
 	if err != nil && auth.ErrorCode(err) != auth.CodeNotFound {
 		return Client{}, err
@@ -80,14 +88,22 @@ func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller 
 	if known && ca.Method == "none" {
 		return Client{}, oauthErr(CodeInvalidClient, "This client must authenticate with its secret.")
 	}
-	check := auth.GuardedCheck{Kind: auth.CheckClientSecret, Client: caller,
-		Account: clientAccount(ca.ID, caller), Secret: ca.Secret,
+	// A client secret is 256 random bits checked with one SHA-256: a
+	// machine's secret (no lockout, no padding; only failures count against
+	// the address).
+	check := auth.GuardedCheck{Kind: auth.CheckClientSecret, Client: caller, Secret: ca.Secret, Machine: true,
 		Check: func(context.Context) (bool, string, error) {
 			if !known {
 				return false, "unknown client " + ca.ID, nil
 			}
 			if subtle.ConstantTimeCompare([]byte(hashSecret(ca.Secret)), []byte(c.SecretHash)) != 1 {
 				return false, "wrong secret of client " + ca.ID, nil
+			}
+			switch {
+			case c.JWKS != "" || c.JWKSURI != "":
+				return false, "secret from client " + ca.ID + ", which authenticates with private_key_jwt", nil
+			case c.Disabled:
+				return false, "disabled client " + ca.ID, nil
 			}
 			return true, "", nil
 		}}
@@ -104,15 +120,21 @@ func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller 
 // Token serves the token endpoint's grants.
 func (s *Service) Token(ctx context.Context, in TokenRequest) (*TokenResponse, error) {
 	switch in.GrantType {
-	case "authorization_code", "refresh_token":
+	case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
 	case "":
 		return nil, oauthErr(CodeInvalidRequest, "grant_type is required.")
 	default:
-		return nil, oauthErr(CodeUnsupportedGrantType, "Only the authorization_code and refresh_token grants are supported.")
+		return nil, oauthErr(CodeUnsupportedGrantType, "Only the authorization_code, refresh_token and client_credentials grants are supported.")
 	}
 	c, err := s.authenticateClient(ctx, in.Client, in.Caller)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.grantAllowed(ctx, c, in.GrantType); err != nil {
+		return nil, err
+	}
+	if in.GrantType == GrantClientCredentials {
+		return s.clientCredentials(ctx, c, in)
 	}
 	if in.GrantType == "refresh_token" {
 		return s.refresh(ctx, c, in)

@@ -14,24 +14,28 @@ import (
 // The OpenID Connect provider's tables (migration 00009): clients, codes,
 // grants; client sessions are rows of sessions with client_id set.
 
-const clientColumns = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, public, scopes, id_token_alg, require_consent, require_pkce, created_at"
+const clientColumns = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, public, scopes, id_token_alg, require_consent, require_pkce, created_at, " +
+	"grant_types, audiences, jwks, jwks_uri, disabled, revocation_id"
 
 func scanClient(row interface{ Scan(...any) error }) (oidc.Client, error) {
 	var c oidc.Client
 	var secret sql.NullString
-	var redirects, logouts, scopes string
-	var public, consent, pkce int64
-	err := row.Scan(&c.ID, &c.Name, &secret, &redirects, &logouts, &public, &scopes, &c.IDTokenAlg, &consent, &pkce, msDest{&c.CreatedAt})
-	c.SecretHash, c.Public, c.RequireConsent, c.RequirePKCE = secret.String, public != 0, consent != 0, pkce != 0
+	var redirects, logouts, scopes, grants, audiences string
+	var public, consent, pkce, disabled int64
+	err := row.Scan(&c.ID, &c.Name, &secret, &redirects, &logouts, &public, &scopes, &c.IDTokenAlg, &consent, &pkce, msDest{&c.CreatedAt},
+		&grants, &audiences, &c.JWKS, &c.JWKSURI, &disabled, &c.RevocationID)
+	c.SecretHash, c.Public, c.RequireConsent, c.RequirePKCE, c.Disabled = secret.String, public != 0, consent != 0, pkce != 0, disabled != 0
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.Scopes = strings.Fields(redirects), strings.Fields(logouts), strings.Fields(scopes)
+	c.GrantTypes, c.Audiences = strings.Fields(grants), strings.Fields(audiences)
 	return c, err
 }
 
 // CreateClient inserts a client.
 func (s *Store) CreateClient(ctx context.Context, c oidc.Client) error {
-	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, nullString(c.SecretHash), strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
-		boolInt(c.Public), strings.Join(c.Scopes, " "), c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), ms(c.CreatedAt))
+		boolInt(c.Public), strings.Join(c.Scopes, " "), c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), ms(c.CreatedAt),
+		strings.Join(c.GrantTypes, " "), strings.Join(c.Audiences, " "), c.JWKS, c.JWKSURI, boolInt(c.Disabled), c.RevocationID)
 	if isUniqueViolation(err) {
 		return auth.Errorf(auth.CodeAlreadyExists, "A client with this id already exists.")
 	}
@@ -65,23 +69,60 @@ func (s *Store) Clients(ctx context.Context) ([]oidc.Client, error) {
 	return out, rows.Err()
 }
 
-// UpdateClient replaces a client's settings (not its id, secret or public flag).
-func (s *Store) UpdateClient(ctx context.Context, c oidc.Client) error {
-	res, err := s.writer().exec(ctx, `UPDATE oauth_clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
-		scopes = ?, id_token_alg = ?, require_consent = ?, require_pkce = ? WHERE id = ?`,
-		c.Name, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), strings.Join(c.Scopes, " "),
-		c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), c.ID)
-	return affectedOne(res, err, "The client")
+// UpdateClient replaces a client's settings (not its id, secret, public
+// flag or grant types); end, when set, ends its client_credentials tokens
+// in the same transaction.
+func (s *Store) UpdateClient(ctx context.Context, c oidc.Client, end *oidc.TokensEnd) error {
+	return s.inTx(ctx, func(e execer) error {
+		res, err := e.exec(ctx, `UPDATE oauth_clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
+			scopes = ?, id_token_alg = ?, require_consent = ?, require_pkce = ?, audiences = ?, jwks = ?, jwks_uri = ?, disabled = ?
+			WHERE id = ?`,
+			c.Name, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), strings.Join(c.Scopes, " "),
+			c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), strings.Join(c.Audiences, " "), c.JWKS, c.JWKSURI,
+			boolInt(c.Disabled), c.ID)
+		if err := affectedOne(res, err, "The client"); err != nil {
+			return err
+		}
+		return endClientTokens(ctx, e, c.ID, end)
+	})
 }
 
-// SetClientSecret replaces a confidential client's secret hash.
-func (s *Store) SetClientSecret(ctx context.Context, id, hash string) error {
-	res, err := s.writer().exec(ctx, `UPDATE oauth_clients SET secret_hash = ? WHERE id = ? AND public = 0`, hash, id)
-	return affectedOne(res, err, "The confidential client")
+// SetClientSecret replaces a confidential client's secret hash; end, when
+// set, ends its client_credentials tokens in the same transaction.
+func (s *Store) SetClientSecret(ctx context.Context, id, hash string, end *oidc.TokensEnd) error {
+	return s.inTx(ctx, func(e execer) error {
+		res, err := e.exec(ctx, `UPDATE oauth_clients SET secret_hash = ? WHERE id = ? AND public = 0`, hash, id)
+		if err := affectedOne(res, err, "The confidential client"); err != nil {
+			return err
+		}
+		return endClientTokens(ctx, e, id, end)
+	})
 }
 
-// DeleteClient ends the client's sessions and deletes it with its codes
-// and grants, in one transaction.
+// endClientTokens puts a service client's revocation id in the change feed
+// and gives it the next, if it still has end.Old (a concurrent end already
+// did, or will, publish it otherwise).
+func endClientTokens(ctx context.Context, e execer, id string, end *oidc.TokensEnd) error {
+	if end == nil {
+		return nil
+	}
+	res, err := e.exec(ctx, `UPDATE oauth_clients SET revocation_id = ? WHERE id = ? AND revocation_id = ?`, end.New, id, end.Old)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return auth.Errorf(auth.CodeAlreadyExists, "The client changed meanwhile; try again.")
+	}
+	if end.Old != "" {
+		e.logChange("session", end.Old, end.LiveUntil)
+	}
+	return nil
+}
+
+// DeleteClient ends the client's sessions and client_credentials tokens,
+// and deletes it with its codes, grants and assertions, in one transaction.
 func (s *Store) DeleteClient(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error) {
 	var ended []string
 	err := s.inTx(ctx, func(e execer) error {
@@ -89,7 +130,18 @@ func (s *Store) DeleteClient(ctx context.Context, id string, now, liveUntil time
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{ClientID: id}, now, liveUntil); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM oauth_codes WHERE client_id = ?`, `DELETE FROM oauth_grants WHERE client_id = ?`} {
+		var rid string
+		if err := e.queryRow(ctx, `SELECT revocation_id FROM oauth_clients WHERE id = ?`, id).Scan(&rid); errors.Is(err, sql.ErrNoRows) {
+			return notFound("The client")
+		} else if err != nil {
+			return err
+		}
+		if rid != "" {
+			e.logChange("session", rid, liveUntil)
+			ended = append(ended, rid)
+		}
+		for _, q := range []string{`DELETE FROM oauth_codes WHERE client_id = ?`, `DELETE FROM oauth_grants WHERE client_id = ?`,
+			`DELETE FROM oauth_assertions WHERE client_id = ?`} {
 			if _, err := e.exec(ctx, q, id); err != nil {
 				return err
 			}
@@ -98,6 +150,21 @@ func (s *Store) DeleteClient(ctx context.Context, id string, now, liveUntil time
 		return affectedOne(res, err, "The client")
 	})
 	return ended, err
+}
+
+// SpendAssertion records a private_key_jwt assertion's jti until it
+// expires. A jti the client used before is refused while its row lives; an
+// expired row (not yet pruned) is taken over. The primary key decides
+// between instances.
+func (s *Store) SpendAssertion(ctx context.Context, clientID, jti string, expires, now time.Time) (bool, error) {
+	res, err := s.writer().exec(ctx, `INSERT INTO oauth_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth_assertions.expires_at < ?`,
+		clientID, jti, ms(expires), ms(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // CreateCode stores an authorization code.

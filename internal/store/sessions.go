@@ -481,6 +481,7 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 			// One-time links a day past their expiry (spent ones expire too).
 			{`DELETE FROM one_time_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
 			{`DELETE FROM link_requests WHERE created_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}}, // link requests a day old
+			{`DELETE FROM oauth_assertions WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},                   // jtis of expired assertions
 		} {
 			if q.when.IsZero() {
 				continue

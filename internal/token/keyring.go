@@ -434,7 +434,11 @@ func (kr *KeyRing) activeID() string {
 // Sign returns the compact JWT of c, signed by the active key, with the
 // header {"alg", "typ": "at+jwt", "kid"}. The active key is always of the
 // configured algorithm.
-func (kr *KeyRing) Sign(c *guard.Claims) (string, error) {
+func (kr *KeyRing) Sign(c *guard.Claims) (string, error) { return kr.SignAccess(c) }
+
+// SignAccess signs an access token of any claims (JSON-encoded), as Sign
+// does: a service client's token carries no user's claims.
+func (kr *KeyRing) SignAccess(c any) (string, error) {
 	kr.mu.RLock()
 	k := kr.active
 	kr.mu.RUnlock()
