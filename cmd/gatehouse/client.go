@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,28 +28,29 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// clientCommand runs "gatehouse client add|list|remove|rotate-secret".
+// clientCommand runs "gatehouse client add|list|remove|rotate-secret|disable|enable".
 func clientCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"client needs a subcommand: add, list, remove or rotate-secret"}
+		return &configError{"client needs a subcommand: add, list, remove, rotate-secret, disable or enable"}
 	}
 	sub, args := args[0], args[1:]
-	wantArgs := map[string]int{"add": 0, "list": 0, "remove": 1, "rotate-secret": 1}
+	wantArgs := map[string]int{"add": 0, "list": 0, "remove": 1, "rotate-secret": 1, "disable": 1, "enable": 1}
 	n, known := wantArgs[sub]
 	if !known {
-		return &configError{fmt.Sprintf("unknown client subcommand %q (want add, list, remove or rotate-secret)", sub)}
+		return &configError{fmt.Sprintf("unknown client subcommand %q (want add, list, remove, rotate-secret, disable or enable)", sub)}
 	}
 	var c config
 	fs := newFlagSet("client "+sub, &c, false, stderr)
 	switch sub {
 	case "add": // an RS256 client's key is sealed with it
 		addServerFlags(fs, &c, "master-key-file")
-	case "remove": // it ends sessions
+	case "remove", "rotate-secret", "disable": // they end sessions, or a service client's tokens
 		addServerFlags(fs, &c, "access-ttl")
 	}
 	var in oidc.ClientInput
-	var redirects, logouts, scopes listFlag
+	var redirects, logouts, scopes, audiences listFlag
 	var requireConsent, requirePKCE bool
+	var grant, jwksFile string
 	if sub == "add" {
 		fs.StringVar(&in.Name, "name", "", "the application's name, shown on the consent page")
 		fs.Var(&redirects, "redirect-uri", "a redirect URI (repeat for several); matched exactly, any port on http://127.0.0.1 or [::1]")
@@ -58,6 +60,11 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		fs.StringVar(&in.IDTokenAlg, "id-token-alg", "", "ID token algorithm: EdDSA, ES256 or RS256 (default: the server's)")
 		fs.BoolVar(&requireConsent, "require-consent", true, "ask users for consent (false: a trusted first-party app)")
 		fs.BoolVar(&requirePKCE, "require-pkce", true, "require PKCE S256 (confidential clients may turn it off)")
+		fs.BoolVar(&in.Service, "service", false, "a service client: the client_credentials grant, for a machine acting as itself (short for --grant client_credentials)")
+		fs.StringVar(&grant, "grant", "", "the grant it uses: authorization_code (default: users sign in to it) or client_credentials (a service client)")
+		fs.Var(&audiences, "audiences", "service clients: the audiences (resources) its tokens may name, comma-separated")
+		fs.StringVar(&jwksFile, "jwks-file", "", "service clients: a file holding its public JWK Set; it then authenticates with private_key_jwt, and has no secret")
+		fs.StringVar(&in.JWKSURI, "jwks-uri", "", "service clients: the https URL of its public JWK Set (fetched by the server); it then authenticates with private_key_jwt")
 	}
 	rest, err := parseConfig(fs, args, getenv, &c)
 	if err != nil {
@@ -75,7 +82,24 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 				in.RequirePKCE = &requirePKCE
 			}
 		})
-		in.RedirectURIs, in.PostLogoutRedirectURIs, in.Scopes = redirects, logouts, scopes
+		in.RedirectURIs, in.PostLogoutRedirectURIs, in.Scopes, in.Audiences = redirects, logouts, scopes, audiences
+		switch grant {
+		case "", oidc.GrantAuthorizationCode:
+		case oidc.GrantClientCredentials:
+			in.Service = true
+		default:
+			return &configError{fmt.Sprintf("--grant %q: want authorization_code or client_credentials", grant)}
+		}
+		if grant == oidc.GrantAuthorizationCode && in.Service {
+			return &configError{"--service and --grant authorization_code contradict each other"}
+		}
+		if jwksFile != "" {
+			b, err := os.ReadFile(jwksFile)
+			if err != nil {
+				return &configError{fmt.Sprintf("--jwks-file: %v", err)}
+			}
+			in.JWKS = strings.TrimSpace(string(b))
+		}
 	}
 	svc, st, done, err := openAdminStore(ctx, c, false, stderr)
 	if err != nil {
@@ -108,14 +132,19 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tID_TOKEN_ALG\tCONSENT\tREDIRECT_URIS\tSCOPES")
+		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tTYPE\tID_TOKEN_ALG\tCONSENT\tREDIRECT_URIS\tSCOPES\tAUDIENCES")
 		for _, cl := range list {
 			kind := "confidential"
-			if cl.Public {
+			switch {
+			case cl.Public:
 				kind = "public"
+			case cl.Service() && cl.Disabled:
+				kind = "service (disabled)"
+			case cl.Service():
+				kind = "service"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\t%s\n", cl.ID, cl.Name, kind, cl.IDTokenAlg, cl.RequireConsent,
-				strings.Join(cl.RedirectURIs, ","), strings.Join(cl.Scopes, " "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", cl.ID, cl.Name, kind, cl.IDTokenAlg, cl.RequireConsent,
+				strings.Join(cl.RedirectURIs, ","), strings.Join(cl.Scopes, " "), strings.Join(cl.Audiences, ","))
 		}
 		return tw.Flush()
 	case "remove":
@@ -129,6 +158,16 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "client_secret: %s\n(shown once; the old secret no longer works)\n", secret)
+	case "disable", "enable":
+		disabled := sub == "disable"
+		if _, err := clients.Update(ctx, rest[0], oidc.ClientPatch{Disabled: &disabled}); err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		if disabled {
+			fmt.Fprintf(stdout, "disabled client %s; its tokens have ended\n", rest[0])
+		} else {
+			fmt.Fprintf(stdout, "enabled client %s\n", rest[0])
+		}
 	}
 	return nil
 }

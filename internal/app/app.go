@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -35,9 +36,6 @@ import (
 // there means no grace).
 type Config struct {
 	Issuer, Audience string
-	// JWKSClient fetches service clients' JWK Set URIs (internal/outbound's
-	// SSRF-safe client); nil: such clients cannot authenticate.
-	JWKSClient *http.Client
 	AccessTTL        time.Duration
 	RefreshTTL       time.Duration
 	ReuseGrace       time.Duration
@@ -79,6 +77,9 @@ type Config struct {
 	// the public URL's host, or a parent domain of it. Its default, "",
 	// means the public URL's host; the origin is the public URL's.
 	WebAuthnRPID string
+	// JWKSClient fetches service clients' JWK Set URIs; nil: internal/
+	// outbound's SSRF-safe client (tests pass one that reaches loopback).
+	JWKSClient *http.Client
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -152,6 +153,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.JWKSClient == nil { // public addresses only, a few seconds, a JWK Set's size
+		c.JWKSClient = outbound.NewClient(outbound.Options{Timeout: 5 * time.Second, MaxBody: 64 << 10})
 	}
 	return c
 }

@@ -410,33 +410,34 @@ func discovery(d Deps, ctx context.Context) map[string]any {
 			algs = append(algs, a)
 		}
 	}
-	return map[string]any{
-		"issuer":                                           iss,
-		"authorization_endpoint":                           iss + "/authorize",
-		"token_endpoint":                                   iss + "/oauth/token",
-		"userinfo_endpoint":                                iss + "/userinfo",
-		"jwks_uri":                                         iss + "/.well-known/jwks.json",
-		"revocation_endpoint":                              iss + "/oauth/revoke",
-		"introspection_endpoint":                           iss + "/oauth/introspect",
-		"end_session_endpoint":                             iss + "/oauth/end-session",
-		"response_types_supported":                         []string{"code"},
-		"response_modes_supported":                         []string{"query"},
-		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
-		"code_challenge_methods_supported":                 []string{"S256"},
-		"authorization_response_iss_parameter_supported":   true,
-		"scopes_supported":                                 oidc.SupportedScopes,
-		"claims_supported":                                 oidc.SupportedClaims,
-		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
-		"token_endpoint_auth_signing_alg_values_supported": oidc.AssertionAlgorithms,
-		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post"},
-		"id_token_signing_alg_values_supported":            algs,
-		"subject_types_supported":                          []string{"public"},
-		"prompt_values_supported":                          []string{"none", "login", "consent"},
-		"claims_parameter_supported":                       false,
-		"request_parameter_supported":                      false,
-		"request_uri_parameter_supported":                  false,
+	meta := map[string]any{
+		"issuer":                                         iss,
+		"authorization_endpoint":                         iss + "/authorize",
+		"token_endpoint":                                 iss + "/oauth/token",
+		"userinfo_endpoint":                              iss + "/userinfo",
+		"jwks_uri":                                       iss + "/.well-known/jwks.json",
+		"revocation_endpoint":                            iss + "/oauth/revoke",
+		"introspection_endpoint":                         iss + "/oauth/introspect",
+		"end_session_endpoint":                           iss + "/oauth/end-session",
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query"},
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"authorization_response_iss_parameter_supported": true,
+		"scopes_supported":                               oidc.SupportedScopes,
+		"claims_supported":                               oidc.SupportedClaims,
+		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
+		"id_token_signing_alg_values_supported":          algs,
+		"subject_types_supported":                        []string{"public"},
+		"prompt_values_supported":                        []string{"none", "login", "consent"},
+		"claims_parameter_supported":                     false,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
 	}
+	meta["token_endpoint_auth_signing_alg_values_supported"] = oidc.AssertionAlgorithms // private_key_jwt
+	return meta
 }
 
 func contains(list []string, s string) bool {

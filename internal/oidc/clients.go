@@ -144,7 +144,7 @@ func (s *Clients) Add(ctx context.Context, in ClientInput) (Client, string, erro
 		return Client{}, "", err
 	}
 	secret := ""
-	if !c.Public {
+	if !c.Public && c.JWKS == "" && c.JWKSURI == "" { // a client with keys needs no shared secret
 		secret = randomToken()
 		c.SecretHash = hashSecret(secret)
 	}
@@ -284,6 +284,9 @@ func (s *Clients) RotateSecret(ctx context.Context, id string) (string, error) {
 	}
 	if c.Public {
 		return "", auth.Errorf(auth.CodeInvalidRequest, "A public client has no secret.")
+	}
+	if c.JWKS != "" || c.JWKSURI != "" {
+		return "", auth.Errorf(auth.CodeInvalidRequest, "This client authenticates with private_key_jwt: it has no secret.")
 	}
 	secret := randomToken()
 	set := func(end *TokensEnd) error { return s.store.SetClientSecret(ctx, id, hashSecret(secret), end) }
