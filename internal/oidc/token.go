@@ -156,6 +156,9 @@ func (s *Service) exchangeCode(ctx context.Context, c Client, in TokenRequest) (
 	now := s.now()
 	err := s.checks.Guarded(ctx, auth.GuardedCheck{Kind: auth.CheckAuthorizationCode, Client: in.Caller,
 		Account: clientAccount(c.ID, in.Caller), Secret: in.Code, Authenticated: !c.Public,
+		// A confidential client has just proved itself, and a code is 256
+		// random bits: junk codes sent to its callback lock nothing.
+		Machine: !c.Public,
 		Check: func(ctx context.Context) (bool, string, error) {
 			found, err := s.store.Code(ctx, hash)
 			if auth.ErrorCode(err) == auth.CodeNotFound {
