@@ -401,4 +401,3 @@ func TestServiceClientsAdminAPI(t *testing.T) {
 		t.Fatalf("disabling a user-facing client: %d %s", w.Code, w.Body)
 	}
 }
-
