@@ -2,7 +2,8 @@
 // on a temporary SQLite database, seeds users, and measures on loopback with
 // keep-alive clients:
 //
-//   - protected GET /me with a Bearer token, login, refresh and register
+//   - protected GET /me with a Bearer token, login, refresh and register,
+//     and a service client's client_credentials grant (client_secret_basic)
 //     (requests/s, p50, p99, and the CPU time per request of the server
 //     process and of the load generator), and login with 8 connections on
 //     one account (what a load test or a shared demo account does: its
@@ -31,6 +32,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -62,7 +64,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report file")
 	flag.StringVar(&o.chart, "chart", "bench/chart.svg", "chart file")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"), "also measure on this PostgreSQL (postgres:// URL; a fresh schema is used and dropped)")
-	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, refresh, login, login1, register, normal, raw, argon2, scale); "+
+	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, refresh, login, login1, register, cc, normal, raw, argon2, scale); "+
 		"set, it prints the table and writes no report: for quick A/B runs")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale scenario (seeds -scale-users and -scale-sessions straight into SQLite once, cached under bench/out/; the full size takes ~2 GB and some minutes)")
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users of the scale scenario")
@@ -297,7 +299,8 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	// All load comes from one address, so the per-address limits are lifted;
 	// the per-account lockout stays (no login here fails).
 	args := append([]string{"--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
-		"--limit-login", "100000000/1s", "--limit-register", "100000000/1s", "--limit-refresh", "100000000/1s"}, r1.args...)
+		"--limit-login", "100000000/1s", "--limit-register", "100000000/1s", "--limit-refresh", "100000000/1s",
+		"--limit-token", "100000000/1s"}, r1.args...)
 	if strings.HasPrefix(db, "postgres") { // PostgreSQL needs the master key named (SQLite makes <db>.key)
 		keyFile, err := masterKeyFile()
 		if err != nil {
@@ -381,6 +384,14 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 		fmt.Fprintf(os.Stderr, "  %-40s %9.0f/s  p50 %-9s p99 %-9s errors %d (429: %d)%s\n", r.Name, r.Rate, r.P50, r.P99, r.Errors, r.Refused, cpuNote(r))
 		results = append(results, r)
 	}
+	if r1.scaleUsers == 0 && r1.runs(o, "cc") {
+		id, secret, err := serviceClient(bin, db)
+		if err != nil {
+			return backendResult{}, err
+		}
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+		measure(clientCredentials, gh.Process.Pid, func(_, _ int) error { return grant(client, base+"/oauth/token", basic) })
+	}
 	if r1.register && r1.runs(o, "register") {
 		var n atomic.Int64
 		measure("POST /register", gh.Process.Pid, func(_, _ int) error {
@@ -391,6 +402,49 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	rss := residentMB(gh.Process.Pid)
 	fmt.Fprintf(os.Stderr, "  resident memory after the run: %.0f MB\n", rss)
 	return backendResult{results: results, rssMB: rss, startup: startup}, nil
+}
+
+// clientCredentials is the scenario of a service client's grants.
+const clientCredentials = "POST /oauth/token, client_credentials"
+
+// serviceClient registers a service client with the command line and
+// returns its id and secret.
+func serviceClient(bin, db string) (id, secret string, err error) {
+	args := []string{"client", "add", "--db", db, "--service", "--name", "bench service", "--scopes", "bench:read,bench:write",
+		"--audiences", "https://bench.example"}
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		return "", "", fmt.Errorf("client add --service: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
+			id = v
+		}
+		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
+			secret = v
+		}
+	}
+	if id == "" || secret == "" {
+		return "", "", fmt.Errorf("client add --service printed no id and secret: %s", out)
+	}
+	return id, secret, nil
+}
+
+// grant asks for a client_credentials token with client_secret_basic.
+func grant(c *http.Client, tokenURL, basic string) error {
+	req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials&scope=bench%3Aread"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", basic)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"access_token"`)) {
+		return &statusError{url: tokenURL, status: resp.StatusCode, body: b}
+	}
+	return nil
 }
 
 // buildRevision builds Gatehouse as it was at rev (git archive into dir).

@@ -44,6 +44,7 @@ type config struct {
 	LimitLogin         string
 	LimitRegister      string
 	LimitRefresh       string
+	LimitToken         string
 	LockoutFailures    int
 	LockoutMax         time.Duration
 	Redis              string
@@ -152,6 +153,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.LimitLogin, "limit-login", limitFlag(def.Limits.Login), "login attempts per client address: N/duration")
 	fs.StringVar(&c.LimitRegister, "limit-register", limitFlag(def.Limits.Register), "sign-ups per client address: N/duration")
 	fs.StringVar(&c.LimitRefresh, "limit-refresh", limitFlag(def.Limits.Refresh), "token refreshes per client address: N/duration")
+	fs.StringVar(&c.LimitToken, "limit-token", limitFlag(def.Limits.Client), "OAuth token endpoint requests per client address: N/duration")
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Limits.Lockout.FreeFailures, "failed logins of one account before it locks")
 	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Limits.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")
@@ -319,6 +321,7 @@ func (c *config) validate(readsSecret bool) error {
 		{"limit-login", c.LimitLogin, &c.limits.Login},
 		{"limit-register", c.LimitRegister, &c.limits.Register},
 		{"limit-refresh", c.LimitRefresh, &c.limits.Refresh},
+		{"limit-token", c.LimitToken, &c.limits.Client},
 	} {
 		n, per, ok := strings.Cut(l.value, "/")
 		count, err1 := strconv.Atoi(n)
@@ -327,6 +330,9 @@ func (c *config) validate(readsSecret bool) error {
 			return badFlag(l.name, "%q is not N/duration, like 20/1m", l.value)
 		}
 		*l.dst = ratelimit.Per(count, period, count)
+	}
+	if def := app.Defaults().Limits.Client; c.LimitToken == limitFlag(def) {
+		c.limits.Client = def // with its burst
 	}
 	if c.LockoutFailures < 1 {
 		return badFlag("lockout-failures", "must be at least 1")
