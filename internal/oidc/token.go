@@ -75,6 +75,12 @@ func (s *Service) authenticateClient(ctx context.Context, ca ClientAuth, caller 
 		return Client{}, errInvalidClient
 	}
 	c, _, err := s.cachedClient(ctx, ca.ID)
+	if err == nil && !c.Public && subtle.ConstantTimeCompare([]byte(hashSecret(ca.Secret)), []byte(c.SecretHash)) != 1 {
+		// A secret rotated at another instance works here at once, not
+		// when this one's copy of the client expires.
+		s.clients.Delete(ca.ID)
+		c, _, err = s.cachedClient(ctx, ca.ID)
+	}
 	known := err == nil
 	if err != nil && auth.ErrorCode(err) != auth.CodeNotFound {
 		return Client{}, err
