@@ -12,40 +12,50 @@ import (
 )
 
 // withAPIKeys is the protection of a route of the JSON API: a request whose
-// bearer token is an API key (gh_pat_...) is answered here, the others go to
-// jwt (guard's middleware). keyScope is the scope a key needs for the route
-// (routes.go names it beside the route); "" means keys are refused here with
-// 403 forbidden, whatever their scopes: managing keys, factors, the
-// password, the email or sessions. role, when set, is the role the key's
-// user must have now. A key that does not authenticate gets 401 first.
+// bearer token is an API key (gh_pat_...) is answered by h after the key's
+// checks, the others go to jwt (guard's middleware). keyScope is the scope a
+// key needs for the route (routes.go names it beside the route); "" means
+// keys are refused here with 403 forbidden, whatever their scopes: managing
+// keys, factors, the password, the email or sessions. role, when set, is the
+// role the key's user must have now. A key that does not authenticate gets
+// 401 first.
 func withAPIKeys(d Deps, keyScope, role string, h, jwt http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, carrier := guard.FindToken(r, "")
-		if carrier != guard.CarrierBearer || !auth.LooksLikeAPIKey(token) {
-			jwt.ServeHTTP(w, r)
-			return
-		}
-		use, err := d.Auth.APIKeys.Authenticate(r.Context(), token, client(d, r))
-		if err != nil {
-			httpjson.Error(w, r, d.Log, err)
-			return
-		}
-		claims := keyClaims(d.Issuer, use)
-		switch {
-		case keyScope == "":
-			err = auth.Errorf(auth.CodeForbidden, "An API key cannot be used for this action; sign in instead.")
-		case role != "":
-			err = guard.CheckRole(claims, role)
-		}
-		if err == nil {
-			err = guard.CheckScope(claims, keyScope)
-		}
-		if err != nil {
-			httpjson.Error(w, r, d.Log, err)
-			return
-		}
-		h.ServeHTTP(w, r.WithContext(guard.WithClaims(r.Context(), claims)))
-	})
+	return &keyGate{d: d, scope: keyScope, role: role, h: h, jwt: jwt}
+}
+
+// keyGate is withAPIKeys' handler; the route table test reads its scope.
+type keyGate struct {
+	d           Deps
+	scope, role string
+	h, jwt      http.Handler
+}
+
+func (g *keyGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token, carrier := guard.FindToken(r, "")
+	if carrier != guard.CarrierBearer || !auth.LooksLikeAPIKey(token) {
+		g.jwt.ServeHTTP(w, r)
+		return
+	}
+	use, err := g.d.Auth.APIKeys.Authenticate(r.Context(), token, client(g.d, r))
+	if err != nil {
+		httpjson.Error(w, r, g.d.Log, err)
+		return
+	}
+	claims := keyClaims(g.d.Issuer, use)
+	switch {
+	case g.scope == "":
+		err = auth.Errorf(auth.CodeForbidden, "An API key cannot be used for this action; sign in instead.")
+	case g.role != "":
+		err = guard.CheckRole(claims, g.role)
+	}
+	if err == nil {
+		err = guard.CheckScope(claims, g.scope)
+	}
+	if err != nil {
+		httpjson.Error(w, r, g.d.Log, err)
+		return
+	}
+	g.h.ServeHTTP(w, r.WithContext(guard.WithClaims(r.Context(), claims)))
 }
 
 // keyClaims are the claims a key acts with: its user and role, its scopes.

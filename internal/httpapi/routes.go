@@ -45,6 +45,7 @@ func newRoutes(d Deps) *router {
 	user := func(h http.Handler, keyScope ...string) http.Handler {
 		return withAPIKeys(d, onlyScope(keyScope), "", h, d.Guard.Require(guardErrors)(h))
 	}
+	noKeys := func(h http.Handler) http.Handler { return withAPIKeys(d, "", "", h, h) } // a route that finds its own token
 	admin := func(h http.Handler, keyScope ...string) http.Handler {
 		h = asActor(h)
 		return withAPIKeys(d, onlyScope(keyScope), auth.RoleAdmin, h, d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(h))
@@ -66,7 +67,7 @@ func newRoutes(d Deps) *router {
 	r.publicPage("POST /set-jwt", http.HandlerFunc(site.LoginForm)).orAPI(browserApps, login)
 	r.publicPage("POST /login/mfa", http.HandlerFunc(site.LoginMFAForm)).orAPI(browserApps, handleLoginMFA(d))
 	r.api("POST /token/refresh", browserApps, limitByAddress(d, "refresh", d.Limits.Refresh, handleRefresh(d)))
-	r.api("POST /logout", browserApps, handleLogout(d)) // a form post too: 303 to /login
+	r.api("POST /logout", browserApps, noKeys(handleLogout(d))) // a form post too: 303 to /login
 	me := user(handleMe(d), auth.KeyScopeMeRead)
 	r.api("GET /me", browserApps, me)
 	r.api("GET /get-jwt", browserApps, me)
