@@ -342,7 +342,8 @@ func (a *App) Run(ctx context.Context) {
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Services.Feed.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
 	go a.Mail.Run(ctx) // delivers the outbox, prunes delivered mail
-	go func() { // API keys' last-used times, off the request path; once more at the end
+	// API keys' last-used times, off the request path; once more at the end.
+	go func() {
 		every(ctx, 5*time.Second, "api key last use", a.cfg.Log, a.Services.APIKeys.FlushLastUsed)
 		if err := a.Services.APIKeys.FlushLastUsed(context.WithoutCancel(ctx)); err != nil {
 			a.cfg.Log.Warn("api key last use failed", "err", err)

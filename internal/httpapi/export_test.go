@@ -27,7 +27,6 @@ func KeyGates(d Deps) map[string]string {
 	return gates
 }
 
-
 // APIRoutes lists the route table's API routes, by pattern.
 func APIRoutes(d Deps) []string {
 	var out []string
