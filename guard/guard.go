@@ -88,6 +88,12 @@ type Config struct {
 	// CacheSize bounds the cache of verified tokens (see Verify); default
 	// 10000 entries. Negative disables the cache.
 	CacheSize int
+
+	// AnyAudience accepts tokens whatever their audience, and then Audience
+	// must be empty. It is for a token introspection endpoint, which answers
+	// about every token its server issued; a resource server must never set
+	// it (it would accept tokens meant for other services).
+	AnyAudience bool
 }
 
 // Guard verifies access tokens and makes middleware that requires them.
@@ -102,8 +108,10 @@ func New(cfg Config) (*Guard, error) {
 	switch {
 	case cfg.Issuer == "":
 		return nil, errors.New("guard: Config.Issuer is required")
-	case cfg.Audience == "":
+	case cfg.Audience == "" && !cfg.AnyAudience:
 		return nil, errors.New("guard: Config.Audience is required")
+	case cfg.Audience != "" && cfg.AnyAudience:
+		return nil, errors.New("guard: Config.Audience and AnyAudience exclude each other")
 	case cfg.Keys == nil:
 		return nil, errors.New("guard: Config.Keys is required")
 	case len(cfg.Algorithms) == 0:
@@ -126,10 +134,14 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.CSRFCookie == "" {
 		cfg.CSRFCookie = "__Host-csrf"
 	}
+	audience := jwt.WithAudience(cfg.Audience)
+	if cfg.AnyAudience {
+		audience = func(*jwt.Parser) {}
+	}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods(cfg.Algorithms),
 		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithAudience(cfg.Audience),
+		audience,
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),

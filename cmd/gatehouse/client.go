@@ -58,6 +58,7 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		fs.StringVar(&in.IDTokenAlg, "id-token-alg", "", "ID token algorithm: EdDSA, ES256 or RS256 (default: the server's)")
 		fs.BoolVar(&requireConsent, "require-consent", true, "ask users for consent (false: a trusted first-party app)")
 		fs.BoolVar(&requirePKCE, "require-pkce", true, "require PKCE S256 (confidential clients may turn it off)")
+		fs.BoolVar(&in.Introspect, "introspect", false, "may call /oauth/introspect about any token of the server: API keys, service and users' access tokens (a resource server, e.g. one using guard; confidential clients only)")
 	}
 	rest, err := parseConfig(fs, args, getenv, &c)
 	if err != nil {

@@ -201,13 +201,14 @@ type clientJSON struct {
 	IDTokenAlg             string    `json:"id_token_alg"`
 	RequireConsent         bool      `json:"require_consent"`
 	RequirePKCE            bool      `json:"require_pkce"`
+	Introspect             bool      `json:"introspect"`
 	CreatedAt              time.Time `json:"created_at"`
 }
 
 func clientView(c oidc.Client) clientJSON {
 	return clientJSON{ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		Public: c.Public, Scopes: nonNil(c.Scopes), IDTokenAlg: c.IDTokenAlg, RequireConsent: c.RequireConsent,
-		RequirePKCE: c.RequirePKCE, CreatedAt: c.CreatedAt}
+		RequirePKCE: c.RequirePKCE, Introspect: c.Introspect, CreatedAt: c.CreatedAt}
 }
 
 func nonNil(s []string) []string {
@@ -226,6 +227,7 @@ type clientRequest struct {
 	IDTokenAlg             *string   `json:"id_token_alg"`
 	RequireConsent         *bool     `json:"require_consent"`
 	RequirePKCE            *bool     `json:"require_pkce"`
+	Introspect             *bool     `json:"introspect"`
 }
 
 func deref[T any](p *T) T {
@@ -263,7 +265,8 @@ func handleCreateClient(d Deps) http.Handler {
 		}
 		c, secret, err := d.Clients.Add(r.Context(), oidc.ClientInput{Name: deref(in.Name), RedirectURIs: deref(in.RedirectURIs),
 			PostLogoutRedirectURIs: deref(in.PostLogoutRedirectURIs), Public: in.Public, Scopes: deref(in.Scopes),
-			IDTokenAlg: deref(in.IDTokenAlg), RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE})
+			IDTokenAlg: deref(in.IDTokenAlg), RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE,
+			Introspect: deref(in.Introspect)})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -298,7 +301,7 @@ func handleUpdateClient(d Deps) http.Handler {
 		}
 		c, err := d.Clients.Update(r.Context(), r.PathValue("id"), oidc.ClientPatch{Name: in.Name, RedirectURIs: in.RedirectURIs,
 			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, Scopes: in.Scopes, IDTokenAlg: in.IDTokenAlg,
-			RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE})
+			RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE, Introspect: in.Introspect})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return

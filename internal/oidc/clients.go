@@ -27,6 +27,7 @@ type ClientInput struct {
 	IDTokenAlg             string
 	RequireConsent         *bool
 	RequirePKCE            *bool // confidential clients only; public ones always need PKCE
+	Introspect             bool  // confidential clients only: may introspect every token
 }
 
 // ClientPatch changes the non-nil settings of a client.
@@ -38,6 +39,7 @@ type ClientPatch struct {
 	IDTokenAlg             *string
 	RequireConsent         *bool
 	RequirePKCE            *bool
+	Introspect             *bool
 }
 
 // Clients registers and administers the provider's clients (the admin API
@@ -108,6 +110,7 @@ func (s *Clients) Add(ctx context.Context, in ClientInput) (Client, string, erro
 		c.IDTokenAlg = in.IDTokenAlg
 	}
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs = in.Name, in.RedirectURIs, in.PostLogoutRedirectURIs
+	c.Introspect = in.Introspect
 	if err := validClient(&c); err != nil {
 		return Client{}, "", err
 	}
@@ -182,6 +185,9 @@ func (s *Clients) Update(ctx context.Context, id string, p ClientPatch) (Client,
 	}
 	if p.RequirePKCE != nil {
 		c.RequirePKCE = *p.RequirePKCE
+	}
+	if p.Introspect != nil {
+		c.Introspect = *p.Introspect
 	}
 	if err := validClient(&c); err != nil {
 		return Client{}, err
@@ -268,6 +274,9 @@ func validClient(c *Client) error {
 		return auth.Errorf(auth.CodeInvalidRequest, "A client's scopes must include openid.")
 	}
 	c.Scopes = scopes
+	if c.Public && c.Introspect {
+		return auth.Errorf(auth.CodeInvalidRequest, "A public client cannot introspect tokens: it has no secret.")
+	}
 	if c.Public && !c.RequirePKCE {
 		return auth.Errorf(auth.CodeInvalidRequest, "A public client always needs PKCE.")
 	}

@@ -58,7 +58,11 @@ type Client struct {
 	// RequirePKCE: confidential clients may be registered without PKCE
 	// (--require-pkce=false); public clients always need it.
 	RequirePKCE bool
-	CreatedAt   time.Time
+	// Introspect lets a confidential client ask /oauth/introspect about any
+	// token of the server (API keys, service tokens, users' access tokens);
+	// without it a client learns only about its own tokens.
+	Introspect bool
+	CreatedAt  time.Time
 }
 
 // Code is an authorization code as stored: only its SHA-256.

@@ -14,24 +14,26 @@ import (
 // The OpenID Connect provider's tables (migration 00009): clients, codes,
 // grants; client sessions are rows of sessions with client_id set.
 
-const clientColumns = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, public, scopes, id_token_alg, require_consent, require_pkce, created_at"
+const clientColumns = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, public, scopes, id_token_alg, require_consent, require_pkce, created_at, introspect"
 
 func scanClient(row interface{ Scan(...any) error }) (oidc.Client, error) {
 	var c oidc.Client
 	var secret sql.NullString
 	var redirects, logouts, scopes string
-	var public, consent, pkce int64
-	err := row.Scan(&c.ID, &c.Name, &secret, &redirects, &logouts, &public, &scopes, &c.IDTokenAlg, &consent, &pkce, msDest{&c.CreatedAt})
+	var public, consent, pkce, introspect int64
+	err := row.Scan(&c.ID, &c.Name, &secret, &redirects, &logouts, &public, &scopes, &c.IDTokenAlg, &consent, &pkce, msDest{&c.CreatedAt}, &introspect)
 	c.SecretHash, c.Public, c.RequireConsent, c.RequirePKCE = secret.String, public != 0, consent != 0, pkce != 0
+	c.Introspect = introspect != 0
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.Scopes = strings.Fields(redirects), strings.Fields(logouts), strings.Fields(scopes)
 	return c, err
 }
 
 // CreateClient inserts a client.
 func (s *Store) CreateClient(ctx context.Context, c oidc.Client) error {
-	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, nullString(c.SecretHash), strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
-		boolInt(c.Public), strings.Join(c.Scopes, " "), c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), ms(c.CreatedAt))
+		boolInt(c.Public), strings.Join(c.Scopes, " "), c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), ms(c.CreatedAt),
+		boolInt(c.Introspect))
 	if isUniqueViolation(err) {
 		return auth.Errorf(auth.CodeAlreadyExists, "A client with this id already exists.")
 	}
@@ -68,9 +70,9 @@ func (s *Store) Clients(ctx context.Context) ([]oidc.Client, error) {
 // UpdateClient replaces a client's settings (not its id, secret or public flag).
 func (s *Store) UpdateClient(ctx context.Context, c oidc.Client) error {
 	res, err := s.writer().exec(ctx, `UPDATE oauth_clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
-		scopes = ?, id_token_alg = ?, require_consent = ?, require_pkce = ? WHERE id = ?`,
+		scopes = ?, id_token_alg = ?, require_consent = ?, require_pkce = ?, introspect = ? WHERE id = ?`,
 		c.Name, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), strings.Join(c.Scopes, " "),
-		c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), c.ID)
+		c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), boolInt(c.Introspect), c.ID)
 	return affectedOne(res, err, "The client")
 }
 
