@@ -35,14 +35,15 @@ type RemoteConfig struct {
 	// KeyRefresh is how often the JWKS is fetched again. Default 5 minutes;
 	// an unknown kid also triggers a fetch, at most once every 10 s.
 	KeyRefresh time.Duration
-	HTTPClient *http.Client // default: one with a 5 s timeout
+	HTTPClient *http.Client     // default: one with a 5 s timeout
+	OnError    func(err error)  // reports failed polls; default: ignore
+	Now        func() time.Time // default time.Now
+
 	// ClientID and ClientSecret, when set, are a confidential client
 	// registered with --introspect: the Guard then accepts API keys,
 	// checked at Gatehouse's /oauth/introspect (see Introspection, whose
 	// defaults apply).
 	ClientID, ClientSecret string
-	OnError                func(err error)  // reports failed polls; default: ignore
-	Now                    func() time.Time // default time.Now
 }
 
 // NewRemote returns a Guard that verifies Gatehouse tokens offline. The JWKS
