@@ -23,6 +23,9 @@ const (
 	// CodeReauthenticationRequired: the route needs a recent sign-in or a
 	// second factor (MaxAuthAge, RequireMFA) that the token does not show (403).
 	CodeReauthenticationRequired = "reauthentication_required"
+	// CodeUnavailable: an API key could not be checked, Gatehouse being
+	// unreachable (503); the client may retry.
+	CodeUnavailable = "unavailable"
 )
 
 // Status is the HTTP status of one of guard's codes.
@@ -32,6 +35,8 @@ func Status(code string) int {
 		return http.StatusBadRequest
 	case CodeForbidden, CodeCSRFFailed, CodeReauthenticationRequired:
 		return http.StatusForbidden
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusUnauthorized
 	}

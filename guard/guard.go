@@ -88,6 +88,18 @@ type Config struct {
 	// CacheSize bounds the cache of verified tokens (see Verify); default
 	// 10000 entries. Negative disables the cache.
 	CacheSize int
+
+	// AnyAudience accepts tokens whatever their audience, and then Audience
+	// must be empty. It is for a token introspection endpoint, which answers
+	// about every token its server issued; a resource server must never set
+	// it (it would accept tokens meant for other services).
+	AnyAudience bool
+
+	// Introspection, when set, makes the Guard accept Gatehouse API keys
+	// ("gh_pat_..."), checked at Gatehouse's introspection endpoint and then
+	// held in memory (apikeys.go). Without it a key is refused as an
+	// invalid token.
+	Introspection *Introspection
 }
 
 // Guard verifies access tokens and makes middleware that requires them.
@@ -95,6 +107,7 @@ type Guard struct {
 	cfg    Config
 	parser *jwt.Parser
 	cache  *verifiedCache // nil when disabled
+	keys   *keyChecker    // nil: API keys are refused
 }
 
 // New validates cfg and returns a Guard.
@@ -102,8 +115,10 @@ func New(cfg Config) (*Guard, error) {
 	switch {
 	case cfg.Issuer == "":
 		return nil, errors.New("guard: Config.Issuer is required")
-	case cfg.Audience == "":
+	case cfg.Audience == "" && !cfg.AnyAudience:
 		return nil, errors.New("guard: Config.Audience is required")
+	case cfg.Audience != "" && cfg.AnyAudience:
+		return nil, errors.New("guard: Config.Audience and AnyAudience exclude each other")
 	case cfg.Keys == nil:
 		return nil, errors.New("guard: Config.Keys is required")
 	case len(cfg.Algorithms) == 0:
@@ -126,10 +141,14 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.CSRFCookie == "" {
 		cfg.CSRFCookie = "__Host-csrf"
 	}
+	audience := jwt.WithAudience(cfg.Audience)
+	if cfg.AnyAudience {
+		audience = func(*jwt.Parser) {}
+	}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods(cfg.Algorithms),
 		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithAudience(cfg.Audience),
+		audience,
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
@@ -145,6 +164,13 @@ func New(cfg Config) (*Guard, error) {
 	g := &Guard{cfg: cfg, parser: parser}
 	if cfg.CacheSize > 0 {
 		g.cache = newVerifiedCache(cfg.CacheSize)
+	}
+	if cfg.Introspection != nil {
+		keys, err := newKeyChecker(*cfg.Introspection, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		g.keys = keys
 	}
 	return g, nil
 }
@@ -165,12 +191,29 @@ var (
 )
 
 // Verify checks a token's signature, algorithm, type, issuer, audience and
-// times, then its session's revocation. Errors are *Error.
+// times, then its session's revocation. Errors are *Error. An API key
+// (gh_pat_...) is checked by introspection when Config.Introspection is
+// set (apikeys.go), else refused.
 //
 // A token that verified before is found in a cache until its exp, as long
 // as its key is still held; the revocation check is made every time. The
 // returned Claims may be shared between requests: treat them as read-only.
 func (g *Guard) Verify(token string) (*Claims, error) {
+	return g.verify(context.Background(), token)
+}
+
+// verify is Verify, with ctx bounding an API key's introspection.
+func (g *Guard) verify(ctx context.Context, token string) (*Claims, error) {
+	if strings.HasPrefix(token, APIKeyPrefix) {
+		if g.keys == nil {
+			return nil, errNoKeys
+		}
+		claims, err := g.keys.check(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		return g.checkRevoked(claims)
+	}
 	if g.cache != nil {
 		if e, ok := g.cache.get(token, g.cfg.Now()); ok {
 			if _, held := g.cfg.Keys.VerificationKey(e.kid); held {

@@ -157,7 +157,7 @@ func (g *Guard) Authenticate(r *http.Request) (*Claims, error) {
 			return nil, err
 		}
 	}
-	return g.Verify(token)
+	return g.verify(r.Context(), token)
 }
 
 var (

@@ -38,6 +38,12 @@ type RemoteConfig struct {
 	HTTPClient *http.Client     // default: one with a 5 s timeout
 	OnError    func(err error)  // reports failed polls; default: ignore
 	Now        func() time.Time // default time.Now
+
+	// ClientID and ClientSecret, when set, are a confidential client
+	// registered with --introspect: the Guard then accepts API keys,
+	// checked at Gatehouse's /oauth/introspect (see Introspection, whose
+	// defaults apply).
+	ClientID, ClientSecret string
 }
 
 // NewRemote returns a Guard that verifies Gatehouse tokens offline. The JWKS
@@ -75,7 +81,12 @@ func NewRemote(ctx context.Context, c RemoteConfig) (*Guard, error) {
 		return nil, err
 	}
 	go revs.Follow(ctx, c.PollInterval, c.OnError)
-	return New(Config{Issuer: c.Issuer, Audience: c.Audience, Algorithms: c.Algorithms, Keys: keys, Revocations: revs, Now: c.Now})
+	cfg := Config{Issuer: c.Issuer, Audience: c.Audience, Algorithms: c.Algorithms, Keys: keys, Revocations: revs, Now: c.Now}
+	if c.ClientID != "" || c.ClientSecret != "" {
+		cfg.Introspection = &Introspection{URL: base + "/oauth/introspect", ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+			HTTPClient: c.HTTPClient}
+	}
+	return New(cfg)
 }
 
 // RemoteKeys is a KeySource over a JWKS URL (github.com/MicahParks/keyfunc):

@@ -65,6 +65,7 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		fs.Var(&audiences, "audiences", "service clients: the audiences (resources) its tokens may name, comma-separated")
 		fs.StringVar(&jwksFile, "jwks-file", "", "service clients: a file holding its public JWK Set; it then authenticates with private_key_jwt, and has no secret")
 		fs.StringVar(&in.JWKSURI, "jwks-uri", "", "service clients: the https URL of its public JWK Set (fetched by the server); it then authenticates with private_key_jwt")
+		fs.BoolVar(&in.Introspect, "introspect", false, "may call /oauth/introspect about any token of the server: API keys, service and users' access tokens (a resource server, e.g. one using guard; confidential clients only)")
 	}
 	rest, err := parseConfig(fs, args, getenv, &c)
 	if err != nil {

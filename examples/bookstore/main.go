@@ -6,6 +6,15 @@
 // factor (guard.RequireMFA) no older than --delete-auth-age
 // (guard.MaxAuthAge); anything less is 403 reauthentication_required.
 //
+// Scripts and other services call it too: with --client-id and
+// --client-secret (a client registered with "gatehouse client add
+// --introspect") it accepts users' API keys ("Authorization: Bearer
+// gh_pat_..."), checked once at Gatehouse's introspection endpoint and then
+// held until they expire or the revocation log ends them. A token that
+// carries scopes (an API key, a service client's token for --audience)
+// needs books:read to read and books:write to write; a user's own sign-in
+// carries none and may do both.
+//
 // It imports nothing of Gatehouse but the public guard package, so it can
 // be copied out as the start of a service of your own: main.go wires guard
 // and the routes, books.go serves the books API and holds its rules, and
@@ -44,18 +53,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	issuer := fs.String("gatehouse", "http://127.0.0.1:8080", "Gatehouse's issuer URL")
 	poll := fs.Duration("poll", 5*time.Second, "how often Gatehouse's revocation log is read")
 	deleteAge := fs.Duration("delete-auth-age", 15*time.Minute, "deleting a book needs a sign-in with a second factor at most this old")
+	var o options
+	fs.StringVar(&o.audience, "audience", "", "the audience tokens must name (default: Gatehouse's issuer; a service client's token names the one it asked for)")
+	fs.StringVar(&o.clientID, "client-id", "", "a Gatehouse client registered with --introspect: API keys are accepted")
+	fs.StringVar(&o.clientSecret, "client-secret", os.Getenv("BOOKSTORE_CLIENT_SECRET"), "its secret (default: $BOOKSTORE_CLIENT_SECRET)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := serve(ctx, *addr, *dbPath, *issuer, *poll, *deleteAge, log, stdout); err != nil {
+	if err := serve(ctx, *addr, *dbPath, *issuer, *poll, *deleteAge, o, log, stdout); err != nil {
 		fmt.Fprintln(stderr, "bookstore:", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, addr, dbPath, issuer string, poll, deleteAge time.Duration, log *slog.Logger, stdout io.Writer) error {
+// options are how the bookstore accepts tokens beside users' sign-ins.
+type options struct {
+	audience               string
+	clientID, clientSecret string
+}
+
+func serve(ctx context.Context, addr, dbPath, issuer string, poll, deleteAge time.Duration, o options, log *slog.Logger, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	st, err := openStore(ctx, dbPath)
@@ -64,7 +83,7 @@ func serve(ctx context.Context, addr, dbPath, issuer string, poll, deleteAge tim
 	}
 	defer st.Close()
 	g, err := guard.NewRemote(ctx, guard.RemoteConfig{
-		Issuer: issuer, PollInterval: poll,
+		Issuer: issuer, Audience: o.audience, PollInterval: poll, ClientID: o.clientID, ClientSecret: o.clientSecret,
 		OnError: func(err error) { log.Warn("gatehouse poll failed", "err", err) },
 	})
 	if err != nil {
@@ -73,11 +92,13 @@ func serve(ctx context.Context, addr, dbPath, issuer string, poll, deleteAge tim
 
 	h := books{store: st, log: log, now: time.Now}
 	user := g.Require()
+	read := func(next http.Handler) http.Handler { return user(scoped("books:read", next)) }
+	write := func(next http.Handler) http.Handler { return user(scoped("books:write", next)) }
 	mux := http.NewServeMux()
-	mux.Handle("POST /books", user(http.HandlerFunc(h.create)))
-	mux.Handle("GET /books", user(http.HandlerFunc(h.list)))
-	mux.Handle("GET /books/{id}", user(http.HandlerFunc(h.get)))
-	mux.Handle("PATCH /books/{id}", user(http.HandlerFunc(h.update)))
+	mux.Handle("POST /books", write(http.HandlerFunc(h.create)))
+	mux.Handle("GET /books", read(http.HandlerFunc(h.list)))
+	mux.Handle("GET /books/{id}", read(http.HandlerFunc(h.get)))
+	mux.Handle("PATCH /books/{id}", write(http.HandlerFunc(h.update)))
 	// Deleting is for a recent sign-in with two factors.
 	strict := g.Require(guard.RequireMFA(), guard.MaxAuthAge(deleteAge))
 	mux.Handle("DELETE /books/{id}", strict(http.HandlerFunc(h.remove)))
@@ -105,4 +126,19 @@ func serve(ctx context.Context, addr, dbPath, issuer string, poll, deleteAge tim
 		return err
 	}
 	return nil
+}
+
+// scoped lets through a token without scopes (a user's own sign-in, which
+// may do all a user may) and one that holds scope (an API key, a service
+// token); others get 403 forbidden.
+func scoped(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, _ := guard.ClaimsFrom(r.Context()); c != nil && c.Scope != "" {
+			if err := guard.CheckScope(c, scope); err != nil {
+				guard.WriteError(w, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -260,7 +260,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}
 	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
 		ClientLimit: c.Limits.Client, Now: c.Now},
-		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log,
+		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, APIKeys: services.APIKeys, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log,
 			HTTP: c.JWKSClient, CountGrant: m.ClientGrant})
 	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
 		Now: c.Now, Removed: provider.ForgetClient, HTTP: c.JWKSClient})
@@ -350,6 +350,13 @@ func (a *App) Run(ctx context.Context) {
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Services.Feed.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
 	go a.Mail.Run(ctx) // delivers the outbox, prunes delivered mail
+	// API keys' last-used times, off the request path; once more at the end.
+	go func() {
+		every(ctx, 5*time.Second, "api key last use", a.cfg.Log, a.Services.APIKeys.FlushLastUsed)
+		if err := a.Services.APIKeys.FlushLastUsed(context.WithoutCancel(ctx)); err != nil {
+			a.cfg.Log.Warn("api key last use failed", "err", err)
+		}
+	}()
 	// The link requests a killed process (or a full queue) left: at start,
 	// then every few seconds.
 	go func() {

@@ -69,6 +69,9 @@ type Config struct {
 	Recovery RecoveryConfig
 	// Passkeys is the WebAuthn relying party (passkeys.go); zero: none.
 	Passkeys PasskeyConfig
+	// APIKeyLimit bounds the API keys one address presents (a bucket of
+	// its own, apart from passwords'); zero: DefaultAPIKeyLimit.
+	APIKeyLimit ratelimit.Limit
 }
 
 // DefaultMaxSessionsPerUser is Config.MaxSessionsPerUser's default.

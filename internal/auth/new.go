@@ -3,6 +3,8 @@ package auth
 import (
 	"log/slog"
 	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 // Services are Gatehouse's use cases, one service per concern, sharing one
@@ -15,6 +17,7 @@ type Services struct {
 	Passkeys *Passkeys
 	Feed     *Feed
 	Checks   *Checks
+	APIKeys  *APIKeys
 }
 
 // New wires the services. Deps.Signer may be nil only where no token is
@@ -35,6 +38,9 @@ func New(cfg Config, d Deps) *Services {
 	if cfg.MaxSessionsPerUser <= 0 {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
+	if cfg.APIKeyLimit == (ratelimit.Limit{}) {
+		cfg.APIKeyLimit = DefaultAPIKeyLimit
+	}
 	if cfg.ReauthMaxAge <= 0 {
 		cfg.ReauthMaxAge = DefaultReauthMaxAge
 	}
@@ -50,6 +56,7 @@ func New(cfg Config, d Deps) *Services {
 		Factors:  factors,
 		Feed:     &Feed{core: c, store: d.Store},
 		Checks:   checks,
+		APIKeys:  &APIKeys{core: c, store: d.Store, checks: checks, limit: cfg.APIKeyLimit},
 	}
 	if d.Signer != nil {
 		s.Sessions = &Sessions{core: c, store: d.Store, issuer: &issuer{core: c, store: d.Store, signer: d.Signer},

@@ -22,6 +22,7 @@ type Store interface {
 	LinkStore
 	ChangeStore
 	AuditStore
+	APIKeyStore
 }
 
 // UserReader reads an account and its password hash.
@@ -191,6 +192,22 @@ type AuditStore interface {
 	AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 }
 
+// APIKeyStore keeps users' API keys (only their SHA-256).
+type APIKeyStore interface {
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	// APIKeyByHash finds a key, live or not, by the hex SHA-256 of the key
+	// (not_found).
+	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)
+	// APIKeys lists the user's unrevoked keys, newest first.
+	APIKeys(ctx context.Context, userID string) ([]APIKey, error)
+	// RevokeAPIKey revokes a live key of the user and adds its id to the
+	// change feed, kept until liveUntil (not_found: no such live key).
+	RevokeAPIKey(ctx context.Context, userID, id string, now, liveUntil time.Time) error
+	// TouchAPIKeys sets keys' last-used times (key id → time), skipping a
+	// key whose stored time is less than interval older.
+	TouchAPIKeys(ctx context.Context, used map[string]time.Time, interval time.Duration) error
+}
+
 // What each service takes of the Store.
 type (
 	// coreStore: the audit log, and the session a recent-authentication rule reads.
@@ -226,5 +243,9 @@ type (
 	recoveryStore interface {
 		UserReader
 		LinkStore
+	}
+	apiKeysStore interface {
+		User(ctx context.Context, id string) (User, error)
+		APIKeyStore
 	}
 )

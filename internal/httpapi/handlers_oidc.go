@@ -211,6 +211,7 @@ type clientJSON struct {
 	IDTokenAlg             string    `json:"id_token_alg"`
 	RequireConsent         bool      `json:"require_consent"`
 	RequirePKCE            bool      `json:"require_pkce"`
+	Introspect             bool      `json:"introspect"`
 	CreatedAt              time.Time `json:"created_at"`
 	// Since service clients: the grant types, and a service client's
 	// audiences, JWK Set (document or URI) and whether it is disabled.
@@ -224,7 +225,7 @@ type clientJSON struct {
 func clientView(c oidc.Client) clientJSON {
 	v := clientJSON{ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		Public: c.Public, Scopes: nonNil(c.Scopes), IDTokenAlg: c.IDTokenAlg, RequireConsent: c.RequireConsent,
-		RequirePKCE: c.RequirePKCE, CreatedAt: c.CreatedAt,
+		RequirePKCE: c.RequirePKCE, Introspect: c.Introspect, CreatedAt: c.CreatedAt,
 		GrantTypes: nonNil(c.GrantTypes), Audiences: nonNil(c.Audiences), JWKS: json.RawMessage("null"), JWKSURI: c.JWKSURI, Disabled: c.Disabled}
 	if c.JWKS != "" {
 		v.JWKS = json.RawMessage(c.JWKS)
@@ -256,6 +257,7 @@ type clientRequest struct {
 	JWKS       json.RawMessage `json:"jwks"`
 	JWKSURI    *string         `json:"jwks_uri"`
 	Disabled   *bool           `json:"disabled"`
+	Introspect *bool           `json:"introspect"`
 }
 
 // service reads whether a request registers a service client: "service":
@@ -337,7 +339,7 @@ func handleCreateClient(d Deps) http.Handler {
 		c, secret, err := d.Clients.Add(r.Context(), oidc.ClientInput{Name: deref(in.Name), RedirectURIs: deref(in.RedirectURIs),
 			PostLogoutRedirectURIs: deref(in.PostLogoutRedirectURIs), Public: in.Public, Scopes: deref(in.Scopes),
 			IDTokenAlg: deref(in.IDTokenAlg), RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE,
-			Service: service, Audiences: deref(in.Audiences), JWKS: deref(jwks), JWKSURI: deref(in.JWKSURI)})
+			Service: service, Audiences: deref(in.Audiences), JWKS: deref(jwks), JWKSURI: deref(in.JWKSURI), Introspect: deref(in.Introspect)})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -377,7 +379,7 @@ func handleUpdateClient(d Deps) http.Handler {
 		c, err := d.Clients.Update(r.Context(), r.PathValue("id"), oidc.ClientPatch{Name: in.Name, RedirectURIs: in.RedirectURIs,
 			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, Scopes: in.Scopes, IDTokenAlg: in.IDTokenAlg,
 			RequireConsent: in.RequireConsent, RequirePKCE: in.RequirePKCE,
-			Audiences: in.Audiences, JWKS: jwks, JWKSURI: in.JWKSURI, Disabled: in.Disabled})
+			Audiences: in.Audiences, JWKS: jwks, JWKSURI: in.JWKSURI, Disabled: in.Disabled, Introspect: in.Introspect})
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return

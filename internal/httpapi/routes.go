@@ -38,12 +38,20 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 func newRoutes(d Deps) *router {
 	r := &router{methods: map[string][]string{}, cors: corsPolicy{origins: d.CORSOrigins}, hints: newHints(d.Log)}
 	guardErrors := httpjson.GuardErrors(d.Log) // guard's refusals go through the one error writer
-	user := d.Guard.Require(guardErrors)
-	admin := func(h http.Handler) http.Handler {
-		return d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(asActor(h))
+	// user(h) and admin(h) take an access token; user(h, scope) and
+	// admin(h, scope) also take an API key holding scope (auth.KeyScopes).
+	// A route that names no scope refuses keys (403 forbidden): keys never
+	// manage keys, factors, the password, the email or sessions.
+	user := func(h http.Handler, keyScope ...string) http.Handler {
+		return withAPIKeys(d, onlyScope(keyScope), "", h, d.Guard.Require(guardErrors)(h))
+	}
+	noKeys := func(h http.Handler) http.Handler { return withAPIKeys(d, "", "", h, h) } // a route that finds its own token
+	admin := func(h http.Handler, keyScope ...string) http.Handler {
+		h = asActor(h)
+		return withAPIKeys(d, onlyScope(keyScope), auth.RoleAdmin, h, d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -59,15 +67,15 @@ func newRoutes(d Deps) *router {
 	r.publicPage("POST /set-jwt", http.HandlerFunc(site.LoginForm)).orAPI(browserApps, login)
 	r.publicPage("POST /login/mfa", http.HandlerFunc(site.LoginMFAForm)).orAPI(browserApps, handleLoginMFA(d))
 	r.api("POST /token/refresh", browserApps, limitByAddress(d, "refresh", d.Limits.Refresh, handleRefresh(d)))
-	r.api("POST /logout", browserApps, handleLogout(d)) // a form post too: 303 to /login
-	me := user(handleMe(d))
+	r.api("POST /logout", browserApps, noKeys(handleLogout(d))) // a form post too: 303 to /login
+	me := user(handleMe(d), auth.KeyScopeMeRead)
 	r.api("GET /me", browserApps, me)
 	r.api("GET /get-jwt", browserApps, me)
 	r.api("GET /get_name", browserApps, me)
 	r.api("PATCH /me", browserApps, user(handleUpdateMe(d)))
 	r.api("DELETE /me", browserApps, user(handleDeleteMe(d)))
 	r.api("POST /me/password", browserApps, user(handleChangePassword(d)))
-	r.api("GET /me/sessions", browserApps, user(handleSessions(d)))
+	r.api("GET /me/sessions", browserApps, user(handleSessions(d), auth.KeyScopeMeRead))
 	r.api("DELETE /me/sessions/{id}", browserApps, user(handleEndSession(d)))
 	r.api("POST /me/reauthenticate", browserApps, user(handleReauthenticate(d)))
 	r.api("POST /me/mfa/totp", browserApps, user(handleEnrolTOTP(d)))
@@ -94,10 +102,10 @@ func newRoutes(d Deps) *router {
 	r.api("POST /email/change/confirm", sameOrigin, handleSpendLink(d, confirmEmail))
 
 	// Administration.
-	r.api("GET /users", sameOrigin, admin(handleListUsers(d)))
-	r.api("GET /users/{id}", sameOrigin, admin(handleGetUser(d)))
-	r.api("PATCH /users/{id}", sameOrigin, admin(handleUpdateUser(d)))
-	r.api("DELETE /users/{id}", sameOrigin, admin(handleDeleteUser(d)))
+	r.api("GET /users", sameOrigin, admin(handleListUsers(d), auth.KeyScopeUsersRead))
+	r.api("GET /users/{id}", sameOrigin, admin(handleGetUser(d), auth.KeyScopeUsersRead))
+	r.api("PATCH /users/{id}", sameOrigin, admin(handleUpdateUser(d), auth.KeyScopeUsersWrite))
+	r.api("DELETE /users/{id}", sameOrigin, admin(handleDeleteUser(d), auth.KeyScopeUsersWrite))
 	r.api("DELETE /users/{id}/mfa", sameOrigin, admin(handleResetMFA(d)))
 	r.api("POST /users/{id}/password-reset", sameOrigin, admin(handleAdminPasswordReset(d)))
 	r.api("GET /audit", sameOrigin, admin(handleAudit(d)))
@@ -106,6 +114,17 @@ func newRoutes(d Deps) *router {
 	r.api("GET /clients/{id}", sameOrigin, admin(handleGetClient(d)))
 	r.api("PATCH /clients/{id}", sameOrigin, admin(handleUpdateClient(d)))
 	r.api("DELETE /clients/{id}", sameOrigin, admin(handleDeleteClient(d)))
+
+	// API keys (handlers_apikeys.go): managed only with a sign-in, never
+	// with a key.
+	r.api("POST /me/api-keys", browserApps, user(handleCreateAPIKey(d)))
+	r.api("GET /me/api-keys", browserApps, user(handleListAPIKeys(d, caller)))
+	r.api("DELETE /me/api-keys/{id}", browserApps, user(handleRevokeAPIKey(d, caller, "id")))
+	r.api("GET /users/{id}/api-keys", sameOrigin, admin(handleListAPIKeys(d, pathUser)))
+	r.api("DELETE /users/{id}/api-keys/{key_id}", sameOrigin, admin(handleRevokeAPIKey(d, pathUser, "key_id")))
+	r.page("GET /security/api-keys", site.APIKeysPage)
+	r.page("POST /security/api-keys", site.CreateAPIKeyForm)
+	r.page("POST /security/api-keys/{id}/revoke", site.RevokeAPIKeyForm)
 
 	// OpenID Connect provider: sign in with Gatehouse. Authorization and
 	// RP-initiated logout are pages: they read the browser's session, if any.
@@ -125,12 +144,12 @@ func newRoutes(d Deps) *router {
 
 	// Books: the demo resource, protected by guard alone.
 	// A browser's navigation or form gets the page; anyone else the API.
-	r.page("POST /books", site.AddBookForm).orAPI(browserApps, user(handleCreateBook(d)))
-	r.api("POST /book", browserApps, user(handleCreateBook(d)))
-	r.page("GET /books", site.BooksPage).orAPI(browserApps, user(handleListBooks(d)))
-	r.api("GET /books/{id}", browserApps, user(handleGetBook(d)))
-	r.api("PATCH /books/{id}", browserApps, user(handleUpdateBook(d)))
-	r.api("DELETE /books/{id}", browserApps, user(handleDeleteBook(d)))
+	r.page("POST /books", site.AddBookForm).orAPI(browserApps, user(handleCreateBook(d), auth.KeyScopeBooksWrite))
+	r.api("POST /book", browserApps, user(handleCreateBook(d), auth.KeyScopeBooksWrite))
+	r.page("GET /books", site.BooksPage).orAPI(browserApps, user(handleListBooks(d), auth.KeyScopeBooksRead))
+	r.api("GET /books/{id}", browserApps, user(handleGetBook(d), auth.KeyScopeBooksRead))
+	r.api("PATCH /books/{id}", browserApps, user(handleUpdateBook(d), auth.KeyScopeBooksWrite))
+	r.api("DELETE /books/{id}", browserApps, user(handleDeleteBook(d), auth.KeyScopeBooksWrite))
 
 	// Discovery and operations.
 	r.api("GET /.well-known/jwks.json", anyOrigin, handleJWKS(d))
@@ -184,6 +203,17 @@ func newRoutes(d Deps) *router {
 	r.page("POST /apps/{client_id}/revoke", site.RevokeAppForm)
 	r.publicPage("GET /static/", web.Static())
 	return r
+}
+
+// onlyScope is the one key scope a route names, or "" (keys refused).
+func onlyScope(scopes []string) string {
+	if len(scopes) > 1 {
+		panic("httpapi: a route names at most one key scope (routes.go)")
+	}
+	if len(scopes) == 0 {
+		return ""
+	}
+	return scopes[0]
 }
 
 // asActor records the signed-in admin as the actor of what follows, for the

@@ -32,10 +32,11 @@ type ClientInput struct {
 	// its own API scopes (ScopePattern), Audiences the resources its tokens
 	// may name, and JWKS (a JWK Set document) or JWKSURI its public keys for
 	// private_key_jwt.
-	Service   bool
-	Audiences []string
-	JWKS      string
-	JWKSURI   string
+	Service    bool
+	Audiences  []string
+	JWKS       string
+	JWKSURI    string
+	Introspect bool // confidential clients only: may introspect every token
 }
 
 // ClientPatch changes the non-nil settings of a client.
@@ -53,7 +54,8 @@ type ClientPatch struct {
 	JWKSURI   *string
 	// Disabled stops a service client: its live tokens end (every instance,
 	// every guard) and it gets none until enabled again.
-	Disabled *bool
+	Disabled   *bool
+	Introspect *bool
 }
 
 // Clients registers and administers the provider's clients (the admin API
@@ -137,6 +139,7 @@ func (s *Clients) Add(ctx context.Context, in ClientInput) (Client, string, erro
 		c.GrantTypes, c.Scopes, c.Audiences, c.JWKS, c.JWKSURI = GrantsService, in.Scopes, in.Audiences, in.JWKS, in.JWKSURI
 		c.RequireConsent, c.RevocationID = false, newRevocationID()
 	}
+	c.Introspect = in.Introspect
 	if err := validClient(&c); err != nil {
 		return Client{}, "", err
 	}
@@ -223,6 +226,9 @@ func (s *Clients) Update(ctx context.Context, id string, p ClientPatch) (Client,
 	wasDisabled := c.Disabled
 	if err := patchService(&c, p); err != nil {
 		return Client{}, err
+	}
+	if p.Introspect != nil {
+		c.Introspect = *p.Introspect
 	}
 	if err := validClient(&c); err != nil {
 		return Client{}, err
@@ -346,6 +352,9 @@ func validClient(c *Client) error {
 		return auth.Errorf(auth.CodeInvalidRequest, "A client's scopes must include openid.")
 	}
 	c.Scopes = scopes
+	if c.Public && c.Introspect {
+		return auth.Errorf(auth.CodeInvalidRequest, "A public client cannot introspect tokens: it has no secret.")
+	}
 	if c.Public && !c.RequirePKCE {
 		return auth.Errorf(auth.CodeInvalidRequest, "A public client always needs PKCE.")
 	}

@@ -74,6 +74,10 @@ type Client struct {
 	// them (disable, secret rotation, removal) puts it in the change feed
 	// and gives the client a new one.
 	RevocationID string
+	// Introspect lets a confidential client ask /oauth/introspect about any
+	// token of the server (API keys, service tokens, users' access tokens);
+	// without it a client learns only about its own tokens.
+	Introspect bool
 }
 
 // Grant types a client may be registered for.

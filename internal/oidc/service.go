@@ -82,6 +82,11 @@ type (
 	Checks interface {
 		Guarded(ctx context.Context, c auth.GuardedCheck) error
 	}
+	// APIKeys checks an API key for the introspection endpoint
+	// (auth.APIKeys).
+	APIKeys interface {
+		Introspect(ctx context.Context, raw string) (auth.KeyUse, error)
+	}
 	// Feed runs the store writes that end sessions (deleting a grant or a
 	// client) at its time, and announces the sessions they ended to every
 	// instance (auth.Feed).
@@ -95,6 +100,7 @@ var (
 	_ Accounts = (*auth.Accounts)(nil)
 	_ Checks   = (*auth.Checks)(nil)
 	_ Feed     = (*auth.Feed)(nil)
+	_ APIKeys  = (*auth.APIKeys)(nil)
 )
 
 // Service is the provider's use cases; the HTTP handlers are thin adapters
@@ -105,6 +111,7 @@ type Service struct {
 	accounts    Accounts
 	checks      Checks
 	feed        Feed
+	apiKeys     APIKeys
 	keys        Keys
 	revocations guard.RevocationSource
 	sealer      auth.Sealer
@@ -116,6 +123,9 @@ type Service struct {
 	clients    sync.Map // client id → *cachedClient (credentials.go)
 	jwks       *jwksFetcher
 	countGrant func(clientID string)
+	// anyAudience verifies every access token of the server, whatever its
+	// audience, for clients allowed to introspect them all.
+	anyAudience *guard.Guard
 }
 
 // Deps are the Service's collaborators.
@@ -127,6 +137,7 @@ type Deps struct {
 	Accounts    Accounts
 	Checks      Checks
 	Feed        Feed
+	APIKeys     APIKeys // nil: API keys are never active at introspection
 	Keys        Keys
 	Revocations guard.RevocationSource
 	// Sealer (the master key) seals the authorization endpoint's note that
@@ -149,13 +160,22 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log,
+	s := &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, apiKeys: d.APIKeys, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log,
 		countGrant: d.CountGrant}
 	if d.HTTP != nil {
 		s.jwks = &jwksFetcher{http: d.HTTP}
 	}
 	if s.countGrant == nil {
 		s.countGrant = func(string) {}
+	}
+	if d.Keys != nil {
+		// Only fails on a configuration app.New has checked already.
+		g, err := guard.New(guard.Config{Issuer: cfg.Issuer, AnyAudience: true, Algorithms: cfg.AccessAlgs,
+			Keys: d.Keys, Revocations: d.Revocations, Now: cfg.Now})
+		if err != nil {
+			d.Log.Error("introspection of access tokens disabled", "err", err)
+		}
+		s.anyAudience = g
 	}
 	return s
 }

@@ -414,44 +414,6 @@ func (s *Service) Revoke(ctx context.Context, ca ClientAuth, caller auth.Client,
 	return err
 }
 
-// Introspect serves RFC 7662 for confidential clients: what one of its own
-// tokens is, or {"active": false} for anything else.
-func (s *Service) Introspect(ctx context.Context, ca ClientAuth, caller auth.Client, token string) (map[string]any, error) {
-	c, err := s.authenticateClient(ctx, ca, caller)
-	if err != nil {
-		return nil, err
-	}
-	if c.Public {
-		return nil, oauthErr(CodeInvalidClient, "Only confidential clients may introspect tokens.")
-	}
-	if token == "" || len(token) > 8192 {
-		return nil, oauthErr(CodeInvalidRequest, "token is required.")
-	}
-	inactive := map[string]any{"active": false}
-	now := s.now()
-	if rt, sess, err := s.sessions.RefreshTokenState(ctx, token); err == nil {
-		if sess.ClientID != c.ID || !rt.SpentAt.IsZero() || !sess.RevokedAt.IsZero() || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
-			return inactive, nil
-		}
-		if u, err := s.accounts.User(ctx, sess.UserID); err != nil || u.Disabled {
-			return inactive, nil
-		}
-		// No token_type: RFC 7662 means the type of token for use at a
-		// resource (RFC 6749 7.1), which a refresh token is not.
-		return map[string]any{"active": true, "client_id": c.ID, "scope": sess.Scope,
-			"sub": sess.UserID, "iss": s.cfg.Issuer, "exp": rt.ExpiresAt.Unix(), "iat": rt.CreatedAt.Unix(), "sid": sess.ID}, nil
-	} else if auth.ErrorCode(err) != auth.CodeNotFound {
-		return nil, err
-	}
-	claims, err := s.verifyAccess(token)
-	if err != nil || claims.ClientID != c.ID {
-		return inactive, nil
-	}
-	return map[string]any{"active": true, "token_type": "Bearer", "client_id": claims.ClientID, "scope": claims.Scope,
-		"sub": claims.Subject, "aud": []string(claims.Audience), "iss": claims.Issuer, "jti": claims.ID, "sid": claims.SessionID,
-		"exp": claims.ExpiresAt.Unix(), "iat": claims.IssuedAt.Unix(), "nbf": claims.NotBefore.Unix()}, nil
-}
-
 // Grants lists the apps a user has allowed.
 func (s *Service) Grants(ctx context.Context, userID string) ([]Grant, error) {
 	return s.store.Grants(ctx, userID)

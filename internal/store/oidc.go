@@ -15,16 +15,17 @@ import (
 // grants; client sessions are rows of sessions with client_id set.
 
 const clientColumns = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, public, scopes, id_token_alg, require_consent, require_pkce, created_at, " +
-	"grant_types, audiences, jwks, jwks_uri, disabled, revocation_id"
+	"grant_types, audiences, jwks, jwks_uri, disabled, revocation_id, introspect"
 
 func scanClient(row interface{ Scan(...any) error }) (oidc.Client, error) {
 	var c oidc.Client
 	var secret sql.NullString
 	var redirects, logouts, scopes, grants, audiences string
-	var public, consent, pkce, disabled int64
+	var public, consent, pkce, disabled, introspect int64
 	err := row.Scan(&c.ID, &c.Name, &secret, &redirects, &logouts, &public, &scopes, &c.IDTokenAlg, &consent, &pkce, msDest{&c.CreatedAt},
-		&grants, &audiences, &c.JWKS, &c.JWKSURI, &disabled, &c.RevocationID)
+		&grants, &audiences, &c.JWKS, &c.JWKSURI, &disabled, &c.RevocationID, &introspect)
 	c.SecretHash, c.Public, c.RequireConsent, c.RequirePKCE, c.Disabled = secret.String, public != 0, consent != 0, pkce != 0, disabled != 0
+	c.Introspect = introspect != 0
 	c.RedirectURIs, c.PostLogoutRedirectURIs, c.Scopes = strings.Fields(redirects), strings.Fields(logouts), strings.Fields(scopes)
 	c.GrantTypes, c.Audiences = strings.Fields(grants), strings.Fields(audiences)
 	return c, err
@@ -32,10 +33,10 @@ func scanClient(row interface{ Scan(...any) error }) (oidc.Client, error) {
 
 // CreateClient inserts a client.
 func (s *Store) CreateClient(ctx context.Context, c oidc.Client) error {
-	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, nullString(c.SecretHash), strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
 		boolInt(c.Public), strings.Join(c.Scopes, " "), c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), ms(c.CreatedAt),
-		strings.Join(c.GrantTypes, " "), strings.Join(c.Audiences, " "), c.JWKS, c.JWKSURI, boolInt(c.Disabled), c.RevocationID)
+		strings.Join(c.GrantTypes, " "), strings.Join(c.Audiences, " "), c.JWKS, c.JWKSURI, boolInt(c.Disabled), c.RevocationID, boolInt(c.Introspect))
 	if isUniqueViolation(err) {
 		return auth.Errorf(auth.CodeAlreadyExists, "A client with this id already exists.")
 	}
@@ -75,11 +76,11 @@ func (s *Store) Clients(ctx context.Context) ([]oidc.Client, error) {
 func (s *Store) UpdateClient(ctx context.Context, c oidc.Client, end *oidc.TokensEnd) error {
 	return s.inTx(ctx, func(e execer) error {
 		res, err := e.exec(ctx, `UPDATE oauth_clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
-			scopes = ?, id_token_alg = ?, require_consent = ?, require_pkce = ?, audiences = ?, jwks = ?, jwks_uri = ?, disabled = ?
+			scopes = ?, id_token_alg = ?, require_consent = ?, require_pkce = ?, audiences = ?, jwks = ?, jwks_uri = ?, disabled = ?, introspect = ?
 			WHERE id = ?`,
 			c.Name, strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "), strings.Join(c.Scopes, " "),
 			c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), strings.Join(c.Audiences, " "), c.JWKS, c.JWKSURI,
-			boolInt(c.Disabled), c.ID)
+			boolInt(c.Disabled), boolInt(c.Introspect), c.ID)
 		if err := affectedOne(res, err, "The client"); err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ type Site struct {
 	Recovery *auth.Recovery
 	Factors  *auth.Factors
 	Passkeys *auth.Passkeys
+	APIKeys  *auth.APIKeys
 	Guard    *guard.Guard
 	Books    *books.Service
 	OIDC     *oidc.Service // nil: no authorization pages

@@ -1,0 +1,142 @@
+package httpapi_test
+
+import (
+	"encoding/base64"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// resourceServer registers a confidential client allowed to introspect
+// every token, and returns its Basic credentials.
+func (f *oidcFixture) resourceServer() string {
+	f.t.Helper()
+	rs, secret, err := f.app.Clients.Add(f.t.Context(), oidc.ClientInput{Name: "Books API", RedirectURIs: []string{rpRedirect}, Introspect: true})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rs.ID + ":" + secret
+}
+
+func (f *oidcFixture) introspect(basic, token string) (*httptest.ResponseRecorder, map[string]any) {
+	f.t.Helper()
+	w := f.do(req{method: "POST", path: "/oauth/introspect", body: url.Values{"token": {token}}.Encode(),
+		contentType: "application/x-www-form-urlencoded",
+		headers:     map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(basic))}})
+	if w.Code != 200 {
+		f.t.Fatalf("introspect: %d %s", w.Code, w.Body)
+	}
+	return w, decode(f.t, w)
+}
+
+func TestIntrospectionOfAPIKeys(t *testing.T) {
+	t.Parallel()
+	f := newOIDC(t)
+	rs := f.resourceServer()
+	key, id := f.createKey("ann", "books:read", "me:read")
+	_, m := f.introspect(rs, key)
+	if m["active"] != true || m["sub"] != f.users["ann"].ID || m["scope"] != "me:read books:read" || m["sid"] != id ||
+		m["token_type"] != "Bearer" || m["role"] != "user" || m["iss"] != testIssuer {
+		t.Fatalf("active key: %v", m)
+	}
+	if _, has := m["client_id"]; has {
+		t.Fatalf("a key's answer names a client: %v", m)
+	}
+	if _, has := m["exp"]; has {
+		t.Fatalf("a key without expiry has exp: %v", m)
+	}
+	// A client not registered to introspect learns nothing of keys.
+	if _, m := f.introspect(f.webBasic(), key); m["active"] != false || len(m) != 1 {
+		t.Fatalf("key introspected by an ordinary client: %v", m)
+	}
+	bad := key[:len(key)-1] + "A"
+	if bad == key {
+		bad = key[:len(key)-1] + "B"
+	}
+	if _, m := f.introspect(rs, bad); m["active"] != false || len(m) != 1 {
+		t.Fatalf("wrong checksum: %v", m)
+	}
+	if w := f.do(req{method: "DELETE", path: "/me/api-keys/" + id, as: "ann"}); w.Code != 204 {
+		t.Fatal(w.Code)
+	}
+	if _, m := f.introspect(rs, key); m["active"] != false || len(m) != 1 {
+		t.Fatalf("revoked key: %v", m)
+	}
+}
+
+func TestIntrospectionOfAccessTokens(t *testing.T) {
+	t.Parallel()
+	f := newOIDC(t)
+	rs := f.resourceServer()
+	// A user's first-party token: active for the resource server only.
+	first := f.tokens["ann"].AccessToken
+	_, m := f.introspect(rs, first)
+	if m["active"] != true || m["sub"] != f.users["ann"].ID || m["sid"] != f.tokens["ann"].SessionID || m["role"] != "user" {
+		t.Fatalf("first-party token: %v", m)
+	}
+	if _, has := m["client_id"]; has {
+		t.Fatalf("a first-party token's answer names a client: %v", m)
+	}
+	if _, m := f.introspect(f.webBasic(), first); m["active"] != false {
+		t.Fatalf("a first-party token introspected by an ordinary client: %v", m)
+	}
+	// Another client's token: the resource server sees it, with its client.
+	verifier, challenge := pkcePair("r")
+	tok := f.exchange(f.codeFor("bob", authParams(f.web, rpRedirect, challenge)), verifier)
+	if _, m := f.introspect(rs, tok["access_token"].(string)); m["active"] != true || m["client_id"] != f.web.ID {
+		t.Fatalf("client token: %v", m)
+	}
+	// A service token (any audience the server signed for), verified by
+	// signature, expiry and revocation alone.
+	sid := "0190a0a0-0000-7000-8000-00000000beef"
+	now := f.clock.Now()
+	claims := &guard.Claims{ClientID: "svc-client", Scope: "books:read", SessionID: sid, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: testIssuer, Subject: "svc-client", Audience: jwt.ClaimStrings{"https://books.example"}, ID: "j1",
+		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute))}}
+	svc, err := f.app.Keys.SignAs("EdDSA", guard.TokenType, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, m := f.introspect(rs, svc); m["active"] != true || m["sub"] != "svc-client" || m["scope"] != "books:read" || m["sid"] != sid {
+		t.Fatalf("service token: %v", m)
+	}
+	f.app.Revocations.Add(now.Add(time.Hour), sid)
+	if _, m := f.introspect(rs, svc); m["active"] != false {
+		t.Fatalf("revoked service token: %v", m)
+	}
+	// Signed as another type (an ID token): never active.
+	idTok, err := f.app.Keys.SignAs("EdDSA", "JWT", claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, m := f.introspect(rs, idTok); m["active"] != false {
+		t.Fatalf("a JWT of another type: %v", m)
+	}
+	// Logout ends the first-party token for the resource server too.
+	if w := f.do(req{method: "POST", path: "/logout", as: "ann"}); w.Code != 204 {
+		t.Fatal(w.Code)
+	}
+	if _, m := f.introspect(rs, first); m["active"] != false {
+		t.Fatalf("token of an ended session: %v", m)
+	}
+}
+
+func TestOnlyConfidentialClientsMayIntrospectEverything(t *testing.T) {
+	t.Parallel()
+	runScenarios(t, []scenario{
+		{name: "public client", req: req{method: "POST", path: "/clients", as: "admin",
+			body: `{"name":"spa","redirect_uris":["https://app.example/cb"],"public":true,"introspect":true}`}, status: 400, code: "invalid_request"},
+		{name: "confidential client", req: req{method: "POST", path: "/clients", as: "admin",
+			body: `{"name":"api","redirect_uris":["https://app.example/cb"],"introspect":true}`}, status: 201,
+			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
+				if field(decode(t, w), "client", "introspect") != true {
+					t.Fatalf("introspect not set: %s", w.Body)
+				}
+			}},
+	})
+}

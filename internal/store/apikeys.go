@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+)
+
+// API keys (auth.APIKeyStore): only each key's SHA-256 is kept. A revoked
+// key's id goes into the change feed as a revocation id, so guards holding
+// it (after introspection) drop it.
+
+const apiKeyColumns = "id, user_id, name, prefix, hash, scopes, created_at, expires_at, last_used_at, revoked_at"
+
+func scanAPIKey(r interface{ Scan(...any) error }) (auth.APIKey, error) {
+	var k auth.APIKey
+	var scopes string
+	err := r.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.Hash, &scopes, msDest{&k.CreatedAt}, msDest{&k.ExpiresAt},
+		msDest{&k.LastUsedAt}, msDest{&k.RevokedAt})
+	k.Scopes = strings.Fields(scopes)
+	return k, err
+}
+
+// CreateAPIKey stores a new key.
+func (s *Store) CreateAPIKey(ctx context.Context, k auth.APIKey) error {
+	_, err := s.writer().exec(ctx, `INSERT INTO api_keys (id, user_id, name, prefix, hash, scopes, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.UserID, k.Name, k.Prefix, k.Hash, strings.Join(k.Scopes, " "),
+		ms(k.CreatedAt), nullMS(k.ExpiresAt))
+	if isUniqueViolation(err) {
+		return auth.Errorf(auth.CodeAlreadyExists, "The API key exists already.")
+	}
+	return err
+}
+
+// APIKeyByHash finds a key by its hash, live or not.
+func (s *Store) APIKeyByHash(ctx context.Context, hash string) (auth.APIKey, error) {
+	k, err := scanAPIKey(s.reader().queryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, notFound("The API key")
+	}
+	return k, err
+}
+
+// APIKeys lists a user's unrevoked keys, newest first.
+func (s *Store) APIKeys(ctx context.Context, userID string) ([]auth.APIKey, error) {
+	rows, err := s.reader().query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []auth.APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIKey revokes a live key of the user and logs its id in the
+// change feed until liveUntil, in one transaction.
+func (s *Store) RevokeAPIKey(ctx context.Context, userID, id string, now, liveUntil time.Time) error {
+	return s.inTx(ctx, func(e execer) error {
+		res, err := e.exec(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL`,
+			ms(now), id, userID)
+		if err := affectedOne(res, err, "The API key"); err != nil {
+			return err
+		}
+		e.logChange("session", id, liveUntil) // the key's id is its revocation id
+		return nil
+	})
+}
+
+// TouchAPIKeys writes last-used times, one statement per key in one
+// transaction; a key written less than interval ago is left alone, so that
+// instances noting the same key write it at most once per interval.
+func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time, interval time.Duration) error {
+	if len(used) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(e execer) error {
+		for id, at := range used {
+			if _, err := e.exec(ctx, `UPDATE api_keys SET last_used_at = ?
+				WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, ms(at), id, ms(at.Add(-interval))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
