@@ -132,6 +132,23 @@ func newRoutes(d Deps) *router {
 	r.api("PATCH /books/{id}", browserApps, user(handleUpdateBook(d)))
 	r.api("DELETE /books/{id}", browserApps, user(handleDeleteBook(d)))
 
+	// Organizations (handlers_orgs.go): orgs.Service holds the policy; a
+	// user who is not a member finds every route of an organization 404.
+	r.api("POST /orgs", browserApps, user(handleCreateOrg(d)))
+	r.api("GET /orgs", browserApps, user(handleListOrgs(d)))
+	r.api("GET /orgs/{id}", browserApps, user(handleGetOrg(d)))
+	r.api("PATCH /orgs/{id}", browserApps, user(handleUpdateOrg(d)))
+	r.api("DELETE /orgs/{id}", browserApps, user(handleDeleteOrg(d)))
+	r.api("GET /orgs/{id}/members", browserApps, user(handleListMembers(d)))
+	r.api("PATCH /orgs/{id}/members/{user_id}", browserApps, user(handleUpdateMember(d)))
+	r.api("DELETE /orgs/{id}/members/{user_id}", browserApps, user(handleRemoveMember(d)))
+	r.api("GET /orgs/{id}/roles", browserApps, user(handleListRoles(d)))
+	r.api("POST /orgs/{id}/roles", browserApps, user(handleCreateRole(d)))
+	r.api("POST /orgs/{id}/invitations", browserApps, user(handleInvite(d)))
+	r.api("GET /orgs/{id}/invitations", browserApps, user(handleListInvitations(d)))
+	r.api("DELETE /orgs/{id}/invitations/{invitation_id}", browserApps, user(handleRevokeInvitation(d)))
+	r.api("POST /invitations/accept", browserApps, user(handleAcceptInvitation(d)))
+
 	// Discovery and operations.
 	r.api("GET /.well-known/jwks.json", anyOrigin, handleJWKS(d))
 	r.api("GET /.well-known/openid-configuration", anyOrigin, r.hints.hintIssuerHost(d.Issuer, handleOpenIDConfiguration(d)))
