@@ -168,10 +168,22 @@ func TestBadInputChangesNothing(t *testing.T) {
 			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "Again", Slug: "shop"})
 			return err
 		}, auth.CodeAlreadyExists},
-		{"slug taken by a rename", func() error { _, err := e.orgs.Update(ctx, ann, o.ID, orgs.UpdateInput{Slug: str("other")}); return err }, auth.CodeAlreadyExists},
-		{"uppercase slug", func() error { _, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "Shop2"}); return err }, auth.CodeInvalidRequest},
-		{"underscore slug", func() error { _, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "shop_2"}); return err }, auth.CodeInvalidRequest},
-		{"leading hyphen", func() error { _, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "-shop"}); return err }, auth.CodeInvalidRequest},
+		{"slug taken by a rename", func() error {
+			_, err := e.orgs.Update(ctx, ann, o.ID, orgs.UpdateInput{Slug: str("other")})
+			return err
+		}, auth.CodeAlreadyExists},
+		{"uppercase slug", func() error {
+			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "Shop2"})
+			return err
+		}, auth.CodeInvalidRequest},
+		{"underscore slug", func() error {
+			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "shop_2"})
+			return err
+		}, auth.CodeInvalidRequest},
+		{"leading hyphen", func() error {
+			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "-shop"})
+			return err
+		}, auth.CodeInvalidRequest},
 		{"empty slug", func() error { _, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: ""}); return err }, auth.CodeInvalidRequest},
 		{"long slug", func() error {
 			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: strings.Repeat("a", 64)})
