@@ -1,0 +1,299 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs/orgstest"
+)
+
+// addUser makes a verified user name@example.org, signed in, and returns its id.
+func (h *harness) addUser(name string) string {
+	h.t.Helper()
+	ctx := context.Background()
+	pw := "the password of " + name
+	u, err := h.app.Services.Accounts.CreateUser(ctx, auth.RegisterInput{Email: name + "@example.org", Name: name, Password: pw}, auth.RoleUser)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if h.tokens[name], err = h.app.Services.Sessions.Login(ctx, auth.LoginInput{Identifier: u.Email, Password: pw}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.users[name] = u
+	h.verifyEmail(name)
+	return u.ID
+}
+
+// enter has who's session act in orgID (POST /token/refresh with org_id)
+// and keeps its new tokens.
+func (h *harness) enter(who, orgID string) *guard.Claims {
+	h.t.Helper()
+	w := h.do(req{method: "POST", path: "/token/refresh", body: `{"refresh_token":"` + h.tokens[who].RefreshToken + `","org_id":"` + orgID + `"}`})
+	if w.Code != 200 {
+		h.t.Fatalf("%s enters %s: %d %s", who, orgID, w.Code, w.Body)
+	}
+	var out struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &out)
+	h.tokens[who].AccessToken, h.tokens[who].RefreshToken = out.AccessToken, out.RefreshToken
+	c, err := h.app.Guard.Verify(out.AccessToken)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// apiRequest is the request that takes c's action through the JSON API.
+func apiRequest(f orgstest.Fixture, c orgstest.Case) []req {
+	org := "/orgs/" + f.OrgID
+	target := f.TargetID(c)
+	switch c.Action {
+	case "view":
+		return []req{{method: "GET", path: org}, {method: "GET", path: org + "/members"}, {method: "GET", path: org + "/roles"}}
+	case "rename":
+		return []req{{method: "PATCH", path: org, body: `{"name":"Renamed"}`}}
+	case "delete":
+		return []req{{method: "DELETE", path: org}}
+	case "list_invitations":
+		return []req{{method: "GET", path: org + "/invitations"}}
+	case "create_role":
+		return []req{{method: "POST", path: org + "/roles", body: `{"name":"reader","permissions":["books:read"]}`}}
+	case "invite":
+		return []req{{method: "POST", path: org + "/invitations", body: `{"email":"new@example.net","role":"` + c.Target + `"}`}}
+	case "revoke_invitation":
+		return []req{{method: "DELETE", path: org + "/invitations/" + f.Invitations[c.Target]}}
+	case "remove":
+		return []req{{method: "DELETE", path: org + "/members/" + target}}
+	}
+	return []req{{method: "PATCH", path: org + "/members/" + target, body: `{"role":"` + strings.TrimPrefix(c.Action, "set_role:") + `"}`}}
+}
+
+func TestPolicyTableThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ids := map[string]string{}
+	for _, name := range orgstest.Names {
+		ids[name] = h.addUser(name)
+	}
+	ctx := context.Background()
+	cases := orgstest.Cases()
+	for i, c := range cases {
+		f, err := orgstest.Setup(ctx, h.app.Orgs, ids, fmt.Sprintf("api-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range apiRequest(f, c) {
+			r.as = c.Actor
+			w := h.do(r)
+			got := ""
+			if w.Code >= 400 {
+				got = errorCode(w)
+			}
+			if got != c.Want {
+				t.Errorf("%s: %s %s → %d %s, want %q", c, r.method, r.path, w.Code, w.Body, c.Want)
+			}
+		}
+		if err := orgstest.Effect(ctx, h.app.Orgs, f, c); err != nil {
+			t.Errorf("%s: %v", c, err)
+		}
+	}
+	t.Logf("%d policy cases", len(cases))
+}
+
+// A member of another organization, acting in it, tries every route of
+// an organization it does not belong to, and of that organization's
+// books: each is 404, and nothing changes.
+func TestAnotherOrganizationsMemberFindsNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	ann, bob := h.users["ann"].ID, h.users["bob"].ID
+	shop, err := h.app.Orgs.AdminCreate(ctx, ann, orgs.CreateInput{Name: "Shop", Slug: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := h.app.Orgs.AdminCreate(ctx, bob, orgs.CreateInput{Name: "Other", Slug: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := h.app.Orgs.Invite(ctx, ann, shop.ID, orgs.InviteInput{Email: "cy@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.enter("ann", shop.ID)
+	w := h.do(req{method: "POST", path: "/books", as: "ann", body: `{"title":"Catalogue"}`})
+	if w.Code != 201 {
+		t.Fatalf("create in the organization: %d %s", w.Code, w.Body)
+	}
+	book := field(decode(t, w), "book", "id").(string)
+	h.enter("bob", other.ID)
+	before := h.orgSnapshot(shop.ID)
+	o := "/orgs/" + shop.ID
+	for _, r := range []req{
+		{method: "GET", path: o},
+		{method: "PATCH", path: o, body: `{"name":"Mine"}`},
+		{method: "DELETE", path: o},
+		{method: "GET", path: o + "/members"},
+		{method: "PATCH", path: o + "/members/" + ann, body: `{"role":"member"}`},
+		{method: "DELETE", path: o + "/members/" + ann},
+		{method: "GET", path: o + "/roles"},
+		{method: "POST", path: o + "/roles", body: `{"name":"spy","permissions":["books:read"]}`},
+		{method: "POST", path: o + "/invitations", body: `{"email":"spy@example.org"}`},
+		{method: "GET", path: o + "/invitations"},
+		{method: "DELETE", path: o + "/invitations/" + inv.ID},
+		{method: "GET", path: "/books/" + book},
+		{method: "PATCH", path: "/books/" + book, body: `{"title":"Mine"}`},
+		{method: "DELETE", path: "/books/" + book},
+	} {
+		r.as = "bob"
+		if w := h.do(r); w.Code != 404 || errorCode(w) != "not_found" {
+			t.Errorf("%s %s by another organization's owner: %d %s", r.method, r.path, w.Code, w.Body)
+		}
+	}
+	if w := h.do(req{method: "POST", path: "/token/refresh", body: `{"refresh_token":"` + h.tokens["bob"].RefreshToken + `","org_id":"` + shop.ID + `"}`}); w.Code != 404 {
+		t.Errorf("entering another's organization: %d %s", w.Code, w.Body)
+	}
+	w = h.do(req{method: "GET", path: "/books", as: "bob"})
+	if list := field(decode(t, w), "books").([]any); len(list) != 0 {
+		t.Errorf("another organization lists %v", list)
+	}
+	w = h.do(req{method: "GET", path: "/orgs", as: "bob"})
+	if list := field(decode(t, w), "orgs").([]any); len(list) != 1 || list[0].(map[string]any)["slug"] != "other" {
+		t.Errorf("bob's organizations: %v", list)
+	}
+	if after := h.orgSnapshot(shop.ID); after != before {
+		t.Errorf("the organization changed:\n%s\n%s", before, after)
+	}
+	if w := h.do(req{method: "GET", path: "/books/" + book, as: "ann"}); w.Code != 200 {
+		t.Errorf("the organization's own member: %d %s", w.Code, w.Body)
+	}
+}
+
+func (h *harness) orgSnapshot(orgID string) string {
+	h.t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	o, err := h.store.Org(ctx, orgID)
+	fmt.Fprintf(&b, "%+v %v\n", o, err)
+	members, _ := h.store.Members(ctx, orgID)
+	roles, _ := h.store.CustomRoles(ctx, orgID)
+	invs, _ := h.store.Invitations(ctx, orgID)
+	fmt.Fprintf(&b, "%+v\n%+v\n%+v\n", members, roles, invs)
+	return b.String()
+}
+
+// A demoted admin's access token stops at once (token_revoked), its
+// session lives on, and the next refresh carries the new role; a removal
+// leaves the session in no organization.
+func TestDemotionRevokesTheOldClaimsAndRefreshIssuesTheNew(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	ann, bob := h.users["ann"].ID, h.users["bob"].ID
+	shop, err := h.app.Orgs.AdminCreate(ctx, ann, orgs.CreateInput{Name: "Shop", Slug: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.app.Orgs.AddMember(ctx, shop.ID, bob, orgs.Admin); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.enter("bob", shop.ID); c.OrgRole != orgs.Admin || !slices.Contains(c.Permissions, "books:write") {
+		t.Fatalf("bob's claims: %+v", c)
+	}
+	if w := h.do(req{method: "POST", path: "/books", as: "bob", body: `{"title":"Catalogue"}`}); w.Code != 201 {
+		t.Fatalf("an admin adds a book: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "PATCH", path: "/orgs/" + shop.ID + "/members/" + bob, as: "ann", body: `{"role":"member"}`}); w.Code != 200 {
+		t.Fatalf("demote: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "GET", path: "/books", as: "bob"}); w.Code != 401 || errorCode(w) != "token_revoked" {
+		t.Fatalf("the admin token after the demotion: %d %s", w.Code, w.Body)
+	}
+	if c := h.enter("bob", shop.ID); c.OrgRole != orgs.Member || slices.Contains(c.Permissions, "books:write") {
+		t.Fatalf("after the refresh: %+v", c)
+	}
+	if w := h.do(req{method: "POST", path: "/books", as: "bob", body: `{"title":"More"}`}); w.Code != 403 {
+		t.Fatalf("a member adds a book: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "DELETE", path: "/orgs/" + shop.ID + "/members/" + ann, as: "ann"}); w.Code != 409 || errorCode(w) != "last_owner" {
+		t.Fatalf("the last owner leaves: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "DELETE", path: "/orgs/" + shop.ID + "/members/" + bob, as: "ann"}); w.Code != 204 {
+		t.Fatalf("remove: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "GET", path: "/books", as: "bob"}); w.Code != 401 || errorCode(w) != "token_revoked" {
+		t.Fatalf("the member token after the removal: %d %s", w.Code, w.Body)
+	}
+	w := h.do(req{method: "POST", path: "/token/refresh", body: `{"refresh_token":"` + h.tokens["bob"].RefreshToken + `"}`})
+	if w.Code != 200 {
+		t.Fatalf("refresh after the removal: %d %s", w.Code, w.Body)
+	}
+	c, err := h.app.Guard.Verify(field(decode(t, w), "access_token").(string))
+	if err != nil || c.OrgID != "" {
+		t.Fatalf("after the removal: %+v %v", c, err)
+	}
+}
+
+func TestOrganizationsAPIAnswersTheContract(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.verifyEmail("ann")
+	w := h.do(req{method: "POST", path: "/orgs", as: "ann", body: `{"name":"Shop","slug":"shop","id":"x","role":"member"}`})
+	if w.Code != 201 || field(decode(t, w), "org", "role") != "owner" || field(decode(t, w), "org", "slug") != "shop" {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	id := field(decode(t, w), "org", "id").(string)
+	for _, c := range []struct {
+		r    req
+		code int
+		err  string
+	}{
+		{req{method: "POST", path: "/orgs", as: "ann", body: `{"name":"Again","slug":"shop"}`}, 409, "already_exists"},
+		{req{method: "POST", path: "/orgs", as: "ann", body: `{"name":"Bad","slug":"Bad Slug"}`}, 400, "invalid_request"},
+		{req{method: "POST", path: "/orgs", as: "bob", body: `{"name":"Unverified","slug":"bob"}`}, 403, "email_not_verified"},
+		{req{method: "POST", path: "/orgs", body: `{"name":"Anonymous","slug":"anon"}`}, 401, "unauthorized"},
+		{req{method: "POST", path: "/orgs/" + id + "/roles", as: "ann", body: `{"name":"Bad Name","permissions":["books:read"]}`}, 400, "invalid_request"},
+		{req{method: "POST", path: "/orgs/" + id + "/roles", as: "ann", body: `{"name":"editor","permissions":["books"]}`}, 400, "invalid_request"},
+		{req{method: "POST", path: "/orgs/" + id + "/invitations", as: "ann", body: `{"email":"ann@example.com"}`}, 409, "already_exists"},
+		{req{method: "POST", path: "/invitations/accept", as: "bob", body: `{"token":"nope"}`}, 400, "invalid_code"},
+		{req{method: "PATCH", path: "/orgs/" + id + "/members/" + h.users["bob"].ID, as: "ann", body: `{"role":"member"}`}, 404, "not_found"},
+		{req{method: "GET", path: "/orgs/00000000-0000-7000-8000-000000000000", as: "ann"}, 404, "not_found"},
+		{req{method: "POST", path: "/orgs/" + id + "/roles", as: "ann", carrier: "cookie", body: `{"name":"editor","permissions":["books:read"]}`}, 403, "csrf_failed"},
+	} {
+		before := h.orgSnapshot(id)
+		w := h.do(c.r)
+		if w.Code != c.code || errorCode(w) != c.err {
+			t.Errorf("%s %s: %d %s, want %d %s", c.r.method, c.r.path, w.Code, w.Body, c.code, c.err)
+		}
+		if h.orgSnapshot(id) != before {
+			t.Errorf("%s %s changed the organization", c.r.method, c.r.path)
+		}
+	}
+	if w := h.do(req{method: "POST", path: "/orgs/" + id + "/roles", as: "ann", body: `{"name":"editor","permissions":["books:write","books:read"]}`}); w.Code != 201 {
+		t.Fatalf("create role: %d %s", w.Code, w.Body)
+	}
+	w = h.do(req{method: "GET", path: "/orgs/" + id + "/roles", as: "ann"})
+	if roles := field(decode(t, w), "roles").([]any); len(roles) != 4 || roles[3].(map[string]any)["name"] != "editor" {
+		t.Fatalf("roles: %s", w.Body)
+	}
+	w = h.do(req{method: "GET", path: "/orgs/" + id + "/members", as: "ann"})
+	if members := field(decode(t, w), "members").([]any); len(members) != 1 || members[0].(map[string]any)["email"] != "ann@example.com" {
+		t.Fatalf("members: %s", w.Body)
+	}
+	if w := h.do(req{method: "POST", path: "/orgs/" + id + "/invitations", as: "ann", body: `{"email":"cy@example.org","role":"editor"}`}); w.Code != 201 {
+		t.Fatalf("invite: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "DELETE", path: "/orgs/" + id, as: "ann"}); w.Code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", w.Code, w.Body)
+	}
+}
