@@ -63,9 +63,9 @@ type scope struct{ ownerID, orgID string }
 
 // filter selects a page of books in id (creation) order.
 type filter struct {
-	scope   // the zero scope: every user's books
-	after   string // only books whose id sorts after this one; "" from the start
-	limit   int
+	scope        // the zero scope: every user's books
+	after string // only books whose id sorts after this one; "" from the start
+	limit int
 }
 
 func (s *store) list(ctx context.Context, f filter) ([]book, error) {
