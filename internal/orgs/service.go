@@ -472,6 +472,12 @@ func (s *Service) RemoveMember(ctx context.Context, actorID, orgID, userID strin
 	return nil
 }
 
+// AdminRemoveMember removes userID from an organization (the command
+// line): the last owner stays.
+func (s *Service) AdminRemoveMember(ctx context.Context, orgID, userID string) error {
+	return s.RemoveMember(ctx, cli, orgID, userID)
+}
+
 // AddMember makes userID a member with role (the command line).
 func (s *Service) AddMember(ctx context.Context, orgID, userID, role string) (Membership, error) {
 	if _, err := s.d.Users.User(ctx, userID); err != nil {
