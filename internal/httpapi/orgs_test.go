@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -296,4 +298,131 @@ func TestOrganizationsAPIAnswersTheContract(t *testing.T) {
 	if w := h.do(req{method: "DELETE", path: "/orgs/" + id, as: "ann"}); w.Code != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", w.Code, w.Body)
 	}
+}
+
+// pageRequest is the request that takes c's action through the pages.
+func pageRequest(f orgstest.Fixture, c orgstest.Case) req {
+	org := "/organizations/" + f.OrgID
+	target := f.TargetID(c)
+	form := func(path string, v url.Values) req {
+		return req{method: "POST", path: path, body: v.Encode(), contentType: "application/x-www-form-urlencoded"}
+	}
+	switch c.Action {
+	case "view":
+		return req{method: "GET", path: org}
+	case "rename":
+		return form(org+"/rename", url.Values{"name": {"Renamed"}})
+	case "delete":
+		return form(org+"/delete", nil)
+	case "list_invitations":
+		return req{method: "GET", path: org + "/invitations"}
+	case "create_role":
+		return form(org+"/roles", url.Values{"name": {"reader"}, "permissions": {"books:read"}})
+	case "invite":
+		return form(org+"/invitations", url.Values{"email": {"new@example.net"}, "role": {c.Target}})
+	case "revoke_invitation":
+		return form(org+"/invitations/"+f.Invitations[c.Target]+"/revoke", nil)
+	case "remove":
+		return form(org+"/members/"+target+"/remove", nil)
+	}
+	return form(org+"/members/"+target+"/role", url.Values{"role": {strings.TrimPrefix(c.Action, "set_role:")}})
+}
+
+func TestPolicyTableThroughThePages(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ids := map[string]string{}
+	for _, name := range orgstest.Names {
+		ids[name] = h.addUser(name)
+	}
+	ctx := context.Background()
+	cases := orgstest.Cases()
+	outcome := map[int]string{http.StatusOK: orgstest.Allow, http.StatusSeeOther: orgstest.Allow,
+		http.StatusForbidden: orgstest.Forbidden, http.StatusNotFound: orgstest.NotFound}
+	for i, c := range cases {
+		f, err := orgstest.Setup(ctx, h.app.Orgs, ids, fmt.Sprintf("page-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := pageRequest(f, c)
+		r.as, r.carrier, r.csrf = c.Actor, "cookie", true
+		r.headers = map[string]string{"Accept": "text/html"}
+		w := h.do(r)
+		got, known := outcome[w.Code]
+		if !known || got != c.Want {
+			t.Errorf("%s: %s %s → %d, want %q", c, r.method, r.path, w.Code, c.Want)
+		}
+		if err := orgstest.Effect(ctx, h.app.Orgs, f, c); err != nil {
+			t.Errorf("%s: %v", c, err)
+		}
+	}
+}
+
+// The invitation page shows an invitation without spending it; its form
+// makes the signed-in invited user a member; a used link is refused.
+func TestInvitationPageAcceptsForTheInvitedAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	shop, err := h.app.Orgs.AdminCreate(ctx, h.users["ann"].ID, orgs.CreateInput{Name: "Shop", Slug: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addUser("cy")
+	if _, err := h.app.Orgs.Invite(ctx, h.users["ann"].ID, shop.ID, orgs.InviteInput{Email: "cy@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	raw := invitationToken(t, h, "cy@example.org")
+	page := req{method: "GET", path: "/invitations/accept?token=" + url.QueryEscape(raw), headers: map[string]string{"Accept": "text/html"}}
+	if w := h.do(page); w.Code != 200 || !strings.Contains(w.Body.String(), "sign up") || w.Header().Get("Referrer-Policy") != "no-referrer" {
+		t.Fatalf("the page to a stranger: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	page.as, page.carrier = "bob", "cookie"
+	if w := h.do(page); w.Code != 200 || !strings.Contains(w.Body.String(), "another address") {
+		t.Fatalf("the page to another user: %d %s", w.Code, w.Body)
+	}
+	page.as = "cy"
+	if w := h.do(page); w.Code != 200 || !strings.Contains(w.Body.String(), "Join Shop") {
+		t.Fatalf("the page to the invited user: %d %s", w.Code, w.Body)
+	}
+	accept := req{method: "POST", path: "/invitations/accept", as: "bob", carrier: "cookie", csrf: true,
+		body: url.Values{"token": {raw}}.Encode(), contentType: "application/x-www-form-urlencoded"}
+	if w := h.do(accept); w.Code != 403 {
+		t.Fatalf("another user accepts: %d %s", w.Code, w.Body)
+	}
+	accept.as = "cy"
+	if w := h.do(accept); w.Code != 303 || w.Header().Get("Location") != "/organizations/"+shop.ID {
+		t.Fatalf("accept: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(accept); w.Code != 400 {
+		t.Fatalf("accept again: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(page); w.Code != 400 {
+		t.Fatalf("the used link's page: %d", w.Code)
+	}
+}
+
+// invitationToken reads the token of the last invitation mailed to to.
+func invitationToken(t *testing.T, h *harness, to string) string {
+	t.Helper()
+	mails, err := h.store.ClaimMail(context.Background(), "test", h.clock.Now(), time.Minute, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := ""
+	for _, m := range mails {
+		if m.Message.To != to {
+			continue
+		}
+		i := strings.Index(m.Message.Text, "/invitations/accept?token=")
+		if i < 0 {
+			t.Fatalf("no link in %q", m.Message.Text)
+		}
+		rest := m.Message.Text[i+len("/invitations/accept?token="):]
+		token, _ = url.QueryUnescape(strings.Fields(rest)[0])
+	}
+	if token == "" {
+		t.Fatalf("no invitation mailed to %s", to)
+	}
+	return token
 }

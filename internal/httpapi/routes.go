@@ -43,7 +43,7 @@ func newRoutes(d Deps) *router {
 		return d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(asActor(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -147,7 +147,22 @@ func newRoutes(d Deps) *router {
 	r.api("POST /orgs/{id}/invitations", browserApps, user(handleInvite(d)))
 	r.api("GET /orgs/{id}/invitations", browserApps, user(handleListInvitations(d)))
 	r.api("DELETE /orgs/{id}/invitations/{invitation_id}", browserApps, user(handleRevokeInvitation(d)))
-	r.api("POST /invitations/accept", browserApps, user(handleAcceptInvitation(d)))
+	// The invitation's mailed link opens a page; its form posts to the same route as the API.
+	r.publicPage("GET /invitations/accept", http.HandlerFunc(site.InvitationPage))
+	r.page("POST /invitations/accept", site.AcceptInvitationForm).orAPI(browserApps, user(handleAcceptInvitation(d)))
+	// The Organizations pages (internal/web/pages_orgs.go), over the same service.
+	r.page("GET /organizations", site.OrganizationsPage)
+	r.page("POST /organizations", site.CreateOrganizationForm)
+	r.page("GET /organizations/{id}", site.OrganizationPage)
+	r.page("POST /organizations/{id}/rename", site.RenameOrganizationForm)
+	r.page("POST /organizations/{id}/delete", site.DeleteOrganizationForm)
+	r.page("POST /organizations/{id}/enter", site.EnterOrganizationForm)
+	r.page("POST /organizations/{id}/members/{user_id}/role", site.MemberRoleForm)
+	r.page("POST /organizations/{id}/members/{user_id}/remove", site.RemoveMemberForm)
+	r.page("POST /organizations/{id}/roles", site.CreateRoleForm)
+	r.page("GET /organizations/{id}/invitations", site.OrgInvitationsPage)
+	r.page("POST /organizations/{id}/invitations", site.InviteForm)
+	r.page("POST /organizations/{id}/invitations/{invitation_id}/revoke", site.RevokeInvitationForm)
 
 	// Discovery and operations.
 	r.api("GET /.well-known/jwks.json", anyOrigin, handleJWKS(d))
