@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs/orgstest"
 )
@@ -425,4 +426,52 @@ func invitationToken(t *testing.T, h *harness, to string) string {
 		t.Fatalf("no invitation mailed to %s", to)
 	}
 	return token
+}
+
+// A client granted the organization scope gets, in its ID token and from
+// userinfo, the organization the user's browser session acts in, with the
+// role there; the consent page names it. Without the scope, nothing of it.
+func TestOrganizationScopeSharesTheActiveOrganization(t *testing.T) {
+	t.Parallel()
+	f := newOIDC(t)
+	ctx := context.Background()
+	shop, err := f.app.Orgs.AdminCreate(ctx, f.users["ann"].ID, orgs.CreateInput{Name: "Corner Shop", Slug: "corner"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, secret, err := f.app.Clients.Add(ctx, oidc.ClientInput{Name: "Team App", RedirectURIs: []string{rpRedirect},
+		Scopes: []string{"openid", "organization"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.harness.enter("ann", shop.ID)
+	verifier, challenge := pkcePair("org")
+	q := authParams(rp, rpRedirect, challenge)
+	q.Set("scope", "openid organization")
+	w := f.authorize("ann", q)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "Corner Shop") {
+		t.Fatalf("the consent page does not name the organization: %d %s", w.Code, w.Body)
+	}
+	got := redirectQuery(t, f.consent("ann", q, "allow"), rpRedirect)
+	tw := f.token(codeForm(got.Get("code"), rpRedirect, verifier), rp.ID+":"+secret)
+	if tw.Code != 200 {
+		t.Fatalf("token: %d %s", tw.Code, tw.Body)
+	}
+	tokens := decode(t, tw)
+	id := f.idClaims(t, tokens["id_token"].(string), "EdDSA")
+	if id["org_id"] != shop.ID || id["org_role"] != "owner" || fmt.Sprint(id["permissions"]) != "[books:read books:write]" {
+		t.Fatalf("ID token claims %v", id)
+	}
+	uw := f.do(req{method: "GET", path: "/userinfo", headers: map[string]string{"Authorization": "Bearer " + tokens["access_token"].(string)}})
+	if info := decode(t, uw); uw.Code != 200 || info["org_id"] != shop.ID || info["org_role"] != "owner" {
+		t.Fatalf("userinfo: %d %s", uw.Code, uw.Body)
+	}
+
+	// The same user, the same organization, a client without the scope.
+	verifier, challenge = pkcePair("plain")
+	q = authParams(f.web, rpRedirect, challenge)
+	plain := f.exchange(f.codeFor("ann", q), verifier)
+	if id := f.idClaims(t, plain["id_token"].(string), "EdDSA"); id["org_id"] != nil || id["org_role"] != nil {
+		t.Fatalf("an ID token without the organization scope: %v", id)
+	}
 }

@@ -86,6 +86,13 @@ type (
 	Feed interface {
 		EndSessionsBy(ctx context.Context, end func(now, liveUntil time.Time) ([]string, error)) ([]string, error)
 	}
+	// Orgs is the organization a session acts in (orgs.Sessions), for the
+	// organization scope.
+	Orgs interface {
+		SessionOrgClaims(ctx context.Context, sessionID, userID string) (auth.OrgClaims, error)
+		EnterOrg(ctx context.Context, sessionID, userID, orgID string) error
+		OrgName(ctx context.Context, orgID string) (string, error)
+	}
 )
 
 var (
@@ -106,6 +113,7 @@ type Service struct {
 	keys        Keys
 	revocations guard.RevocationSource
 	sealer      auth.Sealer
+	orgs        Orgs // nil: no organization claims
 	cfg         Config
 	log         *slog.Logger
 
@@ -126,7 +134,9 @@ type Deps struct {
 	// Sealer (the master key) seals the authorization endpoint's note that
 	// a fresh sign-in was asked for; nil where nothing is authorized.
 	Sealer auth.Sealer
-	Log    *slog.Logger
+	// Orgs serves the organization scope; nil: it shares nothing.
+	Orgs Orgs
+	Log  *slog.Logger
 }
 
 // NewService wires a Service.
@@ -137,7 +147,7 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log}
+	return &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, orgs: d.Orgs, cfg: cfg, log: d.Log}
 }
 
 // client reads the client id names (not_found).

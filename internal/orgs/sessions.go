@@ -63,6 +63,13 @@ func (s *Sessions) CheckMember(ctx context.Context, orgID, userID string) error 
 	return err
 }
 
+// OrgName is an organization's name (the consent page names the one it
+// shares).
+func (s *Sessions) OrgName(ctx context.Context, orgID string) (string, error) {
+	o, err := s.store.Org(ctx, orgID)
+	return o.Name, err
+}
+
 // MembershipClaims returns the claims a token acting in orgID would carry
 // for userID now (OpenID Connect's organization scope): not_found for a
 // non-member.
