@@ -57,7 +57,7 @@ type ConsentView struct {
 	// OrgName is the organization the organization scope would share: the
 	// one the browser session acts in ("" for none).
 	OrgName string
-	Params     url.Values // the authorization request, as the form's hidden fields
+	Params  url.Values // the authorization request, as the form's hidden fields
 }
 
 // Parameters an authorization request may carry (others are ignored).
