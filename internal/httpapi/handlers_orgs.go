@@ -195,3 +195,47 @@ func handleAcceptInvitation(d Deps) http.Handler {
 		return http.StatusOK, map[string]any{"org": orgView(o)}, err
 	}))
 }
+
+// The administrators' routes: what the command line does (gatehouse org
+// add|list|member add|member remove), for Gatehouse's admins, audited with
+// the admin as the actor.
+
+type adminOrgRequest struct {
+	orgs.CreateInput
+	OwnerID string `json:"owner_id"`
+}
+
+func handleAdminListOrgs(d Deps) http.Handler {
+	return orgHandler(d, func(r *http.Request, _ string) (int, any, error) {
+		list, err := d.Orgs.All(r.Context())
+		return http.StatusOK, map[string]any{"orgs": views(list, func(o orgs.Org) orgJSON { return orgView(orgs.MyOrg{Org: o}) })}, err
+	})
+}
+
+func handleAdminCreateOrg(d Deps) http.Handler {
+	return orgHandler(d, decodeThen(func(r *http.Request, _ string, in adminOrgRequest) (int, any, error) {
+		o, err := d.Orgs.AdminCreate(r.Context(), in.OwnerID, in.CreateInput)
+		return http.StatusCreated, map[string]any{"org": orgView(o)}, err
+	}))
+}
+
+type adminMemberRequest struct {
+	UserID string `json:"user_id"`
+	Role   string `json:"role"`
+}
+
+func handleAdminAddMember(d Deps) http.Handler {
+	return orgHandler(d, decodeThen(func(r *http.Request, _ string, in adminMemberRequest) (int, any, error) {
+		if in.Role == "" {
+			in.Role = orgs.Member
+		}
+		m, err := d.Orgs.AddMember(r.Context(), r.PathValue("id"), in.UserID, in.Role)
+		return http.StatusCreated, map[string]any{"member": memberView(m)}, err
+	}))
+}
+
+func handleAdminRemoveMember(d Deps) http.Handler {
+	return orgHandler(d, func(r *http.Request, _ string) (int, any, error) {
+		return http.StatusNoContent, nil, d.Orgs.AdminRemoveMember(r.Context(), r.PathValue("id"), r.PathValue("user_id"))
+	})
+}

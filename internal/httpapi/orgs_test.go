@@ -475,3 +475,40 @@ func TestOrganizationScopeSharesTheActiveOrganization(t *testing.T) {
 		t.Fatalf("an ID token without the organization scope: %v", id)
 	}
 }
+
+func TestAdministratorsManageEveryOrganization(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ann, bob := h.users["ann"].ID, h.users["bob"].ID
+	w := h.do(req{method: "POST", path: "/admin/orgs", as: "admin", body: `{"name":"Shop","slug":"shop","owner_id":"` + ann + `"}`})
+	if w.Code != 201 {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	id := field(decode(t, w), "org", "id").(string)
+	for _, c := range []struct {
+		r    req
+		code int
+	}{
+		{req{method: "GET", path: "/admin/orgs", as: "ann"}, 403},
+		{req{method: "POST", path: "/admin/orgs", as: "ann", body: `{"name":"Mine","slug":"mine","owner_id":"` + ann + `"}`}, 403},
+		{req{method: "POST", path: "/admin/orgs/" + id + "/members", as: "ann", body: `{"user_id":"` + bob + `"}`}, 403},
+		{req{method: "POST", path: "/admin/orgs", as: "admin", body: `{"name":"Again","slug":"shop","owner_id":"` + bob + `"}`}, 409},
+		{req{method: "POST", path: "/admin/orgs", as: "admin", body: `{"name":"Nobody's","slug":"nobody","owner_id":"` + id + `"}`}, 404},
+		{req{method: "POST", path: "/admin/orgs/" + id + "/members", as: "admin", body: `{"user_id":"` + bob + `","role":"admin"}`}, 201},
+		{req{method: "POST", path: "/admin/orgs/" + id + "/members", as: "admin", body: `{"user_id":"` + bob + `"}`}, 409},
+		{req{method: "DELETE", path: "/admin/orgs/" + id + "/members/" + ann, as: "admin"}, 409},
+		{req{method: "DELETE", path: "/admin/orgs/" + id + "/members/" + bob, as: "admin"}, 204},
+	} {
+		if w := h.do(c.r); w.Code != c.code {
+			t.Errorf("%s %s as %s: %d %s, want %d", c.r.method, c.r.path, c.r.as, w.Code, w.Body, c.code)
+		}
+	}
+	w = h.do(req{method: "GET", path: "/admin/orgs", as: "admin"})
+	if list := field(decode(t, w), "orgs").([]any); len(list) != 1 {
+		t.Fatalf("every organization: %s", w.Body)
+	}
+	events, _, err := h.app.Services.Accounts.AuditEvents(context.Background(), auth.AuditFilter{Event: orgs.EventMemberRemoved, Limit: 10})
+	if err != nil || len(events) != 1 || events[0].ActorID != h.users["admin"].ID {
+		t.Fatalf("the removal's audit: %+v %v", events, err)
+	}
+}

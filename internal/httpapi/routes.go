@@ -163,6 +163,11 @@ func newRoutes(d Deps) *router {
 	r.page("GET /organizations/{id}/invitations", site.OrgInvitationsPage)
 	r.page("POST /organizations/{id}/invitations", site.InviteForm)
 	r.page("POST /organizations/{id}/invitations/{invitation_id}/revoke", site.RevokeInvitationForm)
+	// Gatehouse's administrators: the command line's org commands.
+	r.api("GET /admin/orgs", sameOrigin, admin(handleAdminListOrgs(d)))
+	r.api("POST /admin/orgs", sameOrigin, admin(handleAdminCreateOrg(d)))
+	r.api("POST /admin/orgs/{id}/members", sameOrigin, admin(handleAdminAddMember(d)))
+	r.api("DELETE /admin/orgs/{id}/members/{user_id}", sameOrigin, admin(handleAdminRemoveMember(d)))
 
 	// Discovery and operations.
 	r.api("GET /.well-known/jwks.json", anyOrigin, handleJWKS(d))

@@ -118,7 +118,8 @@ func (s *Service) Create(ctx context.Context, userID string, in CreateInput) (My
 	return s.create(ctx, userID, in)
 }
 
-// AdminCreate makes an organization owned by ownerID (the command line).
+// AdminCreate makes an organization owned by ownerID (the command line and
+// Gatehouse's administrators), whatever --org-creation says.
 func (s *Service) AdminCreate(ctx context.Context, ownerID string, in CreateInput) (MyOrg, error) {
 	if _, err := s.d.Users.User(ctx, ownerID); err != nil {
 		return MyOrg{}, err
@@ -151,7 +152,8 @@ func (s *Service) List(ctx context.Context, userID string) ([]MyOrg, error) {
 	return s.d.Store.OrgsOf(ctx, userID)
 }
 
-// All returns every organization (the command line).
+// All returns every organization (the command line and Gatehouse's
+// administrators).
 func (s *Service) All(ctx context.Context) ([]Org, error) { return s.d.Store.AllOrgs(ctx) }
 
 // membership is userID's membership of orgID; the organization is not
@@ -472,13 +474,14 @@ func (s *Service) RemoveMember(ctx context.Context, actorID, orgID, userID strin
 	return nil
 }
 
-// AdminRemoveMember removes userID from an organization (the command
-// line): the last owner stays.
+// AdminRemoveMember removes userID from an organization (the command line
+// and Gatehouse's administrators): the last owner stays.
 func (s *Service) AdminRemoveMember(ctx context.Context, orgID, userID string) error {
 	return s.RemoveMember(ctx, cli, orgID, userID)
 }
 
-// AddMember makes userID a member with role (the command line).
+// AddMember makes userID a member with role (the command line and
+// Gatehouse's administrators, who act as an owner of every organization).
 func (s *Service) AddMember(ctx context.Context, orgID, userID, role string) (Membership, error) {
 	if _, err := s.d.Users.User(ctx, userID); err != nil {
 		return Membership{}, err
@@ -497,7 +500,7 @@ func (s *Service) AddMember(ctx context.Context, orgID, userID, role string) (Me
 	if err != nil {
 		return Membership{}, err
 	}
-	s.d.Audit(ctx, EventMemberAdded, userID, fmt.Sprintf("organization %s as %s by %s", orgID, role, cli))
+	s.d.Audit(ctx, EventMemberAdded, userID, fmt.Sprintf("organization %s as %s", orgID, role))
 	return m, nil
 }
 
