@@ -47,6 +47,23 @@ type Claims struct {
 	// granted it. Gatehouse's own tokens carry neither.
 	ClientID string `json:"client_id,omitempty"`
 	Scope    string `json:"scope,omitempty"`
+	// OrgID, OrgRole and Permissions are set when the session acts in an
+	// organization (Gatehouse v3): the organization, the user's role there
+	// ("owner", "admin", "member" or a custom role) and the permission
+	// strings that role holds ("books:write"), as they were when the token
+	// was issued. OrgGrant names those claims: when the membership is
+	// removed or its role changes, Gatehouse revokes it as it revokes an
+	// ended session, and guard refuses the token (token_revoked) so that
+	// the client refreshes and gets the claims of the membership as it is.
+	OrgID       string   `json:"org_id,omitempty"`
+	OrgRole     string   `json:"org_role,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
+	OrgGrant    string   `json:"org_grant,omitempty"`
+}
+
+// HasPermission reports whether the token's organization role holds p.
+func (c *Claims) HasPermission(p string) bool {
+	return c != nil && c.OrgID != "" && p != "" && slices.Contains(c.Permissions, p)
 }
 
 // HasScope reports whether the token was granted scope s.
@@ -66,8 +83,10 @@ type KeySource interface {
 	VerificationKey(kid string) (Key, bool)
 }
 
-// RevocationSource reports whether a session has been ended. It is consulted
-// on every request, so it must answer from memory.
+// RevocationSource reports whether a session has been ended (or, for an
+// id that is a token's org_grant, whether those organization claims were
+// revoked: both come through the same feed). It is consulted on every
+// request, so it must answer from memory.
 type RevocationSource interface {
 	Revoked(sessionID string) bool
 }
@@ -188,6 +207,9 @@ var (
 	errInvalidToken = &Error{CodeInvalidToken, "The access token is not valid."}
 	errExpiredToken = &Error{CodeTokenExpired, "The access token has expired."}
 	errRevokedToken = &Error{CodeTokenRevoked, "The session of this access token has ended."}
+	// errRevokedOrgClaims: the membership the token's organization claims
+	// describe was removed or changed; a refresh gets the current claims.
+	errRevokedOrgClaims = &Error{CodeTokenRevoked, "The organization role of this access token has changed; refresh it."}
 )
 
 // Verify checks a token's signature, algorithm, type, issuer, audience and
@@ -241,8 +263,14 @@ func (g *Guard) verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 func (g *Guard) checkRevoked(c *Claims) (*Claims, error) {
-	if g.cfg.Revocations != nil && g.cfg.Revocations.Revoked(c.SessionID) {
+	if g.cfg.Revocations == nil {
+		return c, nil
+	}
+	if g.cfg.Revocations.Revoked(c.SessionID) {
 		return nil, errRevokedToken
+	}
+	if c.OrgGrant != "" && g.cfg.Revocations.Revoked(c.OrgGrant) {
+		return nil, errRevokedOrgClaims
 	}
 	return c, nil
 }

@@ -413,3 +413,62 @@ func BenchmarkVerifyEdDSAUncached(b *testing.B) {
 		}
 	}
 }
+
+func TestOrgOptionsRefuseTokensWithoutTheOrganizationClaims(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		claims guard.Claims
+		opt    guard.Option
+		ok     bool
+	}{
+		{"role held", guard.Claims{OrgID: "o", OrgRole: "admin"}, guard.RequireOrgRole("owner", "admin"), true},
+		{"role not held", guard.Claims{OrgID: "o", OrgRole: "member"}, guard.RequireOrgRole("owner", "admin"), false},
+		{"role without an organization", guard.Claims{OrgRole: "admin"}, guard.RequireOrgRole("admin"), false},
+		{"no organization", guard.Claims{}, guard.RequireOrgRole("member"), false},
+		{"permission held", guard.Claims{OrgID: "o", Permissions: []string{"books:read", "books:write"}}, guard.RequirePermission("books:write"), true},
+		{"permission not held", guard.Claims{OrgID: "o", Permissions: []string{"books:read"}}, guard.RequirePermission("books:write"), false},
+		{"permission without an organization", guard.Claims{Permissions: []string{"books:write"}}, guard.RequirePermission("books:write"), false},
+		{"every permission needed", guard.Claims{OrgID: "o", Permissions: []string{"a:b"}}, guard.RequirePermission("a:b", "c:d"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			c.claims.RegisteredClaims = f.claims().RegisteredClaims
+			c.claims.SessionID = "s1"
+			tok := sign(t, jwt.SigningMethodEdDSA, f.priv, &c.claims, map[string]any{"kid": "ed"})
+			var seen string
+			h := f.guard.Require(c.opt)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = guard.OrgID(r.Context()) }))
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if ok := w.Code == 200; ok != c.ok || (ok && seen != c.claims.OrgID) {
+				t.Fatalf("%d %s (org %q)", w.Code, w.Body, seen)
+			}
+			if !c.ok && w.Code != 403 {
+				t.Fatalf("refused with %d, want 403", w.Code)
+			}
+		})
+	}
+}
+
+func TestRevokedOrgGrantRefusesTheTokenOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	claims := f.claims()
+	claims.OrgID, claims.OrgRole, claims.OrgGrant = "o", "admin", "grant-1"
+	tok := sign(t, jwt.SigningMethodEdDSA, f.priv, claims, map[string]any{"kid": "ed"})
+	if _, err := f.guard.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	f.revoked["grant-1"] = true
+	if _, err := f.guard.Verify(tok); err == nil || err.(*guard.Error).Code != guard.CodeTokenRevoked {
+		t.Fatalf("a token of a revoked grant: %v", err)
+	}
+	other := f.claims()
+	other.ID = "another"
+	if _, err := f.guard.Verify(sign(t, jwt.SigningMethodEdDSA, f.priv, other, map[string]any{"kid": "ed"})); err != nil {
+		t.Fatalf("the session's token without the grant: %v", err)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/redact"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
@@ -60,6 +61,7 @@ type config struct {
 	VerifyTTL          time.Duration
 	ResetTTL           time.Duration
 	WebAuthnRPID       string
+	OrgCreation        string
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -168,6 +170,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.ResetTTL, "reset-ttl", def.ResetTTL, "lifetime of password reset links")
 	fs.StringVar(&c.WebAuthnRPID, "webauthn-rp-id", def.WebAuthnRPID,
 		"passkeys' relying party ID: the public URL's host or a parent domain of it (default: the public URL's host); origins are the public URL's")
+	fs.StringVar(&c.OrgCreation, "org-creation", orgs.CreationUsers, "who may create organizations: users (any user with a verified address) or admins")
 	return fs
 }
 
@@ -296,6 +299,9 @@ func (c *config) validate(readsSecret bool) error {
 		if _, err := auth.PasskeyConfigFor(c.publicURL(), c.WebAuthnRPID); err != nil {
 			return badFlag("webauthn-rp-id", "%q is neither the public URL's host nor a parent domain of it", c.WebAuthnRPID)
 		}
+	}
+	if c.OrgCreation != orgs.CreationUsers && c.OrgCreation != orgs.CreationAdmins {
+		return badFlag("org-creation", "%q is neither users nor admins", c.OrgCreation)
 	}
 	if !slices.Contains(token.Algorithms, c.SigningAlg) {
 		return badFlag("signing-alg", "%q is not one of %s", c.SigningAlg, strings.Join(token.Algorithms, ", "))

@@ -68,6 +68,10 @@ func TestEveryCommandsHelpListsExactlyItsFlags(t *testing.T) {
 		{"client enable", []string{"ID"}, base},
 		{"mail test", []string{"a@example.com"}, []string{"log-format", "smtp-url", "mail-from", "public-url", "issuer"}},
 		{"import flask", []string{"seed.db"}, base},
+		{"org add", []string{"--name", "Shop"}, append([]string{"name", "slug", "owner"}, base...)},
+		{"org list", nil, base},
+		{"org member add", []string{"ORG", "USER"}, append([]string{"role"}, base...)},
+		{"org member remove", []string{"ORG", "USER"}, append([]string{"access-ttl"}, base...)},
 		{"version", nil, nil},
 		{"help", nil, nil},
 	} {

@@ -34,6 +34,10 @@ var commands = []struct{ name, synopsis, does string }{
 	{"client rotate-secret", "ID [flags]", "give a confidential client a new secret (printed once); a service client's tokens end"},
 	{"client disable", "ID [flags]", "stop a service client: its tokens end, it gets none until enabled"},
 	{"client enable", "ID [flags]", "let a disabled service client get tokens again"},
+	{"org add", "--name N --slug S --owner USER_ID [flags]", "create an organization owned by a user"},
+	{"org list", "[flags]", "list organizations"},
+	{"org member add", "ORG_ID USER_ID [--role R] [flags]", "make a user a member of an organization (role: owner, admin, member or a custom role)"},
+	{"org member remove", "ORG_ID USER_ID [flags]", "remove a member; its organization claims are revoked (the last owner stays)"},
 	{"mail test", "ADDRESS [flags]", "send a test mail at once with the mail settings (--smtp-url, --mail-from), or to the log"},
 	{"import flask", "PATH [flags]", "import the users of a Flask tutorial app's SQLite database, keeping their hashes"},
 	{"version", "", "print the module version, VCS revision and Go version of this build"},
@@ -87,6 +91,8 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return importCommand(ctx, args, getenv, stdout, stderr)
 	case "client":
 		return clientCommand(ctx, args, getenv, stdout, stderr)
+	case "org":
+		return orgCommand(ctx, args, getenv, stdout, stderr)
 	case "mail":
 		return mailCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":
@@ -151,12 +157,12 @@ func wantsHelp(args []string) bool {
 
 func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
-// commandWords is the command named at the start of args: up to two words
+// commandWords is the command named at the start of args: up to three words
 // before the first flag, as many as name a command or a group of them.
 func commandWords(args []string) []string {
 	var words []string
 	for _, a := range args {
-		if strings.HasPrefix(a, "-") || len(words) == 2 || !isCommand(strings.Join(append(words, a), " ")) {
+		if strings.HasPrefix(a, "-") || len(words) == 3 || !isCommand(strings.Join(append(words, a), " ")) {
 			break
 		}
 		words = append(words, a)

@@ -100,6 +100,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ReauthMaxAge: c.ReauthMaxAge,
 		PublicURL:    c.publicURL(), RequireVerifiedEmail: c.RequireVerified, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
 		WebAuthnRPID: c.WebAuthnRPID,
+		OrgCreation:  c.OrgCreation,
 	}, st)
 	if err != nil {
 		return sealedKeyError(err, keyFile)

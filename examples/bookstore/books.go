@@ -18,11 +18,13 @@ import (
 	"github.com/google/uuid"
 )
 
-// book is one user's book. Its owner is a Gatehouse user id: the sub of the
-// token that created it.
+// book is one user's book, or one organization's. Its owner is a Gatehouse
+// user id: the sub of the token that created it; its organization the
+// org_id of that token, when it acted in one.
 type book struct {
 	ID        string    `json:"id"`
 	OwnerID   string    `json:"-"`
+	OrgID     string    `json:"-"`
 	Title     string    `json:"title"`
 	Author    string    `json:"author"`
 	Publisher string    `json:"publisher"`
@@ -158,6 +160,27 @@ func caller(r *http.Request) *guard.Claims {
 	return c
 }
 
+// scopeOf is whose books the caller reaches: its own, and those of the
+// organization its token acts in (guard.OrgID).
+func scopeOf(r *http.Request) scope {
+	return scope{ownerID: caller(r).Subject, orgID: guard.OrgID(r.Context())}
+}
+
+// writePermission is what changing an organization's books needs.
+const writePermission = "books:write"
+
+// mayWrite refuses a change of an organization's book by a token whose
+// role there lacks books:write (it sees the book: forbidden, not 404).
+func mayWrite(r *http.Request, b book) error {
+	if b.OrgID == "" {
+		return nil
+	}
+	if err := guard.CheckPermission(caller(r), writePermission); err != nil {
+		return &apiError{http.StatusForbidden, "forbidden", "Changing this organization's books needs the books:write permission."}
+	}
+	return nil
+}
+
 func (h books) stamp() time.Time { return h.now().UTC().Truncate(time.Millisecond) }
 
 // create handles POST /books: 201 {"book"}.
@@ -168,8 +191,11 @@ func (h books) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.stamp()
-	b := book{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: caller(r).Subject, CreatedAt: now, UpdatedAt: now}
-	err := in.apply(&b)
+	b := book{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: caller(r).Subject, OrgID: guard.OrgID(r.Context()), CreatedAt: now, UpdatedAt: now}
+	err := mayWrite(r, b)
+	if err == nil {
+		err = in.apply(&b)
+	}
 	if err == nil {
 		err = h.store.create(r.Context(), b)
 	}
@@ -181,12 +207,16 @@ func (h books) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"book": b})
 }
 
-// list handles GET /books?limit=&cursor=&all=: a page of the caller's books,
-// oldest first, or with all=true (administrators only) everyone's, and the
-// next page's cursor (null on the last).
+// list handles GET /books?limit=&cursor=&all=: a page of the caller's books
+// (those of its organization when its token acts in one), oldest first, or
+// with all=true (administrators only) everyone's, and the next page's
+// cursor (null on the last).
 func (h books) list(w http.ResponseWriter, r *http.Request) {
 	q, c := r.URL.Query(), caller(r)
-	f := filter{ownerID: c.Subject, limit: defaultLimit}
+	f := filter{scope: scopeOf(r), limit: defaultLimit}
+	if f.orgID != "" {
+		f.ownerID = ""
+	}
 	var err error
 	switch q.Get("all") {
 	case "", "false":
@@ -194,7 +224,7 @@ func (h books) list(w http.ResponseWriter, r *http.Request) {
 		if c.Role != adminRole {
 			err = &apiError{http.StatusForbidden, "forbidden", "Only administrators may list every book."}
 		}
-		f.ownerID = ""
+		f.scope = scope{}
 	default:
 		err = invalid("The all parameter must be true or false.")
 	}
@@ -230,9 +260,10 @@ func (h books) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"books": list, "next_cursor": next})
 }
 
-// get handles GET /books/{id}; another user's book is 404, never 403.
+// get handles GET /books/{id}; another user's or organization's book is
+// 404, never 403.
 func (h books) get(w http.ResponseWriter, r *http.Request) {
-	b, err := h.store.get(r.Context(), r.PathValue("id"), caller(r).Subject)
+	b, err := h.store.get(r.Context(), r.PathValue("id"), scopeOf(r))
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -247,13 +278,16 @@ func (h books) update(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	b, err := h.store.get(r.Context(), r.PathValue("id"), caller(r).Subject)
+	b, err := h.store.get(r.Context(), r.PathValue("id"), scopeOf(r))
+	if err == nil {
+		err = mayWrite(r, b)
+	}
 	if err == nil {
 		err = in.apply(&b)
 	}
 	if err == nil {
 		b.UpdatedAt = h.stamp()
-		err = h.store.update(r.Context(), b)
+		err = h.store.update(r.Context(), b, scopeOf(r))
 	}
 	if err != nil {
 		writeError(w, r, h.log, err)
@@ -262,9 +296,17 @@ func (h books) update(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"book": b})
 }
 
-// remove handles DELETE /books/{id}: 204, or 404 for another user's book.
+// remove handles DELETE /books/{id}: 204, or 404 for another user's or
+// organization's book.
 func (h books) remove(w http.ResponseWriter, r *http.Request) {
-	if err := h.store.remove(r.Context(), r.PathValue("id"), caller(r).Subject); err != nil {
+	b, err := h.store.get(r.Context(), r.PathValue("id"), scopeOf(r))
+	if err == nil {
+		err = mayWrite(r, b)
+	}
+	if err == nil {
+		err = h.store.remove(r.Context(), b.ID, scopeOf(r))
+	}
+	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app/apptest"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mfa"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
@@ -253,5 +254,85 @@ func TestBookstoreServesTheBooksAPI(t *testing.T) {
 	}
 	if code, m := call(t, "GET", bookstore+"/books", admin, ""); code != 200 || len(m["books"].([]any)) != 0 {
 		t.Fatalf("admin's own list: %d %v", code, m)
+	}
+}
+
+// TestOrganizationBooksAreSharedByItsMembersOnly: a book created by a token
+// acting in an organization is that organization's: its members read it,
+// books:write changes it, and anyone else, another organization's owner or
+// its creator without the organization, finds it not found. (Deleting needs
+// a second factor here: the same rules apply once it is given.)
+func TestOrganizationBooksAreSharedByItsMembersOnly(t *testing.T) {
+	t.Parallel()
+	issuer, a := apptest.Start(t, "127.0.0.1")
+	bookstore := startBookstore(t, issuer)
+	ctx := context.Background()
+	ids := map[string]string{}
+	for _, name := range []string{"ann", "bob", "cy"} {
+		u, err := a.Services.Accounts.CreateUser(ctx, auth.RegisterInput{Email: name + "@example.com", Password: "books all the way down"}, auth.RoleUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = u.ID
+	}
+	shop, err := a.Orgs.AdminCreate(ctx, ids["ann"], orgs.CreateInput{Name: "Shop", Slug: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Orgs.AddMember(ctx, shop.ID, ids["bob"], orgs.Member); err != nil {
+		t.Fatal(err)
+	}
+	other, err := a.Orgs.AdminCreate(ctx, ids["cy"], orgs.CreateInput{Name: "Other", Slug: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(name, orgID string) string {
+		tok, err := a.Services.Sessions.Login(ctx, auth.LoginInput{Identifier: name + "@example.com", Password: "books all the way down", OrgID: orgID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
+	}
+	annShop, bobShop, cyOther, annAlone := token("ann", shop.ID), token("bob", shop.ID), token("cy", other.ID), token("ann", "")
+
+	code, m := call(t, "POST", bookstore+"/books", annShop, `{"title":"Catalogue","price":1}`)
+	if code != 201 {
+		t.Fatalf("create in the organization: %d %v", code, m)
+	}
+	shared := bookstore + "/books/" + m["book"].(map[string]any)["id"].(string)
+	if code, m := call(t, "POST", bookstore+"/books", annAlone, `{"title":"Diary"}`); code != 201 {
+		t.Fatalf("a personal book: %d %v", code, m)
+	}
+	for _, c := range []struct {
+		name, method, token, body string
+		status                    int
+	}{
+		{"a member reads it", "GET", bobShop, "", 200},
+		{"a member without books:write edits it", "PATCH", bobShop, `{"price":2}`, 403},
+		{"the owner edits it", "PATCH", annShop, `{"price":3}`, 200},
+		{"another organization reads it", "GET", cyOther, "", 404},
+		{"another organization edits it", "PATCH", cyOther, `{"price":4}`, 404},
+		{"its creator outside the organization", "GET", annAlone, "", 404},
+	} {
+		if code, m := call(t, c.method, shared, c.token, c.body); code != c.status {
+			t.Errorf("%s: %d %v, want %d", c.name, code, m, c.status)
+		}
+	}
+	list := func(tok string) []string {
+		_, m := call(t, "GET", bookstore+"/books", tok, "")
+		var titles []string
+		for _, b := range m["books"].([]any) {
+			titles = append(titles, b.(map[string]any)["title"].(string))
+		}
+		return titles
+	}
+	if got := list(bobShop); strings.Join(got, ",") != "Catalogue" {
+		t.Errorf("the organization's list: %v", got)
+	}
+	if got := list(cyOther); len(got) != 0 {
+		t.Errorf("another organization's list: %v", got)
+	}
+	if got := list(annAlone); strings.Join(got, ",") != "Diary" {
+		t.Errorf("ann's personal list: %v", got)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 	"github.com/gatehouse-auth/gatehouse/internal/outbound"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
@@ -80,6 +81,9 @@ type Config struct {
 	// JWKSClient fetches service clients' JWK Set URIs; nil: internal/
 	// outbound's SSRF-safe client (tests pass one that reaches loopback).
 	JWKSClient *http.Client
+	// OrgCreation says who may create organizations (--org-creation):
+	// "users" (the default: any user whose address is verified) or "admins".
+	OrgCreation string
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -173,6 +177,7 @@ type App struct {
 	Keys        *token.KeyRing
 	Revocations *auth.Revocations
 	Mail        *mail.Worker // delivers the outbox; Wake it after an enqueue
+	Orgs        *orgs.Service
 }
 
 // New builds the server on st, whose migrations must have run.
@@ -243,7 +248,9 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
 		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
 		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan),
-		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake})
+		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake, Orgs: orgs.NewSessions(st)})
+	orgService := orgs.New(orgs.Deps{Store: st, Users: st, Feed: services.Feed, Audit: services.Accounts.Audit,
+		Mailer: mailTemplates, MailQueued: worker.Wake, PublicURL: c.PublicURL, Creation: c.OrgCreation, Now: c.Now, Log: c.Log})
 	if err := services.Feed.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
@@ -261,16 +268,16 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
 		ClientLimit: c.Limits.Client, Now: c.Now},
 		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, APIKeys: services.APIKeys, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log,
-			HTTP: c.JWKSClient, CountGrant: m.ClientGrant})
+			HTTP: c.JWKSClient, CountGrant: m.ClientGrant, Orgs: orgs.NewSessions(st)})
 	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
 		Now: c.Now, Removed: provider.ForgetClient, HTTP: c.JWKSClient})
 	handler := httpapi.NewServer(httpapi.Deps{
 		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
-		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
+		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins, Orgs: orgService,
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Clients: clients, Guard: g, Keys: keys, Revocations: revocations,
-		Mail: worker}, nil
+		Mail: worker, Orgs: orgService}, nil
 }
 
 // passkeyConfig is the passkeys' relying party: the public URL's host (or

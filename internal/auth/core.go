@@ -129,6 +129,9 @@ type Deps struct {
 	// the mail worker); optional.
 	Mailer     Mailer
 	MailQueued func()
+	// Orgs is the organization each session acts in (internal/orgs); nil:
+	// tokens carry no organization and asking for one is not_found.
+	Orgs OrgSessions
 }
 
 // Tokens is a login's or refresh's answer.
@@ -143,6 +146,9 @@ type Tokens struct {
 	// Scope is what a client session's access token carries: the session's
 	// granted scope, or the narrower one a refresh asked for.
 	Scope string
+	// OrgID and OrgRole are the organization the access token acts in and
+	// the user's role there; empty for none.
+	OrgID, OrgRole string
 }
 
 // Client describes who is calling, for the sessions list.

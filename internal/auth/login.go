@@ -15,6 +15,11 @@ type LoginInput struct {
 	Identifier string // email or username
 	Password   string
 	Client     Client
+	// OrgID, when not empty, is the organization the session acts in
+	// (API.md "Organizations and roles"): the user must be a member
+	// (not_found otherwise, and no session starts). A login that needs a
+	// second step starts in none: the client chooses at refresh.
+	OrgID string
 }
 
 // Login checks credentials through the guarded path and starts a session;
@@ -54,6 +59,11 @@ func (s *Sessions) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	if err := s.checks.guarded(ctx, check); err != nil {
 		return nil, err
 	}
+	if in.OrgID != "" && !user.MFA.Enabled() {
+		if err := s.checkMember(ctx, in.OrgID, user.ID); err != nil {
+			return nil, err
+		}
+	}
 	if user.MFA.Enabled() { // no session yet: the second step (factors.go) starts it
 		if rehash { // the plain password is at hand only now; the challenge holds the new hash
 			if upgraded, ok := s.checks.upgradeHash(ctx, user.ID, hash, in.Password); ok {
@@ -62,7 +72,7 @@ func (s *Sessions) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 		}
 		return nil, s.beginMFA(ctx, user, hash, in.Client)
 	}
-	tokens, err := s.startSession(ctx, user, hash, in.Client, []string{AMRPassword})
+	tokens, err := s.startSession(ctx, user, hash, in.Client, []string{AMRPassword}, in.OrgID)
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, user.ID, "account changed during the login")
 		return nil, errInvalidCredentials
@@ -156,7 +166,7 @@ func (s *Sessions) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, 
 		s.audit(ctx, EventLoginFailed, u.ID, "password changed during the login")
 		return nil, errInvalidCode
 	}
-	tokens, err := s.startSession(ctx, u, hash, ch.Client, amr)
+	tokens, err := s.startSession(ctx, u, hash, ch.Client, amr, "")
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
 		return nil, errInvalidCode

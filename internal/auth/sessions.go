@@ -35,6 +35,7 @@ type issuer struct {
 	*core
 	store  issuerStore
 	signer Signer
+	orgs   OrgSessions // nil: no organizations
 }
 
 // startSession creates the session of a login that verified hash for u:
@@ -44,7 +45,11 @@ type issuer struct {
 // transaction that creates it, that u's hash, role and disabled state are
 // still what the login saw (else ErrCredentialsChanged), and ends u's least
 // recently used live sessions beyond the cap.
-func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
+//
+// orgID, when not empty, is the organization the session acts in from the
+// start (the caller checked the membership; a membership gone meanwhile
+// leaves the session in none).
+func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Client, amr []string, orgID string) (*Tokens, error) {
 	if err := s.checkVerified(ctx, u); err != nil {
 		return nil, err
 	}
@@ -64,7 +69,12 @@ func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Clie
 		s.audit(ctx, EventSessionEnded, u.ID, fmt.Sprintf("%d least recently used sessions ended: at most %d live sessions",
 			len(ended), s.cfg.MaxSessionsPerUser))
 	}
-	return s.tokens(u, sess, raw, rt, now)
+	if orgID != "" {
+		if err := s.enterOrg(ctx, sess, orgID); err != nil && ErrorCode(err) != CodeNotFound {
+			return nil, err
+		}
+	}
+	return s.tokens(ctx, u, sess, raw, rt, now)
 }
 
 // Refresh rotates a refresh token. A spent token replayed within the grace
@@ -84,7 +94,14 @@ func (s *Sessions) Refresh(ctx context.Context, raw string) (*Tokens, error) {
 // Tokens.Scope): a value the session was not granted is invalid_scope, and
 // the token is not spent. The session keeps its granted scope, which a
 // later refresh without scope gets again.
-func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) (_ *Tokens, err error) {
+func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) (*Tokens, error) {
+	return s.refresh(ctx, raw, clientID, scope, "")
+}
+
+// refresh is RefreshFor; orgID, when not empty, is the organization the
+// session acts in from this rotation on (entered once the rotation
+// committed, before the access token is signed).
+func (s *Sessions) refresh(ctx context.Context, raw, clientID, scope, orgID string) (_ *Tokens, err error) {
 	defer func() {
 		if err != nil {
 			s.count("refresh_failed")
@@ -120,7 +137,12 @@ func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) 
 		s.audit(ctx, EventRefreshReuse, st.User.ID, "session "+st.Session.ID+" revoked")
 		return nil, errInvalidGrant
 	}
-	return s.scopedTokens(st.User, st.Session, p.Decision.Scope, p.Issue, p.Refresh, p.IssuedAt)
+	if orgID != "" {
+		if err := s.enterOrg(ctx, st.Session, orgID); err != nil && ErrorCode(err) != CodeNotFound {
+			return nil, err
+		}
+	}
+	return s.scopedTokens(ctx, st.User, st.Session, p.Decision.Scope, p.Issue, p.Refresh, p.IssuedAt)
 }
 
 // refreshPlan is what a refresh decided inside the rotation's transaction:
@@ -288,13 +310,17 @@ func (s *Sessions) EndOtherSessions(ctx context.Context, userID, currentSessionI
 	return nil
 }
 
-func (s *issuer) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
-	return s.scopedTokens(u, sess, sess.Scope, rawRefresh, rt, now)
+func (s *issuer) tokens(ctx context.Context, u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+	return s.scopedTokens(ctx, u, sess, sess.Scope, rawRefresh, rt, now)
 }
 
 // scopedTokens is tokens whose access token, for a client session, carries
 // scope (the session's granted scope or, after a narrowed refresh, less).
-func (s *issuer) scopedTokens(u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+//
+// A first-party session acting in an organization (OrgSessions) gets its
+// membership's claims as they are now, read after the session's rotation
+// committed: never wider than the membership at this moment.
+func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	exp := now.Add(s.cfg.AccessTTL)
 	claims := &guard.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -307,12 +333,15 @@ func (s *issuer) scopedTokens(u User, sess Session, scope, rawRefresh string, rt
 	if sess.ClientID != "" {
 		clientClaims(claims, sess.ClientID, scope)
 	}
+	if err := s.orgClaims(ctx, claims, sess); err != nil {
+		return nil, err
+	}
 	access, err := s.signer.Sign(claims)
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
 	}
 	out := &Tokens{
-		AccessToken: access, ExpiresIn: s.cfg.AccessTTL,
+		AccessToken: access, ExpiresIn: s.cfg.AccessTTL, OrgID: claims.OrgID, OrgRole: claims.OrgRole,
 		RefreshToken: rawRefresh, RefreshExpiresIn: rt.ExpiresAt.Sub(now),
 		SessionID: sess.ID, User: u, Session: sess, Scope: scope,
 	}
@@ -458,7 +487,7 @@ func (s *Sessions) ChangePassword(ctx context.Context, in ChangePasswordInput) (
 	}
 	s.ended(ctx, now, ended...)
 	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d other sessions ended", len(ended)))
-	return s.tokens(u, sess, raw, rt, now)
+	return s.tokens(ctx, u, sess, raw, rt, now)
 }
 
 // Reauthenticate checks one secret through the guarded path (the same
@@ -504,5 +533,5 @@ func (s *Sessions) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens,
 		return nil, fmt.Errorf("reauthenticate: %w", err)
 	}
 	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+method)
-	return s.tokens(u, sess, raw, rt, now)
+	return s.tokens(ctx, u, sess, raw, rt, now)
 }

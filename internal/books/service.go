@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -13,8 +14,9 @@ import (
 )
 
 // Service holds every rule about books: what a valid book is, that each
-// belongs to its creator (another user's book is not found, never
-// forbidden), partial updates, and paged listing. Gatehouse's JSON handlers
+// belongs to its creator or its organization (another user's or another
+// organization's book is not found, never forbidden), partial updates, and
+// paged listing. Gatehouse's JSON handlers
 // (internal/httpapi) and web pages (internal/web) are adapters over its methods.
 type Service struct {
 	store Store
@@ -29,10 +31,39 @@ func NewService(st Store, now func() time.Time) *Service {
 	return &Service{store: st, now: now}
 }
 
-// Caller is who asks: a user id and whether that user is an administrator.
+// Caller is who asks: a user id, whether that user is an administrator,
+// and the organization its token acts in with the permissions it holds there.
 type Caller struct {
-	ID    string
-	Admin bool
+	ID          string
+	Admin       bool
+	OrgID       string
+	Permissions []string
+}
+
+// PermWrite is the permission that creates, edits and deletes an
+// organization's books (owners and admins hold it by default).
+const PermWrite = "books:write"
+
+// CallerFrom is the caller guard verified: its token's claims.
+func CallerFrom(c *guard.Claims) Caller {
+	if c == nil {
+		return Caller{}
+	}
+	return Caller{ID: c.Subject, Admin: c.Role == "admin", OrgID: c.OrgID, Permissions: c.Permissions}
+}
+
+// scope is whose books c reaches: its own personal books and its active
+// organization's.
+func (c Caller) scope() Scope { return Scope{OwnerID: c.ID, OrgID: c.OrgID} }
+
+// mayWrite refuses a change of an organization's book (b) by a caller
+// whose role does not hold books:write (a member: it sees the book, so
+// forbidden, not not_found).
+func (c Caller) mayWrite(b Book) error {
+	if b.OrgID == "" || slices.Contains(c.Permissions, PermWrite) {
+		return nil
+	}
+	return &guard.Error{Code: guard.CodeForbidden, Message: "Changing this organization's books needs the books:write permission."}
 }
 
 // Input is a create or patch body (JSON, or the web UI's form). "name" and
@@ -91,10 +122,14 @@ var ErrPrice = invalid("The price must be a whole number of at least 0.")
 
 func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
-// Create makes a book owned by ownerID from in.
-func (s *Service) Create(ctx context.Context, ownerID string, in Input) (Book, error) {
+// Create makes a book of c from in: c's own, or when c acts in an
+// organization that organization's (books:write needed).
+func (s *Service) Create(ctx context.Context, c Caller, in Input) (Book, error) {
 	now := s.stamp()
-	b := Book{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: ownerID, CreatedAt: now, UpdatedAt: now}
+	b := Book{ID: uuid.Must(uuid.NewV7()).String(), OwnerID: c.ID, OrgID: c.OrgID, CreatedAt: now, UpdatedAt: now}
+	if err := c.mayWrite(b); err != nil {
+		return Book{}, err
+	}
 	if err := in.apply(&b); err != nil {
 		return Book{}, err
 	}
@@ -104,30 +139,43 @@ func (s *Service) Create(ctx context.Context, ownerID string, in Input) (Book, e
 	return b, nil
 }
 
-// Get returns ownerID's book id; another user's is not_found.
-func (s *Service) Get(ctx context.Context, ownerID, id string) (Book, error) {
-	return s.store.Book(ctx, id, ownerID)
+// Get returns the book id: c's own, or its organization's; anyone else's
+// is not_found.
+func (s *Service) Get(ctx context.Context, c Caller, id string) (Book, error) {
+	return s.store.Book(ctx, id, c.scope())
 }
 
-// Update changes the fields present in in of ownerID's book id.
-func (s *Service) Update(ctx context.Context, ownerID, id string, in Input) (Book, error) {
-	b, err := s.store.Book(ctx, id, ownerID)
+// Update changes the fields present in in of the book id (an
+// organization's needs books:write).
+func (s *Service) Update(ctx context.Context, c Caller, id string, in Input) (Book, error) {
+	b, err := s.store.Book(ctx, id, c.scope())
 	if err != nil {
+		return Book{}, err
+	}
+	if err := c.mayWrite(b); err != nil {
 		return Book{}, err
 	}
 	if err := in.apply(&b); err != nil {
 		return Book{}, err
 	}
 	b.UpdatedAt = s.stamp()
-	if err := s.store.UpdateBook(ctx, b); err != nil {
+	if err := s.store.UpdateBook(ctx, b, c.scope()); err != nil {
 		return Book{}, err
 	}
 	return b, nil
 }
 
-// Delete removes ownerID's book id; another user's is not_found.
-func (s *Service) Delete(ctx context.Context, ownerID, id string) error {
-	return s.store.DeleteBook(ctx, id, ownerID)
+// Delete removes the book id (an organization's needs books:write);
+// anyone else's is not_found.
+func (s *Service) Delete(ctx context.Context, c Caller, id string) error {
+	b, err := s.store.Book(ctx, id, c.scope())
+	if err != nil {
+		return err
+	}
+	if err := c.mayWrite(b); err != nil {
+		return err
+	}
+	return s.store.DeleteBook(ctx, id, c.scope())
 }
 
 // Page limits, as for every list of the API.
@@ -143,16 +191,20 @@ type ListQuery struct {
 	Cursor string // from the previous page's next cursor; "" for the first page
 }
 
-// List returns a page of the caller's books (or, for an administrator asking
-// for All, everyone's), oldest first, and the cursor of the next page ("" on
-// the last).
+// List returns a page of the caller's personal books, or when it acts in
+// an organization that organization's (or, for an administrator asking
+// for All, everyone's), oldest first, and the cursor of the next page (""
+// on the last).
 func (s *Service) List(ctx context.Context, c Caller, q ListQuery) ([]Book, string, error) {
 	f := Filter{OwnerID: c.ID, Limit: q.Limit}
+	if c.OrgID != "" {
+		f = Filter{OrgID: c.OrgID, Limit: q.Limit}
+	}
 	if q.All {
 		if !c.Admin {
 			return nil, "", &guard.Error{Code: guard.CodeForbidden, Message: "Only administrators may list every book."}
 		}
-		f.OwnerID = ""
+		f.OwnerID, f.OrgID = "", ""
 	}
 	switch {
 	case f.Limit == 0:

@@ -44,6 +44,7 @@ type loginRequest struct {
 	Email      string `json:"email"`
 	Username   string `json:"username"`
 	Password   string `json:"password"`
+	OrgID      string `json:"org_id"` // the organization the session acts in
 }
 
 func (l loginRequest) identifier() string {
@@ -74,7 +75,7 @@ func handleLogin(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		tokens, err := d.Auth.Sessions.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r)})
+		tokens, err := d.Auth.Sessions.Login(r.Context(), auth.LoginInput{Identifier: in.identifier(), Password: in.Password, Client: client(d, r), OrgID: in.OrgID})
 		if err != nil {
 			writeLoginError(d, w, r, err) // mfa_required carries its mfa_token
 			return
@@ -85,6 +86,7 @@ func handleLogin(d Deps) http.Handler {
 
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
+	OrgID        string `json:"org_id"` // the organization the session acts in from now on
 }
 
 // handleRefresh serves POST /token/refresh with the token in the body or the
@@ -109,7 +111,7 @@ func handleRefresh(d Deps) http.Handler {
 			}
 			in.RefreshToken, fromCookie = c.Value, true
 		}
-		tokens, err := d.Auth.Sessions.Refresh(r.Context(), in.RefreshToken)
+		tokens, err := d.Auth.Sessions.RefreshInOrg(r.Context(), in.RefreshToken, in.OrgID)
 		if err != nil {
 			if fromCookie {
 				web.ClearSessionCookies(w)

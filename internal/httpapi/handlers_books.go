@@ -30,14 +30,10 @@ func bookView(b books.Book) bookJSON {
 		CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 
-// bookCaller is the caller as books.Service knows it, from guard's claims.
-func bookCaller(c *guard.Claims) books.Caller {
-	return books.Caller{ID: c.Subject, Admin: c.Role == auth.RoleAdmin}
-}
-
+// bookCallerOf is the caller as books.Service knows it, from guard's claims.
 func bookCallerOf(r *http.Request) books.Caller {
 	c, _ := guard.ClaimsFrom(r.Context())
-	return bookCaller(c)
+	return books.CallerFrom(c)
 }
 
 // handleCreateBook serves POST /books (and seed 002's POST /book): 201 {"book"}.
@@ -48,7 +44,7 @@ func handleCreateBook(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		b, err := d.Books.Create(r.Context(), bookCallerOf(r).ID, in)
+		b, err := d.Books.Create(r.Context(), bookCallerOf(r), in)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -100,7 +96,7 @@ func handleListBooks(d Deps) http.Handler {
 // handleGetBook serves GET /books/{id}; another user's book is 404, never 403.
 func handleGetBook(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := d.Books.Get(r.Context(), bookCallerOf(r).ID, r.PathValue("id"))
+		b, err := d.Books.Get(r.Context(), bookCallerOf(r), r.PathValue("id"))
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -117,7 +113,7 @@ func handleUpdateBook(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
-		b, err := d.Books.Update(r.Context(), bookCallerOf(r).ID, r.PathValue("id"), in)
+		b, err := d.Books.Update(r.Context(), bookCallerOf(r), r.PathValue("id"), in)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
@@ -129,7 +125,7 @@ func handleUpdateBook(d Deps) http.Handler {
 // handleDeleteBook serves DELETE /books/{id}: 204, or 404 for another user's book.
 func handleDeleteBook(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := d.Books.Delete(r.Context(), bookCallerOf(r).ID, r.PathValue("id")); err != nil {
+		if err := d.Books.Delete(r.Context(), bookCallerOf(r), r.PathValue("id")); err != nil {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}

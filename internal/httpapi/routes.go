@@ -51,7 +51,7 @@ func newRoutes(d Deps) *router {
 		return withAPIKeys(d, onlyScope(keyScope), auth.RoleAdmin, h, d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -150,6 +150,43 @@ func newRoutes(d Deps) *router {
 	r.api("GET /books/{id}", browserApps, user(handleGetBook(d), auth.KeyScopeBooksRead))
 	r.api("PATCH /books/{id}", browserApps, user(handleUpdateBook(d), auth.KeyScopeBooksWrite))
 	r.api("DELETE /books/{id}", browserApps, user(handleDeleteBook(d), auth.KeyScopeBooksWrite))
+
+	// Organizations (handlers_orgs.go): orgs.Service holds the policy; a
+	// user who is not a member finds every route of an organization 404.
+	r.api("POST /orgs", browserApps, user(handleCreateOrg(d), auth.KeyScopeOrgsWrite))
+	r.api("GET /orgs", browserApps, user(handleListOrgs(d), auth.KeyScopeOrgsRead))
+	r.api("GET /orgs/{id}", browserApps, user(handleGetOrg(d), auth.KeyScopeOrgsRead))
+	r.api("PATCH /orgs/{id}", browserApps, user(handleUpdateOrg(d), auth.KeyScopeOrgsWrite))
+	r.api("DELETE /orgs/{id}", browserApps, user(handleDeleteOrg(d), auth.KeyScopeOrgsWrite))
+	r.api("GET /orgs/{id}/members", browserApps, user(handleListMembers(d), auth.KeyScopeOrgsRead))
+	r.api("PATCH /orgs/{id}/members/{user_id}", browserApps, user(handleUpdateMember(d), auth.KeyScopeOrgsWrite))
+	r.api("DELETE /orgs/{id}/members/{user_id}", browserApps, user(handleRemoveMember(d), auth.KeyScopeOrgsWrite))
+	r.api("GET /orgs/{id}/roles", browserApps, user(handleListRoles(d), auth.KeyScopeOrgsRead))
+	r.api("POST /orgs/{id}/roles", browserApps, user(handleCreateRole(d), auth.KeyScopeOrgsWrite))
+	r.api("POST /orgs/{id}/invitations", browserApps, user(handleInvite(d), auth.KeyScopeOrgsWrite))
+	r.api("GET /orgs/{id}/invitations", browserApps, user(handleListInvitations(d), auth.KeyScopeOrgsRead))
+	r.api("DELETE /orgs/{id}/invitations/{invitation_id}", browserApps, user(handleRevokeInvitation(d), auth.KeyScopeOrgsWrite))
+	// The invitation's mailed link opens a page; its form posts to the same route as the API.
+	r.publicPage("GET /invitations/accept", http.HandlerFunc(site.InvitationPage))
+	r.page("POST /invitations/accept", site.AcceptInvitationForm).orAPI(browserApps, user(handleAcceptInvitation(d), auth.KeyScopeOrgsWrite))
+	// The Organizations pages (internal/web/pages_orgs.go), over the same service.
+	r.page("GET /organizations", site.OrganizationsPage)
+	r.page("POST /organizations", site.CreateOrganizationForm)
+	r.page("GET /organizations/{id}", site.OrganizationPage)
+	r.page("POST /organizations/{id}/rename", site.RenameOrganizationForm)
+	r.page("POST /organizations/{id}/delete", site.DeleteOrganizationForm)
+	r.page("POST /organizations/{id}/enter", site.EnterOrganizationForm)
+	r.page("POST /organizations/{id}/members/{user_id}/role", site.MemberRoleForm)
+	r.page("POST /organizations/{id}/members/{user_id}/remove", site.RemoveMemberForm)
+	r.page("POST /organizations/{id}/roles", site.CreateRoleForm)
+	r.page("GET /organizations/{id}/invitations", site.OrgInvitationsPage)
+	r.page("POST /organizations/{id}/invitations", site.InviteForm)
+	r.page("POST /organizations/{id}/invitations/{invitation_id}/revoke", site.RevokeInvitationForm)
+	// Gatehouse's administrators: the command line's org commands.
+	r.api("GET /admin/orgs", sameOrigin, admin(handleAdminListOrgs(d)))
+	r.api("POST /admin/orgs", sameOrigin, admin(handleAdminCreateOrg(d)))
+	r.api("POST /admin/orgs/{id}/members", sameOrigin, admin(handleAdminAddMember(d)))
+	r.api("DELETE /admin/orgs/{id}/members/{user_id}", sameOrigin, admin(handleAdminRemoveMember(d)))
 
 	// Discovery and operations.
 	r.api("GET /.well-known/jwks.json", anyOrigin, handleJWKS(d))

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
@@ -36,6 +37,7 @@ type Deps struct {
 	Auth           *auth.Services // the use cases: d.Auth.Sessions.Login, ...
 	Guard          *guard.Guard
 	Books          *books.Service // every book rule, for the API and the pages
+	Orgs           *orgs.Service  // organizations, for the API and the pages
 	OIDC           *oidc.Service  // the OpenID Connect provider
 	Clients        *oidc.Clients  // its clients' registration (the admin /clients routes)
 	Keys           KeySet

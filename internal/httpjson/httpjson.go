@@ -45,6 +45,8 @@ var statusOf = map[string]int{
 	auth.CodeMFARequired:              http.StatusUnauthorized,
 	auth.CodeReauthenticationRequired: http.StatusForbidden,
 	auth.CodeEmailNotVerified:         http.StatusForbidden,
+	// Since v3.
+	auth.CodeLastOwner: http.StatusConflict,
 }
 
 // Status is the HTTP status of a contract error code.

@@ -33,13 +33,14 @@ const (
 	RecoveryCodeUsed   Kind = "recovery-code-used"   // notice: Remaining
 	MFAReset           Kind = "mfa-reset"            // notice
 	Test               Kind = "test"                 // gatehouse mail test
+	OrgInvitation      Kind = "org-invitation"       // Link, Expires, OrgName, Role
 )
 
 // Kinds is every kind of mail.
-var Kinds = []Kind{VerifyEmail, ResetPassword, PasswordChanged, EmailChangeConfirm, EmailChangeNotice, RecoveryCodeUsed, MFAReset, Test}
+var Kinds = []Kind{VerifyEmail, ResetPassword, PasswordChanged, EmailChangeConfirm, EmailChangeNotice, RecoveryCodeUsed, MFAReset, Test, OrgInvitation}
 
 // needsLink are the kinds whose whole point is their link.
-var needsLink = map[Kind]bool{VerifyEmail: true, ResetPassword: true, EmailChangeConfirm: true}
+var needsLink = map[Kind]bool{VerifyEmail: true, ResetPassword: true, EmailChangeConfirm: true, OrgInvitation: true}
 
 // Data is what a mail says beyond the product and the public URL.
 type Data struct {
@@ -48,6 +49,8 @@ type Data struct {
 	Expires   time.Duration // how long Link works
 	NewEmail  string        // EmailChangeNotice: the address asked for
 	Remaining int           // RecoveryCodeUsed: codes left
+	OrgName   string        // OrgInvitation: the organization
+	Role      string        // OrgInvitation: the role offered
 }
 
 //go:embed templates/*.tmpl

@@ -17,8 +17,8 @@ func TestTemplatesRenderBothPartsWithProductAndLink(t *testing.T) {
 	link := "https://id.example.com/reset-password?token=abc_DEF-123"
 	for _, k := range mail.Kinds {
 		t.Run(string(k), func(t *testing.T) {
-			d := mail.Data{Name: "Ann", Expires: 30 * time.Minute, NewEmail: "new@example.com", Remaining: 7}
-			if k == mail.VerifyEmail || k == mail.ResetPassword || k == mail.EmailChangeConfirm {
+			d := mail.Data{Name: "Ann", Expires: 30 * time.Minute, NewEmail: "new@example.com", Remaining: 7, OrgName: "Shop", Role: "member"}
+			if k == mail.VerifyEmail || k == mail.ResetPassword || k == mail.EmailChangeConfirm || k == mail.OrgInvitation {
 				d.Link = link
 			}
 			m, err := tpl.Render(k, "ann@example.com", d)

@@ -54,7 +54,10 @@ type ConsentView struct {
 	ClientID   string
 	ClientName string
 	Scopes     []string
-	Params     url.Values // the authorization request, as the form's hidden fields
+	// OrgName is the organization the organization scope would share: the
+	// one the browser session acts in ("" for none).
+	OrgName string
+	Params  url.Values // the authorization request, as the form's hidden fields
 }
 
 // Parameters an authorization request may carry (others are ignored).
@@ -217,8 +220,13 @@ func (s *Service) Authorize(ctx context.Context, params url.Values, browser *Bro
 	case decision == nil && ask && none:
 		return fail(CodeConsentRequired, "The user has not allowed the application yet.")
 	case decision == nil && ask:
-		return Outcome{Kind: Consent, Origin: origin,
-			Consent: &ConsentView{ClientID: c.ID, ClientName: c.Name, Scopes: scopes, Params: AuthorizeParams(params)}}
+		view := &ConsentView{ClientID: c.ID, ClientName: c.Name, Scopes: scopes, Params: AuthorizeParams(params)}
+		if slices.Contains(scopes, ScopeOrganization) && s.orgs != nil {
+			if oc, err := s.orgs.SessionOrgClaims(ctx, browser.SessionID, browser.UserID); err == nil && oc.OrgID != "" {
+				view.OrgName, _ = s.orgs.OrgName(ctx, oc.OrgID)
+			}
+		}
+		return Outcome{Kind: Consent, Origin: origin, Consent: view}
 	}
 	if !covered {
 		if err := s.store.SaveGrant(ctx, Grant{UserID: browser.UserID, ClientID: c.ID, Scope: scope, CreatedAt: now}); err != nil {

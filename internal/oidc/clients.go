@@ -119,7 +119,7 @@ func (s *Clients) defaultIDTokenAlg() string {
 // clients; shown once, stored as its SHA-256).
 func (s *Clients) Add(ctx context.Context, in ClientInput) (Client, string, error) {
 	c := Client{ID: uuid.Must(uuid.NewV7()).String(), Public: in.Public, RequireConsent: true, CreatedAt: s.now(),
-		Scopes: slices.Clone(SupportedScopes), IDTokenAlg: s.defaultIDTokenAlg()}
+		Scopes: slices.Clone(DefaultScopes), IDTokenAlg: s.defaultIDTokenAlg()}
 	if in.RequireConsent != nil {
 		c.RequireConsent = *in.RequireConsent
 	}

@@ -29,14 +29,21 @@ const (
 	ScopeProfile       = "profile"
 	ScopeEmail         = "email"
 	ScopeOfflineAccess = "offline_access"
+	// ScopeOrganization shares the organization the user's browser session
+	// acts in: ID tokens and userinfo carry org_id, org_role and permissions.
+	ScopeOrganization = "organization"
 )
 
 // SupportedScopes are the scopes a client may be registered for.
-var SupportedScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess}
+var SupportedScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess, ScopeOrganization}
+
+// DefaultScopes are a client's scopes when its registration names none:
+// the organization scope is asked for only by clients registered with it.
+var DefaultScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess}
 
 // SupportedClaims are the claims ID tokens and userinfo may carry.
 var SupportedClaims = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "sid",
-	"name", "preferred_username", "email", "email_verified"}
+	"name", "preferred_username", "email", "email_verified", "org_id", "org_role", "permissions"}
 
 // IDTokenAlgorithms are the algorithms a client may ask its ID tokens in.
 var IDTokenAlgorithms = []string{"EdDSA", "ES256", "RS256"}

@@ -93,6 +93,13 @@ type (
 	Feed interface {
 		EndSessionsBy(ctx context.Context, end func(now, liveUntil time.Time) ([]string, error)) ([]string, error)
 	}
+	// Orgs is the organization a session acts in (orgs.Sessions), for the
+	// organization scope.
+	Orgs interface {
+		SessionOrgClaims(ctx context.Context, sessionID, userID string) (auth.OrgClaims, error)
+		EnterOrg(ctx context.Context, sessionID, userID, orgID string) error
+		OrgName(ctx context.Context, orgID string) (string, error)
+	}
 )
 
 var (
@@ -115,6 +122,7 @@ type Service struct {
 	keys        Keys
 	revocations guard.RevocationSource
 	sealer      auth.Sealer
+	orgs        Orgs // nil: no organization claims
 	cfg         Config
 	log         *slog.Logger
 
@@ -143,7 +151,9 @@ type Deps struct {
 	// Sealer (the master key) seals the authorization endpoint's note that
 	// a fresh sign-in was asked for; nil where nothing is authorized.
 	Sealer auth.Sealer
-	Log    *slog.Logger
+	// Orgs serves the organization scope; nil: it shares nothing.
+	Orgs Orgs
+	Log  *slog.Logger
 	// HTTP fetches service clients' JWK Set URIs (internal/outbound's
 	// client); nil: such clients cannot authenticate here.
 	HTTP *http.Client
@@ -160,7 +170,7 @@ func NewService(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	s := &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, apiKeys: d.APIKeys, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, cfg: cfg, log: d.Log,
+	s := &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, apiKeys: d.APIKeys, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, orgs: d.Orgs, cfg: cfg, log: d.Log,
 		countGrant: d.CountGrant}
 	if d.HTTP != nil {
 		s.jwks = &jwksFetcher{http: d.HTTP}

@@ -216,7 +216,10 @@ func (s *Service) exchangeCode(ctx context.Context, c Client, in TokenRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return s.tokenResponse(c, tokens, code.Nonce)
+	if err := s.shareOrg(ctx, code, tokens.Session); err != nil {
+		return nil, err
+	}
+	return s.tokenResponse(ctx, c, tokens, code.Nonce)
 }
 
 // codeReplayed ends what the code's first exchange issued (RFC 6749 4.1.2).
@@ -248,14 +251,18 @@ func (s *Service) refresh(ctx context.Context, c Client, in TokenRequest) (*Toke
 		}
 		return nil, err
 	}
-	return s.tokenResponse(c, tokens, "")
+	return s.tokenResponse(ctx, c, tokens, "")
 }
 
-func (s *Service) tokenResponse(c Client, t *auth.Tokens, nonce string) (*TokenResponse, error) {
+func (s *Service) tokenResponse(ctx context.Context, c Client, t *auth.Tokens, nonce string) (*TokenResponse, error) {
 	out := &TokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresIn: int(t.ExpiresIn / time.Second),
 		RefreshToken: t.RefreshToken, Scope: t.Scope}
 	if hasScope(t.Scope, ScopeOpenID) {
-		id, err := s.idToken(c, t, nonce)
+		org, err := s.orgClaims(ctx, t.Session.ID, t.User.ID, t.Scope)
+		if err != nil {
+			return nil, err
+		}
+		id, err := s.idToken(c, t, nonce, org)
 		if err != nil {
 			return nil, err
 		}
@@ -274,7 +281,7 @@ func amrOf(sess auth.Session) []string {
 }
 
 // idToken signs an ID token (OpenID Connect Core 2) for a client session.
-func (s *Service) idToken(c Client, t *auth.Tokens, nonce string) (string, error) {
+func (s *Service) idToken(c Client, t *auth.Tokens, nonce string, org map[string]any) (string, error) {
 	now := s.now()
 	sess := t.Session
 	claims := jwt.MapClaims{
@@ -287,6 +294,9 @@ func (s *Service) idToken(c Client, t *auth.Tokens, nonce string) (string, error
 		claims["nonce"] = nonce
 	}
 	for k, v := range userClaims(t.User, t.Scope) {
+		claims[k] = v
+	}
+	for k, v := range org {
 		claims[k] = v
 	}
 	id, err := s.keys.SignAs(c.IDTokenAlg, "JWT", claims)
@@ -381,7 +391,48 @@ func (s *Service) UserInfo(ctx context.Context, accessToken string) (map[string]
 	} else if err != nil {
 		return nil, err
 	}
-	return userClaims(u, claims.Scope), nil
+	out := userClaims(u, claims.Scope)
+	org, err := s.orgClaims(ctx, claims.SessionID, u.ID, claims.Scope)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range org {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// shareOrg has a new client session act in the organization of the browser
+// session that authorized it, when the organization scope was granted: the
+// organization shared is the one the user acted in when allowing it.
+func (s *Service) shareOrg(ctx context.Context, code Code, sess auth.Session) error {
+	if s.orgs == nil || !hasScope(code.Scope, ScopeOrganization) {
+		return nil
+	}
+	oc, err := s.orgs.SessionOrgClaims(ctx, code.SessionID, code.UserID)
+	if err != nil || oc.OrgID == "" {
+		return err
+	}
+	err = s.orgs.EnterOrg(ctx, sess.ID, code.UserID, oc.OrgID)
+	if auth.ErrorCode(err) == auth.CodeNotFound { // the membership ended meanwhile: nothing to share
+		return nil
+	}
+	return err
+}
+
+// orgClaims are the claims of the organization scope: the organization the
+// client session sessionID acts in, with the user's role and permissions
+// there as they are now (none when it acts in none, or the membership
+// ended).
+func (s *Service) orgClaims(ctx context.Context, sessionID, userID, scope string) (map[string]any, error) {
+	if s.orgs == nil || !hasScope(scope, ScopeOrganization) {
+		return nil, nil
+	}
+	oc, err := s.orgs.SessionOrgClaims(ctx, sessionID, userID)
+	if err != nil || oc.OrgID == "" {
+		return nil, err
+	}
+	return map[string]any{"org_id": oc.OrgID, "org_role": oc.Role, "permissions": oc.Permissions}, nil
 }
 
 // Revoke serves RFC 7009: a refresh or access token of the calling client

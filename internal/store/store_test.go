@@ -132,18 +132,39 @@ func TestBookOwnership(t *testing.T) {
 	if err := s.CreateBook(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Book(ctx, "b1", bob.ID); auth.ErrorCode(err) != auth.CodeNotFound {
+	bobs := books.Scope{OwnerID: bob.ID, OrgID: "org-of-bob"}
+	if _, err := s.Book(ctx, "b1", bobs); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("bob reads ann's book: %v", err)
 	}
 	b.OwnerID, b.Title = bob.ID, "Stolen"
-	if err := s.UpdateBook(ctx, b); auth.ErrorCode(err) != auth.CodeNotFound {
+	if err := s.UpdateBook(ctx, b, bobs); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("bob updates ann's book: %v", err)
 	}
-	if err := s.DeleteBook(ctx, "b1", bob.ID); auth.ErrorCode(err) != auth.CodeNotFound {
+	if err := s.DeleteBook(ctx, "b1", bobs); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("bob deletes ann's book: %v", err)
 	}
-	got, err := s.Book(ctx, "b1", ann.ID)
-	if err != nil || got.Title != "Dune" || !got.CreatedAt.Equal(now) {
+	got, err := s.Book(ctx, "b1", books.Scope{OwnerID: ann.ID})
+	if err != nil || got.Title != "Dune" || !got.CreatedAt.Equal(now) || got.OrgID != "" {
 		t.Fatalf("ann's book = %+v, %v", got, err)
+	}
+	// An organization's book is found in that organization's scope only,
+	// its creator's personal scope included.
+	shared := books.Book{ID: "b2", OwnerID: ann.ID, OrgID: "org-1", Title: "Shared", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateBook(ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []books.Scope{{OwnerID: ann.ID}, {OwnerID: ann.ID, OrgID: "org-2"}, bobs} {
+		if _, err := s.Book(ctx, "b2", sc); auth.ErrorCode(err) != auth.CodeNotFound {
+			t.Fatalf("the organization's book in scope %+v: %v", sc, err)
+		}
+	}
+	if got, err := s.Book(ctx, "b2", books.Scope{OwnerID: bob.ID, OrgID: "org-1"}); err != nil || got.OrgID != "org-1" {
+		t.Fatalf("a member of the organization reads its book: %+v, %v", got, err)
+	}
+	if list, err := s.Books(ctx, books.Filter{OwnerID: ann.ID, Limit: 10}); err != nil || len(list) != 1 || list[0].ID != "b1" {
+		t.Fatalf("ann's personal books: %+v, %v", list, err)
+	}
+	if list, err := s.Books(ctx, books.Filter{OrgID: "org-1", Limit: 10}); err != nil || len(list) != 1 || list[0].ID != "b2" {
+		t.Fatalf("the organization's books: %+v, %v", list, err)
 	}
 }

@@ -31,7 +31,9 @@ func (site *Site) LoginPage(w http.ResponseWriter, r *http.Request) {
 
 // SignupPage serves GET /signup.
 func (site *Site) SignupPage(w http.ResponseWriter, r *http.Request) {
-	site.Pages.Render(w, http.StatusOK, "signup", Page{Title: "Sign up", CSRF: ensureCSRFCookie(w, r)})
+	// ?email= fills the address in (an invitation's page links here with the invited one).
+	site.Pages.Render(w, http.StatusOK, "signup", Page{Title: "Sign up", CSRF: ensureCSRFCookie(w, r),
+		Form: map[string]string{"email": r.URL.Query().Get("email")}})
 }
 
 // SignupForm serves the sign-up page's POST /signup (and /register): 303

@@ -29,7 +29,7 @@ func (site *Site) renderBooks(w http.ResponseWriter, r *http.Request, p Page, s 
 	if r.Method == http.MethodGet {
 		cursor = r.URL.Query().Get("cursor")
 	}
-	list, next, err := site.Books.List(r.Context(), books.Caller{ID: s.Claims.Subject, Admin: s.Claims.Role == auth.RoleAdmin}, books.ListQuery{Cursor: cursor})
+	list, next, err := site.Books.List(r.Context(), books.CallerFrom(s.Claims), books.ListQuery{Cursor: cursor})
 	if err != nil {
 		site.renderError(w, r, err)
 		return
@@ -73,7 +73,7 @@ func bookInput(r *http.Request) (books.Input, error) {
 // AddBookForm serves the books page's POST /books.
 func (site *Site) AddBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.bookForm(w, r, s, true, func(ctx context.Context, in books.Input) error {
-		_, err := site.Books.Create(ctx, s.Claims.Subject, in)
+		_, err := site.Books.Create(ctx, books.CallerFrom(s.Claims), in)
 		return err
 	})
 }
@@ -81,7 +81,7 @@ func (site *Site) AddBookForm(w http.ResponseWriter, r *http.Request, s *Session
 // EditBookForm serves POST /books/{id}/edit.
 func (site *Site) EditBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.bookForm(w, r, s, false, func(ctx context.Context, in books.Input) error {
-		_, err := site.Books.Update(ctx, s.Claims.Subject, r.PathValue("id"), in)
+		_, err := site.Books.Update(ctx, books.CallerFrom(s.Claims), r.PathValue("id"), in)
 		return err
 	})
 }
@@ -89,7 +89,7 @@ func (site *Site) EditBookForm(w http.ResponseWriter, r *http.Request, s *Sessio
 // DeleteBookForm serves POST /books/{id}/delete.
 func (site *Site) DeleteBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.bookForm(w, r, s, false, func(ctx context.Context, _ books.Input) error {
-		return site.Books.Delete(ctx, s.Claims.Subject, r.PathValue("id"))
+		return site.Books.Delete(ctx, books.CallerFrom(s.Claims), r.PathValue("id"))
 	})
 }
 

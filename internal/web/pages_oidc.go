@@ -52,6 +52,7 @@ var scopeWords = map[string]string{
 	oidc.ScopeProfile:       "See your name and username",
 	oidc.ScopeEmail:         "See your email address",
 	oidc.ScopeOfflineAccess: "Stay signed in when you are away (a refresh token)",
+	oidc.ScopeOrganization:  "See the organization you act in, and your role and permissions there",
 }
 
 // Authorize serves GET and POST /authorize. A POST carrying the consent
@@ -99,7 +100,14 @@ func (site *Site) Authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		data := Consent{ClientName: out.Consent.ClientName}
 		for _, s := range out.Consent.Scopes {
-			data.Scopes = append(data.Scopes, ScopeLine{Name: s, Description: scopeWords[s]})
+			line := ScopeLine{Name: s, Description: scopeWords[s]}
+			if s == oidc.ScopeOrganization {
+				line.Description = "See that you act in no organization now (none is shared)"
+				if out.Consent.OrgName != "" {
+					line.Description = "See the organization you act in, " + out.Consent.OrgName + ", and your role and permissions there"
+				}
+			}
+			data.Scopes = append(data.Scopes, line)
 		}
 		for k, vs := range out.Consent.Params {
 			data.Params = append(data.Params, Param{Name: k, Value: vs[0]})

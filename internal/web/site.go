@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 )
 
 // Site is the pages' handlers: thin adapters over the same services as the
@@ -28,6 +29,7 @@ type Site struct {
 	APIKeys  *auth.APIKeys
 	Guard    *guard.Guard
 	Books    *books.Service
+	Orgs     *orgs.Service
 	OIDC     *oidc.Service // nil: no authorization pages
 	Pages    *Pages
 	Log      *slog.Logger

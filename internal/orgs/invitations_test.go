@@ -1,0 +1,246 @@
+package orgs_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
+)
+
+var linkPattern = regexp.MustCompile(`https://id\.example\.com/invitations/accept\?token=[A-Za-z0-9_%-]+`)
+
+// mailedToken claims the outbox's mails and returns the token of the last
+// invitation mailed to to.
+func (e *env) mailedToken(t testing.TB, to string) string {
+	t.Helper()
+	mails, err := e.Store.ClaimMail(context.Background(), "test", e.Clock.Now(), time.Minute, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := ""
+	for _, m := range mails {
+		if m.Message.To != to {
+			continue
+		}
+		link := linkPattern.FindString(m.Message.Text)
+		u, err := url.Parse(link)
+		if err != nil || link == "" {
+			t.Fatalf("no link in %q", m.Message.Text)
+		}
+		token = u.Query().Get("token")
+	}
+	if token == "" {
+		t.Fatalf("no invitation mailed to %s", to)
+	}
+	return token
+}
+
+func TestInvitationJoinsTheInvitedAddressOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.user(t, "ann", true)
+	e.user(t, "bob", true)
+	cy := e.user(t, "cy", true)
+	o := e.shop(t)
+	ctx := context.Background()
+	if _, err := e.orgs.Invite(ctx, e.users["bob"], o.ID, orgs.InviteInput{Email: " CY@example.com ", Role: orgs.Member}); err != nil {
+		t.Fatal(err)
+	}
+	raw := e.mailedToken(t, "cy@example.com")
+	in, err := e.orgs.Lookup(ctx, raw)
+	if err != nil || in.Org.Name != "Shop" || in.Role != orgs.Member {
+		t.Fatalf("lookup %+v %v", in, err)
+	}
+	joined, err := e.orgs.Accept(ctx, cy, raw)
+	if err != nil || joined.ID != o.ID || joined.Role != orgs.Member {
+		t.Fatalf("accept %+v %v", joined, err)
+	}
+	if _, err := e.orgs.Accept(ctx, cy, raw); auth.ErrorCode(err) != auth.CodeInvalidCode {
+		t.Fatalf("accepted twice: %v", err)
+	}
+}
+
+func TestResendingAnInvitationReplacesTheOldLink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.user(t, "ann", true)
+	e.user(t, "bob", true)
+	cy := e.user(t, "cy", true)
+	o := e.shop(t)
+	ctx := context.Background()
+	if _, err := e.orgs.Invite(ctx, e.users["ann"], o.ID, orgs.InviteInput{Email: "cy@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	first := e.mailedToken(t, "cy@example.com")
+	if _, err := e.orgs.Invite(ctx, e.users["ann"], o.ID, orgs.InviteInput{Email: "cy@example.com", Role: orgs.Admin}); err != nil {
+		t.Fatal(err)
+	}
+	second := e.mailedToken(t, "cy@example.com")
+	if _, err := e.orgs.Accept(ctx, cy, first); auth.ErrorCode(err) != auth.CodeInvalidCode {
+		t.Fatalf("the replaced link: %v", err)
+	}
+	if invs, _ := e.orgs.Invitations(ctx, e.users["ann"], o.ID); len(invs) != 1 || invs[0].Role != orgs.Admin {
+		t.Fatalf("open invitations %+v", invs)
+	}
+	if m, err := e.orgs.Accept(ctx, cy, second); err != nil || m.Role != orgs.Admin {
+		t.Fatalf("the new link: %+v %v", m, err)
+	}
+}
+
+// snapshot is everything an organization edit can change, as text.
+func (e *env) snapshot(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	all, err := e.Store.AllOrgs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, o := range all {
+		fmt.Fprintf(&b, "%s %s %s\n", o.ID, o.Name, o.Slug)
+		members, _ := e.Store.Members(ctx, o.ID)
+		for _, m := range members {
+			fmt.Fprintf(&b, "  member %s %s %s\n", m.UserID, m.Role, m.Grant)
+		}
+		roles, _ := e.Store.CustomRoles(ctx, o.ID)
+		for _, r := range roles {
+			fmt.Fprintf(&b, "  role %s %v\n", r.Name, r.Permissions)
+		}
+		invs, _ := e.Store.Invitations(ctx, o.ID)
+		for _, i := range invs {
+			fmt.Fprintf(&b, "  invitation %s %s %s\n", i.ID, i.Email, i.Role)
+		}
+	}
+	return b.String()
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ann := e.user(t, "ann", true)
+	bob := e.user(t, "bob", true)
+	cy := e.user(t, "cy", true)
+	dee := e.user(t, "dee", false) // address not verified
+	o := e.shop(t)
+	ctx := context.Background()
+	other, err := e.orgs.AdminCreate(ctx, cy, orgs.CreateInput{Name: "Other", Slug: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite := func(email string) string {
+		if _, err := e.orgs.Invite(ctx, ann, o.ID, orgs.InviteInput{Email: email}); err != nil {
+			t.Fatal(err)
+		}
+		return e.mailedToken(t, email)
+	}
+	accepted := invite("eve@example.com")
+	eve := e.user(t, "eve", true)
+	if _, err := e.orgs.Accept(ctx, eve, accepted); err != nil {
+		t.Fatal(err)
+	}
+	revoked := invite("fay@example.com")
+	invs, _ := e.orgs.Invitations(ctx, ann, o.ID)
+	if err := e.orgs.RevokeInvitation(ctx, ann, o.ID, invs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	forCy := invite("cy@example.com")
+	fay := e.user(t, "fay", true)
+	expired := invite("gil@example.com")
+	gil := e.user(t, "gil", true)
+	e.Clock.Advance(orgs.InvitationTTL + time.Second)
+	forCy2 := invite("cy2@example.com") // fresh, for cy who is not cy2
+	forDee2 := invite("dee@example.com")
+	unknown := "0190a0b0-0000-7000-8000-000000000000"
+	str := func(s string) *string { return &s }
+
+	cases := []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"duplicate slug", func() error {
+			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "Again", Slug: "shop"})
+			return err
+		}, auth.CodeAlreadyExists},
+		{"slug taken by a rename", func() error {
+			_, err := e.orgs.Update(ctx, ann, o.ID, orgs.UpdateInput{Slug: str("other")})
+			return err
+		}, auth.CodeAlreadyExists},
+		{"uppercase slug", func() error {
+			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "Shop2"})
+			return err
+		}, auth.CodeInvalidRequest},
+		{"underscore slug", func() error {
+			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "shop_2"})
+			return err
+		}, auth.CodeInvalidRequest},
+		{"leading hyphen", func() error {
+			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: "-shop"})
+			return err
+		}, auth.CodeInvalidRequest},
+		{"empty slug", func() error { _, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: ""}); return err }, auth.CodeInvalidRequest},
+		{"long slug", func() error {
+			_, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "X", Slug: strings.Repeat("a", 64)})
+			return err
+		}, auth.CodeInvalidRequest},
+		{"empty name", func() error { _, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: " ", Slug: "x"}); return err }, auth.CodeInvalidRequest},
+		{"bad slug in a rename", func() error { _, err := e.orgs.Update(ctx, ann, o.ID, orgs.UpdateInput{Slug: str("a b")}); return err }, auth.CodeInvalidRequest},
+		{"unverified creator", func() error { _, err := e.orgs.Create(ctx, dee, orgs.CreateInput{Name: "X", Slug: "dee"}); return err }, auth.CodeEmailNotVerified},
+		{"role name uppercase", func() error { return role(e, ann, o.ID, "Editor", "books:read") }, auth.CodeInvalidRequest},
+		{"role name digit first", func() error { return role(e, ann, o.ID, "1editor", "books:read") }, auth.CodeInvalidRequest},
+		{"role name built in", func() error { return role(e, ann, o.ID, "owner", "books:read") }, auth.CodeAlreadyExists},
+		{"permission without action", func() error { return role(e, ann, o.ID, "editor", "books") }, auth.CodeInvalidRequest},
+		{"permission uppercase", func() error { return role(e, ann, o.ID, "editor", "Books:write") }, auth.CodeInvalidRequest},
+		{"permission with two colons", func() error { return role(e, ann, o.ID, "editor", "a:b:c") }, auth.CodeInvalidRequest},
+		{"no permissions", func() error { return role(e, ann, o.ID, "editor") }, auth.CodeInvalidRequest},
+		{"role beyond the granter", func() error { return role(e, bob, o.ID, "billing", "invoices:send") }, auth.CodeForbidden},
+		{"unknown role given", func() error { _, err := e.orgs.SetRole(ctx, ann, o.ID, bob, "ghost"); return err }, auth.CodeInvalidRequest},
+		{"invitation to a member", func() error {
+			_, err := e.orgs.Invite(ctx, ann, o.ID, orgs.InviteInput{Email: "bob@example.com"})
+			return err
+		}, auth.CodeAlreadyExists},
+		{"invitation with a bad address", func() error {
+			_, err := e.orgs.Invite(ctx, ann, o.ID, orgs.InviteInput{Email: "not an address"})
+			return err
+		}, auth.CodeInvalidRequest},
+		{"invitation with an unknown role", func() error {
+			_, err := e.orgs.Invite(ctx, ann, o.ID, orgs.InviteInput{Email: "new@example.com", Role: "ghost"})
+			return err
+		}, auth.CodeInvalidRequest},
+		{"accepted invitation", func() error { _, err := e.orgs.Accept(ctx, cy, accepted); return err }, auth.CodeInvalidCode},
+		{"revoked invitation", func() error { _, err := e.orgs.Accept(ctx, fay, revoked); return err }, auth.CodeInvalidCode},
+		{"expired invitation", func() error { _, err := e.orgs.Accept(ctx, gil, expired); return err }, auth.CodeInvalidCode},
+		{"expired invitation (cy's)", func() error { _, err := e.orgs.Accept(ctx, cy, forCy); return err }, auth.CodeInvalidCode},
+		{"invitation of another address", func() error { _, err := e.orgs.Accept(ctx, cy, forCy2); return err }, auth.CodeForbidden},
+		{"invitation to an unverified address", func() error { _, err := e.orgs.Accept(ctx, dee, forDee2); return err }, auth.CodeEmailNotVerified},
+		{"wrong token", func() error { _, err := e.orgs.Accept(ctx, cy, "x"+forCy2[1:]); return err }, auth.CodeInvalidCode},
+		{"unknown organization", func() error { _, err := e.orgs.Members(ctx, ann, unknown); return err }, auth.CodeNotFound},
+		{"malformed organization id", func() error { _, err := e.orgs.Get(ctx, ann, "x'; --"); return err }, auth.CodeNotFound},
+		{"another's organization", func() error { _, err := e.orgs.SetRole(ctx, ann, other.ID, cy, orgs.Member); return err }, auth.CodeNotFound},
+		{"unknown member", func() error { _, err := e.orgs.SetRole(ctx, ann, o.ID, unknown, orgs.Member); return err }, auth.CodeNotFound},
+		{"removing an unknown member", func() error { return e.orgs.RemoveMember(ctx, ann, o.ID, cy) }, auth.CodeNotFound},
+		{"unknown invitation", func() error { return e.orgs.RevokeInvitation(ctx, ann, o.ID, unknown) }, auth.CodeNotFound},
+		{"another organization's invitation", func() error { return e.orgs.RevokeInvitation(ctx, cy, other.ID, invs[0].ID) }, auth.CodeNotFound},
+	}
+	for _, c := range cases {
+		before := e.snapshot(t)
+		err := c.do()
+		if got := auth.ErrorCode(err); got != c.want {
+			t.Errorf("%s: %q (%v), want %q", c.name, got, err, c.want)
+		}
+		if after := e.snapshot(t); after != before {
+			t.Errorf("%s changed something:\n%s\nbecame\n%s", c.name, before, after)
+		}
+	}
+}
+
+func role(e *env, actor, orgID, name string, perms ...string) error {
+	_, err := e.orgs.CreateRole(context.Background(), actor, orgID, orgs.RoleInput{Name: name, Permissions: perms})
+	return err
+}

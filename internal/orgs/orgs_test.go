@@ -1,0 +1,167 @@
+package orgs_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs/orgstest"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
+)
+
+// env is the organizations over auth's services on a database of their own.
+type env struct {
+	*authtest.Env
+	orgs  *orgs.Service
+	users map[string]string // name → id
+}
+
+func newEnv(t testing.TB, opts ...authtest.Option) *env {
+	t.Helper()
+	opts = append(opts, authtest.WithDeps(func(d *auth.Deps) {
+		d.Orgs = orgs.NewSessions(d.Store.(*store.Store))
+	}))
+	e := &env{Env: authtest.New(t, opts...), users: map[string]string{}}
+	tpl, err := mail.NewTemplates("", "https://id.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.orgs = orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Audit: e.Accounts.Audit,
+		Mailer: tpl, PublicURL: "https://id.example.com", Now: e.Clock.Now})
+	return e
+}
+
+// user makes a user name@example.com (verified when asked) and returns its id.
+func (e *env) user(t testing.TB, name string, verified bool) string {
+	t.Helper()
+	u, err := e.Accounts.CreateUser(context.Background(), auth.RegisterInput{Email: name + "@example.com", Name: name,
+		Password: "the password of " + name}, auth.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verified {
+		verify(t, e.Env, u)
+	}
+	e.users[name] = u.ID
+	return u.ID
+}
+
+// verify marks u's address verified as a verification link would.
+func verify(t testing.TB, e *authtest.Env, u auth.User) {
+	t.Helper()
+	ctx := context.Background()
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	raw := base64.RawURLEncoding.EncodeToString(b)
+	hash, _ := auth.ParseLinkToken(raw)
+	now := e.Clock.Now()
+	if err := e.Store.IssueLink(ctx, auth.LinkToken{Hash: hash, UserID: u.ID, Purpose: auth.PurposeVerifyEmail, Email: u.Email,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil, auth.LinkRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Recovery.VerifyEmail(ctx, auth.LinkInput{Token: raw}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run takes c's action through the service.
+func run(ctx context.Context, svc *orgs.Service, f orgstest.Fixture, c orgstest.Case) error {
+	actor, target, org := f.ActorID(c), f.TargetID(c), f.OrgID
+	switch c.Action {
+	case "view":
+		if _, err := svc.Get(ctx, actor, org); err != nil {
+			return err
+		}
+		if _, err := svc.Roles(ctx, actor, org); err != nil {
+			return err
+		}
+		_, err := svc.Members(ctx, actor, org)
+		return err
+	case "rename":
+		name := "Renamed"
+		_, err := svc.Update(ctx, actor, org, orgs.UpdateInput{Name: &name})
+		return err
+	case "delete":
+		return svc.Delete(ctx, actor, org)
+	case "list_invitations":
+		_, err := svc.Invitations(ctx, actor, org)
+		return err
+	case "create_role":
+		_, err := svc.CreateRole(ctx, actor, org, orgs.RoleInput{Name: "reader", Permissions: []string{"books:read"}})
+		return err
+	case "invite":
+		_, err := svc.Invite(ctx, actor, org, orgs.InviteInput{Email: "new@example.net", Role: c.Target})
+		return err
+	case "revoke_invitation":
+		return svc.RevokeInvitation(ctx, actor, org, f.Invitations[c.Target])
+	case "remove":
+		return svc.RemoveMember(ctx, actor, org, target)
+	}
+	_, err := svc.SetRole(ctx, actor, org, target, strings.TrimPrefix(c.Action, "set_role:"))
+	return err
+}
+
+func TestPolicyTableThroughTheService(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, name := range orgstest.Names {
+		e.user(t, name, true)
+	}
+	ctx := context.Background()
+	cases := orgstest.Cases()
+	for i, c := range cases {
+		f, err := orgstest.Setup(ctx, e.orgs, e.users, "shop-"+itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = run(ctx, e.orgs, f, c)
+		if got := auth.ErrorCode(err); got != c.Want {
+			t.Errorf("%s: %q (%v), want %q", c, got, err, c.Want)
+			continue
+		}
+		if err := orgstest.Effect(ctx, e.orgs, f, c); err != nil {
+			t.Errorf("%s: %v", c, err)
+		}
+	}
+	t.Logf("%d policy cases", len(cases))
+}
+
+// The table states the policy independently of Allowed: Allowed must
+// agree with it for every single-target action.
+func TestAllowedMatchesTheWrittenPolicy(t *testing.T) {
+	t.Parallel()
+	simple := map[string]orgs.Action{"view": orgs.View, "rename": orgs.Rename, "delete": orgs.Delete,
+		"list_invitations": orgs.ListInvitations, "create_role": orgs.CreateRole, "invite": orgs.Invite,
+		"revoke_invitation": orgs.RevokeInvitation, "remove": orgs.Remove}
+	for _, c := range orgstest.Cases() {
+		a, ok := simple[c.Action]
+		if !ok || c.Actor == orgstest.Outsider {
+			continue
+		}
+		target := c.Target
+		if target == "org" {
+			target = c.Actor
+			if c.Action == "create_role" {
+				target = "custom"
+			}
+		}
+		if got := orgs.Allowed(c.Actor, a, target); got != (c.Want == orgstest.Allow) {
+			t.Errorf("Allowed(%s, %s, %s) = %v, want %q", c.Actor, a, target, got, c.Want)
+		}
+	}
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return itoa(i/10) + digits[i%10:i%10+1]
+}
