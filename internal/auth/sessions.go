@@ -45,13 +45,19 @@ type issuer struct {
 // still what the login saw (else ErrCredentialsChanged), and ends u's least
 // recently used live sessions beyond the cap.
 func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Client, amr []string) (*Tokens, error) {
+	return s.startSessionVia(ctx, u, hash, c, amr, "")
+}
+
+// startSessionVia is startSession for a login through the upstream
+// provider idp ("" for none): the session's tokens name it.
+func (s *Sessions) startSessionVia(ctx context.Context, u User, hash string, c Client, amr []string, idp string) (*Tokens, error) {
 	if err := s.checkVerified(ctx, u); err != nil {
 		return nil, err
 	}
 	now := s.now()
 	sess := Session{
 		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
-		UserAgent: truncate(c.UserAgent, 512), IP: c.IP, AMR: amr, AuthTime: now,
+		UserAgent: truncate(c.UserAgent, 512), IP: c.IP, AMR: amr, AuthTime: now, IDP: idp,
 	}
 	raw, rt := s.newRefreshToken(sess, now)
 	ended, err := s.store.StartSession(ctx, SessionStart{Session: sess, Refresh: rt, PasswordHash: hash, Role: u.Role,
@@ -303,6 +309,7 @@ func (s *issuer) scopedTokens(u User, sess Session, scope, rawRefresh string, rt
 			ID: newID(),
 		},
 		SessionID: sess.ID, Role: u.Role, EmailVerified: u.EmailVerified, AMR: sess.AMR, AuthTime: authTime(sess),
+		IDP: sess.IDP,
 	}
 	if sess.ClientID != "" {
 		clientClaims(claims, sess.ClientID, scope)

@@ -45,6 +45,7 @@ var statusOf = map[string]int{
 	auth.CodeMFARequired:              http.StatusUnauthorized,
 	auth.CodeReauthenticationRequired: http.StatusForbidden,
 	auth.CodeEmailNotVerified:         http.StatusForbidden,
+	auth.CodeLastSignInMethod:         http.StatusConflict,
 }
 
 // Status is the HTTP status of a contract error code.
