@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 	"github.com/redis/go-redis/v9"
 )
@@ -161,7 +162,8 @@ type App struct {
 	Handler     http.Handler
 	Services    *auth.Services
 	OIDC        *oidc.Service
-	Clients     *oidc.Clients // the provider's client registration
+	Clients     *oidc.Clients     // the provider's client registration
+	Upstream    *upstream.Service // sign-in through other identity providers
 	Guard       *guard.Guard
 	Keys        *token.KeyRing
 	Revocations *auth.Revocations
@@ -256,12 +258,14 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log})
 	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
 		Now: c.Now, Removed: provider.ForgetClient})
+	federation := upstream.New(upstream.Config{PublicURL: c.PublicURL, Now: c.Now},
+		upstream.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Sealer: c.MasterKey, Log: c.Log})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Upstream: federation, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
-	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Clients: clients, Guard: g, Keys: keys, Revocations: revocations,
+	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Clients: clients, Upstream: federation, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: worker}, nil
 }
 

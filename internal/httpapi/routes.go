@@ -43,7 +43,7 @@ func newRoutes(d Deps) *router {
 		return d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(asActor(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Upstream: d.Upstream, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -122,6 +122,24 @@ func newRoutes(d Deps) *router {
 	r.publicPage("POST /oauth/end-session", http.HandlerFunc(site.EndSession))
 	r.api("GET /me/grants", browserApps, user(handleGrants(d)))
 	r.api("DELETE /me/grants/{client_id}", browserApps, user(handleRevokeGrant(d)))
+
+	// Upstream identity providers (handlers_upstream.go, web/pages_upstream.go):
+	// sign in with Google, GitHub or any OpenID provider, and link them.
+	r.api("GET /providers", sameOrigin, admin(handleListProviders(d)))
+	r.api("POST /providers", sameOrigin, admin(handleCreateProvider(d)))
+	r.api("PATCH /providers/{id}", sameOrigin, admin(handleUpdateProvider(d)))
+	r.api("DELETE /providers/{id}", sameOrigin, admin(handleDeleteProvider(d)))
+	r.publicPage("GET /login/{provider}", http.HandlerFunc(site.UpstreamLogin))
+	r.publicPage("GET /login/{provider}/callback", http.HandlerFunc(site.UpstreamCallback))
+	r.api("GET /me/identities", browserApps, user(handleIdentities(d)))
+	r.api("POST /me/identities/{id}", browserApps, user(handleLinkIdentity(d))) // {id}: the provider's
+	r.api("DELETE /me/identities/{id}", browserApps, user(handleUnlinkIdentity(d)))
+	r.api("GET /me/identities/{id}/token", browserApps, user(handleIdentityToken(d)))
+	r.page("POST /security/identities/{provider}/link", site.LinkIdentityForm)
+	r.page("POST /security/identities/{id}/remove", site.UnlinkIdentityForm)
+	r.adminPage("GET /admin/providers", site.AdminProvidersPage)
+	r.adminPage("POST /admin/providers", site.AdminProviderAddForm)
+	r.adminPage("POST /admin/providers/{id}/remove", site.AdminProviderRemoveForm)
 
 	// Books: the demo resource, protected by guard alone.
 	// A browser's navigation or form gets the page; anyone else the API.

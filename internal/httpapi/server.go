@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
@@ -35,9 +36,10 @@ type KeySet interface {
 type Deps struct {
 	Auth           *auth.Services // the use cases: d.Auth.Sessions.Login, ...
 	Guard          *guard.Guard
-	Books          *books.Service // every book rule, for the API and the pages
-	OIDC           *oidc.Service  // the OpenID Connect provider
-	Clients        *oidc.Clients  // its clients' registration (the admin /clients routes)
+	Books          *books.Service    // every book rule, for the API and the pages
+	OIDC           *oidc.Service     // the OpenID Connect provider
+	Clients        *oidc.Clients     // its clients' registration (the admin /clients routes)
+	Upstream       *upstream.Service // sign-in through other identity providers
 	Keys           KeySet
 	Pages          *web.Pages
 	Ready          func(context.Context) error // readiness: does the database answer?

@@ -175,6 +175,10 @@ func (s *Service) Authorize(ctx context.Context, params url.Values, browser *Bro
 			return fail(CodeLoginRequired, "The user is not signed in.")
 		}
 		q := url.Values{"next": {"/authorize?" + next.Encode()}}
+		// idp_hint names an upstream provider: straight to it, and back here.
+		if h := params.Get("idp_hint"); h != "" && len(h) <= 64 {
+			return Outcome{Kind: Login, URL: "/login/" + url.PathEscape(h) + "?" + q.Encode(), Origin: origin}
+		}
 		if h := params.Get("login_hint"); h != "" {
 			q.Set("login_hint", h)
 		}

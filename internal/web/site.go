@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 )
 
 // Site is the pages' handlers: thin adapters over the same services as the
@@ -28,6 +29,7 @@ type Site struct {
 	Guard    *guard.Guard
 	Books    *books.Service
 	OIDC     *oidc.Service // nil: no authorization pages
+	Upstream *upstream.Service
 	Pages    *Pages
 	Log      *slog.Logger
 	// Client is the caller as the audit log records it; httpapi supplies
