@@ -32,6 +32,10 @@ var commands = []struct{ name, synopsis, does string }{
 	{"client list", "[flags]", "list OpenID Connect clients"},
 	{"client remove", "ID [flags]", "delete a client; its sessions and tokens end"},
 	{"client rotate-secret", "ID [flags]", "give a confidential client a new secret (printed once)"},
+	{"provider add", "--id ID --client-id C --client-secret-file F [--kind oidc|github] [--issuer URL] [flags]", "add an upstream identity provider (sign in with Google, GitHub, any OpenID provider)"},
+	{"provider list", "[flags]", "list upstream identity providers (never their secrets)"},
+	{"provider update", "ID [flags]", "change a provider; only the flags given change"},
+	{"provider remove", "ID [flags]", "remove a provider and the identities linked through it"},
 	{"mail test", "ADDRESS [flags]", "send a test mail at once with the mail settings (--smtp-url, --mail-from), or to the log"},
 	{"import flask", "PATH [flags]", "import the users of a Flask tutorial app's SQLite database, keeping their hashes"},
 	{"version", "", "print the module version, VCS revision and Go version of this build"},
@@ -85,6 +89,8 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return importCommand(ctx, args, getenv, stdout, stderr)
 	case "client":
 		return clientCommand(ctx, args, getenv, stdout, stderr)
+	case "provider":
+		return providerCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "mail":
 		return mailCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":

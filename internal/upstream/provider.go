@@ -74,10 +74,20 @@ var reservedIDs = []string{"mfa", "passkey", "callback", "link"}
 
 var scopePattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`) // RFC 6749 scope-token
 
-// ApplyPreset fills p's empty fields from the preset of its id, if any.
+// ApplyPreset fills p's empty fields from the preset of its id, if any; a
+// github provider under another id gets github.com's endpoints, and a
+// provider with an issuer and no kind is oidc.
 func (p *Provider) ApplyPreset() {
 	pre, ok := Presets[p.ID]
-	if !ok {
+	switch {
+	case ok:
+	case p.Kind == KindGitHub:
+		pre = Presets["github"]
+		pre.Name = ""
+	case p.Kind == "" && p.Issuer != "":
+		p.Kind = KindOIDC
+		return
+	default:
 		return
 	}
 	if p.Kind == "" {
