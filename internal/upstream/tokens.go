@@ -32,7 +32,11 @@ func (s *Service) sealFor(p Provider, subject string, tok *oauth2.Token) ([]byte
 	if !p.KeepTokens || tok == nil {
 		return nil, nil
 	}
-	plain, _ := json.Marshal(keptToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry})
+	expiry := tok.Expiry
+	if tok.ExpiresIn > 0 { // on the service's clock, as Token reads it
+		expiry = s.cfg.Now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	plain, _ := json.Marshal(keptToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, RefreshToken: tok.RefreshToken, Expiry: expiry})
 	return s.sealer.Seal(plain, tokensAAD(p.ID, subject))
 }
 
@@ -98,6 +102,9 @@ func (s *Service) Token(ctx context.Context, userID, id string) (AccessToken, er
 	}
 	if err := s.store.IdentityLogin(ctx, ident.ID, ident.Email, sealed, ident.LastLoginAt); err != nil {
 		return AccessToken{}, err
+	}
+	if fresh.ExpiresIn > 0 {
+		fresh.Expiry = s.cfg.Now().Add(time.Duration(fresh.ExpiresIn) * time.Second)
 	}
 	return AccessToken{AccessToken: fresh.AccessToken, TokenType: fresh.Type(), ExpiresAt: fresh.Expiry}, nil
 }
