@@ -182,9 +182,15 @@ func TestUpstreamCallbackRefusals(t *testing.T) {
 	rows := []row{
 		{name: "denied consent", bend: upstreamtest.Bend{Deny: true}, tamper: sameCallback,
 			want: "The sign-in was cancelled at the provider", reason: "provider answered error access_denied"},
-		{name: "missing state", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) { q.Del("state"); return c, q },
+		{name: "missing state", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			q.Del("state")
+			return c, q
+		},
 			want: "expired or was started in another browser", reason: "state or provider differ"},
-		{name: "wrong state", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) { q.Set("state", "x"); return c, q },
+		{name: "wrong state", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			q.Set("state", "x")
+			return c, q
+		},
 			want: "expired or was started in another browser", reason: "state or provider differ"},
 		{name: "no flow cookie", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) { return "", q },
 			want: "expired or was started in another browser", reason: "no flow cookie"},
