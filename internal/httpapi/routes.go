@@ -369,19 +369,67 @@ func (r *router) finish(mux *http.ServeMux) {
 			mux.Handle("OPTIONS "+path, labelled("OPTIONS "+path, h))
 		}
 	}
+	// A literal path that a wildcard path also matches ("/login/mfa" and
+	// "/login/{provider}") has no fallback of its own, which would conflict
+	// with the wildcard's routes: the wildcard's fallback answers it, with
+	// its own Allow.
+	covered := map[string][]string{} // wildcard path -> the literal paths it covers
+	skip := map[string]bool{}
+	for _, lit := range r.order {
+		for _, wild := range r.order {
+			if lit != wild && !strings.Contains(lit, "{") && coversPath(wild, lit) {
+				covered[wild], skip[lit] = append(covered[wild], lit), true
+			}
+		}
+	}
 	for _, path := range r.order {
-		if strings.HasSuffix(path, "/") {
+		if strings.HasSuffix(path, "/") || skip[path] {
 			continue // subtrees: anything else under them is 404
 		}
-		allow := slices.Clone(r.methods[path])
-		slices.Sort(allow)
-		var h http.Handler = methodNotAllowed(allow)
-		if apiMethods[path] != nil { // a preflight when no origin is listed
-			h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
+		h := r.notAllowed(path, apiMethods)
+		if lits := covered[path]; lits != nil {
+			own, byPath := h, map[string]http.Handler{}
+			for _, lit := range lits {
+				byPath[lit] = r.notAllowed(lit, apiMethods)
+			}
+			h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if lit, ok := byPath[req.URL.Path]; ok {
+					lit.ServeHTTP(w, req)
+					return
+				}
+				own.ServeHTTP(w, req)
+			})
 		}
 		mux.Handle(path, labelled(path, h)) // "/{$}" is the root alone
 	}
 	mux.HandleFunc("/", notFound)
+}
+
+// notAllowed is path's 405 answer, with its Allow.
+func (r *router) notAllowed(path string, apiMethods map[string][]string) http.Handler {
+	allow := slices.Clone(r.methods[path])
+	slices.Sort(allow)
+	var h http.Handler = methodNotAllowed(allow)
+	if apiMethods[path] != nil { // a preflight when no origin is listed
+		h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
+	}
+	return h
+}
+
+// coversPath reports whether the wildcard path pattern matches the literal
+// path: as many segments, each equal or a single-segment wildcard.
+func coversPath(pattern, path string) bool {
+	ps, ls := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(ls) || !strings.Contains(pattern, "{") {
+		return false
+	}
+	for i := range ps {
+		wild := strings.HasPrefix(ps[i], "{") && strings.HasSuffix(ps[i], "}") && !strings.HasSuffix(ps[i], "...}") && ps[i] != "{$}"
+		if !wild && ps[i] != ls[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // labelled tells the request log and the metrics which route answers,

@@ -34,6 +34,7 @@ type discovered struct {
 	// placeholder ("" for an ordinary issuer): each token's iss must be it
 	// with the token's tid.
 	tenantIssuer string
+	algs         []string // id_token_signing_alg_values_supported ("": go-oidc's default, RS256)
 	fetched      time.Time
 }
 
@@ -73,14 +74,21 @@ func (s *Service) discover(ctx context.Context, p Provider) (*discovered, error)
 		return nil, fmt.Errorf("discovery of %s: %w", p.Issuer, err)
 	}
 	var meta struct {
-		JWKS string `json:"jwks_uri"`
+		JWKS string   `json:"jwks_uri"`
+		Algs []string `json:"id_token_signing_alg_values_supported"`
 	}
 	if err := prov.Claims(&meta); err != nil || meta.JWKS == "" {
 		return nil, fmt.Errorf("discovery of %s: no jwks_uri", p.Issuer)
 	}
 	// The key set outlives this request: its context carries only the client.
 	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), meta.JWKS)
-	d = &discovered{provider: prov, keys: keys, tenantIssuer: tenant, fetched: s.cfg.Now()}
+	var algs []string
+	for _, a := range meta.Algs {
+		if a != "none" && !strings.HasPrefix(a, "HS") { // a shared-secret or unsigned token is never an ID token here
+			algs = append(algs, a)
+		}
+	}
+	d = &discovered{provider: prov, keys: keys, tenantIssuer: tenant, algs: algs, fetched: s.cfg.Now()}
 	s.mu.Lock()
 	s.discovery[p.Issuer] = d
 	s.mu.Unlock()
@@ -180,7 +188,7 @@ func (s *Service) identifyOIDC(ctx context.Context, p Provider, f flow, tok *oau
 		issuer = d.tenantIssuer
 	}
 	verifier := oidc.NewVerifier(issuer, d.keys, &oidc.Config{ClientID: p.ClientID, Now: s.cfg.Now,
-		SkipIssuerCheck: d.tenantIssuer != ""})
+		SupportedSigningAlgs: d.algs, SkipIssuerCheck: d.tenantIssuer != ""})
 	idt, err := verifier.Verify(oidc.ClientContext(ctx, s.client(p)), raw)
 	if err != nil {
 		var expired *oidc.TokenExpiredError
