@@ -32,7 +32,7 @@ func (j *hostJar) jar(u *url.URL) *plainJar {
 }
 
 func (j *hostJar) SetCookies(u *url.URL, cs []*http.Cookie) { j.jar(u).SetCookies(u, cs) }
-func (j *hostJar) Cookies(u *url.URL) []*http.Cookie         { return j.jar(u).Cookies(u) }
+func (j *hostJar) Cookies(u *url.URL) []*http.Cookie        { return j.jar(u).Cookies(u) }
 
 // siteBrowser is one browser visiting several sites: it follows every
 // redirect and keeps each site's cookies.
@@ -171,7 +171,8 @@ func TestGatehouseSignsAUserIntoAnotherGatehouse(t *testing.T) {
 	}
 	resp, page = b.submit(up.base, "/authorize", page, url.Values{"consent": {"allow"}})
 	if resp.StatusCode != 200 || resp.Request.URL.String() != downBase+"/sessions" {
-		out, _ := cliRun(t, "", "audit", "--db", down.db); t.Fatalf("after consent: %d at %s: %s", resp.StatusCode, resp.Request.URL, out)
+		out, _ := cliRun(t, "", "audit", "--db", down.db)
+		t.Fatalf("after consent: %d at %s: %s", resp.StatusCode, resp.Request.URL, out)
 	}
 	access := b.cookie(downBase, "__Host-access")
 	claims := tokenClaims(t, access)
