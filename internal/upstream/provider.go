@@ -136,6 +136,9 @@ func (p *Provider) validate() error {
 		if err := checkURL("issuer", p.Issuer); err != nil {
 			return err
 		}
+		if len(p.Scopes) == 0 { // who the user is, and the email the linking rules need
+			p.Scopes = []string{"openid", "email", "profile"}
+		}
 		if !slices.Contains(p.Scopes, "openid") {
 			p.Scopes = append([]string{"openid"}, p.Scopes...)
 		}
