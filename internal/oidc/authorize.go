@@ -59,7 +59,7 @@ type ConsentView struct {
 
 // Parameters an authorization request may carry (others are ignored).
 var authorizeParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-	"code_challenge_method", "prompt", "max_age", "login_hint", "response_mode", "request", "request_uri", "login_after"}
+	"code_challenge_method", "prompt", "max_age", "login_hint", "response_mode", "request", "request_uri", "login_after", "idp_hint"}
 
 // AuthorizeParams keeps the known parameters of an authorization request,
 // for its consent form and its return from the login page.
