@@ -39,6 +39,9 @@ type Claims struct {
 	// AMR says how the user authenticated (RFC 8176): "pwd", "otp", "hwk",
 	// "user", and "mfa" when two kinds of factor were proved.
 	AMR []string `json:"amr,omitempty"`
+	// IDP names the upstream identity provider the user signed in through
+	// ("google", "github"; amr then has "fed"); empty for a local login.
+	IDP string `json:"idp,omitempty"`
 	// AuthTime is when the user last proved who they are: the login, or a
 	// later re-authentication (OpenID Connect's auth_time).
 	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`

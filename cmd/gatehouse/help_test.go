@@ -118,7 +118,8 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	}
 	for _, name := range []string{"serve", "migrate", "user add", "user list", "user disable", "user role",
 		"user reset-password", "user mfa-reset", "keys rotate", "keys list", "import flask", "client add",
-		"client list", "client remove", "client rotate-secret", "client disable", "client enable", "mail test", "audit", "version", "help"} {
+		"client list", "client remove", "client rotate-secret", "client disable", "client enable", "provider add", "provider list", "provider update",
+		"provider remove", "mail test", "audit", "version", "help"} {
 		if !regexp.MustCompile(`(?m)^  ` + name + `  `).MatchString(overview) {
 			t.Errorf("help does not list %q:\n%s", name, overview)
 		}
@@ -130,11 +131,12 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	}
 
 	for group, subs := range map[string][]string{
-		"user":   {"add", "list", "disable", "role", "reset-password", "mfa-reset"},
-		"keys":   {"rotate", "list"},
-		"client": {"add", "list", "remove", "rotate-secret", "disable", "enable"},
-		"mail":   {"test"},
-		"import": {"flask"},
+		"user":     {"add", "list", "disable", "role", "reset-password", "mfa-reset"},
+		"keys":     {"rotate", "list"},
+		"client":   {"add", "list", "remove", "rotate-secret", "disable", "enable"},
+		"provider": {"add", "list", "update", "remove"},
+		"mail":     {"test"},
+		"import":   {"flask"},
 	} {
 		code, out, _ := runHelp("help", group)
 		var listed []string

@@ -38,6 +38,10 @@ var commands = []struct{ name, synopsis, does string }{
 	{"org list", "[flags]", "list organizations"},
 	{"org member add", "ORG_ID USER_ID [--role R] [flags]", "make a user a member of an organization (role: owner, admin, member or a custom role)"},
 	{"org member remove", "ORG_ID USER_ID [flags]", "remove a member; its organization claims are revoked (the last owner stays)"},
+	{"provider add", "--id ID --client-id C --client-secret-file F [--kind oidc|github] [--issuer URL] [flags]", "add an upstream identity provider (sign in with Google, GitHub, any OpenID provider)"},
+	{"provider list", "[flags]", "list upstream identity providers (never their secrets)"},
+	{"provider update", "ID [flags]", "change a provider; only the flags given change"},
+	{"provider remove", "ID [flags]", "remove a provider and the identities linked through it"},
 	{"mail test", "ADDRESS [flags]", "send a test mail at once with the mail settings (--smtp-url, --mail-from), or to the log"},
 	{"import flask", "PATH [flags]", "import the users of a Flask tutorial app's SQLite database, keeping their hashes"},
 	{"version", "", "print the module version, VCS revision and Go version of this build"},
@@ -93,6 +97,8 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return clientCommand(ctx, args, getenv, stdout, stderr)
 	case "org":
 		return orgCommand(ctx, args, getenv, stdout, stderr)
+	case "provider":
+		return providerCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "mail":
 		return mailCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":

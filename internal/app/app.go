@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/token"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 	"github.com/redis/go-redis/v9"
 )
@@ -172,7 +173,8 @@ type App struct {
 	Handler     http.Handler
 	Services    *auth.Services
 	OIDC        *oidc.Service
-	Clients     *oidc.Clients // the provider's client registration
+	Clients     *oidc.Clients     // the provider's client registration
+	Upstream    *upstream.Service // sign-in through other identity providers
 	Guard       *guard.Guard
 	Keys        *token.KeyRing
 	Revocations *auth.Revocations
@@ -271,12 +273,14 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 			HTTP: c.JWKSClient, CountGrant: m.ClientGrant, Orgs: orgs.NewSessions(st)})
 	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
 		Now: c.Now, Removed: provider.ForgetClient, HTTP: c.JWKSClient})
+	federation := upstream.New(upstream.Config{PublicURL: c.PublicURL, Now: c.Now},
+		upstream.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Sealer: c.MasterKey, Log: c.Log})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Upstream: federation, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins, Orgs: orgService,
 	})
-	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Clients: clients, Guard: g, Keys: keys, Revocations: revocations,
+	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Clients: clients, Upstream: federation, Guard: g, Keys: keys, Revocations: revocations,
 		Mail: worker, Orgs: orgService}, nil
 }
 

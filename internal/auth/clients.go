@@ -98,7 +98,7 @@ func (s *Sessions) StartClientSession(ctx context.Context, in ClientSessionInput
 	}
 	now := s.now()
 	sess := Session{ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
-		UserAgent: truncate(in.Client.UserAgent, 512), IP: in.Client.IP, AMR: parent.AMR,
+		UserAgent: truncate(in.Client.UserAgent, 512), IP: in.Client.IP, AMR: parent.AMR, IDP: parent.IDP,
 		ClientID: in.ClientID, Scope: in.Scope, ParentID: in.ParentID, AuthTime: in.AuthTime.UTC().Truncate(time.Millisecond)}
 	start := ClientSessionStart{Session: sess, CodeHash: in.CodeHash, AccessLiveUntil: s.liveUntil(now),
 		MaxLive: s.cfg.MaxSessionsPerUser, IdleSince: now.Add(-s.cfg.IdleTimeout), LiveUntil: s.liveUntil(now)}

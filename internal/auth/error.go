@@ -41,7 +41,8 @@ const (
 	CodeReauthenticationRequired = guard.CodeReauthenticationRequired // 403: the action needs a recent login
 	CodeEmailNotVerified         = "email_not_verified"               // 403: --require-verified-email and the address is not verified
 	// Since v3.
-	CodeLastOwner = "last_owner" // 409: the change would leave an organization without an owner
+	CodeLastOwner        = "last_owner"          // 409: the change would leave an organization without an owner
+	CodeLastSignInMethod = "last_sign_in_method" // 409: removing it would leave the account no way in
 )
 
 // Error is an error a client may see: a contract code and one human sentence.

@@ -48,6 +48,7 @@ const (
 	AMRHardware = "hwk" // a passkey
 	AMRUser     = "user"
 	AMRMFA      = "mfa" // two kinds of factor were proved
+	AMRFed      = "fed" // an upstream identity provider vouched for the user
 )
 
 // Second-step methods a login's mfa_required answer offers.
@@ -105,6 +106,7 @@ type MFAChallenge struct {
 	ExpiresAt           time.Time
 	Failures            int
 	UsedAt              time.Time
+	IDP                 string // the upstream provider of the first step, if any
 }
 
 // RecoveryUse spends a recovery code: in one transaction the code is marked
@@ -239,18 +241,19 @@ func (s *Factors) openTOTP(userID string, sealed []byte) (string, error) {
 	return string(plain), nil
 }
 
-// addAMR adds method to amr, and "mfa" once a knowledge factor (pwd) and a
-// possession factor (otp, hwk) are both in it. The order is stable.
+// addAMR adds method to amr, and "mfa" once a first factor (pwd, or fed:
+// an upstream provider's login) and a possession factor (otp, hwk) are both
+// in it. The order is stable.
 func addAMR(amr []string, method string) []string {
 	set := map[string]bool{method: true}
 	for _, m := range amr {
 		set[m] = true
 	}
-	if set[AMRPassword] && (set[AMROTP] || set[AMRHardware]) {
+	if (set[AMRPassword] || set[AMRFed]) && (set[AMROTP] || set[AMRHardware]) {
 		set[AMRMFA] = true
 	}
 	var out []string
-	for _, m := range []string{AMRPassword, AMROTP, AMRHardware, AMRUser, AMRMFA} {
+	for _, m := range []string{AMRPassword, AMRFed, AMROTP, AMRHardware, AMRUser, AMRMFA} {
 		if set[m] {
 			out = append(out, m)
 			delete(set, m)

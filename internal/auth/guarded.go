@@ -320,6 +320,13 @@ func tooManyAttempts(d time.Duration) error {
 // when the password is right and its hash should be replaced.
 func (s *Checks) passwordCheck(pw, hash string, disabled bool, rehash *bool) func(context.Context) (checkOutcome, error) {
 	return func(ctx context.Context) (checkOutcome, error) {
+		if hash == "" { // an account without a password (made through an upstream provider)
+			cost, err := s.verifyDummy(ctx, pw)
+			if err != nil {
+				return checkOutcome{}, hashError(err)
+			}
+			return checkOutcome{Cost: cost, Reason: "the account has no password"}, nil
+		}
 		ok, needsRehash, cost, err := s.verify(ctx, pw, hash)
 		if err != nil {
 			return checkOutcome{}, hashError(err)

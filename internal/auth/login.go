@@ -70,7 +70,7 @@ func (s *Sessions) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 				hash = upgraded
 			}
 		}
-		return nil, s.beginMFA(ctx, user, hash, in.Client)
+		return nil, s.beginMFA(ctx, user, hash, in.Client, []string{AMRPassword}, "")
 	}
 	tokens, err := s.startSession(ctx, user, hash, in.Client, []string{AMRPassword}, in.OrgID)
 	if errors.Is(err, ErrCredentialsChanged) {
@@ -87,16 +87,18 @@ func (s *Sessions) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 	return tokens, nil
 }
 
-// beginMFA starts the second step of a login whose password verified hash.
-func (s *Sessions) beginMFA(ctx context.Context, u User, hash string, c Client) error {
+// beginMFA starts the second step of a login whose first step proved amr
+// (through the upstream provider idp, if any) while u's password hash was
+// hash.
+func (s *Sessions) beginMFA(ctx context.Context, u User, hash string, c Client, amr []string, idp string) error {
 	raw := newSecretToken()
 	now := s.now()
-	ch := MFAChallenge{Hash: hashToken(raw), UserID: u.ID, AMR: []string{AMRPassword}, PasswordFingerprint: hashToken(hash),
-		Client: Client{UserAgent: truncate(c.UserAgent, 512), IP: c.IP}, CreatedAt: now, ExpiresAt: now.Add(MFATokenTTL)}
+	ch := MFAChallenge{Hash: hashToken(raw), UserID: u.ID, AMR: amr, PasswordFingerprint: hashToken(hash),
+		Client: Client{UserAgent: truncate(c.UserAgent, 512), IP: c.IP}, CreatedAt: now, ExpiresAt: now.Add(MFATokenTTL), IDP: idp}
 	if err := s.store.CreateMFAChallenge(ctx, ch); err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	s.audit(ctx, EventMFAChallenge, u.ID, "password verified; second factor required")
+	s.audit(ctx, EventMFAChallenge, u.ID, strings.Join(amr, " ")+" verified; second factor required")
 	return &MFARequired{Token: raw, Methods: mfaMethods(u),
 		err: Errorf(CodeMFARequired, "The password is right; a second factor is needed to finish signing in.")}
 }
@@ -166,7 +168,7 @@ func (s *Sessions) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, 
 		s.audit(ctx, EventLoginFailed, u.ID, "password changed during the login")
 		return nil, errInvalidCode
 	}
-	tokens, err := s.startSession(ctx, u, hash, ch.Client, amr, "")
+	tokens, err := s.startSessionVia(ctx, u, hash, ch.Client, amr, "", ch.IDP)
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
 		return nil, errInvalidCode

@@ -57,6 +57,9 @@ type Session struct {
 	Scope    string
 	ParentID string
 	AuthTime time.Time
+	// IDP is the upstream identity provider the user signed in through
+	// ("" for none): the tokens' idp claim.
+	IDP string
 }
 
 // RefreshToken is a refresh token as stored: only its SHA-256.

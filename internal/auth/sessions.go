@@ -50,13 +50,19 @@ type issuer struct {
 // start (the caller checked the membership; a membership gone meanwhile
 // leaves the session in none).
 func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Client, amr []string, orgID string) (*Tokens, error) {
+	return s.startSessionVia(ctx, u, hash, c, amr, orgID, "")
+}
+
+// startSessionVia is startSession for a login through the upstream
+// provider idp ("" for none): the session's tokens name it.
+func (s *Sessions) startSessionVia(ctx context.Context, u User, hash string, c Client, amr []string, orgID, idp string) (*Tokens, error) {
 	if err := s.checkVerified(ctx, u); err != nil {
 		return nil, err
 	}
 	now := s.now()
 	sess := Session{
 		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
-		UserAgent: truncate(c.UserAgent, 512), IP: c.IP, AMR: amr, AuthTime: now,
+		UserAgent: truncate(c.UserAgent, 512), IP: c.IP, AMR: amr, AuthTime: now, IDP: idp,
 	}
 	raw, rt := s.newRefreshToken(sess, now)
 	ended, err := s.store.StartSession(ctx, SessionStart{Session: sess, Refresh: rt, PasswordHash: hash, Role: u.Role,
@@ -329,6 +335,7 @@ func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, 
 			ID: newID(),
 		},
 		SessionID: sess.ID, Role: u.Role, EmailVerified: u.EmailVerified, AMR: sess.AMR, AuthTime: authTime(sess),
+		IDP: sess.IDP,
 	}
 	if sess.ClientID != "" {
 		clientClaims(claims, sess.ClientID, scope)

@@ -51,7 +51,7 @@ func newRoutes(d Deps) *router {
 		return withAPIKeys(d, onlyScope(keyScope), auth.RoleAdmin, h, d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Upstream: d.Upstream, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -141,6 +141,24 @@ func newRoutes(d Deps) *router {
 	r.publicPage("POST /oauth/end-session", http.HandlerFunc(site.EndSession))
 	r.api("GET /me/grants", browserApps, user(handleGrants(d)))
 	r.api("DELETE /me/grants/{client_id}", browserApps, user(handleRevokeGrant(d)))
+
+	// Upstream identity providers (handlers_upstream.go, web/pages_upstream.go):
+	// sign in with Google, GitHub or any OpenID provider, and link them.
+	r.api("GET /providers", sameOrigin, admin(handleListProviders(d)))
+	r.api("POST /providers", sameOrigin, admin(handleCreateProvider(d)))
+	r.api("PATCH /providers/{id}", sameOrigin, admin(handleUpdateProvider(d)))
+	r.api("DELETE /providers/{id}", sameOrigin, admin(handleDeleteProvider(d)))
+	r.publicPage("GET /login/{provider}", http.HandlerFunc(site.UpstreamLogin))
+	r.publicPage("GET /login/{provider}/callback", http.HandlerFunc(site.UpstreamCallback))
+	r.api("GET /me/identities", browserApps, user(handleIdentities(d)))
+	r.api("POST /me/identities/{id}", browserApps, user(handleLinkIdentity(d))) // {id}: the provider's
+	r.api("DELETE /me/identities/{id}", browserApps, user(handleUnlinkIdentity(d)))
+	r.api("GET /me/identities/{id}/token", browserApps, user(handleIdentityToken(d)))
+	r.page("POST /security/identities/{provider}/link", site.LinkIdentityForm)
+	r.page("POST /security/identities/{id}/remove", site.UnlinkIdentityForm)
+	r.adminPage("GET /admin/providers", site.AdminProvidersPage)
+	r.adminPage("POST /admin/providers", site.AdminProviderAddForm)
+	r.adminPage("POST /admin/providers/{id}/remove", site.AdminProviderRemoveForm)
 
 	// Books: the demo resource, protected by guard alone.
 	// A browser's navigation or form gets the page; anyone else the API.
@@ -418,19 +436,67 @@ func (r *router) finish(mux *http.ServeMux) {
 			mux.Handle("OPTIONS "+path, labelled("OPTIONS "+path, h))
 		}
 	}
+	// A literal path that a wildcard path also matches ("/login/mfa" and
+	// "/login/{provider}") has no fallback of its own, which would conflict
+	// with the wildcard's routes: the wildcard's fallback answers it, with
+	// its own Allow.
+	covered := map[string][]string{} // wildcard path -> the literal paths it covers
+	skip := map[string]bool{}
+	for _, lit := range r.order {
+		for _, wild := range r.order {
+			if lit != wild && !strings.Contains(lit, "{") && coversPath(wild, lit) {
+				covered[wild], skip[lit] = append(covered[wild], lit), true
+			}
+		}
+	}
 	for _, path := range r.order {
-		if strings.HasSuffix(path, "/") {
+		if strings.HasSuffix(path, "/") || skip[path] {
 			continue // subtrees: anything else under them is 404
 		}
-		allow := slices.Clone(r.methods[path])
-		slices.Sort(allow)
-		var h http.Handler = methodNotAllowed(allow)
-		if apiMethods[path] != nil { // a preflight when no origin is listed
-			h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
+		h := r.notAllowed(path, apiMethods)
+		if lits := covered[path]; lits != nil {
+			own, byPath := h, map[string]http.Handler{}
+			for _, lit := range lits {
+				byPath[lit] = r.notAllowed(lit, apiMethods)
+			}
+			h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if lit, ok := byPath[req.URL.Path]; ok {
+					lit.ServeHTTP(w, req)
+					return
+				}
+				own.ServeHTTP(w, req)
+			})
 		}
 		mux.Handle(path, labelled(path, h)) // "/{$}" is the root alone
 	}
 	mux.HandleFunc("/", notFound)
+}
+
+// notAllowed is path's 405 answer, with its Allow.
+func (r *router) notAllowed(path string, apiMethods map[string][]string) http.Handler {
+	allow := slices.Clone(r.methods[path])
+	slices.Sort(allow)
+	var h http.Handler = methodNotAllowed(allow)
+	if apiMethods[path] != nil { // a preflight when no origin is listed
+		h = r.hints.hintUnlistedOrigin(r.cors.origins, h)
+	}
+	return h
+}
+
+// coversPath reports whether the wildcard path pattern matches the literal
+// path: as many segments, each equal or a single-segment wildcard.
+func coversPath(pattern, path string) bool {
+	ps, ls := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(ls) || !strings.Contains(pattern, "{") {
+		return false
+	}
+	for i := range ps {
+		wild := strings.HasPrefix(ps[i], "{") && strings.HasSuffix(ps[i], "}") && !strings.HasSuffix(ps[i], "...}") && ps[i] != "{$}"
+		if !wild && ps[i] != ls[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // labelled tells the request log and the metrics which route answers,

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 	"github.com/gatehouse-auth/gatehouse/internal/web"
 )
 
@@ -36,10 +37,11 @@ type KeySet interface {
 type Deps struct {
 	Auth           *auth.Services // the use cases: d.Auth.Sessions.Login, ...
 	Guard          *guard.Guard
-	Books          *books.Service // every book rule, for the API and the pages
-	Orgs           *orgs.Service  // organizations, for the API and the pages
-	OIDC           *oidc.Service  // the OpenID Connect provider
-	Clients        *oidc.Clients  // its clients' registration (the admin /clients routes)
+	Books          *books.Service    // every book rule, for the API and the pages
+	Orgs           *orgs.Service     // organizations, for the API and the pages
+	OIDC           *oidc.Service     // the OpenID Connect provider
+	Clients        *oidc.Clients     // its clients' registration (the admin /clients routes)
+	Upstream       *upstream.Service // sign-in through other identity providers
 	Keys           KeySet
 	Pages          *web.Pages
 	Ready          func(context.Context) error // readiness: does the database answer?

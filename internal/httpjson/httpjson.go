@@ -46,7 +46,8 @@ var statusOf = map[string]int{
 	auth.CodeReauthenticationRequired: http.StatusForbidden,
 	auth.CodeEmailNotVerified:         http.StatusForbidden,
 	// Since v3.
-	auth.CodeLastOwner: http.StatusConflict,
+	auth.CodeLastOwner:        http.StatusConflict,
+	auth.CodeLastSignInMethod: http.StatusConflict,
 }
 
 // Status is the HTTP status of a contract error code.

@@ -62,7 +62,7 @@ type ConsentView struct {
 
 // Parameters an authorization request may carry (others are ignored).
 var authorizeParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-	"code_challenge_method", "prompt", "max_age", "login_hint", "response_mode", "request", "request_uri", "login_after"}
+	"code_challenge_method", "prompt", "max_age", "login_hint", "response_mode", "request", "request_uri", "login_after", "idp_hint"}
 
 // AuthorizeParams keeps the known parameters of an authorization request,
 // for its consent form and its return from the login page.
@@ -178,6 +178,10 @@ func (s *Service) Authorize(ctx context.Context, params url.Values, browser *Bro
 			return fail(CodeLoginRequired, "The user is not signed in.")
 		}
 		q := url.Values{"next": {"/authorize?" + next.Encode()}}
+		// idp_hint names an upstream provider: straight to it, and back here.
+		if h := params.Get("idp_hint"); h != "" && len(h) <= 64 {
+			return Outcome{Kind: Login, URL: "/login/" + url.PathEscape(h) + "?" + q.Encode(), Origin: origin}
+		}
 		if h := params.Get("login_hint"); h != "" {
 			q.Set("login_hint", h)
 		}

@@ -293,6 +293,9 @@ func (s *Service) idToken(c Client, t *auth.Tokens, nonce string, org map[string
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
+	if sess.IDP != "" {
+		claims["idp"] = sess.IDP
+	}
 	for k, v := range userClaims(t.User, t.Scope) {
 		claims[k] = v
 	}

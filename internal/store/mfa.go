@@ -253,19 +253,19 @@ func (s *Store) RemoveFactors(ctx context.Context, userID string, now, liveUntil
 
 // CreateMFAChallenge stores the second step of a login.
 func (s *Store) CreateMFAChallenge(ctx context.Context, c auth.MFAChallenge) error {
-	_, err := s.writer().exec(ctx, `INSERT INTO mfa_challenges (hash, user_id, amr, pwd_fingerprint, user_agent, ip, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.Hash, c.UserID, strings.Join(c.AMR, " "), c.PasswordFingerprint,
-		c.Client.UserAgent, c.Client.IP, ms(c.CreatedAt), ms(c.ExpiresAt))
+	_, err := s.writer().exec(ctx, `INSERT INTO mfa_challenges (hash, user_id, amr, pwd_fingerprint, user_agent, ip, created_at, expires_at, idp)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.Hash, c.UserID, strings.Join(c.AMR, " "), c.PasswordFingerprint,
+		c.Client.UserAgent, c.Client.IP, ms(c.CreatedAt), ms(c.ExpiresAt), c.IDP)
 	return err
 }
 
-const challengeColumns = "hash, user_id, amr, pwd_fingerprint, user_agent, ip, created_at, expires_at, failures, used_at"
+const challengeColumns = "hash, user_id, amr, pwd_fingerprint, user_agent, ip, created_at, expires_at, failures, used_at, idp"
 
 func scanChallenge(r interface{ Scan(...any) error }) (auth.MFAChallenge, error) {
 	var c auth.MFAChallenge
 	var amr string
 	err := r.Scan(&c.Hash, &c.UserID, &amr, &c.PasswordFingerprint, &c.Client.UserAgent, &c.Client.IP,
-		msDest{&c.CreatedAt}, msDest{&c.ExpiresAt}, &c.Failures, msDest{&c.UsedAt})
+		msDest{&c.CreatedAt}, msDest{&c.ExpiresAt}, &c.Failures, msDest{&c.UsedAt}, &c.IDP)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, notFound("The sign-in")
 	}

@@ -114,11 +114,11 @@ func insertSession(ctx context.Context, e execer, sess auth.Session, t *auth.Ref
 		}
 	}
 	_, err := e.exec(ctx, `INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,
-		amr, auth_time, client_id, scope, parent_id, refresh_hash, refresh_created_at, refresh_expires_at, tokens_live_until)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		amr, auth_time, client_id, scope, parent_id, refresh_hash, refresh_created_at, refresh_expires_at, tokens_live_until, idp)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP,
 		amr, nullMS(sess.AuthTime), nullString(sess.ClientID), sess.Scope, nullString(sess.ParentID),
-		hash, created, expires, nullMS(liveUntil))
+		hash, created, expires, nullMS(liveUntil), sess.IDP)
 	return err
 }
 
@@ -159,12 +159,12 @@ func extendTokensLive(ctx context.Context, e execer, sessionID string, until tim
 }
 
 const sessionColumns = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.ip, s.revoked_at, " +
-	"s.amr, s.auth_time, s.client_id, s.scope, s.parent_id"
+	"s.amr, s.auth_time, s.client_id, s.scope, s.parent_id, s.idp"
 
 func scanSession(dest *auth.Session) []any {
 	return []any{&dest.ID, &dest.UserID, msDest{&dest.CreatedAt}, msDest{&dest.LastUsedAt}, msDest{&dest.ExpiresAt},
 		&dest.UserAgent, &dest.IP, msDest{&dest.RevokedAt}, amrDest{&dest.AMR}, msDest{&dest.AuthTime},
-		strDest{&dest.ClientID}, &dest.Scope, strDest{&dest.ParentID}}
+		strDest{&dest.ClientID}, &dest.Scope, strDest{&dest.ParentID}, &dest.IDP}
 }
 
 // amrDest scans the space-separated amr column into a list.

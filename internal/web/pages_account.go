@@ -20,6 +20,7 @@ func (site *Site) LoginPage(w http.ResponseWriter, r *http.Request) {
 	// Logging in on the way of an authorization request ends at the
 	// application's redirect URI: the form may go there.
 	page.FormTargets = site.authorizeFormTargets(r, page.Next)
+	page.Providers = site.providerButtons(r.Context())
 	switch {
 	case r.URL.Query().Get("registered") == "1":
 		page.Notice = "Your account is ready. Log in to continue."
@@ -33,7 +34,7 @@ func (site *Site) LoginPage(w http.ResponseWriter, r *http.Request) {
 func (site *Site) SignupPage(w http.ResponseWriter, r *http.Request) {
 	// ?email= fills the address in (an invitation's page links here with the invited one).
 	site.Pages.Render(w, http.StatusOK, "signup", Page{Title: "Sign up", CSRF: ensureCSRFCookie(w, r),
-		Form: map[string]string{"email": r.URL.Query().Get("email")}})
+		Form: map[string]string{"email": r.URL.Query().Get("email")}, Providers: site.providerButtons(r.Context())})
 }
 
 // SignupForm serves the sign-up page's POST /signup (and /register): 303
@@ -72,6 +73,7 @@ func (site *Site) LoginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	SetSessionCookies(w, tokens, "") // a new login gets a new CSRF token
+	site.linkPending(w, r, tokens)
 	toNext(w, r)
 }
 
@@ -89,7 +91,7 @@ func firstOf(values ...string) string {
 // beside the form, under the error's own status.
 func (site *Site) renderFormError(w http.ResponseWriter, r *http.Request, page string, err error, form map[string]string) {
 	p := Page{Title: map[string]string{"login": "Log in", "signup": "Sign up"}[page], CSRF: ensureCSRFCookie(w, r),
-		Next: safeNext(r.PostFormValue("next")), Form: form}
+		Next: safeNext(r.PostFormValue("next")), Form: form, Providers: site.providerButtons(r.Context())}
 	// Sign-up errors go beside their field; login's one answer stays on top,
 	// so it says nothing about which part was wrong.
 	if auth.ErrorCode(err) == auth.CodeEmailNotVerified {

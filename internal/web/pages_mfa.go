@@ -67,6 +67,7 @@ func (site *Site) LoginMFAForm(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, cookie(mfaCookie, "", -1, true))
 	SetSessionCookies(w, tokens, "")
+	site.linkPending(w, r, tokens)
 	toNext(w, r)
 }
 
@@ -88,6 +89,7 @@ func (site *Site) PasskeyLoginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	SetSessionCookies(w, tokens, "")
+	site.linkPending(w, r, tokens)
 	toNext(w, r)
 }
 
@@ -128,6 +130,7 @@ func (site *Site) PasskeyMFAForm(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, cookie(mfaCookie, "", -1, true))
 	SetSessionCookies(w, tokens, "")
+	site.linkPending(w, r, tokens)
 	toNext(w, r)
 }
 
@@ -148,6 +151,9 @@ func (site *Site) security(r *http.Request, s *Session) (*Security, error) {
 			last = when(k.LastUsedAt)
 		}
 		sec.Passkeys = append(sec.Passkeys, Passkey{ID: k.ID, Name: k.Name, Created: when(k.CreatedAt), LastUsed: last})
+	}
+	if err := site.identityRows(r.Context(), u.ID, sec); err != nil {
+		return nil, err
 	}
 	if sec.TOTP {
 		if sec.CodesLeft, err = site.Factors.RecoveryCodesLeft(r.Context(), u.ID); err != nil {
@@ -193,6 +199,10 @@ func (site *Site) SecurityPage(w http.ResponseWriter, r *http.Request, s *Sessio
 		p.Notice = "The passkey is removed."
 	case "removed":
 		p.Notice = "The authenticator app is removed; your recovery codes no longer work."
+	case "linked":
+		p.Notice = "The provider is linked: you can sign in with it."
+	case "unlinked":
+		p.Notice = "The provider is unlinked from this account."
 	}
 	site.Pages.Render(w, http.StatusOK, "security", p)
 }
@@ -287,7 +297,7 @@ func (site *Site) securityForm(w http.ResponseWriter, r *http.Request, s *Sessio
 		case auth.CodeReauthenticationRequired:
 			sec.NeedReauth = true
 		case auth.CodeInvalidCode, auth.CodeInvalidRequest, auth.CodeTooManyRequests, auth.CodeAlreadyExists,
-			auth.CodeNotFound, auth.CodeUnavailable, auth.CodeEmailNotVerified:
+			auth.CodeNotFound, auth.CodeUnavailable, auth.CodeEmailNotVerified, auth.CodeLastSignInMethod:
 		default:
 			site.renderError(w, r, err)
 			return

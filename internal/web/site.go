@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 )
 
 // Site is the pages' handlers: thin adapters over the same services as the
@@ -31,6 +32,7 @@ type Site struct {
 	Books    *books.Service
 	Orgs     *orgs.Service
 	OIDC     *oidc.Service // nil: no authorization pages
+	Upstream *upstream.Service
 	Pages    *Pages
 	Log      *slog.Logger
 	// Client is the caller as the audit log records it; httpapi supplies

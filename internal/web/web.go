@@ -40,7 +40,13 @@ type Page struct {
 	// end up after redirects (Content-Security-Policy form-action): the
 	// redirect URI of the application a login or consent is for.
 	FormTargets []string
+	// Providers are the upstream identity providers the login and sign-up
+	// pages offer a button for.
+	Providers []ProviderButton
 }
+
+// ProviderButton is an upstream provider's "Sign in with ..." button.
+type ProviderButton struct{ ID, Name string }
 
 // Consent is the consent page's content.
 type Consent struct {
@@ -120,6 +126,15 @@ type Security struct {
 	NeedReauth bool // the last action needs a recent sign-in: show the form
 	Passkeys   []Passkey
 	PasskeysOn bool // the server has a relying party: offer to add one
+	// Identities are the account's upstream identities; Linkable the
+	// providers it can link one more of.
+	Identities []IdentityRow
+	Linkable   []ProviderButton
+}
+
+// IdentityRow is a row of the security page's linked identities.
+type IdentityRow struct {
+	ID, Provider, Email, Created string
 }
 
 // Passkey is a row of the security page's passkeys.
@@ -154,7 +169,7 @@ func New() (*Pages, error) {
 	p := &Pages{pages: make(map[string]*template.Template)}
 	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "error",
 		"login_mfa", "security", "forgot_password", "reset_password", "verify_email", "confirm_email",
-		"consent", "apps", "end_session", "logged_out", "api_keys",
+		"consent", "apps", "end_session", "logged_out", "api_keys", "admin_providers",
 		"organizations", "organization", "org_invitations", "invitation"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
 		if err != nil {

@@ -39,6 +39,12 @@ export interface Session {
   /** When the access token expires, in ms since the epoch (client clock). */
   expiresAt: number;
   user: User;
+  /**
+   * Set for a session from signInWithRedirect: the OpenID Connect client
+   * it belongs to. Its refresh goes to POST /oauth/token; its user holds
+   * the userinfo claims (id is the subject).
+   */
+  clientId?: string;
 }
 
 /**
@@ -129,6 +135,29 @@ export interface ClientOptions {
   now?: () => number;
   /** Default: setTimeout-based. */
   sleep?: (ms: number) => Promise<void>;
+  /** Where a redirect sign-in waits for its callback (one tab). Default: sessionStorage. */
+  redirectStorage?: WebStorageLike;
+  /** How signInWithRedirect leaves the page. Default: location.assign. */
+  navigate?: (url: string) => void;
+}
+
+/**
+ * A sign-in through Gatehouse's own authorization code flow with PKCE
+ * (signInWithRedirect): for a public client registered with
+ * `gatehouse client add --public --redirect-uri ...`.
+ */
+export interface RedirectSignIn {
+  clientId: string;
+  /** Where Gatehouse sends the browser back: a page that calls handleRedirectCallback. */
+  redirectUri: string;
+  /**
+   * An upstream provider's id ("google", "github"): Gatehouse sends the
+   * browser straight to it (idp_hint) and back into this sign-in.
+   */
+  provider?: string;
+  /** Default "openid profile email offline_access" (offline_access: a refresh token). */
+  scope?: string;
+  loginHint?: string;
 }
 
 /** An error answer of Gatehouse, in the contract's format. */
@@ -186,6 +215,22 @@ type Message =
   | { t: "state"; from: string; state: State; change: ChangeType }
   | { t: "claim"; from: string; rt: string };
 
+/** What signInWithRedirect keeps until its callback. */
+interface PendingRedirect {
+  state: string;
+  verifier: string;
+  clientId: string;
+  redirectUri: string;
+}
+
+/** POST /oauth/token's answer (RFC 6749 5.1). */
+interface OAuthTokenResponse {
+  access_token: string;
+  expires_in: number;
+  refresh_token?: string;
+  id_token?: string;
+}
+
 interface TokenResponse {
   access_token: string;
   expires_in: number;
@@ -204,6 +249,8 @@ export class GatehouseClient {
   private readonly claimTimeout: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly redirectStorage: WebStorageLike | null;
+  private readonly navigate: (url: string) => void;
   private readonly key: string;
   private readonly tab: string;
   private state: State = { gen: 0, session: null };
@@ -231,6 +278,8 @@ export class GatehouseClient {
     this.claimTimeout = options.claimTimeout ?? 5_000;
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.redirectStorage = options.redirectStorage ?? (globalThis as { sessionStorage?: WebStorageLike }).sessionStorage ?? null;
+    this.navigate = options.navigate ?? ((u) => (globalThis as unknown as { location: { assign(u: string): void } }).location.assign(u));
     this.key = `gatehouse:${this.url}:session`;
     this.tab = randomId();
     this.load();
@@ -287,6 +336,91 @@ export class GatehouseClient {
   }
 
   /**
+   * Signs in through Gatehouse's authorization page (code flow, PKCE S256):
+   * the browser leaves for /authorize, with provider as idp_hint when set,
+   * and comes back to redirectUri, whose page calls handleRedirectCallback.
+   * The state and PKCE verifier wait in redirectStorage (this tab only).
+   */
+  async signInWithRedirect(options: RedirectSignIn): Promise<void> {
+    if (!this.redirectStorage) throw new Error("signInWithRedirect needs sessionStorage (or the redirectStorage option).");
+    const verifier = base64url(randomBytes(32));
+    const state = base64url(randomBytes(16));
+    const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))));
+    const pending: PendingRedirect = { state, verifier, clientId: options.clientId, redirectUri: options.redirectUri };
+    this.redirectStorage.setItem(this.redirectKey(), JSON.stringify(pending));
+    const q = new URLSearchParams({
+      response_type: "code",
+      client_id: options.clientId,
+      redirect_uri: options.redirectUri,
+      scope: options.scope ?? "openid profile email offline_access",
+      state,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+    });
+    if (options.provider) q.set("idp_hint", options.provider);
+    if (options.loginHint) q.set("login_hint", options.loginHint);
+    this.navigate(`${this.url}/authorize?${q}`);
+  }
+
+  /**
+   * Finishes signInWithRedirect on the redirect URI's page (href: its
+   * address): checks state (and iss), exchanges the code with the PKCE
+   * verifier at POST /oauth/token, reads GET /userinfo, and signs in. The
+   * sign-in under way is used once, whatever the outcome.
+   */
+  async handleRedirectCallback(href: string = (globalThis as unknown as { location: { href: string } }).location.href): Promise<User> {
+    const raw = this.redirectStorage?.getItem(this.redirectKey()) ?? null;
+    this.redirectStorage?.removeItem(this.redirectKey());
+    const q = new URL(href).searchParams;
+    let pending: PendingRedirect | null = null;
+    try {
+      pending = raw ? (JSON.parse(raw) as PendingRedirect) : null;
+    } catch {
+      pending = null;
+    }
+    if (!pending || !q.get("state") || q.get("state") !== pending.state) {
+      throw new GatehouseError(400, "invalid_request", "This sign-in was not started in this tab, or it was used already; start again.");
+    }
+    const iss = q.get("iss");
+    if (iss !== null && iss !== this.url) throw new GatehouseError(400, "invalid_request", "The answer came from another issuer.");
+    const error = q.get("error");
+    if (error) throw new GatehouseError(400, error, q.get("error_description") ?? "The sign-in was refused.");
+    const res = await this.doFetch(this.url + "/oauth/token", {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code: q.get("code") ?? "",
+        redirect_uri: pending.redirectUri,
+        client_id: pending.clientId,
+        code_verifier: pending.verifier,
+      }).toString(),
+    });
+    if (!res.ok) throw await toError(res);
+    const t = (await res.json()) as OAuthTokenResponse;
+    const info = await this.doFetch(this.url + "/userinfo", { credentials: "omit", headers: { Authorization: `Bearer ${t.access_token}` } });
+    if (!info.ok) throw await toError(info);
+    const claims = (await info.json()) as Record<string, unknown>;
+    const user: User = {
+      ...claims,
+      id: String(claims.sub),
+      email: typeof claims.email === "string" ? claims.email : null,
+      username: typeof claims.preferred_username === "string" ? claims.preferred_username : null,
+      name: typeof claims.name === "string" ? claims.name : null,
+      role: "user",
+      created_at: "",
+    };
+    const s: Session = { accessToken: t.access_token, refreshToken: t.refresh_token ?? "", expiresAt: this.now() + t.expires_in * 1000, user, clientId: pending.clientId };
+    this.apply({ gen: this.nextGen(), session: s }, "signed_in", true);
+    return user;
+  }
+
+  private redirectKey(): string {
+    return `gatehouse:${this.url}:redirect`;
+  }
+
+  /**
    * POST /logout: ends this session (all: every session of the user), here
    * and in every tab. The local session is dropped even when Gatehouse
    * cannot be reached.
@@ -295,6 +429,18 @@ export class GatehouseClient {
     const s = this.state.session;
     this.apply({ gen: this.nextGen(), session: null }, "signed_out", true);
     if (!s) return;
+    if (s.clientId) {
+      // A client's session ends by revoking its refresh token (RFC 7009).
+      if (!s.refreshToken) return;
+      const res = await this.doFetch(this.url + "/oauth/revoke", {
+        method: "POST",
+        credentials: "omit",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token: s.refreshToken, client_id: s.clientId }).toString(),
+      });
+      if (!res.ok) throw await toError(res);
+      return;
+    }
     const res = await this.doFetch(this.url + "/logout", {
       method: "POST",
       credentials: "omit",
@@ -467,6 +613,7 @@ export class GatehouseClient {
   }
 
   private async rotate(s: Session): Promise<Session | null> {
+    if (s.clientId) return this.rotateClient(s, s.clientId);
     const res = await this.doFetch(this.url + "/token/refresh", {
       method: "POST",
       credentials: "omit",
@@ -487,6 +634,35 @@ export class GatehouseClient {
       return null;
     }
     throw err; // 429, 5xx: the session stands; try again later
+  }
+
+  /** rotate for a client's session: the refresh_token grant at POST /oauth/token. */
+  private async rotateClient(s: Session, clientId: string): Promise<Session | null> {
+    if (!s.refreshToken) {
+      this.apply({ gen: this.nextGen(), session: null }, "signed_out", true);
+      return null;
+    }
+    const res = await this.doFetch(this.url + "/oauth/token", {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: s.refreshToken, client_id: clientId }).toString(),
+    });
+    if (res.ok) {
+      const t = (await res.json()) as OAuthTokenResponse;
+      const next: Session = { accessToken: t.access_token, refreshToken: t.refresh_token ?? s.refreshToken, expiresAt: this.now() + t.expires_in * 1000, user: s.user, clientId };
+      const gen = this.nextGen();
+      await this.advertise(gen);
+      this.apply({ gen, session: next }, "refreshed", true);
+      return next;
+    }
+    const err = await toError(res);
+    if (res.status === 400 || res.status === 401) {
+      // invalid_grant: the refresh token is spent, expired, or its grant ended.
+      this.apply({ gen: this.nextGen(), session: null }, "signed_out", true);
+      return null;
+    }
+    throw err;
   }
 
   // --- state, storage and the other tabs ---
@@ -595,6 +771,18 @@ async function toError(res: Response): Promise<GatehouseError> {
   const code = typeof body.error === "string" ? body.error : "http_" + res.status;
   const message = typeof body.message === "string" ? body.message : `Gatehouse answered ${res.status}.`;
   return new GatehouseError(res.status, code, message, body);
+}
+
+function randomBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  crypto.getRandomValues(b);
+  return b;
+}
+
+function base64url(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 function randomId(): string {

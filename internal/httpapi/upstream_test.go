@@ -1,0 +1,157 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/upstream/upstreamtest"
+)
+
+// setCookie finds a cookie a response set.
+func setCookie(w *httptest.ResponseRecorder, name string) string {
+	for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
+		if c.Name == name && c.MaxAge >= 0 {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// upstreamLogin runs the page flow at provider id through the handler
+// tree and the fake provider: the button, the provider, the callback,
+// with cookies (extra: the browser's others). It returns the callback's
+// answer.
+func upstreamLogin(t *testing.T, h *harness, id, extra string) *httptest.ResponseRecorder {
+	t.Helper()
+	w := h.do(req{method: "GET", path: "/login/" + id + "?next=%2Fbooks", headers: map[string]string{"Accept": "text/html"}})
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("start: %d %s", w.Code, w.Body)
+	}
+	flow := setCookie(w, "__Host-upstream")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(w.Header().Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, err := resp.Location()
+	if err != nil || !strings.HasPrefix(back.String(), testIssuer+"/login/"+id+"/callback?") {
+		t.Fatalf("provider answered %v %v", back, err)
+	}
+	cookies := "__Host-upstream=" + flow
+	if extra != "" {
+		cookies += "; " + extra
+	}
+	return h.do(req{method: "GET", path: back.RequestURI(), headers: map[string]string{"Accept": "text/html", "Cookie": cookies}})
+}
+
+func TestProvidersAPIAndIdentities(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	idp := upstreamtest.NewOIDC(t)
+	idp.Now = h.clock.Now
+	body := `{"id":"idp","name":"Example ID","issuer":"` + idp.URL + `","client_id":"` + idp.ClientID + `","client_secret":"` + idp.ClientSecret + `"}`
+	expectStatus(t, h.do(req{method: "POST", path: "/providers", as: "ann", body: body}), 403)
+	w := h.do(req{method: "POST", path: "/providers", as: "admin", body: body})
+	expectStatus(t, w, 201)
+	if strings.Contains(w.Body.String(), idp.ClientSecret) || !strings.Contains(w.Body.String(), `"redirect_uri":"`+testIssuer+`/login/idp/callback"`) {
+		t.Fatalf("created: %s", w.Body)
+	}
+	expectStatus(t, h.do(req{method: "POST", path: "/providers", as: "admin", body: body}), 409)
+	expectStatus(t, h.do(req{method: "POST", path: "/providers", as: "admin", body: `{"id":"x","issuer":"http://idp.example","client_id":"c","client_secret":"s"}`}), 400)
+	w = h.do(req{method: "GET", path: "/providers", as: "admin"})
+	expectStatus(t, w, 200)
+	if strings.Contains(w.Body.String(), idp.ClientSecret) || !strings.Contains(w.Body.String(), `"id":"idp"`) {
+		t.Fatalf("list: %s", w.Body)
+	}
+	expectStatus(t, h.do(req{method: "PATCH", path: "/providers/idp", as: "admin", body: `{"keep_tokens":true}`}), 200)
+	expectStatus(t, h.do(req{method: "PATCH", path: "/providers/nope", as: "admin", body: `{"keep_tokens":true}`}), 404)
+
+	// A new account through the pages.
+	idp.SignIn(upstreamtest.User{Subject: "zoe-1", Email: "zoe@example.com", EmailVerified: true, Name: "Zoe"}, upstreamtest.Bend{})
+	w = upstreamLogin(t, h, "idp", "")
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/books" {
+		t.Fatalf("callback: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	zoe := map[string]string{"Authorization": "Bearer " + setCookie(w, "__Host-access")}
+	w = h.do(req{method: "GET", path: "/me/identities", headers: zoe})
+	expectStatus(t, w, 200)
+	var ids struct {
+		Identities []struct{ ID, Provider, Subject, Email string }
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &ids); err != nil || len(ids.Identities) != 1 || ids.Identities[0].Subject != "zoe-1" {
+		t.Fatalf("identities: %s", w.Body)
+	}
+	id := ids.Identities[0].ID
+	w = h.do(req{method: "GET", path: "/me/identities/" + id + "/token", headers: zoe})
+	expectStatus(t, w, 200)
+	if !strings.Contains(w.Body.String(), `"access_token":"at-`) || w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("kept token: %s", w.Body)
+	}
+	expectStatus(t, h.do(req{method: "GET", path: "/me/identities/" + id + "/token", as: "ann"}), 404)
+	expectStatus(t, h.do(req{method: "DELETE", path: "/me/identities/" + id, as: "ann"}), 404)
+	w = h.do(req{method: "DELETE", path: "/me/identities/" + id, headers: zoe})
+	expectStatus(t, w, 409)
+	if !strings.Contains(w.Body.String(), `"last_sign_in_method"`) {
+		t.Fatalf("unlink: %s", w.Body)
+	}
+
+	// Linking from a signed-in session: the provider's URL, and the flow cookie.
+	w = h.do(req{method: "POST", path: "/me/identities/idp", as: "ann"})
+	expectStatus(t, w, 200)
+	if !strings.Contains(w.Body.String(), `"authorization_url":"`+idp.URL) || setCookie(w, "__Host-upstream") == "" {
+		t.Fatalf("link: %s", w.Body)
+	}
+	expectStatus(t, h.do(req{method: "POST", path: "/me/identities/nope", as: "ann"}), 404)
+
+	expectStatus(t, h.do(req{method: "DELETE", path: "/providers/idp", as: "admin"}), 204)
+	expectStatus(t, h.do(req{method: "DELETE", path: "/providers/idp", as: "admin"}), 404)
+}
+
+// A provider's verified email that is ann's: the callback shows the login
+// page and links nothing; ann's password login in that browser links it.
+func TestPendingLinkCompletesWhenTheAccountSignsIn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	idp := upstreamtest.NewOIDC(t)
+	idp.Now = h.clock.Now
+	expectStatus(t, h.do(req{method: "POST", path: "/providers", as: "admin",
+		body: `{"id":"idp","issuer":"` + idp.URL + `","client_id":"` + idp.ClientID + `","client_secret":"` + idp.ClientSecret + `"}`}), 201)
+	idp.SignIn(upstreamtest.User{Subject: "ann-up", Email: "ann@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	w := upstreamLogin(t, h, "idp", "")
+	pending := setCookie(w, "__Host-upstream-link")
+	if w.Code != 200 || pending == "" || setCookie(w, "__Host-access") != "" ||
+		!strings.Contains(w.Body.String(), "An account with this email exists: sign in to it to link this provider.") {
+		t.Fatalf("collision: %d %s", w.Code, w.Body)
+	}
+	w = h.do(req{method: "GET", path: "/me/identities", as: "ann"})
+	if !strings.Contains(w.Body.String(), `"identities":[]`) {
+		t.Fatalf("linked before ann signed in: %s", w.Body)
+	}
+	form := url.Values{"identifier": {"ann@example.com"}, "password": {annPassword}}
+	w = h.do(req{method: "POST", path: "/login", body: form.Encode(), contentType: "application/x-www-form-urlencoded",
+		headers: map[string]string{"Cookie": "__Host-upstream-link=" + pending, "Sec-Fetch-Site": "same-origin"}})
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	w = h.do(req{method: "GET", path: "/me/identities", as: "ann"})
+	if !strings.Contains(w.Body.String(), `"subject":"ann-up"`) {
+		t.Fatalf("not linked after ann signed in: %s", w.Body)
+	}
+	// Now the provider signs ann in.
+	w = upstreamLogin(t, h, "idp", "")
+	if w.Code != http.StatusSeeOther || setCookie(w, "__Host-access") == "" {
+		t.Fatalf("login after the link: %d %s", w.Code, w.Body)
+	}
+}
+
+func expectStatus(t *testing.T, w *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	if w.Code != status {
+		t.Fatalf("status %d, want %d: %s", w.Code, status, w.Body)
+	}
+}

@@ -1,0 +1,517 @@
+package upstream_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
+	"github.com/gatehouse-auth/gatehouse/internal/seal"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream/upstreamtest"
+	"github.com/pquerna/otp/totp"
+)
+
+// harness is the upstream service over auth's services (a test database,
+// a manual clock) and the two fake providers, configured as "idp" (oidc)
+// and "gh" (github).
+type harness struct {
+	*authtest.Env
+	svc *upstream.Service
+	idp *upstreamtest.OIDC
+	gh  *upstreamtest.GitHub
+}
+
+var key, _ = seal.Generate()
+
+func newHarness(t *testing.T, timeout time.Duration) *harness {
+	t.Helper()
+	e := authtest.New(t, authtest.WithDeps(func(d *auth.Deps) { d.Sealer = key }))
+	h := &harness{Env: e, idp: upstreamtest.NewOIDC(t), gh: upstreamtest.NewGitHub(t)}
+	h.idp.Now = e.Clock.Now
+	h.svc = upstream.New(upstream.Config{PublicURL: "http://gatehouse.test", Now: e.Clock.Now, Timeout: timeout},
+		upstream.Deps{Store: e.Store, Sessions: e.Sessions, Accounts: e.Accounts, Sealer: key})
+	h.addProvider(t, upstream.ProviderInput{ID: "idp", Issuer: ptr(h.idp.URL), ClientID: ptr(h.idp.ClientID), ClientSecret: h.idp.ClientSecret,
+		Name: ptr("Example ID")})
+	h.addProvider(t, upstream.ProviderInput{ID: "gh", Kind: upstream.KindGitHub, ClientID: ptr(h.gh.ClientID), ClientSecret: h.gh.ClientSecret,
+		AuthURL: ptr(h.gh.URL + "/login/oauth/authorize"), TokenURL: ptr(h.gh.URL + "/login/oauth/access_token"), APIURL: ptr(h.gh.URL + "/api")})
+	return h
+}
+
+// verify checks an access token as an API would.
+func (h *harness) verify(token string) (*guard.Claims, error) {
+	g, err := guard.New(guard.Config{Issuer: authtest.Issuer, Audience: authtest.Issuer, Algorithms: []string{"EdDSA"},
+		Keys: h.Keys, Revocations: h.Revocations, Now: h.Clock.Now})
+	if err != nil {
+		return nil, err
+	}
+	return g.Verify(token)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (h *harness) addProvider(t *testing.T, in upstream.ProviderInput) {
+	t.Helper()
+	if _, err := h.svc.AddProvider(context.Background(), in); err != nil {
+		t.Fatalf("add provider %s: %v", in.ID, err)
+	}
+}
+
+// noRedirect is the browser's way to a provider: one request, whose
+// redirect back to Gatehouse's callback is read, not followed.
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// start begins a login at provider id and returns the flow cookie and the
+// callback's query as the provider answers it.
+func (h *harness) start(t *testing.T, id string, in upstream.BeginInput) (cookie string, callback url.Values) {
+	t.Helper()
+	in.ProviderID = id
+	target, cookie, err := h.svc.Begin(context.Background(), in)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	resp, err := noRedirect.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil || !strings.HasPrefix(loc.String(), "http://gatehouse.test/login/"+id+"/callback") {
+		t.Fatalf("provider answered %d %v %v", resp.StatusCode, loc, err)
+	}
+	return cookie, loc.Query()
+}
+
+// login runs a whole login at provider id.
+func (h *harness) login(t *testing.T, id string) (*upstream.Result, error) {
+	t.Helper()
+	cookie, q := h.start(t, id, upstream.BeginInput{Next: "/books"})
+	return h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: id, Query: q, Cookie: cookie})
+}
+
+func (h *harness) users(t *testing.T) int {
+	t.Helper()
+	list, _, err := h.Accounts.ListUsers(context.Background(), auth.UserQuery{Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
+}
+
+func (h *harness) audited(t *testing.T, event, detail string) bool {
+	t.Helper()
+	events, _, err := h.Accounts.AuditEvents(context.Background(), auth.AuditFilter{Event: event, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if strings.Contains(e.Detail, detail) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *harness) register(t *testing.T, email string) auth.User {
+	t.Helper()
+	u, err := h.Accounts.Register(context.Background(), auth.RegisterInput{Email: email, Password: "a long enough passphrase"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestUpstreamLoginCreatesAnAccountAndSignsItInAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	h.idp.SignIn(upstreamtest.User{Subject: "u-1", Email: "Nora@Example.com", EmailVerified: true, Name: "Nora"}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tokens == nil || res.Next != "/books" {
+		t.Fatalf("result %+v", res)
+	}
+	u := res.Tokens.User
+	if u.Email != "nora@example.com" || !u.EmailVerified || u.Name != "Nora" {
+		t.Fatalf("new account %+v", u)
+	}
+	claims, err := h.verify(res.Tokens.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.IDP != "idp" || strings.Join(claims.AMR, " ") != "fed" {
+		t.Fatalf("amr %v idp %q", claims.AMR, claims.IDP)
+	}
+	again, err := h.login(t, "idp")
+	if err != nil || again.Tokens == nil || again.Tokens.User.ID != u.ID {
+		t.Fatalf("second login: %+v %v", again, err)
+	}
+	if h.users(t) != 1 || !h.audited(t, upstream.EventUpstreamLogin, "known identity") || !h.audited(t, upstream.EventIdentityLinked, "new account") {
+		t.Fatal("one account, linked once, and two upstream logins audited")
+	}
+	ids, err := h.svc.Identities(context.Background(), u.ID)
+	if err != nil || len(ids) != 1 || ids[0].Provider != "idp" || ids[0].Subject != "u-1" {
+		t.Fatalf("identities %+v %v", ids, err)
+	}
+	// The account has no password: a password login fails as any wrong one does.
+	if _, err := h.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "nora@example.com", Password: "anything at all here"}); auth.ErrorCode(err) != auth.CodeInvalidCredentials {
+		t.Fatalf("password login of a passwordless account: %v", err)
+	}
+}
+
+// The attack table: each bad callback ends with one sentence, is audited
+// with its reason, and creates or links nothing.
+func TestUpstreamCallbackRefusals(t *testing.T) {
+	t.Parallel()
+	nora := upstreamtest.User{Subject: "u-1", Email: "nora@example.com", EmailVerified: true}
+	type row struct {
+		name   string
+		bend   upstreamtest.Bend
+		tamper func(t *testing.T, h *harness, cookie string, q url.Values) (string, url.Values) // the callback as it arrives
+		want   string                                                                           // the sentence
+		reason string                                                                           // in the audit
+	}
+	sameCallback := func(t *testing.T, h *harness, cookie string, q url.Values) (string, url.Values) { return cookie, q }
+	rows := []row{
+		{name: "denied consent", bend: upstreamtest.Bend{Deny: true}, tamper: sameCallback,
+			want: "The sign-in was cancelled at the provider", reason: "provider answered error access_denied"},
+		{name: "missing state", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			q.Del("state")
+			return c, q
+		},
+			want: "expired or was started in another browser", reason: "state or provider differ"},
+		{name: "wrong state", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			q.Set("state", "x")
+			return c, q
+		},
+			want: "expired or was started in another browser", reason: "state or provider differ"},
+		{name: "no flow cookie", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) { return "", q },
+			want: "expired or was started in another browser", reason: "no flow cookie"},
+		{name: "another browser's cookie", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			other, _ := h.start(t, "idp", upstream.BeginInput{})
+			return other, q
+		}, want: "expired or was started in another browser", reason: "state or provider differ"},
+		{name: "replayed callback", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			if _, err := h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: c}); err != nil {
+				t.Fatalf("first callback: %v", err)
+			}
+			return c, q
+		}, want: "expired or was started in another browser", reason: "callback replayed"},
+		{name: "ID token from another issuer", bend: upstreamtest.Bend{Issuer: "https://evil.example"}, tamper: sameCallback,
+			want: "could not be verified", reason: "issued by a different provider"},
+		{name: "ID token for another audience", bend: upstreamtest.Bend{Audience: "someone-else"}, tamper: sameCallback,
+			want: "could not be verified", reason: "expected audience"},
+		{name: "wrong nonce", bend: upstreamtest.Bend{Nonce: "replayed-nonce"}, tamper: sameCallback,
+			want: "could not be verified", reason: "nonce differs"},
+		{name: "expired ID token", bend: upstreamtest.Bend{ExpiredBy: time.Hour}, tamper: sameCallback,
+			want: "could not be verified", reason: "ID token expired"},
+		{name: "upstream slow", bend: upstreamtest.Bend{Stall: true}, tamper: sameCallback,
+			want: "did not answer in time", reason: "provider unreachable"},
+		{name: "flow expired", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			h.Clock.Advance(upstream.FlowTTL + time.Second)
+			return c, q
+		}, want: "expired or was started in another browser", reason: "no flow cookie"},
+		{name: "callback at another provider", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			return c, q // finished below at "gh"
+		}, want: "expired or was started in another browser", reason: "state or provider differ"},
+	}
+	for _, r := range rows {
+		t.Run(r.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, 300*time.Millisecond)
+			h.idp.SignIn(nora, r.bend)
+			cookie, q := h.start(t, "idp", upstream.BeginInput{})
+			cookie, q = r.tamper(t, h, cookie, q)
+			before := h.users(t)
+			provider := "idp"
+			if r.name == "callback at another provider" {
+				provider = "gh"
+			}
+			res, err := h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: provider, Query: q, Cookie: cookie})
+			if err == nil || !strings.Contains(auth.ErrorMessage(err), r.want) {
+				t.Fatalf("answer %+v, %v; want %q", res, err, r.want)
+			}
+			if r.name != "replayed callback" && h.users(t) != before {
+				t.Fatal("an account was created")
+			}
+			if r.name != "replayed callback" && before != 0 {
+				t.Fatalf("%d accounts before", before)
+			}
+			if !h.audited(t, upstream.EventUpstreamLoginFailed, r.reason) {
+				t.Fatalf("no upstream_login_failed with %q", r.reason)
+			}
+		})
+	}
+}
+
+func TestUnknownProviderAndDownProviderAreRefusedAtTheStart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 300*time.Millisecond)
+	_, _, err := h.svc.Begin(context.Background(), upstream.BeginInput{ProviderID: "nope"})
+	if auth.ErrorCode(err) != auth.CodeNotFound || !h.audited(t, upstream.EventUpstreamLoginFailed, "unknown provider") {
+		t.Fatalf("unknown provider: %v", err)
+	}
+	h.idp.Close() // down
+	_, _, err = h.svc.Begin(context.Background(), upstream.BeginInput{ProviderID: "idp"})
+	if auth.ErrorCode(err) != auth.CodeUnavailable || !h.audited(t, upstream.EventUpstreamLoginFailed, "provider unreachable") {
+		t.Fatalf("provider down: %v", err)
+	}
+	if err := h.svc.Refuse(context.Background(), "idp", auth.Client{}); err == nil || !h.audited(t, upstream.EventUpstreamLoginFailed, "next is not a local path") {
+		t.Fatalf("off-site next: %v", err)
+	}
+}
+
+func TestUnverifiedUpstreamEmailNeverTakesOverAnAccount(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	victim := h.register(t, "victim@example.com")
+	// Even a provider trusted for its emails: the address is not verified there.
+	if _, err := h.svc.UpdateProvider(context.Background(), upstream.ProviderInput{ID: "idp", TrustEmail: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	h.idp.SignIn(upstreamtest.User{Subject: "attacker", Email: "victim@example.com", EmailVerified: false}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err == nil || res.Tokens != nil || res.PendingLink != "" {
+		t.Fatalf("takeover: %+v %v", res, err)
+	}
+	if ids, _ := h.svc.Identities(context.Background(), victim.ID); len(ids) != 0 {
+		t.Fatalf("identity linked to the victim: %+v", ids)
+	}
+	if !h.audited(t, upstream.EventUpstreamLoginFailed, "unverified email matches an account") || h.users(t) != 1 {
+		t.Fatal("not audited, or an account was created")
+	}
+	// The same through GitHub, whose primary address is unverified.
+	h.gh.SignIn(upstreamtest.GitHubUser{ID: 99, Login: "mallory", Emails: []upstreamtest.GitHubEmail{
+		{Email: "victim@example.com", Primary: true, Verified: false}, {Email: "mallory@example.net", Verified: true}}})
+	if _, err := h.svc.UpdateProvider(context.Background(), upstream.ProviderInput{ID: "gh", TrustEmail: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := h.login(t, "gh"); err == nil || res.Tokens != nil {
+		t.Fatalf("takeover through GitHub: %+v %v", res, err)
+	}
+	if ids, _ := h.svc.Identities(context.Background(), victim.ID); len(ids) != 0 || h.users(t) != 1 {
+		t.Fatalf("identity linked to the victim: %+v", ids)
+	}
+}
+
+func TestVerifiedEmailLinksOnlyAfterTheAccountSignsIn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ann := h.register(t, "ann@example.com")
+	other := h.register(t, "other@example.com")
+	h.idp.SignIn(upstreamtest.User{Subject: "ann-upstream", Email: "ann@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if !errors.Is(err, upstream.ErrLinkPending) || res.PendingLink == "" || res.Tokens != nil {
+		t.Fatalf("collision: %+v %v", res, err)
+	}
+	if ids, _ := h.svc.Identities(context.Background(), ann.ID); len(ids) != 0 {
+		t.Fatal("linked before the account signed in")
+	}
+	// Another account signing in with that browser links nothing.
+	if h.svc.CompletePendingLink(context.Background(), res.PendingLink, other.ID, auth.Client{}) {
+		t.Fatal("linked to another account")
+	}
+	// A pending link that waited too long links nothing.
+	h.Clock.Advance(upstream.PendingLinkTTL + time.Second)
+	if h.svc.CompletePendingLink(context.Background(), res.PendingLink, ann.ID, auth.Client{}) {
+		t.Fatal("an expired pending link linked")
+	}
+	res, _ = h.login(t, "idp")
+	if !h.svc.CompletePendingLink(context.Background(), res.PendingLink, ann.ID, auth.Client{}) {
+		t.Fatal("the account's own sign-in did not link")
+	}
+	again, err := h.login(t, "idp")
+	if err != nil || again.Tokens == nil || again.Tokens.User.ID != ann.ID {
+		t.Fatalf("login after the link: %+v %v", again, err)
+	}
+	if !h.audited(t, upstream.EventIdentityLinked, "after the account signed in") {
+		t.Fatal("link not audited")
+	}
+}
+
+func TestTrustEmailLinksAVerifiedEmailAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ann := h.register(t, "ann@example.com")
+	if _, err := h.svc.UpdateProvider(context.Background(), upstream.ProviderInput{ID: "idp", TrustEmail: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	h.idp.SignIn(upstreamtest.User{Subject: "ann-upstream", Email: "ann@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err != nil || res.Tokens == nil || res.Tokens.User.ID != ann.ID {
+		t.Fatalf("trusted link: %+v %v", res, err)
+	}
+	if !h.audited(t, upstream.EventIdentityLinked, "trusted provider") {
+		t.Fatal("link not audited")
+	}
+}
+
+func TestUnlinkingTheLastWayInIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	h.idp.SignIn(upstreamtest.User{Subject: "solo", Email: "solo@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.Tokens.User
+	ids, _ := h.svc.Identities(context.Background(), u.ID)
+	if err := h.svc.Unlink(context.Background(), u.ID, ids[0].ID); auth.ErrorCode(err) != auth.CodeLastSignInMethod {
+		t.Fatalf("unlink the only way in: %v", err)
+	}
+	// Link GitHub from the signed-in session; then the first can go.
+	h.gh.SignIn(upstreamtest.GitHubUser{ID: 7, Login: "solo", Emails: []upstreamtest.GitHubEmail{{Email: "solo@example.com", Primary: true, Verified: true}}})
+	cookie, q := h.start(t, "gh", upstream.BeginInput{LinkUserID: u.ID, LinkSessionID: res.Tokens.SessionID})
+	linked, err := h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: "gh", Query: q, Cookie: cookie})
+	if err != nil || !linked.Linked {
+		t.Fatalf("link from the session: %+v %v", linked, err)
+	}
+	if err := h.svc.Unlink(context.Background(), u.ID, ids[0].ID); err != nil {
+		t.Fatalf("unlink with another identity left: %v", err)
+	}
+	if err := h.svc.Unlink(context.Background(), "someone-else", ids[0].ID); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("unlink of another's identity: %v", err)
+	}
+	if !h.audited(t, upstream.EventIdentityUnlinked, "provider idp") {
+		t.Fatal("unlink not audited")
+	}
+}
+
+func TestLinkFromASessionNeedsARecentSignIn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	h.register(t, "ann@example.com")
+	tok, err := h.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: "a long enough passphrase"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Clock.Advance(time.Hour)
+	_, _, err = h.svc.Begin(context.Background(), upstream.BeginInput{ProviderID: "idp", LinkUserID: tok.User.ID, LinkSessionID: tok.SessionID})
+	if auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
+		t.Fatalf("stale session: %v", err)
+	}
+}
+
+func TestGitHubIdentityFromUserAndPrimaryEmail(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	h.gh.SignIn(upstreamtest.GitHubUser{ID: 583231, Login: "octocat", Name: "The Octocat", Emails: []upstreamtest.GitHubEmail{
+		{Email: "old@example.com", Verified: true}, {Email: "octo@example.com", Primary: true, Verified: true}}})
+	res, err := h.login(t, "gh")
+	if err != nil || res.Tokens == nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if u := res.Tokens.User; u.Email != "octo@example.com" || !u.EmailVerified || u.Name != "The Octocat" {
+		t.Fatalf("account %+v", u)
+	}
+	// A user whose primary address is unverified gets an account whose
+	// address is not verified either.
+	h.gh.SignIn(upstreamtest.GitHubUser{ID: 2, Login: "newbie", Emails: []upstreamtest.GitHubEmail{{Email: "newbie@example.com", Primary: true}}})
+	res, err = h.login(t, "gh")
+	if err != nil || res.Tokens == nil || res.Tokens.User.EmailVerified || res.Tokens.User.Name != "newbie" {
+		t.Fatalf("unverified primary: %+v %v", res, err)
+	}
+}
+
+func TestSecondFactorIsStillAskedAfterAnUpstreamLogin(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ctx := context.Background()
+	h.idp.SignIn(upstreamtest.User{Subject: "mfa", Email: "mfa@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, sess := res.Tokens.User, res.Tokens.SessionID
+	en, err := h.Factors.EnrolTOTP(ctx, u.ID, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(en.Secret, h.Clock.Now())
+	if _, err := h.Factors.ConfirmTOTP(ctx, u.ID, sess, code, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	h.Clock.Advance(time.Minute)
+	res, err = h.login(t, "idp")
+	if err != nil || res.Tokens != nil || res.MFA == nil {
+		t.Fatalf("second factor not asked: %+v %v", res, err)
+	}
+	code, _ = totp.GenerateCode(en.Secret, h.Clock.Now())
+	tok, err := h.Sessions.LoginMFA(ctx, auth.MFALoginInput{Token: res.MFA.Token, Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := h.verify(tok.AccessToken)
+	if err != nil || claims.IDP != "idp" || strings.Join(claims.AMR, " ") != "fed otp mfa" {
+		t.Fatalf("claims %+v %v", claims, err)
+	}
+}
+
+func TestKeptTokensAreRefreshedAndOthersAreNotKept(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ctx := context.Background()
+	h.idp.SignIn(upstreamtest.User{Subject: "k", Email: "k@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := res.Tokens.User
+	ids, _ := h.svc.Identities(ctx, u.ID)
+	if _, err := h.svc.Token(ctx, u.ID, ids[0].ID); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("a token without --keep-tokens: %v", err)
+	}
+	if _, err := h.svc.UpdateProvider(ctx, upstream.ProviderInput{ID: "idp", KeepTokens: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.login(t, "idp"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := h.svc.Token(ctx, u.ID, ids[0].ID)
+	if err != nil || !strings.HasPrefix(first.AccessToken, "at-") {
+		t.Fatalf("kept token: %+v %v", first, err)
+	}
+	issued := h.idp.Issued()
+	h.Clock.Advance(10 * time.Minute) // past expires_in
+	fresh, err := h.svc.Token(ctx, u.ID, ids[0].ID)
+	if err != nil || fresh.AccessToken == first.AccessToken || h.idp.Issued() != issued+1 {
+		t.Fatalf("refreshed token: %+v %v", fresh, err)
+	}
+	if again, err := h.svc.Token(ctx, u.ID, ids[0].ID); err != nil || again.AccessToken != fresh.AccessToken {
+		t.Fatalf("the refreshed token was not kept: %+v %v", again, err)
+	}
+	if _, err := h.svc.Token(ctx, "someone-else", ids[0].ID); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("another's identity: %v", err)
+	}
+}
+
+func TestProviderSettingsAreChecked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	for _, in := range []upstream.ProviderInput{
+		{ID: "plain", Issuer: ptr("http://idp.example"), ClientID: ptr("c"), ClientSecret: "s"}, // http off loopback
+		{ID: "mfa", Issuer: ptr("https://idp.example"), ClientID: ptr("c"), ClientSecret: "s"},  // a login route's word
+		{ID: "Bad_ID", Issuer: ptr("https://idp.example"), ClientID: ptr("c"), ClientSecret: "s"},
+		{ID: "nosecret", Issuer: ptr("https://idp.example"), ClientID: ptr("c")},
+		{ID: "query", Issuer: ptr("https://idp.example/?a=b"), ClientID: ptr("c"), ClientSecret: "s"},
+		{ID: "gitlab", Kind: "saml", ClientID: ptr("c"), ClientSecret: "s"},
+	} {
+		if _, err := h.svc.AddProvider(context.Background(), in); auth.ErrorCode(err) != auth.CodeInvalidRequest {
+			t.Errorf("%s: %v", in.ID, err)
+		}
+	}
+	p, err := h.svc.AddProvider(context.Background(), upstream.ProviderInput{ID: "microsoft", ClientID: ptr("c"), ClientSecret: "s"})
+	if err != nil || p.Issuer != "https://login.microsoftonline.com/common/v2.0" || p.Kind != upstream.KindOIDC || p.Name != "Microsoft" {
+		t.Fatalf("preset: %+v %v", p, err)
+	}
+	if string(p.SealedSecret) == "s" || len(p.SealedSecret) < 16 {
+		t.Fatal("the secret is not sealed")
+	}
+}
