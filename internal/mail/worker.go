@@ -94,7 +94,7 @@ func NewWorker(c WorkerConfig) *Worker {
 			return c.Outbox.ClaimMail(ctx, owner, now, leaseFor, limit)
 		},
 		Prune: func(ctx context.Context, before time.Time) (int64, error) { return c.Outbox.PruneMail(ctx, before) },
-		Log: c.Log, Now: c.Now, Owner: c.Owner, Poll: c.Poll, Batch: c.Batch, LeaseFor: c.LeaseFor, Keep: c.Keep,
+		Log:   c.Log, Now: c.Now, Owner: c.Owner, Poll: c.Poll, Batch: c.Batch, LeaseFor: c.LeaseFor, Keep: c.Keep,
 	})
 	return w
 }
