@@ -32,11 +32,12 @@ const (
 	EmailChangeNotice  Kind = "email-change-notice"  // to the old address: NewEmail
 	RecoveryCodeUsed   Kind = "recovery-code-used"   // notice: Remaining
 	MFAReset           Kind = "mfa-reset"            // notice
+	WebhookDisabled    Kind = "webhook-disabled"     // to administrators: Webhook, Reason
 	Test               Kind = "test"                 // gatehouse mail test
 )
 
 // Kinds is every kind of mail.
-var Kinds = []Kind{VerifyEmail, ResetPassword, PasswordChanged, EmailChangeConfirm, EmailChangeNotice, RecoveryCodeUsed, MFAReset, Test}
+var Kinds = []Kind{VerifyEmail, ResetPassword, PasswordChanged, EmailChangeConfirm, EmailChangeNotice, RecoveryCodeUsed, MFAReset, WebhookDisabled, Test}
 
 // needsLink are the kinds whose whole point is their link.
 var needsLink = map[Kind]bool{VerifyEmail: true, ResetPassword: true, EmailChangeConfirm: true}
@@ -48,6 +49,8 @@ type Data struct {
 	Expires   time.Duration // how long Link works
 	NewEmail  string        // EmailChangeNotice: the address asked for
 	Remaining int           // RecoveryCodeUsed: codes left
+	Webhook   string        // WebhookDisabled: the endpoint's URL
+	Reason    string        // WebhookDisabled: why it was disabled
 }
 
 //go:embed templates/*.tmpl
