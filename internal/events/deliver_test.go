@@ -360,4 +360,3 @@ func TestTwoInstancesOnPostgresDeliverEachEventOnce(t *testing.T) {
 		t.Fatalf("%d requests for %d distinct events, want each of %d once", len(got), len(ids), n)
 	}
 }
-

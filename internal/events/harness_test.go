@@ -78,7 +78,7 @@ type receiver struct {
 	mu      sync.Mutex
 	secrets []string
 	got     []received
-	bad     int // requests whose signature did not verify
+	bad     int                                               // requests whose signature did not verify
 	answer  func(w http.ResponseWriter, r *http.Request) bool // true: answered (not delivered)
 }
 
