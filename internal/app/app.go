@@ -16,11 +16,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/fanout"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -76,6 +78,9 @@ type Config struct {
 	// the public URL's host, or a parent domain of it. Its default, "",
 	// means the public URL's host; the origin is the public URL's.
 	WebAuthnRPID string
+	// WebhookAllowPrivate lets webhooks and the token hook reach loopback
+	// and private addresses (--webhook-allow-private).
+	WebhookAllowPrivate bool
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -166,6 +171,8 @@ type App struct {
 	Keys        *token.KeyRing
 	Revocations *auth.Revocations
 	Mail        *mail.Worker // delivers the outbox; Wake it after an enqueue
+	Webhooks    *events.Webhooks
+	Deliveries  *events.Deliverer // delivers the webhook queue
 }
 
 // New builds the server on st, whose migrations must have run.
@@ -256,13 +263,20 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log})
 	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
 		Now: c.Now, Removed: provider.ForgetClient})
+	deliveries := events.NewDeliverer(events.DelivererConfig{Store: st, Sealer: c.MasterKey, Log: c.Log, Now: c.Now,
+		Client: outbound.NewClient(outbound.Options{AllowPrivate: c.WebhookAllowPrivate, MaxBody: 64 << 10}),
+		Mailer: mailTemplates, MailQueued: worker.Wake})
+	st.OnEventsQueued(deliveries.Wake)
+	webhooks := events.NewWebhooks(events.WebhooksConfig{Store: st, Sealer: c.MasterKey, AllowPrivate: c.WebhookAllowPrivate,
+		Now: c.Now, Audit: services.Accounts.Audit, Wake: deliveries.Wake})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Webhooks: webhooks,
+		Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins,
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Clients: clients, Guard: g, Keys: keys, Revocations: revocations,
-		Mail: worker}, nil
+		Mail: worker, Webhooks: webhooks, Deliveries: deliveries}, nil
 }
 
 // passkeyConfig is the passkeys' relying party: the public URL's host (or
@@ -341,7 +355,8 @@ func (a *App) Run(ctx context.Context) {
 	}
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Services.Feed.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
-	go a.Mail.Run(ctx) // delivers the outbox, prunes delivered mail
+	go a.Mail.Run(ctx)       // delivers the outbox, prunes delivered mail
+	go a.Deliveries.Run(ctx) // delivers the webhook queue, prunes delivered events
 	// The link requests a killed process (or a full queue) left: at start,
 	// then every few seconds.
 	go func() {

@@ -52,7 +52,7 @@ func New(cfg Config, d Deps) *Services {
 		Checks:   checks,
 	}
 	if d.Signer != nil {
-		s.Sessions = &Sessions{core: c, store: d.Store, issuer: &issuer{core: c, store: d.Store, signer: d.Signer},
+		s.Sessions = &Sessions{core: c, store: d.Store, issuer: &issuer{core: c, store: d.Store, sessionStore: d.Store, signer: d.Signer, hook: d.TokenHook},
 			hasher: d.Hasher, checks: checks, factors: factors}
 		wa, err := newWebAuthn(cfg.Passkeys)
 		if err != nil { // app.New validates the config first

@@ -33,8 +33,12 @@ type Sessions struct {
 // issuer signs a session's access tokens and mints its refresh tokens.
 type issuer struct {
 	*core
-	store  issuerStore
+	store        issuerStore
+	sessionStore interface {
+		RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
+	}
 	signer Signer
+	hook   TokenHook // nil: none
 }
 
 // startSession creates the session of a login that verified hash for u:
@@ -64,7 +68,7 @@ func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Clie
 		s.audit(ctx, EventSessionEnded, u.ID, fmt.Sprintf("%d least recently used sessions ended: at most %d live sessions",
 			len(ended), s.cfg.MaxSessionsPerUser))
 	}
-	return s.tokens(u, sess, raw, rt, now)
+	return s.firstTokens(ctx, u, sess, raw, rt, now)
 }
 
 // Refresh rotates a refresh token. A spent token replayed within the grace
@@ -120,7 +124,7 @@ func (s *Sessions) RefreshFor(ctx context.Context, raw, clientID, scope string) 
 		s.audit(ctx, EventRefreshReuse, st.User.ID, "session "+st.Session.ID+" revoked")
 		return nil, errInvalidGrant
 	}
-	return s.scopedTokens(st.User, st.Session, p.Decision.Scope, p.Issue, p.Refresh, p.IssuedAt)
+	return s.scopedTokens(ctx, st.User, st.Session, p.Decision.Scope, p.Issue, p.Refresh, p.IssuedAt)
 }
 
 // refreshPlan is what a refresh decided inside the rotation's transaction:
@@ -288,13 +292,31 @@ func (s *Sessions) EndOtherSessions(ctx context.Context, userID, currentSessionI
 	return nil
 }
 
-func (s *issuer) tokens(u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
-	return s.scopedTokens(u, sess, sess.Scope, rawRefresh, rt, now)
+func (s *issuer) tokens(ctx context.Context, u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+	return s.scopedTokens(ctx, u, sess, sess.Scope, rawRefresh, rt, now)
+}
+
+// firstTokens is tokens for a session just started: when none can be
+// issued (the token hook refused), the session ends at once rather than
+// stay behind without anyone holding its refresh token.
+func (s *issuer) firstTokens(ctx context.Context, u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+	t, err := s.tokens(ctx, u, sess, rawRefresh, rt, now)
+	if err == nil {
+		return t, nil
+	}
+	ended, rerr := s.sessionStore.RevokeSessions(context.WithoutCancel(ctx), SessionFilter{SessionID: sess.ID}, now, s.liveUntil(now))
+	if rerr != nil {
+		s.log.Error("a session whose tokens were refused was not ended", "session", sess.ID, "err", rerr)
+	}
+	s.ended(ctx, now, ended...)
+	return nil, err
 }
 
 // scopedTokens is tokens whose access token, for a client session, carries
 // scope (the session's granted scope or, after a narrowed refresh, less).
-func (s *issuer) scopedTokens(u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+// Every access token is minted here, so the token hook is asked here, once:
+// its claims join the token's, or its refusal is the answer.
+func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	exp := now.Add(s.cfg.AccessTTL)
 	claims := &guard.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -306,6 +328,13 @@ func (s *issuer) scopedTokens(u User, sess Session, scope, rawRefresh string, rt
 	}
 	if sess.ClientID != "" {
 		clientClaims(claims, sess.ClientID, scope)
+	}
+	if s.hook != nil {
+		extra, err := s.hook.Claims(ctx, TokenHookInput{User: u, Session: sess, ClientID: sess.ClientID, Scope: scope})
+		if err != nil {
+			return nil, err
+		}
+		claims.Extra = extra
 	}
 	access, err := s.signer.Sign(claims)
 	if err != nil {
@@ -458,7 +487,7 @@ func (s *Sessions) ChangePassword(ctx context.Context, in ChangePasswordInput) (
 	}
 	s.ended(ctx, now, ended...)
 	s.audit(ctx, EventPasswordChange, userID, fmt.Sprintf("%d other sessions ended", len(ended)))
-	return s.tokens(u, sess, raw, rt, now)
+	return s.tokens(ctx, u, sess, raw, rt, now)
 }
 
 // Reauthenticate checks one secret through the guarded path (the same
@@ -504,5 +533,5 @@ func (s *Sessions) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens,
 		return nil, fmt.Errorf("reauthenticate: %w", err)
 	}
 	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+method)
-	return s.tokens(u, sess, raw, rt, now)
+	return s.tokens(ctx, u, sess, raw, rt, now)
 }

@@ -106,6 +106,15 @@ func newRoutes(d Deps) *router {
 	r.api("GET /clients/{id}", sameOrigin, admin(handleGetClient(d)))
 	r.api("PATCH /clients/{id}", sameOrigin, admin(handleUpdateClient(d)))
 	r.api("DELETE /clients/{id}", sameOrigin, admin(handleDeleteClient(d)))
+	// Webhooks (handlers_webhooks.go).
+	r.api("GET /webhooks", sameOrigin, admin(handleListWebhooks(d)))
+	r.api("POST /webhooks", sameOrigin, admin(handleCreateWebhook(d)))
+	r.api("GET /webhooks/{id}", sameOrigin, admin(handleGetWebhook(d)))
+	r.api("PATCH /webhooks/{id}", sameOrigin, admin(handleUpdateWebhook(d)))
+	r.api("DELETE /webhooks/{id}", sameOrigin, admin(handleDeleteWebhook(d)))
+	r.api("POST /webhooks/{id}/secret", sameOrigin, admin(handleRotateWebhookSecret(d)))
+	r.api("GET /webhooks/{id}/deliveries", sameOrigin, admin(handleWebhookDeliveries(d)))
+	r.api("POST /webhooks/{id}/deliveries/{d}/retry", sameOrigin, admin(handleRetryDelivery(d)))
 
 	// OpenID Connect provider: sign in with Gatehouse. Authorization and
 	// RP-initiated logout are pages: they read the browser's session, if any.

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
@@ -35,9 +36,10 @@ type KeySet interface {
 type Deps struct {
 	Auth           *auth.Services // the use cases: d.Auth.Sessions.Login, ...
 	Guard          *guard.Guard
-	Books          *books.Service // every book rule, for the API and the pages
-	OIDC           *oidc.Service  // the OpenID Connect provider
-	Clients        *oidc.Clients  // its clients' registration (the admin /clients routes)
+	Books          *books.Service   // every book rule, for the API and the pages
+	OIDC           *oidc.Service    // the OpenID Connect provider
+	Clients        *oidc.Clients    // its clients' registration (the admin /clients routes)
+	Webhooks       *events.Webhooks // webhook endpoints (the admin /webhooks routes)
 	Keys           KeySet
 	Pages          *web.Pages
 	Ready          func(context.Context) error // readiness: does the database answer?

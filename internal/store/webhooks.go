@@ -32,6 +32,11 @@ import (
 // subscribed to its type; with none it writes nothing. Data holds ids only;
 // "user_id" orders a user's events per endpoint.
 
+// OnEventsQueued sets f to be called after a transaction that queued
+// webhook events has committed (the deliverer's Wake), so they go out at
+// once rather than at the next poll. Set it before the store is used.
+func (s *Store) OnEventsQueued(f func()) { s.eventsQueued = f }
+
 // errEmitOutsideTx guards against an event written apart from its change.
 var errEmitOutsideTx = errors.New("store: an event is emitted inside the transaction of its change (inTx or inBatch)")
 
@@ -67,6 +72,9 @@ func emit(ctx context.Context, e execer, ev events.Event) error {
 	if _, err := e.exec(ctx, `INSERT INTO webhook_events (id, type, body, created_at) VALUES (?, ?, ?, ?)`,
 		ev.ID, ev.Type, string(body), ms(ev.Time)); err != nil {
 		return err
+	}
+	if e.queued != nil {
+		*e.queued = true
 	}
 	for _, endpoint := range to {
 		id, err := uuid.NewV7()
