@@ -32,6 +32,10 @@ var commands = []struct{ name, synopsis, does string }{
 	{"client list", "[flags]", "list OpenID Connect clients"},
 	{"client remove", "ID [flags]", "delete a client; its sessions and tokens end"},
 	{"client rotate-secret", "ID [flags]", "give a confidential client a new secret (printed once)"},
+	{"webhook add", "--url U --events E,... [--description D] [flags]", "register a webhook endpoint; prints its id and its whsec_ secret (once)"},
+	{"webhook list", "[flags]", "list webhook endpoints and their state"},
+	{"webhook remove", "ID [flags]", "delete a webhook endpoint and its deliveries"},
+	{"webhook rotate-secret", "ID [flags]", "give an endpoint a new secret (printed once); the old one keeps signing beside it for 24 h"},
 	{"mail test", "ADDRESS [flags]", "send a test mail at once with the mail settings (--smtp-url, --mail-from), or to the log"},
 	{"import flask", "PATH [flags]", "import the users of a Flask tutorial app's SQLite database, keeping their hashes"},
 	{"version", "", "print the module version, VCS revision and Go version of this build"},
@@ -87,6 +91,8 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return clientCommand(ctx, args, getenv, stdout, stderr)
 	case "mail":
 		return mailCommand(ctx, args, getenv, stdout, stderr)
+	case "webhook":
+		return webhookCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args, getenv, stdout, stderr)
 	case "version":

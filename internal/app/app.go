@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -81,6 +82,9 @@ type Config struct {
 	// WebhookAllowPrivate lets webhooks and the token hook reach loopback
 	// and private addresses (--webhook-allow-private).
 	WebhookAllowPrivate bool
+	// TokenHook, when its URL is set, is called before every access token
+	// is minted (--hook-token-url and the flags beside it).
+	TokenHook events.HookConfig
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -233,6 +237,23 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tokenHook auth.TokenHook
+	if c.TokenHook.URL != "" {
+		hc := c.TokenHook
+		if u, err := url.Parse(hc.URL); err != nil || outbound.CheckTarget(u.Hostname(), c.WebhookAllowPrivate) != nil {
+			return nil, fmt.Errorf("token hook: %q is not a public http(s) URL (--webhook-allow-private allows private ones)", hc.URL)
+		}
+		if hc.Timeout <= 0 {
+			hc.Timeout = events.DefaultHookTimeout
+		}
+		hc.Client = outbound.NewClient(outbound.Options{AllowPrivate: c.WebhookAllowPrivate, Timeout: hc.Timeout, MaxBody: 64 << 10})
+		hc.Log, hc.Now = c.Log, c.Now
+		h, err := events.NewTokenHook(hc)
+		if err != nil {
+			return nil, fmt.Errorf("token hook: %w", err)
+		}
+		tokenHook = h
+	}
 	services := auth.New(auth.Config{
 		Passkeys: passkeys,
 		Issuer:   c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
@@ -243,7 +264,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
 		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
 		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan),
-		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake})
+		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake, TokenHook: tokenHook})
 	if err := services.Feed.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}
