@@ -43,7 +43,7 @@ func newRoutes(d Deps) *router {
 		return d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(asActor(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Webhooks: d.Webhooks, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -171,6 +171,9 @@ func newRoutes(d Deps) *router {
 	r.adminPage("GET /admin/users", site.AdminUsersPage)
 	r.adminPage("POST /admin/users/{id}", site.AdminUserForm)
 	r.adminPage("POST /admin/users/{id}/mfa-reset", site.AdminMFAResetForm)
+	r.adminPage("GET /admin/webhooks", site.AdminWebhooksPage)
+	r.adminPage("POST /admin/webhooks/{id}", site.AdminWebhookForm)
+	r.adminPage("POST /admin/webhooks/{id}/deliveries/{d}/retry", site.AdminRetryDeliveryForm)
 	r.page("GET /security", site.SecurityPage)
 	r.page("POST /security/totp", site.EnrolTOTPForm)
 	r.page("POST /security/totp/confirm", site.ConfirmTOTPForm)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -92,5 +93,42 @@ func TestWebhooksAdminAPI(t *testing.T) {
 	}
 	if w := h.do(req{method: "GET", path: "/webhooks/" + id + "/deliveries", as: "admin"}); w.Code != 404 {
 		t.Fatalf("deliveries of a deleted endpoint: %d", w.Code)
+	}
+}
+
+// The admin page lists each endpoint with its recent deliveries (time,
+// status, duration, the answer) and retries one.
+func TestWebhooksAdminPage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *app.Config) { c.WebhookAllowPrivate = true })
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		http.Error(w, "receiver says <no>", http.StatusTeapot)
+	}))
+	defer rc.Close()
+	w := h.do(req{method: "POST", path: "/webhooks", as: "admin", body: `{"url":"` + rc.URL + `/in","events":["user.updated"]}`})
+	id := field(decode(t, w), "webhook", "id").(string)
+	if w := h.do(req{method: "PATCH", path: "/me", as: "ann", body: `{"name":"Ann"}`}); w.Code != 200 {
+		t.Fatalf("patch me: %d", w.Code)
+	}
+	if _, err := h.app.Deliveries.Deliver(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w := page(h, "ann", "/admin/webhooks"); w.Code != 403 {
+		t.Fatalf("non-admin: %d", w.Code)
+	}
+	w = page(h, "admin", "/admin/webhooks")
+	body := w.Body.String()
+	if w.Code != 200 || !strings.Contains(body, rc.URL+"/in") || !strings.Contains(body, "418") ||
+		!strings.Contains(body, "receiver says &lt;no&gt;") || !strings.Contains(body, "user.updated") {
+		t.Fatalf("page: %d %s", w.Code, body)
+	}
+	list := decode(t, h.do(req{method: "GET", path: "/webhooks/" + id + "/deliveries", as: "admin"}))["deliveries"].([]any)
+	did := list[0].(map[string]any)["id"].(string)
+	if w := form(h, "admin", "/admin/webhooks/"+id+"/deliveries/"+did+"/retry", url.Values{}); w.Code != 303 {
+		t.Fatalf("retry form: %d %s", w.Code, w.Body)
+	}
+	if n, err := h.app.Deliveries.Deliver(context.Background()); err != nil || n != 1 {
+		t.Fatalf("the retried delivery was not due: %d, %v", n, err)
 	}
 }
