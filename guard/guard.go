@@ -16,7 +16,9 @@ package guard
 import (
 	"context"
 	"crypto/elliptic"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"slices"
 	"strings"
@@ -62,11 +64,39 @@ type Claims struct {
 	OrgRole     string   `json:"org_role,omitempty"`
 	Permissions []string `json:"permissions,omitempty"`
 	OrgGrant    string   `json:"org_grant,omitempty"`
+	// Extra holds claims beyond these when a token is signed (Gatehouse's
+	// token hook adds them); a name one of the fields above already
+	// writes is never replaced. Verification does not fill it.
+	Extra map[string]any `json:"-"`
 }
 
 // HasPermission reports whether the token's organization role holds p.
 func (c *Claims) HasPermission(p string) bool {
 	return c != nil && c.OrgID != "" && p != "" && slices.Contains(c.Permissions, p)
+}
+
+// MarshalJSON writes the claims, Extra merged in.
+func (c Claims) MarshalJSON() ([]byte, error) {
+	type plain Claims // the same fields, without this method
+	b, err := json.Marshal(plain(c))
+	if err != nil || len(c.Extra) == 0 {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range c.Extra {
+		if _, taken := m[k]; taken {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("claim %q: %w", k, err)
+		}
+		m[k] = raw
+	}
+	return json.Marshal(m)
 }
 
 // HasScope reports whether the token was granted scope s.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
@@ -62,6 +63,11 @@ type config struct {
 	ResetTTL           time.Duration
 	WebAuthnRPID       string
 	OrgCreation        string
+	WebhookPrivate     bool
+	HookTokenURL       string
+	HookTokenSecret    string // the file's path
+	HookTokenTimeout   time.Duration
+	HookTokenFailure   string
 
 	proxies    []netip.Prefix   // parsed TrustedProxies
 	hmacSecret []byte           // read from HS256SecretFile
@@ -69,6 +75,7 @@ type config struct {
 	redis      *redis.Options   // parsed Redis
 	smtp       *mail.SMTPConfig // parsed SMTPURL; nil: mail goes to the log
 	origins    []string         // parsed CORSOrigins
+	hookSecret string           // read from HookTokenSecret
 }
 
 // invalidFlagValue matches the flag package's message for a value that does
@@ -171,6 +178,13 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.WebAuthnRPID, "webauthn-rp-id", def.WebAuthnRPID,
 		"passkeys' relying party ID: the public URL's host or a parent domain of it (default: the public URL's host); origins are the public URL's")
 	fs.StringVar(&c.OrgCreation, "org-creation", orgs.CreationUsers, "who may create organizations: users (any user with a verified address) or admins")
+	fs.BoolVar(&c.WebhookPrivate, "webhook-allow-private", false,
+		"let webhooks and the token hook reach loopback, private and link-local addresses (tests, single-machine set-ups)")
+	fs.StringVar(&c.HookTokenURL, "hook-token-url", "", "URL called before every access token is minted; its {\"claims\": {...}} join the token")
+	fs.StringVar(&c.HookTokenSecret, "hook-token-secret-file", "", "file holding the token hook's whsec_ secret, which signs its calls (required with --hook-token-url)")
+	fs.DurationVar(&c.HookTokenTimeout, "hook-token-timeout", events.DefaultHookTimeout, "time budget of one token hook call")
+	fs.StringVar(&c.HookTokenFailure, "hook-token-failure", "deny",
+		"when the token hook fails or is late: deny (503, no token) or allow (the token without its claims)")
 	return fs
 }
 
@@ -358,6 +372,9 @@ func (c *config) validate(readsSecret bool) error {
 	if err := c.validateMail(); err != nil {
 		return err
 	}
+	if err := c.validateHook(); err != nil {
+		return err
+	}
 	origins, err := httpapi.ParseOrigins(c.CORSOrigins)
 	if err != nil {
 		return badFlag("cors-origins", "%v", err)
@@ -386,4 +403,34 @@ func (c *config) publicURL() string {
 		}
 	}
 	return "http://" + c.Addr
+}
+
+// validateHook checks the token hook's settings and reads its secret.
+func (c *config) validateHook() error {
+	if c.HookTokenFailure != "deny" && c.HookTokenFailure != "allow" {
+		return badFlag("hook-token-failure", "%q is not deny or allow", c.HookTokenFailure)
+	}
+	if c.HookTokenTimeout < 10*time.Millisecond || c.HookTokenTimeout > 30*time.Second {
+		return badFlag("hook-token-timeout", "%s is outside 10ms to 30s", c.HookTokenTimeout)
+	}
+	c.hookSecret = ""
+	if c.HookTokenURL == "" {
+		return nil
+	}
+	u, err := url.Parse(c.HookTokenURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return badFlag("hook-token-url", "%q is not an http(s) URL without credentials", c.HookTokenURL)
+	}
+	if c.HookTokenSecret == "" {
+		return badFlag("hook-token-secret-file", "is required with --hook-token-url")
+	}
+	secret, err := os.ReadFile(c.HookTokenSecret)
+	if err != nil {
+		return badFlag("hook-token-secret-file", "%v", err)
+	}
+	if _, err := events.SecretKey(string(secret)); err != nil {
+		return badFlag("hook-token-secret-file", "%v", err)
+	}
+	c.hookSecret = strings.TrimSpace(string(secret))
+	return nil
 }

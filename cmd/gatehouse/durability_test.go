@@ -24,11 +24,11 @@ type proc struct {
 	base string
 }
 
-func startProcess(t *testing.T, bin, db string) *proc {
+func startProcess(t *testing.T, bin, db string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
 		"--refresh-reuse-grace", "1ms", "--limit-refresh", "100000000/1s", "--limit-login", "100000000/1s",
-		"--limit-register", "100000000/1s")
+		"--limit-register", "100000000/1s"}, extra...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,10 @@ var commands = []struct{ name, synopsis, does string }{
 	{"provider list", "[flags]", "list upstream identity providers (never their secrets)"},
 	{"provider update", "ID [flags]", "change a provider; only the flags given change"},
 	{"provider remove", "ID [flags]", "remove a provider and the identities linked through it"},
+	{"webhook add", "--url U --events E,... [--description D] [flags]", "register a webhook endpoint; prints its id and its whsec_ secret (once)"},
+	{"webhook list", "[flags]", "list webhook endpoints and their state"},
+	{"webhook remove", "ID [flags]", "delete a webhook endpoint and its deliveries"},
+	{"webhook rotate-secret", "ID [flags]", "give an endpoint a new secret (printed once); the old one keeps signing beside it for 24 h"},
 	{"mail test", "ADDRESS [flags]", "send a test mail at once with the mail settings (--smtp-url, --mail-from), or to the log"},
 	{"import flask", "PATH [flags]", "import the users of a Flask tutorial app's SQLite database, keeping their hashes"},
 	{"version", "", "print the module version, VCS revision and Go version of this build"},
@@ -101,6 +105,8 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return providerCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "mail":
 		return mailCommand(ctx, args, getenv, stdout, stderr)
+	case "webhook":
+		return webhookCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args, getenv, stdout, stderr)
 	case "version":

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/password"
 	"github.com/gatehouse-auth/gatehouse/internal/redact"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
@@ -99,8 +100,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CORSOrigins:  c.origins,
 		ReauthMaxAge: c.ReauthMaxAge,
 		PublicURL:    c.publicURL(), RequireVerifiedEmail: c.RequireVerified, VerifyTTL: c.VerifyTTL, ResetTTL: c.ResetTTL,
-		WebAuthnRPID: c.WebAuthnRPID,
-		OrgCreation:  c.OrgCreation,
+		WebAuthnRPID:        c.WebAuthnRPID,
+		OrgCreation:         c.OrgCreation,
+		WebhookAllowPrivate: c.WebhookPrivate,
+		TokenHook: events.HookConfig{URL: c.HookTokenURL, Secret: c.hookSecret, Timeout: c.HookTokenTimeout,
+			AllowOnFailure: c.HookTokenFailure == "allow"},
 	}, st)
 	if err != nil {
 		return sealedKeyError(err, keyFile)

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/fanout"
 	"github.com/gatehouse-auth/gatehouse/internal/httpapi"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
@@ -85,6 +87,12 @@ type Config struct {
 	// OrgCreation says who may create organizations (--org-creation):
 	// "users" (the default: any user whose address is verified) or "admins".
 	OrgCreation string
+	// WebhookAllowPrivate lets webhooks and the token hook reach loopback
+	// and private addresses (--webhook-allow-private).
+	WebhookAllowPrivate bool
+	// TokenHook, when its URL is set, is called before every access token
+	// is minted (--hook-token-url and the flags beside it).
+	TokenHook events.HookConfig
 }
 
 // MasterKeyFile is where the master key is read from when
@@ -180,6 +188,8 @@ type App struct {
 	Revocations *auth.Revocations
 	Mail        *mail.Worker // delivers the outbox; Wake it after an enqueue
 	Orgs        *orgs.Service
+	Webhooks    *events.Webhooks
+	Deliveries  *events.Deliverer // delivers the webhook queue
 }
 
 // New builds the server on st, whose migrations must have run.
@@ -240,6 +250,23 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tokenHook auth.TokenHook
+	if c.TokenHook.URL != "" {
+		hc := c.TokenHook
+		if u, err := url.Parse(hc.URL); err != nil || outbound.CheckTarget(u.Hostname(), c.WebhookAllowPrivate) != nil {
+			return nil, fmt.Errorf("token hook: %q is not a public http(s) URL (--webhook-allow-private allows private ones)", hc.URL)
+		}
+		if hc.Timeout <= 0 {
+			hc.Timeout = events.DefaultHookTimeout
+		}
+		hc.Client = outbound.NewClient(outbound.Options{AllowPrivate: c.WebhookAllowPrivate, Timeout: hc.Timeout, MaxBody: 64 << 10})
+		hc.Log, hc.Now = c.Log, c.Now
+		h, err := events.NewTokenHook(hc)
+		if err != nil {
+			return nil, fmt.Errorf("token hook: %w", err)
+		}
+		tokenHook = h
+	}
 	services := auth.New(auth.Config{
 		Passkeys: passkeys,
 		Issuer:   c.Issuer, Audience: c.Audience, AccessTTL: c.AccessTTL, RefreshTTL: c.RefreshTTL,
@@ -250,7 +277,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	}, auth.Deps{Store: st, Hasher: hasher, Signer: keys, Revocations: revocations,
 		Lockout: lockout, Limiter: limiter, CheckLimit: c.Limits.Login, RateLimited: m.RateLimited,
 		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan),
-		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake, Orgs: orgs.NewSessions(st)})
+		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake, Orgs: orgs.NewSessions(st), TokenHook: tokenHook})
 	orgService := orgs.New(orgs.Deps{Store: st, Users: st, Feed: services.Feed, Audit: services.Accounts.Audit,
 		Mailer: mailTemplates, MailQueued: worker.Wake, PublicURL: c.PublicURL, Creation: c.OrgCreation, Now: c.Now, Log: c.Log})
 	if err := services.Feed.SyncChanges(ctx); err != nil {
@@ -275,13 +302,19 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Now: c.Now, Removed: provider.ForgetClient, HTTP: c.JWKSClient})
 	federation := upstream.New(upstream.Config{PublicURL: c.PublicURL, Now: c.Now},
 		upstream.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Sealer: c.MasterKey, Log: c.Log})
+	deliveries := events.NewDeliverer(events.DelivererConfig{Store: st, Sealer: c.MasterKey, Log: c.Log, Now: c.Now,
+		Client: outbound.NewClient(outbound.Options{AllowPrivate: c.WebhookAllowPrivate, MaxBody: 64 << 10}),
+		Mailer: mailTemplates, MailQueued: worker.Wake})
+	st.OnEventsQueued(deliveries.Wake)
+	webhooks := events.NewWebhooks(events.WebhooksConfig{Store: st, Sealer: c.MasterKey, AllowPrivate: c.WebhookAllowPrivate,
+		Now: c.Now, Audit: services.Accounts.Audit, Wake: deliveries.Wake})
 	handler := httpapi.NewServer(httpapi.Deps{
-		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Upstream: federation, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
+		Auth: services, Guard: g, Books: books.NewService(st, c.Now), OIDC: provider, Clients: clients, Upstream: federation, Webhooks: webhooks, Keys: keys, Pages: pages, Ready: st.Ping, Log: c.Log,
 		Issuer: c.Issuer, TrustedProxies: c.TrustedProxies, Now: c.Now,
 		Limiter: limiter, Limits: *c.Limits, Metrics: m, CORSOrigins: c.CORSOrigins, Orgs: orgService,
 	})
 	return &App{cfg: c, store: st, fanout: fan, Handler: handler, Services: services, OIDC: provider, Clients: clients, Upstream: federation, Guard: g, Keys: keys, Revocations: revocations,
-		Mail: worker, Orgs: orgService}, nil
+		Mail: worker, Orgs: orgService, Webhooks: webhooks, Deliveries: deliveries}, nil
 }
 
 // passkeyConfig is the passkeys' relying party: the public URL's host (or
@@ -360,7 +393,8 @@ func (a *App) Run(ctx context.Context) {
 	}
 	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Services.Feed.SyncChanges)
 	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
-	go a.Mail.Run(ctx) // delivers the outbox, prunes delivered mail
+	go a.Mail.Run(ctx)       // delivers the outbox, prunes delivered mail
+	go a.Deliveries.Run(ctx) // delivers the webhook queue, prunes delivered events
 	// API keys' last-used times, off the request path; once more at the end.
 	go func() {
 		every(ctx, 5*time.Second, "api key last use", a.cfg.Log, a.Services.APIKeys.FlushLastUsed)

@@ -122,7 +122,7 @@ func (s *Sessions) StartClientSession(ctx context.Context, in ClientSessionInput
 		s.audit(ctx, EventClientSessionEnded, u.ID, fmt.Sprintf("%d least recently used sessions of client %s ended: at most %d live sessions per client",
 			len(ended), in.ClientID, s.cfg.MaxSessionsPerUser))
 	}
-	return s.tokens(ctx, u, sess, raw, rt, now)
+	return s.firstTokens(ctx, u, sess, raw, rt, now)
 }
 
 // EndSessions ends the live sessions matching f (at once here, through the

@@ -132,6 +132,27 @@ type Deps struct {
 	// Orgs is the organization each session acts in (internal/orgs); nil:
 	// tokens carry no organization and asking for one is not_found.
 	Orgs OrgSessions
+	// TokenHook, if set, is asked before every access token is minted
+	// (internal/events.TokenHook; --hook-token-url).
+	TokenHook TokenHook
+}
+
+// TokenHook adds claims to an access token about to be minted: its answer
+// is merged into the token (it drops the claims Gatehouse reserves), or its
+// error (unavailable, when it failed and failures deny) is the answer and
+// no token is issued.
+type TokenHook interface {
+	Claims(ctx context.Context, in TokenHookInput) (map[string]any, error)
+}
+
+// TokenHookInput is what the token hook is told of the token to mint.
+type TokenHookInput struct {
+	User     User
+	Session  Session
+	ClientID string // the OpenID Connect client, "" for Gatehouse's own sessions
+	Scope    string
+	OrgID    string // the organization the token is for, "" for none
+	OrgRole  string
 }
 
 // Tokens is a login's or refresh's answer.

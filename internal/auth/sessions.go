@@ -33,9 +33,13 @@ type Sessions struct {
 // issuer signs a session's access tokens and mints its refresh tokens.
 type issuer struct {
 	*core
-	store  issuerStore
+	store        issuerStore
+	sessionStore interface {
+		RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
+	}
 	signer Signer
 	orgs   OrgSessions // nil: no organizations
+	hook   TokenHook   // nil: none
 }
 
 // startSession creates the session of a login that verified hash for u:
@@ -80,7 +84,7 @@ func (s *Sessions) startSessionVia(ctx context.Context, u User, hash string, c C
 			return nil, err
 		}
 	}
-	return s.tokens(ctx, u, sess, raw, rt, now)
+	return s.firstTokens(ctx, u, sess, raw, rt, now)
 }
 
 // Refresh rotates a refresh token. A spent token replayed within the grace
@@ -320,12 +324,31 @@ func (s *issuer) tokens(ctx context.Context, u User, sess Session, rawRefresh st
 	return s.scopedTokens(ctx, u, sess, sess.Scope, rawRefresh, rt, now)
 }
 
+// firstTokens is tokens for a session just started: when none can be
+// issued (the token hook refused), the session ends at once rather than
+// stay behind without anyone holding its refresh token.
+func (s *issuer) firstTokens(ctx context.Context, u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+	t, err := s.tokens(ctx, u, sess, rawRefresh, rt, now)
+	if err == nil {
+		return t, nil
+	}
+	ended, rerr := s.sessionStore.RevokeSessions(context.WithoutCancel(ctx), SessionFilter{SessionID: sess.ID}, now, s.liveUntil(now))
+	if rerr != nil {
+		s.log.Error("a session whose tokens were refused was not ended", "session", sess.ID, "err", rerr)
+	}
+	s.ended(ctx, now, ended...)
+	return nil, err
+}
+
 // scopedTokens is tokens whose access token, for a client session, carries
 // scope (the session's granted scope or, after a narrowed refresh, less).
 //
 // A first-party session acting in an organization (OrgSessions) gets its
 // membership's claims as they are now, read after the session's rotation
 // committed: never wider than the membership at this moment.
+//
+// Every access token is minted here, so the token hook is asked here, once:
+// its claims join the token's, or its refusal is the answer.
 func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	exp := now.Add(s.cfg.AccessTTL)
 	claims := &guard.Claims{
@@ -342,6 +365,14 @@ func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, 
 	}
 	if err := s.orgClaims(ctx, claims, sess); err != nil {
 		return nil, err
+	}
+	if s.hook != nil {
+		extra, err := s.hook.Claims(ctx, TokenHookInput{User: u, Session: sess, ClientID: sess.ClientID, Scope: scope,
+			OrgID: claims.OrgID, OrgRole: claims.OrgRole})
+		if err != nil {
+			return nil, err
+		}
+		claims.Extra = extra
 	}
 	access, err := s.signer.Sign(claims)
 	if err != nil {

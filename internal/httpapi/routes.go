@@ -51,7 +51,7 @@ func newRoutes(d Deps) *router {
 		return withAPIKeys(d, onlyScope(keyScope), auth.RoleAdmin, h, d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Upstream: d.Upstream, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Upstream: d.Upstream, Webhooks: d.Webhooks, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -114,6 +114,15 @@ func newRoutes(d Deps) *router {
 	r.api("GET /clients/{id}", sameOrigin, admin(handleGetClient(d)))
 	r.api("PATCH /clients/{id}", sameOrigin, admin(handleUpdateClient(d)))
 	r.api("DELETE /clients/{id}", sameOrigin, admin(handleDeleteClient(d)))
+	// Webhooks (handlers_webhooks.go).
+	r.api("GET /webhooks", sameOrigin, admin(handleListWebhooks(d)))
+	r.api("POST /webhooks", sameOrigin, admin(handleCreateWebhook(d)))
+	r.api("GET /webhooks/{id}", sameOrigin, admin(handleGetWebhook(d)))
+	r.api("PATCH /webhooks/{id}", sameOrigin, admin(handleUpdateWebhook(d)))
+	r.api("DELETE /webhooks/{id}", sameOrigin, admin(handleDeleteWebhook(d)))
+	r.api("POST /webhooks/{id}/secret", sameOrigin, admin(handleRotateWebhookSecret(d)))
+	r.api("GET /webhooks/{id}/deliveries", sameOrigin, admin(handleWebhookDeliveries(d)))
+	r.api("POST /webhooks/{id}/deliveries/{d}/retry", sameOrigin, admin(handleRetryDelivery(d)))
 
 	// API keys (handlers_apikeys.go): managed only with a sign-in, never
 	// with a key.
@@ -236,6 +245,9 @@ func newRoutes(d Deps) *router {
 	r.adminPage("GET /admin/users", site.AdminUsersPage)
 	r.adminPage("POST /admin/users/{id}", site.AdminUserForm)
 	r.adminPage("POST /admin/users/{id}/mfa-reset", site.AdminMFAResetForm)
+	r.adminPage("GET /admin/webhooks", site.AdminWebhooksPage)
+	r.adminPage("POST /admin/webhooks/{id}", site.AdminWebhookForm)
+	r.adminPage("POST /admin/webhooks/{id}/deliveries/{d}/retry", site.AdminRetryDeliveryForm)
 	r.page("GET /security", site.SecurityPage)
 	r.page("POST /security/totp", site.EnrolTOTPForm)
 	r.page("POST /security/totp/confirm", site.ConfirmTOTPForm)

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/metrics"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
@@ -42,6 +43,7 @@ type Deps struct {
 	OIDC           *oidc.Service     // the OpenID Connect provider
 	Clients        *oidc.Clients     // its clients' registration (the admin /clients routes)
 	Upstream       *upstream.Service // sign-in through other identity providers
+	Webhooks       *events.Webhooks  // webhook endpoints (the admin /webhooks routes)
 	Keys           KeySet
 	Pages          *web.Pages
 	Ready          func(context.Context) error // readiness: does the database answer?

@@ -32,12 +32,13 @@ const (
 	EmailChangeNotice  Kind = "email-change-notice"  // to the old address: NewEmail
 	RecoveryCodeUsed   Kind = "recovery-code-used"   // notice: Remaining
 	MFAReset           Kind = "mfa-reset"            // notice
+	WebhookDisabled    Kind = "webhook-disabled"     // to administrators: Webhook, Reason
 	Test               Kind = "test"                 // gatehouse mail test
 	OrgInvitation      Kind = "org-invitation"       // Link, Expires, OrgName, Role
 )
 
 // Kinds is every kind of mail.
-var Kinds = []Kind{VerifyEmail, ResetPassword, PasswordChanged, EmailChangeConfirm, EmailChangeNotice, RecoveryCodeUsed, MFAReset, Test, OrgInvitation}
+var Kinds = []Kind{VerifyEmail, ResetPassword, PasswordChanged, EmailChangeConfirm, EmailChangeNotice, RecoveryCodeUsed, MFAReset, WebhookDisabled, Test, OrgInvitation}
 
 // needsLink are the kinds whose whole point is their link.
 var needsLink = map[Kind]bool{VerifyEmail: true, ResetPassword: true, EmailChangeConfirm: true, OrgInvitation: true}
@@ -51,6 +52,8 @@ type Data struct {
 	Remaining int           // RecoveryCodeUsed: codes left
 	OrgName   string        // OrgInvitation: the organization
 	Role      string        // OrgInvitation: the role offered
+	Webhook   string        // WebhookDisabled: the endpoint's URL
+	Reason    string        // WebhookDisabled: why it was disabled
 }
 
 //go:embed templates/*.tmpl

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/events/queue"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 )
 
@@ -45,10 +46,13 @@ type WorkerConfig struct {
 // Worker delivers the outbox: it claims due mails with a lease, sends each
 // through the Sender, and records the outcome, retrying failures with
 // exponential backoff. Several workers (one per instance) may share one
-// outbox: a mail leased by one is not claimed by another while the lease lasts.
+// outbox: a mail leased by one is not claimed by another while the lease
+// lasts. The claim, lease and backoff loop is queue.Worker, shared with the
+// webhook deliveries.
 type Worker struct {
-	cfg  WorkerConfig
-	wake chan struct{}
+	cfg   WorkerConfig
+	retry queue.Retry
+	q     *queue.Worker[outbox.Mail]
 }
 
 // NewWorker returns a worker; Run starts it.
@@ -61,9 +65,6 @@ func NewWorker(c WorkerConfig) *Worker {
 	}
 	if c.Owner == "" {
 		c.Owner = "worker-" + rand.Text()[:10]
-	}
-	if c.Poll <= 0 {
-		c.Poll = 5 * time.Second
 	}
 	if c.Batch <= 0 {
 		c.Batch = 10
@@ -86,80 +87,33 @@ func NewWorker(c WorkerConfig) *Worker {
 	if c.MaxAge <= 0 {
 		c.MaxAge = 72 * time.Hour
 	}
-	if c.Keep <= 0 {
-		c.Keep = 7 * 24 * time.Hour
-	}
-	return &Worker{cfg: c, wake: make(chan struct{}, 1)}
+	w := &Worker{cfg: c, retry: queue.Retry{First: c.FirstRetry, Max: c.MaxRetry, MaxAttempts: c.MaxAttempts, MaxAge: c.MaxAge}}
+	w.q = queue.New(queue.Config[outbox.Mail]{
+		Name: "mail outbox", Handle: w.deliver,
+		Claim: func(ctx context.Context, owner string, now time.Time, leaseFor time.Duration, limit int) ([]outbox.Mail, error) {
+			return c.Outbox.ClaimMail(ctx, owner, now, leaseFor, limit)
+		},
+		Prune: func(ctx context.Context, before time.Time) (int64, error) { return c.Outbox.PruneMail(ctx, before) },
+		Log:   c.Log, Now: c.Now, Owner: c.Owner, Poll: c.Poll, Batch: c.Batch, LeaseFor: c.LeaseFor, Keep: c.Keep,
+	})
+	return w
 }
 
 // Wake asks the worker to read the outbox now (after an enqueue) instead of
 // at its next poll. It never blocks.
-func (w *Worker) Wake() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
+func (w *Worker) Wake() { w.q.Wake() }
 
 // Backoff is the wait after the attempt-th failed attempt: FirstRetry,
 // doubling, at most MaxRetry.
-func (w *Worker) Backoff(attempt int) time.Duration {
-	d := w.cfg.FirstRetry
-	for i := 1; i < attempt && d < w.cfg.MaxRetry; i++ {
-		d *= 2
-	}
-	return min(d, w.cfg.MaxRetry)
-}
+func (w *Worker) Backoff(attempt int) time.Duration { return w.retry.Backoff(attempt) }
 
 // Run delivers until ctx ends: at every poll, on every Wake, and again at
 // once while batches come back full. Sent and given-up rows are pruned hourly.
-func (w *Worker) Run(ctx context.Context) {
-	tick := time.NewTicker(w.cfg.Poll)
-	defer tick.Stop()
-	lastPrune := time.Time{}
-	for {
-		for {
-			n, err := w.Deliver(ctx)
-			if err != nil && ctx.Err() == nil {
-				w.cfg.Log.Warn("mail outbox: claim failed", "err", err)
-			}
-			if err != nil || n < w.cfg.Batch || ctx.Err() != nil {
-				break
-			}
-		}
-		if now := w.cfg.Now(); now.Sub(lastPrune) >= time.Hour {
-			lastPrune = now
-			if n, err := w.cfg.Outbox.PruneMail(ctx, now.Add(-w.cfg.Keep)); err != nil && ctx.Err() == nil {
-				w.cfg.Log.Warn("mail outbox: prune failed", "err", err)
-			} else if n > 0 {
-				w.cfg.Log.Info("mail outbox: pruned delivered and abandoned mail", "rows", n)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-w.wake:
-		}
-	}
-}
+func (w *Worker) Run(ctx context.Context) { w.q.Run(ctx) }
 
 // Deliver claims one batch of due mail and sends it, returning how many
 // mails it claimed. Tests call it directly with an injected clock.
-func (w *Worker) Deliver(ctx context.Context) (int, error) {
-	batch, err := w.cfg.Outbox.ClaimMail(ctx, w.cfg.Owner, w.cfg.Now(), w.cfg.LeaseFor, w.cfg.Batch)
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range batch {
-		if ctx.Err() != nil {
-			// The lease runs out and another worker (or this one, restarted) sends it.
-			return len(batch), ctx.Err()
-		}
-		w.deliver(ctx, m)
-	}
-	return len(batch), nil
-}
+func (w *Worker) Deliver(ctx context.Context) (int, error) { return w.q.Deliver(ctx) }
 
 // deliver sends one claimed mail and records the outcome.
 func (w *Worker) deliver(ctx context.Context, m outbox.Mail) {
@@ -188,8 +142,8 @@ func (w *Worker) deliver(ctx context.Context, m outbox.Mail) {
 	if errors.Is(err, context.Canceled) {
 		return // shutting down mid-send: the lease runs out and the mail is sent later
 	}
-	retryAt := now.Add(w.Backoff(m.Attempts))
-	final := m.Unreadable != nil || IsPermanent(err) || m.Attempts >= w.cfg.MaxAttempts || retryAt.Sub(m.CreatedAt) > w.cfg.MaxAge
+	retryAt := w.retry.Next(m.Attempts, now, m.CreatedAt)
+	final := m.Unreadable != nil || IsPermanent(err) || retryAt.IsZero()
 	if final {
 		retryAt = time.Time{}
 	}

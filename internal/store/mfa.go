@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 )
 
@@ -82,6 +83,9 @@ func (s *Store) ConfirmTOTP(ctx context.Context, pending auth.TOTPFactor, step i
 		}
 		ok = true
 		e.logChange("user", userID, now.Add(userChangesKept))
+		if err := emit(ctx, e, events.New(events.MFAEnrolled, now, events.Data{"user_id": userID, "factor": "totp"})); err != nil {
+			return err
+		}
 		return replaceRecoveryCodes(ctx, e, userID, hashes, now)
 	})
 	return ok, err
@@ -153,7 +157,7 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string, now time.Time) (b
 			return err
 		}
 		e.logChange("user", userID, now.Add(userChangesKept))
-		return nil
+		return emit(ctx, e, events.New(events.MFARemoved, now, events.Data{"user_id": userID, "factor": "totp"}))
 	})
 	return removed, err
 }
@@ -238,6 +242,11 @@ func (s *Store) RemoveFactors(ctx context.Context, userID string, now, liveUntil
 		var err error
 		if removed, err = removeFactors(ctx, e, userID); err != nil {
 			return err
+		}
+		if removed {
+			if err := emit(ctx, e, events.New(events.MFARemoved, now, events.Data{"user_id": userID, "factor": "all"})); err != nil {
+				return err
+			}
 		}
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: userID}, now, liveUntil); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 )
 
@@ -33,14 +34,18 @@ func scanClient(row interface{ Scan(...any) error }) (oidc.Client, error) {
 
 // CreateClient inserts a client.
 func (s *Store) CreateClient(ctx context.Context, c oidc.Client) error {
-	_, err := s.writer().exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Name, nullString(c.SecretHash), strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
-		boolInt(c.Public), strings.Join(c.Scopes, " "), c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), ms(c.CreatedAt),
-		strings.Join(c.GrantTypes, " "), strings.Join(c.Audiences, " "), c.JWKS, c.JWKSURI, boolInt(c.Disabled), c.RevocationID, boolInt(c.Introspect))
-	if isUniqueViolation(err) {
-		return auth.Errorf(auth.CodeAlreadyExists, "A client with this id already exists.")
-	}
-	return err
+	return s.inTx(ctx, func(e execer) error {
+		_, err := e.exec(ctx, `INSERT INTO oauth_clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.Name, nullString(c.SecretHash), strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
+			boolInt(c.Public), strings.Join(c.Scopes, " "), c.IDTokenAlg, boolInt(c.RequireConsent), boolInt(c.RequirePKCE), ms(c.CreatedAt),
+			strings.Join(c.GrantTypes, " "), strings.Join(c.Audiences, " "), c.JWKS, c.JWKSURI, boolInt(c.Disabled), c.RevocationID, boolInt(c.Introspect))
+		if isUniqueViolation(err) {
+			return auth.Errorf(auth.CodeAlreadyExists, "A client with this id already exists.")
+		} else if err != nil {
+			return err
+		}
+		return emit(ctx, e, events.New(events.ClientCreated, c.CreatedAt, events.Data{"client_id": c.ID}))
+	})
 }
 
 // Client returns the client with id.
@@ -148,7 +153,10 @@ func (s *Store) DeleteClient(ctx context.Context, id string, now, liveUntil time
 			}
 		}
 		res, err := e.exec(ctx, `DELETE FROM oauth_clients WHERE id = ?`, id)
-		return affectedOne(res, err, "The client")
+		if err := affectedOne(res, err, "The client"); err != nil {
+			return err
+		}
+		return emit(ctx, e, events.New(events.ClientRemoved, now, events.Data{"client_id": id}))
 	})
 	return ended, err
 }

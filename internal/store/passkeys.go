@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 )
 
 // Passkeys and WebAuthn ceremonies (auth.PasskeyStore). Adding or removing
@@ -108,7 +109,7 @@ func (s *Store) AddPasskey(ctx context.Context, p auth.Passkey) error {
 			return err
 		}
 		e.logChange("user", p.UserID, p.CreatedAt.Add(userChangesKept))
-		return nil
+		return emit(ctx, e, events.New(events.MFAEnrolled, p.CreatedAt, events.Data{"user_id": p.UserID, "factor": "passkey", "passkey_id": p.ID}))
 	})
 }
 
@@ -152,6 +153,6 @@ func (s *Store) DeletePasskey(ctx context.Context, userID, id string, now time.T
 			return err
 		}
 		e.logChange("user", userID, now.Add(userChangesKept))
-		return nil
+		return emit(ctx, e, events.New(events.MFARemoved, now, events.Data{"user_id": userID, "factor": "passkey", "passkey_id": id}))
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 )
 
@@ -89,6 +90,9 @@ func (s *Store) UseLink(ctx context.Context, u auth.LinkUse) (auth.User, []strin
 			if n, _ := res.RowsAffected(); n != 1 { // the address changed since the link was mailed
 				return auth.ErrLinkSpent
 			}
+			if err := emit(ctx, e, events.New(events.UserEmailVerified, u.Now, events.Data{"user_id": u.UserID})); err != nil {
+				return err
+			}
 		case auth.PurposeResetPassword:
 			if u.PasswordHash == "" {
 				return errors.New("use link: a reset without a password hash")
@@ -103,8 +107,12 @@ func (s *Store) UseLink(ctx context.Context, u auth.LinkUse) (auth.User, []strin
 				if email.String != u.Email || verified.Valid { // changed since the service looked
 					return auth.ErrLinkSpent
 				}
-				if _, err := removeFactors(ctx, e, u.UserID); err != nil {
+				if removed, err := removeFactors(ctx, e, u.UserID); err != nil {
 					return err
+				} else if removed {
+					if err := emit(ctx, e, events.New(events.MFARemoved, u.Now, events.Data{"user_id": u.UserID, "factor": "all"})); err != nil {
+						return err
+					}
 				}
 			}
 			if _, err := e.exec(ctx, `UPDATE users SET password_hash = ?, updated_at = ?,
@@ -118,6 +126,9 @@ func (s *Store) UseLink(ctx context.Context, u auth.LinkUse) (auth.User, []strin
 			if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: u.UserID}, u.Now, u.LiveUntil); err != nil {
 				return err
 			}
+			if err := emit(ctx, e, events.New(events.UserPasswordChanged, u.Now, events.Data{"user_id": u.UserID})); err != nil {
+				return err
+			}
 		case auth.PurposeChangeEmail:
 			_, err := e.exec(ctx, `UPDATE users SET email = ?, email_verified_at = ?, updated_at = ? WHERE id = ?`,
 				u.Email, ms(u.Now), ms(u.Now), u.UserID)
@@ -129,6 +140,9 @@ func (s *Store) UseLink(ctx context.Context, u auth.LinkUse) (auth.User, []strin
 			}
 			// Links mailed to the old address die with it, reset links too.
 			if err := voidLinks(ctx, e, u.UserID, u.Now, auth.PurposeChangeEmail, auth.PurposeVerifyEmail, auth.PurposeResetPassword); err != nil {
+				return err
+			}
+			if err := emit(ctx, e, events.New(events.UserUpdated, u.Now, events.Data{"user_id": u.UserID})); err != nil {
 				return err
 			}
 		default:

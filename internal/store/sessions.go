@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/pressly/goose/v3"
 )
 
@@ -119,7 +120,14 @@ func insertSession(ctx context.Context, e execer, sess auth.Session, t *auth.Ref
 		sess.ID, sess.UserID, ms(sess.CreatedAt), ms(sess.LastUsedAt), ms(sess.ExpiresAt), sess.UserAgent, sess.IP,
 		amr, nullMS(sess.AuthTime), nullString(sess.ClientID), sess.Scope, nullString(sess.ParentID),
 		hash, created, expires, nullMS(liveUntil), sess.IDP)
-	return err
+	if err != nil {
+		return err
+	}
+	data := events.Data{"user_id": sess.UserID, "session_id": sess.ID}
+	if sess.ClientID != "" {
+		data["client_id"] = sess.ClientID
+	}
+	return emit(ctx, e, events.New(events.SessionCreated, sess.CreatedAt, data))
 }
 
 // replaceRefreshToken makes t the only refresh token of its session: its
@@ -381,8 +389,9 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 		// token issued just before the revocation is covered too; a session
 		// another transaction ended meanwhile is skipped.
 		var tokensLive sql.NullInt64
+		var userID, clientID string
 		err := e.queryRow(ctx, `UPDATE sessions SET revoked_at = ?, refresh_hash = NULL WHERE id = ? AND revoked_at IS NULL
-			RETURNING tokens_live_until`, ms(now), id).Scan(&tokensLive)
+			RETURNING tokens_live_until, user_id, COALESCE(client_id, '')`, ms(now), id).Scan(&tokensLive, &userID, &clientID)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		} else if err != nil {
@@ -396,6 +405,13 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 			until = t
 		}
 		e.logChange("session", id, until)
+		data := events.Data{"user_id": userID, "session_id": id}
+		if clientID != "" {
+			data["client_id"] = clientID
+		}
+		if err := emit(ctx, e, events.New(events.SessionEnded, now, data)); err != nil {
+			return nil, err
+		}
 		ended = append(ended, id)
 		// The sessions of the OpenID Connect clients this session authorized
 		// end with it. Read after its UPDATE, so a client session created

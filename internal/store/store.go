@@ -51,6 +51,9 @@ type Store struct {
 	batch *batcher
 	// mailKey seals mail bodies in the outbox (SealMailWith).
 	mailKey outbox.Sealer
+	// eventsQueued is called after a transaction that queued webhook
+	// events commits (OnEventsQueued).
+	eventsQueued func()
 }
 
 // Errors is how many statements and transactions have failed, for metrics.
@@ -336,6 +339,8 @@ type execer struct {
 	missed *[]string
 	// effects, in a group-committed job, records what its statements did.
 	effects *jobEffects
+	// queued says the transaction queued webhook events (emit).
+	queued *bool
 }
 
 // jobEffects is what a batched job's statements did: whether any wrote (or
@@ -501,7 +506,8 @@ func (s *Store) inTxOnce(ctx context.Context, f func(e execer) error) error {
 	}
 	var changes []change
 	var missed []string
-	e := execer{c: s.write, tx: tx, changes: &changes, missed: &missed}
+	queued := false
+	e := execer{c: s.write, tx: tx, changes: &changes, missed: &missed, queued: &queued}
 	if err := f(e); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -514,6 +520,9 @@ func (s *Store) inTxOnce(ctx context.Context, f func(e execer) error) error {
 		return err
 	}
 	s.write.prepare(ctx, missed)
+	if queued && s.eventsQueued != nil {
+		s.eventsQueued()
+	}
 	return nil
 }
 

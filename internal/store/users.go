@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 )
 
 // userColumns are a user's columns, read FROM users, for scanUser; the last
@@ -38,14 +39,18 @@ func scanUser(row interface{ Scan(...any) error }, extra ...any) (auth.User, err
 // lower(username) turn a taken identity into already_exists, even when two
 // registrations race.
 func (s *Store) CreateUser(ctx context.Context, u auth.User, passwordHash string) error {
-	_, err := s.writer().exec(ctx,
-		`INSERT INTO users (id, email, username, name, password_hash, role, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, nullString(u.Email), nullString(u.Username), u.Name, passwordHash, u.Role, ms(u.CreatedAt), ms(u.CreatedAt))
-	if isUniqueViolation(err) {
-		return auth.Errorf(auth.CodeAlreadyExists, "An account with this email or username already exists.")
-	}
-	return err
+	return s.inTx(ctx, func(e execer) error {
+		_, err := e.exec(ctx,
+			`INSERT INTO users (id, email, username, name, password_hash, role, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, nullString(u.Email), nullString(u.Username), u.Name, passwordHash, u.Role, ms(u.CreatedAt), ms(u.CreatedAt))
+		if isUniqueViolation(err) {
+			return auth.Errorf(auth.CodeAlreadyExists, "An account with this email or username already exists.")
+		} else if err != nil {
+			return err
+		}
+		return emit(ctx, e, events.New(events.UserCreated, u.CreatedAt, events.Data{"user_id": u.ID}))
+	})
 }
 
 // User returns the user with id.
@@ -123,6 +128,9 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash string, keep au
 		if err := voidLinks(ctx, e, userID, now, auth.PurposeResetPassword); err != nil { // a new password voids reset links
 			return err
 		}
+		if err := emit(ctx, e, events.New(events.UserPasswordChanged, now, events.Data{"user_id": userID})); err != nil {
+			return err
+		}
 		return replaceRefreshToken(ctx, e, next)
 	})
 	return ended, err
@@ -164,6 +172,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, upd auth.UserUpdate, 
 			return notFound("The user")
 		}
 		e.logChange("user", id, now.Add(userChangesKept))
+		if err := emit(ctx, e, events.New(events.UserUpdated, now, events.Data{"user_id": id})); err != nil {
+			return err
+		}
 		if upd.EndSessions {
 			if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, upd.LiveUntil); err != nil {
 				return err
@@ -225,7 +236,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now, liveUntil time.T
 			return notFound("The user")
 		}
 		e.logChange("user", id, now.Add(userChangesKept))
-		return nil
+		return emit(ctx, e, events.New(events.UserDeleted, now, events.Data{"user_id": id}))
 	})
 	return ended, err
 }

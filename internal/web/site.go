@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
@@ -33,6 +34,7 @@ type Site struct {
 	Orgs     *orgs.Service
 	OIDC     *oidc.Service // nil: no authorization pages
 	Upstream *upstream.Service
+	Webhooks *events.Webhooks
 	Pages    *Pages
 	Log      *slog.Logger
 	// Client is the caller as the audit log records it; httpapi supplies

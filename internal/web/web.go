@@ -167,7 +167,7 @@ type Pages struct {
 // New parses the embedded templates.
 func New() (*Pages, error) {
 	p := &Pages{pages: make(map[string]*template.Template)}
-	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "error",
+	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "admin_webhooks", "error",
 		"login_mfa", "security", "forgot_password", "reset_password", "verify_email", "confirm_email",
 		"consent", "apps", "end_session", "logged_out", "api_keys", "admin_providers",
 		"organizations", "organization", "org_invitations", "invitation"} {

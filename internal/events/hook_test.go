@@ -1,0 +1,181 @@
+package events_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
+)
+
+// hookEnv is the auth services with a token hook served by handler.
+func hookEnv(t *testing.T, handler http.HandlerFunc, timeout time.Duration, allow bool) (*authtest.Env, *testsupport.Buffer) {
+	t.Helper()
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	logs := &testsupport.Buffer{}
+	hook, err := events.NewTokenHook(events.HookConfig{URL: srv.URL + "/claims", Secret: hookSecret, Timeout: timeout,
+		AllowOnFailure: allow, Client: outbound.NewClient(outbound.Options{AllowPrivate: true}),
+		Log: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authtest.New(t, authtest.WithDeps(func(d *auth.Deps) { d.TokenHook = hook })), logs
+}
+
+const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// payload decodes a JWT's claims (the signature is the key ring's concern).
+func payload(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}
+
+func register(t *testing.T, env *authtest.Env) auth.User {
+	t.Helper()
+	u, err := env.Accounts.Register(context.Background(), auth.RegisterInput{Email: "ann@example.com", Password: "correct horse battery staple"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func login(env *authtest.Env) (*auth.Tokens, error) {
+	return env.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com", Password: "correct horse battery staple"})
+}
+
+func TestTokenHookClaimsJoinTheTokenButNotReservedOnes(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var asked []map[string]any
+	env, logs := hookEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !verifyStandardWebhook(hookSecret, r.Header, body) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var req map[string]any
+		json.Unmarshal(body, &req)
+		mu.Lock()
+		asked = append(asked, req)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"claims": {"plan": "pro", "tenant": {"id": 7}, "role": "admin", "sub": "someone-else"}}`)
+	}, time.Second, false)
+	u := register(t, env)
+	tok, err := login(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := payload(t, tok.AccessToken)
+	if claims["plan"] != "pro" || claims["tenant"].(map[string]any)["id"] != float64(7) {
+		t.Errorf("the hook's claims are missing: %v", claims)
+	}
+	if claims["role"] != auth.RoleUser || claims["sub"] != u.ID {
+		t.Errorf("a reserved claim was replaced: role %v, sub %v", claims["role"], claims["sub"])
+	}
+	if !strings.Contains(logs.String(), "reserved claim") {
+		t.Error("the dropped reserved claim was not logged")
+	}
+	// A refresh asks again.
+	next, err := env.Sessions.Refresh(context.Background(), tok.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payload(t, next.AccessToken)["plan"] != "pro" {
+		t.Error("the refreshed token lacks the hook's claims")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 {
+		t.Fatalf("the hook was asked %d times, want 2", len(asked))
+	}
+	data := asked[0]["data"].(map[string]any)
+	if data["user"].(map[string]any)["id"] != u.ID || data["session"].(map[string]any)["id"] != tok.SessionID {
+		t.Errorf("the hook was not told the user and session: %v", data)
+	}
+}
+
+func slowHook(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	select {
+	case <-r.Context().Done():
+	case <-time.After(5 * time.Second):
+	}
+}
+
+func TestSlowTokenHookDeniesByDefault(t *testing.T) {
+	t.Parallel()
+	env, _ := hookEnv(t, slowHook, 50*time.Millisecond, false)
+	u := register(t, env)
+	tok, err := login(env)
+	if auth.ErrorCode(err) != auth.CodeUnavailable || tok != nil {
+		t.Fatalf("login with a late hook: %v, %v; want unavailable and nothing issued", tok, err)
+	}
+	live, _, err := env.Sessions.Sessions(context.Background(), u.ID, auth.SessionPage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 0 {
+		t.Fatalf("%d sessions stayed behind a refused login", len(live))
+	}
+}
+
+func TestSlowTokenHookAllowsWhenToldTo(t *testing.T) {
+	t.Parallel()
+	env, logs := hookEnv(t, slowHook, 50*time.Millisecond, true)
+	register(t, env)
+	tok, err := login(env)
+	if err != nil {
+		t.Fatalf("login with a late hook and allow: %v", err)
+	}
+	if _, has := payload(t, tok.AccessToken)["plan"]; has {
+		t.Error("claims from nowhere")
+	}
+	if !strings.Contains(logs.String(), "issuing the token without its claims") {
+		t.Error("the failure was not logged")
+	}
+}
+
+func TestFailingTokenHookDeniesRefresh(t *testing.T) {
+	t.Parallel()
+	var fail atomic.Bool
+	env, _ := hookEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			http.Error(w, "no", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, `{"claims": {}}`)
+	}, time.Second, false)
+	register(t, env)
+	tok, err := login(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(true)
+	if next, err := env.Sessions.Refresh(context.Background(), tok.RefreshToken); auth.ErrorCode(err) != auth.CodeUnavailable || next != nil {
+		t.Fatalf("refresh with a failing hook: %v, %v; want unavailable", next, err)
+	}
+}
