@@ -167,6 +167,12 @@ func render(f figures) report {
 		pr := find(f.pg.results, "POST /token/refresh")
 		fmt.Fprintf(&m, "| ≥ 3,000 refreshes/s on PostgreSQL | %.0f/s | %s |\n", pr.Rate, mark(pr.Rate >= 3000))
 	}
+	for _, name := range []string{"POST /oauth/introspect (access token)", "POST /oauth/introspect (API key)"} {
+		if r := find(rs, name); r.Rate > 0 {
+			fmt.Fprintf(&m, "| %s ≥ 10,000/s (Hydra publishes 7,934/s on 2 CPUs, in memory) | %.0f/s; server CPU %s per request | %s |\n",
+				name, r.Rate, micros(r.ServerCPU), mark(r.Rate >= 10000))
+		}
+	}
 	fmt.Fprintf(&m, "| p99 of GET /me < 5 ms at %d connections | %s | %s |\n", o.conns, me.P99.Round(time.Microsecond), mark(me.P99 < 5*time.Millisecond))
 	if f.sqlite != nil {
 		fmt.Fprintf(&m, "| resident memory < 100 MB after the run | %.0f MB | %s |\n", f.sqlite.rssMB, mark(f.sqlite.rssMB < 100))

@@ -44,6 +44,7 @@ type config struct {
 	LimitLogin         string
 	LimitRegister      string
 	LimitRefresh       string
+	LimitClient        string
 	LockoutFailures    int
 	LockoutMax         time.Duration
 	Redis              string
@@ -152,6 +153,8 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.LimitLogin, "limit-login", limitFlag(def.Limits.Login), "login attempts per client address: N/duration")
 	fs.StringVar(&c.LimitRegister, "limit-register", limitFlag(def.Limits.Register), "sign-ups per client address: N/duration")
 	fs.StringVar(&c.LimitRefresh, "limit-refresh", limitFlag(def.Limits.Refresh), "token refreshes per client address: N/duration")
+	fs.StringVar(&c.LimitClient, "limit-client", limitFlag(def.Limits.Client),
+		"requests of one OAuth client (its secret checked: token, introspection, revocation) per client address: N/duration")
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Limits.Lockout.FreeFailures, "failed logins of one account before it locks")
 	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Limits.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")
@@ -319,7 +322,11 @@ func (c *config) validate(readsSecret bool) error {
 		{"limit-login", c.LimitLogin, &c.limits.Login},
 		{"limit-register", c.LimitRegister, &c.limits.Register},
 		{"limit-refresh", c.LimitRefresh, &c.limits.Refresh},
+		{"limit-client", c.LimitClient, &c.limits.Client},
 	} {
+		if l.value == limitFlag(*l.dst) {
+			continue // the default, with its own burst
+		}
 		n, per, ok := strings.Cut(l.value, "/")
 		count, err1 := strconv.Atoi(n)
 		period, err2 := time.ParseDuration(per)
