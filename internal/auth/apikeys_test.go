@@ -225,3 +225,31 @@ func FuzzIsAPIKey(f *testing.F) {
 		}
 	})
 }
+
+// Disabling or deleting a user puts its keys' revocation ids in the feed,
+// so guards holding them drop them with the user's sessions.
+func TestDisablingAUserRevokesItsKeysAtGuards(t *testing.T) {
+	t.Parallel()
+	e := authtest.New(t)
+	ctx := t.Context()
+	u := newKeyUser(t, e, auth.RoleUser)
+	k, _, err := e.APIKeys.Create(ctx, u.ID, auth.APIKeyInput{Name: "ci", Scopes: []string{"me:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	if _, err := e.Accounts.AdminUpdate(ctx, "cli", u.ID, nil, &yes); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.Feed.RevocationsSince(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range page.Revoked {
+		found = found || r.SessionID == k.ID
+	}
+	if !found {
+		t.Fatalf("the disabled user's key is not in the revocation feed: %+v", page)
+	}
+}
