@@ -60,7 +60,7 @@ func TestEveryCommandsHelpListsExactlyItsFlags(t *testing.T) {
 		{"keys list", nil, append([]string{"access-ttl", "master-key-file"}, base...)},
 		{"audit", []string{"--limit", "5"}, append([]string{"user", "event", "limit"}, base...)},
 		{"client add", []string{"--name", "N"}, append([]string{"master-key-file", "name", "redirect-uri", "post-logout-redirect-uri",
-			"public", "scopes", "id-token-alg", "require-consent", "require-pkce"}, base...)},
+			"public", "scopes", "id-token-alg", "require-consent", "require-pkce", "introspect"}, base...)},
 		{"client list", nil, base},
 		{"client remove", []string{"ID"}, append([]string{"access-ttl"}, base...)},
 		{"client rotate-secret", []string{"ID"}, base},
