@@ -64,6 +64,7 @@ func TestEveryCommandsHelpListsExactlyItsFlags(t *testing.T) {
 		{"client list", nil, base},
 		{"client remove", []string{"ID"}, append([]string{"access-ttl"}, base...)},
 		{"client rotate-secret", []string{"ID"}, base},
+		{"client update", []string{"ID", "--introspect"}, append([]string{"introspect"}, base...)},
 		{"mail test", []string{"a@example.com"}, []string{"log-format", "smtp-url", "mail-from", "public-url", "issuer"}},
 		{"import flask", []string{"seed.db"}, base},
 		{"version", nil, nil},
@@ -112,7 +113,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	}
 	for _, name := range []string{"serve", "migrate", "user add", "user list", "user disable", "user role",
 		"user reset-password", "user mfa-reset", "keys rotate", "keys list", "import flask", "client add",
-		"client list", "client remove", "client rotate-secret", "mail test", "audit", "version", "help"} {
+		"client list", "client remove", "client rotate-secret", "client update", "mail test", "audit", "version", "help"} {
 		if !regexp.MustCompile(`(?m)^  ` + name + `  `).MatchString(overview) {
 			t.Errorf("help does not list %q:\n%s", name, overview)
 		}
@@ -126,7 +127,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	for group, subs := range map[string][]string{
 		"user":   {"add", "list", "disable", "role", "reset-password", "mfa-reset"},
 		"keys":   {"rotate", "list"},
-		"client": {"add", "list", "remove", "rotate-secret"},
+		"client": {"add", "list", "remove", "rotate-secret", "update"},
 		"mail":   {"test"},
 		"import": {"flask"},
 	} {

@@ -32,6 +32,7 @@ var commands = []struct{ name, synopsis, does string }{
 	{"client list", "[flags]", "list OpenID Connect clients"},
 	{"client remove", "ID [flags]", "delete a client; its sessions and tokens end"},
 	{"client rotate-secret", "ID [flags]", "give a confidential client a new secret (printed once)"},
+	{"client update", "--introspect=true|false [flags] ID", "let a confidential client introspect every token of the server, or no longer"},
 	{"mail test", "ADDRESS [flags]", "send a test mail at once with the mail settings (--smtp-url, --mail-from), or to the log"},
 	{"import flask", "PATH [flags]", "import the users of a Flask tutorial app's SQLite database, keeping their hashes"},
 	{"version", "", "print the module version, VCS revision and Go version of this build"},
