@@ -64,7 +64,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report file")
 	flag.StringVar(&o.chart, "chart", "bench/chart.svg", "chart file")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"), "also measure on this PostgreSQL (postgres:// URL; a fresh schema is used and dropped)")
-	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, refresh, login, login1, register, cc, normal, raw, argon2, scale); "+
+	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, introspect, refresh, login, login1, register, cc, normal, raw, argon2, scale); "+
 		"set, it prints the table and writes no report: for quick A/B runs")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale scenario (seeds -scale-users and -scale-sessions straight into SQLite once, cached under bench/out/; the full size takes ~2 GB and some minutes)")
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users of the scale scenario")
@@ -166,7 +166,9 @@ func run(o options) error {
 			fmt.Fprintf(os.Stderr, "  raw SQLite, one-row update transactions (synchronous=%s): %.0f/s\n", mode, r)
 		}
 	}
-	sqliteArgs := []string{}
+	// The introspection scenario's client calls from one address: its
+	// per-address bucket is lifted like the others (baselines predate the flag).
+	sqliteArgs := []string{"--limit-client", "100000000/1s"}
 	if o.synchronous != "" {
 		sqliteArgs = append(sqliteArgs, "--sqlite-synchronous", o.synchronous)
 	}
@@ -205,7 +207,7 @@ func run(o options) error {
 			return err
 		}
 		defer drop()
-		r, err := measureGatehouse(client, bin, dsn, o, run1{label: "PostgreSQL", register: true})
+		r, err := measureGatehouse(client, bin, dsn, o, run1{label: "PostgreSQL", register: true, args: []string{"--limit-client", "100000000/1s"}})
 		if err != nil {
 			return err
 		}
@@ -300,7 +302,7 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	// the per-account lockout stays (no login here fails).
 	args := append([]string{"--addr", "127.0.0.1:0", "--db", db, "--log-format", "json",
 		"--limit-login", "100000000/1s", "--limit-register", "100000000/1s", "--limit-refresh", "100000000/1s",
-		"--limit-token", "100000000/1s"}, r1.args...)
+		"--limit-client", "100000000/1s"}, r1.args...)
 	if strings.HasPrefix(db, "postgres") { // PostgreSQL needs the master key named (SQLite makes <db>.key)
 		keyFile, err := masterKeyFile()
 		if err != nil {
@@ -355,6 +357,11 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	}
 	if r1.runs(o, "me") {
 		measure("GET /me (Bearer)", gh.Process.Pid, func(w, i int) error { _, err := get(client, base+"/me", seeded[(w+i)%len(seeded)].access); return err })
+	}
+	if r1.runs(o, "introspect") {
+		if err := measureIntrospection(client, bin, db, base, args, seeded, measure, gh.Process.Pid); err != nil {
+			return backendResult{}, err
+		}
 	}
 	if r1.runs(o, "refresh") {
 		refresh := make([]string, o.conns) // one refresh chain per connection, each its own session

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 const digits62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -331,4 +332,36 @@ func BenchmarkVerifyAPIKeyParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// AnyAudience (for an introspection endpoint) accepts a token of any
+// audience and still checks everything else; it cannot be combined with an
+// audience.
+func TestAnyAudienceChecksAllButTheAudience(t *testing.T) {
+	t.Parallel()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	keys := keySet{"ed": {Algorithm: "EdDSA", Public: pub}}
+	if _, err := guard.New(guard.Config{Issuer: issuer, Audience: audience, AnyAudience: true, Algorithms: []string{"EdDSA"}, Keys: keys}); err == nil {
+		t.Fatal("Audience with AnyAudience accepted")
+	}
+	if _, err := guard.New(guard.Config{Issuer: issuer, Algorithms: []string{"EdDSA"}, Keys: keys}); err == nil {
+		t.Fatal("no audience accepted")
+	}
+	g, err := guard.New(guard.Config{Issuer: issuer, AnyAudience: true, Algorithms: []string{"EdDSA"}, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	c := f.claims()
+	c.IssuedAt = jwt.NewNumericDate(time.Now())
+	c.NotBefore = c.IssuedAt
+	c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Minute))
+	c.Audience = jwt.ClaimStrings{"https://some-service.example"}
+	if _, err := g.Verify(sign(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{"kid": "ed"})); err != nil {
+		t.Fatalf("another audience: %v", err)
+	}
+	c.Issuer = "https://elsewhere.example"
+	if _, err := g.Verify(sign(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{"kid": "ed"})); codeOf(err) != guard.CodeInvalidToken {
+		t.Fatalf("another issuer: %v", err)
+	}
 }

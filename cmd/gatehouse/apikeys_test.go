@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +74,21 @@ func TestAPIKeyRevocationReachesARemoteGuard(t *testing.T) {
 	expect(t, r, 201)
 	if got := call(r.json(t)["key"].(string)); got != 403 {
 		t.Fatalf("key without the route's scope: %d", got)
+	}
+}
+
+func TestClientUpdateSetsIntrospect(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "gatehouse.db")
+	code, out, errs := runCmd(t, nil, "client", "add", "--db", db, "--name", "API", "--redirect-uri", "https://api.example/cb")
+	m := clientLine.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("client add: %d %s %s", code, out, errs)
+	}
+	if code, out, errs := runCmd(t, nil, "client", "update", "--db", db, "--introspect", m[1]); code != 0 || !strings.Contains(out, "introspect true") {
+		t.Fatalf("client update: %d %s %s", code, out, errs)
+	}
+	if code, _, errs := runCmd(t, nil, "client", "update", "--db", db, m[1]); code != 2 || !strings.Contains(errs, "--introspect") {
+		t.Fatalf("client update without a change: %d %s", code, errs)
 	}
 }

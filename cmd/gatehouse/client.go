@@ -31,13 +31,13 @@ func (l *listFlag) Set(v string) error {
 // clientCommand runs "gatehouse client add|list|remove|rotate-secret|disable|enable".
 func clientCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &configError{"client needs a subcommand: add, list, remove, rotate-secret, disable or enable"}
+		return &configError{"client needs a subcommand: add, list, remove, rotate-secret, disable, enable or update"}
 	}
 	sub, args := args[0], args[1:]
-	wantArgs := map[string]int{"add": 0, "list": 0, "remove": 1, "rotate-secret": 1, "disable": 1, "enable": 1}
+	wantArgs := map[string]int{"add": 0, "list": 0, "remove": 1, "rotate-secret": 1, "disable": 1, "enable": 1, "update": 1}
 	n, known := wantArgs[sub]
 	if !known {
-		return &configError{fmt.Sprintf("unknown client subcommand %q (want add, list, remove, rotate-secret, disable or enable)", sub)}
+		return &configError{fmt.Sprintf("unknown client subcommand %q (want add, list, remove, rotate-secret, disable, enable or update)", sub)}
 	}
 	var c config
 	fs := newFlagSet("client "+sub, &c, false, stderr)
@@ -67,9 +67,24 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		fs.StringVar(&in.JWKSURI, "jwks-uri", "", "service clients: the https URL of its public JWK Set (fetched by the server); it then authenticates with private_key_jwt")
 		fs.BoolVar(&in.Introspect, "introspect", false, "may call /oauth/introspect about any token of the server: API keys, service and users' access tokens (a resource server, e.g. one using guard; confidential clients only)")
 	}
+	var introspect bool
+	if sub == "update" {
+		fs.BoolVar(&introspect, "introspect", false, "may call /oauth/introspect about any token of the server (true), or only about its own (false)")
+	}
 	rest, err := parseConfig(fs, args, getenv, &c)
 	if err != nil {
 		return err
+	}
+	var patch oidc.ClientPatch
+	if sub == "update" {
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "introspect" {
+				patch.Introspect = &introspect
+			}
+		})
+		if patch.Introspect == nil {
+			return &configError{"client update needs --introspect=true or --introspect=false"}
+		}
 	}
 	if len(rest) != n {
 		return &configError{fmt.Sprintf("client %s takes %d argument(s), got %d", sub, n, len(rest))}
@@ -153,6 +168,12 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 			return errors.New(auth.ErrorMessage(err))
 		}
 		fmt.Fprintf(stdout, "removed client %s; its sessions and tokens have ended\n", rest[0])
+	case "update":
+		cl, err := clients.Update(ctx, rest[0], patch)
+		if err != nil {
+			return errors.New(auth.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "client %s: introspect %t\n", cl.ID, cl.Introspect)
 	case "rotate-secret":
 		secret, err := clients.RotateSecret(ctx, rest[0])
 		if err != nil {

@@ -46,7 +46,7 @@ type config struct {
 	LimitLogin         string
 	LimitRegister      string
 	LimitRefresh       string
-	LimitToken         string
+	LimitClient        string
 	LockoutFailures    int
 	LockoutMax         time.Duration
 	Redis              string
@@ -162,7 +162,8 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.LimitLogin, "limit-login", limitFlag(def.Limits.Login), "login attempts per client address: N/duration")
 	fs.StringVar(&c.LimitRegister, "limit-register", limitFlag(def.Limits.Register), "sign-ups per client address: N/duration")
 	fs.StringVar(&c.LimitRefresh, "limit-refresh", limitFlag(def.Limits.Refresh), "token refreshes per client address: N/duration")
-	fs.StringVar(&c.LimitToken, "limit-token", limitFlag(def.Limits.Client), "OAuth token endpoint requests per client address: N/duration")
+	fs.StringVar(&c.LimitClient, "limit-client", limitFlag(def.Limits.Client),
+		"requests of one OAuth client (its secret checked: token, introspection, revocation) per client address: N/duration")
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Limits.Lockout.FreeFailures, "failed logins of one account before it locks")
 	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Limits.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")
@@ -341,8 +342,11 @@ func (c *config) validate(readsSecret bool) error {
 		{"limit-login", c.LimitLogin, &c.limits.Login},
 		{"limit-register", c.LimitRegister, &c.limits.Register},
 		{"limit-refresh", c.LimitRefresh, &c.limits.Refresh},
-		{"limit-token", c.LimitToken, &c.limits.Client},
+		{"limit-client", c.LimitClient, &c.limits.Client},
 	} {
+		if l.value == limitFlag(*l.dst) {
+			continue // the default, with its own burst
+		}
 		n, per, ok := strings.Cut(l.value, "/")
 		count, err1 := strconv.Atoi(n)
 		period, err2 := time.ParseDuration(per)
@@ -350,9 +354,6 @@ func (c *config) validate(readsSecret bool) error {
 			return badFlag(l.name, "%q is not N/duration, like 20/1m", l.value)
 		}
 		*l.dst = ratelimit.Per(count, period, count)
-	}
-	if def := app.Defaults().Limits.Client; c.LimitToken == limitFlag(def) {
-		c.limits.Client = def // with its burst
 	}
 	if c.LockoutFailures < 1 {
 		return badFlag("lockout-failures", "must be at least 1")

@@ -60,12 +60,13 @@ func TestEveryCommandsHelpListsExactlyItsFlags(t *testing.T) {
 		{"keys list", nil, append([]string{"access-ttl", "master-key-file"}, base...)},
 		{"audit", []string{"--limit", "5"}, append([]string{"user", "event", "limit"}, base...)},
 		{"client add", []string{"--name", "N"}, append([]string{"master-key-file", "name", "redirect-uri", "post-logout-redirect-uri",
-			"public", "scopes", "id-token-alg", "require-consent", "require-pkce", "service", "grant", "audiences", "jwks-file", "jwks-uri"}, base...)},
+			"public", "scopes", "id-token-alg", "require-consent", "require-pkce", "service", "grant", "audiences", "jwks-file", "jwks-uri", "introspect"}, base...)},
 		{"client list", nil, base},
 		{"client remove", []string{"ID"}, append([]string{"access-ttl"}, base...)},
 		{"client rotate-secret", []string{"ID"}, append([]string{"access-ttl"}, base...)},
 		{"client disable", []string{"ID"}, append([]string{"access-ttl"}, base...)},
 		{"client enable", []string{"ID"}, base},
+		{"client update", []string{"ID", "--introspect"}, append([]string{"introspect"}, base...)},
 		{"mail test", []string{"a@example.com"}, []string{"log-format", "smtp-url", "mail-from", "public-url", "issuer"}},
 		{"import flask", []string{"seed.db"}, base},
 		{"org add", []string{"--name", "Shop"}, append([]string{"name", "slug", "owner"}, base...)},
@@ -118,7 +119,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	}
 	for _, name := range []string{"serve", "migrate", "user add", "user list", "user disable", "user role",
 		"user reset-password", "user mfa-reset", "keys rotate", "keys list", "import flask", "client add",
-		"client list", "client remove", "client rotate-secret", "client disable", "client enable", "provider add", "provider list", "provider update",
+		"client list", "client remove", "client rotate-secret", "client disable", "client enable", "client update", "provider add", "provider list", "provider update",
 		"provider remove", "mail test", "audit", "version", "help"} {
 		if !regexp.MustCompile(`(?m)^  ` + name + `  `).MatchString(overview) {
 			t.Errorf("help does not list %q:\n%s", name, overview)
@@ -133,7 +134,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	for group, subs := range map[string][]string{
 		"user":     {"add", "list", "disable", "role", "reset-password", "mfa-reset"},
 		"keys":     {"rotate", "list"},
-		"client":   {"add", "list", "remove", "rotate-secret", "disable", "enable"},
+		"client":   {"add", "list", "remove", "rotate-secret", "disable", "enable", "update"},
 		"provider": {"add", "list", "update", "remove"},
 		"mail":     {"test"},
 		"import":   {"flask"},

@@ -34,6 +34,7 @@ var commands = []struct{ name, synopsis, does string }{
 	{"client rotate-secret", "ID [flags]", "give a confidential client a new secret (printed once); a service client's tokens end"},
 	{"client disable", "ID [flags]", "stop a service client: its tokens end, it gets none until enabled"},
 	{"client enable", "ID [flags]", "let a disabled service client get tokens again"},
+	{"client update", "--introspect=true|false [flags] ID", "let a confidential client introspect every token of the server, or no longer"},
 	{"org add", "--name N --slug S --owner USER_ID [flags]", "create an organization owned by a user"},
 	{"org list", "[flags]", "list organizations"},
 	{"org member add", "ORG_ID USER_ID [--role R] [flags]", "make a user a member of an organization (role: owner, admin, member or a custom role)"},

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
@@ -48,7 +49,7 @@ func TestNewAPIKeysHaveTheFormat(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
 		k := auth.NewAPIKey()
-		if !auth.IsAPIKey(k) || len(k) != 45 || !strings.HasPrefix(k, "gh_pat_") || seen[k] {
+		if !auth.IsAPIKey(k) || !guard.IsAPIKey(k) || len(k) != 45 || !strings.HasPrefix(k, "gh_pat_") || seen[k] {
 			t.Fatalf("key %q", k)
 		}
 		seen[k] = true
@@ -207,6 +208,9 @@ func FuzzIsAPIKey(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		ok := auth.IsAPIKey(s)
+		if ok != guard.IsAPIKey(s) { // guard checks keys by the same rule, without a request
+			t.Fatalf("%q: auth says %v, guard %v", s, ok, !ok)
+		}
 		if ok && (len(s) != auth.APIKeyLen || !auth.LooksLikeAPIKey(s)) {
 			t.Fatalf("%q accepted", s)
 		}
@@ -224,4 +228,32 @@ func FuzzIsAPIKey(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Disabling or deleting a user puts its keys' revocation ids in the feed,
+// so guards holding them drop them with the user's sessions.
+func TestDisablingAUserRevokesItsKeysAtGuards(t *testing.T) {
+	t.Parallel()
+	e := authtest.New(t)
+	ctx := t.Context()
+	u := newKeyUser(t, e, auth.RoleUser)
+	k, _, err := e.APIKeys.Create(ctx, u.ID, auth.APIKeyInput{Name: "ci", Scopes: []string{"me:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	if _, err := e.Accounts.AdminUpdate(ctx, "cli", u.ID, nil, &yes); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.Feed.RevocationsSince(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range page.Revoked {
+		found = found || r.SessionID == k.ID
+	}
+	if !found {
+		t.Fatalf("the disabled user's key is not in the revocation feed: %+v", page)
+	}
 }

@@ -95,3 +95,25 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time, int
 		return nil
 	})
 }
+
+// logKeyRevocations adds the revocation ids of a user's live keys to the
+// change feed, in the transaction that disables or deletes the user, so
+// guards holding those keys (after introspection) drop them with the
+// user's sessions. The keys themselves are left as they are: a disabled
+// user's keys are refused here by the user's state, a deleted user's go
+// with the user.
+func logKeyRevocations(ctx context.Context, e execer, userID string, liveUntil time.Time) error {
+	rows, err := e.query(ctx, `SELECT id FROM api_keys WHERE user_id = ? AND revoked_at IS NULL`, userID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		e.logChange("session", id, liveUntil)
+	}
+	return rows.Err()
+}

@@ -498,6 +498,10 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 			{`DELETE FROM one_time_tokens WHERE expires_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}},
 			{`DELETE FROM link_requests WHERE created_at < ?`, p.Now, []any{ms(p.Now.Add(-24 * time.Hour))}}, // link requests a day old
 			{`DELETE FROM oauth_assertions WHERE expires_at < ?`, p.Now, []any{ms(p.Now)}},                   // jtis of expired assertions
+			// API keys revoked longer ago than a token lives (no longer listed,
+			// their revocation out of the feed), or expired a month ago.
+			{`DELETE FROM api_keys WHERE revoked_at < ? OR expires_at < ?`, p.RevokedBefore,
+				[]any{ms(p.RevokedBefore), ms(p.Now.Add(-30 * 24 * time.Hour))}},
 		} {
 			if q.when.IsZero() {
 				continue

@@ -179,6 +179,11 @@ func (s *Store) UpdateUser(ctx context.Context, id string, upd auth.UserUpdate, 
 			if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, upd.LiveUntil); err != nil {
 				return err
 			}
+			if upd.Disabled != nil && *upd.Disabled {
+				if err := logKeyRevocations(ctx, e, id, upd.LiveUntil); err != nil {
+					return err
+				}
+			}
 		}
 		u, err = scanUser(e.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 		return err
@@ -226,6 +231,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now, liveUntil time.T
 	err := s.inTx(ctx, func(e execer) error {
 		var err error
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, liveUntil); err != nil {
+			return err
+		}
+		if err := logKeyRevocations(ctx, e, id, liveUntil); err != nil {
 			return err
 		}
 		res, err := e.exec(ctx, `DELETE FROM users WHERE id = ?`, id)
