@@ -33,7 +33,7 @@ func newEnv(t testing.TB, opts ...authtest.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.orgs = orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Audit: e.Accounts.Audit,
+	e.orgs = orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Checks: e.Checks, Audit: e.Accounts.Audit,
 		Mailer: tpl, PublicURL: "https://id.example.com", Now: e.Clock.Now})
 	return e
 }
