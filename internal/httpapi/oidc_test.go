@@ -474,7 +474,7 @@ func TestOIDCDiscovery(t *testing.T) {
 	lists := map[string]string{"response_types_supported": "code", "grant_types_supported": "authorization_code refresh_token",
 		"code_challenge_methods_supported": "S256", "subject_types_supported": "public",
 		"token_endpoint_auth_methods_supported": "client_secret_basic client_secret_post none",
-		"id_token_signing_alg_values_supported": "EdDSA ES256 RS256", "scopes_supported": "openid profile email offline_access"}
+		"id_token_signing_alg_values_supported": "EdDSA ES256 RS256", "scopes_supported": "openid profile email offline_access organization"}
 	for k, v := range lists {
 		var got []string
 		for _, x := range d[k].([]any) {
