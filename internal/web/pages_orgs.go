@@ -213,6 +213,9 @@ func (site *Site) CreateRoleForm(w http.ResponseWriter, r *http.Request, s *Sess
 // with its claims), as POST /token/refresh with org_id does.
 func (site *Site) EnterOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	err := httpjson.ParseForm(r)
+	if err == nil { // not a member: not found, whatever the cookies
+		_, err = site.Orgs.Get(r.Context(), s.User.ID, r.PathValue("id"))
+	}
 	var tokens *auth.Tokens
 	if err == nil {
 		c, cerr := r.Cookie(RefreshCookie)
