@@ -156,6 +156,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 	e.Clock.Advance(orgs.InvitationTTL + time.Second)
 	forCy2 := invite("cy2@example.com") // fresh, for cy who is not cy2
 	forDee2 := invite("dee@example.com")
+	if err := role(e, ann, o.ID, "billing", "invoices:send"); err != nil { // beyond what admins hold
+		t.Fatal(err)
+	}
+	if _, err := e.orgs.AddMember(ctx, o.ID, gil, orgs.Member); err != nil {
+		t.Fatal(err)
+	}
 	unknown := "0190a0b0-0000-7000-8000-000000000000"
 	str := func(s string) *string { return &s }
 
@@ -200,6 +206,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"permission with two colons", func() error { return role(e, ann, o.ID, "editor", "a:b:c") }, auth.CodeInvalidRequest},
 		{"no permissions", func() error { return role(e, ann, o.ID, "editor") }, auth.CodeInvalidRequest},
 		{"role beyond the granter", func() error { return role(e, bob, o.ID, "billing", "invoices:send") }, auth.CodeForbidden},
+		{"an admin gives a role beyond its own", func() error { _, err := e.orgs.SetRole(ctx, bob, o.ID, gil, "billing"); return err }, auth.CodeForbidden},
+		{"an admin invites to a role beyond its own", func() error {
+			_, err := e.orgs.Invite(ctx, bob, o.ID, orgs.InviteInput{Email: "new@example.com", Role: "billing"})
+			return err
+		}, auth.CodeForbidden},
+		{"an admin makes an owner", func() error { _, err := e.orgs.SetRole(ctx, bob, o.ID, gil, orgs.Owner); return err }, auth.CodeForbidden},
 		{"unknown role given", func() error { _, err := e.orgs.SetRole(ctx, ann, o.ID, bob, "ghost"); return err }, auth.CodeInvalidRequest},
 		{"invitation to a member", func() error {
 			_, err := e.orgs.Invite(ctx, ann, o.ID, orgs.InviteInput{Email: "bob@example.com"})
