@@ -167,9 +167,6 @@ type Tokens struct {
 	// Scope is what a client session's access token carries: the session's
 	// granted scope, or the narrower one a refresh asked for.
 	Scope string
-	// OrgID and OrgRole are the organization the access token acts in and
-	// the user's role there; empty for none.
-	OrgID, OrgRole string
 }
 
 // Client describes who is calling, for the sessions list.

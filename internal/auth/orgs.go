@@ -33,6 +33,11 @@ type OrgSessions interface {
 	CheckMember(ctx context.Context, orgID, userID string) error
 }
 
+// CheckInvitation is the check of an organization invitation's token
+// (internal/orgs): bound to no account before the lookup, so no lockout (256
+// random bits); the per-address limit, the audit and the floor apply.
+const CheckInvitation CheckKind = "organization invitation"
+
 // errNoOrg is an organization asked for that the user is not a member of
 // (or that does not exist): not found, never forbidden.
 var errNoOrg = Errorf(CodeNotFound, "The organization was not found.")

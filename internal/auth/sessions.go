@@ -379,7 +379,7 @@ func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, 
 		return nil, fmt.Errorf("sign access token: %w", err)
 	}
 	out := &Tokens{
-		AccessToken: access, ExpiresIn: s.cfg.AccessTTL, OrgID: claims.OrgID, OrgRole: claims.OrgRole,
+		AccessToken: access, ExpiresIn: s.cfg.AccessTTL,
 		RefreshToken: rawRefresh, RefreshExpiresIn: rt.ExpiresAt.Sub(now),
 		SessionID: sess.ID, User: u, Session: sess, Scope: scope,
 	}

@@ -191,7 +191,7 @@ type acceptRequest struct {
 
 func handleAcceptInvitation(d Deps) http.Handler {
 	return orgHandler(d, decodeThen(func(r *http.Request, userID string, in acceptRequest) (int, any, error) {
-		o, err := d.Orgs.Accept(r.Context(), userID, in.Token)
+		o, err := d.Orgs.Accept(r.Context(), userID, in.Token, client(d, r))
 		return http.StatusOK, map[string]any{"org": orgView(o)}, err
 	}))
 }

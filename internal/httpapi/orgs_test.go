@@ -163,6 +163,32 @@ func TestAnotherOrganizationsMemberFindsNothing(t *testing.T) {
 			t.Errorf("%s %s by another organization's owner: %d %s", r.method, r.path, w.Code, w.Body)
 		}
 	}
+	// The same through the pages.
+	page := "/organizations/" + shop.ID
+	formBody := url.Values{"name": {"Mine"}, "slug": {"mine"}, "role": {"member"}, "email": {"spy@example.org"}, "permissions": {"books:read"}, "title": {"Mine"}}.Encode()
+	for _, r := range []req{
+		{method: "GET", path: page},
+		{method: "GET", path: page + "/invitations"},
+		{method: "POST", path: page + "/rename", body: formBody},
+		{method: "POST", path: page + "/delete", body: formBody},
+		{method: "POST", path: page + "/enter", body: formBody},
+		{method: "POST", path: page + "/members/" + ann + "/role", body: formBody},
+		{method: "POST", path: page + "/members/" + ann + "/remove", body: formBody},
+		{method: "POST", path: page + "/roles", body: formBody},
+		{method: "POST", path: page + "/invitations", body: formBody},
+		{method: "POST", path: page + "/invitations/" + inv.ID + "/revoke", body: formBody},
+		{method: "POST", path: "/books/" + book + "/edit", body: formBody},
+		{method: "POST", path: "/books/" + book + "/delete", body: formBody},
+	} {
+		r.as, r.carrier, r.csrf = "bob", "cookie", true
+		r.headers = map[string]string{"Accept": "text/html"}
+		if r.body != "" {
+			r.contentType = "application/x-www-form-urlencoded"
+		}
+		if w := h.do(r); w.Code != 404 {
+			t.Errorf("page %s %s by another organization's owner: %d", r.method, r.path, w.Code)
+		}
+	}
 	if w := h.do(req{method: "POST", path: "/token/refresh", body: `{"refresh_token":"` + h.tokens["bob"].RefreshToken + `","org_id":"` + shop.ID + `"}`}); w.Code != 404 {
 		t.Errorf("entering another's organization: %d %s", w.Code, w.Body)
 	}

@@ -53,15 +53,15 @@ func TestInvitationJoinsTheInvitedAddressOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := e.mailedToken(t, "cy@example.com")
-	in, err := e.orgs.Lookup(ctx, raw)
+	in, err := e.orgs.Lookup(ctx, raw, auth.Client{})
 	if err != nil || in.Org.Name != "Shop" || in.Role != orgs.Member {
 		t.Fatalf("lookup %+v %v", in, err)
 	}
-	joined, err := e.orgs.Accept(ctx, cy, raw)
+	joined, err := e.orgs.Accept(ctx, cy, raw, auth.Client{})
 	if err != nil || joined.ID != o.ID || joined.Role != orgs.Member {
 		t.Fatalf("accept %+v %v", joined, err)
 	}
-	if _, err := e.orgs.Accept(ctx, cy, raw); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.orgs.Accept(ctx, cy, raw, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("accepted twice: %v", err)
 	}
 }
@@ -82,13 +82,13 @@ func TestResendingAnInvitationReplacesTheOldLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := e.mailedToken(t, "cy@example.com")
-	if _, err := e.orgs.Accept(ctx, cy, first); auth.ErrorCode(err) != auth.CodeInvalidCode {
+	if _, err := e.orgs.Accept(ctx, cy, first, auth.Client{}); auth.ErrorCode(err) != auth.CodeInvalidCode {
 		t.Fatalf("the replaced link: %v", err)
 	}
 	if invs, _ := e.orgs.Invitations(ctx, e.users["ann"], o.ID); len(invs) != 1 || invs[0].Role != orgs.Admin {
 		t.Fatalf("open invitations %+v", invs)
 	}
-	if m, err := e.orgs.Accept(ctx, cy, second); err != nil || m.Role != orgs.Admin {
+	if m, err := e.orgs.Accept(ctx, cy, second, auth.Client{}); err != nil || m.Role != orgs.Admin {
 		t.Fatalf("the new link: %+v %v", m, err)
 	}
 }
@@ -141,7 +141,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	accepted := invite("eve@example.com")
 	eve := e.user(t, "eve", true)
-	if _, err := e.orgs.Accept(ctx, eve, accepted); err != nil {
+	if _, err := e.orgs.Accept(ctx, eve, accepted, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	revoked := invite("fay@example.com")
@@ -156,6 +156,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 	e.Clock.Advance(orgs.InvitationTTL + time.Second)
 	forCy2 := invite("cy2@example.com") // fresh, for cy who is not cy2
 	forDee2 := invite("dee@example.com")
+	if err := role(e, ann, o.ID, "billing", "invoices:send"); err != nil { // beyond what admins hold
+		t.Fatal(err)
+	}
+	if _, err := e.orgs.AddMember(ctx, o.ID, gil, orgs.Member); err != nil {
+		t.Fatal(err)
+	}
 	unknown := "0190a0b0-0000-7000-8000-000000000000"
 	str := func(s string) *string { return &s }
 
@@ -200,6 +206,12 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"permission with two colons", func() error { return role(e, ann, o.ID, "editor", "a:b:c") }, auth.CodeInvalidRequest},
 		{"no permissions", func() error { return role(e, ann, o.ID, "editor") }, auth.CodeInvalidRequest},
 		{"role beyond the granter", func() error { return role(e, bob, o.ID, "billing", "invoices:send") }, auth.CodeForbidden},
+		{"an admin gives a role beyond its own", func() error { _, err := e.orgs.SetRole(ctx, bob, o.ID, gil, "billing"); return err }, auth.CodeForbidden},
+		{"an admin invites to a role beyond its own", func() error {
+			_, err := e.orgs.Invite(ctx, bob, o.ID, orgs.InviteInput{Email: "new@example.com", Role: "billing"})
+			return err
+		}, auth.CodeForbidden},
+		{"an admin makes an owner", func() error { _, err := e.orgs.SetRole(ctx, bob, o.ID, gil, orgs.Owner); return err }, auth.CodeForbidden},
 		{"unknown role given", func() error { _, err := e.orgs.SetRole(ctx, ann, o.ID, bob, "ghost"); return err }, auth.CodeInvalidRequest},
 		{"invitation to a member", func() error {
 			_, err := e.orgs.Invite(ctx, ann, o.ID, orgs.InviteInput{Email: "bob@example.com"})
@@ -213,13 +225,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 			_, err := e.orgs.Invite(ctx, ann, o.ID, orgs.InviteInput{Email: "new@example.com", Role: "ghost"})
 			return err
 		}, auth.CodeInvalidRequest},
-		{"accepted invitation", func() error { _, err := e.orgs.Accept(ctx, cy, accepted); return err }, auth.CodeInvalidCode},
-		{"revoked invitation", func() error { _, err := e.orgs.Accept(ctx, fay, revoked); return err }, auth.CodeInvalidCode},
-		{"expired invitation", func() error { _, err := e.orgs.Accept(ctx, gil, expired); return err }, auth.CodeInvalidCode},
-		{"expired invitation (cy's)", func() error { _, err := e.orgs.Accept(ctx, cy, forCy); return err }, auth.CodeInvalidCode},
-		{"invitation of another address", func() error { _, err := e.orgs.Accept(ctx, cy, forCy2); return err }, auth.CodeForbidden},
-		{"invitation to an unverified address", func() error { _, err := e.orgs.Accept(ctx, dee, forDee2); return err }, auth.CodeEmailNotVerified},
-		{"wrong token", func() error { _, err := e.orgs.Accept(ctx, cy, "x"+forCy2[1:]); return err }, auth.CodeInvalidCode},
+		{"accepted invitation", func() error { _, err := e.orgs.Accept(ctx, cy, accepted, auth.Client{}); return err }, auth.CodeInvalidCode},
+		{"revoked invitation", func() error { _, err := e.orgs.Accept(ctx, fay, revoked, auth.Client{}); return err }, auth.CodeInvalidCode},
+		{"expired invitation", func() error { _, err := e.orgs.Accept(ctx, gil, expired, auth.Client{}); return err }, auth.CodeInvalidCode},
+		{"expired invitation (cy's)", func() error { _, err := e.orgs.Accept(ctx, cy, forCy, auth.Client{}); return err }, auth.CodeInvalidCode},
+		{"invitation of another address", func() error { _, err := e.orgs.Accept(ctx, cy, forCy2, auth.Client{}); return err }, auth.CodeForbidden},
+		{"invitation to an unverified address", func() error { _, err := e.orgs.Accept(ctx, dee, forDee2, auth.Client{}); return err }, auth.CodeEmailNotVerified},
+		{"wrong token", func() error { _, err := e.orgs.Accept(ctx, cy, "x"+forCy2[1:], auth.Client{}); return err }, auth.CodeInvalidCode},
 		{"unknown organization", func() error { _, err := e.orgs.Members(ctx, ann, unknown); return err }, auth.CodeNotFound},
 		{"malformed organization id", func() error { _, err := e.orgs.Get(ctx, ann, "x'; --"); return err }, auth.CodeNotFound},
 		{"another's organization", func() error { _, err := e.orgs.SetRole(ctx, ann, other.ID, cy, orgs.Member); return err }, auth.CodeNotFound},
@@ -243,4 +255,31 @@ func TestBadInputChangesNothing(t *testing.T) {
 func role(e *env, actor, orgID, name string, perms ...string) error {
 	_, err := e.orgs.CreateRole(context.Background(), actor, orgID, orgs.RoleInput{Name: name, Permissions: perms})
 	return err
+}
+
+// A wrong invitation token takes the guarded path: the same answer as a
+// used one, and an audit event naming the check.
+func TestWrongInvitationTokensAreGuardedAndAudited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cy := e.user(t, "cy", true)
+	ctx := context.Background()
+	for _, raw := range []string{"", "short", strings.Repeat("A", 43)} {
+		if _, err := e.orgs.Accept(ctx, cy, raw, auth.Client{IP: "192.0.2.7"}); auth.ErrorCode(err) != auth.CodeInvalidCode {
+			t.Fatalf("token %q: %v", raw, err)
+		}
+	}
+	events, err := e.Store.AuditEvents(ctx, auth.AuditFilter{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range events {
+		if strings.HasPrefix(ev.Detail, string(auth.CheckInvitation)+": ") && ev.IP == "192.0.2.7" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d refused invitation checks audited, want 3: %+v", n, events)
+	}
 }

@@ -101,8 +101,6 @@ type Store interface {
 	// when the slug is taken).
 	CreateOrg(ctx context.Context, o Org, owner Membership) error
 	Org(ctx context.Context, id string) (Org, error)
-	// OrgBySlug finds an organization by slug (not_found).
-	OrgBySlug(ctx context.Context, slug string) (Org, error)
 	// OrgsOf lists the organizations userID belongs to, by name.
 	OrgsOf(ctx context.Context, userID string) ([]MyOrg, error)
 	// AllOrgs lists every organization, by name (the command line).

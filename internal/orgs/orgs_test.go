@@ -33,7 +33,7 @@ func newEnv(t testing.TB, opts ...authtest.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.orgs = orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Audit: e.Accounts.Audit,
+	e.orgs = orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Checks: e.Checks, Audit: e.Accounts.Audit,
 		Mailer: tpl, PublicURL: "https://id.example.com", Now: e.Clock.Now})
 	return e
 }
@@ -164,4 +164,25 @@ func itoa(i int) string {
 		return digits[i : i+1]
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
+}
+
+func TestOrgCreationAdminsLetsOnlyAdministratorsCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ann := e.user(t, "ann", true)
+	root, err := e.Accounts.CreateUser(context.Background(), auth.RegisterInput{Email: "root@example.com", Password: "the root passphrase"}, auth.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Checks: e.Checks, Creation: orgs.CreationAdmins, Now: e.Clock.Now})
+	ctx := context.Background()
+	if _, err := svc.Create(ctx, ann, orgs.CreateInput{Name: "Shop", Slug: "shop"}); auth.ErrorCode(err) != auth.CodeForbidden {
+		t.Fatalf("a verified user under --org-creation admins: %v", err)
+	}
+	if o, err := svc.Create(ctx, root.ID, orgs.CreateInput{Name: "Shop", Slug: "shop"}); err != nil || o.Role != orgs.Owner {
+		t.Fatalf("an administrator: %+v %v", o, err)
+	}
+	if _, err := e.orgs.Create(ctx, ann, orgs.CreateInput{Name: "Mine", Slug: "mine"}); err != nil {
+		t.Fatalf("a verified user under --org-creation users: %v", err)
+	}
 }

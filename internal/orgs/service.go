@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -43,6 +45,12 @@ type Feed interface {
 	EndSessionsBy(ctx context.Context, end func(now, liveUntil time.Time) ([]string, error)) ([]string, error)
 }
 
+// Checks is the guarded path every check of a secret takes (auth.Checks):
+// the per-address limit, the audit of failures, the floor.
+type Checks interface {
+	Guarded(ctx context.Context, c auth.GuardedCheck) error
+}
+
 // Users reads accounts (the store's auth.UserReader).
 type Users interface {
 	User(ctx context.Context, id string) (auth.User, error)
@@ -53,6 +61,9 @@ type Deps struct {
 	Store Store
 	Users Users
 	Feed  Feed
+	// Checks guards the checks of invitation tokens; nil only where none is
+	// checked (the command line).
+	Checks Checks
 	// Audit records an event (auth.Accounts.Audit: it reads the client and
 	// the actor from the context).
 	Audit func(ctx context.Context, event, userID, detail string)
@@ -612,19 +623,40 @@ type Invited struct {
 }
 
 // Lookup reads the open invitation of token raw, for its page: invalid_code
-// for anything else. It spends nothing.
-func (s *Service) Lookup(ctx context.Context, raw string) (Invited, error) {
-	if !isToken(raw) {
-		return Invited{}, errBadInvitation
+// for anything else. It spends nothing. The check goes through the guarded
+// path (Checks), as every check of a secret does: c's address limit, the
+// audit of a failure, the floor, one answer.
+func (s *Service) Lookup(ctx context.Context, raw string, c auth.Client) (Invited, error) {
+	if s.d.Checks == nil {
+		return Invited{}, errors.New("orgs: no Checks to check an invitation with")
 	}
-	inv, err := s.d.Store.InvitationByHash(ctx, hashToken(raw))
-	if auth.ErrorCode(err) == auth.CodeNotFound {
+	var inv Invitation
+	err := s.d.Checks.Guarded(ctx, auth.GuardedCheck{Kind: auth.CheckInvitation, Client: c, Secret: raw,
+		Check: func(ctx context.Context) (bool, string, error) {
+			if !isToken(raw) {
+				return false, "malformed invitation", nil
+			}
+			hash := hashToken(raw)
+			found, err := s.d.Store.InvitationByHash(ctx, hash)
+			if auth.ErrorCode(err) == auth.CodeNotFound {
+				return false, "unknown invitation", nil
+			} else if err != nil {
+				return false, "", err
+			}
+			// The look-up was by this hash; comparing it again costs nothing.
+			if subtle.ConstantTimeCompare([]byte(found.Hash), []byte(hash)) != 1 {
+				return false, "unknown invitation", nil
+			}
+			if !found.Open(s.now()) {
+				return false, "invitation " + found.ID + " accepted, revoked, replaced or expired", nil
+			}
+			inv = found
+			return true, "", nil
+		}})
+	if auth.ErrorCode(err) == auth.CodeInvalidCredentials {
 		return Invited{}, errBadInvitation
 	} else if err != nil {
 		return Invited{}, err
-	}
-	if !inv.Open(s.now()) {
-		return Invited{}, errBadInvitation
 	}
 	o, err := s.d.Store.Org(ctx, inv.OrgID)
 	if err != nil {
@@ -638,8 +670,8 @@ func (s *Service) Lookup(ctx context.Context, raw string) (Invited, error) {
 // role. A wrong, accepted, revoked, replaced or expired invitation is
 // invalid_code; another address forbidden; the same address unverified
 // email_not_verified; nothing changes for any of them.
-func (s *Service) Accept(ctx context.Context, userID, raw string) (MyOrg, error) {
-	in, err := s.Lookup(ctx, raw)
+func (s *Service) Accept(ctx context.Context, userID, raw string, c auth.Client) (MyOrg, error) {
+	in, err := s.Lookup(ctx, raw, c)
 	if err != nil {
 		return MyOrg{}, err
 	}

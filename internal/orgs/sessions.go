@@ -18,7 +18,7 @@ func NewSessions(st Store) *Sessions { return &Sessions{store: st} }
 
 var _ auth.OrgSessions = (*Sessions)(nil)
 
-// Claims is the role's permissions: a built-in role's, or custom's (a
+// claimsOf are m's claims: a built-in role's permissions, or custom's (a
 // custom role's, as stored).
 func claimsOf(m Membership, custom []string) auth.OrgClaims {
 	perms := custom
@@ -68,32 +68,4 @@ func (s *Sessions) CheckMember(ctx context.Context, orgID, userID string) error 
 func (s *Sessions) OrgName(ctx context.Context, orgID string) (string, error) {
 	o, err := s.store.Org(ctx, orgID)
 	return o.Name, err
-}
-
-// MembershipClaims returns the claims a token acting in orgID would carry
-// for userID now (OpenID Connect's organization scope): not_found for a
-// non-member.
-func (s *Sessions) MembershipClaims(ctx context.Context, orgID, userID string) (auth.OrgClaims, error) {
-	if uuid.Validate(orgID) != nil {
-		return auth.OrgClaims{}, errNotFound
-	}
-	m, err := s.store.Membership(ctx, orgID, userID)
-	if auth.ErrorCode(err) == auth.CodeNotFound {
-		return auth.OrgClaims{}, errNotFound
-	} else if err != nil {
-		return auth.OrgClaims{}, err
-	}
-	var perms []string
-	if !IsBuiltin(m.Role) {
-		roles, err := s.store.CustomRoles(ctx, orgID)
-		if err != nil {
-			return auth.OrgClaims{}, err
-		}
-		for _, r := range roles {
-			if r.Name == m.Role {
-				perms = r.Permissions
-			}
-		}
-	}
-	return claimsOf(m, perms), nil
 }

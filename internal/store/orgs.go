@@ -60,15 +60,6 @@ func (s *Store) Org(ctx context.Context, id string) (orgs.Org, error) {
 	return o, err
 }
 
-// OrgBySlug implements orgs.Store.
-func (s *Store) OrgBySlug(ctx context.Context, slug string) (orgs.Org, error) {
-	o, err := scanOrg(s.reader().queryRow(ctx, `SELECT `+orgColumns+` FROM orgs o WHERE o.slug = ?`, slug))
-	if errors.Is(err, sql.ErrNoRows) {
-		return o, notFound("The organization")
-	}
-	return o, err
-}
-
 // OrgsOf implements orgs.Store.
 func (s *Store) OrgsOf(ctx context.Context, userID string) ([]orgs.MyOrg, error) {
 	rows, err := s.reader().query(ctx, `SELECT `+orgColumns+`, m.role FROM orgs o

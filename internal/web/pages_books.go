@@ -16,6 +16,7 @@ import (
 type booksPage struct {
 	Books []Book
 	Next  string
+	Org   string // the organization the session acts in, whose books these are
 }
 
 // BooksPage serves GET /books?cursor= for browsers: a page of the user's
@@ -35,6 +36,11 @@ func (site *Site) renderBooks(w http.ResponseWriter, r *http.Request, p Page, s 
 		return
 	}
 	data := booksPage{Next: next}
+	if s.Claims.OrgID != "" && site.Orgs != nil {
+		if o, err := site.Orgs.Get(r.Context(), s.User.ID, s.Claims.OrgID); err == nil {
+			data.Org = o.Name
+		}
+	}
 	for _, b := range list {
 		data.Books = append(data.Books, Book{ID: b.ID, Title: b.Title, Author: b.Author, Publisher: b.Publisher, Price: b.Price})
 	}

@@ -213,6 +213,9 @@ func (site *Site) CreateRoleForm(w http.ResponseWriter, r *http.Request, s *Sess
 // with its claims), as POST /token/refresh with org_id does.
 func (site *Site) EnterOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	err := httpjson.ParseForm(r)
+	if err == nil { // not a member: not found, whatever the cookies
+		_, err = site.Orgs.Get(r.Context(), s.User.ID, r.PathValue("id"))
+	}
 	var tokens *auth.Tokens
 	if err == nil {
 		c, cerr := r.Cookie(RefreshCookie)
@@ -282,7 +285,7 @@ func (site *Site) RevokeInvitationForm(w http.ResponseWriter, r *http.Request, s
 // to anyone else the way to sign in, or sign up, with that address.
 func (site *Site) InvitationPage(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query().Get("token")
-	in, err := site.Orgs.Lookup(r.Context(), raw)
+	in, err := site.Orgs.Lookup(r.Context(), raw, site.Client(r))
 	if err != nil {
 		site.renderError(w, r, err)
 		return
@@ -312,7 +315,7 @@ func (site *Site) AcceptInvitationForm(w http.ResponseWriter, r *http.Request, s
 	err := httpjson.ParseForm(r)
 	var o orgs.MyOrg
 	if err == nil {
-		o, err = site.Orgs.Accept(r.Context(), s.User.ID, r.PostFormValue("token"))
+		o, err = site.Orgs.Accept(r.Context(), s.User.ID, r.PostFormValue("token"), site.Client(r))
 	}
 	if err != nil {
 		site.renderError(w, r, err)

@@ -1,0 +1,81 @@
+package store_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
+	"github.com/google/uuid"
+)
+
+// A change of a membership replaces its grant and writes the old one to
+// the change feed, in the edit's transaction, as an ended session's id is;
+// a session acting in the organization reads the new claims in one
+// statement; the slug's uniqueness is the database's.
+func TestOrgEditRevokesTheOldGrantThroughTheChangeFeed(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	ctx := context.Background()
+	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")
+	for _, u := range []auth.User{ann, bob} {
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
+	if err := s.CreateOrg(ctx, o, orgs.Membership{OrgID: o.ID, UserID: ann.ID, Role: orgs.Owner, Grant: "g-ann", JoinedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	again := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
+	if err := s.CreateOrg(ctx, again, orgs.Membership{OrgID: again.ID, UserID: bob.ID, Role: orgs.Owner, Grant: "g-x", JoinedAt: now}); auth.ErrorCode(err) != auth.CodeAlreadyExists {
+		t.Fatalf("a second org with the slug: %v", err)
+	}
+	liveUntil := now.Add(time.Hour)
+	revoked, err := s.Edit(ctx, o.ID, liveUntil, func(tx orgs.Tx) error {
+		if err := tx.AddRole(ctx, orgs.Role{Name: "editor", Permissions: []string{"books:read", "books:write"}, CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := tx.AddMember(ctx, orgs.Membership{UserID: bob.ID, Role: orgs.Member, Grant: "g-bob-1", JoinedAt: now}); err != nil {
+			return err
+		}
+		return tx.SetRole(ctx, bob.ID, "editor", "g-bob-2")
+	})
+	if err != nil || !slices.Equal(revoked, []string{"g-bob-1"}) {
+		t.Fatalf("edit: revoked %v, %v", revoked, err)
+	}
+	page, err := s.Changes(ctx, auth.ChangeFilter{Limit: 100, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(page.Changes, func(c auth.Change) bool { return c.SessionID == "g-bob-1" }); i < 0 || !page.Changes[i].ExpiresAt.Equal(liveUntil) {
+		t.Fatalf("the old grant is not in the feed: %+v", page.Changes)
+	}
+
+	sess := auth.Session{ID: uuid.Must(uuid.NewV7()).String(), UserID: bob.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if _, err := s.StartSession(ctx, auth.SessionStart{Session: sess, Refresh: auth.RefreshToken{Hash: "h1", SessionID: sess.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		PasswordHash: "h", Role: auth.RoleUser, MaxLive: 10, IdleSince: now.Add(-time.Hour), LiveUntil: liveUntil}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnterOrg(ctx, sess.ID, ann.ID, o.ID); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("entering with another user's session: %v", err)
+	}
+	if err := s.EnterOrg(ctx, sess.ID, bob.ID, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	m, perms, err := s.SessionMembership(ctx, sess.ID, bob.ID)
+	if err != nil || m.Role != "editor" || m.Grant != "g-bob-2" || !slices.Equal(perms, []string{"books:read", "books:write"}) {
+		t.Fatalf("the session's membership: %+v %v %v", m, perms, err)
+	}
+	if _, err := s.Edit(ctx, o.ID, liveUntil, func(tx orgs.Tx) error { return tx.RemoveMember(ctx, bob.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SessionMembership(ctx, sess.ID, bob.ID); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("after the removal the session acts in: %v", err)
+	}
+	if _, err := s.Edit(ctx, uuid.Must(uuid.NewV7()).String(), liveUntil, func(orgs.Tx) error { return nil }); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("editing an unknown organization: %v", err)
+	}
+}
