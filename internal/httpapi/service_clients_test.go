@@ -204,6 +204,12 @@ func TestServiceClientAttackTable(t *testing.T) {
 	f := newServiceFixture(t)
 	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
 	basic := f.svc.ID + ":" + f.svcSecret
+	// An administrator's mistake: Gatehouse's own API as a service's audience.
+	selfish, selfishSecret, err := f.app.Clients.Add(context.Background(), oidc.ClientInput{Name: "Selfish", Service: true,
+		Scopes: []string{"books:read"}, Audiences: []string{testIssuer}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	replayed := f.assertion(f.signer.ID, f.key, nil)
 	if w := f.token(assertionForm(replayed), ""); w.Code != 200 {
 		t.Fatalf("first use of the assertion: %d %s", w.Code, w.Body)
@@ -253,6 +259,7 @@ func TestServiceClientAttackTable(t *testing.T) {
 		{"scope beyond the client's", ccForm("scope", "books:read admin"), basic, 400, "invalid_scope"},
 		{"resource beyond the client's", ccForm("resource", "https://payroll.example.com"), basic, 400, "invalid_target"},
 		{"audience beyond the client's", ccForm("resource", apiAudience, "audience", "https://payroll.example.com"), basic, 400, "invalid_target"},
+		{"Gatehouse's own API as the audience", ccForm(), selfish.ID + ":" + selfishSecret, 400, "invalid_target"},
 		{"client_credentials from a user-facing client", ccForm(), f.webBasic(), 400, "unauthorized_client"},
 		{"client_credentials from a public client", ccForm("client_id", f.spa.ID), "", 400, "unauthorized_client"},
 		{"authorization_code from a service client", codeForm("some-code", rpRedirect, strings.Repeat("v", 43)), basic, 400, "unauthorized_client"},

@@ -126,8 +126,8 @@ func (s *Service) clientCredentials(ctx context.Context, c Client, in TokenReque
 // audiencesFor is the token's audience: the resources (RFC 8707) and
 // audiences asked for, each one the client is allowed (else
 // invalid_target); none asked: every allowed one, or the client itself if
-// it has none. Gatehouse's own API (the issuer) is never one: its tokens
-// act as users.
+// it has none. Gatehouse's own API (the issuer, its audience) is never
+// one: its tokens act as users.
 func (s *Service) audiencesFor(ctx context.Context, c Client, in TokenRequest) ([]string, error) {
 	var asked []string
 	for _, a := range slices.Concat(in.Resources, in.Audiences) {
@@ -142,7 +142,7 @@ func (s *Service) audiencesFor(ctx context.Context, c Client, in TokenRequest) (
 		}
 	}
 	for _, a := range asked {
-		if !slices.Contains(c.Audiences, a) || a == s.cfg.Issuer {
+		if !slices.Contains(c.Audiences, a) || a == s.cfg.Issuer || a == s.cfg.APIAudience {
 			return nil, s.refuseGrant(ctx, c, CodeInvalidTarget, "audience "+a+" beyond the client's",
 				"The resource or audience asked for is not one this client may have.")
 		}
