@@ -43,7 +43,7 @@ func newRoutes(d Deps) *router {
 		return d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(asActor(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, Guard: d.Guard, Books: d.Books, OIDC: d.OIDC, Clients: d.Clients, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -162,6 +162,11 @@ func newRoutes(d Deps) *router {
 	r.adminPage("GET /admin/users", site.AdminUsersPage)
 	r.adminPage("POST /admin/users/{id}", site.AdminUserForm)
 	r.adminPage("POST /admin/users/{id}/mfa-reset", site.AdminMFAResetForm)
+	// Service clients (the admin API's /clients, as pages).
+	r.adminPage("GET /admin/clients", site.AdminClientsPage)
+	r.adminPage("POST /admin/clients", site.AdminAddClientForm)
+	r.adminPage("POST /admin/clients/{id}", site.AdminClientForm)
+	r.adminPage("POST /admin/clients/{id}/remove", site.AdminRemoveClientForm)
 	r.page("GET /security", site.SecurityPage)
 	r.page("POST /security/totp", site.EnrolTOTPForm)
 	r.page("POST /security/totp/confirm", site.ConfirmTOTPForm)

@@ -28,6 +28,7 @@ type Site struct {
 	Guard    *guard.Guard
 	Books    *books.Service
 	OIDC     *oidc.Service // nil: no authorization pages
+	Clients  *oidc.Clients // the service clients' administration pages
 	Pages    *Pages
 	Log      *slog.Logger
 	// Client is the caller as the audit log records it; httpapi supplies

@@ -154,7 +154,7 @@ func New() (*Pages, error) {
 	p := &Pages{pages: make(map[string]*template.Template)}
 	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "error",
 		"login_mfa", "security", "forgot_password", "reset_password", "verify_email", "confirm_email",
-		"consent", "apps", "end_session", "logged_out"} {
+		"consent", "apps", "end_session", "logged_out", "admin_clients"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
 		if err != nil {
 			return nil, fmt.Errorf("parse %s template: %w", name, err)
