@@ -20,11 +20,13 @@ import (
 // have (RFC 8707 2).
 const CodeInvalidTarget = "invalid_target"
 
-// clientCacheTTL is how long this instance answers from a client it read:
-// a change made here forgets it at once (ForgetClient), one made elsewhere
-// is seen within this, and a service client disabled, rotated or removed
+// clientCacheTTL is how long this instance answers from a service client
+// it read: a change made here forgets it at once (ForgetClient), one made
+// elsewhere is seen within this, and a client disabled, rotated or removed
 // anywhere is dropped as soon as its revocation id reaches this instance's
-// revocation set (the change feed's bound).
+// revocation set (the change feed's bound). User-facing clients are not
+// cached: their code exchanges and refreshes read the store anyway, and a
+// secret rotated from the command line stops at once.
 const clientCacheTTL = time.Second
 
 // cachedClient is a client as this instance holds it, with its parsed keys.
@@ -55,7 +57,9 @@ func (s *Service) cachedClient(ctx context.Context, id string) (Client, *cachedC
 	if old != nil && old.client.JWKS == c.JWKS && old.client.JWKSURI == c.JWKSURI {
 		e.keys = old.keys // the same registration: keep what was parsed or fetched
 	}
-	s.clients.Store(id, e)
+	if c.Service() { // a user-facing client's requests read the store anyway
+		s.clients.Store(id, e)
+	}
 	return c, e, nil
 }
 
