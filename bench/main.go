@@ -3,7 +3,8 @@
 // keep-alive clients:
 //
 //   - protected GET /me with a Bearer token, login, refresh and register,
-//     and a service client's client_credentials grant (client_secret_basic)
+//     and a service client's client_credentials grant (client_secret_basic,
+//     and private_key_jwt: an assertion signed per request, its jti stored)
 //     (requests/s, p50, p99, and the CPU time per request of the server
 //     process and of the load generator), and login with 8 connections on
 //     one account (what a load test or a shared demo account does: its
@@ -30,6 +31,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
@@ -53,6 +55,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/password"
+	"github.com/golang-jwt/jwt/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -64,7 +67,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report file")
 	flag.StringVar(&o.chart, "chart", "bench/chart.svg", "chart file")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"), "also measure on this PostgreSQL (postgres:// URL; a fresh schema is used and dropped)")
-	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, introspect, refresh, login, login1, register, cc, normal, raw, argon2, scale); "+
+	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, introspect, refresh, login, login1, register, cc, ccjwt, normal, raw, argon2, scale); "+
 		"set, it prints the table and writes no report: for quick A/B runs")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale scenario (seeds -scale-users and -scale-sessions straight into SQLite once, cached under bench/out/; the full size takes ~2 GB and some minutes)")
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users of the scale scenario")
@@ -397,7 +400,17 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 			return backendResult{}, err
 		}
 		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
-		measure(clientCredentials, gh.Process.Pid, func(_, _ int) error { return grant(client, base+"/oauth/token", basic) })
+		measure(clientCredentials, gh.Process.Pid, func(_, _ int) error { return grant(client, base+"/oauth/token", basic, "") })
+	}
+	if r1.scaleUsers == 0 && r1.runs(o, "ccjwt") {
+		id, key, err := keyedServiceClient(bin, db)
+		if err != nil {
+			return backendResult{}, err
+		}
+		measure(clientCredentialsJWT, gh.Process.Pid, func(_, _ int) error {
+			return grant(client, base+"/oauth/token", "", "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion="+
+				clientAssertion(key, id, base+"/oauth/token"))
+		})
 	}
 	if r1.register && r1.runs(o, "register") {
 		var n atomic.Int64
@@ -411,8 +424,46 @@ func measureGatehouse(client *http.Client, bin, db string, o options, r1 run1) (
 	return backendResult{results: results, rssMB: rss, startup: startup}, nil
 }
 
-// clientCredentials is the scenario of a service client's grants.
-const clientCredentials = "POST /oauth/token, client_credentials"
+// clientCredentials and clientCredentialsJWT are the scenarios of a
+// service client's grants, with its secret and with private_key_jwt.
+const (
+	clientCredentials    = "POST /oauth/token, client_credentials"
+	clientCredentialsJWT = "POST /oauth/token, client_credentials, private_key_jwt"
+)
+
+// keyedServiceClient registers a service client with an Ed25519 key
+// (private_key_jwt) and returns its id and key.
+func keyedServiceClient(bin, db string) (string, ed25519.PrivateKey, error) {
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	f, err := os.CreateTemp("", "gatehouse-bench-jwks-*.json")
+	if err != nil {
+		return "", nil, err
+	}
+	defer os.Remove(f.Name())
+	fmt.Fprintf(f, `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","use":"sig","kid":"bench","x":%q}]}`, base64.RawURLEncoding.EncodeToString(pub))
+	f.Close()
+	out, err := exec.Command(bin, "client", "add", "--db", db, "--service", "--name", "bench signer", "--scopes", "bench:read",
+		"--audiences", "https://bench.example", "--jwks-file", f.Name()).Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("client add --jwks-file: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
+			return v, key, nil
+		}
+	}
+	return "", nil, fmt.Errorf("client add --jwks-file printed no id: %s", out)
+}
+
+// clientAssertion signs a fresh private_key_jwt assertion (its own jti).
+func clientAssertion(key ed25519.PrivateKey, id, aud string) string {
+	now := time.Now()
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Issuer: id, Subject: id, Audience: jwt.ClaimStrings{aud},
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)), IssuedAt: jwt.NewNumericDate(now), ID: rand.Text()})
+	t.Header["kid"] = "bench"
+	raw, _ := t.SignedString(key)
+	return raw
+}
 
 // serviceClient registers a service client with the command line and
 // returns its id and secret.
@@ -437,11 +488,14 @@ func serviceClient(bin, db string) (id, secret string, err error) {
 	return id, secret, nil
 }
 
-// grant asks for a client_credentials token with client_secret_basic.
-func grant(c *http.Client, tokenURL, basic string) error {
-	req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials&scope=bench%3Aread"))
+// grant asks for a client_credentials token with client_secret_basic
+// (basic) or with the form's extra parameters (an assertion).
+func grant(c *http.Client, tokenURL, basic, extra string) error {
+	req, _ := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials&scope=bench%3Aread"+extra))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", basic)
+	if basic != "" {
+		req.Header.Set("Authorization", basic)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return err

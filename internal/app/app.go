@@ -294,7 +294,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
+	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, APIAudience: c.Audience, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
 		ClientLimit: c.Limits.Client, Now: c.Now},
 		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, APIKeys: services.APIKeys, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log,
 			HTTP: c.JWKSClient, CountGrant: m.ClientGrant, Orgs: orgs.NewSessions(st)})

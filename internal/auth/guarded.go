@@ -74,6 +74,12 @@ type Checks struct {
 //     sleeping, not hashing); and one answer for every kind of failure,
 //     invalid_credentials (refusals: too_many_requests).
 //
+// A machine's secret (GuardedCheck.Machine: a client secret of 256 random
+// bits, a signed client assertion) skips step 2 and the padding of step 4,
+// and takes from the address's bucket only when it fails: no guessing
+// reaches it, and a service asking for thousands of tokens a second must
+// not queue behind a lockout.
+//
 // A new kind of secret plugs in with its own CheckKind and check function.
 
 // CheckKind names what a guarded check verifies, for the audit log.

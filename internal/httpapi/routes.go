@@ -51,7 +51,7 @@ func newRoutes(d Deps) *router {
 		return withAPIKeys(d, onlyScope(keyScope), auth.RoleAdmin, h, d.Guard.Require(guard.Role(auth.RoleAdmin), guardErrors)(h))
 	}
 	site := &web.Site{Accounts: d.Auth.Accounts, Sessions: d.Auth.Sessions, Recovery: d.Auth.Recovery, Factors: d.Auth.Factors,
-		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Upstream: d.Upstream, Webhooks: d.Webhooks, Pages: d.Pages, Log: d.Log,
+		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Clients: d.Clients, Upstream: d.Upstream, Webhooks: d.Webhooks, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
 
@@ -248,6 +248,11 @@ func newRoutes(d Deps) *router {
 	r.adminPage("GET /admin/webhooks", site.AdminWebhooksPage)
 	r.adminPage("POST /admin/webhooks/{id}", site.AdminWebhookForm)
 	r.adminPage("POST /admin/webhooks/{id}/deliveries/{d}/retry", site.AdminRetryDeliveryForm)
+	// Service clients (the admin API's /clients, as pages).
+	r.adminPage("GET /admin/clients", site.AdminClientsPage)
+	r.adminPage("POST /admin/clients", site.AdminAddClientForm)
+	r.adminPage("POST /admin/clients/{id}", site.AdminClientForm)
+	r.adminPage("POST /admin/clients/{id}/remove", site.AdminRemoveClientForm)
 	r.page("GET /security", site.SecurityPage)
 	r.page("POST /security/totp", site.EnrolTOTPForm)
 	r.page("POST /security/totp/confirm", site.ConfirmTOTPForm)

@@ -7,14 +7,18 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/outbound"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -200,6 +204,12 @@ func TestServiceClientAttackTable(t *testing.T) {
 	f := newServiceFixture(t)
 	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
 	basic := f.svc.ID + ":" + f.svcSecret
+	// An administrator's mistake: Gatehouse's own API as a service's audience.
+	selfish, selfishSecret, err := f.app.Clients.Add(context.Background(), oidc.ClientInput{Name: "Selfish", Service: true,
+		Scopes: []string{"books:read"}, Audiences: []string{testIssuer}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	replayed := f.assertion(f.signer.ID, f.key, nil)
 	if w := f.token(assertionForm(replayed), ""); w.Code != 200 {
 		t.Fatalf("first use of the assertion: %d %s", w.Code, w.Body)
@@ -249,6 +259,7 @@ func TestServiceClientAttackTable(t *testing.T) {
 		{"scope beyond the client's", ccForm("scope", "books:read admin"), basic, 400, "invalid_scope"},
 		{"resource beyond the client's", ccForm("resource", "https://payroll.example.com"), basic, 400, "invalid_target"},
 		{"audience beyond the client's", ccForm("resource", apiAudience, "audience", "https://payroll.example.com"), basic, 400, "invalid_target"},
+		{"Gatehouse's own API as the audience", ccForm(), selfish.ID + ":" + selfishSecret, 400, "invalid_target"},
 		{"client_credentials from a user-facing client", ccForm(), f.webBasic(), 400, "unauthorized_client"},
 		{"client_credentials from a public client", ccForm("client_id", f.spa.ID), "", 400, "unauthorized_client"},
 		{"authorization_code from a service client", codeForm("some-code", rpRedirect, strings.Repeat("v", 43)), basic, 400, "unauthorized_client"},
@@ -399,5 +410,54 @@ func TestServiceClientsAdminAPI(t *testing.T) {
 	}
 	if w := f.do(req{method: "PATCH", path: "/clients/" + f.web.ID, as: "admin", body: `{"disabled":true}`}); w.Code != 400 {
 		t.Fatalf("disabling a user-facing client: %d %s", w.Code, w.Body)
+	}
+}
+
+// A JWK Set registered by URI is fetched through the outbound client: the
+// default one refuses a loopback address (no SSRF through registration),
+// one allowed to reach it fetches the set, serves assertions, and fetches
+// again when the client signs with a key it added since.
+func TestServiceClientJWKSURI(t *testing.T) {
+	t.Parallel()
+	_, key1, _ := ed25519.GenerateKey(rand.Reader)
+	_, key2, _ := ed25519.GenerateKey(rand.Reader)
+	var set atomic.Value
+	set.Store(jwksOf(key1, "k1"))
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		fmt.Fprint(w, set.Load().(string))
+	}))
+	t.Cleanup(jwks.Close)
+	body := `{"name":"By URI","service":true,"scopes":["books:read"],"audiences":["` + apiAudience + `"],"jwks_uri":"` + jwks.URL + `/jwks.json"}`
+
+	guarded := newServiceFixture(t) // the default outbound client: public addresses only
+	if w := guarded.do(req{method: "POST", path: "/clients", as: "admin", body: body}); w.Code != 400 {
+		t.Fatalf("a loopback JWK Set URI through the default client: %d %s", w.Code, w.Body)
+	}
+
+	f := &serviceFixture{oidcFixture: newOIDC(t, func(c *app.Config) {
+		c.JWKSClient = outbound.NewClient(outbound.Options{AllowPrivate: true})
+	})}
+	w := f.do(req{method: "POST", path: "/clients", as: "admin", body: body})
+	if w.Code != 201 {
+		t.Fatalf("register: %d %s", w.Code, w.Body)
+	}
+	created := decode(t, w)
+	id := field(created, "client", "client_id").(string)
+	if created["client_secret"] != nil || field(created, "client", "jwks_uri") != jwks.URL+"/jwks.json" {
+		t.Fatalf("created %v", created)
+	}
+	if w := f.token(assertionForm(f.assertion(id, key1, nil)), ""); w.Code != 200 {
+		t.Fatalf("assertion with the fetched key: %d %s", w.Code, w.Body)
+	}
+	// The client rotates to a new key; an assertion naming it makes the
+	// server fetch the set again (at most every 10 s).
+	set.Store(strings.TrimSuffix(jwksOf(key2, "k2"), "]}") + "," + strings.TrimPrefix(jwksOf(key1, "k1"), `{"keys":[`))
+	withK2 := func() string {
+		return f.assertion(id, key2, func(_ jwt.MapClaims, h map[string]any) { h["kid"] = "k2" })
+	}
+	f.clock.Advance(11 * time.Second)
+	if w := f.token(assertionForm(withK2()), ""); w.Code != 200 {
+		t.Fatalf("assertion with the client's new key: %d %s", w.Code, w.Body)
 	}
 }

@@ -224,9 +224,7 @@ func (s *Clients) Update(ctx context.Context, id string, p ClientPatch) (Client,
 		c.RequirePKCE = *p.RequirePKCE
 	}
 	wasDisabled := c.Disabled
-	if err := patchService(&c, p); err != nil {
-		return Client{}, err
-	}
+	patchService(&c, p)
 	if p.Introspect != nil {
 		c.Introspect = *p.Introspect
 	}
@@ -251,6 +249,8 @@ func (s *Clients) Update(ctx context.Context, id string, p ClientPatch) (Client,
 		detail += "; disabled, its tokens revoked"
 	} else if err := s.store.UpdateClient(ctx, c, nil); err != nil {
 		return Client{}, err
+	} else if wasDisabled && !c.Disabled {
+		detail += "; enabled"
 	}
 	s.changed(c.ID)
 	s.accounts.Audit(ctx, auth.EventClientUpdated, "", detail)

@@ -20,11 +20,13 @@ import (
 // have (RFC 8707 2).
 const CodeInvalidTarget = "invalid_target"
 
-// clientCacheTTL is how long this instance answers from a client it read:
-// a change made here forgets it at once (ForgetClient), one made elsewhere
-// is seen within this, and a service client disabled, rotated or removed
+// clientCacheTTL is how long this instance answers from a service client
+// it read: a change made here forgets it at once (ForgetClient), one made
+// elsewhere is seen within this, and a client disabled, rotated or removed
 // anywhere is dropped as soon as its revocation id reaches this instance's
-// revocation set (the change feed's bound).
+// revocation set (the change feed's bound). User-facing clients are not
+// cached: their code exchanges and refreshes read the store anyway, and a
+// secret rotated from the command line stops at once.
 const clientCacheTTL = time.Second
 
 // cachedClient is a client as this instance holds it, with its parsed keys.
@@ -55,7 +57,9 @@ func (s *Service) cachedClient(ctx context.Context, id string) (Client, *cachedC
 	if old != nil && old.client.JWKS == c.JWKS && old.client.JWKSURI == c.JWKSURI {
 		e.keys = old.keys // the same registration: keep what was parsed or fetched
 	}
-	s.clients.Store(id, e)
+	if c.Service() { // a user-facing client's requests read the store anyway
+		s.clients.Store(id, e)
+	}
 	return c, e, nil
 }
 
@@ -126,8 +130,8 @@ func (s *Service) clientCredentials(ctx context.Context, c Client, in TokenReque
 // audiencesFor is the token's audience: the resources (RFC 8707) and
 // audiences asked for, each one the client is allowed (else
 // invalid_target); none asked: every allowed one, or the client itself if
-// it has none. Gatehouse's own API (the issuer) is never one: its tokens
-// act as users.
+// it has none. Gatehouse's own API (the issuer, its audience) is never
+// one: its tokens act as users.
 func (s *Service) audiencesFor(ctx context.Context, c Client, in TokenRequest) ([]string, error) {
 	var asked []string
 	for _, a := range slices.Concat(in.Resources, in.Audiences) {
@@ -142,7 +146,7 @@ func (s *Service) audiencesFor(ctx context.Context, c Client, in TokenRequest) (
 		}
 	}
 	for _, a := range asked {
-		if !slices.Contains(c.Audiences, a) || a == s.cfg.Issuer {
+		if !slices.Contains(c.Audiences, a) || a == s.cfg.Issuer || a == s.cfg.APIAudience {
 			return nil, s.refuseGrant(ctx, c, CodeInvalidTarget, "audience "+a+" beyond the client's",
 				"The resource or audience asked for is not one this client may have.")
 		}

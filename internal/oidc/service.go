@@ -53,6 +53,10 @@ type Config struct {
 	// checks (ratelimit.Policy.Client).
 	ClientLimit ratelimit.Limit
 	Now         func() time.Time
+	// APIAudience is the audience of Gatehouse's own API (--audience; the
+	// issuer when empty): a service client's token never names it, since
+	// tokens there act as users.
+	APIAudience string
 }
 
 // What the provider needs of the auth services: interfaces it owns, each

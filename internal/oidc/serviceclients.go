@@ -176,7 +176,7 @@ func (s *Clients) checkJWKSURI(ctx context.Context, c Client) error {
 }
 
 // patchService applies the service settings of a patch.
-func patchService(c *Client, p ClientPatch) error {
+func patchService(c *Client, p ClientPatch) {
 	if p.Audiences != nil {
 		c.Audiences = *p.Audiences
 	}
@@ -195,7 +195,6 @@ func patchService(c *Client, p ClientPatch) error {
 	if p.Disabled != nil {
 		c.Disabled = *p.Disabled
 	}
-	return nil
 }
 
 // newRevocationID is a service client's next token revocation id.

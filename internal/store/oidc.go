@@ -164,15 +164,20 @@ func (s *Store) DeleteClient(ctx context.Context, id string, now, liveUntil time
 // SpendAssertion records a private_key_jwt assertion's jti until it
 // expires. A jti the client used before is refused while its row lives; an
 // expired row (not yet pruned) is taken over. The primary key decides
-// between instances.
+// between instances. It is group-committed with the other short writes
+// (batch.go): one insert a grant would otherwise be one commit a grant.
 func (s *Store) SpendAssertion(ctx context.Context, clientID, jti string, expires, now time.Time) (bool, error) {
-	res, err := s.writer().exec(ctx, `INSERT INTO oauth_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth_assertions.expires_at < ?`,
-		clientID, jti, ms(expires), ms(now))
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.inBatch(ctx, clientID, func(ctx context.Context, e execer) error {
+		res, err := e.exec(ctx, `INSERT INTO oauth_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE oauth_assertions.expires_at < ?`,
+			clientID, jti, ms(expires), ms(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return n == 1, err
 }
 

@@ -35,6 +35,7 @@ type Site struct {
 	OIDC     *oidc.Service // nil: no authorization pages
 	Upstream *upstream.Service
 	Webhooks *events.Webhooks
+	Clients  *oidc.Clients // the service clients' administration pages
 	Pages    *Pages
 	Log      *slog.Logger
 	// Client is the caller as the audit log records it; httpapi supplies

@@ -169,7 +169,7 @@ func New() (*Pages, error) {
 	p := &Pages{pages: make(map[string]*template.Template)}
 	for _, name := range []string{"login", "signup", "dashboard", "sessions", "password", "books", "admin_users", "admin_webhooks", "error",
 		"login_mfa", "security", "forgot_password", "reset_password", "verify_email", "confirm_email",
-		"consent", "apps", "end_session", "logged_out", "api_keys", "admin_providers",
+		"consent", "apps", "end_session", "logged_out", "api_keys", "admin_providers", "admin_clients",
 		"organizations", "organization", "org_invitations", "invitation"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.tmpl", "templates/"+name+".tmpl")
 		if err != nil {
