@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"golang.org/x/oauth2"
@@ -354,9 +356,20 @@ func (s *Service) linkError(ctx context.Context, userID string, p Provider, err 
 	return err
 }
 
-// failed audits a refused upstream login with its reason.
+// failed audits a refused upstream login with its reason. Parts of it come
+// from outside (a provider id in the URL, the provider's error, claims
+// quoted by the verifier): control characters are dropped.
 func (s *Service) failed(ctx context.Context, userID, providerID, reason string) {
-	s.accounts.Audit(ctx, EventUpstreamLoginFailed, userID, "provider "+truncate(providerID, 64)+": "+reason)
+	s.accounts.Audit(ctx, EventUpstreamLoginFailed, userID, printable("provider "+truncate(providerID, 64)+": "+reason))
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
 }
 
 // pendingLink is an identity waiting for the account with its verified

@@ -258,6 +258,11 @@ func TestUnknownProviderAndDownProviderAreRefusedAtTheStart(t *testing.T) {
 	if auth.ErrorCode(err) != auth.CodeNotFound || !h.audited(t, upstream.EventUpstreamLoginFailed, "unknown provider") {
 		t.Fatalf("unknown provider: %v", err)
 	}
+	// An id from the URL reaches the audit log without its control characters.
+	if _, _, err := h.svc.Begin(context.Background(), upstream.BeginInput{ProviderID: "x\nforged: line"}); auth.ErrorCode(err) != auth.CodeNotFound ||
+		!h.audited(t, upstream.EventUpstreamLoginFailed, "provider xforged: line: unknown provider") {
+		t.Fatalf("unknown provider with a newline: %v", err)
+	}
 	h.idp.Close() // down
 	_, _, err = h.svc.Begin(context.Background(), upstream.BeginInput{ProviderID: "idp"})
 	if auth.ErrorCode(err) != auth.CodeUnavailable || !h.audited(t, upstream.EventUpstreamLoginFailed, "provider unreachable") {
