@@ -520,3 +520,26 @@ func TestProviderSettingsAreChecked(t *testing.T) {
 		t.Fatal("the secret is not sealed")
 	}
 }
+
+// A multi-tenant issuer (Microsoft's common endpoint): discovery names
+// ".../{tenantid}/v2.0", and each ID token's iss must be that with its own
+// tid; a token whose iss names another tenant than its tid is refused.
+func TestMultiTenantIssuerIsCheckedPerTenant(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ms := upstreamtest.NewOIDC(t)
+	ms.Now, ms.Tenant = h.Clock.Now, "9188040d-6c67-4c5b-b112-36a304b66dad"
+	h.addProvider(t, upstream.ProviderInput{ID: "ms", Issuer: ptr(ms.URL + "/common/v2.0"), ClientID: ptr(ms.ClientID), ClientSecret: ms.ClientSecret})
+	ms.SignIn(upstreamtest.User{Subject: "ms-1", Email: "max@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	if res, err := h.login(t, "ms"); err != nil || res.Tokens == nil {
+		t.Fatalf("tenant login: %+v %v", res, err)
+	}
+	ms.SignIn(upstreamtest.User{Subject: "ms-2", Email: "eve@example.com", EmailVerified: true}, upstreamtest.Bend{TenantClaim: "another-tenant"})
+	if _, err := h.login(t, "ms"); err == nil || !h.audited(t, upstream.EventUpstreamLoginFailed, "does not match its tenant") {
+		t.Fatalf("a token of another tenant: %v", err)
+	}
+	ms.SignIn(upstreamtest.User{Subject: "ms-3", Email: "eve@example.com", EmailVerified: true}, upstreamtest.Bend{Issuer: "https://evil.example/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"})
+	if _, err := h.login(t, "ms"); err == nil {
+		t.Fatal("a token from another host's tenant was accepted")
+	}
+}
