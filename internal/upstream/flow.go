@@ -305,19 +305,20 @@ func (s *Service) signIn(ctx context.Context, p Provider, ident Identity, w who,
 	if err != nil {
 		return err
 	}
+	tokens, err := s.sessions.FederatedLogin(ctx, u, p.ID, c)
+	var mr *auth.MFARequired
+	if err != nil && !errors.As(err, &mr) {
+		s.failed(ctx, u.ID, p.ID, "session refused: "+auth.ErrorMessage(err))
+		return err
+	}
+	// The provider vouched for the person: its email now, and its tokens.
 	if err := s.store.IdentityLogin(ctx, ident.ID, w.Email, sealed, s.now()); err != nil {
 		return err
 	}
-	tokens, err := s.sessions.FederatedLogin(ctx, u, p.ID, c)
-	var mr *auth.MFARequired
-	if errors.As(err, &mr) {
+	if mr != nil {
 		res.MFA = mr
 		s.accounts.Audit(ctx, EventUpstreamLogin, u.ID, "provider "+p.ID+" ("+how+"); second factor required")
 		return nil
-	}
-	if err != nil {
-		s.failed(ctx, u.ID, p.ID, "session refused: "+auth.ErrorMessage(err))
-		return err
 	}
 	res.Tokens = tokens
 	s.accounts.Audit(ctx, EventUpstreamLogin, u.ID, "provider "+p.ID+" ("+how+"), session "+tokens.SessionID)

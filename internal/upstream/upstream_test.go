@@ -543,3 +543,27 @@ func TestMultiTenantIssuerIsCheckedPerTenant(t *testing.T) {
 		t.Fatal("a token from another host's tenant was accepted")
 	}
 }
+
+func TestDisabledAccountGetsNoSessionThroughAProvider(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	admin, err := h.Accounts.CreateUser(context.Background(), auth.RegisterInput{Email: "root@example.com", Password: "a long enough passphrase"}, auth.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.idp.SignIn(upstreamtest.User{Subject: "d", Email: "d@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Accounts.AdminUpdate(context.Background(), admin.ID, res.Tokens.User.ID, nil, ptr(true)); err != nil {
+		t.Fatal(err)
+	}
+	res, err = h.login(t, "idp")
+	if err == nil || res.Tokens != nil || res.MFA != nil || auth.ErrorMessage(err) != "This account cannot sign in." {
+		t.Fatalf("disabled account: %+v %v", res, err)
+	}
+	if !h.audited(t, upstream.EventUpstreamLoginFailed, "session refused") {
+		t.Fatal("not audited")
+	}
+}
