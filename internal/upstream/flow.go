@@ -31,13 +31,16 @@ const PendingLinkTTL = 10 * time.Minute
 // from the security page, the signed-in user and session. Only this
 // browser has it; the single-use record is the ceremony of the state's hash.
 type flow struct {
-	Provider  string `json:"p"`
-	State     string `json:"s"`
-	Nonce     string `json:"n"`
-	Verifier  string `json:"v"`
-	Next      string `json:"x,omitempty"`
-	LinkUser  string `json:"u,omitempty"`
-	ExpiresAt int64  `json:"e"` // Unix ms
+	Provider string `json:"p"`
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Next     string `json:"x,omitempty"`
+	LinkUser string `json:"u,omitempty"`
+	// LinkSession is the session that asked for the link: it must still
+	// be live at the callback.
+	LinkSession string `json:"ls,omitempty"`
+	ExpiresAt   int64  `json:"e"` // Unix ms
 }
 
 var flowAAD = []byte("gatehouse upstream flow")
@@ -79,7 +82,7 @@ func (s *Service) Begin(ctx context.Context, in BeginInput) (redirect, cookie st
 	}
 	now := s.now()
 	f := flow{Provider: p.ID, State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(),
-		Next: in.Next, LinkUser: in.LinkUserID, ExpiresAt: now.Add(FlowTTL).UnixMilli()}
+		Next: in.Next, LinkUser: in.LinkUserID, LinkSession: in.LinkSessionID, ExpiresAt: now.Add(FlowTTL).UnixMilli()}
 	plain, _ := json.Marshal(f)
 	sealed, err := s.sealer.Seal(plain, flowAAD)
 	if err != nil {
@@ -162,6 +165,14 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 		return nil, errFlowLost
 	} else if err != nil {
 		return nil, err
+	}
+	if f.LinkUser != "" {
+		if _, err := s.sessions.BrowserSession(ctx, f.LinkSession, f.LinkUser); auth.ErrorCode(err) == auth.CodeNotFound {
+			s.failed(ctx, f.LinkUser, f.Provider, "the session that asked for the link has ended")
+			return nil, errFlowLost
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	if e := in.Query.Get("error"); e != "" {
 		s.failed(ctx, f.LinkUser, f.Provider, "provider answered error "+truncate(e, 64))

@@ -567,3 +567,25 @@ func TestDisabledAccountGetsNoSessionThroughAProvider(t *testing.T) {
 		t.Fatal("not audited")
 	}
 }
+
+func TestLinkFromASessionThatEndedLinksNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ctx := context.Background()
+	h.register(t, "ann@example.com")
+	tok, err := h.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "a long enough passphrase"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.idp.SignIn(upstreamtest.User{Subject: "ann-up", Email: "ann@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	cookie, q := h.start(t, "idp", upstream.BeginInput{LinkUserID: tok.User.ID, LinkSessionID: tok.SessionID})
+	if err := h.Sessions.Logout(ctx, auth.LogoutInput{SessionID: tok.SessionID, UserID: tok.User.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie}); err == nil || res != nil && res.Linked {
+		t.Fatalf("link after logout: %+v %v", res, err)
+	}
+	if ids, _ := h.svc.Identities(ctx, tok.User.ID); len(ids) != 0 || !h.audited(t, upstream.EventUpstreamLoginFailed, "session that asked for the link has ended") {
+		t.Fatalf("linked after the session ended: %+v", ids)
+	}
+}
