@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse-auth/gatehouse/internal/upstream/upstreamtest"
 )
 
 // hostJar keeps cookies per host and port, as browsers would for two
@@ -258,5 +260,47 @@ func TestUpstreamRefusalsEndOnTheLoginPage(t *testing.T) {
 	if !strings.HasPrefix(resp.Request.URL.String(), downBase+"/login/up/callback") ||
 		!strings.Contains(page, "The sign-in was cancelled at the provider; start again to continue.") {
 		t.Fatalf("denied: %d at %s: %.400s", resp.StatusCode, resp.Request.URL, page)
+	}
+}
+
+// GitHub's app flow against a GitHub-shaped server, configured through the
+// command line with its endpoints (as for GitHub Enterprise): a user whose
+// primary address is verified gets a verified account; one whose primary
+// address is unverified gets an account whose address is not verified.
+func TestGitHubProviderThroughTheCommandLine(t *testing.T) {
+	t.Parallel()
+	down := startServer(t, "")
+	gh := upstreamtest.NewGitHub(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(gh.ClientSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := cliRun(t, "", "provider", "add", "--db", down.db, "--id", "ghe", "--kind", "github", "--name", "GitHub Enterprise",
+		"--client-id", gh.ClientID, "--client-secret-file", secretFile,
+		"--auth-url", gh.URL+"/login/oauth/authorize", "--token-url", gh.URL+"/login/oauth/access_token", "--api-url", gh.URL+"/api")
+	if code != 0 {
+		t.Fatalf("provider add: %s", out)
+	}
+	out, _ = cliRun(t, "", "provider", "list", "--db", down.db)
+	if !strings.Contains(out, "ghe") || !strings.Contains(out, gh.URL+"/api") || strings.Contains(out, gh.ClientSecret) {
+		t.Fatalf("provider list:\n%s", out)
+	}
+	for _, tc := range []struct {
+		user     upstreamtest.GitHubUser
+		verified bool
+	}{
+		{upstreamtest.GitHubUser{ID: 1, Login: "octo", Emails: []upstreamtest.GitHubEmail{{Email: "octo@example.com", Primary: true, Verified: true}}}, true},
+		{upstreamtest.GitHubUser{ID: 2, Login: "fresh", Emails: []upstreamtest.GitHubEmail{{Email: "fresh@example.com", Primary: true}}}, false},
+	} {
+		gh.SignIn(tc.user)
+		b := newSiteBrowser(t)
+		resp, _ := b.get(down.base + "/login/ghe")
+		if resp.Request.URL.String() != down.base+"/dashboard" {
+			t.Fatalf("%s: ended at %s", tc.user.Login, resp.Request.URL)
+		}
+		claims := tokenClaims(t, b.cookie(down.base, "__Host-access"))
+		if claims["idp"] != "ghe" || claims["email_verified"] != tc.verified {
+			t.Fatalf("%s: claims %v", tc.user.Login, claims)
+		}
 	}
 }

@@ -157,8 +157,11 @@ func newRoutes(d Deps) *router {
 	r.api("POST /providers", sameOrigin, admin(handleCreateProvider(d)))
 	r.api("PATCH /providers/{id}", sameOrigin, admin(handleUpdateProvider(d)))
 	r.api("DELETE /providers/{id}", sameOrigin, admin(handleDeleteProvider(d)))
-	r.publicPage("GET /login/{provider}", http.HandlerFunc(site.UpstreamLogin))
-	r.publicPage("GET /login/{provider}/callback", http.HandlerFunc(site.UpstreamCallback))
+	// One bucket per address for both ends of the flow: each start writes
+	// a single-use record, each callback calls the provider.
+	upstreamLogin := func(h http.HandlerFunc) http.Handler { return limitByAddress(d, "upstream-login", d.Limits.Login, h) }
+	r.publicPage("GET /login/{provider}", upstreamLogin(site.UpstreamLogin))
+	r.publicPage("GET /login/{provider}/callback", upstreamLogin(site.UpstreamCallback))
 	r.api("GET /me/identities", browserApps, user(handleIdentities(d)))
 	r.api("POST /me/identities/{id}", browserApps, user(handleLinkIdentity(d))) // {id}: the provider's
 	r.api("DELETE /me/identities/{id}", browserApps, user(handleUnlinkIdentity(d)))

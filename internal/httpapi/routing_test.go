@@ -25,6 +25,10 @@ func TestUnknownMethodsOnKnownPaths(t *testing.T) {
 		{"TRACE", "/login", 405, "GET, HEAD, POST"},
 		{"BREW", "/me", 405, "DELETE, GET, HEAD, PATCH"},
 		{"TRACE", "/books/123", 405, "DELETE, GET, HEAD, PATCH"},
+		// A literal path beside a wildcard one keeps its own Allow.
+		{"DELETE", "/login/mfa", 405, "GET, HEAD, POST"},
+		{"DELETE", "/login/google", 405, "GET, HEAD"},
+		{"PUT", "/me/identities/x", 405, "DELETE, POST"},
 		{"TRACE", "/no-such-path", 404, ""},
 		{"GET", "/no/such/path", 404, ""},
 	} {

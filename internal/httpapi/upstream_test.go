@@ -1,13 +1,16 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/upstream/upstreamtest"
 )
 
@@ -153,5 +156,82 @@ func expectStatus(t *testing.T, w *httptest.ResponseRecorder, status int) {
 	t.Helper()
 	if w.Code != status {
 		t.Fatalf("status %d, want %d: %s", w.Code, status, w.Body)
+	}
+}
+
+// A user with an authenticator app passes it after an upstream login too:
+// the callback goes to the second login page, whose code finishes the
+// sign-in with amr fed, otp, mfa and the provider in idp.
+func TestUpstreamLoginAsksTheSecondFactorOnThePages(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	idp := upstreamtest.NewOIDC(t)
+	idp.Now = h.clock.Now
+	expectStatus(t, h.do(req{method: "POST", path: "/providers", as: "admin",
+		body: `{"id":"idp","issuer":"` + idp.URL + `","client_id":"` + idp.ClientID + `","client_secret":"` + idp.ClientSecret + `"}`}), 201)
+	idp.SignIn(upstreamtest.User{Subject: "kim-1", Email: "kim@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	w := upstreamLogin(t, h, "idp", "")
+	claims, err := h.app.Guard.Verify(setCookie(w, "__Host-access"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := h.app.Services.Factors.EnrolTOTP(ctx, claims.Subject, claims.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.app.Services.Factors.ConfirmTOTP(ctx, claims.Subject, claims.SessionID, h.code(en.Secret, 0), auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Minute)
+
+	w = upstreamLogin(t, h, "idp", "")
+	mfaToken := setCookie(w, "__Host-mfa")
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login/mfa?next=%2Fbooks" || mfaToken == "" || setCookie(w, "__Host-access") != "" {
+		t.Fatalf("callback of an account with a second factor: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	form := url.Values{"code": {h.code(en.Secret, 0)}, "next": {"/books"}}
+	w = h.do(req{method: "POST", path: "/login/mfa", body: form.Encode(), contentType: "application/x-www-form-urlencoded",
+		headers: map[string]string{"Cookie": "__Host-mfa=" + mfaToken, "Sec-Fetch-Site": "same-origin"}})
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/books" {
+		t.Fatalf("second step: %d %s", w.Code, w.Body)
+	}
+	claims, err = h.app.Guard.Verify(setCookie(w, "__Host-access"))
+	if err != nil || claims.IDP != "idp" || strings.Join(claims.AMR, " ") != "fed otp mfa" {
+		t.Fatalf("claims %+v %v", claims, err)
+	}
+}
+
+// A provider changed through the API shows on the login page at once, and
+// one removed is gone from it; the admin page adds one from its form.
+func TestProviderChangesShowOnThePagesAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	page := func() string {
+		return h.do(req{method: "GET", path: "/login", headers: map[string]string{"Accept": "text/html"}}).Body.String()
+	}
+	if strings.Contains(page(), `class="providers"`) {
+		t.Fatal("a button without providers")
+	}
+	form := url.Values{"id": {"github"}, "client_id": {"Iv1.abc"}, "client_secret": {"s3cret"}, "trust_email": {"1"}}
+	w := h.do(req{method: "POST", path: "/admin/providers", as: "admin", carrier: "cookie", csrf: true, body: form.Encode(),
+		contentType: "application/x-www-form-urlencoded", headers: map[string]string{"Accept": "text/html", "Sec-Fetch-Site": "same-origin"}})
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("admin page form: %d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(page(), `href="/login/github">Sign in with GitHub</a>`) {
+		t.Fatal("the new provider has no button")
+	}
+	expectStatus(t, h.do(req{method: "PATCH", path: "/providers/github", as: "admin", body: `{"name":"GitHub Enterprise"}`}), 200)
+	if !strings.Contains(page(), "Sign in with GitHub Enterprise") {
+		t.Fatal("the renamed provider's button kept its name")
+	}
+	w = h.do(req{method: "GET", path: "/admin/providers", as: "admin", carrier: "cookie", headers: map[string]string{"Accept": "text/html"}})
+	if w.Code != 200 || !strings.Contains(w.Body.String(), testIssuer+"/login/github/callback") || strings.Contains(w.Body.String(), "s3cret") {
+		t.Fatalf("admin page: %d", w.Code)
+	}
+	expectStatus(t, h.do(req{method: "DELETE", path: "/providers/github", as: "admin"}), 204)
+	if strings.Contains(page(), `class="providers"`) {
+		t.Fatal("the removed provider kept its button")
 	}
 }

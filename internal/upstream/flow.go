@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"golang.org/x/oauth2"
@@ -29,13 +31,16 @@ const PendingLinkTTL = 10 * time.Minute
 // from the security page, the signed-in user and session. Only this
 // browser has it; the single-use record is the ceremony of the state's hash.
 type flow struct {
-	Provider  string `json:"p"`
-	State     string `json:"s"`
-	Nonce     string `json:"n"`
-	Verifier  string `json:"v"`
-	Next      string `json:"x,omitempty"`
-	LinkUser  string `json:"u,omitempty"`
-	ExpiresAt int64  `json:"e"` // Unix ms
+	Provider string `json:"p"`
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Next     string `json:"x,omitempty"`
+	LinkUser string `json:"u,omitempty"`
+	// LinkSession is the session that asked for the link: it must still
+	// be live at the callback.
+	LinkSession string `json:"ls,omitempty"`
+	ExpiresAt   int64  `json:"e"` // Unix ms
 }
 
 var flowAAD = []byte("gatehouse upstream flow")
@@ -77,7 +82,7 @@ func (s *Service) Begin(ctx context.Context, in BeginInput) (redirect, cookie st
 	}
 	now := s.now()
 	f := flow{Provider: p.ID, State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(),
-		Next: in.Next, LinkUser: in.LinkUserID, ExpiresAt: now.Add(FlowTTL).UnixMilli()}
+		Next: in.Next, LinkUser: in.LinkUserID, LinkSession: in.LinkSessionID, ExpiresAt: now.Add(FlowTTL).UnixMilli()}
 	plain, _ := json.Marshal(f)
 	sealed, err := s.sealer.Seal(plain, flowAAD)
 	if err != nil {
@@ -160,6 +165,14 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 		return nil, errFlowLost
 	} else if err != nil {
 		return nil, err
+	}
+	if f.LinkUser != "" {
+		if _, err := s.sessions.BrowserSession(ctx, f.LinkSession, f.LinkUser); auth.ErrorCode(err) == auth.CodeNotFound {
+			s.failed(ctx, f.LinkUser, f.Provider, "the session that asked for the link has ended")
+			return nil, errFlowLost
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	if e := in.Query.Get("error"); e != "" {
 		s.failed(ctx, f.LinkUser, f.Provider, "provider answered error "+truncate(e, 64))
@@ -303,19 +316,20 @@ func (s *Service) signIn(ctx context.Context, p Provider, ident Identity, w who,
 	if err != nil {
 		return err
 	}
+	tokens, err := s.sessions.FederatedLogin(ctx, u, p.ID, c)
+	var mr *auth.MFARequired
+	if err != nil && !errors.As(err, &mr) {
+		s.failed(ctx, u.ID, p.ID, "session refused: "+auth.ErrorMessage(err))
+		return err
+	}
+	// The provider vouched for the person: its email now, and its tokens.
 	if err := s.store.IdentityLogin(ctx, ident.ID, w.Email, sealed, s.now()); err != nil {
 		return err
 	}
-	tokens, err := s.sessions.FederatedLogin(ctx, u, p.ID, c)
-	var mr *auth.MFARequired
-	if errors.As(err, &mr) {
+	if mr != nil {
 		res.MFA = mr
 		s.accounts.Audit(ctx, EventUpstreamLogin, u.ID, "provider "+p.ID+" ("+how+"); second factor required")
 		return nil
-	}
-	if err != nil {
-		s.failed(ctx, u.ID, p.ID, "session refused: "+auth.ErrorMessage(err))
-		return err
 	}
 	res.Tokens = tokens
 	s.accounts.Audit(ctx, EventUpstreamLogin, u.ID, "provider "+p.ID+" ("+how+"), session "+tokens.SessionID)
@@ -354,9 +368,20 @@ func (s *Service) linkError(ctx context.Context, userID string, p Provider, err 
 	return err
 }
 
-// failed audits a refused upstream login with its reason.
+// failed audits a refused upstream login with its reason. Parts of it come
+// from outside (a provider id in the URL, the provider's error, claims
+// quoted by the verifier): control characters are dropped.
 func (s *Service) failed(ctx context.Context, userID, providerID, reason string) {
-	s.accounts.Audit(ctx, EventUpstreamLoginFailed, userID, "provider "+truncate(providerID, 64)+": "+reason)
+	s.accounts.Audit(ctx, EventUpstreamLoginFailed, userID, printable("provider "+truncate(providerID, 64)+": "+reason))
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
 }
 
 // pendingLink is an identity waiting for the account with its verified

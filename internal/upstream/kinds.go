@@ -40,19 +40,14 @@ type discovered struct {
 
 const discoveryTTL = time.Hour
 
-// multiTenantIssuer is the issuer a multi-tenant Microsoft endpoint's
-// discovery names ("https://login.microsoftonline.com/{tenantid}/v2.0"),
-// or "" for any other issuer.
-func multiTenantIssuer(issuer string) string {
-	u, err := url.Parse(issuer)
-	if err != nil || u.Host != "login.microsoftonline.com" {
-		return ""
-	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(parts) == 2 && parts[1] == "v2.0" && (parts[0] == "common" || parts[0] == "organizations" || parts[0] == "consumers") {
-		return "https://login.microsoftonline.com/{tenantid}/v2.0"
-	}
-	return ""
+// tenantTemplate reports whether discovered, the issuer a discovery
+// document at configured names, is a multi-tenant template: on the same
+// host, with a {tenantid} placeholder that each ID token's tid fills
+// (Microsoft's common, organizations and consumers endpoints).
+func tenantTemplate(configured, discovered string) bool {
+	c, err1 := url.Parse(configured)
+	d, err2 := url.Parse(discovered)
+	return err1 == nil && err2 == nil && strings.Contains(d.Path, "{tenantid}") && c.Scheme == d.Scheme && c.Host == d.Host
 }
 
 // discover reads (or recalls) p's discovery document.
@@ -65,11 +60,13 @@ func (s *Service) discover(ctx context.Context, p Provider) (*discovered, error)
 	}
 	client := s.client(p)
 	dctx := oidc.ClientContext(ctx, client)
-	tenant := multiTenantIssuer(p.Issuer)
-	if tenant != "" {
-		dctx = oidc.InsecureIssuerURLContext(dctx, tenant)
-	}
+	tenant := ""
 	prov, err := oidc.NewProvider(dctx, p.Issuer)
+	var mismatch *oidc.IssuerMismatchError
+	if errors.As(err, &mismatch) && tenantTemplate(p.Issuer, mismatch.Discovered) {
+		tenant = mismatch.Discovered
+		prov, err = oidc.NewProvider(oidc.InsecureIssuerURLContext(dctx, tenant), p.Issuer)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("discovery of %s: %w", p.Issuer, err)
 	}

@@ -66,6 +66,8 @@ type Store interface {
 type Sessions interface {
 	FederatedLogin(ctx context.Context, u auth.User, idp string, c auth.Client) (*auth.Tokens, error)
 	RequireRecentAuth(ctx context.Context, sessionID string) error
+	// BrowserSession reads a live session of the user (not_found otherwise).
+	BrowserSession(ctx context.Context, id, userID string) (auth.Session, error)
 }
 
 // Accounts reads users and records audit events (auth.Accounts).

@@ -258,6 +258,11 @@ func TestUnknownProviderAndDownProviderAreRefusedAtTheStart(t *testing.T) {
 	if auth.ErrorCode(err) != auth.CodeNotFound || !h.audited(t, upstream.EventUpstreamLoginFailed, "unknown provider") {
 		t.Fatalf("unknown provider: %v", err)
 	}
+	// An id from the URL reaches the audit log without its control characters.
+	if _, _, err := h.svc.Begin(context.Background(), upstream.BeginInput{ProviderID: "x\nforged: line"}); auth.ErrorCode(err) != auth.CodeNotFound ||
+		!h.audited(t, upstream.EventUpstreamLoginFailed, "provider xforged: line: unknown provider") {
+		t.Fatalf("unknown provider with a newline: %v", err)
+	}
 	h.idp.Close() // down
 	_, _, err = h.svc.Begin(context.Background(), upstream.BeginInput{ProviderID: "idp"})
 	if auth.ErrorCode(err) != auth.CodeUnavailable || !h.audited(t, upstream.EventUpstreamLoginFailed, "provider unreachable") {
@@ -513,5 +518,74 @@ func TestProviderSettingsAreChecked(t *testing.T) {
 	}
 	if string(p.SealedSecret) == "s" || len(p.SealedSecret) < 16 {
 		t.Fatal("the secret is not sealed")
+	}
+}
+
+// A multi-tenant issuer (Microsoft's common endpoint): discovery names
+// ".../{tenantid}/v2.0", and each ID token's iss must be that with its own
+// tid; a token whose iss names another tenant than its tid is refused.
+func TestMultiTenantIssuerIsCheckedPerTenant(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ms := upstreamtest.NewOIDC(t)
+	ms.Now, ms.Tenant = h.Clock.Now, "9188040d-6c67-4c5b-b112-36a304b66dad"
+	h.addProvider(t, upstream.ProviderInput{ID: "ms", Issuer: ptr(ms.URL + "/common/v2.0"), ClientID: ptr(ms.ClientID), ClientSecret: ms.ClientSecret})
+	ms.SignIn(upstreamtest.User{Subject: "ms-1", Email: "max@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	if res, err := h.login(t, "ms"); err != nil || res.Tokens == nil {
+		t.Fatalf("tenant login: %+v %v", res, err)
+	}
+	ms.SignIn(upstreamtest.User{Subject: "ms-2", Email: "eve@example.com", EmailVerified: true}, upstreamtest.Bend{TenantClaim: "another-tenant"})
+	if _, err := h.login(t, "ms"); err == nil || !h.audited(t, upstream.EventUpstreamLoginFailed, "does not match its tenant") {
+		t.Fatalf("a token of another tenant: %v", err)
+	}
+	ms.SignIn(upstreamtest.User{Subject: "ms-3", Email: "eve@example.com", EmailVerified: true}, upstreamtest.Bend{Issuer: "https://evil.example/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"})
+	if _, err := h.login(t, "ms"); err == nil {
+		t.Fatal("a token from another host's tenant was accepted")
+	}
+}
+
+func TestDisabledAccountGetsNoSessionThroughAProvider(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	admin, err := h.Accounts.CreateUser(context.Background(), auth.RegisterInput{Email: "root@example.com", Password: "a long enough passphrase"}, auth.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.idp.SignIn(upstreamtest.User{Subject: "d", Email: "d@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Accounts.AdminUpdate(context.Background(), admin.ID, res.Tokens.User.ID, nil, ptr(true)); err != nil {
+		t.Fatal(err)
+	}
+	res, err = h.login(t, "idp")
+	if err == nil || res.Tokens != nil || res.MFA != nil || auth.ErrorMessage(err) != "This account cannot sign in." {
+		t.Fatalf("disabled account: %+v %v", res, err)
+	}
+	if !h.audited(t, upstream.EventUpstreamLoginFailed, "session refused") {
+		t.Fatal("not audited")
+	}
+}
+
+func TestLinkFromASessionThatEndedLinksNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ctx := context.Background()
+	h.register(t, "ann@example.com")
+	tok, err := h.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "a long enough passphrase"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.idp.SignIn(upstreamtest.User{Subject: "ann-up", Email: "ann@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	cookie, q := h.start(t, "idp", upstream.BeginInput{LinkUserID: tok.User.ID, LinkSessionID: tok.SessionID})
+	if err := h.Sessions.Logout(ctx, auth.LogoutInput{SessionID: tok.SessionID, UserID: tok.User.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie}); err == nil || res != nil && res.Linked {
+		t.Fatalf("link after logout: %+v %v", res, err)
+	}
+	if ids, _ := h.svc.Identities(ctx, tok.User.ID); len(ids) != 0 || !h.audited(t, upstream.EventUpstreamLoginFailed, "session that asked for the link has ended") {
+		t.Fatalf("linked after the session ended: %+v", ids)
 	}
 }

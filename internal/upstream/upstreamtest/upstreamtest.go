@@ -40,6 +40,9 @@ type Bend struct {
 	Nonce     string        // the ID token's nonce, instead of the request's
 	ExpiredBy time.Duration // the ID token expired this long before Now()
 	Stall     bool          // the token endpoint answers only when the caller gives up
+	// TenantClaim is the ID token's tid, instead of the issuer's tenant
+	// (with OIDC.Tenant set).
+	TenantClaim string
 }
 
 // OIDC is a fake OpenID provider.
@@ -49,6 +52,10 @@ type OIDC struct {
 	// Now is the provider's clock for iat and exp (the relying party's, in
 	// tests with a manual clock).
 	Now func() time.Time
+	// Tenant, when set, makes the provider multi-tenant as Microsoft's
+	// common endpoint is: discovery names the issuer URL/{tenantid}/v2.0,
+	// and ID tokens come from URL/Tenant/v2.0 with tid Tenant.
+	Tenant string
 
 	key *rsa.PrivateKey
 	mu  sync.Mutex
@@ -78,6 +85,7 @@ func NewOIDC(t testing.TB) *OIDC {
 		codes: map[string]grant{}, refresh: map[string]User{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
+	mux.HandleFunc("GET /common/v2.0/.well-known/openid-configuration", p.discovery) // the multi-tenant endpoint (Tenant)
 	mux.HandleFunc("GET /jwks", p.jwks)
 	mux.HandleFunc("GET /authorize", p.authorize)
 	mux.HandleFunc("POST /token", p.token)
@@ -103,7 +111,7 @@ func (p *OIDC) Issued() int {
 
 func (p *OIDC) discovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{
-		"issuer": p.URL, "authorization_endpoint": p.URL + "/authorize", "token_endpoint": p.URL + "/token",
+		"issuer": p.issuer("{tenantid}"), "authorization_endpoint": p.URL + "/authorize", "token_endpoint": p.URL + "/token",
 		"jwks_uri": p.URL + "/jwks", "response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"},
 	})
@@ -170,10 +178,13 @@ func (p *OIDC) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.Now()
-	claims := jwt.MapClaims{"iss": p.URL, "sub": g.user.Subject, "aud": p.ClientID, "iat": now.Unix(),
+	claims := jwt.MapClaims{"iss": p.issuer(p.Tenant), "sub": g.user.Subject, "aud": p.ClientID, "iat": now.Unix(),
 		"exp": now.Add(5 * time.Minute).Add(-bend.ExpiredBy).Unix(), "nonce": g.nonce,
 		"email": g.user.Email, "email_verified": g.user.EmailVerified, "name": g.user.Name}
-	for k, v := range map[string]string{"iss": bend.Issuer, "aud": bend.Audience, "nonce": bend.Nonce} {
+	if p.Tenant != "" {
+		claims["tid"] = p.Tenant
+	}
+	for k, v := range map[string]string{"iss": bend.Issuer, "aud": bend.Audience, "nonce": bend.Nonce, "tid": bend.TenantClaim} {
 		if v != "" {
 			claims[k] = v
 		}
@@ -196,6 +207,15 @@ func (p *OIDC) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300,
 		"refresh_token": refresh, "id_token": idToken})
+}
+
+// issuer is the provider's issuer: its URL, or with Tenant set, the
+// tenant's (tenant "{tenantid}": the template discovery names).
+func (p *OIDC) issuer(tenant string) string {
+	if p.Tenant == "" {
+		return p.URL
+	}
+	return p.URL + "/" + tenant + "/v2.0"
 }
 
 // GitHub is a GitHub-shaped OAuth2 server: /login/oauth/authorize,
