@@ -297,7 +297,7 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 	provider := oidc.NewService(oidc.Config{Issuer: c.Issuer, APIAudience: c.Audience, AccessTTL: c.AccessTTL, AccessAlgs: []string{c.SigningAlg},
 		ClientLimit: c.Limits.Client, Now: c.Now},
 		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, APIKeys: services.APIKeys, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log,
-			HTTP: c.JWKSClient, CountGrant: m.ClientGrant, Orgs: orgs.NewSessions(st)})
+			HTTP: c.JWKSClient, CountGrant: m.ClientGrant, Orgs: orgs.NewSessions(st), TokenHook: tokenHook})
 	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
 		Now: c.Now, Removed: provider.ForgetClient, HTTP: c.JWKSClient})
 	federation := upstream.New(upstream.Config{PublicURL: c.PublicURL, Now: c.Now},

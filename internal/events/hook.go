@@ -78,7 +78,8 @@ type hookRequest struct {
 }
 
 type hookData struct {
-	User struct {
+	// User is null for a service client's token (client_credentials).
+	User *struct {
 		ID            string  `json:"id"`
 		Email         *string `json:"email"`
 		Username      *string `json:"username"`
@@ -141,8 +142,15 @@ func (h *TokenHook) allowed(claims map[string]any, in auth.TokenHookInput) map[s
 func (h *TokenHook) call(ctx context.Context, in auth.TokenHookInput) (map[string]any, error) {
 	now := h.cfg.Now().UTC()
 	var d hookData
-	d.User.ID, d.User.Email, d.User.Username = in.User.ID, optional(in.User.Email), optional(in.User.Username)
-	d.User.Role, d.User.EmailVerified = in.User.Role, in.User.EmailVerified
+	if in.User.ID != "" {
+		d.User = &struct {
+			ID            string  `json:"id"`
+			Email         *string `json:"email"`
+			Username      *string `json:"username"`
+			Role          string  `json:"role"`
+			EmailVerified bool    `json:"email_verified"`
+		}{in.User.ID, optional(in.User.Email), optional(in.User.Username), in.User.Role, in.User.EmailVerified}
+	}
 	d.Session.ID, d.Session.AMR = in.Session.ID, in.Session.AMR
 	if in.ClientID != "" {
 		d.Client = &struct {

@@ -135,6 +135,7 @@ type Service struct {
 	clients    sync.Map // client id → *cachedClient (credentials.go)
 	jwks       *jwksFetcher
 	countGrant func(clientID string)
+	hook       auth.TokenHook // nil: none
 	// anyAudience verifies every access token of the server, whatever its
 	// audience, for clients allowed to introspect them all.
 	anyAudience *guard.Guard
@@ -164,6 +165,9 @@ type Deps struct {
 	// CountGrant is told of each client_credentials grant by client id
 	// (metrics: counted, not audited); optional.
 	CountGrant func(clientID string)
+	// TokenHook, when set, is asked before a service client's access token
+	// is minted, as auth asks it for users' tokens (--hook-token-url).
+	TokenHook auth.TokenHook
 }
 
 // NewService wires a Service.
@@ -175,7 +179,7 @@ func NewService(cfg Config, d Deps) *Service {
 		d.Log = slog.Default()
 	}
 	s := &Service{store: d.Store, sessions: d.Sessions, accounts: d.Accounts, checks: d.Checks, feed: d.Feed, apiKeys: d.APIKeys, keys: d.Keys, revocations: d.Revocations, sealer: d.Sealer, orgs: d.Orgs, cfg: cfg, log: d.Log,
-		countGrant: d.CountGrant}
+		countGrant: d.CountGrant, hook: d.TokenHook}
 	if d.HTTP != nil {
 		s.jwks = &jwksFetcher{http: d.HTTP}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 )
 
 // API keys (auth.APIKeyStore): only each key's SHA-256 is kept. A revoked
@@ -27,13 +28,17 @@ func scanAPIKey(r interface{ Scan(...any) error }) (auth.APIKey, error) {
 
 // CreateAPIKey stores a new key.
 func (s *Store) CreateAPIKey(ctx context.Context, k auth.APIKey) error {
-	_, err := s.writer().exec(ctx, `INSERT INTO api_keys (id, user_id, name, prefix, hash, scopes, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.UserID, k.Name, k.Prefix, k.Hash, strings.Join(k.Scopes, " "),
-		ms(k.CreatedAt), nullMS(k.ExpiresAt))
-	if isUniqueViolation(err) {
-		return auth.Errorf(auth.CodeAlreadyExists, "The API key exists already.")
-	}
-	return err
+	return s.inTx(ctx, func(e execer) error {
+		_, err := e.exec(ctx, `INSERT INTO api_keys (id, user_id, name, prefix, hash, scopes, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.UserID, k.Name, k.Prefix, k.Hash, strings.Join(k.Scopes, " "),
+			ms(k.CreatedAt), nullMS(k.ExpiresAt))
+		if isUniqueViolation(err) {
+			return auth.Errorf(auth.CodeAlreadyExists, "The API key exists already.")
+		} else if err != nil {
+			return err
+		}
+		return emit(ctx, e, events.New(events.APIKeyCreated, k.CreatedAt, events.Data{"user_id": k.UserID, "api_key_id": k.ID}))
+	})
 }
 
 // APIKeyByHash finds a key by its hash, live or not.
@@ -74,7 +79,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, userID, id string, now, liveUn
 			return err
 		}
 		e.logChange("session", id, liveUntil) // the key's id is its revocation id
-		return nil
+		return emit(ctx, e, events.New(events.APIKeyRevoked, now, events.Data{"user_id": userID, "api_key_id": id}))
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 )
@@ -47,8 +48,20 @@ func addMember(ctx context.Context, e execer, m orgs.Membership) error {
 		m.OrgID, m.UserID, m.Role, m.Grant, ms(m.JoinedAt))
 	if isUniqueViolation(err) {
 		return auth.Errorf(auth.CodeAlreadyExists, "The user is a member already.")
+	} else if err != nil {
+		return err
 	}
-	return err
+	return emit(ctx, e, events.New(events.OrgMemberAdded, m.JoinedAt, events.Data{"org_id": m.OrgID, "user_id": m.UserID, "role": m.Role}))
+}
+
+// emitMember queues an organization event about one member. The edit's
+// time is the transaction's: orgs.Store's edits carry no clock of their own.
+func (t *orgTx) emitMember(ctx context.Context, typ, userID, role string) error {
+	d := events.Data{"org_id": t.orgID, "user_id": userID}
+	if role != "" {
+		d["role"] = role
+	}
+	return emit(ctx, t.e, events.New(typ, time.Now(), d))
 }
 
 // Org implements orgs.Store.
@@ -310,7 +323,7 @@ func (t *orgTx) SetRole(ctx context.Context, userID, role, grant string) error {
 		return err
 	}
 	t.revoke(m.Grant)
-	return nil
+	return t.emitMember(ctx, events.OrgRoleChanged, userID, role)
 }
 
 func (t *orgTx) RemoveMember(ctx context.Context, userID string) error {
@@ -326,7 +339,7 @@ func (t *orgTx) RemoveMember(ctx context.Context, userID string) error {
 		return err
 	}
 	t.revoke(m.Grant)
-	return nil
+	return t.emitMember(ctx, events.OrgMemberRemoved, userID, "")
 }
 
 func (t *orgTx) UpdateOrg(ctx context.Context, name, slug string) error {
@@ -338,18 +351,18 @@ func (t *orgTx) UpdateOrg(ctx context.Context, name, slug string) error {
 }
 
 func (t *orgTx) DeleteOrg(ctx context.Context) error {
-	rows, err := t.e.query(ctx, `SELECT grant_id FROM org_members WHERE org_id = ?`, t.orgID)
+	rows, err := t.e.query(ctx, `SELECT grant_id, user_id FROM org_members WHERE org_id = ?`, t.orgID)
 	if err != nil {
 		return err
 	}
-	var grants []string
+	var grants, members []string
 	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
+		var g, u string
+		if err := rows.Scan(&g, &u); err != nil {
 			rows.Close()
 			return err
 		}
-		grants = append(grants, g)
+		grants, members = append(grants, g), append(members, u)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -369,6 +382,11 @@ func (t *orgTx) DeleteOrg(ctx context.Context) error {
 	}
 	for _, g := range grants {
 		t.revoke(g)
+	}
+	for _, u := range members { // the organization's end is each member's removal
+		if err := t.emitMember(ctx, events.OrgMemberRemoved, u, ""); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 )
 
@@ -155,8 +156,11 @@ func insertIdentity(ctx context.Context, e execer, i upstream.Identity) error {
 		i.ID, i.UserID, i.ProviderID, i.Subject, i.Email, sealedText(i.SealedTokens), ms(i.CreatedAt), nullMS(i.LastLoginAt))
 	if isUniqueViolation(err) {
 		return auth.Errorf(auth.CodeAlreadyExists, "This identity is linked to an account already.")
+	} else if err != nil {
+		return err
 	}
-	return err
+	return emit(ctx, e, events.New(events.IdentityLinked, i.CreatedAt,
+		events.Data{"user_id": i.UserID, "identity_id": i.ID, "provider": i.ProviderID}))
 }
 
 // AddIdentity links an identity to its user.
@@ -178,6 +182,9 @@ func (s *Store) CreateUserWithIdentity(ctx context.Context, u auth.User, i upstr
 		if isUniqueViolation(err) {
 			return auth.Errorf(auth.CodeAlreadyExists, "An account with this email exists already.")
 		} else if err != nil {
+			return err
+		}
+		if err := emit(ctx, e, events.New(events.UserCreated, u.CreatedAt, events.Data{"user_id": u.ID})); err != nil {
 			return err
 		}
 		return insertIdentity(ctx, e, i)
