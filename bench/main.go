@@ -15,6 +15,9 @@
 //   - the refresh scenario again with --sqlite-synchronous NORMAL, beside the
 //     default FULL, and the raw SQLite ceiling for a one-row update
 //     transaction under both (same driver and pragmas);
+//   - the refresh scenario again with a token hook (--hook-token-url) served
+//     by this process on loopback, answering at once: what the hook's call
+//     costs every token (its own CPU is in the load generator's column);
 //   - Gatehouse's start-up time and resident memory after the run;
 //   - with -scale, GET /me, refresh, login, start-up and memory again on a
 //     database seeded (straight into SQLite, cached under bench/out/) with
@@ -67,7 +70,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "report file")
 	flag.StringVar(&o.chart, "chart", "bench/chart.svg", "chart file")
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("GATEHOUSE_BENCH_POSTGRES"), "also measure on this PostgreSQL (postgres:// URL; a fresh schema is used and dropped)")
-	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, introspect, refresh, login, login1, register, cc, ccjwt, normal, raw, argon2, scale); "+
+	only := flag.String("only", "", "comma-separated scenarios to run (bare, me, introspect, refresh, login, login1, register, cc, ccjwt, normal, hook, raw, argon2, scale); "+
 		"set, it prints the table and writes no report: for quick A/B runs")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale scenario (seeds -scale-users and -scale-sessions straight into SQLite once, cached under bench/out/; the full size takes ~2 GB and some minutes)")
 	flag.IntVar(&o.scaleUsers, "scale-users", 1_000_000, "users of the scale scenario")
@@ -185,6 +188,21 @@ func run(o options) error {
 		// The same database restarted with synchronous=NORMAL: what FULL costs.
 		r, err := measureGatehouse(client, bin, sqliteDB, o, run1{label: "SQLite, synchronous=NORMAL", only: []string{"refresh"},
 			suffix: " (synchronous=NORMAL)", args: []string{"--sqlite-synchronous", "NORMAL"}})
+		if err != nil {
+			return err
+		}
+		f.sqlite.results = append(f.sqlite.results, r.results...)
+	}
+	if o.runs("hook") {
+		// The same database restarted with a token hook: what calling it costs.
+		hookURL, secretFile, stopHook, err := startTokenHook(dir)
+		if err != nil {
+			return err
+		}
+		r, err := measureGatehouse(client, bin, sqliteDB, o, run1{label: "SQLite, token hook", only: []string{"refresh"},
+			suffix: " (token hook)", args: append(slices.Clone(sqliteArgs), "--hook-token-url", hookURL,
+				"--hook-token-secret-file", secretFile, "--webhook-allow-private")})
+		stopHook()
 		if err != nil {
 			return err
 		}

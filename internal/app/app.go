@@ -259,7 +259,8 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		if hc.Timeout <= 0 {
 			hc.Timeout = events.DefaultHookTimeout
 		}
-		hc.Client = outbound.NewClient(outbound.Options{AllowPrivate: c.WebhookAllowPrivate, Timeout: hc.Timeout, MaxBody: 64 << 10})
+		hc.Client = outbound.NewClient(outbound.Options{AllowPrivate: c.WebhookAllowPrivate, Timeout: hc.Timeout, MaxBody: 64 << 10,
+			IdleConnsPerHost: 256})
 		hc.Log, hc.Now = c.Log, c.Now
 		h, err := events.NewTokenHook(hc)
 		if err != nil {

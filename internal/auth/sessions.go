@@ -125,6 +125,14 @@ func (s *Sessions) refresh(ctx context.Context, raw, clientID, scope, orgID stri
 	} else if err != nil {
 		return nil, err
 	}
+	// The token hook is asked before the rotation: when it refuses, the
+	// presented token stays unspent and the client may simply try again.
+	extra, err := s.hookBeforeRotation(ctx, key, clientID, scope)
+	if ErrorCode(err) == CodeNotFound {
+		return nil, errInvalidGrant
+	} else if err != nil {
+		return nil, err
+	}
 	next := newRefreshSecret(key.SessionID)
 	sealed, err := sealSuccessor(raw, next)
 	if err != nil {
@@ -152,7 +160,39 @@ func (s *Sessions) refresh(ctx context.Context, raw, clientID, scope, orgID stri
 			return nil, err
 		}
 	}
-	return s.scopedTokens(ctx, st.User, st.Session, p.Decision.Scope, p.Issue, p.Refresh, p.IssuedAt)
+	return s.mint(ctx, st.User, st.Session, p.Decision.Scope, p.Issue, p.Refresh, p.IssuedAt, extra)
+}
+
+// hookBeforeRotation asks the token hook, if there is one, for the claims
+// of the access token a refresh of key's token would mint, from the token's
+// session and user as they are now (two reads, only with a hook). A token
+// the rotation would refuse anyway (another client's, an ended session's)
+// is not shown to the hook.
+func (s *Sessions) hookBeforeRotation(ctx context.Context, key RefreshKey, clientID, scope string) (map[string]any, error) {
+	if s.hook == nil {
+		return nil, nil
+	}
+	_, sess, err := s.store.RefreshToken(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if sess.ClientID != clientID || !sess.RevokedAt.IsZero() {
+		return nil, errNoRefreshToken
+	}
+	u, err := s.store.User(ctx, sess.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if narrowed, ok := narrowScope(sess.Scope, scope); ok {
+		scope = narrowed
+	}
+	// The organization the session acts in now (a refresh that switches
+	// it is told of the one it leaves: the hook runs before the switch).
+	var org guard.Claims
+	if err := s.orgClaims(ctx, &org, sess); err != nil {
+		return nil, err
+	}
+	return s.hook.Claims(ctx, TokenHookInput{User: u, Session: sess, ClientID: sess.ClientID, Scope: scope, OrgID: org.OrgID, OrgRole: org.OrgRole})
 }
 
 // refreshPlan is what a refresh decided inside the rotation's transaction:
@@ -347,9 +387,28 @@ func (s *issuer) firstTokens(ctx context.Context, u User, sess Session, rawRefre
 // membership's claims as they are now, read after the session's rotation
 // committed: never wider than the membership at this moment.
 //
-// Every access token is minted here, so the token hook is asked here, once:
-// its claims join the token's, or its refusal is the answer.
+// The token hook is asked here, once, for every access token but a
+// refresh's (asked before its rotation: Sessions.hookBeforeRotation): its
+// claims join the token's, or its refusal is the answer.
 func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
+	var extra map[string]any
+	if s.hook != nil {
+		var org guard.Claims
+		if err := s.orgClaims(ctx, &org, sess); err != nil {
+			return nil, err
+		}
+		var err error
+		if extra, err = s.hook.Claims(ctx, TokenHookInput{User: u, Session: sess, ClientID: sess.ClientID, Scope: scope,
+			OrgID: org.OrgID, OrgRole: org.OrgRole}); err != nil {
+			return nil, err
+		}
+	}
+	return s.mint(ctx, u, sess, scope, rawRefresh, rt, now, extra)
+}
+
+// mint signs the access token of sess (with extra, the token hook's
+// claims) and makes the answer: every access token is minted here.
+func (s *issuer) mint(ctx context.Context, u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time, extra map[string]any) (*Tokens, error) {
 	exp := now.Add(s.cfg.AccessTTL)
 	claims := &guard.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -366,14 +425,7 @@ func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, 
 	if err := s.orgClaims(ctx, claims, sess); err != nil {
 		return nil, err
 	}
-	if s.hook != nil {
-		extra, err := s.hook.Claims(ctx, TokenHookInput{User: u, Session: sess, ClientID: sess.ClientID, Scope: scope,
-			OrgID: claims.OrgID, OrgRole: claims.OrgRole})
-		if err != nil {
-			return nil, err
-		}
-		claims.Extra = extra
-	}
+	claims.Extra = extra
 	access, err := s.signer.Sign(claims)
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)

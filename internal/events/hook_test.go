@@ -159,7 +159,7 @@ func TestSlowTokenHookAllowsWhenToldTo(t *testing.T) {
 	}
 }
 
-func TestFailingTokenHookDeniesRefresh(t *testing.T) {
+func TestFailingTokenHookDeniesRefreshAndSpendsNothing(t *testing.T) {
 	t.Parallel()
 	var fail atomic.Bool
 	env, _ := hookEnv(t, func(w http.ResponseWriter, r *http.Request) {
@@ -177,5 +177,12 @@ func TestFailingTokenHookDeniesRefresh(t *testing.T) {
 	fail.Store(true)
 	if next, err := env.Sessions.Refresh(context.Background(), tok.RefreshToken); auth.ErrorCode(err) != auth.CodeUnavailable || next != nil {
 		t.Fatalf("refresh with a failing hook: %v, %v; want unavailable", next, err)
+	}
+	// The refused refresh spent nothing: once the hook is back, well past
+	// the reuse grace, the same refresh token works.
+	env.Clock.Advance(time.Minute)
+	fail.Store(false)
+	if _, err := env.Sessions.Refresh(context.Background(), tok.RefreshToken); err != nil {
+		t.Fatalf("the refresh token did not survive the hook's outage: %v", err)
 	}
 }

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/events"
 )
 
 // Webhook endpoints through the admin API: admins only, the secret shown
@@ -131,4 +134,62 @@ func TestWebhooksAdminPage(t *testing.T) {
 	if n, err := h.app.Deliveries.Deliver(context.Background()); err != nil || n != 1 {
 		t.Fatalf("the retried delivery was not due: %d, %v", n, err)
 	}
+}
+
+// The token hook is asked for an OpenID Connect client's tokens too, code
+// and refresh grants, and told the client.
+func TestTokenHookClaimsInOpenIDClientTokens(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	clients := []string{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Data struct {
+				Client *struct {
+					ID string `json:"id"`
+				} `json:"client"`
+			} `json:"data"`
+		}
+		json.NewDecoder(r.Body).Decode(&in)
+		mu.Lock()
+		if in.Data.Client != nil {
+			clients = append(clients, in.Data.Client.ID)
+		}
+		mu.Unlock()
+		io.WriteString(w, `{"claims": {"tenant": "t1", "client_id": "forged"}}`)
+	}))
+	defer hook.Close()
+	f := newOIDC(t, func(c *app.Config) {
+		c.WebhookAllowPrivate = true
+		c.TokenHook = events.HookConfig{URL: hook.URL + "/claims", Secret: events.NewSecret()}
+	})
+	verifier, challenge := pkcePair("h")
+	tok := f.exchange(f.codeFor("ann", authParams(f.web, rpRedirect, challenge)), verifier)
+	claims := jwtPayload(t, tok["access_token"].(string))
+	if claims["tenant"] != "t1" || claims["client_id"] != f.web.ID {
+		t.Fatalf("code grant's access token: %v", claims)
+	}
+	w := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}, f.webBasic())
+	if w.Code != 200 || jwtPayload(t, decode(t, w)["access_token"].(string))["tenant"] != "t1" {
+		t.Fatalf("refresh grant: %d %s", w.Code, w.Body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(clients) != 2 || clients[0] != f.web.ID || clients[1] != f.web.ID {
+		t.Fatalf("the hook was told clients %v, want the web client twice", clients)
+	}
+}
+
+func jwtPayload(t *testing.T, raw string) map[string]any {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -52,6 +52,10 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBody caps the bytes read from one response body.
 	MaxBody int64
+	// IdleConnsPerHost is how many idle connections to one host are kept
+	// for reuse (default 8); a client called on every request, such as the
+	// token hook's, keeps as many as requests run at once.
+	IdleConnsPerHost int
 }
 
 // NewClient returns an *http.Client that enforces opts on every request
@@ -64,6 +68,9 @@ func NewClient(opts Options) *http.Client {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
+	if opts.IdleConnsPerHost <= 0 {
+		opts.IdleConnsPerHost = 8
+	}
 	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}
 	if !opts.AllowPrivate {
 		dialer.Control = refusePrivate
@@ -72,8 +79,8 @@ func NewClient(opts Options) *http.Client {
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   8,
+		MaxIdleConns:          max(64, opts.IdleConnsPerHost),
+		MaxIdleConnsPerHost:   opts.IdleConnsPerHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   opts.Timeout,
 		ResponseHeaderTimeout: opts.Timeout,

@@ -1,0 +1,65 @@
+package queue_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-auth/gatehouse/internal/events/queue"
+)
+
+func TestRetryBacksOffThenGivesUp(t *testing.T) {
+	t.Parallel()
+	r := queue.Retry{First: 30 * time.Second, Max: time.Hour, MaxAttempts: 10, MaxAge: 72 * time.Hour}
+	for attempt, want := range map[int]time.Duration{1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute, 8: time.Hour, 9: time.Hour} {
+		if got := r.Backoff(attempt); got != want {
+			t.Errorf("backoff after attempt %d: %s, want %s", attempt, got, want)
+		}
+	}
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if at := r.Next(1, created, created); !at.Equal(created.Add(30 * time.Second)) {
+		t.Errorf("first retry at %s", at)
+	}
+	if at := r.Next(10, created, created); !at.IsZero() {
+		t.Errorf("retried after MaxAttempts: %s", at)
+	}
+	if at := r.Next(3, created.Add(72*time.Hour-time.Minute), created); !at.IsZero() {
+		t.Errorf("retried past MaxAge: %s", at)
+	}
+}
+
+// A worker hands each claimed row to Handle in the claimed order, under
+// its own lease owner name, and stops claiming when a batch comes back short.
+func TestWorkerHandlesWhatItClaims(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	left := []int{1, 2, 3, 4, 5}
+	var handled []int
+	var owners []string
+	w := queue.New(queue.Config[int]{
+		Name: "test", Owner: "me", Batch: 2,
+		Claim: func(_ context.Context, owner string, _ time.Time, _ time.Duration, limit int) ([]int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			owners = append(owners, owner)
+			n := min(limit, len(left))
+			batch := left[:n]
+			left = left[n:]
+			return batch, nil
+		},
+		Handle: func(_ context.Context, i int) { handled = append(handled, i) },
+	})
+	for {
+		n, err := w.Deliver(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 2 {
+			break
+		}
+	}
+	if len(handled) != 5 || handled[0] != 1 || handled[4] != 5 || owners[0] != "me" || w.Owner() != "me" {
+		t.Fatalf("handled %v under %v", handled, owners)
+	}
+}
