@@ -163,7 +163,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.LimitRegister, "limit-register", limitFlag(def.Limits.Register), "sign-ups per client address: N/duration")
 	fs.StringVar(&c.LimitRefresh, "limit-refresh", limitFlag(def.Limits.Refresh), "token refreshes per client address: N/duration")
 	fs.StringVar(&c.LimitClient, "limit-client", limitFlag(def.Limits.Client),
-		"requests of one OAuth client (its secret checked: token, introspection, revocation) per client address: N/duration")
+		"requests to /oauth/token per client address, and failed client authentications (token, introspection, revocation): N/duration")
 	fs.IntVar(&c.LockoutFailures, "lockout-failures", def.Limits.Lockout.FreeFailures, "failed logins of one account before it locks")
 	fs.DurationVar(&c.LockoutMax, "lockout-max", def.Limits.Lockout.MaxLock, "longest lock; locks double from 1s up to it")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", def.AuditRetention, "audit events older than this are pruned (hourly)")

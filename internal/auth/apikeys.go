@@ -181,9 +181,11 @@ func (s *APIKeys) Authenticate(ctx context.Context, raw string, c Client) (KeyUs
 }
 
 // Introspect checks a key for a client that has proved who it is (the
-// introspection endpoint): the guarded path without the address's bucket.
-func (s *APIKeys) Introspect(ctx context.Context, raw string) (KeyUse, error) {
-	return s.check(ctx, raw, Client{}, true)
+// introspection endpoint, caller its address): the same guarded path and
+// bucket, so keys guessed through a guard cost what they cost here (the
+// guard's address is the one that asks).
+func (s *APIKeys) Introspect(ctx context.Context, raw string, caller Client) (KeyUse, error) {
+	return s.check(ctx, raw, caller, false)
 }
 
 var errInvalidKey = Errorf(CodeInvalidToken, "The API key is not valid.")
@@ -244,6 +246,9 @@ func (s *APIKeys) find(ctx context.Context, raw string) (KeyUse, string, error) 
 	}
 	if u.Disabled {
 		return use, "disabled account", nil
+	}
+	if u.Role != RoleAdmin { // an administrator's scopes end with the role
+		use.Key.Scopes = slices.DeleteFunc(slices.Clone(use.Key.Scopes), func(s string) bool { return slices.Contains(adminKeyScopes, s) })
 	}
 	use.User = u
 	return use, "", nil

@@ -78,6 +78,12 @@ func handleUpdateUser(d Deps) http.Handler {
 			httpjson.Error(w, r, d.Log, err)
 			return
 		}
+		// A key (claims without a session) never changes a role: a leaked
+		// users:write key must not make its holder's accounts administrators.
+		if in.Role != nil && claimsOf(r).SessionID == "" {
+			httpjson.Error(w, r, d.Log, auth.Errorf(auth.CodeForbidden, "An API key cannot change a role; sign in instead."))
+			return
+		}
 		u, err := d.Auth.Accounts.AdminUpdate(r.Context(), claimsOf(r).Subject, r.PathValue("id"), in.Role, in.Disabled)
 		if err != nil {
 			httpjson.Error(w, r, d.Log, err)

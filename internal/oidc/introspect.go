@@ -35,7 +35,7 @@ func (s *Service) Introspect(ctx context.Context, ca ClientAuth, caller auth.Cli
 		if !c.Introspect || s.apiKeys == nil {
 			return inactive, nil
 		}
-		use, err := s.apiKeys.Introspect(auth.WithClient(ctx, caller), token)
+		use, err := s.apiKeys.Introspect(auth.WithClient(ctx, caller), token, caller)
 		if auth.ErrorCode(err) == auth.CodeInvalidToken {
 			return inactive, nil
 		} else if err != nil {

@@ -89,7 +89,7 @@ type (
 	// APIKeys checks an API key for the introspection endpoint
 	// (auth.APIKeys).
 	APIKeys interface {
-		Introspect(ctx context.Context, raw string) (auth.KeyUse, error)
+		Introspect(ctx context.Context, raw string, caller auth.Client) (auth.KeyUse, error)
 	}
 	// Feed runs the store writes that end sessions (deleting a grant or a
 	// client) at its time, and announces the sessions they ended to every

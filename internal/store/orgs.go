@@ -323,6 +323,9 @@ func (t *orgTx) SetRole(ctx context.Context, userID, role, grant string) error {
 		return err
 	}
 	t.revoke(m.Grant)
+	if err := t.dropInvitationsBy(ctx, userID); err != nil {
+		return err
+	}
 	return t.emitMember(ctx, events.OrgRoleChanged, userID, role)
 }
 
@@ -339,7 +342,19 @@ func (t *orgTx) RemoveMember(ctx context.Context, userID string) error {
 		return err
 	}
 	t.revoke(m.Grant)
+	if err := t.dropInvitationsBy(ctx, userID); err != nil {
+		return err
+	}
 	return t.emitMember(ctx, events.OrgMemberRemoved, userID, "")
+}
+
+// dropInvitationsBy revokes the open invitations userID sent: an invitation
+// carries its sender's authority, which a removal or a role change ends (a
+// removed owner's invitation to an owner would otherwise bring it back).
+func (t *orgTx) dropInvitationsBy(ctx context.Context, userID string) error {
+	_, err := t.e.exec(ctx, `UPDATE org_invitations SET revoked_at = ?
+		WHERE org_id = ? AND invited_by = ? AND accepted_at IS NULL AND revoked_at IS NULL`, ms(time.Now()), t.orgID, userID)
+	return err
 }
 
 func (t *orgTx) UpdateOrg(ctx context.Context, name, slug string) error {

@@ -179,8 +179,14 @@ func (s *Store) UpdateUser(ctx context.Context, id string, upd auth.UserUpdate, 
 			if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, upd.LiveUntil); err != nil {
 				return err
 			}
+			// A role change or a disabling ends what remote guards hold of
+			// the user's keys (they ask again and learn the role as it is);
+			// a disabling revokes the keys for good, as it ends the sessions.
+			if err := logKeyRevocations(ctx, e, id, upd.LiveUntil); err != nil {
+				return err
+			}
 			if upd.Disabled != nil && *upd.Disabled {
-				if err := logKeyRevocations(ctx, e, id, upd.LiveUntil); err != nil {
+				if _, err := e.exec(ctx, `UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, ms(now), id); err != nil {
 					return err
 				}
 			}
@@ -229,7 +235,17 @@ func escapeLike(s string) string {
 func (s *Store) DeleteUser(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error) {
 	var ended []string
 	err := s.inTx(ctx, func(e execer) error {
-		var err error
+		// An organization's last owner stays until it hands the organization
+		// over or deletes it: the account's end would orphan it.
+		var org string
+		err := e.queryRow(ctx, `SELECT m.org_id FROM org_members m WHERE m.user_id = ? AND m.role = 'owner'
+			AND NOT EXISTS (SELECT 1 FROM org_members o WHERE o.org_id = m.org_id AND o.role = 'owner' AND o.user_id <> m.user_id)`,
+			id).Scan(&org)
+		if err == nil {
+			return auth.Errorf(auth.CodeLastOwner, "The account is the last owner of an organization: make another member owner, or delete the organization, first.")
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, liveUntil); err != nil {
 			return err
 		}
