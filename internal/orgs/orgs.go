@@ -128,7 +128,7 @@ type Store interface {
 	// organization apply one after another and f's checks hold when it
 	// commits. Grants a change replaces are added to the change feed, each
 	// kept until liveUntil; Edit returns them once committed.
-	Edit(ctx context.Context, orgID string, liveUntil time.Time, f func(Tx) error) (revoked []string, err error)
+	Edit(ctx context.Context, orgID string, now, liveUntil time.Time, f func(Tx) error) (revoked []string, err error)
 }
 
 // Tx is an organization's edit, inside Store.Edit's transaction.

@@ -277,8 +277,8 @@ func (s *Service) edit(ctx context.Context, actorID, orgID string, f func(tx Tx,
 
 // editAs is Store.Edit through the revocation feed.
 func (s *Service) editAs(ctx context.Context, orgID string, f func(tx Tx) error) error {
-	_, err := s.d.Feed.EndSessionsBy(ctx, func(_, liveUntil time.Time) ([]string, error) {
-		return s.d.Store.Edit(ctx, orgID, liveUntil, f)
+	_, err := s.d.Feed.EndSessionsBy(ctx, func(now, liveUntil time.Time) ([]string, error) {
+		return s.d.Store.Edit(ctx, orgID, now, liveUntil, f)
 	})
 	return err
 }

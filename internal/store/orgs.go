@@ -54,14 +54,13 @@ func addMember(ctx context.Context, e execer, m orgs.Membership) error {
 	return emit(ctx, e, events.New(events.OrgMemberAdded, m.JoinedAt, events.Data{"org_id": m.OrgID, "user_id": m.UserID, "role": m.Role}))
 }
 
-// emitMember queues an organization event about one member. The edit's
-// time is the transaction's: orgs.Store's edits carry no clock of their own.
+// emitMember queues an organization event about one member.
 func (t *orgTx) emitMember(ctx context.Context, typ, userID, role string) error {
 	d := events.Data{"org_id": t.orgID, "user_id": userID}
 	if role != "" {
 		d["role"] = role
 	}
-	return emit(ctx, t.e, events.New(typ, time.Now(), d))
+	return emit(ctx, t.e, events.New(typ, t.now, d))
 }
 
 // Org implements orgs.Store.
@@ -246,7 +245,7 @@ func (s *Store) EnterOrg(ctx context.Context, sessionID, userID, orgID string) e
 }
 
 // Edit implements orgs.Store.
-func (s *Store) Edit(ctx context.Context, orgID string, liveUntil time.Time, f func(orgs.Tx) error) ([]string, error) {
+func (s *Store) Edit(ctx context.Context, orgID string, now, liveUntil time.Time, f func(orgs.Tx) error) ([]string, error) {
 	var revoked []string
 	err := s.inTx(ctx, func(e execer) error {
 		revoked = nil
@@ -257,7 +256,7 @@ func (s *Store) Edit(ctx context.Context, orgID string, liveUntil time.Time, f f
 		} else if err != nil {
 			return err
 		}
-		return f(&orgTx{s: s, e: e, orgID: orgID, liveUntil: liveUntil, revoked: &revoked})
+		return f(&orgTx{s: s, e: e, orgID: orgID, now: now, liveUntil: liveUntil, revoked: &revoked})
 	})
 	if err != nil {
 		return nil, err
@@ -270,6 +269,7 @@ type orgTx struct {
 	s         *Store
 	e         execer
 	orgID     string
+	now       time.Time // the edit's
 	liveUntil time.Time
 	revoked   *[]string
 }
@@ -353,7 +353,7 @@ func (t *orgTx) RemoveMember(ctx context.Context, userID string) error {
 // removed owner's invitation to an owner would otherwise bring it back).
 func (t *orgTx) dropInvitationsBy(ctx context.Context, userID string) error {
 	_, err := t.e.exec(ctx, `UPDATE org_invitations SET revoked_at = ?
-		WHERE org_id = ? AND invited_by = ? AND accepted_at IS NULL AND revoked_at IS NULL`, ms(time.Now()), t.orgID, userID)
+		WHERE org_id = ? AND invited_by = ? AND accepted_at IS NULL AND revoked_at IS NULL`, ms(t.now), t.orgID, userID)
 	return err
 }
 

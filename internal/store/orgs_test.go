@@ -34,7 +34,7 @@ func TestOrgEditRevokesTheOldGrantThroughTheChangeFeed(t *testing.T) {
 		t.Fatalf("a second org with the slug: %v", err)
 	}
 	liveUntil := now.Add(time.Hour)
-	revoked, err := s.Edit(ctx, o.ID, liveUntil, func(tx orgs.Tx) error {
+	revoked, err := s.Edit(ctx, o.ID, now, liveUntil, func(tx orgs.Tx) error {
 		if err := tx.AddRole(ctx, orgs.Role{Name: "editor", Permissions: []string{"books:read", "books:write"}, CreatedAt: now}); err != nil {
 			return err
 		}
@@ -69,13 +69,13 @@ func TestOrgEditRevokesTheOldGrantThroughTheChangeFeed(t *testing.T) {
 	if err != nil || m.Role != "editor" || m.Grant != "g-bob-2" || !slices.Equal(perms, []string{"books:read", "books:write"}) {
 		t.Fatalf("the session's membership: %+v %v %v", m, perms, err)
 	}
-	if _, err := s.Edit(ctx, o.ID, liveUntil, func(tx orgs.Tx) error { return tx.RemoveMember(ctx, bob.ID) }); err != nil {
+	if _, err := s.Edit(ctx, o.ID, now, liveUntil, func(tx orgs.Tx) error { return tx.RemoveMember(ctx, bob.ID) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.SessionMembership(ctx, sess.ID, bob.ID); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("after the removal the session acts in: %v", err)
 	}
-	if _, err := s.Edit(ctx, uuid.Must(uuid.NewV7()).String(), liveUntil, func(orgs.Tx) error { return nil }); auth.ErrorCode(err) != auth.CodeNotFound {
+	if _, err := s.Edit(ctx, uuid.Must(uuid.NewV7()).String(), now, liveUntil, func(orgs.Tx) error { return nil }); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("editing an unknown organization: %v", err)
 	}
 }
