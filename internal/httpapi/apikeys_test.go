@@ -271,6 +271,31 @@ func TestAPIKeyActsWithItsUsersRole(t *testing.T) {
 	if w := h.do(withKey(bobKey, req{method: "GET", path: "/me"})); w.Code != 401 || errorCode(w) != "invalid_token" {
 		t.Fatalf("a disabled user's key: %d %s", w.Code, w.Body)
 	}
+	// Disabling revoked it for good: enabling the user does not bring it back.
+	if w := h.do(req{method: "PATCH", path: "/users/ID:bob", as: "admin", body: `{"disabled":false}`}); w.Code != 200 {
+		t.Fatalf("enable: %d", w.Code)
+	}
+	if w := h.do(withKey(bobKey, req{method: "GET", path: "/me"})); w.Code != 401 {
+		t.Fatalf("a re-enabled user's old key: %d %s", w.Code, w.Body)
+	}
+}
+
+// A leaked users:write key must not make administrators: a key never
+// changes a role (it may still disable a user), and an administrator's key
+// loses its users:* scopes with the role.
+func TestAPIKeyNeverChangesARole(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	key, _ := h.createKey("admin", "users:read", "users:write")
+	if w := h.do(withKey(key, req{method: "PATCH", path: "/users/ID:bob", body: `{"role":"admin"}`})); w.Code != 403 || errorCode(w) != "forbidden" {
+		t.Fatalf("a key granting the admin role: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{method: "GET", path: "/users/ID:bob", as: "admin"}); !strings.Contains(w.Body.String(), `"role":"user"`) {
+		t.Fatalf("bob's role changed: %s", w.Body)
+	}
+	if w := h.do(withKey(key, req{method: "PATCH", path: "/users/ID:bob", body: `{"disabled":true}`})); w.Code != 200 {
+		t.Fatalf("a users:write key disabling a user: %d %s", w.Code, w.Body)
+	}
 }
 
 func TestAdminListsAndRevokesKeys(t *testing.T) {
