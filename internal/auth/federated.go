@@ -33,7 +33,7 @@ func (s *Sessions) FederatedLogin(ctx context.Context, u User, idp string, c Cli
 	if u.MFA.Enabled() {
 		return nil, s.beginMFA(ctx, u, hash, c, amr, idp)
 	}
-	tokens, err := s.startSessionVia(ctx, u, hash, c, amr, "", idp)
+	tokens, err := s.startSession(ctx, u, hash, c, amr, "", idp)
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
 		return nil, errAccountUnavailable

@@ -72,7 +72,7 @@ func (s *Sessions) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 		}
 		return nil, s.beginMFA(ctx, user, hash, in.Client, []string{AMRPassword}, "")
 	}
-	tokens, err := s.startSession(ctx, user, hash, in.Client, []string{AMRPassword}, in.OrgID)
+	tokens, err := s.startSession(ctx, user, hash, in.Client, []string{AMRPassword}, in.OrgID, "")
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, user.ID, "account changed during the login")
 		return nil, errInvalidCredentials
@@ -90,7 +90,7 @@ func (s *Sessions) Login(ctx context.Context, in LoginInput) (*Tokens, error) {
 // beginMFA starts the second step of a login whose first step proved amr
 // (through the upstream provider idp, if any) while u's password hash was
 // hash.
-func (s *Sessions) beginMFA(ctx context.Context, u User, hash string, c Client, amr []string, idp string) error {
+func (s *issuer) beginMFA(ctx context.Context, u User, hash string, c Client, amr []string, idp string) error {
 	raw := newSecretToken()
 	now := s.now()
 	ch := MFAChallenge{Hash: hashToken(raw), UserID: u.ID, AMR: amr, PasswordFingerprint: hashToken(hash),
@@ -159,7 +159,7 @@ func (s *Sessions) LoginMFA(ctx context.Context, in MFALoginInput) (*Tokens, err
 // finishMFALogin starts the session of a challenge whose second factor was
 // accepted (and the challenge marked used), if the password is still the
 // one its first step verified.
-func (s *Sessions) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, amr []string, method string) (*Tokens, error) {
+func (s *issuer) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, amr []string, method string) (*Tokens, error) {
 	hash, err := s.store.PasswordHash(ctx, u.ID)
 	if err != nil {
 		return nil, err
@@ -168,7 +168,7 @@ func (s *Sessions) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, 
 		s.audit(ctx, EventLoginFailed, u.ID, "password changed during the login")
 		return nil, errInvalidCode
 	}
-	tokens, err := s.startSessionVia(ctx, u, hash, ch.Client, amr, "", ch.IDP)
+	tokens, err := s.startSession(ctx, u, hash, ch.Client, amr, "", ch.IDP)
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
 		return nil, errInvalidCode
@@ -184,7 +184,7 @@ func (s *Sessions) finishMFALogin(ctx context.Context, u User, ch MFAChallenge, 
 // challenge (hash): a challenge used up or expired, or an account disabled
 // since the password, fails the check with that reason, whatever the
 // factor presented.
-func (s *Sessions) chargeSecondStep(ctx context.Context, u User, hash string, now time.Time) (checkOutcome, error) {
+func (s *issuer) chargeSecondStep(ctx context.Context, u User, hash string, now time.Time) (checkOutcome, error) {
 	if _, err := s.store.ChargeMFAChallenge(ctx, hash, now, MaxMFAFailures); ErrorCode(err) == CodeNotFound {
 		return checkOutcome{Reason: "mfa_token used up or expired"}, nil
 	} else if err != nil {

@@ -59,7 +59,7 @@ func New(cfg Config, d Deps) *Services {
 		APIKeys:  &APIKeys{core: c, store: d.Store, checks: checks, limit: cfg.APIKeyLimit},
 	}
 	if d.Signer != nil {
-		s.Sessions = &Sessions{core: c, store: d.Store, issuer: &issuer{core: c, store: d.Store, sessionStore: d.Store, signer: d.Signer, hook: d.TokenHook, orgs: d.Orgs},
+		s.Sessions = &Sessions{core: c, store: d.Store, issuer: &issuer{core: c, store: d.Store, signer: d.Signer, hook: d.TokenHook, orgs: d.Orgs},
 			hasher: d.Hasher, checks: checks, factors: factors}
 		wa, err := newWebAuthn(cfg.Passkeys)
 		if err != nil { // app.New validates the config first

@@ -494,7 +494,7 @@ func (s *Passkeys) LoginPasskey(ctx context.Context, credential []byte, c Client
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := s.sessions.startSession(ctx, u, hash, c, []string{AMRHardware, AMRUser, AMRMFA}, "")
+	tokens, err := s.sessions.startSession(ctx, u, hash, c, []string{AMRHardware, AMRUser, AMRMFA}, "", "")
 	if errors.Is(err, ErrCredentialsChanged) {
 		s.audit(ctx, EventLoginFailed, u.ID, "account changed during the login")
 		return nil, errPasskeyRefused

@@ -228,8 +228,17 @@ type (
 		SessionStore
 		ChallengeStore
 	}
+	// issuerStore: what creating a session and minting its tokens reads
+	// and writes (the login's second step included).
 	issuerStore interface {
 		LegacyRefreshSession(ctx context.Context, hash string) (string, error)
+		User(ctx context.Context, id string) (User, error)
+		PasswordHash(ctx context.Context, userID string) (string, error)
+		StartSession(ctx context.Context, start SessionStart) (ended []string, err error)
+		RefreshToken(ctx context.Context, key RefreshKey) (RefreshToken, Session, error)
+		RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
+		CreateMFAChallenge(ctx context.Context, c MFAChallenge) error
+		ChargeMFAChallenge(ctx context.Context, hash string, now time.Time, maxFailures int) (MFAChallenge, error)
 	}
 	factorsStore interface {
 		UserReader

@@ -33,10 +33,7 @@ type Sessions struct {
 // issuer signs a session's access tokens and mints its refresh tokens.
 type issuer struct {
 	*core
-	store        issuerStore
-	sessionStore interface {
-		RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
-	}
+	store  issuerStore
 	signer Signer
 	orgs   OrgSessions // nil: no organizations
 	hook   TokenHook   // nil: none
@@ -52,14 +49,9 @@ type issuer struct {
 //
 // orgID, when not empty, is the organization the session acts in from the
 // start (the caller checked the membership; a membership gone meanwhile
-// leaves the session in none).
-func (s *Sessions) startSession(ctx context.Context, u User, hash string, c Client, amr []string, orgID string) (*Tokens, error) {
-	return s.startSessionVia(ctx, u, hash, c, amr, orgID, "")
-}
-
-// startSessionVia is startSession for a login through the upstream
-// provider idp ("" for none): the session's tokens name it.
-func (s *Sessions) startSessionVia(ctx context.Context, u User, hash string, c Client, amr []string, orgID, idp string) (*Tokens, error) {
+// leaves the session in none); idp, when not empty, the upstream provider
+// the login came through (the session's tokens name it).
+func (s *issuer) startSession(ctx context.Context, u User, hash string, c Client, amr []string, orgID, idp string) (*Tokens, error) {
 	if err := s.checkVerified(ctx, u); err != nil {
 		return nil, err
 	}
@@ -168,7 +160,7 @@ func (s *Sessions) refresh(ctx context.Context, raw, clientID, scope, orgID stri
 // session and user as they are now (two reads, only with a hook). A token
 // the rotation would refuse anyway (another client's, an ended session's)
 // is not shown to the hook.
-func (s *Sessions) hookBeforeRotation(ctx context.Context, key RefreshKey, clientID, scope string) (map[string]any, error) {
+func (s *issuer) hookBeforeRotation(ctx context.Context, key RefreshKey, clientID, scope string) (map[string]any, error) {
 	if s.hook == nil {
 		return nil, nil
 	}
@@ -211,7 +203,7 @@ type refreshPlan struct {
 // planRefresh decides, at the time it runs, the refresh of state's token
 // presented as raw with ask: next is the successor to issue on a rotation,
 // sealed is next sealed under raw.
-func (s *Sessions) planRefresh(state RefreshState, ask refreshAsk, raw, next string, sealed []byte) refreshPlan {
+func (s *issuer) planRefresh(state RefreshState, ask refreshAsk, raw, next string, sealed []byte) refreshPlan {
 	now := s.now()
 	var successor string
 	if !state.Token.SpentAt.IsZero() {
@@ -372,7 +364,7 @@ func (s *issuer) firstTokens(ctx context.Context, u User, sess Session, rawRefre
 	if err == nil {
 		return t, nil
 	}
-	ended, rerr := s.sessionStore.RevokeSessions(context.WithoutCancel(ctx), SessionFilter{SessionID: sess.ID}, now, s.liveUntil(now))
+	ended, rerr := s.store.RevokeSessions(context.WithoutCancel(ctx), SessionFilter{SessionID: sess.ID}, now, s.liveUntil(now))
 	if rerr != nil {
 		s.log.Error("a session whose tokens were refused was not ended", "session", sess.ID, "err", rerr)
 	}
