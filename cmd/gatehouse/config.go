@@ -218,7 +218,21 @@ func limitFlag(l ratelimit.Limit) string {
 func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, c *config) ([]string, error) {
 	help := fs.Output()
 	fs.SetOutput(io.Discard) // errors are reported as one line by run, not with the usage text
+	// Flags may come after the arguments too ("client rotate-secret ID
+	// --db x"), as people type them: parse, set the next argument aside,
+	// parse the rest, until none is left ("--" ends the flags).
+	var positional []string
 	err := fs.Parse(args)
+	for err == nil && fs.NArg() > 0 {
+		rest := fs.Args()
+		if consumedDashes(args, rest) {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+		err = fs.Parse(args)
+	}
 	fs.SetOutput(help)
 	if errors.Is(err, flag.ErrHelp) {
 		printCommandHelp(help, strings.TrimPrefix(fs.Name(), "gatehouse "), fs)
@@ -250,7 +264,14 @@ func parseConfig(fs *flag.FlagSet, args []string, getenv func(string) string, c 
 	if envErr != nil {
 		return nil, envErr
 	}
-	return fs.Args(), c.validate(fs.Lookup("hs256-secret-file") != nil)
+	return positional, c.validate(fs.Lookup("hs256-secret-file") != nil)
+}
+
+// consumedDashes reports whether the parse of args that left rest stopped
+// at a "--" (everything after it is arguments, whatever it looks like).
+func consumedDashes(args, rest []string) bool {
+	i := len(args) - len(rest) - 1
+	return i >= 0 && args[i] == "--"
 }
 
 // validate checks every setting; a flag the command does not take holds its

@@ -518,10 +518,10 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("migrate again: %d %q", code, out)
 	}
 	code, out, errOut := cli("a strong passphrase\n", "user", "add", "--email", "Ops@Example.com", "--username", "ops", "--name", "Ops")
-	if code != 0 || !strings.HasPrefix(out, "created user user ") {
+	if code != 0 || !strings.HasPrefix(out, "created user ") {
 		t.Fatalf("user add: %d %q %q", code, out, errOut)
 	}
-	id := strings.TrimSpace(strings.TrimPrefix(out, "created user user "))
+	id := strings.TrimSpace(strings.TrimPrefix(out, "created user "))
 	if code, _, errOut := cli("password\n", "user", "add", "--email", "weak@example.com"); code != 1 || !strings.Contains(errOut, "too common") {
 		t.Fatalf("weak password accepted: %d %q", code, errOut)
 	}

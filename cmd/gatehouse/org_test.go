@@ -17,7 +17,7 @@ import (
 )
 
 var (
-	createdUser = regexp.MustCompile(`created user user ([0-9a-f-]{36})`)
+	createdUser = regexp.MustCompile(`created user ([0-9a-f-]{36})`)
 	createdOrg  = regexp.MustCompile(`org_id: ([0-9a-f-]{36})`)
 )
 

@@ -78,7 +78,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		if err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
-		fmt.Fprintf(stdout, "created %s user %s\n", u.Role, u.ID)
+		kind := "user"
+		if u.Role == auth.RoleAdmin {
+			kind = "admin user"
+		}
+		fmt.Fprintf(stdout, "created %s %s\n", kind, u.ID)
 	case "list":
 		return listUsers(ctx, svc.Accounts, stdout)
 	case "disable":

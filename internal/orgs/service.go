@@ -398,12 +398,14 @@ func (s *Service) grantable(ctx context.Context, tx Tx, actor Membership, a Acti
 // its role (last_owner). The member's tokens with the old claims are
 // revoked everywhere; its next refresh carries the new role.
 func (s *Service) SetRole(ctx context.Context, actorID, orgID, userID, role string) (Membership, error) {
-	if role == "" {
-		return Membership{}, invalid("A role is required.")
-	}
 	var out Membership
 	var from string
 	err := s.edit(ctx, actorID, orgID, func(tx Tx, actor Membership) error {
+		// Checked inside the edit: an organization the actor is not in is
+		// not_found before anything about the request is judged.
+		if role == "" {
+			return invalid("A role is required.")
+		}
 		target, err := tx.Membership(ctx, userID)
 		if auth.ErrorCode(err) == auth.CodeNotFound {
 			return errMemberMissing

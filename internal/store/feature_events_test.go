@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 	"github.com/gatehouse-auth/gatehouse/internal/upstream"
@@ -148,7 +149,15 @@ func TestTheLastOwnerCannotBeDeleted(t *testing.T) {
 	if _, err := s.DeleteUser(ctx, ann.ID, now, now.Add(time.Hour)); auth.ErrorCode(err) != auth.CodeLastOwner {
 		t.Fatalf("deleting the last owner: %v, want last_owner", err)
 	}
+	// bob's organization book outlives bob's account: an owner takes it over.
+	if err := s.CreateBook(ctx, books.Book{ID: "b1", OwnerID: bob.ID, OrgID: o.ID, Title: "Inventory", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.DeleteUser(ctx, bob.ID, now, now.Add(time.Hour)); err != nil {
 		t.Fatalf("deleting an admin who is no owner: %v", err)
+	}
+	b, err := s.Book(ctx, "b1", books.Scope{OwnerID: ann.ID, OrgID: o.ID})
+	if err != nil || b.OwnerID != ann.ID {
+		t.Fatalf("the organization's book after its writer left: %+v %v", b, err)
 	}
 }

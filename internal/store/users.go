@@ -246,6 +246,15 @@ func (s *Store) DeleteUser(ctx context.Context, id string, now, liveUntil time.T
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		// The organization's books the account wrote stay the
+		// organization's: an owner of it takes them over (one exists, the
+		// account being none or not the last).
+		if _, err := e.exec(ctx, `UPDATE books SET owner_id = (SELECT m.user_id FROM org_members m
+			WHERE m.org_id = books.org_id AND m.role = 'owner' AND m.user_id <> ? ORDER BY m.joined_at, m.user_id LIMIT 1)
+			WHERE owner_id = ? AND org_id IS NOT NULL AND EXISTS (SELECT 1 FROM org_members o
+			WHERE o.org_id = books.org_id AND o.role = 'owner' AND o.user_id <> ?)`, id, id, id); err != nil {
+			return err
+		}
 		if ended, err = revokeSessions(ctx, e, auth.SessionFilter{UserID: id}, now, liveUntil); err != nil {
 			return err
 		}
