@@ -365,3 +365,30 @@ func TestAnyAudienceChecksAllButTheAudience(t *testing.T) {
 		t.Fatalf("another issuer: %v", err)
 	}
 }
+
+// An API key is accepted as "Authorization: Bearer" only, as Gatehouse
+// takes it: from the seed's header or a cookie it is refused unasked.
+func TestAPIKeyIsAcceptedFromTheBearerHeaderOnly(t *testing.T) {
+	t.Parallel()
+	f := newKeyFixture(t, 0)
+	key := newKey(t)
+	f.activate(key, "key-1", time.Time{})
+	for name, set := range map[string]func(*http.Request){
+		"X-Access-Tokens": func(r *http.Request) { r.Header.Set("X-Access-Tokens", key) },
+		"cookie":          func(r *http.Request) { r.AddCookie(&http.Cookie{Name: "__Host-access", Value: key}) },
+	} {
+		r := httptest.NewRequest("GET", "/books", nil)
+		set(r)
+		if _, err := f.guard.Authenticate(r); codeOf(err) != guard.CodeInvalidToken {
+			t.Errorf("%s: %v, want invalid_token", name, err)
+		}
+	}
+	if n := f.server.times(key); n != 0 {
+		t.Fatalf("asked %d times for keys it refuses", n)
+	}
+	r := httptest.NewRequest("GET", "/books", nil)
+	r.Header.Set("Authorization", "Bearer "+key)
+	if c, err := f.guard.Authenticate(r); err != nil || c.Subject != "user-1" {
+		t.Fatalf("bearer: %+v %v", c, err)
+	}
+}

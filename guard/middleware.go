@@ -218,6 +218,11 @@ func (g *Guard) Authenticate(r *http.Request) (*Claims, error) {
 	if carrier == CarrierNone {
 		return nil, errNoToken
 	}
+	// An API key is sent as "Authorization: Bearer" only, as Gatehouse
+	// takes it: never from a cookie or the seed's header.
+	if carrier != CarrierBearer && strings.HasPrefix(token, APIKeyPrefix) {
+		return nil, errKeyCarrier
+	}
 	if carrier == CarrierCookie && !IsSafeMethod(r.Method) {
 		if err := g.CheckCSRF(r); err != nil {
 			return nil, err
@@ -227,6 +232,7 @@ func (g *Guard) Authenticate(r *http.Request) (*Claims, error) {
 }
 
 var (
+	errKeyCarrier  = &Error{CodeInvalidToken, "An API key is sent as Authorization: Bearer."}
 	errCrossOrigin = &Error{CodeCSRFFailed, "Cross-origin requests are refused."}
 	errCSRFToken   = &Error{CodeCSRFFailed, "The CSRF token is missing or wrong."}
 )
