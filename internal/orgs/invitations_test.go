@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 )
 
 var linkPattern = regexp.MustCompile(`https://id\.example\.com/invitations/accept\?token=[A-Za-z0-9_%-]+`)
@@ -281,5 +283,40 @@ func TestWrongInvitationTokensAreGuardedAndAudited(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("%d refused invitation checks audited, want 3: %+v", n, events)
+	}
+}
+
+// Invitations are mails whose text an organization's name chooses: one
+// address receives a few an hour, one member sends a bounded number.
+func TestInvitationsAreLimitedPerRecipient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.user(t, "ann", true)
+	e.user(t, "bob", true)
+	o := e.shop(t)
+	tpl, err := mail.NewTemplates("", "https://id.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Checks: e.Checks, Audit: e.Accounts.Audit,
+		Mailer: tpl, PublicURL: "https://id.example.com", Now: e.Clock.Now, Limiter: ratelimit.NewMemory(e.Clock.Now)})
+	ctx := context.Background()
+	var refused error
+	for i := range 10 {
+		_, err := limited.Invite(ctx, e.users["ann"], o.ID, orgs.InviteInput{Email: "victim@example.org"})
+		if err != nil {
+			refused = err
+			if i < 3 {
+				t.Fatalf("invitation %d refused: %v", i, err)
+			}
+			break
+		}
+	}
+	if auth.ErrorCode(refused) != auth.CodeTooManyRequests {
+		t.Fatalf("ten invitations to one address in a row: %v, want too_many_requests", refused)
+	}
+	// Another address is not held by that one's bucket.
+	if _, err := limited.Invite(ctx, e.users["ann"], o.ID, orgs.InviteInput{Email: "other@example.org"}); err != nil {
+		t.Fatalf("an invitation to another address: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
+	"github.com/gatehouse-auth/gatehouse/internal/ratelimit"
 	"github.com/google/uuid"
 )
 
@@ -71,9 +72,13 @@ type Deps struct {
 	Mailer     auth.Mailer
 	MailQueued func()
 	PublicURL  string // invitation links are built from it
-	Creation   string // CreationUsers (default) or CreationAdmins
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Limiter bounds the invitations one member sends and one address
+	// receives (a mail carrying text an organization's name chooses is a
+	// phishing channel if unbounded); nil: no bound (the command line).
+	Limiter  ratelimit.Limiter
+	Creation string // CreationUsers (default) or CreationAdmins
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Service holds every rule of organizations.
@@ -543,6 +548,9 @@ func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteIn
 	if s.d.Mailer == nil {
 		return Invitation{}, auth.Errorf(auth.CodeUnavailable, "Mail is not configured, so invitations cannot be sent.")
 	}
+	if err := s.allowInvitation(ctx, actorID, email); err != nil {
+		return Invitation{}, err
+	}
 	o, err := s.d.Store.Org(ctx, orgID)
 	if err != nil {
 		return Invitation{}, errNotFound
@@ -574,6 +582,33 @@ func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteIn
 	}
 	s.d.Audit(ctx, EventInvitationSent, actorID, fmt.Sprintf("organization %s: %s invited as %s", orgID, email, inv.Role))
 	return inv, nil
+}
+
+// Invitations sent per member and received per address.
+var (
+	invitesSent     = ratelimit.Per(30, time.Hour, 10)
+	invitesReceived = ratelimit.Per(5, time.Hour, 3)
+)
+
+// allowInvitation takes one invitation from the sender's and the
+// recipient's buckets (too_many_requests when either is empty).
+func (s *Service) allowInvitation(ctx context.Context, actorID, email string) error {
+	if s.d.Limiter == nil || actorID == cli {
+		return nil
+	}
+	for _, b := range []struct {
+		key   string
+		limit ratelimit.Limit
+	}{{"org-invite-from:" + actorID, invitesSent}, {"org-invite-to:" + email, invitesReceived}} {
+		ok, wait, err := s.d.Limiter.Allow(ctx, b.key, b.limit)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &auth.Error{Code: auth.CodeTooManyRequests, Message: "Too many invitations; try again later.", RetryAfter: wait}
+		}
+	}
+	return nil
 }
 
 // link is the invitation page's address for token raw.
