@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strings"
@@ -87,7 +88,9 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		return nil, err
 	}
 	for k, v := range c.Extra {
-		if _, taken := m[k]; taken {
+		// A name equal to a set claim up to case (or Unicode folding, as
+		// "ſub" to "sub") is one claim to JSON decoding: never add it.
+		if slices.ContainsFunc(slices.Collect(maps.Keys(m)), func(set string) bool { return strings.EqualFold(set, k) }) {
 			continue
 		}
 		raw, err := json.Marshal(v)

@@ -124,10 +124,13 @@ func (h *TokenHook) Claims(ctx context.Context, in auth.TokenHookInput) (map[str
 	return nil, errHookUnavailable
 }
 
-// allowed drops the reserved claims of the hook's answer.
+// allowed drops the reserved claims of the hook's answer. Names are
+// compared as JSON decoding compares them, case-insensitively with Unicode
+// folding ("SUB", "ſub" and "sub" are one claim to a verifier): an exact
+// comparison would let a hook set "ſub" and be read as the subject.
 func (h *TokenHook) allowed(claims map[string]any, in auth.TokenHookInput) map[string]any {
 	for name := range claims {
-		if slices.Contains(ReservedClaims, name) {
+		if IsReservedClaim(name) {
 			h.cfg.Log.Error("token hook answered a reserved claim; dropped, the token keeps Gatehouse's value", "claim", name, "user", in.User.ID)
 			delete(claims, name)
 		}
@@ -136,6 +139,11 @@ func (h *TokenHook) allowed(claims map[string]any, in auth.TokenHookInput) map[s
 		return nil
 	}
 	return claims
+}
+
+// IsReservedClaim reports whether name is, or folds to, a reserved claim.
+func IsReservedClaim(name string) bool {
+	return slices.ContainsFunc(ReservedClaims, func(r string) bool { return strings.EqualFold(name, r) })
 }
 
 // call posts the request and reads the answer's claims.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,7 +83,10 @@ func TestTokenHookClaimsJoinTheTokenButNotReservedOnes(t *testing.T) {
 		asked = append(asked, req)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"claims": {"plan": "pro", "tenant": {"id": 7}, "role": "admin", "sub": "someone-else"}}`)
+		// Reserved names, exact and folded: to a JSON decoder "ſub" and
+		// "ORG_ID" are "sub" and "org_id".
+		io.WriteString(w, `{"claims": {"plan": "pro", "tenant": {"id": 7}, "role": "admin", "sub": "someone-else",
+			"ſub": "someone-else", "ORG_ID": "org-x", "Org_Role": "owner", "PERMISSIONS": ["books:write"]}}`)
 	}, time.Second, false)
 	u := register(t, env)
 	tok, err := login(env)
@@ -95,6 +99,11 @@ func TestTokenHookClaimsJoinTheTokenButNotReservedOnes(t *testing.T) {
 	}
 	if claims["role"] != auth.RoleUser || claims["sub"] != u.ID {
 		t.Errorf("a reserved claim was replaced: role %v, sub %v", claims["role"], claims["sub"])
+	}
+	for name := range claims {
+		if events.IsReservedClaim(name) && !slices.Contains(events.ReservedClaims, name) {
+			t.Errorf("the hook smuggled %q (a reserved claim up to case)", name)
+		}
 	}
 	if !strings.Contains(logs.String(), "reserved claim") {
 		t.Error("the dropped reserved claim was not logged")

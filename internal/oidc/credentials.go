@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -114,8 +115,10 @@ func withClaims(claims serviceClaims, extra map[string]any) (any, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
+	set := slices.Collect(maps.Keys(m))
 	for k, v := range extra {
-		if _, taken := m[k]; !taken {
+		// Equal up to case or Unicode folding is the same claim to a verifier.
+		if !slices.ContainsFunc(set, func(s string) bool { return strings.EqualFold(s, k) }) {
 			m[k] = v
 		}
 	}
