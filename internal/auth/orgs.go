@@ -82,11 +82,18 @@ func (s *Sessions) RefreshInOrg(ctx context.Context, raw, orgID string) (*Tokens
 	if orgID == "" {
 		return s.Refresh(ctx, raw)
 	}
-	_, sess, err := s.RefreshTokenState(ctx, raw)
+	rt, sess, err := s.RefreshTokenState(ctx, raw)
 	if ErrorCode(err) == CodeNotFound || (err == nil && sess.ClientID != "") {
 		return nil, errInvalidGrant
 	} else if err != nil {
 		return nil, err
+	}
+	if !rt.SpentAt.IsZero() {
+		// A spent token goes straight to the rotation's reuse rules (the
+		// grace's replay, or the session's end): asking for an
+		// organization must not be a way around them, nor tell which
+		// organizations the session's user is in.
+		return s.refresh(ctx, raw, "", "", "")
 	}
 	if err := s.checkMember(ctx, orgID, sess.UserID); err != nil {
 		return nil, err

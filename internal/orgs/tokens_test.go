@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -215,4 +216,29 @@ func membersOf(t testing.TB, e *env, orgID string) []orgs.Membership {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// A spent refresh token replayed with an organization goes to the reuse
+// rules like any replay: past the grace, the session ends, whatever
+// organization it names, and the answer tells nothing of memberships.
+func TestSpentRefreshTokenWithAnOrganizationStillEndsTheSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.user(t, "ann", true)
+	e.user(t, "bob", true)
+	e.user(t, "cy", true)
+	o := e.shop(t)
+	ctx := context.Background()
+	tok := e.login(t, "cy")
+	next, err := e.Sessions.Refresh(ctx, tok.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(time.Minute) // past the reuse grace
+	if _, err := e.Sessions.RefreshInOrg(ctx, tok.RefreshToken, o.ID); auth.ErrorCode(err) != auth.CodeInvalidGrant {
+		t.Fatalf("the spent token with an organization: %v, want invalid_grant", err)
+	}
+	if _, err := e.Sessions.Refresh(ctx, next.RefreshToken); auth.ErrorCode(err) != auth.CodeInvalidGrant {
+		t.Fatalf("the session survived the replay: %v", err)
+	}
 }
