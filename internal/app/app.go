@@ -280,7 +280,8 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		Log: c.Log, Count: m.Event, Fanout: fanOrNil(fan),
 		Sealer: c.MasterKey, Mailer: mailTemplates, MailQueued: worker.Wake, Orgs: orgs.NewSessions(st), TokenHook: tokenHook})
 	orgService := orgs.New(orgs.Deps{Store: st, Users: st, Feed: services.Feed, Checks: services.Checks, Audit: services.Accounts.Audit,
-		Mailer: mailTemplates, MailQueued: worker.Wake, PublicURL: c.PublicURL, Creation: c.OrgCreation, Limiter: limiter, Now: c.Now, Log: c.Log})
+		Mailer: mailTemplates, MailQueued: worker.Wake, PublicURL: c.PublicURL, Creation: c.OrgCreation, Limiter: limiter,
+		InvitesSent: c.Limits.InvitationsSent, InvitesReceived: c.Limits.InvitationsReceived, Now: c.Now, Log: c.Log})
 	if err := services.Feed.SyncChanges(ctx); err != nil {
 		return nil, fmt.Errorf("load revocations: %w", err)
 	}

@@ -299,7 +299,8 @@ func TestInvitationsAreLimitedPerRecipient(t *testing.T) {
 		t.Fatal(err)
 	}
 	limited := orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Checks: e.Checks, Audit: e.Accounts.Audit,
-		Mailer: tpl, PublicURL: "https://id.example.com", Now: e.Clock.Now, Limiter: ratelimit.NewMemory(e.Clock.Now)})
+		Mailer: tpl, PublicURL: "https://id.example.com", Now: e.Clock.Now, Limiter: ratelimit.NewMemory(e.Clock.Now),
+		InvitesSent: ratelimit.DefaultPolicy().InvitationsSent, InvitesReceived: ratelimit.DefaultPolicy().InvitationsReceived})
 	ctx := context.Background()
 	var refused error
 	for i := range 10 {

@@ -72,13 +72,15 @@ type Deps struct {
 	Mailer     auth.Mailer
 	MailQueued func()
 	PublicURL  string // invitation links are built from it
-	// Limiter bounds the invitations one member sends and one address
-	// receives (a mail carrying text an organization's name chooses is a
-	// phishing channel if unbounded); nil: no bound (the command line).
-	Limiter  ratelimit.Limiter
-	Creation string // CreationUsers (default) or CreationAdmins
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Limiter bounds the invitations one member sends (InvitesSent) and
+	// one address receives (InvitesReceived): a mail carrying text an
+	// organization's name chooses is a phishing channel if unbounded. nil
+	// or a zero limit: no bound (the command line).
+	Limiter                      ratelimit.Limiter
+	InvitesSent, InvitesReceived ratelimit.Limit
+	Creation                     string // CreationUsers (default) or CreationAdmins
+	Now                          func() time.Time
+	Log                          *slog.Logger
 }
 
 // Service holds every rule of organizations.
@@ -548,9 +550,6 @@ func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteIn
 	if s.d.Mailer == nil {
 		return Invitation{}, auth.Errorf(auth.CodeUnavailable, "Mail is not configured, so invitations cannot be sent.")
 	}
-	if err := s.allowInvitation(ctx, actorID, email); err != nil {
-		return Invitation{}, err
-	}
 	o, err := s.d.Store.Org(ctx, orgID)
 	if err != nil {
 		return Invitation{}, errNotFound
@@ -572,6 +571,10 @@ func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteIn
 		} else if auth.ErrorCode(err) != auth.CodeNotFound {
 			return err
 		}
+		// Counted once the invitation would be sent: a refusal costs no one's bucket.
+		if err := s.allowInvitation(ctx, actorID, email); err != nil {
+			return err
+		}
 		return tx.PutInvitation(ctx, inv, []outbox.Message{msg})
 	})
 	if err != nil {
@@ -584,12 +587,6 @@ func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteIn
 	return inv, nil
 }
 
-// Invitations sent per member and received per address.
-var (
-	invitesSent     = ratelimit.Per(30, time.Hour, 10)
-	invitesReceived = ratelimit.Per(5, time.Hour, 3)
-)
-
 // allowInvitation takes one invitation from the sender's and the
 // recipient's buckets (too_many_requests when either is empty).
 func (s *Service) allowInvitation(ctx context.Context, actorID, email string) error {
@@ -599,7 +596,10 @@ func (s *Service) allowInvitation(ctx context.Context, actorID, email string) er
 	for _, b := range []struct {
 		key   string
 		limit ratelimit.Limit
-	}{{"org-invite-from:" + actorID, invitesSent}, {"org-invite-to:" + email, invitesReceived}} {
+	}{{"org-invite-from:" + actorID, s.d.InvitesSent}, {"org-invite-to:" + email, s.d.InvitesReceived}} {
+		if b.limit.Count <= 0 {
+			continue
+		}
 		ok, wait, err := s.d.Limiter.Allow(ctx, b.key, b.limit)
 		if err != nil {
 			return err

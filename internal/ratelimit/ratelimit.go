@@ -103,6 +103,10 @@ type Policy struct {
 	// one address: a confidential client's backend speaks for all its
 	// users, so its bucket is its own and large.
 	Client Limit
+	// Invitations to organizations a member sends, and an address
+	// receives (their mail carries text an organization's name chooses).
+	// Zero: no bound.
+	InvitationsSent, InvitationsReceived Limit
 }
 
 // DefaultPolicy is what Gatehouse applies unless configured otherwise: per
@@ -118,6 +122,9 @@ func DefaultPolicy() Policy {
 		Recovery:        Per(10, time.Hour, 5),
 		RecoveryAccount: Per(5, time.Hour, 3),
 		Client:          Per(1200, time.Minute, 300),
+		// A team invited at once, not a mailing list.
+		InvitationsSent:     Per(30, time.Hour, 10),
+		InvitationsReceived: Per(5, time.Hour, 3),
 	}
 	p.Lockout.defaults()
 	return p
