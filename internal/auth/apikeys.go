@@ -182,18 +182,19 @@ func (s *APIKeys) Authenticate(ctx context.Context, raw string, c Client) (KeyUs
 
 // Introspect checks a key for a client that has proved who it is (the
 // introspection endpoint, caller its address): the same guarded path and
-// bucket, so keys guessed through a guard cost what they cost here (the
-// guard's address is the one that asks).
+// bucket, where only failures count, so keys guessed through a guard cost
+// what they cost here (the guard's address is the one that asks) while a
+// busy resource server's real keys never run it dry.
 func (s *APIKeys) Introspect(ctx context.Context, raw string, caller Client) (KeyUse, error) {
-	return s.check(ctx, raw, caller, false)
+	return s.check(ctx, raw, caller, true)
 }
 
 var errInvalidKey = Errorf(CodeInvalidToken, "The API key is not valid.")
 
-func (s *APIKeys) check(ctx context.Context, raw string, c Client, authenticated bool) (KeyUse, error) {
+func (s *APIKeys) check(ctx context.Context, raw string, c Client, failuresOnly bool) (KeyUse, error) {
 	var use KeyUse
 	err := s.checks.guarded(ctx, secretCheck{Kind: CheckAPIKey, Client: c, Secret: raw,
-		Bucket: "api-key", BucketLimit: s.limit, NoAddressLimit: authenticated,
+		Bucket: "api-key", BucketLimit: s.limit, FailuresOnly: failuresOnly,
 		Unpadded: true, // a lookup by hash costs the same whatever it finds
 		Refusal:  errInvalidKey, FailEvent: EventAPIKeyRefused,
 		Check: func(ctx context.Context) (checkOutcome, error) {
