@@ -18,6 +18,8 @@ import (
 // TestThreeInstances runs three Gatehouse instances on loopback sharing one
 // PostgreSQL database and one Redis, as behind a load balancer.
 func TestThreeInstances(t *testing.T) {
+	// Parallel: its Redis keys and channel are under its own issuer.
+	t.Parallel()
 	redisURL := os.Getenv("GATEHOUSE_TEST_REDIS")
 	if redisURL == "" {
 		t.Skip("multi-instance test skipped: set GATEHOUSE_TEST_REDIS (and GATEHOUSE_TEST_POSTGRES) to run it")

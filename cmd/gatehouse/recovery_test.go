@@ -72,11 +72,11 @@ func TestRecoveryJourneysThroughSMTP(t *testing.T) {
 // TestResetMailSurvivesAKillAndAnSMTPOutage: the forgot answer comes while
 // SMTP refuses every mail; the server is then stopped before any delivery;
 // restarted with SMTP working, it delivers the mail from the outbox (after
-// the failed attempt's backoff, 30s), and the link works.
+// the failed attempt's backoff, 5 s), and the link works.
 func TestResetMailSurvivesAKillAndAnSMTPOutage(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("waits for the outbox's first retry (30s)")
+		t.Skip("waits for the outbox's first retry (5 s)")
 	}
 	smtp := mailtest.Start(t, mailtest.Options{Username: "gate", Password: "pw", RefuseFirst: 1 << 30})
 	args := []string{"--smtp-url", smtp.URL(), "--mail-from", "noreply@example.com"}

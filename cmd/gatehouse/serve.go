@@ -130,6 +130,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// An origin not listed exactly is the usual "Failed to fetch": show the list.
 		cors = ", cors-origins " + strings.Join(c.origins, ",")
 	}
+	// The start-up warnings (Redis, mail, key file) come out before the
+	// serving line, not up to 100 ms after it.
+	logs.Flush()
 	fmt.Fprintf(stdout, "gatehouse serving on http://%s (database %s, issuer %s%s)\n", ln.Addr(), redact.URL(c.DB), c.Issuer, cors)
 
 	select {

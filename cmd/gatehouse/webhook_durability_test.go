@@ -95,7 +95,7 @@ func TestKilledBeforeDeliveryStillDeliversTheEvent(t *testing.T) {
 	up = true
 	mu.Unlock()
 	startProcess(t, bin, db, "--webhook-allow-private")
-	// The retry of the refused attempt comes after its backoff (30 s).
+	// The retry of the refused attempt comes after its backoff (5 s).
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		mu.Lock()

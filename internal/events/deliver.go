@@ -42,7 +42,8 @@ type DelivererConfig struct {
 	Batch    int           // default 20
 	Timeout  time.Duration // per request; default 10 s
 	LeaseFor time.Duration // default 2 × Batch × Timeout
-	// Retry: from 30 s doubling to 1 h, for 3 days after the event.
+	// Retry: from 5 s (Standard Webhooks' schedule starts so) doubling to
+	// 1 h, for 3 days after the event.
 	Retry queue.Retry
 	// DisableAfter is how long an endpoint may fail without a success
 	// before it is disabled and the administrators are mailed; default 72 h.
@@ -79,7 +80,7 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 		c.LeaseFor = 2 * time.Duration(c.Batch) * c.Timeout
 	}
 	if c.Retry.First <= 0 {
-		c.Retry.First = 30 * time.Second
+		c.Retry.First = 5 * time.Second
 	}
 	if c.Retry.Max <= 0 {
 		c.Retry.Max = time.Hour

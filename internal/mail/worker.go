@@ -33,7 +33,7 @@ type WorkerConfig struct {
 	Batch       int           // mails claimed at once; default 10
 	SendTimeout time.Duration // per mail; default 30 s
 	LeaseFor    time.Duration // how long a claim keeps other workers off; default 2 × Batch × SendTimeout
-	FirstRetry  time.Duration // default 30 s, doubling...
+	FirstRetry  time.Duration // default 5 s, doubling...
 	MaxRetry    time.Duration // ...up to 1 h
 	MaxAttempts int           // give up after this many attempts; default 25
 	MaxAge      time.Duration // or this long after the mail was written; default 72 h
@@ -76,7 +76,7 @@ func NewWorker(c WorkerConfig) *Worker {
 		c.LeaseFor = 2 * time.Duration(c.Batch) * c.SendTimeout
 	}
 	if c.FirstRetry <= 0 {
-		c.FirstRetry = 30 * time.Second
+		c.FirstRetry = 5 * time.Second
 	}
 	if c.MaxRetry <= 0 {
 		c.MaxRetry = time.Hour

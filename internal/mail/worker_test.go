@@ -120,8 +120,8 @@ func TestWorkerRetriesWithExponentialBackoff(t *testing.T) {
 	if err := st.EnqueueMail(ctx, t0, resetMail(t, "ann@example.com")); err != nil {
 		t.Fatal(err)
 	}
-	// Refused at t0, t0+30s, t0+90s; delivered at t0+210s.
-	for i, wait := range []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second} {
+	// Refused at t0, t0+5s, t0+15s; delivered at t0+35s.
+	for i, wait := range []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second} {
 		if n, err := w.Deliver(ctx); err != nil || n != 1 {
 			t.Fatalf("attempt %d: Deliver = %d, %v", i+1, n, err)
 		}
@@ -148,7 +148,7 @@ func TestWorkerRetriesWithExponentialBackoff(t *testing.T) {
 		t.Fatalf("%d retry lines logged, want 3:\n%s", got, logs)
 	}
 	w2 := mail.NewWorker(mail.WorkerConfig{})
-	for attempt, want := range map[int]time.Duration{1: 30 * time.Second, 2: time.Minute, 7: 32 * time.Minute, 8: time.Hour, 30: time.Hour} {
+	for attempt, want := range map[int]time.Duration{1: 5 * time.Second, 2: 10 * time.Second, 10: 2560 * time.Second, 11: time.Hour, 30: time.Hour} {
 		if got := w2.Backoff(attempt); got != want {
 			t.Errorf("Backoff(%d) = %s, want %s", attempt, got, want)
 		}
