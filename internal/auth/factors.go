@@ -23,7 +23,7 @@ type Factors struct {
 // Second factors: TOTP authenticators and recovery codes, the second step
 // of a login (an mfa_token, then a code), re-authentication for sensitive
 // actions, and the administrator's reset. Every code is checked through the
-// guarded path (guarded.go), so it shares the per-address limit and the
+// guarded path (checks.go), so it shares the per-address limit and the
 // account lockout with passwords.
 //
 // A passkey plugs in the same way: User.MFA.Passkeys makes Login answer

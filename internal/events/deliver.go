@@ -27,7 +27,7 @@ type Mailer interface {
 type DelivererConfig struct {
 	Store  Store
 	Sealer Sealer
-	// Client sends the requests: internal/outbound's client, which refuses
+	// Client sends the requests: internal/events/outbound's client, which refuses
 	// non-public addresses (unless allowed), follows no redirect, and bounds
 	// time and body.
 	Client *http.Client

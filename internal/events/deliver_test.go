@@ -14,7 +14,7 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/events"
-	"github.com/gatehouse-auth/gatehouse/internal/outbound"
+	"github.com/gatehouse-auth/gatehouse/internal/events/outbound"
 	"github.com/gatehouse-auth/gatehouse/internal/seal"
 	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"

@@ -7,7 +7,7 @@
 //   - Webhooks, the endpoints' management rules (CLI, admin API, admin page);
 //   - Deliverer, which delivers the queue with the leased worker of
 //     internal/events/queue (shared with the mail outbox), signed per
-//     Standard Webhooks (sign.go), through the SSRF-safe internal/outbound
+//     Standard Webhooks (sign.go), through the SSRF-safe internal/events/outbound
 //     client;
 //   - TokenHook, called before an access token is minted (hook.go).
 package events

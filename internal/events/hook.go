@@ -34,7 +34,7 @@ type HookConfig struct {
 	// AllowOnFailure issues tokens without the hook's claims when it fails
 	// or is late (--hook-token-failure allow); by default nothing is issued.
 	AllowOnFailure bool
-	// Client sends the calls: internal/outbound's client.
+	// Client sends the calls: internal/events/outbound's client.
 	Client *http.Client
 	Log    *slog.Logger
 	Now    func() time.Time

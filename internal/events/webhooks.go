@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/outbound"
+	"github.com/gatehouse-auth/gatehouse/internal/events/outbound"
 	"github.com/google/uuid"
 )
 
@@ -79,7 +79,7 @@ func invalid(format string, args ...any) error {
 // checkURL refuses what cannot be a receiver: anything but an absolute
 // http(s) URL without credentials or fragment, and, without AllowPrivate, a
 // host that is a non-public address or localhost. (Names are checked again
-// at every connection, after resolution: internal/outbound.)
+// at every connection, after resolution: internal/events/outbound.)
 func (w *Webhooks) checkURL(raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
 	u, err := url.Parse(raw)

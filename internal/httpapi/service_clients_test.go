@@ -18,7 +18,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
-	"github.com/gatehouse-auth/gatehouse/internal/outbound"
+	"github.com/gatehouse-auth/gatehouse/internal/events/outbound"
 	"github.com/golang-jwt/jwt/v5"
 )
 

@@ -89,7 +89,7 @@ type ClientsDeps struct {
 	Now      func() time.Time
 	Removed  func(id string)
 	// HTTP fetches a service client's JWK Set URI when it is registered,
-	// to check it (internal/outbound's client); nil: not checked then.
+	// to check it (internal/events/outbound's client); nil: not checked then.
 	HTTP *http.Client
 }
 

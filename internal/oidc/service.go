@@ -159,7 +159,7 @@ type Deps struct {
 	// Orgs serves the organization scope; nil: it shares nothing.
 	Orgs Orgs
 	Log  *slog.Logger
-	// HTTP fetches service clients' JWK Set URIs (internal/outbound's
+	// HTTP fetches service clients' JWK Set URIs (internal/events/outbound's
 	// client); nil: such clients cannot authenticate here.
 	HTTP *http.Client
 	// CountGrant is told of each client_credentials grant by client id

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/outbound"
+	"github.com/gatehouse-auth/gatehouse/internal/events/outbound"
 	"github.com/google/uuid"
 )
 

@@ -38,7 +38,7 @@ type GuardedCheck struct {
 	Machine bool
 }
 
-// Checks is the guarded path every check of a secret takes (guarded.go,
+// Checks is the guarded path every check of a secret takes (with
 // floor.go): the per-address limit, the account's lockout, the check, and
 // on failure the floor's padding, an audit event and one answer.
 type Checks struct {
@@ -365,7 +365,7 @@ func (s *Checks) unknownAccountCheck(pw string) func(context.Context) (checkOutc
 	}
 }
 
-// Guarded runs c through the guarded path (guarded.go): the per-address
+// Guarded runs c through the guarded path: the per-address
 // limit, the lockout of c.Account, the check, and on failure padding, an
 // audit event and invalid_credentials.
 func (s *Checks) Guarded(ctx context.Context, c GuardedCheck) error {
