@@ -17,8 +17,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/app"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
-	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/gatehouse-auth/gatehouse/internal/events/outbound"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 	"github.com/golang-jwt/jwt/v5"
 )
 
