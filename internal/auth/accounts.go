@@ -215,6 +215,11 @@ func (s *Accounts) AdminUpdate(ctx context.Context, actorID, id string, role *st
 	if err := checkNotSelf(actorID, id, errSelfUpdate); err != nil {
 		return User{}, err
 	}
+	// A key never changes a role: a leaked users:write key must not make
+	// its holder's accounts administrators.
+	if role != nil && viaAPIKey(ctx) != "" {
+		return User{}, errRoleByKey
+	}
 	ctx = WithActor(ctx, actorID)
 	now := s.now()
 	upd := UserUpdate{Role: role, Disabled: disabled, EndSessions: true, LiveUntil: s.liveUntil(now)}
@@ -236,6 +241,7 @@ func (s *Accounts) AdminUpdate(ctx context.Context, actorID, id string, role *st
 }
 
 var (
+	errRoleByKey  = Errorf(CodeForbidden, "An API key cannot change a role; sign in instead.")
 	errSelfUpdate = Errorf(CodeForbidden, "Administrators cannot change their own role or disable their own account; another administrator or the command line can.")
 	errSelfDelete = Errorf(CodeForbidden, "Administrators cannot delete their own account here; another administrator can.")
 )

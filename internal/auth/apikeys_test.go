@@ -262,3 +262,29 @@ func TestDisablingAUserRevokesItsKeysAtGuards(t *testing.T) {
 		t.Fatalf("the disabled user's key is not in the revocation feed: %+v", page)
 	}
 }
+
+// A request made through an API key changes no role, whatever the key's
+// scopes (the rule is Accounts', so the JSON API and any other front end
+// share it); it may still disable a user, and the audit event names the key.
+func TestAPIKeyChangesNoRole(t *testing.T) {
+	t.Parallel()
+	e := authtest.New(t)
+	admin := newKeyUser(t, e, auth.RoleAdmin)
+	bob := newKeyUser(t, e, auth.RoleUser)
+	ctx := auth.WithAPIKey(t.Context(), "key-id-1")
+	role := auth.RoleAdmin
+	if _, err := e.Accounts.AdminUpdate(ctx, admin.ID, bob.ID, &role, nil); auth.ErrorCode(err) != auth.CodeForbidden {
+		t.Fatalf("a role change through a key: %v, want forbidden", err)
+	}
+	if u, err := e.Accounts.User(t.Context(), bob.ID); err != nil || u.Role != auth.RoleUser {
+		t.Fatalf("bob after the refused change: %+v, %v", u, err)
+	}
+	yes := true
+	if _, err := e.Accounts.AdminUpdate(ctx, admin.ID, bob.ID, nil, &yes); err != nil {
+		t.Fatalf("disabling through a key: %v", err)
+	}
+	events, err := e.Store.AuditEvents(t.Context(), auth.AuditFilter{UserID: bob.ID, Event: auth.EventAdminUpdate, Limit: 10})
+	if err != nil || len(events) != 1 || !strings.Contains(events[0].Detail, "through API key key-id-1") {
+		t.Fatalf("audit of the change: %+v, %v", events, err)
+	}
+}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -70,6 +71,7 @@ type AuditFilter struct {
 
 type clientKey struct{}
 type actorKey struct{}
+type apiKeyKey struct{}
 
 // WithClient records in ctx who is calling, for the audit log.
 func WithClient(ctx context.Context, c Client) context.Context {
@@ -82,12 +84,28 @@ func WithActor(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, actorKey{}, id)
 }
 
+// WithAPIKey records in ctx that the caller acts through the API key id,
+// not a signed-in session: rules that a key may never pass (a role change)
+// read it, and every audit event of the request names the key.
+func WithAPIKey(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, apiKeyKey{}, id)
+}
+
+// viaAPIKey is the id of the API key the caller acts through, or "".
+func viaAPIKey(ctx context.Context) string {
+	id, _ := ctx.Value(apiKeyKey{}).(string)
+	return id
+}
+
 // audit records an event; a failure to record is logged, not returned: the
 // action it describes has already happened.
 func (s *core) audit(ctx context.Context, event, userID, detail string) {
 	s.count(event)
 	c, _ := ctx.Value(clientKey{}).(Client)
 	actor, _ := ctx.Value(actorKey{}).(string)
+	if key := viaAPIKey(ctx); key != "" {
+		detail = strings.TrimSpace(detail + " (through API key " + key + ")")
+	}
 	e := AuditEvent{ID: newID(), At: s.now(), Event: event, UserID: userID, ActorID: actor,
 		IP: c.IP, UserAgent: truncate(c.UserAgent, 512), Detail: detail}
 	if err := s.store.RecordAudit(context.WithoutCancel(ctx), e); err != nil {

@@ -55,7 +55,8 @@ func (g *keyGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, r, g.d.Log, err)
 		return
 	}
-	g.h.ServeHTTP(w, r.WithContext(guard.WithClaims(r.Context(), claims)))
+	ctx := auth.WithAPIKey(guard.WithClaims(r.Context(), claims), use.Key.ID)
+	g.h.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // keyClaims are the claims a key acts with: its user and role, its scopes.
