@@ -140,3 +140,30 @@ func TestOnlyConfidentialClientsMayIntrospectEverything(t *testing.T) {
 			}},
 	})
 }
+
+// A client not registered to introspect learns about its own tokens only,
+// whatever their audience: a service client asking about the token it was
+// issued for a resource server gets it active; another client's token,
+// and a first-party token, stay inactive for it.
+func TestAClientIntrospectsItsOwnServiceToken(t *testing.T) {
+	t.Parallel()
+	f := newServiceFixture(t)
+	w := f.token(ccForm("audience", apiAudience), f.svc.ID+":"+f.svcSecret)
+	if w.Code != 200 {
+		t.Fatalf("client_credentials: %d %s", w.Code, w.Body)
+	}
+	own := decode(t, w)["access_token"].(string)
+	_, m := f.introspect(f.svc.ID+":"+f.svcSecret, own)
+	if m["active"] != true || m["client_id"] != f.svc.ID || m["sub"] != f.svc.ID {
+		t.Fatalf("the client's own service token: %v", m)
+	}
+	if aud, _ := m["aud"].([]any); len(aud) != 1 || aud[0] != apiAudience {
+		t.Fatalf("audience of the own token: %v", m["aud"])
+	}
+	if _, m := f.introspect(f.webBasic(), own); m["active"] != false || len(m) != 1 {
+		t.Fatalf("another client's service token: %v", m)
+	}
+	if _, m := f.introspect(f.svc.ID+":"+f.svcSecret, f.tokens["ann"].AccessToken); m["active"] != false || len(m) != 1 {
+		t.Fatalf("a first-party token introspected by a service client: %v", m)
+	}
+}

@@ -46,16 +46,16 @@ func (s *Service) Introspect(ctx context.Context, ca ClientAuth, caller auth.Cli
 	if out, found, err := s.introspectRefresh(ctx, c, token); found || err != nil {
 		return out, err
 	}
+	// Every access token is checked whatever its audience (a service
+	// token names its resource servers, not the client); a client not
+	// registered to introspect then learns only about its own.
 	var claims *guard.Claims
-	if c.Introspect && s.anyAudience != nil {
+	if s.anyAudience != nil {
 		claims, err = s.anyAudience.Verify(token)
 	} else {
 		claims, err = s.verifyAccess(token)
-		if err == nil && claims.ClientID != c.ID {
-			return inactive, nil
-		}
 	}
-	if err != nil {
+	if err != nil || (!c.Introspect && claims.ClientID != c.ID) {
 		return inactive, nil
 	}
 	out := map[string]any{"active": true, "token_type": "Bearer", "scope": claims.Scope,
