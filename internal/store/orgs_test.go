@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 	"github.com/google/uuid"
 )
@@ -77,5 +78,80 @@ func TestOrgEditRevokesTheOldGrantThroughTheChangeFeed(t *testing.T) {
 	}
 	if _, err := s.Edit(ctx, uuid.Must(uuid.NewV7()).String(), now, liveUntil, func(orgs.Tx) error { return nil }); auth.ErrorCode(err) != auth.CodeNotFound {
 		t.Fatalf("editing an unknown organization: %v", err)
+	}
+}
+
+// An invitation carries its sender's authority: removing the sender, or
+// changing its role, revokes the invitations it sent, so a removed owner's
+// invitation to an owner cannot bring it back.
+func TestRemovingAMemberRevokesTheInvitationsItSent(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	ctx := context.Background()
+	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")
+	for _, u := range []auth.User{ann, bob} {
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
+	if err := s.CreateOrg(ctx, o, orgs.Membership{OrgID: o.ID, UserID: ann.ID, Role: orgs.Owner, Grant: "g-ann", JoinedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Edit(ctx, o.ID, now, now.Add(time.Hour), func(tx orgs.Tx) error {
+		if err := tx.AddMember(ctx, orgs.Membership{UserID: bob.ID, Role: orgs.Owner, Grant: "g-bob", JoinedAt: now}); err != nil {
+			return err
+		}
+		return tx.PutInvitation(ctx, orgs.Invitation{ID: "inv", Email: "heir@example.com", Role: orgs.Owner, Hash: "hash-inv",
+			InvitedBy: bob.ID, CreatedAt: now, ExpiresAt: now.Add(7 * 24 * time.Hour)}, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Edit(ctx, o.ID, now, now.Add(time.Hour), func(tx orgs.Tx) error { return tx.RemoveMember(ctx, bob.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := s.InvitationByHash(ctx, "hash-inv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.RevokedAt.IsZero() {
+		t.Fatal("the removed member's invitation is still open")
+	}
+}
+
+// The last owner of an organization cannot delete its account (by itself
+// or by an administrator): the organization would be left with no owner.
+func TestTheLastOwnerCannotBeDeleted(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	ctx := context.Background()
+	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")
+	for _, u := range []auth.User{ann, bob} {
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
+	if err := s.CreateOrg(ctx, o, orgs.Membership{OrgID: o.ID, UserID: ann.ID, Role: orgs.Owner, Grant: "g-ann", JoinedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Edit(ctx, o.ID, now, now.Add(time.Hour), func(tx orgs.Tx) error {
+		return tx.AddMember(ctx, orgs.Membership{UserID: bob.ID, Role: orgs.Admin, Grant: "g-bob", JoinedAt: now})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteUser(ctx, ann.ID, now, now.Add(time.Hour)); auth.ErrorCode(err) != auth.CodeLastOwner {
+		t.Fatalf("deleting the last owner: %v, want last_owner", err)
+	}
+	// bob's organization book outlives bob's account: an owner takes it over.
+	if err := s.CreateBook(ctx, books.Book{ID: "b1", OwnerID: bob.ID, OrgID: o.ID, Title: "Inventory", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteUser(ctx, bob.ID, now, now.Add(time.Hour)); err != nil {
+		t.Fatalf("deleting an admin who is no owner: %v", err)
+	}
+	b, err := s.Book(ctx, "b1", books.Scope{OwnerID: ann.ID, OrgID: o.ID})
+	if err != nil || b.OwnerID != ann.ID {
+		t.Fatalf("the organization's book after its writer left: %+v %v", b, err)
 	}
 }
