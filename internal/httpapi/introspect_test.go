@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +166,34 @@ func TestAClientIntrospectsItsOwnServiceToken(t *testing.T) {
 	}
 	if _, m := f.introspect(f.svc.ID+":"+f.svcSecret, f.tokens["ann"].AccessToken); m["active"] != false || len(m) != 1 {
 		t.Fatalf("a first-party token introspected by a service client: %v", m)
+	}
+}
+
+// A resource server's client is held in memory between introspections; a
+// change made at this instance takes effect at its next request: no longer
+// allowed to introspect, it learns nothing of keys; removed, it is refused.
+func TestAResourceServersChangeTakesEffectAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newOIDC(t)
+	rs := f.resourceServer()
+	id, _, _ := strings.Cut(rs, ":")
+	key, _ := f.createKey("ann", "books:read")
+	if _, m := f.introspect(rs, key); m["active"] != true {
+		t.Fatalf("key before the change: %v", m)
+	}
+	if w := f.do(req{method: "PATCH", path: "/clients/" + id, as: "admin", body: `{"introspect":false}`}); w.Code != 200 {
+		t.Fatalf("PATCH introspect: %d %s", w.Code, w.Body)
+	}
+	if _, m := f.introspect(rs, key); m["active"] != false || len(m) != 1 {
+		t.Fatalf("key after introspect was turned off: %v", m)
+	}
+	if w := f.do(req{method: "DELETE", path: "/clients/" + id, as: "admin"}); w.Code != 204 {
+		t.Fatalf("DELETE: %d %s", w.Code, w.Body)
+	}
+	w := f.do(req{method: "POST", path: "/oauth/introspect", body: url.Values{"token": {key}}.Encode(),
+		contentType: "application/x-www-form-urlencoded",
+		headers:     map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(rs))}})
+	if w.Code != 401 || errorCode(w) != "invalid_client" {
+		t.Fatalf("introspection by a removed client: %d %s", w.Code, w.Body)
 	}
 }
