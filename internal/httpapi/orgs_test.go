@@ -75,6 +75,8 @@ func apiRequest(f orgstest.Fixture, c orgstest.Case) []req {
 		return []req{{method: "POST", path: org + "/invitations", body: `{"email":"new@example.net","role":"` + c.Target + `"}`}}
 	case "revoke_invitation":
 		return []req{{method: "DELETE", path: org + "/invitations/" + f.Invitations[c.Target]}}
+	case "reinvite":
+		return []req{{method: "POST", path: org + "/invitations", body: `{"email":"` + orgstest.InvitedEmail(c.Target) + `","role":"member"}`}}
 	case "remove":
 		return []req{{method: "DELETE", path: org + "/members/" + target}}
 	}
@@ -349,6 +351,8 @@ func pageRequest(f orgstest.Fixture, c orgstest.Case) req {
 		return form(org+"/invitations", url.Values{"email": {"new@example.net"}, "role": {c.Target}})
 	case "revoke_invitation":
 		return form(org+"/invitations/"+f.Invitations[c.Target]+"/revoke", nil)
+	case "reinvite":
+		return form(org+"/invitations", url.Values{"email": {orgstest.InvitedEmail(c.Target)}, "role": {"member"}})
 	case "remove":
 		return form(org+"/members/"+target+"/remove", nil)
 	}

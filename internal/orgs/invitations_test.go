@@ -95,6 +95,100 @@ func TestResendingAnInvitationReplacesTheOldLink(t *testing.T) {
 	}
 }
 
+// Re-inviting an address replaces its open invitation, so it revokes that
+// one: an admin cannot undo an owner's invitation to admin by re-inviting
+// the address as member (403, nothing changes, no bucket spent, the
+// owner's link still works), while it still replaces what it could have
+// revoked, and an expired invitation, which binds no one, is no obstacle.
+func TestAnAdminCannotReplaceAnInvitationAboveItsOwn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ann := e.user(t, "ann", true) // owner
+	bob := e.user(t, "bob", true) // admin
+	cy := e.user(t, "cy", true)
+	o := e.shop(t)
+	tpl, err := mail.NewTemplates("", "https://id.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := orgs.New(orgs.Deps{Store: e.Store, Users: e.Store, Feed: e.Feed, Checks: e.Checks, Audit: e.Accounts.Audit,
+		Mailer: tpl, PublicURL: "https://id.example.com", Now: e.Clock.Now, Limiter: ratelimit.NewMemory(e.Clock.Now),
+		InvitesSent: ratelimit.DefaultPolicy().InvitationsSent, InvitesReceived: ratelimit.DefaultPolicy().InvitationsReceived})
+	ctx := context.Background()
+	invite := func(actor, email, role string) error {
+		_, err := limited.Invite(ctx, actor, o.ID, orgs.InviteInput{Email: email, Role: role})
+		return err
+	}
+
+	if err := invite(ann, "cy@example.com", orgs.Admin); err != nil {
+		t.Fatal(err)
+	}
+	owners := e.mailedToken(t, "cy@example.com")
+	before := e.snapshot(t)
+	// More refusals than the address's bucket holds: refusals spend none of it.
+	for range 5 {
+		if err := invite(bob, "cy@example.com", orgs.Member); auth.ErrorCode(err) != auth.CodeForbidden {
+			t.Fatalf("an admin replaces an owner's invitation to admin: %v, want forbidden", err)
+		}
+	}
+	if after := e.snapshot(t); after != before {
+		t.Fatalf("the refused re-invitation changed something:\n%s\nbecame\n%s", before, after)
+	}
+	if err := e.orgs.RevokeInvitation(ctx, bob, o.ID, openInvitationTo(t, e, o.ID, "cy@example.com").ID); auth.ErrorCode(err) != auth.CodeForbidden {
+		t.Fatalf("an admin revokes an owner's invitation to admin: %v, want forbidden", err)
+	}
+	if m, err := e.orgs.Accept(ctx, cy, owners, auth.Client{}); err != nil || m.Role != orgs.Admin {
+		t.Fatalf("the owner's link after the refusals: %+v %v", m, err)
+	}
+
+	// An owner's invitation to member is one an admin could have sent: the
+	// admin replaces it.
+	if err := invite(ann, "dee@example.com", orgs.Member); err != nil {
+		t.Fatal(err)
+	}
+	if err := invite(bob, "dee@example.com", orgs.Member); err != nil {
+		t.Fatalf("an admin replaces an owner's invitation to member: %v", err)
+	}
+	if inv := openInvitationTo(t, e, o.ID, "dee@example.com"); inv.InvitedBy != bob {
+		t.Fatalf("the open invitation to dee is %+v, want bob's", inv)
+	}
+
+	// An owner replaces anyone's; an expired invitation is replaced by anyone
+	// who may invite at all.
+	if err := invite(ann, "eve@example.com", orgs.Owner); err != nil {
+		t.Fatal(err)
+	}
+	if err := invite(ann, "eve@example.com", orgs.Member); err != nil {
+		t.Fatalf("an owner replaces its own invitation to owner: %v", err)
+	}
+	if err := invite(ann, "fay@example.com", orgs.Owner); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(orgs.InvitationTTL + time.Second)
+	if err := invite(bob, "fay@example.com", orgs.Member); err != nil {
+		t.Fatalf("an admin re-invites an address whose invitation to owner expired: %v", err)
+	}
+	if inv := openInvitationTo(t, e, o.ID, "fay@example.com"); inv.InvitedBy != bob || inv.Role != orgs.Member {
+		t.Fatalf("the open invitation to fay is %+v, want bob's to member", inv)
+	}
+}
+
+// openInvitationTo is the organization's open invitation to email.
+func openInvitationTo(t testing.TB, e *env, orgID, email string) orgs.Invitation {
+	t.Helper()
+	invs, err := e.Store.Invitations(context.Background(), orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inv := range invs {
+		if inv.Email == email {
+			return inv
+		}
+	}
+	t.Fatalf("no open invitation to %s in %+v", email, invs)
+	return orgs.Invitation{}
+}
+
 // snapshot is everything an organization edit can change, as text.
 func (e *env) snapshot(t testing.TB) string {
 	t.Helper()

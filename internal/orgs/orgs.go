@@ -159,6 +159,9 @@ type Tx interface {
 	PutInvitation(ctx context.Context, inv Invitation, mails []outbox.Message) error
 	// Invitation reads one of the organization's invitations (not_found).
 	Invitation(ctx context.Context, id string) (Invitation, error)
+	// OpenInvitationTo reads the invitation to email that is neither
+	// accepted nor revoked, expired or not (not_found when there is none).
+	OpenInvitationTo(ctx context.Context, email string) (Invitation, error)
 	// RevokeInvitation revokes an open invitation (not_found otherwise).
 	RevokeInvitation(ctx context.Context, id string, now time.Time) error
 	// AcceptInvitation marks an open invitation accepted by userID

@@ -535,7 +535,8 @@ type InviteInput struct {
 // Invite mails an invitation to join with a role, valid for 7 days, to an
 // address that is not a member's; inviting the same address again
 // replaces the earlier link. Owners invite any role, admins roles below
-// their own.
+// their own. Replacing an open invitation revokes it, so the actor must be
+// allowed to revoke it (mayReplace).
 func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteInput) (Invitation, error) {
 	if _, err := s.membership(ctx, orgID, actorID); err != nil && actorID != cli {
 		return Invitation{}, err
@@ -571,6 +572,9 @@ func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteIn
 		} else if auth.ErrorCode(err) != auth.CodeNotFound {
 			return err
 		}
+		if err := mayReplace(ctx, tx, actor, email, now); err != nil {
+			return err
+		}
 		// Counted once the invitation would be sent: a refusal costs no one's bucket.
 		if err := s.allowInvitation(ctx, actorID, email); err != nil {
 			return err
@@ -585,6 +589,24 @@ func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteIn
 	}
 	s.d.Audit(ctx, EventInvitationSent, actorID, fmt.Sprintf("organization %s: %s invited as %s", orgID, email, inv.Role))
 	return inv, nil
+}
+
+// mayReplace refuses an invitation that would replace an open one to email
+// the actor may not revoke (forbidden): otherwise an admin could undo an
+// owner's invitation to admin or owner by re-inviting the address as
+// member. An expired invitation binds no one, so anyone who may invite
+// replaces it.
+func mayReplace(ctx context.Context, tx Tx, actor Membership, email string, now time.Time) error {
+	open, err := tx.OpenInvitationTo(ctx, email)
+	if auth.ErrorCode(err) == auth.CodeNotFound || (err == nil && !open.Open(now)) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if !Allowed(actor.Role, RevokeInvitation, open.Role) {
+		return forbidden("%s has an open invitation as %s, which your role does not allow you to replace or revoke.", email, open.Role)
+	}
+	return nil
 }
 
 // allowInvitation takes one invitation from the sender's and the

@@ -436,6 +436,15 @@ func (t *orgTx) Invitation(ctx context.Context, id string) (orgs.Invitation, err
 	return inv, err
 }
 
+func (t *orgTx) OpenInvitationTo(ctx context.Context, email string) (orgs.Invitation, error) {
+	inv, err := scanInvitation(t.e.queryRow(ctx, `SELECT `+invitationColumns+` FROM org_invitations
+		WHERE org_id = ? AND email = ? AND accepted_at IS NULL AND revoked_at IS NULL`, t.orgID, email))
+	if errors.Is(err, sql.ErrNoRows) {
+		return inv, notFound("The invitation")
+	}
+	return inv, err
+}
+
 func (t *orgTx) RevokeInvitation(ctx context.Context, id string, now time.Time) error {
 	res, err := t.e.exec(ctx, `UPDATE org_invitations SET revoked_at = ?
 		WHERE org_id = ? AND id = ? AND accepted_at IS NULL AND revoked_at IS NULL`, ms(now), t.orgID, id)

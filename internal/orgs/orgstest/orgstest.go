@@ -22,10 +22,12 @@ const Outsider = "outsider"
 
 // Actions a case takes. Org-wide ones have the target "org"; set_role:R
 // gives the target member role R; invite and revoke_invitation act on an
-// invitation with the target role; create_role makes a custom role.
+// invitation with the target role; reinvite invites the address of the open
+// invitation with the target role again, as member, which replaces that
+// invitation; create_role makes a custom role.
 var (
 	OrgActions    = []string{"view", "rename", "delete", "list_invitations", "create_role"}
-	TargetActions = []string{"invite", "revoke_invitation", "remove", "set_role:owner", "set_role:admin", "set_role:member", "set_role:editor"}
+	TargetActions = []string{"invite", "revoke_invitation", "reinvite", "remove", "set_role:owner", "set_role:admin", "set_role:member", "set_role:editor"}
 )
 
 // Outcomes.
@@ -49,17 +51,20 @@ var below = []string{orgs.Member, "editor"}
 // allowed is the policy as the product promises it: owners do everything
 // (the case's organization has a second owner, so no case removes the
 // last); admins view, rename, list invitations, create roles, and manage
-// members, invitations and roles strictly below admin; members, whatever
-// their role, only view. Anything not listed is forbidden to a member.
+// members, invitations and roles strictly below admin (replacing an open
+// invitation revokes it, so an admin replaces only those below admin: an
+// owner's invitation to admin or owner is not an admin's to undo);
+// members, whatever their role, only view. Anything not listed is forbidden
+// to a member.
 var allowed = map[string]map[string][]string{
 	orgs.Owner: {
 		"view": {"org"}, "rename": {"org"}, "delete": {"org"}, "list_invitations": {"org"}, "create_role": {"org"},
-		"invite": everyone, "revoke_invitation": everyone, "remove": everyone,
+		"invite": everyone, "revoke_invitation": everyone, "reinvite": everyone, "remove": everyone,
 		"set_role:owner": everyone, "set_role:admin": everyone, "set_role:member": everyone, "set_role:editor": everyone,
 	},
 	orgs.Admin: {
 		"view": {"org"}, "rename": {"org"}, "list_invitations": {"org"}, "create_role": {"org"},
-		"invite": below, "revoke_invitation": below, "remove": below,
+		"invite": below, "revoke_invitation": below, "reinvite": below, "remove": below,
 		"set_role:member": below, "set_role:editor": below,
 	},
 	orgs.Member: {"view": {"org"}},
@@ -99,6 +104,9 @@ type Fixture struct {
 	Invitations map[string]string // an open invitation id by role
 }
 
+// InvitedEmail is the address of the open invitation Setup made for role.
+func InvitedEmail(role string) string { return "invited-" + role + "@example.net" }
+
 // ActorID is the user acting in c.
 func (f Fixture) ActorID(c Case) string { return f.Users[c.Actor] }
 
@@ -128,7 +136,7 @@ func Setup(ctx context.Context, svc *orgs.Service, users map[string]string, slug
 		}
 	}
 	for _, role := range Roles {
-		inv, err := svc.Invite(ctx, "cli", o.ID, orgs.InviteInput{Email: "invited-" + role + "@example.net", Role: role})
+		inv, err := svc.Invite(ctx, "cli", o.ID, orgs.InviteInput{Email: InvitedEmail(role), Role: role})
 		if err != nil {
 			return f, fmt.Errorf("invite %s: %w", role, err)
 		}
@@ -189,6 +197,15 @@ func Effect(ctx context.Context, svc *orgs.Service, f Fixture, c Case) error {
 		return check(len(invs) == 5, "invitations")
 	case c.Action == "revoke_invitation":
 		return check(!open[f.Invitations[c.Target]], "invitation")
+	case c.Action == "reinvite":
+		replaced := false
+		for _, inv := range invs {
+			replaced = replaced || (inv.Email == InvitedEmail(c.Target) && inv.ID != f.Invitations[c.Target] && inv.Role == orgs.Member)
+		}
+		if len(invs) != 4 || replaced == open[f.Invitations[c.Target]] {
+			return fmt.Errorf("%d open invitations, the old one open %v, a new one %v", len(invs), open[f.Invitations[c.Target]], replaced)
+		}
+		return check(replaced, "invitation")
 	case c.Action == "remove":
 		_, member := roleOf[target]
 		return check(!member, "membership")
