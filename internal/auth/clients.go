@@ -102,6 +102,12 @@ func (s *Sessions) StartClientSession(ctx context.Context, in ClientSessionInput
 		ClientID: in.ClientID, Scope: in.Scope, ParentID: in.ParentID, AuthTime: in.AuthTime.UTC().Truncate(time.Millisecond)}
 	start := ClientSessionStart{Session: sess, CodeHash: in.CodeHash, AccessLiveUntil: s.liveUntil(now),
 		MaxLive: s.cfg.MaxSessionsPerUser, IdleSince: now.Add(-s.cfg.IdleTimeout), LiveUntil: s.liveUntil(now)}
+	// Asked before the code is spent: a refused exchange leaves no session,
+	// and the client may present the code again while it lasts.
+	extra, err := s.hookBeforeStart(ctx, u, sess, "")
+	if err != nil {
+		return nil, err
+	}
 	raw, rt := "", RefreshToken{ExpiresAt: now}
 	if in.Offline {
 		raw, rt = s.newRefreshToken(sess, now)
@@ -122,7 +128,7 @@ func (s *Sessions) StartClientSession(ctx context.Context, in ClientSessionInput
 		s.audit(ctx, EventClientSessionEnded, u.ID, fmt.Sprintf("%d least recently used sessions of client %s ended: at most %d live sessions per client",
 			len(ended), in.ClientID, s.cfg.MaxSessionsPerUser))
 	}
-	return s.firstTokens(ctx, u, sess, raw, rt, now)
+	return s.firstTokens(ctx, u, sess, raw, rt, now, extra)
 }
 
 // EndSessions ends the live sessions matching f (at once here, through the

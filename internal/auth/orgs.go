@@ -29,8 +29,8 @@ type OrgSessions interface {
 	// EnterOrg makes session sessionID act in orgID from now on: not_found
 	// (and nothing changed) when userID is not a member of it.
 	EnterOrg(ctx context.Context, sessionID, userID, orgID string) error
-	// CheckMember answers not_found unless userID is a member of orgID.
-	CheckMember(ctx context.Context, orgID, userID string) error
+	// MemberRole is userID's role in orgID: not_found unless a member.
+	MemberRole(ctx context.Context, orgID, userID string) (string, error)
 }
 
 // CheckInvitation is the check of an organization invitation's token
@@ -57,10 +57,16 @@ func (s *issuer) orgClaims(ctx context.Context, claims *guard.Claims, sess Sessi
 }
 
 func (s *issuer) checkMember(ctx context.Context, orgID, userID string) error {
+	_, err := s.memberRole(ctx, orgID, userID)
+	return err
+}
+
+// memberRole is userID's role in orgID (not_found unless a member).
+func (s *issuer) memberRole(ctx context.Context, orgID, userID string) (string, error) {
 	if s.orgs == nil {
-		return errNoOrg
+		return "", errNoOrg
 	}
-	return s.orgs.CheckMember(ctx, orgID, userID)
+	return s.orgs.MemberRole(ctx, orgID, userID)
 }
 
 // enterOrg makes sess act in orgID.

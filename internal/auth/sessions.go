@@ -51,6 +51,8 @@ type issuer struct {
 // start (the caller checked the membership; a membership gone meanwhile
 // leaves the session in none); idp, when not empty, the upstream provider
 // the login came through (the session's tokens name it).
+//
+// The token hook is asked before the session is written (hookBeforeStart).
 func (s *issuer) startSession(ctx context.Context, u User, hash string, c Client, amr []string, orgID, idp string) (*Tokens, error) {
 	if err := s.checkVerified(ctx, u); err != nil {
 		return nil, err
@@ -59,6 +61,10 @@ func (s *issuer) startSession(ctx context.Context, u User, hash string, c Client
 	sess := Session{
 		ID: newID(), UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.MaxAge),
 		UserAgent: truncate(c.UserAgent, 512), IP: c.IP, AMR: amr, AuthTime: now, IDP: idp,
+	}
+	extra, err := s.hookBeforeStart(ctx, u, sess, orgID)
+	if err != nil {
+		return nil, err
 	}
 	raw, rt := s.newRefreshToken(sess, now)
 	ended, err := s.store.StartSession(ctx, SessionStart{Session: sess, Refresh: rt, PasswordHash: hash, Role: u.Role,
@@ -76,7 +82,39 @@ func (s *issuer) startSession(ctx context.Context, u User, hash string, c Client
 			return nil, err
 		}
 	}
-	return s.firstTokens(ctx, u, sess, raw, rt, now)
+	return s.firstTokens(ctx, u, sess, raw, rt, now, extra)
+}
+
+// hookBeforeStart asks the token hook, if there is one, for the claims of
+// the first access token of sess, a session not yet written (acting in
+// orgID from the start, when not empty): a login or code exchange the hook
+// refuses leaves no session behind, nor its session.created and
+// session.ended events, and is audited as a failed login. The hook is told
+// the organization's membership as it is now; the token carries it as it
+// is when signed (none, should it end in between).
+func (s *issuer) hookBeforeStart(ctx context.Context, u User, sess Session, orgID string) (map[string]any, error) {
+	if s.hook == nil {
+		return nil, nil
+	}
+	in := TokenHookInput{User: u, Session: sess, ClientID: sess.ClientID, Scope: sess.Scope}
+	if orgID != "" && sess.ClientID == "" {
+		role, err := s.memberRole(ctx, orgID, u.ID)
+		if err == nil {
+			in.OrgID, in.OrgRole = orgID, role
+		} else if ErrorCode(err) != CodeNotFound {
+			return nil, err
+		}
+	}
+	extra, err := s.hook.Claims(ctx, in)
+	if err != nil {
+		detail := "no session: the token hook failed or refused"
+		if sess.ClientID != "" {
+			detail += " (client " + sess.ClientID + ")"
+		}
+		s.audit(ctx, EventLoginFailed, u.ID, detail)
+		return nil, err
+	}
+	return extra, nil
 }
 
 // Refresh rotates a refresh token. A spent token replayed within the grace
@@ -356,11 +394,13 @@ func (s *issuer) tokens(ctx context.Context, u User, sess Session, rawRefresh st
 	return s.scopedTokens(ctx, u, sess, sess.Scope, rawRefresh, rt, now)
 }
 
-// firstTokens is tokens for a session just started: when none can be
-// issued (the token hook refused), the session ends at once rather than
-// stay behind without anyone holding its refresh token.
-func (s *issuer) firstTokens(ctx context.Context, u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
-	t, err := s.tokens(ctx, u, sess, rawRefresh, rt, now)
+// firstTokens is tokens for a session just started, with extra, the claims
+// the token hook gave before it was (hookBeforeStart): should they not be
+// issued after all (organization claims unreadable, the signer failing),
+// the session ends at once rather than stay behind without anyone holding
+// its refresh token.
+func (s *issuer) firstTokens(ctx context.Context, u User, sess Session, rawRefresh string, rt RefreshToken, now time.Time, extra map[string]any) (*Tokens, error) {
+	t, err := s.mint(ctx, u, sess, sess.Scope, rawRefresh, rt, now, extra)
 	if err == nil {
 		return t, nil
 	}
@@ -379,9 +419,11 @@ func (s *issuer) firstTokens(ctx context.Context, u User, sess Session, rawRefre
 // membership's claims as they are now, read after the session's rotation
 // committed: never wider than the membership at this moment.
 //
-// The token hook is asked here, once, for every access token but a
-// refresh's (asked before its rotation: Sessions.hookBeforeRotation): its
-// claims join the token's, or its refusal is the answer.
+// The token hook is asked here, once, for the access tokens of a session
+// that goes on (a password change, a re-authentication): a refresh's is
+// asked before its rotation (hookBeforeRotation), a new session's before it
+// is written (hookBeforeStart). Its claims join the token's, or its refusal
+// is the answer.
 func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
 	var extra map[string]any
 	if s.hook != nil {

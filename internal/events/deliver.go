@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/internal/events/queue"
 	"github.com/gatehouse-auth/gatehouse/internal/mail"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
+	"github.com/gatehouse-auth/gatehouse/internal/redact"
 )
 
 // Mailer renders the administrators' notice of a disabled endpoint
@@ -112,8 +114,12 @@ func (d *Deliverer) Wake() { d.q.Wake() }
 // many it claimed. Tests call it with an injected clock.
 func (d *Deliverer) Deliver(ctx context.Context) (int, error) { return d.q.Deliver(ctx) }
 
-// excerptMax is how much of an answer is kept for the admin page.
-const excerptMax = 512
+// excerptMax is how much of an answer is kept for the admin page, after
+// answerRead bytes of it were read and their credentials masked (excerpt).
+const (
+	excerptMax = 512
+	answerRead = 8 * excerptMax
+)
 
 // deliver sends one claimed delivery and records the outcome.
 func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
@@ -195,8 +201,8 @@ func (d *Deliverer) send(ctx context.Context, dl Delivery, keys [][]byte, at tim
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, excerptMax))
-	text := printable(excerpt)
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, answerRead))
+	text := excerpt(answer, len(answer) == answerRead)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, text, fmt.Errorf("the receiver answered %d", resp.StatusCode)
 	}
@@ -223,6 +229,18 @@ func (d *Deliverer) notice(ctx context.Context, url, reason string) []outbox.Mes
 		out = append(out, m)
 	}
 	return out
+}
+
+// excerpt is what the admin page and API show of a receiver's answer (read
+// cut short when more followed): a receiver, or a proxy before it, may echo
+// the request (its signature, our event) or a secret of its own, so every
+// credential is masked (redact.Text) before the text is cut to excerptMax,
+// and a token the read cut in two is dropped rather than shown in part.
+func excerpt(read []byte, cut bool) string {
+	if cut {
+		read = bytes.TrimRightFunc(read, func(r rune) bool { return !unicode.IsSpace(r) })
+	}
+	return truncate(printable([]byte(redact.Text(strings.ToValidUTF8(string(read), "\uFFFD")))), excerptMax)
 }
 
 // printable keeps the valid UTF-8 of an answer, control characters

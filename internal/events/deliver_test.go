@@ -119,6 +119,56 @@ func TestFailingReceiverGetsEveryEventInOrderPerUser(t *testing.T) {
 	}
 }
 
+// A receiver (or a proxy before it) may echo the request, or a secret of
+// its own: the excerpt administrators see keeps the status and the gist of
+// the answer, never a credential, not even cut in part at the excerpt's end.
+func TestReceiverEchoingCredentialsLeavesNoneInTheExcerpt(t *testing.T) {
+	t.Parallel()
+	h := newHooks(t, nil)
+	rc := newReceiver(t)
+	ep := h.add(t, rc, events.UserCreated)
+	const (
+		jwt     = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzYWJjZCIsImV4cCI6MTgwMDAwMDAwMH0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1zaWduZWQ"
+		refresh = "q7Zk2vX9pL4mN8rT1wY6cB3dF5gH0jKsAeUiOoPa7Q2" // a refresh token's secret part
+	)
+	var sig string
+	rc.setAnswer(func(w http.ResponseWriter, r *http.Request) bool {
+		body, _ := io.ReadAll(r.Body)
+		sig = r.Header.Get("webhook-signature")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "rejected; you sent\nAuthorization: Bearer %s\nwebhook-signature: %s\nbody: %s\nour secret is %s\nsee below ..........\n",
+			jwt, sig, body, rc.secrets[0])
+		for range 100 { // a refresh token on every line: one is cut where the excerpt ends
+			fmt.Fprintf(w, "%s\n", refresh)
+		}
+		return true
+	})
+	newUser(t, h.st, h.clock.Now(), "ann@example.com")
+	h.drain(t)
+	list, err := h.webhooks.Deliveries(context.Background(), ep.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Status != http.StatusBadRequest {
+		t.Fatalf("deliveries %+v: want one attempt answered 400", list)
+	}
+	got := list[0].Response
+	if !strings.Contains(got, "rejected; you sent") || !strings.Contains(got, events.UserCreated) {
+		t.Errorf("excerpt %q lost the gist of the answer", got)
+	}
+	secret := strings.TrimPrefix(rc.secrets[0], "whsec_")
+	mac := strings.TrimPrefix(sig, "v1,")
+	for name, credential := range map[string]string{"JWT": jwt, "signature": mac, "endpoint secret": secret,
+		"refresh token": refresh, "email": "ann@example"} {
+		for i := 0; i+8 <= len(credential); i++ {
+			if strings.Contains(got, credential[i:i+8]) {
+				t.Errorf("the excerpt shows part of the %s (%q):\n%s", name, credential[i:i+8], got)
+				break
+			}
+		}
+	}
+}
+
 func (h *hooks) webhooksList(t *testing.T) []events.Endpoint {
 	t.Helper()
 	list, err := h.webhooks.List(context.Background())

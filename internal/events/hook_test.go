@@ -19,11 +19,14 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
 	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/events/outbound"
+	"github.com/gatehouse-auth/gatehouse/internal/orgs"
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 )
 
-// hookEnv is the auth services with a token hook served by handler.
-func hookEnv(t *testing.T, handler http.HandlerFunc, timeout time.Duration, allow bool) (*authtest.Env, *testsupport.Buffer) {
+// hookEnv is the auth services with a token hook served by handler (and
+// more options, if any).
+func hookEnv(t *testing.T, handler http.HandlerFunc, timeout time.Duration, allow bool, more ...authtest.Option) (*authtest.Env, *testsupport.Buffer) {
 	t.Helper()
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
@@ -34,7 +37,7 @@ func hookEnv(t *testing.T, handler http.HandlerFunc, timeout time.Duration, allo
 	if err != nil {
 		t.Fatal(err)
 	}
-	return authtest.New(t, authtest.WithDeps(func(d *auth.Deps) { d.TokenHook = hook })), logs
+	return authtest.New(t, append(more, authtest.WithDeps(func(d *auth.Deps) { d.TokenHook = hook }))...), logs
 }
 
 const hookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -193,5 +196,102 @@ func TestFailingTokenHookDeniesRefreshAndSpendsNothing(t *testing.T) {
 	fail.Store(false)
 	if _, err := env.Sessions.Refresh(context.Background(), tok.RefreshToken); err != nil {
 		t.Fatalf("the refresh token did not survive the hook's outage: %v", err)
+	}
+}
+
+// A login the token hook refuses gets no tokens, and leaves nothing of a
+// session behind: no row, no session.created nor session.ended for the
+// webhooks. The refusal is audited as a failed login.
+func TestLoginTheTokenHookRefusesLeavesNoSessionNorItsEvents(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var told []string // the session ids the hook was told
+	env, _ := hookEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Data struct {
+				Session struct {
+					ID string `json:"id"`
+				} `json:"session"`
+			} `json:"data"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		told = append(told, req.Data.Session.ID)
+		mu.Unlock()
+		http.Error(w, "not this user", http.StatusForbidden)
+	}, time.Second, false)
+	h := newHooks(t, env.Store)
+	rc := newReceiver(t)
+	ep := h.add(t, rc, events.SessionCreated, events.SessionEnded)
+	u := register(t, env)
+
+	tok, err := login(env)
+	if auth.ErrorCode(err) != auth.CodeUnavailable || tok != nil {
+		t.Fatalf("login the hook refuses: %v, %v; want unavailable and nothing issued", tok, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(told) != 1 || told[0] == "" {
+		t.Fatalf("the hook was told sessions %q, want one", told)
+	}
+	h.drain(t)
+	for _, r := range rc.received() {
+		t.Errorf("the refused login was reported: %s %v", r.Type, r.Data)
+	}
+	if list, err := h.webhooks.Deliveries(context.Background(), ep.ID, 0); err != nil || len(list) != 0 {
+		t.Errorf("%d deliveries (%v): want none queued", len(list), err)
+	}
+	if live, _, err := env.Sessions.Sessions(context.Background(), u.ID, auth.SessionPage{}); err != nil || len(live) != 0 {
+		t.Errorf("live sessions %+v, %v: want none", live, err)
+	}
+	if strings.Contains(storetest.Dump(t, env.Store), told[0]) {
+		t.Errorf("session %s the hook refused is in the database", told[0])
+	}
+	failed, err := env.Store.AuditEvents(context.Background(), auth.AuditFilter{UserID: u.ID, Event: auth.EventLoginFailed, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) != 1 || !strings.Contains(failed[0].Detail, "token hook") {
+		t.Errorf("audit %+v: want the refused login recorded as failed, naming the token hook", failed)
+	}
+}
+
+// A login that starts in an organization asks the hook before its session
+// exists, and still tells it the membership the token will carry.
+func TestLoginInAnOrganizationTellsTheTokenHookTheMembership(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var told []map[string]any // the organizations the hook was told
+	st := storetest.New(t)
+	env, _ := hookEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Data struct {
+				Organization map[string]any `json:"organization"`
+			} `json:"data"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		told = append(told, req.Data.Organization)
+		mu.Unlock()
+		io.WriteString(w, `{"claims": {"plan": "pro"}}`)
+	}, time.Second, false, authtest.WithStore(st), authtest.WithDeps(func(d *auth.Deps) { d.Orgs = orgs.NewSessions(st) }))
+	u := register(t, env)
+	shop, err := orgs.New(orgs.Deps{Store: st, Users: st}).AdminCreate(context.Background(), u.ID, orgs.CreateInput{Name: "Shop", Slug: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := env.Sessions.Login(context.Background(), auth.LoginInput{Identifier: "ann@example.com",
+		Password: "correct horse battery staple", OrgID: shop.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := payload(t, tok.AccessToken)
+	if claims["org_id"] != shop.ID || claims["plan"] != "pro" {
+		t.Errorf("token claims %v: want the organization and the hook's claims", claims)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(told) != 1 || told[0]["id"] != shop.ID || told[0]["role"] != "owner" {
+		t.Fatalf("the hook was told organizations %v, want %s as owner", told, shop.ID)
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/events"
 )
 
@@ -177,6 +179,62 @@ func TestTokenHookClaimsInOpenIDClientTokens(t *testing.T) {
 	defer mu.Unlock()
 	if len(clients) != 2 || clients[0] != f.web.ID || clients[1] != f.web.ID {
 		t.Fatalf("the hook was told clients %v, want the web client twice", clients)
+	}
+}
+
+// An OpenID client's code exchange the token hook refuses starts no
+// session (nothing for the webhooks) and spends no code: once the hook
+// answers again, the same code works.
+func TestCodeExchangeTheTokenHookRefusesStartsNoSessionAndSpendsNoCode(t *testing.T) {
+	t.Parallel()
+	var refuse atomic.Bool
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() {
+			http.Error(w, "not now", http.StatusForbidden)
+			return
+		}
+		io.WriteString(w, `{"claims": {}}`)
+	}))
+	defer hook.Close()
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer receiver.Close()
+	f := newOIDC(t, func(c *app.Config) {
+		c.WebhookAllowPrivate = true
+		c.TokenHook = events.HookConfig{URL: hook.URL + "/claims", Secret: events.NewSecret()}
+	})
+	ctx := context.Background()
+	ep, _, err := f.app.Webhooks.Add(auth.WithActor(ctx, "test"), events.EndpointInput{URL: receiver.URL,
+		Events: []string{events.SessionCreated, events.SessionEnded}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func() []string {
+		list, err := f.app.Webhooks.Deliveries(ctx, ep.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, d := range list {
+			types = append(types, d.EventType)
+		}
+		return types
+	}
+	verifier, challenge := pkcePair("refused")
+	code := f.codeFor("ann", authParams(f.web, rpRedirect, challenge))
+	refuse.Store(true)
+	if w := f.token(codeForm(code, rpRedirect, verifier), f.webBasic()); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("exchange the hook refuses: %d %s, want 503", w.Code, w.Body)
+	}
+	if got := queued(); len(got) != 0 {
+		t.Fatalf("the refused exchange queued %v", got)
+	}
+	refuse.Store(false)
+	tok := f.exchange(code, verifier)
+	if got := queued(); len(got) != 1 || got[0] != events.SessionCreated {
+		t.Fatalf("queued %v, want the session.created of the exchange that succeeded", got)
+	}
+	if tok["access_token"] == nil {
+		t.Fatalf("no access token: %v", tok)
 	}
 }
 

@@ -51,16 +51,16 @@ func (s *Sessions) EnterOrg(ctx context.Context, sessionID, userID, orgID string
 	return err
 }
 
-// CheckMember implements auth.OrgSessions.
-func (s *Sessions) CheckMember(ctx context.Context, orgID, userID string) error {
+// MemberRole implements auth.OrgSessions.
+func (s *Sessions) MemberRole(ctx context.Context, orgID, userID string) (string, error) {
 	if uuid.Validate(orgID) != nil {
-		return errNotFound
+		return "", errNotFound
 	}
-	_, err := s.store.Membership(ctx, orgID, userID)
+	m, err := s.store.Membership(ctx, orgID, userID)
 	if auth.ErrorCode(err) == auth.CodeNotFound {
-		return errNotFound
+		return "", errNotFound
 	}
-	return err
+	return m.Role, err
 }
 
 // OrgName is an organization's name (the consent page names the one it

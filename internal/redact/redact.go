@@ -1,6 +1,8 @@
 // Package redact keeps the credentials of URLs (database, Redis, SMTP) out of
 // logs and error messages: every place that prints such a URL, or an error
-// that may quote one, goes through it.
+// that may quote one, goes through it. Text does the same for free text from
+// outside (a webhook receiver's answer), where credentials are found by
+// their look.
 package redact
 
 import (

@@ -41,3 +41,47 @@ func TestErrorScrubsAndKeepsTheChain(t *testing.T) {
 		t.Fatal("nil error became non-nil")
 	}
 }
+
+// Text is for what a webhook receiver (or a proxy in front of it) answers:
+// it may echo the request's headers and body, or a secret it holds.
+func TestTextMasksWhatLooksLikeACredential(t *testing.T) {
+	const (
+		jwt  = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzYWJjZCJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1zaWduZWQ"
+		sig  = "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="
+		hook = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+		pat  = "gh_pat_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R9s"
+		hex  = "3f786850e387550fdab836ed7e6dc881de23001b"
+		b64  = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0"
+		uuid = "0193d1a2-7b4c-7def-8a01-23456789abcd"
+	)
+	for _, tc := range []struct{ name, in, want string }{
+		{"bearer header", "Authorization: Bearer abcdefgh12345", "Authorization: xxxxx"},
+		{"bearer in prose", "sent Bearer abcdefgh12345 back", "sent Bearer xxxxx back"},
+		{"basic credentials", "basic dXNlcjpwYXNzd29yZA==", "basic xxxxx"},
+		{"a JWT", "token was " + jwt + ", rejected", "token was xxxxx, rejected"},
+		{"the webhook signature", "bad signature " + sig, "bad signature v1,xxxxx"},
+		{"the signature header echoed", "Webhook-Signature: " + sig + "\nnext line", "Webhook-Signature: xxxxx\nnext line"},
+		{"headers echoed as JSON", `{"Webhook-Signature":["` + sig + `"],"Webhook-Id":["msg_1"]}`, `{"Webhook-Signature":["xxxxx"],"Webhook-Id":["msg_1"]}`},
+		{"a whsec_ secret", "secret is " + hook, "secret is whsec_xxxxx"},
+		{"an API key", "key " + pat + " unknown", "key gh_pat_xxxxx unknown"},
+		{"a long hex run", "digest " + hex, "digest xxxxx"},
+		{"a long base64 run", "blob " + b64 + " end", "blob xxxxx end"},
+		{"a JSON-escaped base64 run", `"blob":"Zm9vYmFy\/YmF6cXV4\/cXV1eGNvcmdl"`, `"blob":"xxxxx"`},
+		{"a password field", `{"password": "hunter2", "name": "ann"}`, `{"password": "xxxxx", "name": "ann"}`},
+		{"a token field", `{"access_token":"short1","expires_in":900}`, `{"access_token":"xxxxx","expires_in":900}`},
+		{"a YAML secret", "client_secret: plain words\nnext: 1", "client_secret: xxxxx\nnext: 1"},
+		{"a value cut short", `{"refresh_token":"abc`, `{"refresh_token":"xxxxx`},
+		{"form fields", "client_secret=s3cr3t&grant_type=client_credentials", "client_secret=xxxxx&grant_type=client_credentials"},
+		{"a cookie", "Cookie: sid=abc; theme=dark", "Cookie: xxxxx"},
+		{"an email address", `{"email":"ann.b+x@example.com"}`, `{"email":"xxxxx@example.com"}`},
+		{"UUIDs stay", `{"user_id":"` + uuid + `"}`, `{"user_id":"` + uuid + `"}`},
+		{"words stay", "Internal Server Error: upstream-connection-timeout-exceeded", "Internal Server Error: upstream-connection-timeout-exceeded"},
+		{"an error code stays", `{"error":"invalid_signature_or_timestamp"}`, `{"error":"invalid_signature_or_timestamp"}`},
+		{"numbers stay", "request 123456789012345678901234567890 failed at 2026-12-07T00:41:00Z", "request 123456789012345678901234567890 failed at 2026-12-07T00:41:00Z"},
+		{"nothing to mask", "thanks", "thanks"},
+	} {
+		if got := redact.Text(tc.in); got != tc.want {
+			t.Errorf("%s: Text(%q)\n = %q\nwant %q", tc.name, tc.in, got, tc.want)
+		}
+	}
+}
