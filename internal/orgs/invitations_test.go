@@ -327,7 +327,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"expired invitation (cy's)", func() error { _, err := e.orgs.Accept(ctx, cy, forCy, auth.Client{}); return err }, auth.CodeInvalidCode},
 		{"invitation of another address", func() error { _, err := e.orgs.Accept(ctx, cy, forCy2, auth.Client{}); return err }, auth.CodeForbidden},
 		{"invitation to an unverified address", func() error { _, err := e.orgs.Accept(ctx, dee, forDee2, auth.Client{}); return err }, auth.CodeEmailNotVerified},
-		{"wrong token", func() error { _, err := e.orgs.Accept(ctx, cy, "x"+forCy2[1:], auth.Client{}); return err }, auth.CodeInvalidCode},
+		{"wrong token", func() error { _, err := e.orgs.Accept(ctx, cy, otherFirstChar(forCy2), auth.Client{}); return err }, auth.CodeInvalidCode},
 		{"unknown organization", func() error { _, err := e.orgs.Members(ctx, ann, unknown); return err }, auth.CodeNotFound},
 		{"malformed organization id", func() error { _, err := e.orgs.Get(ctx, ann, "x'; --"); return err }, auth.CodeNotFound},
 		{"another's organization", func() error { _, err := e.orgs.SetRole(ctx, ann, other.ID, cy, orgs.Member); return err }, auth.CodeNotFound},
@@ -414,4 +414,13 @@ func TestInvitationsAreLimitedPerRecipient(t *testing.T) {
 	if _, err := limited.Invite(ctx, e.users["ann"], o.ID, orgs.InviteInput{Email: "other@example.org"}); err != nil {
 		t.Fatalf("an invitation to another address: %v", err)
 	}
+}
+
+// otherFirstChar is token with its first character changed (always: a
+// token that already starts with "x" becomes "y...").
+func otherFirstChar(token string) string {
+	if token[0] == 'x' {
+		return "y" + token[1:]
+	}
+	return "x" + token[1:]
 }
