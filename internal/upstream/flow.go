@@ -148,17 +148,30 @@ type Result struct {
 	// PendingLink, with ErrLinkPending: the sealed link to keep in the
 	// browser (PendingCookie) until its account signs in.
 	PendingLink string
+	// FlowKept: the callback did not answer the browser's flow (another
+	// state or provider: a forged or stray callback, refused), and that
+	// flow stays live for its own callback: keep its cookie. Otherwise the
+	// flow is spent, or unusable, and its cookie goes.
+	FlowKept bool
 }
 
 // Finish checks the provider's answer and applies the linking rules. Every
 // failure is audited (upstream_login_failed with the reason), answers one
-// sentence and creates or links nothing.
+// sentence and creates or links nothing. A callback that is not the
+// answer to the browser's flow (another state or provider) leaves that
+// flow live (Result.FlowKept): a forged callback the attacker makes the
+// victim's browser request does not cancel the victim's login. Any other
+// callback spends the flow, once.
 func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 	ctx = auth.WithClient(ctx, in.Client)
 	f, err := s.openFlow(in.Cookie)
-	if err != nil || f.Provider != in.ProviderID || subtle.ConstantTimeCompare([]byte(f.State), []byte(in.Query.Get("state"))) != 1 {
-		s.failed(ctx, "", in.ProviderID, "no flow cookie, or its state or provider differ (another browser, a forged callback)")
+	if err != nil {
+		s.failed(ctx, "", in.ProviderID, "no flow cookie, or an expired or unreadable one (another browser, a forged callback)")
 		return nil, errFlowLost
+	}
+	if f.Provider != in.ProviderID || subtle.ConstantTimeCompare([]byte(f.State), []byte(in.Query.Get("state"))) != 1 {
+		s.failed(ctx, "", in.ProviderID, "the flow's state or provider differ (a forged or stray callback); the flow in progress is kept")
+		return &Result{FlowKept: true}, errFlowLost
 	}
 	if _, err := s.store.TakeCeremony(ctx, stateHash(f.State), ceremonyPurpose, s.now()); auth.ErrorCode(err) == auth.CodeNotFound {
 		s.failed(ctx, f.LinkUser, f.Provider, "callback replayed or expired")

@@ -251,6 +251,35 @@ func TestUpstreamCallbackRefusals(t *testing.T) {
 	}
 }
 
+// A forged callback (another state, sent to the victim's browser by a
+// link or an image) is refused and leaves the login in progress alone:
+// the flow stays live and its cookie is kept; the provider's own callback
+// then signs in, once.
+func TestForgedCallbackKeepsTheLoginInProgress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	h.idp.SignIn(upstreamtest.User{Subject: "u-f", Email: "fay@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	cookie, q := h.start(t, "idp", upstream.BeginInput{Next: "/books"})
+	for _, forged := range []upstream.FinishInput{
+		{ProviderID: "idp", Query: url.Values{"code": {"attacker-code"}, "state": {"attacker-state"}}, Cookie: cookie},
+		{ProviderID: "idp", Query: url.Values{"error": {"access_denied"}}, Cookie: cookie},
+		{ProviderID: "gh", Query: q, Cookie: cookie},
+	} {
+		res, err := h.svc.Finish(context.Background(), forged)
+		if err == nil || !strings.Contains(auth.ErrorMessage(err), "expired or was started in another browser") || res == nil || !res.FlowKept {
+			t.Fatalf("forged callback %v at %s: %+v %v", forged.Query, forged.ProviderID, res, err)
+		}
+	}
+	res, err := h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie})
+	if err != nil || res.Tokens == nil || res.Next != "/books" || res.FlowKept {
+		t.Fatalf("the provider's callback after forged ones: %+v %v", res, err)
+	}
+	res, err = h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie})
+	if err == nil || res != nil && res.FlowKept || !h.audited(t, upstream.EventUpstreamLoginFailed, "callback replayed") {
+		t.Fatalf("replayed callback: %+v %v", res, err)
+	}
+}
+
 func TestUnknownProviderAndDownProviderAreRefusedAtTheStart(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 300*time.Millisecond)
