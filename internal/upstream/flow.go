@@ -179,6 +179,21 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 	} else if err != nil {
 		return nil, err
 	}
+	p, err := s.store.Provider(ctx, f.Provider)
+	if auth.ErrorCode(err) == auth.CodeNotFound {
+		s.failed(ctx, f.LinkUser, f.Provider, "provider removed during the login")
+		return nil, errUnknownProvider
+	} else if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	// Which server answered comes first: nothing of another's answer, not
+	// even its error, is acted on.
+	tenantIssuer, err := s.checkResponseIssuer(ctx, p, in.Query)
+	if err != nil {
+		return nil, s.providerFailed(ctx, f.LinkUser, p, err)
+	}
 	if f.LinkUser != "" {
 		if _, err := s.sessions.BrowserSession(ctx, f.LinkSession, f.LinkUser); auth.ErrorCode(err) == auth.CodeNotFound {
 			s.failed(ctx, f.LinkUser, f.Provider, "the session that asked for the link has ended")
@@ -191,24 +206,9 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 		s.failed(ctx, f.LinkUser, f.Provider, "provider answered error "+truncate(e, 64))
 		return nil, errDenied
 	}
-	p, err := s.store.Provider(ctx, f.Provider)
-	if auth.ErrorCode(err) == auth.CodeNotFound {
-		s.failed(ctx, f.LinkUser, f.Provider, "provider removed during the login")
-		return nil, errUnknownProvider
-	} else if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	w, tok, err := s.identify(ctx, p, f, in.Query.Get("code"))
+	w, tok, err := s.identify(ctx, p, f, in.Query.Get("code"), tenantIssuer)
 	if err != nil {
-		var rej *rejection
-		if errors.As(err, &rej) {
-			s.failed(ctx, f.LinkUser, p.ID, rej.reason)
-			return nil, errRefused
-		}
-		s.failed(ctx, f.LinkUser, p.ID, "provider unreachable: "+truncate(err.Error(), 200))
-		return nil, errProviderDown
+		return nil, s.providerFailed(ctx, f.LinkUser, p, err)
 	}
 	sealed, err := s.sealFor(p, w.Subject, tok)
 	if err != nil {
@@ -219,6 +219,18 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 		return res, s.linkToSignedIn(ctx, p, w, f.LinkUser, sealed, res)
 	}
 	return res, s.login(ctx, p, w, sealed, in.Client, res)
+}
+
+// providerFailed audits a failed exchange with the provider and returns
+// its sentence: an answer that fails a check (a rejection), or none.
+func (s *Service) providerFailed(ctx context.Context, userID string, p Provider, err error) error {
+	var rej *rejection
+	if errors.As(err, &rej) {
+		s.failed(ctx, userID, p.ID, rej.reason)
+		return errRefused
+	}
+	s.failed(ctx, userID, p.ID, "provider unreachable: "+truncate(err.Error(), 200))
+	return errProviderDown
 }
 
 func (s *Service) openFlow(cookie string) (flow, error) {
