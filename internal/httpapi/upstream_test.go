@@ -52,6 +52,104 @@ func upstreamLogin(t *testing.T, h *harness, id, extra string) *httptest.Respons
 	return h.do(req{method: "GET", path: back.RequestURI(), headers: map[string]string{"Accept": "text/html", "Cookie": cookies}})
 }
 
+// browserFlow is the flow cookie of one browser, as it keeps it: each
+// answer's Set-Cookie for __Host-upstream replaces or deletes it.
+type browserFlow struct{ value string }
+
+func (b *browserFlow) keep(w *httptest.ResponseRecorder) {
+	for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
+		if c.Name == "__Host-upstream" {
+			b.value = c.Value
+			if c.MaxAge < 0 {
+				b.value = ""
+			}
+		}
+	}
+}
+
+// callbackOf follows a provider's authorization URL to the callback it
+// sends the browser back to.
+func callbackOf(t *testing.T, authorizationURL string) string {
+	t.Helper()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(authorizationURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, err := resp.Location()
+	if err != nil || !strings.HasPrefix(back.String(), testIssuer+"/login/idp/callback?") {
+		t.Fatalf("provider answered %v %v", back, err)
+	}
+	return back.RequestURI()
+}
+
+// A forged callback (another state, that an attacker's link or image
+// makes the victim's browser request) must not cancel the victim's login
+// or link in progress: its answer leaves the flow cookie alone, and the
+// provider's own callback then completes, once. For a login the pages
+// start and for a link the JSON API starts.
+func TestForgedCallbackKeepsTheLoginInProgress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	idp := upstreamtest.NewOIDC(t)
+	idp.Now = h.clock.Now
+	expectStatus(t, h.do(req{method: "POST", path: "/providers", as: "admin",
+		body: `{"id":"idp","issuer":"` + idp.URL + `","client_id":"` + idp.ClientID + `","client_secret":"` + idp.ClientSecret + `"}`}), 201)
+	page := map[string]string{"Accept": "text/html"}
+	for _, tc := range []struct {
+		name  string
+		start func() *httptest.ResponseRecorder
+		// the provider's URL in the start's answer
+		target func(w *httptest.ResponseRecorder) string
+		done   string // where the completed callback goes
+	}{
+		{"login from the pages", func() *httptest.ResponseRecorder {
+			idp.SignIn(upstreamtest.User{Subject: "fay-1", Email: "fay@example.com", EmailVerified: true}, upstreamtest.Bend{})
+			return h.do(req{method: "GET", path: "/login/idp?next=%2Fbooks", headers: page})
+		}, func(w *httptest.ResponseRecorder) string { return w.Header().Get("Location") }, "/books"},
+		{"link from the JSON API", func() *httptest.ResponseRecorder {
+			idp.SignIn(upstreamtest.User{Subject: "ann-1", Email: "ann@example.com", EmailVerified: true}, upstreamtest.Bend{})
+			return h.do(req{method: "POST", path: "/me/identities/idp", as: "ann"})
+		}, func(w *httptest.ResponseRecorder) string {
+			var link struct {
+				AuthorizationURL string `json:"authorization_url"`
+			}
+			_ = json.Unmarshal(w.Body.Bytes(), &link)
+			return link.AuthorizationURL
+		}, "/security?done=linked"},
+	} {
+		var flow browserFlow
+		w := tc.start()
+		flow.keep(w)
+		if flow.value == "" {
+			t.Fatalf("%s: no flow cookie: %d %s", tc.name, w.Code, w.Body)
+		}
+		callback := callbackOf(t, tc.target(w))
+		started := flow.value
+		for _, forged := range []string{"/login/idp/callback?code=attacker-code&state=attacker-state",
+			"/login/idp/callback?error=access_denied", "/login/gh/callback?" + strings.SplitN(callback, "?", 2)[1]} {
+			w = h.do(req{method: "GET", path: forged, headers: map[string]string{"Accept": "text/html", "Cookie": "__Host-upstream=" + flow.value}})
+			flow.keep(w)
+			if w.Code == http.StatusSeeOther || !strings.Contains(w.Body.String(), "This sign-in expired or was started in another browser") {
+				t.Fatalf("%s: forged callback %s: %d %s", tc.name, forged, w.Code, w.Body)
+			}
+			if flow.value != started {
+				t.Fatalf("%s: forged callback %s changed the flow cookie", tc.name, forged)
+			}
+		}
+		w = h.do(req{method: "GET", path: callback, headers: map[string]string{"Accept": "text/html", "Cookie": "__Host-upstream=" + flow.value}})
+		flow.keep(w)
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != tc.done || flow.value != "" {
+			t.Fatalf("%s: the provider's callback after forged ones: %d %s, flow cookie %q", tc.name, w.Code, w.Header().Get("Location"), flow.value)
+		}
+		w = h.do(req{method: "GET", path: callback, headers: map[string]string{"Accept": "text/html", "Cookie": "__Host-upstream=" + started}})
+		if w.Code == http.StatusSeeOther || !strings.Contains(w.Body.String(), "This sign-in expired or was started in another browser") {
+			t.Fatalf("%s: replayed callback: %d %s", tc.name, w.Code, w.Body)
+		}
+	}
+}
+
 func TestProvidersAPIAndIdentities(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -148,23 +148,51 @@ type Result struct {
 	// PendingLink, with ErrLinkPending: the sealed link to keep in the
 	// browser (PendingCookie) until its account signs in.
 	PendingLink string
+	// FlowKept: the callback did not answer the browser's flow (another
+	// state or provider: a forged or stray callback, refused), and that
+	// flow stays live for its own callback: keep its cookie. Otherwise the
+	// flow is spent, or unusable, and its cookie goes.
+	FlowKept bool
 }
 
 // Finish checks the provider's answer and applies the linking rules. Every
 // failure is audited (upstream_login_failed with the reason), answers one
-// sentence and creates or links nothing.
+// sentence and creates or links nothing. A callback that is not the
+// answer to the browser's flow (another state or provider) leaves that
+// flow live (Result.FlowKept): a forged callback the attacker makes the
+// victim's browser request does not cancel the victim's login. Any other
+// callback spends the flow, once.
 func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 	ctx = auth.WithClient(ctx, in.Client)
 	f, err := s.openFlow(in.Cookie)
-	if err != nil || f.Provider != in.ProviderID || subtle.ConstantTimeCompare([]byte(f.State), []byte(in.Query.Get("state"))) != 1 {
-		s.failed(ctx, "", in.ProviderID, "no flow cookie, or its state or provider differ (another browser, a forged callback)")
+	if err != nil {
+		s.failed(ctx, "", in.ProviderID, "no flow cookie, or an expired or unreadable one (another browser, a forged callback)")
 		return nil, errFlowLost
+	}
+	if f.Provider != in.ProviderID || subtle.ConstantTimeCompare([]byte(f.State), []byte(in.Query.Get("state"))) != 1 {
+		s.failed(ctx, "", in.ProviderID, "the flow's state or provider differ (a forged or stray callback); the flow in progress is kept")
+		return &Result{FlowKept: true}, errFlowLost
 	}
 	if _, err := s.store.TakeCeremony(ctx, stateHash(f.State), ceremonyPurpose, s.now()); auth.ErrorCode(err) == auth.CodeNotFound {
 		s.failed(ctx, f.LinkUser, f.Provider, "callback replayed or expired")
 		return nil, errFlowLost
 	} else if err != nil {
 		return nil, err
+	}
+	p, err := s.store.Provider(ctx, f.Provider)
+	if auth.ErrorCode(err) == auth.CodeNotFound {
+		s.failed(ctx, f.LinkUser, f.Provider, "provider removed during the login")
+		return nil, errUnknownProvider
+	} else if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	// Which server answered comes first: nothing of another's answer, not
+	// even its error, is acted on.
+	tenantIssuer, err := s.checkResponseIssuer(ctx, p, in.Query)
+	if err != nil {
+		return nil, s.providerFailed(ctx, f.LinkUser, p, err)
 	}
 	if f.LinkUser != "" {
 		if _, err := s.sessions.BrowserSession(ctx, f.LinkSession, f.LinkUser); auth.ErrorCode(err) == auth.CodeNotFound {
@@ -178,24 +206,9 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 		s.failed(ctx, f.LinkUser, f.Provider, "provider answered error "+truncate(e, 64))
 		return nil, errDenied
 	}
-	p, err := s.store.Provider(ctx, f.Provider)
-	if auth.ErrorCode(err) == auth.CodeNotFound {
-		s.failed(ctx, f.LinkUser, f.Provider, "provider removed during the login")
-		return nil, errUnknownProvider
-	} else if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	w, tok, err := s.identify(ctx, p, f, in.Query.Get("code"))
+	w, tok, err := s.identify(ctx, p, f, in.Query.Get("code"), tenantIssuer)
 	if err != nil {
-		var rej *rejection
-		if errors.As(err, &rej) {
-			s.failed(ctx, f.LinkUser, p.ID, rej.reason)
-			return nil, errRefused
-		}
-		s.failed(ctx, f.LinkUser, p.ID, "provider unreachable: "+truncate(err.Error(), 200))
-		return nil, errProviderDown
+		return nil, s.providerFailed(ctx, f.LinkUser, p, err)
 	}
 	sealed, err := s.sealFor(p, w.Subject, tok)
 	if err != nil {
@@ -206,6 +219,18 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 		return res, s.linkToSignedIn(ctx, p, w, f.LinkUser, sealed, res)
 	}
 	return res, s.login(ctx, p, w, sealed, in.Client, res)
+}
+
+// providerFailed audits a failed exchange with the provider and returns
+// its sentence: an answer that fails a check (a rejection), or none.
+func (s *Service) providerFailed(ctx context.Context, userID string, p Provider, err error) error {
+	var rej *rejection
+	if errors.As(err, &rej) {
+		s.failed(ctx, userID, p.ID, rej.reason)
+		return errRefused
+	}
+	s.failed(ctx, userID, p.ID, "provider unreachable: "+truncate(err.Error(), 200))
+	return errProviderDown
 }
 
 func (s *Service) openFlow(cookie string) (flow, error) {

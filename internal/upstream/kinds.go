@@ -23,7 +23,8 @@ import (
 // The kinds: how a provider's endpoints are found and who it says the user
 // is. oidc: discovery, and an ID token verified by go-oidc against the
 // provider's keys (signature, iss, aud, exp) plus the nonce here. github:
-// the OAuth2 app flow, then GET /user and GET /user/emails.
+// the OAuth2 app flow, then GET /user and GET /user/emails. Both: the
+// callback's iss first (RFC 9207, checkResponseIssuer).
 
 // discovered is an issuer's discovery document and key set, kept for
 // discoveryTTL (the keys refetch themselves on an unknown kid).
@@ -35,7 +36,10 @@ type discovered struct {
 	// with the token's tid.
 	tenantIssuer string
 	algs         []string // id_token_signing_alg_values_supported ("": go-oidc's default, RS256)
-	fetched      time.Time
+	// issInResponse: the provider names itself in every authorization
+	// response (authorization_response_iss_parameter_supported, RFC 9207).
+	issInResponse bool
+	fetched       time.Time
 }
 
 const discoveryTTL = time.Hour
@@ -71,8 +75,9 @@ func (s *Service) discover(ctx context.Context, p Provider) (*discovered, error)
 		return nil, fmt.Errorf("discovery of %s: %w", p.Issuer, err)
 	}
 	var meta struct {
-		JWKS string   `json:"jwks_uri"`
-		Algs []string `json:"id_token_signing_alg_values_supported"`
+		JWKS          string   `json:"jwks_uri"`
+		Algs          []string `json:"id_token_signing_alg_values_supported"`
+		IssInResponse flexBool `json:"authorization_response_iss_parameter_supported"`
 	}
 	if err := prov.Claims(&meta); err != nil || meta.JWKS == "" {
 		return nil, fmt.Errorf("discovery of %s: no jwks_uri", p.Issuer)
@@ -85,11 +90,79 @@ func (s *Service) discover(ctx context.Context, p Provider) (*discovered, error)
 			algs = append(algs, a)
 		}
 	}
-	d = &discovered{provider: prov, keys: keys, tenantIssuer: tenant, algs: algs, fetched: s.cfg.Now()}
+	d = &discovered{provider: prov, keys: keys, tenantIssuer: tenant, algs: algs, issInResponse: bool(meta.IssInResponse), fetched: s.cfg.Now()}
 	s.mu.Lock()
 	s.discovery[p.Issuer] = d
 	s.mu.Unlock()
 	return d, nil
+}
+
+// checkResponseIssuer is the mix-up defence of RFC 9207, applied to the
+// authorization response before anything in it is used: an iss must be
+// the provider's issuer, compared as a string; a response without one is
+// refused when the provider's discovery says it always sends one. The
+// issuer is, for an oidc provider, the one its discovery document names
+// (go-oidc checked that it is the configured issuer, byte for byte); for
+// a multi-tenant one, that template with the user's tenant in place of
+// {tenantid}, which the ID token's issuer must then be (returned, to
+// check it there); for a github provider, githubIssuer.
+func (s *Service) checkResponseIssuer(ctx context.Context, p Provider, q url.Values) (tenantIssuer string, err error) {
+	got, present := q["iss"]
+	if present && len(got) != 1 {
+		return "", reject("authorization response with %d iss parameters (RFC 9207)", len(got))
+	}
+	switch p.Kind {
+	case KindOIDC:
+		d, err := s.discover(ctx, p)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case !present && d.issInResponse:
+			return "", reject("authorization response without iss, from a provider that sends it (RFC 9207)")
+		case !present:
+			return "", nil
+		case d.tenantIssuer == "" && got[0] == p.Issuer:
+			return "", nil
+		case d.tenantIssuer != "" && tenantIssuerMatches(d.tenantIssuer, got[0]):
+			return got[0], nil
+		}
+	case KindGitHub:
+		// No discovery to say GitHub always sends iss (GitHub Enterprise
+		// Server may not): an absent one passes, a present one must match.
+		if !present || got[0] == githubIssuer(p) && got[0] != "" {
+			return "", nil
+		}
+	default:
+		return "", nil // identify refuses an unknown kind
+	}
+	return "", reject("authorization response from issuer %q, not the provider's (RFC 9207)", truncate(got[0], 100))
+}
+
+// tenantIssuerMatches reports whether iss is the multi-tenant template with
+// a tenant in place of {tenantid}: one path segment of a tenant id (a GUID)
+// or domain name.
+func tenantIssuerMatches(template, iss string) bool {
+	prefix, suffix, ok := strings.Cut(template, "{tenantid}")
+	if !ok || !strings.HasPrefix(iss, prefix) || !strings.HasSuffix(iss, suffix) || len(iss) <= len(prefix)+len(suffix) {
+		return false
+	}
+	tenant := iss[len(prefix) : len(iss)-len(suffix)]
+	return strings.Trim(tenant, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == ""
+}
+
+// githubIssuer is the issuer a github provider names itself with in its
+// callbacks (RFC 9207): its authorization URL without /authorize, as
+// github.com's https://github.com/login/oauth/authorize answers with iss
+// https://github.com/login/oauth (GitHub's documented issuer); GitHub
+// Enterprise's URLs have the same shape. "" for an authorization URL of
+// another shape: then any iss is refused.
+func githubIssuer(p Provider) string {
+	iss, ok := strings.CutSuffix(p.AuthURL, "/authorize")
+	if !ok {
+		return ""
+	}
+	return iss
 }
 
 // oauthConfig is p's OAuth2 client.
@@ -113,7 +186,9 @@ func (s *Service) oauthConfig(ctx context.Context, p Provider) (*oauth2.Config, 
 }
 
 // identify exchanges the code and learns who the provider vouches for.
-func (s *Service) identify(ctx context.Context, p Provider, f flow, code string) (who, *oauth2.Token, error) {
+// tenantIssuer is the callback's iss from a multi-tenant provider ("" if
+// none), which the ID token's issuer must be.
+func (s *Service) identify(ctx context.Context, p Provider, f flow, code, tenantIssuer string) (who, *oauth2.Token, error) {
 	if code == "" || len(code) > 2048 {
 		return who{}, nil, reject("no authorization code in the callback")
 	}
@@ -134,7 +209,7 @@ func (s *Service) identify(ctx context.Context, p Provider, f flow, code string)
 	var w who
 	switch p.Kind {
 	case KindOIDC:
-		w, err = s.identifyOIDC(ctx, p, f, tok)
+		w, err = s.identifyOIDC(ctx, p, f, tok, tenantIssuer)
 	case KindGitHub:
 		w, err = s.identifyGitHub(ctx, p, client, tok)
 	default:
@@ -171,7 +246,7 @@ func (b *flexBool) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func (s *Service) identifyOIDC(ctx context.Context, p Provider, f flow, tok *oauth2.Token) (who, error) {
+func (s *Service) identifyOIDC(ctx context.Context, p Provider, f flow, tok *oauth2.Token, responseIssuer string) (who, error) {
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
 		return who{}, reject("no ID token in the token response")
@@ -210,6 +285,9 @@ func (s *Service) identifyOIDC(ctx context.Context, p Provider, f flow, tok *oau
 		if c.TenantID == "" || strings.ContainsAny(c.TenantID, "/?#") ||
 			idt.Issuer != strings.ReplaceAll(d.tenantIssuer, "{tenantid}", c.TenantID) {
 			return who{}, reject("ID token issuer %q does not match its tenant", truncate(idt.Issuer, 100))
+		}
+		if responseIssuer != "" && responseIssuer != idt.Issuer {
+			return who{}, reject("the callback's iss %q is not the ID token's issuer %q (RFC 9207)", truncate(responseIssuer, 100), truncate(idt.Issuer, 100))
 		}
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {

@@ -172,11 +172,15 @@ func TestUpstreamCallbackRefusals(t *testing.T) {
 	t.Parallel()
 	nora := upstreamtest.User{Subject: "u-1", Email: "nora@example.com", EmailVerified: true}
 	type row struct {
-		name   string
-		bend   upstreamtest.Bend
-		tamper func(t *testing.T, h *harness, cookie string, q url.Values) (string, url.Values) // the callback as it arrives
-		want   string                                                                           // the sentence
-		reason string                                                                           // in the audit
+		name string
+		// issuerInResponse: the provider advertises and sends iss (RFC 9207)
+		issuerInResponse bool
+		bend             upstreamtest.Bend
+		tamper           func(t *testing.T, h *harness, cookie string, q url.Values) (string, url.Values) // the callback as it arrives
+		want             string                                                                           // the sentence
+		reason           string                                                                           // in the audit
+		// codeUnused: the code never reached the token endpoint (the mix-up defence)
+		codeUnused bool
 	}
 	sameCallback := func(t *testing.T, h *harness, cookie string, q url.Values) (string, url.Values) { return cookie, q }
 	rows := []row{
@@ -214,6 +218,22 @@ func TestUpstreamCallbackRefusals(t *testing.T) {
 			want: "could not be verified", reason: "ID token expired"},
 		{name: "upstream slow", bend: upstreamtest.Bend{Stall: true}, tamper: sameCallback,
 			want: "did not answer in time", reason: "provider unreachable"},
+		{name: "iss of another issuer", issuerInResponse: true, bend: upstreamtest.Bend{ResponseIssuer: "https://evil.example"},
+			tamper: sameCallback, want: "could not be verified", reason: `from issuer "https://evil.example", not the provider's`, codeUnused: true},
+		{name: "iss of another issuer from a provider that does not advertise it", bend: upstreamtest.Bend{ResponseIssuer: "https://evil.example"},
+			tamper: sameCallback, want: "could not be verified", reason: `from issuer "https://evil.example", not the provider's`, codeUnused: true},
+		{name: "iss differing by a trailing slash", issuerInResponse: true, tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			q.Set("iss", q.Get("iss")+"/")
+			return c, q
+		}, want: "could not be verified", reason: "not the provider's", codeUnused: true},
+		{name: "a second iss", issuerInResponse: true, tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
+			q.Add("iss", "https://evil.example")
+			return c, q
+		}, want: "could not be verified", reason: "2 iss parameters", codeUnused: true},
+		{name: "no iss from a provider that sends it", issuerInResponse: true, bend: upstreamtest.Bend{NoResponseIssuer: true},
+			tamper: sameCallback, want: "could not be verified", reason: "without iss", codeUnused: true},
+		{name: "denial with another issuer's iss", bend: upstreamtest.Bend{Deny: true, ResponseIssuer: "https://evil.example"},
+			tamper: sameCallback, want: "could not be verified", reason: "not the provider's", codeUnused: true},
 		{name: "flow expired", tamper: func(t *testing.T, h *harness, c string, q url.Values) (string, url.Values) {
 			h.Clock.Advance(upstream.FlowTTL + time.Second)
 			return c, q
@@ -226,6 +246,7 @@ func TestUpstreamCallbackRefusals(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, 300*time.Millisecond)
+			h.idp.IssuerInResponse = r.issuerInResponse
 			h.idp.SignIn(nora, r.bend)
 			cookie, q := h.start(t, "idp", upstream.BeginInput{})
 			cookie, q = r.tamper(t, h, cookie, q)
@@ -247,7 +268,82 @@ func TestUpstreamCallbackRefusals(t *testing.T) {
 			if !h.audited(t, upstream.EventUpstreamLoginFailed, r.reason) {
 				t.Fatalf("no upstream_login_failed with %q", r.reason)
 			}
+			if r.codeUnused && h.idp.Issued() != 0 {
+				t.Fatal("the code was exchanged before the answer's issuer was checked")
+			}
 		})
+	}
+}
+
+// A provider that identifies itself in its authorization responses (RFC
+// 9207, as Gatehouse does) signs users in; so does one that does not.
+func TestProviderThatNamesItselfInTheCallbackSignsIn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	h.idp.IssuerInResponse = true
+	h.idp.SignIn(upstreamtest.User{Subject: "u-9207", Email: "ida@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	cookie, q := h.start(t, "idp", upstream.BeginInput{})
+	if q.Get("iss") != h.idp.URL {
+		t.Fatalf("the provider answered iss %q", q.Get("iss"))
+	}
+	res, err := h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie})
+	if err != nil || res.Tokens == nil {
+		t.Fatalf("login: %+v %v", res, err)
+	}
+}
+
+// A forged callback (another state, sent to the victim's browser by a
+// link or an image) is refused and leaves the login in progress alone:
+// the flow stays live and its cookie is kept; the provider's own callback
+// then signs in, once.
+func TestForgedCallbackKeepsTheLoginInProgress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	h.idp.SignIn(upstreamtest.User{Subject: "u-f", Email: "fay@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	cookie, q := h.start(t, "idp", upstream.BeginInput{Next: "/books"})
+	for _, forged := range []upstream.FinishInput{
+		{ProviderID: "idp", Query: url.Values{"code": {"attacker-code"}, "state": {"attacker-state"}}, Cookie: cookie},
+		{ProviderID: "idp", Query: url.Values{"error": {"access_denied"}}, Cookie: cookie},
+		{ProviderID: "gh", Query: q, Cookie: cookie},
+	} {
+		res, err := h.svc.Finish(context.Background(), forged)
+		if err == nil || !strings.Contains(auth.ErrorMessage(err), "expired or was started in another browser") || res == nil || !res.FlowKept {
+			t.Fatalf("forged callback %v at %s: %+v %v", forged.Query, forged.ProviderID, res, err)
+		}
+	}
+	res, err := h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie})
+	if err != nil || res.Tokens == nil || res.Next != "/books" || res.FlowKept {
+		t.Fatalf("the provider's callback after forged ones: %+v %v", res, err)
+	}
+	res, err = h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie})
+	if err == nil || res != nil && res.FlowKept || !h.audited(t, upstream.EventUpstreamLoginFailed, "callback replayed") {
+		t.Fatalf("replayed callback: %+v %v", res, err)
+	}
+}
+
+// GitHub names itself https://github.com/login/oauth in its callbacks: a
+// github provider's issuer is its authorization URL without /authorize
+// (GitHub Enterprise's likewise). Another iss is refused before the code
+// is exchanged; a callback without one (GitHub before RFC 9207) is not.
+func TestGitHubCallbackIssIsGitHubsOwn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	h.gh.SignIn(upstreamtest.GitHubUser{ID: 9207, Login: "iss", Emails: []upstreamtest.GitHubEmail{{Email: "iss@example.com", Primary: true, Verified: true}}})
+	cookie, q := h.start(t, "gh", upstream.BeginInput{})
+	if q.Get("iss") != h.gh.URL+"/login/oauth" {
+		t.Fatalf("the server answered iss %q", q.Get("iss"))
+	}
+	if res, err := h.svc.Finish(context.Background(), upstream.FinishInput{ProviderID: "gh", Query: q, Cookie: cookie}); err != nil || res.Tokens == nil {
+		t.Fatalf("login with GitHub's iss: %+v %v", res, err)
+	}
+	h.gh.AnswerIssuer("https://github.com/login/oauth") // github.com's, not this server's
+	if res, err := h.login(t, "gh"); err == nil || !strings.Contains(auth.ErrorMessage(err), "could not be verified") ||
+		!h.audited(t, upstream.EventUpstreamLoginFailed, `from issuer "https://github.com/login/oauth", not the provider's`) {
+		t.Fatalf("another GitHub's iss: %+v %v", res, err)
+	}
+	h.gh.AnswerIssuer("")
+	if res, err := h.login(t, "gh"); err != nil || res.Tokens == nil {
+		t.Fatalf("login without iss: %+v %v", res, err)
 	}
 }
 
@@ -541,6 +637,40 @@ func TestMultiTenantIssuerIsCheckedPerTenant(t *testing.T) {
 	ms.SignIn(upstreamtest.User{Subject: "ms-3", Email: "eve@example.com", EmailVerified: true}, upstreamtest.Bend{Issuer: "https://evil.example/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"})
 	if _, err := h.login(t, "ms"); err == nil {
 		t.Fatal("a token from another host's tenant was accepted")
+	}
+}
+
+// A multi-tenant provider that names itself in its callbacks (RFC 9207)
+// names the user's tenant there: iss must be the template on its own host,
+// and the very issuer of the ID token that follows.
+func TestMultiTenantCallbackIssIsTheTokensTenant(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ms := upstreamtest.NewOIDC(t)
+	ms.Now, ms.Tenant, ms.IssuerInResponse = h.Clock.Now, "9188040d-6c67-4c5b-b112-36a304b66dad", true
+	h.addProvider(t, upstream.ProviderInput{ID: "ms", Issuer: ptr(ms.URL + "/common/v2.0"), ClientID: ptr(ms.ClientID), ClientSecret: ms.ClientSecret})
+	ms.SignIn(upstreamtest.User{Subject: "ms-1", Email: "max@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	if res, err := h.login(t, "ms"); err != nil || res.Tokens == nil {
+		t.Fatalf("tenant login: %+v %v", res, err)
+	}
+	for _, tc := range []struct {
+		bend   upstreamtest.Bend
+		reason string
+	}{
+		{upstreamtest.Bend{ResponseIssuer: ms.URL + "/another-tenant/v2.0"}, "is not the ID token's issuer"},
+		{upstreamtest.Bend{ResponseIssuer: "https://evil.example/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"}, "not the provider's"},
+		{upstreamtest.Bend{ResponseIssuer: ms.URL + "/{tenantid}/v2.0"}, "not the provider's"},
+		{upstreamtest.Bend{ResponseIssuer: ms.URL + "/a/b/v2.0"}, "not the provider's"},
+		{upstreamtest.Bend{NoResponseIssuer: true}, "without iss"},
+	} {
+		ms.SignIn(upstreamtest.User{Subject: "ms-2", Email: "eve@example.com", EmailVerified: true}, tc.bend)
+		if res, err := h.login(t, "ms"); err == nil || !strings.Contains(auth.ErrorMessage(err), "could not be verified") ||
+			!h.audited(t, upstream.EventUpstreamLoginFailed, tc.reason) {
+			t.Fatalf("iss %q: %+v %v", tc.bend.ResponseIssuer, res, err)
+		}
+	}
+	if h.users(t) != 1 {
+		t.Fatal("a refused callback made an account")
 	}
 }
 

@@ -63,15 +63,19 @@ func (site *Site) UpstreamLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // UpstreamCallback serves GET /login/{provider}/callback: the provider's
-// answer. The flow cookie goes whatever happens: a callback works once.
+// answer. The flow cookie goes once the callback spent it (a callback
+// works once), and stays when the service kept the flow: a forged
+// callback does not cancel the login in progress.
 func (site *Site) UpstreamCallback(w http.ResponseWriter, r *http.Request) {
 	flow := ""
 	if c, err := r.Cookie(flowCookie); err == nil {
 		flow = c.Value
 	}
-	http.SetCookie(w, cookie(flowCookie, "", -1, true))
 	res, err := site.Upstream.Finish(r.Context(), upstream.FinishInput{ProviderID: r.PathValue("provider"), Query: r.URL.Query(),
 		Cookie: flow, Client: site.Client(r)})
+	if flow != "" && (res == nil || !res.FlowKept) {
+		http.SetCookie(w, cookie(flowCookie, "", -1, true))
+	}
 	next := ""
 	if res != nil {
 		next = res.Next

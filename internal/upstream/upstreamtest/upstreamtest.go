@@ -1,9 +1,10 @@
 // Package upstreamtest is two identity providers for tests, on httptest:
 // an OpenID provider (discovery, JWKS, authorization code with PKCE S256,
-// RS256 ID tokens, refresh) whose answers a test can bend one way at a
-// time (another issuer, audience or nonce, an expired token, a denial, a
-// slow token endpoint), and a GitHub-shaped OAuth2 server (the app flow,
-// /user and /user/emails).
+// RS256 ID tokens, refresh, optionally RFC 9207's iss in its authorization
+// responses) whose answers a test can bend one way at a time (another
+// issuer, audience or nonce, an expired token, a denial, a slow token
+// endpoint, another iss or none), and a GitHub-shaped OAuth2 server (the
+// app flow with github.com's iss, /user and /user/emails).
 package upstreamtest
 
 import (
@@ -43,6 +44,13 @@ type Bend struct {
 	// TenantClaim is the ID token's tid, instead of the issuer's tenant
 	// (with OIDC.Tenant set).
 	TenantClaim string
+	// ResponseIssuer is the authorization response's iss (RFC 9207),
+	// instead of the provider's; sent even by a provider without
+	// IssuerInResponse.
+	ResponseIssuer string
+	// NoResponseIssuer leaves iss out of the authorization response, even
+	// of a provider with IssuerInResponse.
+	NoResponseIssuer bool
 }
 
 // OIDC is a fake OpenID provider.
@@ -56,6 +64,12 @@ type OIDC struct {
 	// common endpoint is: discovery names the issuer URL/{tenantid}/v2.0,
 	// and ID tokens come from URL/Tenant/v2.0 with tid Tenant.
 	Tenant string
+	// IssuerInResponse makes the provider identify itself in its
+	// authorization responses (RFC 9207): discovery says
+	// authorization_response_iss_parameter_supported, and each response
+	// carries iss (with Tenant, the tenant's issuer). Set it, as Tenant,
+	// before the provider's first request.
+	IssuerInResponse bool
 
 	key *rsa.PrivateKey
 	mu  sync.Mutex
@@ -114,6 +128,7 @@ func (p *OIDC) discovery(w http.ResponseWriter, r *http.Request) {
 		"issuer": p.issuer("{tenantid}"), "authorization_endpoint": p.URL + "/authorize", "token_endpoint": p.URL + "/token",
 		"jwks_uri": p.URL + "/jwks", "response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"},
+		"authorization_response_iss_parameter_supported": p.IssuerInResponse,
 	})
 }
 
@@ -134,6 +149,13 @@ func (p *OIDC) authorize(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	back := url.Values{"state": {q.Get("state")}}
+	switch {
+	case p.bend.NoResponseIssuer:
+	case p.bend.ResponseIssuer != "":
+		back.Set("iss", p.bend.ResponseIssuer)
+	case p.IssuerInResponse:
+		back.Set("iss", p.issuer(p.Tenant))
+	}
 	if p.bend.Deny {
 		back.Set("error", "access_denied")
 	} else {
@@ -219,12 +241,15 @@ func (p *OIDC) issuer(tenant string) string {
 }
 
 // GitHub is a GitHub-shaped OAuth2 server: /login/oauth/authorize,
-// /login/oauth/access_token, and the API's /user and /user/emails.
+// /login/oauth/access_token, and the API's /user and /user/emails. Its
+// authorization responses carry iss URL/login/oauth, as github.com's carry
+// https://github.com/login/oauth (RFC 9207; AnswerIssuer changes it).
 type GitHub struct {
 	*httptest.Server
 	ClientID, ClientSecret string
 
 	mu     sync.Mutex
+	iss    string
 	user   GitHubUser
 	codes  map[string]GitHubUser
 	tokens map[string]GitHubUser
@@ -257,8 +282,17 @@ func NewGitHub(t testing.TB) *GitHub {
 	}))
 	mux.HandleFunc("GET /api/user/emails", g.api(func(u GitHubUser) any { return u.Emails }))
 	g.Server = httptest.NewServer(mux)
+	g.iss = g.URL + "/login/oauth"
 	t.Cleanup(g.Close)
 	return g
+}
+
+// AnswerIssuer sets the iss of the next authorization responses: ""
+// sends none (as GitHub did before it adopted RFC 9207).
+func (g *GitHub) AnswerIssuer(iss string) {
+	g.mu.Lock()
+	g.iss = iss
+	g.mu.Unlock()
 }
 
 // SignIn sets who the next authorization signs in.
@@ -276,10 +310,14 @@ func (g *GitHub) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	code := rand.Text()
+	back := url.Values{"code": {code}, "state": {q.Get("state")}}
 	g.mu.Lock()
 	g.codes[code] = g.user
+	if g.iss != "" {
+		back.Set("iss", g.iss)
+	}
 	g.mu.Unlock()
-	redirect.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
+	redirect.RawQuery = back.Encode()
 	http.Redirect(w, r, redirect.String(), http.StatusFound)
 }
 
