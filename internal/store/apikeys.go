@@ -17,7 +17,7 @@ import (
 
 const apiKeyColumns = "id, user_id, name, prefix, hash, scopes, created_at, expires_at, last_used_at, revoked_at"
 
-func scanAPIKey(r interface{ Scan(...any) error }) (auth.APIKey, error) {
+func scanAPIKey(r scanner) (auth.APIKey, error) {
 	var k auth.APIKey
 	var scopes string
 	err := r.Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.Hash, &scopes, msDest{&k.CreatedAt}, msDest{&k.ExpiresAt},
@@ -52,21 +52,8 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash string) (auth.APIKey, err
 
 // APIKeys lists a user's unrevoked keys, newest first.
 func (s *Store) APIKeys(ctx context.Context, userID string) ([]auth.APIKey, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+	return queryAll(ctx, s.reader(), nil, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []auth.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
 }
 
 // RevokeAPIKey revokes a live key of the user and logs its id in the
@@ -108,17 +95,12 @@ func (s *Store) TouchAPIKeys(ctx context.Context, used map[string]time.Time, int
 // user's keys are refused here by the user's state, a deleted user's go
 // with the user.
 func logKeyRevocations(ctx context.Context, e execer, userID string, liveUntil time.Time) error {
-	rows, err := e.query(ctx, `SELECT id FROM api_keys WHERE user_id = ? AND revoked_at IS NULL`, userID)
+	ids, err := queryAll(ctx, e, nil, scanColumn[string], `SELECT id FROM api_keys WHERE user_id = ? AND revoked_at IS NULL`, userID)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
+	for _, id := range ids {
 		e.logChange("session", id, liveUntil)
 	}
-	return rows.Err()
+	return nil
 }

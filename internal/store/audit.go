@@ -15,20 +15,13 @@ func (s *Store) RecordAudit(ctx context.Context, e auth.AuditEvent) error {
 
 // AuditEvents lists events matching f, newest first.
 func (s *Store) AuditEvents(ctx context.Context, f auth.AuditFilter) ([]auth.AuditEvent, error) {
-	rows, err := s.reader().query(ctx, `SELECT id, at, event, user_id, actor_id, ip, user_agent, detail FROM audit_events
+	return queryAll(ctx, s.reader(), []auth.AuditEvent{}, scanAuditEvent, `SELECT id, at, event, user_id, actor_id, ip, user_agent, detail FROM audit_events
 		WHERE (? = '' OR id < ?) AND (? = '' OR user_id = ?) AND (? = '' OR event = ?) ORDER BY id DESC LIMIT ?`,
 		f.Before, f.Before, f.UserID, f.UserID, f.Event, f.Event, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []auth.AuditEvent{}
-	for rows.Next() {
-		var e auth.AuditEvent
-		if err := rows.Scan(&e.ID, msDest{&e.At}, &e.Event, &e.UserID, &e.ActorID, &e.IP, &e.UserAgent, &e.Detail); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+}
+
+func scanAuditEvent(r scanner) (auth.AuditEvent, error) {
+	var e auth.AuditEvent
+	err := r.Scan(&e.ID, msDest{&e.At}, &e.Event, &e.UserID, &e.ActorID, &e.IP, &e.UserAgent, &e.Detail)
+	return e, err
 }

@@ -10,7 +10,7 @@ import (
 
 const bookColumns = "id, owner_id, COALESCE(org_id, ''), title, author, publisher, price, created_at, updated_at"
 
-func scanBook(row interface{ Scan(...any) error }) (books.Book, error) {
+func scanBook(row scanner) (books.Book, error) {
 	var b books.Book
 	err := row.Scan(&b.ID, &b.OwnerID, &b.OrgID, &b.Title, &b.Author, &b.Publisher, &b.Price, msDest{&b.CreatedAt}, msDest{&b.UpdatedAt})
 	return b, err
@@ -38,20 +38,7 @@ func (s *Store) Books(ctx context.Context, f books.Filter) ([]books.Book, error)
 		query = `SELECT ` + bookColumns + ` FROM books WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?`
 		args = []any{f.OrgID, f.After, f.Limit}
 	}
-	rows, err := s.reader().query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []books.Book{}
-	for rows.Next() {
-		b, err := scanBook(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), []books.Book{}, scanBook, query, args...)
 }
 
 // inScope is the condition of a book in scope: a personal book of its

@@ -93,33 +93,31 @@ func (s *Store) Changes(ctx context.Context, f auth.ChangeFilter) (auth.ChangePa
 	if err := s.reader().queryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&top); err != nil {
 		return page, err
 	}
-	rows, err := s.reader().query(ctx, `SELECT seq, kind, subject_id, expires_at FROM changes
+	changes, err := queryAll(ctx, s.reader(), []auth.Change{}, scanChange, `SELECT seq, kind, subject_id, expires_at FROM changes
 		WHERE seq > ? AND seq <= ? AND expires_at > ? AND (kind = 'session' OR ?)
 		ORDER BY seq LIMIT ?`, f.After, top, ms(f.Now), f.Users, f.Limit+1)
 	if err != nil {
 		return page, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var c auth.Change
-		var kind, id string
-		if err := rows.Scan(&c.Seq, &kind, &id, msDest{&c.ExpiresAt}); err != nil {
-			return page, err
-		}
-		if kind == "user" {
-			c.UserID = id
-		} else {
-			c.SessionID = id
-		}
-		page.Changes = append(page.Changes, c)
-	}
-	if err := rows.Err(); err != nil {
-		return page, err
-	}
+	page.Changes = changes
 	page.Cursor = top // a cursor past the end (a restored database) comes back to it
 	if len(page.Changes) > f.Limit {
 		page.Changes, page.More = page.Changes[:f.Limit], true
 		page.Cursor = page.Changes[f.Limit-1].Seq
 	}
 	return page, nil
+}
+
+func scanChange(r scanner) (auth.Change, error) {
+	var c auth.Change
+	var kind, id string
+	if err := r.Scan(&c.Seq, &kind, &id, msDest{&c.ExpiresAt}); err != nil {
+		return c, err
+	}
+	if kind == "user" {
+		c.UserID = id
+	} else {
+		c.SessionID = id
+	}
+	return c, nil
 }

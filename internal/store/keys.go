@@ -11,36 +11,23 @@ import (
 // SigningKeys returns every signing key, oldest first, as stored: sealed
 // (token.Record.Sealed) or, if stored before keys were sealed, plain.
 func (s *Store) SigningKeys(ctx context.Context) ([]token.Record, error) {
-	rows, err := s.reader().query(ctx, `SELECT id, algorithm, private_key, sealed, created_at, retired_at FROM signing_keys
+	return queryAll(ctx, s.reader(), nil, scanSigningKey, `SELECT id, algorithm, private_key, sealed, created_at, retired_at FROM signing_keys
 		ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return scanSigningKeys(rows)
 }
 
-func scanSigningKeys(rows interface {
-	Next() bool
-	Scan(...any) error
-	Err() error
-}) ([]token.Record, error) {
-	var out []token.Record
-	for rows.Next() {
-		var r token.Record
-		var der string
-		var sealed int
-		if err := rows.Scan(&r.ID, &r.Algorithm, &der, &sealed, msDest{&r.CreatedAt}, msDest{&r.RetiredAt}); err != nil {
-			return nil, err
-		}
-		var err error
-		if r.PrivateKey, err = base64.StdEncoding.DecodeString(der); err != nil {
-			return nil, err
-		}
-		r.Sealed = sealed != 0
-		out = append(out, r)
+func scanSigningKey(row scanner) (token.Record, error) {
+	var r token.Record
+	var der string
+	var sealed int
+	if err := row.Scan(&r.ID, &r.Algorithm, &der, &sealed, msDest{&r.CreatedAt}, msDest{&r.RetiredAt}); err != nil {
+		return r, err
 	}
-	return out, rows.Err()
+	var err error
+	if r.PrivateKey, err = base64.StdEncoding.DecodeString(der); err != nil {
+		return r, err
+	}
+	r.Sealed = sealed != 0
+	return r, nil
 }
 
 // InsertSigningKey stores a new signing key (token.Rotate seals it first).
@@ -57,13 +44,8 @@ func (s *Store) SealSigningKeys(ctx context.Context, f func(token.Record) (token
 	n := 0
 	err := s.inTx(ctx, func(e execer) error {
 		n = 0
-		rows, err := e.query(ctx, `SELECT r.id, r.algorithm, r.private_key, r.sealed, r.created_at, r.retired_at FROM signing_keys r
+		records, err := queryAll(ctx, e, nil, scanSigningKey, `SELECT r.id, r.algorithm, r.private_key, r.sealed, r.created_at, r.retired_at FROM signing_keys r
 			ORDER BY r.created_at, r.id`+s.forUpdate)
-		if err != nil {
-			return err
-		}
-		records, err := scanSigningKeys(rows)
-		rows.Close()
 		if err != nil {
 			return err
 		}

@@ -36,22 +36,12 @@ func (s *Store) AddLinkRequest(ctx context.Context, r auth.LinkRequest) (string,
 
 const linkRequestColumns = `id, kind, identifier, ip, user_agent, created_at, lease_owner`
 
-func scanLinkRequests(rows interface {
-	Next() bool
-	Scan(...any) error
-	Err() error
-}) ([]auth.LinkRequest, error) {
-	var out []auth.LinkRequest
-	for rows.Next() {
-		var r auth.LinkRequest
-		var kind string
-		if err := rows.Scan(&r.ID, &kind, &r.Identifier, &r.Client.IP, &r.Client.UserAgent, msDest{&r.CreatedAt}, &r.Owner); err != nil {
-			return nil, err
-		}
-		r.Kind = auth.LinkRequestKind(kind)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+func scanLinkRequest(row scanner) (auth.LinkRequest, error) {
+	var r auth.LinkRequest
+	var kind string
+	err := row.Scan(&r.ID, &kind, &r.Identifier, &r.Client.IP, &r.Client.UserAgent, msDest{&r.CreatedAt}, &r.Owner)
+	r.Kind = auth.LinkRequestKind(kind)
+	return r, err
 }
 
 // ClaimLinkRequest leases the request id to owner until now+leaseFor,
@@ -65,7 +55,7 @@ func (s *Store) ClaimLinkRequest(ctx context.Context, id, owner string, now time
 		return auth.LinkRequest{}, err
 	}
 	defer rows.Close()
-	got, err := scanLinkRequests(rows)
+	got, err := scanAll(rows, nil, scanLinkRequest)
 	if err != nil {
 		return auth.LinkRequest{}, s.write.counted(err)
 	}
@@ -95,7 +85,7 @@ func (s *Store) ClaimLinkRequests(ctx context.Context, owner string, now, create
 		return nil, err
 	}
 	defer rows.Close()
-	out, err := scanLinkRequests(rows)
+	out, err := scanAll(rows, nil, scanLinkRequest)
 	if err != nil {
 		return nil, s.write.counted(err)
 	}

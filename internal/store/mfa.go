@@ -270,7 +270,7 @@ func (s *Store) CreateMFAChallenge(ctx context.Context, c auth.MFAChallenge) err
 
 const challengeColumns = "hash, user_id, amr, pwd_fingerprint, user_agent, ip, created_at, expires_at, failures, used_at, idp"
 
-func scanChallenge(r interface{ Scan(...any) error }) (auth.MFAChallenge, error) {
+func scanChallenge(r scanner) (auth.MFAChallenge, error) {
 	var c auth.MFAChallenge
 	var amr string
 	err := r.Scan(&c.Hash, &c.UserID, &amr, &c.PasswordFingerprint, &c.Client.UserAgent, &c.Client.IP,

@@ -18,7 +18,7 @@ import (
 const clientColumns = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, public, scopes, id_token_alg, require_consent, require_pkce, created_at, " +
 	"grant_types, audiences, jwks, jwks_uri, disabled, revocation_id, introspect"
 
-func scanClient(row interface{ Scan(...any) error }) (oidc.Client, error) {
+func scanClient(row scanner) (oidc.Client, error) {
 	var c oidc.Client
 	var secret sql.NullString
 	var redirects, logouts, scopes, grants, audiences string
@@ -59,20 +59,7 @@ func (s *Store) Client(ctx context.Context, id string) (oidc.Client, error) {
 
 // Clients lists every client, oldest first.
 func (s *Store) Clients(ctx context.Context) ([]oidc.Client, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []oidc.Client{}
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), []oidc.Client{}, scanClient, `SELECT `+clientColumns+` FROM oauth_clients ORDER BY created_at, id`)
 }
 
 // UpdateClient replaces a client's settings (not its id, secret, public
@@ -282,21 +269,13 @@ func (s *Store) SaveGrant(ctx context.Context, g oidc.Grant) error {
 
 // Grants lists a user's grants with their clients' names, newest first.
 func (s *Store) Grants(ctx context.Context, userID string) ([]oidc.Grant, error) {
-	rows, err := s.reader().query(ctx, `SELECT g.client_id, c.name, g.scope, g.created_at FROM oauth_grants g
-		JOIN oauth_clients c ON c.id = g.client_id WHERE g.user_id = ? ORDER BY g.created_at DESC, g.client_id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []oidc.Grant{}
-	for rows.Next() {
+	scanGrant := func(r scanner) (oidc.Grant, error) {
 		g := oidc.Grant{UserID: userID}
-		if err := rows.Scan(&g.ClientID, &g.ClientName, &g.Scope, msDest{&g.CreatedAt}); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
+		err := r.Scan(&g.ClientID, &g.ClientName, &g.Scope, msDest{&g.CreatedAt})
+		return g, err
 	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), []oidc.Grant{}, scanGrant, `SELECT g.client_id, c.name, g.scope, g.created_at FROM oauth_grants g
+		JOIN oauth_clients c ON c.id = g.client_id WHERE g.user_id = ? ORDER BY g.created_at DESC, g.client_id`, userID)
 }
 
 // DeleteGrant deletes a user's grant to a client and ends that client's

@@ -23,7 +23,7 @@ var _ orgs.Store = (*Store)(nil)
 
 const orgColumns = "o.id, o.name, o.slug, o.created_at"
 
-func scanOrg(row interface{ Scan(...any) error }, extra ...any) (orgs.Org, error) {
+func scanOrg(row scanner, extra ...any) (orgs.Org, error) {
 	var o orgs.Org
 	err := row.Scan(append([]any{&o.ID, &o.Name, &o.Slug, msDest{&o.CreatedAt}}, extra...)...)
 	return o, err
@@ -74,44 +74,25 @@ func (s *Store) Org(ctx context.Context, id string) (orgs.Org, error) {
 
 // OrgsOf implements orgs.Store.
 func (s *Store) OrgsOf(ctx context.Context, userID string) ([]orgs.MyOrg, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+orgColumns+`, m.role FROM orgs o
-		JOIN org_members m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY o.name, o.id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []orgs.MyOrg{}
-	for rows.Next() {
+	scanMyOrg := func(r scanner) (orgs.MyOrg, error) {
 		var mo orgs.MyOrg
-		if mo.Org, err = scanOrg(rows, &mo.Role); err != nil {
-			return nil, err
-		}
-		out = append(out, mo)
+		var err error
+		mo.Org, err = scanOrg(r, &mo.Role)
+		return mo, err
 	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), []orgs.MyOrg{}, scanMyOrg, `SELECT `+orgColumns+`, m.role FROM orgs o
+		JOIN org_members m ON m.org_id = o.id WHERE m.user_id = ? ORDER BY o.name, o.id`, userID)
 }
 
 // AllOrgs implements orgs.Store.
 func (s *Store) AllOrgs(ctx context.Context) ([]orgs.Org, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+orgColumns+` FROM orgs o ORDER BY o.name, o.id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []orgs.Org{}
-	for rows.Next() {
-		o, err := scanOrg(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), []orgs.Org{}, func(r scanner) (orgs.Org, error) { return scanOrg(r) },
+		`SELECT `+orgColumns+` FROM orgs o ORDER BY o.name, o.id`)
 }
 
 const memberColumns = `m.org_id, m.user_id, m.role, m.grant_id, m.joined_at, COALESCE(u.email, ''), COALESCE(u.name, '')`
 
-func scanMember(row interface{ Scan(...any) error }, extra ...any) (orgs.Membership, error) {
+func scanMember(row scanner, extra ...any) (orgs.Membership, error) {
 	var m orgs.Membership
 	err := row.Scan(append([]any{&m.OrgID, &m.UserID, &m.Role, &m.Grant, msDest{&m.JoinedAt}, &m.Email, &m.Name}, extra...)...)
 	return m, err
@@ -133,24 +114,12 @@ func (s *Store) Membership(ctx context.Context, orgID, userID string) (orgs.Memb
 
 // Members implements orgs.Store.
 func (s *Store) Members(ctx context.Context, orgID string) ([]orgs.Membership, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+memberColumns+` FROM org_members m JOIN users u ON u.id = m.user_id
+	return queryAll(ctx, s.reader(), []orgs.Membership{}, func(r scanner) (orgs.Membership, error) { return scanMember(r) },
+		`SELECT `+memberColumns+` FROM org_members m JOIN users u ON u.id = m.user_id
 		WHERE m.org_id = ? ORDER BY m.joined_at, m.user_id`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []orgs.Membership{}
-	for rows.Next() {
-		m, err := scanMember(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
 }
 
-func scanRole(row interface{ Scan(...any) error }) (orgs.Role, error) {
+func scanRole(row scanner) (orgs.Role, error) {
 	var r orgs.Role
 	var perms string
 	err := row.Scan(&r.Name, &perms, msDest{&r.CreatedAt})
@@ -160,25 +129,12 @@ func scanRole(row interface{ Scan(...any) error }) (orgs.Role, error) {
 
 // CustomRoles implements orgs.Store.
 func (s *Store) CustomRoles(ctx context.Context, orgID string) ([]orgs.Role, error) {
-	rows, err := s.reader().query(ctx, `SELECT name, permissions, created_at FROM org_roles WHERE org_id = ? ORDER BY name`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []orgs.Role{}
-	for rows.Next() {
-		r, err := scanRole(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), []orgs.Role{}, scanRole, `SELECT name, permissions, created_at FROM org_roles WHERE org_id = ? ORDER BY name`, orgID)
 }
 
 const invitationColumns = `id, org_id, email, role, hash, invited_by, created_at, expires_at, accepted_at, revoked_at`
 
-func scanInvitation(row interface{ Scan(...any) error }) (orgs.Invitation, error) {
+func scanInvitation(row scanner) (orgs.Invitation, error) {
 	var inv orgs.Invitation
 	var accepted, revoked sql.NullInt64
 	err := row.Scan(&inv.ID, &inv.OrgID, &inv.Email, &inv.Role, &inv.Hash, &inv.InvitedBy,
@@ -189,21 +145,8 @@ func scanInvitation(row interface{ Scan(...any) error }) (orgs.Invitation, error
 
 // Invitations implements orgs.Store.
 func (s *Store) Invitations(ctx context.Context, orgID string) ([]orgs.Invitation, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+invitationColumns+` FROM org_invitations
+	return queryAll(ctx, s.reader(), []orgs.Invitation{}, scanInvitation, `SELECT `+invitationColumns+` FROM org_invitations
 		WHERE org_id = ? AND accepted_at IS NULL AND revoked_at IS NULL ORDER BY created_at DESC, id`, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []orgs.Invitation{}
-	for rows.Next() {
-		inv, err := scanInvitation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, inv)
-	}
-	return out, rows.Err()
 }
 
 // InvitationByHash implements orgs.Store.
@@ -366,21 +309,14 @@ func (t *orgTx) UpdateOrg(ctx context.Context, name, slug string) error {
 }
 
 func (t *orgTx) DeleteOrg(ctx context.Context) error {
-	rows, err := t.e.query(ctx, `SELECT grant_id, user_id FROM org_members WHERE org_id = ?`, t.orgID)
+	type member struct{ grantID, userID string }
+	scanGrantAndUser := func(r scanner) (member, error) {
+		var m member
+		err := r.Scan(&m.grantID, &m.userID)
+		return m, err
+	}
+	members, err := queryAll(ctx, t.e, nil, scanGrantAndUser, `SELECT grant_id, user_id FROM org_members WHERE org_id = ?`, t.orgID)
 	if err != nil {
-		return err
-	}
-	var grants, members []string
-	for rows.Next() {
-		var g, u string
-		if err := rows.Scan(&g, &u); err != nil {
-			rows.Close()
-			return err
-		}
-		grants, members = append(grants, g), append(members, u)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, q := range []string{
@@ -395,11 +331,11 @@ func (t *orgTx) DeleteOrg(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, g := range grants {
-		t.revoke(g)
+	for _, m := range members {
+		t.revoke(m.grantID)
 	}
-	for _, u := range members { // the organization's end is each member's removal
-		if err := t.emitMember(ctx, events.OrgMemberRemoved, u, ""); err != nil {
+	for _, m := range members { // the organization's end is each member's removal
+		if err := t.emitMember(ctx, events.OrgMemberRemoved, m.userID, ""); err != nil {
 			return err
 		}
 	}

@@ -112,23 +112,15 @@ func (s *Store) SealQueuedMail(ctx context.Context) (int, error) {
 	if s.mailKey == nil {
 		return 0, errNoMailKey
 	}
-	rows, err := s.writer().query(ctx, `SELECT id, text_body, html_body FROM mail_outbox
+	type plainMail struct{ id, text, html string }
+	scanPlainMail := func(r scanner) (plainMail, error) {
+		var p plainMail
+		err := r.Scan(&p.id, &p.text, &p.html)
+		return p, err
+	}
+	plain, err := queryAll(ctx, s.writer(), nil, scanPlainMail, `SELECT id, text_body, html_body FROM mail_outbox
 		WHERE sealed_body = '' AND sent_at IS NULL AND failed_at IS NULL AND (text_body <> '' OR html_body <> '')`)
 	if err != nil {
-		return 0, err
-	}
-	type plainMail struct{ id, text, html string }
-	var plain []plainMail
-	for rows.Next() {
-		var p plainMail
-		if err := rows.Scan(&p.id, &p.text, &p.html); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		plain = append(plain, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -253,22 +245,15 @@ type OutboxEntry struct {
 
 // OutboxEntries lists the outbox's rows, oldest first, up to limit.
 func (s *Store) OutboxEntries(ctx context.Context, limit int) ([]OutboxEntry, error) {
-	rows, err := s.reader().query(ctx, `SELECT id, recipient, subject, last_error, attempts, created_at, next_attempt_at, sent_at, failed_at
+	return queryAll(ctx, s.reader(), nil, scanOutboxEntry, `SELECT id, recipient, subject, last_error, attempts, created_at, next_attempt_at, sent_at, failed_at
 		FROM mail_outbox ORDER BY id LIMIT ?`, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []OutboxEntry
-	for rows.Next() {
-		var e OutboxEntry
-		if err := rows.Scan(&e.ID, &e.To, &e.Subject, &e.LastError, &e.Attempts, msDest{&e.CreatedAt},
-			msDest{&e.NextAttemptAt}, msDest{&e.SentAt}, msDest{&e.FailedAt}); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+}
+
+func scanOutboxEntry(r scanner) (OutboxEntry, error) {
+	var e OutboxEntry
+	err := r.Scan(&e.ID, &e.To, &e.Subject, &e.LastError, &e.Attempts, msDest{&e.CreatedAt},
+		msDest{&e.NextAttemptAt}, msDest{&e.SentAt}, msDest{&e.FailedAt})
+	return e, err
 }
 
 // PruneMail deletes mails sent or given up before before.

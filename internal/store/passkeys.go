@@ -45,7 +45,7 @@ func (s *Store) TakeCeremony(ctx context.Context, hash, purpose string, now time
 const passkeyColumns = "id, user_id, credential_id, public_key, sign_count, aaguid, transports, attestation, " +
 	"backup_eligible, backup_state, name, created_at, last_used_at"
 
-func scanPasskey(r interface{ Scan(...any) error }) (auth.Passkey, error) {
+func scanPasskey(r scanner) (auth.Passkey, error) {
 	var p auth.Passkey
 	var credID, pub, aaguid, transports string
 	var count int64
@@ -68,20 +68,7 @@ func scanPasskey(r interface{ Scan(...any) error }) (auth.Passkey, error) {
 
 // Passkeys lists the user's passkeys, oldest first.
 func (s *Store) Passkeys(ctx context.Context, userID string) ([]auth.Passkey, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = ? ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []auth.Passkey
-	for rows.Next() {
-		p, err := scanPasskey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), nil, scanPasskey, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = ? ORDER BY created_at, id`, userID)
 }
 
 // PasskeyByCredential finds the passkey of a credential ID.

@@ -62,23 +62,10 @@ func endBeyondCap(ctx context.Context, e execer, userID, clientID string, maxLiv
 	if maxLive <= 0 {
 		return nil, nil
 	}
-	rows, err := e.query(ctx, `SELECT id FROM sessions
+	live, err := queryAll(ctx, e, nil, scanColumn[string], `SELECT id FROM sessions
 		WHERE user_id = ? AND COALESCE(client_id, '') = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
 		ORDER BY last_used_at DESC, id DESC`, userID, clientID, ms(now), ms(idleSince))
 	if err != nil {
-		return nil, err
-	}
-	var live []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		live = append(live, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	if len(live) < maxLive {
@@ -361,24 +348,11 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 	if f.SessionID == "" && f.UserID == "" && f.ClientID == "" {
 		return nil, errors.New("revoke sessions: refusing an empty filter")
 	}
-	rows, err := e.query(ctx, `SELECT id FROM sessions
+	ids, err := queryAll(ctx, e, nil, scanColumn[string], `SELECT id FROM sessions
 		WHERE revoked_at IS NULL AND (? = '' OR id = ?) AND (? = '' OR user_id = ?) AND (? = '' OR client_id = ?) AND id <> ?
 		ORDER BY id`, // the order every writer of several sessions locks them in (see batcher.commit)
 		f.SessionID, f.SessionID, f.UserID, f.UserID, f.ClientID, f.ClientID, f.ExceptID)
 	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var ended []string
@@ -426,20 +400,7 @@ func revokeSessions(ctx context.Context, e execer, f auth.SessionFilter, now, li
 }
 
 func childSessions(ctx context.Context, e execer, parentID string) ([]string, error) {
-	rows, err := e.query(ctx, `SELECT id FROM sessions WHERE parent_id = ? AND revoked_at IS NULL`, parentID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryAll(ctx, e, nil, scanColumn[string], `SELECT id FROM sessions WHERE parent_id = ? AND revoked_at IS NULL`, parentID)
 }
 
 // PruneOptions says what Prune removes; a zero time removes nothing of its kind.
@@ -522,22 +483,14 @@ func (s *Store) Prune(ctx context.Context, p PruneOptions) (int64, error) {
 // nor past their absolute end, nor unused since f.UsedSince, newest first
 // (by id, UUIDv7), with ids below f.Before when it is set.
 func (s *Store) Sessions(ctx context.Context, f auth.SessionListFilter) ([]auth.Session, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+sessionColumns+` FROM sessions s
+	scanSessionRow := func(r scanner) (auth.Session, error) {
+		var sess auth.Session
+		err := r.Scan(scanSession(&sess)...)
+		return sess, err
+	}
+	return queryAll(ctx, s.reader(), []auth.Session{}, scanSessionRow, `SELECT `+sessionColumns+` FROM sessions s
 		WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at > ? AND (? = '' OR s.id < ?)
 		ORDER BY s.id DESC LIMIT ?`, f.UserID, ms(f.Now), ms(f.UsedSince), f.Before, f.Before, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []auth.Session{}
-	for rows.Next() {
-		var sess auth.Session
-		if err := rows.Scan(scanSession(&sess)...); err != nil {
-			return nil, err
-		}
-		out = append(out, sess)
-	}
-	return out, rows.Err()
 }
 
 // CountActiveSessions counts sessions neither revoked nor past their end.

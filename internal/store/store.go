@@ -413,6 +413,45 @@ func (r rows) Err() error {
 	return err
 }
 
+// scanner is what a scan function reads one row from: a row (queryRow) or
+// the current row of rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// queryAll runs q on e and appends every row it returns, read by scan, to
+// out: a list that must be [] rather than null when empty starts from []T{},
+// one that may be nil from nil.
+func queryAll[T any](ctx context.Context, e execer, out []T, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := e.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return scanAll(rows, out, scan)
+}
+
+// scanAll appends every remaining row of rows, read by scan, to out; on an
+// error reading a row it returns nil, and on one that ended the rows early
+// what it read with the error. It leaves rows open for the caller to close.
+func scanAll[T any](rows rows, out []T, scan func(scanner) (T, error)) ([]T, error) {
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// scanColumn reads a row of one column.
+func scanColumn[T any](r scanner) (T, error) {
+	var v T
+	err := r.Scan(&v)
+	return v, err
+}
+
 // row is a *sql.Row whose Scan error goes through the failure accounting.
 type row struct {
 	*sql.Row

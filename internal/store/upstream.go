@@ -20,7 +20,7 @@ import (
 const providerColumns = "id, kind, name, issuer, client_id, client_secret, scopes, auth_url, token_url, api_url, " +
 	"trust_email, keep_tokens, created_at, updated_at"
 
-func scanProvider(r interface{ Scan(...any) error }) (upstream.Provider, error) {
+func scanProvider(r scanner) (upstream.Provider, error) {
 	var p upstream.Provider
 	var secret, scopes string
 	var trust, keep int
@@ -36,20 +36,7 @@ func scanProvider(r interface{ Scan(...any) error }) (upstream.Provider, error) 
 
 // Providers lists the providers by id.
 func (s *Store) Providers(ctx context.Context) ([]upstream.Provider, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+providerColumns+` FROM upstream_providers ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []upstream.Provider
-	for rows.Next() {
-		p, err := scanProvider(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), nil, scanProvider, `SELECT `+providerColumns+` FROM upstream_providers ORDER BY id`)
 }
 
 // Provider reads one provider.
@@ -94,7 +81,7 @@ func (s *Store) RemoveProvider(ctx context.Context, id string) error {
 
 const identityColumns = "id, user_id, provider_id, subject, email, tokens, created_at, last_login_at"
 
-func scanIdentity(r interface{ Scan(...any) error }) (upstream.Identity, error) {
+func scanIdentity(r scanner) (upstream.Identity, error) {
 	var i upstream.Identity
 	var tokens string
 	err := r.Scan(&i.ID, &i.UserID, &i.ProviderID, &i.Subject, &i.Email, &tokens, msDest{&i.CreatedAt}, msDest{&i.LastLoginAt})
@@ -126,20 +113,7 @@ func (s *Store) IdentityBySubject(ctx context.Context, providerID, subject strin
 
 // Identities lists a user's identities, oldest first.
 func (s *Store) Identities(ctx context.Context, userID string) ([]upstream.Identity, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+identityColumns+` FROM user_identities WHERE user_id = ? ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []upstream.Identity
-	for rows.Next() {
-		i, err := scanIdentity(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, i)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), nil, scanIdentity, `SELECT `+identityColumns+` FROM user_identities WHERE user_id = ? ORDER BY created_at, id`, userID)
 }
 
 // Identity reads one of the user's identities (not_found otherwise).

@@ -24,7 +24,7 @@ func userColumnsOf(t string) string {
 		"(SELECT COUNT(*) FROM passkeys WHERE passkeys.user_id = " + t + ".id)"
 }
 
-func scanUser(row interface{ Scan(...any) error }, extra ...any) (auth.User, error) {
+func scanUser(row scanner, extra ...any) (auth.User, error) {
 	var u auth.User
 	var email, username sql.NullString
 	var disabled, verified sql.NullInt64
@@ -208,22 +208,10 @@ func nullPtr(p *string) sql.NullString {
 // f.After, whose email or username starts with f.Prefix.
 func (s *Store) ListUsers(ctx context.Context, f auth.UserFilter) ([]auth.User, error) {
 	like := escapeLike(f.Prefix) + "%"
-	rows, err := s.reader().query(ctx, `SELECT `+userColumns+` FROM users
+	return queryAll(ctx, s.reader(), []auth.User{}, func(r scanner) (auth.User, error) { return scanUser(r) },
+		`SELECT `+userColumns+` FROM users
 		WHERE id > ? AND (lower(email) LIKE ? ESCAPE '\' OR lower(username) LIKE ? ESCAPE '\')
 		ORDER BY id LIMIT ?`, f.After, like, like, f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	users := []auth.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		users = append(users, u)
-	}
-	return users, rows.Err()
 }
 
 func escapeLike(s string) string {

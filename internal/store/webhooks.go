@@ -113,7 +113,7 @@ func dec(s string) []byte {
 const endpointColumns = `id, url, events, description, secret, old_secret, old_secret_until, created_at, updated_at,
 	disabled_at, disabled_reason, failing_since`
 
-func scanEndpoint(r interface{ Scan(...any) error }) (events.Endpoint, error) {
+func scanEndpoint(r scanner) (events.Endpoint, error) {
 	var ep events.Endpoint
 	var types, secret, old string
 	err := r.Scan(&ep.ID, &ep.URL, &types, &ep.Description, &secret, &old, msDest{&ep.OldSecretUntil},
@@ -144,20 +144,7 @@ func (s *Store) Webhook(ctx context.Context, id string) (events.Endpoint, error)
 
 // Webhooks lists the endpoints, oldest first.
 func (s *Store) Webhooks(ctx context.Context) ([]events.Endpoint, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []events.Endpoint{}
-	for rows.Next() {
-		ep, err := scanEndpoint(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ep)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), []events.Endpoint{}, scanEndpoint, `SELECT `+endpointColumns+` FROM webhook_endpoints ORDER BY id`)
 }
 
 // UpdateWebhook applies u to an endpoint.
@@ -212,7 +199,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 	if s.dialect == goose.DialectPostgres {
 		skipLocked = " FOR UPDATE OF d SKIP LOCKED"
 	}
-	rows, err := s.writer().query(ctx, `UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
+	claimed, err := queryAll(ctx, s.writer(), nil, scanClaimedDelivery, `UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
 		WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
 			WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= ?
 			AND (d.lease_until IS NULL OR d.lease_until <= ?) AND w.disabled_at IS NULL
@@ -223,19 +210,6 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 		RETURNING id, endpoint_id, event_id, attempts, created_at`,
 		owner, ms(now.Add(leaseFor)), ms(now), ms(now), limit)
 	if err != nil {
-		return nil, err
-	}
-	var claimed []events.Delivery
-	for rows.Next() {
-		var d events.Delivery
-		if err := rows.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.Attempts, msDest{&d.CreatedAt}); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		claimed = append(claimed, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(claimed, func(a, b events.Delivery) int { return strings.Compare(a.ID, b.ID) }) // RETURNING has no order
@@ -254,6 +228,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time
 		}
 	}
 	return claimed, nil
+}
+
+func scanClaimedDelivery(r scanner) (events.Delivery, error) {
+	var d events.Delivery
+	err := r.Scan(&d.ID, &d.EndpointID, &d.EventID, &d.Attempts, msDest{&d.CreatedAt})
+	return d, err
 }
 
 // RecordAttempt records one attempt's outcome (see events.Attempt): the
@@ -316,25 +296,18 @@ const deliveryColumns = `d.id, d.endpoint_id, d.event_id, ev.type, d.created_at,
 
 // Deliveries lists an endpoint's deliveries, newest first.
 func (s *Store) Deliveries(ctx context.Context, endpointID string, limit int) ([]events.DeliveryRecord, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
+	return queryAll(ctx, s.reader(), []events.DeliveryRecord{}, scanDeliveryRecord, `SELECT `+deliveryColumns+` FROM webhook_deliveries d
 		JOIN webhook_events ev ON ev.id = d.event_id WHERE d.endpoint_id = ? ORDER BY d.id DESC LIMIT ?`, endpointID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []events.DeliveryRecord{}
-	for rows.Next() {
-		var r events.DeliveryRecord
-		var durMS int64
-		if err := rows.Scan(&r.ID, &r.EndpointID, &r.EventID, &r.EventType, msDest{&r.CreatedAt}, &r.Attempts,
-			msDest{&r.NextAttemptAt}, msDest{&r.LastAttemptAt}, &r.Status, &durMS, &r.Response, &r.Error,
-			msDest{&r.DeliveredAt}, msDest{&r.FailedAt}); err != nil {
-			return nil, err
-		}
-		r.Duration = time.Duration(durMS) * time.Millisecond
-		out = append(out, r)
-	}
-	return out, rows.Err()
+}
+
+func scanDeliveryRecord(row scanner) (events.DeliveryRecord, error) {
+	var r events.DeliveryRecord
+	var durMS int64
+	err := row.Scan(&r.ID, &r.EndpointID, &r.EventID, &r.EventType, msDest{&r.CreatedAt}, &r.Attempts,
+		msDest{&r.NextAttemptAt}, msDest{&r.LastAttemptAt}, &r.Status, &durMS, &r.Response, &r.Error,
+		msDest{&r.DeliveredAt}, msDest{&r.FailedAt})
+	r.Duration = time.Duration(durMS) * time.Millisecond
+	return r, err
 }
 
 // RetryDelivery makes a delivery due again at now.
@@ -346,20 +319,7 @@ func (s *Store) RetryDelivery(ctx context.Context, endpointID, deliveryID string
 
 // AdminEmails lists the addresses of the enabled administrators.
 func (s *Store) AdminEmails(ctx context.Context) ([]string, error) {
-	rows, err := s.reader().query(ctx, `SELECT email FROM users WHERE role = 'admin' AND disabled_at IS NULL AND email IS NOT NULL ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.reader(), nil, scanColumn[string], `SELECT email FROM users WHERE role = 'admin' AND disabled_at IS NULL AND email IS NOT NULL ORDER BY id`)
 }
 
 // PruneDeliveries deletes deliveries ended before before, then the events
