@@ -100,6 +100,11 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 	d.q = queue.New(queue.Config[Delivery]{
 		Name: "webhooks", Claim: c.Store.ClaimDeliveries, Handle: d.deliver, Prune: c.Store.PruneDeliveries,
 		Log: c.Log, Now: c.Now, Owner: c.Owner, Poll: c.Poll, Batch: c.Batch, LeaseFor: c.LeaseFor, Keep: c.Keep,
+		// A claim holds at most one delivery per endpoint and user (their
+		// order), so a batch goes out at once: a receiver that hangs until
+		// the timeout delays the others by one batch at most, not by one
+		// timeout per delivery queued before theirs.
+		Concurrency: c.Batch,
 	})
 	return d
 }

@@ -35,7 +35,7 @@ type WorkerConfig struct {
 	LeaseFor    time.Duration // how long a claim keeps other workers off; default 2 × Batch × SendTimeout
 	FirstRetry  time.Duration // default 5 s, doubling...
 	MaxRetry    time.Duration // ...up to 1 h
-	MaxAttempts int           // give up after this many attempts; default 25
+	MaxAttempts int           // give up after this many attempts; default 100 (more than 72 h of retries hold, so MaxAge is the bound)
 	MaxAge      time.Duration // or this long after the mail was written; default 72 h
 	Keep        time.Duration // sent and given-up rows are pruned after this; default 7 days
 
@@ -82,7 +82,7 @@ func NewWorker(c WorkerConfig) *Worker {
 		c.MaxRetry = time.Hour
 	}
 	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 25
+		c.MaxAttempts = 100
 	}
 	if c.MaxAge <= 0 {
 		c.MaxAge = 72 * time.Hour

@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -36,6 +37,11 @@ type Config[T any] struct {
 
 	Poll     time.Duration // how often the queue is read when nobody wakes the worker; default 5 s
 	Batch    int           // rows claimed at once; default 10
+	// Concurrency is how many rows of a batch are handled at once; default
+	// 1 (in order). A queue whose Claim never returns two rows that must
+	// go out in order (webhooks: one row per endpoint and user at a time)
+	// sets it so that one slow receiver does not hold up the others.
+	Concurrency int
 	LeaseFor time.Duration // how long a claim keeps other workers off; default 10 min
 	Keep     time.Duration // ended rows are pruned after this; default 7 days
 }
@@ -65,6 +71,9 @@ func New[T any](c Config[T]) *Worker[T] {
 	}
 	if c.LeaseFor <= 0 {
 		c.LeaseFor = 10 * time.Minute
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
 	}
 	if c.Keep <= 0 {
 		c.Keep = 7 * 24 * time.Hour
@@ -117,20 +126,31 @@ func (w *Worker[T]) Run(ctx context.Context) {
 	}
 }
 
-// Deliver claims one batch of due rows and handles them in order,
-// returning how many it claimed. Tests call it directly with an injected
-// clock.
+// Deliver claims one batch of due rows and handles them (in order, or up
+// to Concurrency at once), returning how many it claimed once all are
+// handled. Tests call it directly with an injected clock.
 func (w *Worker[T]) Deliver(ctx context.Context) (int, error) {
 	batch, err := w.cfg.Claim(ctx, w.cfg.Owner, w.cfg.Now(), w.cfg.LeaseFor, w.cfg.Batch)
 	if err != nil {
 		return 0, err
 	}
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, item := range batch {
 		if ctx.Err() != nil {
 			// The lease runs out and another worker (or this one, restarted) handles it.
 			return len(batch), ctx.Err()
 		}
-		w.cfg.Handle(ctx, item)
+		if w.cfg.Concurrency == 1 {
+			w.cfg.Handle(ctx, item)
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			w.cfg.Handle(ctx, item)
+		})
 	}
 	return len(batch), nil
 }

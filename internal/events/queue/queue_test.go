@@ -63,3 +63,38 @@ func TestWorkerHandlesWhatItClaims(t *testing.T) {
 		t.Fatalf("handled %v under %v", handled, owners)
 	}
 }
+
+// With Concurrency above 1 the rows of a batch are handled at once: a row
+// whose handling hangs does not hold up the others of its batch.
+func TestSlowRowDoesNotHoldUpItsBatch(t *testing.T) {
+	t.Parallel()
+	others := make(chan struct{}, 3)
+	var handled sync.WaitGroup
+	handled.Add(3)
+	w := queue.New(queue.Config[int]{
+		Concurrency: 4, Batch: 4,
+		Claim: func(context.Context, string, time.Time, time.Duration, int) ([]int, error) { return []int{0, 1, 2, 3}, nil },
+		Handle: func(_ context.Context, item int) {
+			if item != 0 {
+				others <- struct{}{}
+				handled.Done()
+				return
+			}
+			// The slow row ends only once the three after it were handled:
+			// handled one after another, this would never happen.
+			done := make(chan struct{})
+			go func() { handled.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("the rows after a slow one waited for it")
+			}
+		},
+	})
+	if n, err := w.Deliver(t.Context()); n != 4 || err != nil {
+		t.Fatalf("Deliver = %d, %v", n, err)
+	}
+	if len(others) != 3 {
+		t.Fatalf("%d of the other rows handled", len(others))
+	}
+}
