@@ -35,15 +35,15 @@ type Config[T any] struct {
 	Now   func() time.Time // default time.Now
 	Owner string           // lease owner name; default a random one per worker
 
-	Poll     time.Duration // how often the queue is read when nobody wakes the worker; default 5 s
-	Batch    int           // rows claimed at once; default 10
+	Poll  time.Duration // how often the queue is read when nobody wakes the worker; default 5 s
+	Batch int           // rows claimed at once; default 10
 	// Concurrency is how many rows of a batch are handled at once; default
 	// 1 (in order). A queue whose Claim never returns two rows that must
 	// go out in order (webhooks: one row per endpoint and user at a time)
 	// sets it so that one slow receiver does not hold up the others.
 	Concurrency int
-	LeaseFor time.Duration // how long a claim keeps other workers off; default 10 min
-	Keep     time.Duration // ended rows are pruned after this; default 7 days
+	LeaseFor    time.Duration // how long a claim keeps other workers off; default 10 min
+	Keep        time.Duration // ended rows are pruned after this; default 7 days
 }
 
 // Worker claims and handles the rows of one queue.

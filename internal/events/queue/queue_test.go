@@ -73,7 +73,9 @@ func TestSlowRowDoesNotHoldUpItsBatch(t *testing.T) {
 	handled.Add(3)
 	w := queue.New(queue.Config[int]{
 		Concurrency: 4, Batch: 4,
-		Claim: func(context.Context, string, time.Time, time.Duration, int) ([]int, error) { return []int{0, 1, 2, 3}, nil },
+		Claim: func(context.Context, string, time.Time, time.Duration, int) ([]int, error) {
+			return []int{0, 1, 2, 3}, nil
+		},
 		Handle: func(_ context.Context, item int) {
 			if item != 0 {
 				others <- struct{}{}
