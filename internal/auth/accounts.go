@@ -217,7 +217,7 @@ func (s *Accounts) AdminUpdate(ctx context.Context, actorID, id string, role *st
 	}
 	// A key never changes a role: a leaked users:write key must not make
 	// its holder's accounts administrators.
-	if role != nil && viaAPIKey(ctx) != "" {
+	if role != nil && APIKeyOf(ctx) != "" {
 		return User{}, errRoleByKey
 	}
 	ctx = WithActor(ctx, actorID)

@@ -91,8 +91,9 @@ func WithAPIKey(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, apiKeyKey{}, id)
 }
 
-// viaAPIKey is the id of the API key the caller acts through, or "".
-func viaAPIKey(ctx context.Context) string {
+// APIKeyOf is the id of the API key the caller acts through, or "" (a
+// signed-in session, the command line).
+func APIKeyOf(ctx context.Context) string {
 	id, _ := ctx.Value(apiKeyKey{}).(string)
 	return id
 }
@@ -103,7 +104,7 @@ func (s *core) audit(ctx context.Context, event, userID, detail string) {
 	s.count(event)
 	c, _ := ctx.Value(clientKey{}).(Client)
 	actor, _ := ctx.Value(actorKey{}).(string)
-	if key := viaAPIKey(ctx); key != "" {
+	if key := APIKeyOf(ctx); key != "" {
 		detail = strings.TrimSpace(detail + " (through API key " + key + ")")
 	}
 	e := AuditEvent{ID: newID(), At: s.now(), Event: event, UserID: userID, ActorID: actor,

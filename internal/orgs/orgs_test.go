@@ -190,3 +190,52 @@ func TestOrgCreationAdminsLetsOnlyAdministratorsCreate(t *testing.T) {
 		t.Fatalf("a verified user under --org-creation users: %v", err)
 	}
 }
+
+// Through an API key an owner hands out no authority: no role change, no
+// invitation above member, no new role (a leaked orgs:write key must not
+// make anyone an owner); an invitation as member still goes out, and the
+// same owner signed in may do all of it.
+func TestAPIKeyHandsOutNoRole(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ann, bob := e.user(t, "ann", true), e.user(t, "bob", true)
+	o := e.shop(t) // ann owner, bob admin
+	viaKey := auth.WithAPIKey(context.Background(), "key-of-ann")
+	for name, try := range map[string]func() error{
+		"role change": func() error { _, err := e.orgs.SetRole(viaKey, ann, o.ID, bob, orgs.Owner); return err },
+		"demotion":    func() error { _, err := e.orgs.SetRole(viaKey, ann, o.ID, bob, orgs.Member); return err },
+		"invitation as owner": func() error {
+			_, err := e.orgs.Invite(viaKey, ann, o.ID, orgs.InviteInput{Email: "eve@example.net", Role: orgs.Owner})
+			return err
+		},
+		"new role": func() error {
+			_, err := e.orgs.CreateRole(viaKey, ann, o.ID, orgs.RoleInput{Name: "auditor", Permissions: []string{"books:read"}})
+			return err
+		},
+	} {
+		if err := try(); auth.ErrorCode(err) != auth.CodeForbidden {
+			t.Errorf("%s through a key: %v, want forbidden", name, err)
+		}
+	}
+	if m, err := e.orgs.Members(context.Background(), ann, o.ID); err != nil || len(m) != 2 || roleOf(m, bob) != orgs.Admin {
+		t.Fatalf("members after the refusals: %+v, %v", m, err)
+	}
+	if invs, err := e.orgs.Invitations(context.Background(), ann, o.ID); err != nil || len(invs) != 0 {
+		t.Fatalf("invitations after the refusals: %+v, %v", invs, err)
+	}
+	if _, err := e.orgs.Invite(viaKey, ann, o.ID, orgs.InviteInput{Email: "cy@example.net"}); err != nil {
+		t.Fatalf("an invitation as member through a key: %v", err)
+	}
+	if _, err := e.orgs.SetRole(context.Background(), ann, o.ID, bob, orgs.Member); err != nil {
+		t.Fatalf("the owner signed in: %v", err)
+	}
+}
+
+func roleOf(ms []orgs.Membership, userID string) string {
+	for _, m := range ms {
+		if m.UserID == userID {
+			return m.Role
+		}
+	}
+	return ""
+}

@@ -348,6 +348,9 @@ func (s *Service) CreateRole(ctx context.Context, actorID, orgID string, in Role
 		if err := allow(actor.Role, CreateRole, r.Name); err != nil {
 			return err
 		}
+		if err := notThroughAKey(ctx); err != nil {
+			return err
+		}
 		if err := s.mayHandOut(ctx, tx, actor, perms); err != nil {
 			return err
 		}
@@ -425,6 +428,9 @@ func (s *Service) SetRole(ctx context.Context, actorID, orgID, userID, role stri
 		if err := s.grantable(ctx, tx, actor, ChangeRole, role); err != nil {
 			return err
 		}
+		if err := notThroughAKey(ctx); err != nil {
+			return err
+		}
 		out, from = target, target.Role
 		if target.Role == role {
 			return nil
@@ -444,6 +450,17 @@ func (s *Service) SetRole(ctx context.Context, actorID, orgID, userID, role stri
 		s.d.Audit(ctx, EventRoleChanged, userID, fmt.Sprintf("organization %s: %s to %s by %s", orgID, from, role, actorID))
 	}
 	return out, nil
+}
+
+// notThroughAKey refuses, to a request made through an API key, what would
+// hand out authority in an organization: a role change, an invitation to
+// a role above member, a new role. A leaked orgs:write key must not make
+// anyone an owner, as no key changes an account's role (auth.Accounts).
+func notThroughAKey(ctx context.Context) error {
+	if auth.APIKeyOf(ctx) != "" {
+		return forbidden("An API key cannot hand out a role; sign in instead.")
+	}
+	return nil
 }
 
 // keepsAnOwner refuses to take away the last owner: read in the edit's
@@ -547,6 +564,11 @@ func (s *Service) Invite(ctx context.Context, actorID, orgID string, in InviteIn
 	}
 	if in.Role == "" {
 		in.Role = Member
+	}
+	if in.Role != Member {
+		if err := notThroughAKey(ctx); err != nil {
+			return Invitation{}, err
+		}
 	}
 	if s.d.Mailer == nil {
 		return Invitation{}, auth.Errorf(auth.CodeUnavailable, "Mail is not configured, so invitations cannot be sent.")
