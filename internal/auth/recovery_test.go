@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,5 +349,72 @@ func TestEmailChangeNeedsARecentSignIn(t *testing.T) {
 	if err := e.svc.Recovery.RequestEmailChange(ctx, auth.ChangeEmailInput{UserID: e.ann.ID, SessionID: e.signIn(t, e.ann),
 		Email: "ann@new.example", Password: annPW}); err != nil {
 		t.Fatalf("a fresh sign-in: %v", err)
+	}
+}
+
+// lookupSpy counts the reads that tell whether an account exists.
+type lookupSpy struct {
+	auth.Store
+	lookups atomic.Int32
+}
+
+func (s *lookupSpy) UserCredentials(ctx context.Context, ident string) (auth.User, string, error) {
+	s.lookups.Add(1)
+	return s.Store.UserCredentials(ctx, ident)
+}
+
+func (s *lookupSpy) User(ctx context.Context, id string) (auth.User, error) {
+	s.lookups.Add(1)
+	return s.Store.User(ctx, id)
+}
+
+// A forgot-password answer cannot take longer for one account than for
+// another: it is given before anything about the account is read. The
+// request for a known account, an unknown one and one without an address
+// each store one row and answer, with no account read at all; the lookups
+// and the one mail come after, in the background (here: the sweep, the
+// background delay set to an hour).
+func TestForgotPasswordAnswersBeforeReadingTheAccount(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tpl, _ := mail.NewTemplates("", "https://id.example.com")
+	m := &linkMailer{tpl: tpl, links: map[string]string{}}
+	var spy *lookupSpy
+	a := authtest.New(t, authtest.WithConfig(func(c *auth.Config) {
+		c.Recovery = auth.RecoveryConfig{PublicURL: "https://id.example.com", Delay: time.Hour}
+	}), authtest.WithDeps(func(d *auth.Deps) {
+		d.Mailer = m
+		spy = &lookupSpy{Store: d.Store}
+		d.Store = spy
+	}))
+	if _, err := a.Accounts.Register(ctx, auth.RegisterInput{Email: "ann@example.com", Password: annPW}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Accounts.Register(ctx, auth.RegisterInput{Username: "noaddress", Password: bobPW}); err != nil {
+		t.Fatal(err)
+	}
+	spy.lookups.Store(0)
+	for _, ident := range []string{"ann@example.com", "nobody@example.com", "noaddress"} {
+		if err := a.Recovery.ForgotPassword(ctx, ident, auth.Client{IP: "192.0.2.1"}); err != nil {
+			t.Fatalf("%s: %v", ident, err)
+		}
+		if n := spy.lookups.Load(); n != 0 {
+			t.Fatalf("answering for %s read an account %d times", ident, n)
+		}
+	}
+	a.Clock.Advance(3 * time.Hour) // the background jobs' time, for the sweep
+	if err := a.Recovery.SweepLinkRequests(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := spy.lookups.Load(); n < 3 {
+		t.Fatalf("%d account reads after the sweep, want one per request", n)
+	}
+	m.token(t, mail.ResetPassword, "ann@example.com") // the known account's link, mailed in the background
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.links {
+		if strings.HasPrefix(k, string(mail.ResetPassword)) && k != string(mail.ResetPassword)+" ann@example.com" {
+			t.Fatalf("a reset link mailed as %q, want ann's only", k)
+		}
 	}
 }
