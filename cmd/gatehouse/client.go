@@ -179,7 +179,7 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 		if err != nil {
 			return errors.New(auth.ErrorMessage(err))
 		}
-		fmt.Fprintf(stdout, "client_secret: %s\n(shown once; the old secret stops working within a second)\n", secret)
+		fmt.Fprintf(stdout, "client_secret: %s\n(shown once; running servers refuse the old secret within half a second, at their next read of the change feed)\n", secret)
 	case "disable", "enable":
 		disabled := sub == "disable"
 		if _, err := clients.Update(ctx, rest[0], oidc.ClientPatch{Disabled: &disabled}); err != nil {

@@ -656,3 +656,42 @@ func TestCLIRevocationsFollowAccessTTL(t *testing.T) {
 		t.Fatalf("revocation log half an hour on: %+v %v", page, err)
 	}
 }
+
+// A client changed from the command line (no server running) is in the
+// change feed, which running servers read to forget their copy of it; it is
+// never an ended session to the feed's revocation readers.
+func TestCLIClientChangesGoIntoTheChangeFeed(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "clients.db")
+	out, code := cliRun(t, "", "client", "add", "--db", db, "--name", "Books API", "--redirect-uri", "https://rs.example/cb", "--introspect")
+	m := regexp.MustCompile(`(?m)^client_id: (\S+)$`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("client add: %d %s", code, out)
+	}
+	id := m[1]
+	for _, args := range [][]string{{"rotate-secret", id}, {"update", "--introspect=false", id}, {"remove", id}} {
+		if out, code := cliRun(t, "", append([]string{"client", args[0], "--db", db}, args[1:]...)...); code != 0 {
+			t.Fatalf("client %s: %d %s", args[0], code, out)
+		}
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	page, err := st.Changes(ctx, auth.ChangeFilter{Limit: 10, Clients: true, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changed []string
+	for _, c := range page.Changes {
+		changed = append(changed, c.ClientID)
+	}
+	if !slices.Equal(changed, []string{id, id, id}) {
+		t.Fatalf("feed after rotate-secret, update and remove: %+v, want the client three times", page.Changes)
+	}
+	if revoked, err := st.Changes(ctx, auth.ChangeFilter{Limit: 10, Now: time.Now()}); err != nil || len(revoked.Changes) != 0 {
+		t.Fatalf("ended sessions: %+v, %v; want none", revoked.Changes, err)
+	}
+}

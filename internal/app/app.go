@@ -300,8 +300,9 @@ func New(ctx context.Context, c Config, st *store.Store) (*App, error) {
 		ClientLimit: c.Limits.Client, Now: c.Now},
 		oidc.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Checks: services.Checks, Feed: services.Feed, APIKeys: services.APIKeys, Keys: keys, Revocations: revocations, Sealer: c.MasterKey, Log: c.Log,
 			HTTP: c.JWKSClient, CountGrant: m.ClientGrant, Orgs: orgs.NewSessions(st), TokenHook: tokenHook})
+	services.Feed.OnClientChanged(provider.ForgetClient) // a client changed here, at another instance or by the command line
 	clients := oidc.NewClients(oidc.ClientsDeps{Store: st, Accounts: services.Accounts, Feed: services.Feed, Keys: keys,
-		Now: c.Now, Removed: provider.ForgetClient, HTTP: c.JWKSClient})
+		Now: c.Now, HTTP: c.JWKSClient})
 	federation := upstream.New(upstream.Config{PublicURL: c.PublicURL, Now: c.Now},
 		upstream.Deps{Store: st, Sessions: services.Sessions, Accounts: services.Accounts, Sealer: c.MasterKey, Log: c.Log})
 	deliveries := events.NewDeliverer(events.DelivererConfig{Store: st, Sealer: c.MasterKey, Log: c.Log, Now: c.Now,

@@ -93,11 +93,12 @@ type core struct {
 }
 
 // Fanout tells other instances at once what this one changed: sessions
-// ended and users changed (Redis pub/sub). It is a shortcut: the database's
-// change feed (SyncChanges) remains the guarantee.
+// ended, users and clients changed (Redis pub/sub). It is a shortcut: the
+// database's change feed (SyncChanges) remains the guarantee.
 type Fanout interface {
 	SessionsEnded(ctx context.Context, until time.Time, sessionIDs []string)
 	UsersChanged(ctx context.Context, userIDs []string)
+	ClientsChanged(ctx context.Context, clientIDs []string)
 }
 
 // Deps are the services' collaborators. Signer may be nil where no token is

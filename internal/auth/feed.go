@@ -8,14 +8,15 @@ import (
 	"time"
 )
 
-// Feed keeps this instance's revocation set and user cache current from
-// the database's change feed and the other instances (feed.go), and serves
-// the feed to guard's clients.
+// Feed keeps this instance's revocation set, user cache and OpenID
+// clients current from the database's change feed and the other instances
+// (feed.go), and serves the feed to guard's clients.
 type Feed struct {
 	*core
-	store ChangeStore
-	revMu sync.Mutex // serialises SyncChanges
-	feed  feedState  // how far the change feed has been read
+	store  ChangeStore
+	revMu  sync.Mutex      // serialises SyncChanges
+	feed   feedState       // how far the change feed has been read
+	forget func(id string) // drops this instance's copy of a client (OnClientChanged); nil: none held
 }
 
 // Page sizes of GET /revocations.
@@ -89,7 +90,9 @@ func parseCursor(cursor string) (int64, error) {
 // SyncChanges reads the change feed from where the last read ended, to its
 // end: ended sessions into the in-memory revocation set (at start, so a
 // restart forgets no logout, then every poll, so a logout on another instance
-// is seen here), changed users out of the user cache. It also brings this
+// is seen here), changed users out of the user cache, changed clients
+// forgotten (OnClientChanged: a client changed at another instance or by the
+// command line, which writes the database alone). It also brings this
 // instance's own revocations up to the lifetime of the longest token their
 // sessions were given (the store knows it; the instance knows only its own
 // --access-ttl).
@@ -101,15 +104,18 @@ func (s *Feed) SyncChanges(ctx context.Context) error {
 		s.users.dropAll()
 	}
 	for {
-		page, err := s.store.Changes(ctx, ChangeFilter{After: s.feed.cursor, Limit: syncPage, Users: true, Now: now})
+		page, err := s.store.Changes(ctx, ChangeFilter{After: s.feed.cursor, Limit: syncPage, Users: true, Clients: true, Now: now})
 		if err != nil {
 			return fmt.Errorf("read change feed: %w", err)
 		}
 		var users []string
 		for _, c := range page.Changes {
-			if c.UserID != "" {
+			switch {
+			case c.UserID != "":
 				users = append(users, c.UserID)
-			} else {
+			case c.ClientID != "":
+				s.forgetClients(c.ClientID)
+			default:
 				s.revocations.Add(c.ExpiresAt, c.SessionID)
 			}
 		}
@@ -125,6 +131,33 @@ func (s *Feed) SyncChanges(ctx context.Context) error {
 
 // UsersChangedElsewhere applies another instance's fan-out message.
 func (s *Feed) UsersChangedElsewhere(userIDs []string) { s.users.drop(userIDs...) }
+
+// OnClientChanged sets what forgets this instance's copy of a changed
+// client (the OpenID provider's ForgetClient). Call it once, before the
+// feed is followed (app.Run).
+func (s *Feed) OnClientChanged(forget func(id string)) { s.forget = forget }
+
+// ClientChanged tells every instance that client id changed (its store
+// write put it in the change feed too): this one forgets its copy at once,
+// the others through the fan-out, or when they next read the feed.
+func (s *Feed) ClientChanged(ctx context.Context, id string) {
+	s.forgetClients(id)
+	if s.fanout != nil {
+		s.fanout.ClientsChanged(ctx, []string{id})
+	}
+}
+
+// ClientsChangedElsewhere applies another instance's fan-out message.
+func (s *Feed) ClientsChangedElsewhere(clientIDs []string) { s.forgetClients(clientIDs...) }
+
+func (s *Feed) forgetClients(ids ...string) {
+	if s.forget == nil {
+		return
+	}
+	for _, id := range ids {
+		s.forget(id)
+	}
+}
 
 // EndSessionsBy runs end, a store write of another service that ends
 // sessions (deleting a grant or a client), at the services' time now, each

@@ -13,8 +13,9 @@ import (
 
 // announced records what this instance told the others.
 type announced struct {
-	until time.Time
-	ids   []string
+	until   time.Time
+	ids     []string
+	clients []string
 }
 
 func (a *announced) SessionsEnded(_ context.Context, until time.Time, ids []string) {
@@ -22,6 +23,10 @@ func (a *announced) SessionsEnded(_ context.Context, until time.Time, ids []stri
 }
 
 func (*announced) UsersChanged(context.Context, []string) {}
+
+func (a *announced) ClientsChanged(_ context.Context, ids []string) {
+	a.clients = append(a.clients, ids...)
+}
 
 // Sessions that another service's store write ends (deleting an OpenID
 // client or grant) are written at auth's time, kept as long as an access

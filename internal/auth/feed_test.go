@@ -2,11 +2,15 @@ package auth_test
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/auth/authtest"
+	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/google/uuid"
 )
 
 // newInstance is another Gatehouse instance on e's database: its own memory,
@@ -88,5 +92,93 @@ func TestRevocationOutlivesShorterAccessTTL(t *testing.T) {
 	}
 	if rev.Revoked(tok.SessionID) {
 		t.Fatal("the revocation outlived every token of its session")
+	}
+}
+
+// forgotten records the clients an instance was told to forget.
+type forgotten struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (f *forgotten) forget(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ids = append(f.ids, id)
+}
+
+func (f *forgotten) list() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ids)
+}
+
+// A client changed by another instance or the command line (its entry in
+// the change feed) is forgotten by this instance when it reads the feed,
+// and is no revoked session: neither this instance's revocation set nor
+// GET /revocations holds its id.
+func TestClientChangedElsewhereIsForgottenWhenTheFeedIsRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	b := e.instance(t)
+	var forgot forgotten
+	b.Services.Feed.OnClientChanged(forgot.forget)
+	now := e.clock.Now().Truncate(time.Millisecond)
+	c := oidc.Client{ID: uuid.Must(uuid.NewV7()).String(), Name: "rs", SecretHash: "h", Scopes: []string{"openid"}, IDTokenAlg: "EdDSA",
+		CreatedAt: now, GrantTypes: oidc.GrantsUserFacing, RedirectURIs: []string{"https://rs.example/cb"}, Introspect: true}
+	if err := e.store.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Services.Feed.SyncChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := forgot.list(); len(got) != 0 {
+		t.Fatalf("forgot %v before any change", got)
+	}
+	if err := e.store.SetClientSecret(ctx, c.ID, "h2", now, nil); err != nil { // as the command line does
+		t.Fatal(err)
+	}
+	if err := b.Services.Feed.SyncChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := forgot.list(); !slices.Equal(got, []string{c.ID}) {
+		t.Fatalf("forgot %v, want the rotated client", got)
+	}
+	if b.Revocations.Revoked(c.ID) {
+		t.Fatal("a changed client's id is in the revocation set")
+	}
+	page, err := e.svc.Feed.RevocationsSince(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Revoked) != 0 {
+		t.Fatalf("GET /revocations lists %+v for a client's change", page.Revoked)
+	}
+	// Read once: the next sync forgets nothing more.
+	if err := b.Services.Feed.SyncChanges(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := forgot.list(); len(got) != 1 {
+		t.Fatalf("forgot %v, want the client once", got)
+	}
+	// Another instance's fan-out message forgets at once.
+	b.Services.Feed.ClientsChangedElsewhere([]string{"other"})
+	if got := forgot.list(); !slices.Equal(got, []string{c.ID, "other"}) {
+		t.Fatalf("forgot %v after the fan-out message", got)
+	}
+}
+
+// A client changed at this instance is forgotten here at once and
+// announced to the others (the fan-out), besides its entry in the feed.
+func TestClientChangedHereIsForgottenAndAnnounced(t *testing.T) {
+	t.Parallel()
+	fan := &announced{}
+	a := authtest.New(t, authtest.WithDeps(func(d *auth.Deps) { d.Fanout = fan }))
+	var forgot forgotten
+	a.Feed.OnClientChanged(forgot.forget)
+	a.Feed.ClientChanged(context.Background(), "c1")
+	if got := forgot.list(); !slices.Equal(got, []string{"c1"}) || !slices.Equal(fan.clients, []string{"c1"}) {
+		t.Fatalf("forgot %v, announced %v; want c1 in both", got, fan.clients)
 	}
 }

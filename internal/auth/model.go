@@ -208,17 +208,20 @@ type SessionListFilter struct {
 
 // ChangeFilter selects a page of the change feed.
 type ChangeFilter struct {
-	After int64 // cursor: the seq of the last entry already read
-	Limit int
-	Users bool      // include changed users (else ended sessions only)
-	Now   time.Time // ended sessions whose tokens have all expired are left out
+	After   int64 // cursor: the seq of the last entry already read
+	Limit   int
+	Users   bool      // include changed users
+	Clients bool      // include changed clients (with neither, ended sessions only)
+	Now     time.Time // ended sessions whose tokens have all expired are left out
 }
 
-// Change is one entry of the feed: an ended session or a changed user.
+// Change is one entry of the feed: an ended session, a changed user or a
+// changed client.
 type Change struct {
 	Seq       int64
 	SessionID string    // an ended session, or
-	UserID    string    // a changed user
+	UserID    string    // a changed user, or
+	ClientID  string    // a changed OpenID client (settings, secret, removal)
 	ExpiresAt time.Time // an ended session: when its last access token expires
 }
 

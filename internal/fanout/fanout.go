@@ -1,6 +1,7 @@
 // Package fanout spreads one instance's changes to the others through Redis
 // pub/sub: sessions ended (so their tokens are refused everywhere almost at
-// once) and users changed (so cached copies are dropped). Messages can be
+// once), users and OpenID clients changed (so cached copies are dropped).
+// Messages can be
 // lost when Redis is down; every instance also follows the database's change
 // feed, which is the guarantee.
 package fanout
@@ -18,6 +19,7 @@ type message struct {
 	Sessions []string `json:"sessions,omitempty"`
 	Until    int64    `json:"until,omitempty"` // Unix ms: when the sessions' last tokens expire
 	Users    []string `json:"users,omitempty"`
+	Clients  []string `json:"clients,omitempty"`
 }
 
 // Redis publishes and receives changes on one channel.
@@ -30,8 +32,11 @@ type Redis struct {
 // New returns a fan-out over client for one deployment: its instances share
 // namespace (the issuer); other deployments on the same Redis do not hear it.
 func New(client redis.UniversalClient, namespace string, log *slog.Logger) *Redis {
-	return &Redis{channel: "gatehouse:" + namespace + ":changes", client: client, log: log}
+	return &Redis{channel: Channel(namespace), client: client, log: log}
 }
+
+// Channel is the pub/sub channel of namespace's deployment.
+func Channel(namespace string) string { return "gatehouse:" + namespace + ":changes" }
 
 // SessionsEnded implements auth.Fanout.
 func (r *Redis) SessionsEnded(ctx context.Context, until time.Time, ids []string) {
@@ -41,6 +46,11 @@ func (r *Redis) SessionsEnded(ctx context.Context, until time.Time, ids []string
 // UsersChanged implements auth.Fanout.
 func (r *Redis) UsersChanged(ctx context.Context, ids []string) {
 	r.publish(ctx, message{Users: ids})
+}
+
+// ClientsChanged implements auth.Fanout.
+func (r *Redis) ClientsChanged(ctx context.Context, ids []string) {
+	r.publish(ctx, message{Clients: ids})
 }
 
 func (r *Redis) publish(ctx context.Context, m message) {
@@ -56,6 +66,7 @@ func (r *Redis) publish(ctx context.Context, m message) {
 type Receiver interface {
 	SessionsEndedElsewhere(until time.Time, sessionIDs []string)
 	UsersChangedElsewhere(userIDs []string)
+	ClientsChangedElsewhere(clientIDs []string)
 }
 
 // Follow applies published changes to rcv until ctx ends, resubscribing
@@ -81,6 +92,9 @@ func (r *Redis) Follow(ctx context.Context, rcv Receiver) {
 			}
 			if len(m.Users) > 0 {
 				rcv.UsersChangedElsewhere(m.Users)
+			}
+			if len(m.Clients) > 0 {
+				rcv.ClientsChangedElsewhere(m.Clients)
 			}
 		}
 	}

@@ -37,6 +37,7 @@ const (
 type harness struct {
 	t      testing.TB
 	app    *app.App
+	cfg    app.Config
 	store  *store.Store
 	clock  *authtest.Clock
 	tokens map[string]*auth.Tokens // by user name
@@ -72,7 +73,7 @@ func newHarness(t testing.TB, opts ...func(*app.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, app: a, store: st, clock: clk, tokens: map[string]*auth.Tokens{}, users: map[string]auth.User{}}
+	h := &harness{t: t, app: a, cfg: cfg, store: st, clock: clk, tokens: map[string]*auth.Tokens{}, users: map[string]auth.User{}}
 	for _, u := range []struct{ name, email, username, pw, role string }{
 		{"ann", "ann@example.com", "ann", annPassword, auth.RoleUser},
 		{"bob", "bob@example.com", "bob", bobPassword, auth.RoleUser},

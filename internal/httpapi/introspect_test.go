@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"net/http/httptest"
 	"net/url"
@@ -9,7 +11,11 @@ import (
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
+	"github.com/gatehouse-auth/gatehouse/internal/app"
+	"github.com/gatehouse-auth/gatehouse/internal/fanout"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
+	"github.com/gatehouse-auth/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-auth/gatehouse/internal/testsupport"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -195,5 +201,129 @@ func TestAResourceServersChangeTakesEffectAtOnce(t *testing.T) {
 		headers:     map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(rs))}})
 	if w.Code != 401 || errorCode(w) != "invalid_client" {
 		t.Fatalf("introspection by a removed client: %d %s", w.Code, w.Body)
+	}
+}
+
+// otherInstance is a second server of f's deployment: the same database
+// (its own connections) and configuration, its own memory.
+func (h *harness) otherInstance() *app.App {
+	h.t.Helper()
+	a, err := app.New(context.Background(), h.cfg, storetest.Reopen(h.t, h.store))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return a
+}
+
+// introspectAs is POST /oauth/introspect with basic as the client's
+// credentials, whatever the answer.
+func (f *oidcFixture) introspectAs(basic, token string) *httptest.ResponseRecorder {
+	f.t.Helper()
+	return f.do(req{method: "POST", path: "/oauth/introspect", body: url.Values{"token": {token}}.Encode(),
+		contentType: "application/x-www-form-urlencoded",
+		headers:     map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(basic))}})
+}
+
+// readFeed is this instance's next poll of the change feed.
+func (f *oidcFixture) readFeed() {
+	f.t.Helper()
+	if err := f.app.Services.Feed.SyncChanges(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// A resource server changed at another instance (or by the command line:
+// the same database write, no fan-out) is seen here at the first request
+// after this instance reads the change feed, not when its cached copy
+// expires: the clock stands still, so the copy never would.
+func TestResourceServerChangedElsewhereIsSeenOnceTheFeedIsRead(t *testing.T) {
+	t.Parallel()
+	f := newOIDC(t)
+	other := f.otherInstance()
+	ctx := t.Context()
+	rs := f.resourceServer()
+	id, _, _ := strings.Cut(rs, ":")
+	key, _ := f.createKey("ann", "books:read")
+	if _, m := f.introspect(rs, key); m["active"] != true { // this instance now holds the client
+		t.Fatalf("before the change: %v", m)
+	}
+	secret, err := other.Clients.RotateSecret(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.readFeed()
+	if w := f.introspectAs(rs, key); w.Code != 401 || oauthError(w) != "invalid_client" {
+		t.Fatalf("the old secret after its rotation elsewhere: %d %s", w.Code, w.Body)
+	}
+	rotated := id + ":" + secret
+	if _, m := f.introspect(rotated, key); m["active"] != true {
+		t.Fatalf("the new secret: %v", m)
+	}
+	off := false
+	if _, err := other.Clients.Update(ctx, id, oidc.ClientPatch{Introspect: &off}); err != nil {
+		t.Fatal(err)
+	}
+	f.readFeed()
+	if _, m := f.introspect(rotated, key); m["active"] != false || len(m) != 1 {
+		t.Fatalf("after introspection was turned off elsewhere: %v", m)
+	}
+	if err := other.Clients.Remove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	f.readFeed()
+	if w := f.introspectAs(rotated, key); w.Code != 401 || oauthError(w) != "invalid_client" {
+		t.Fatalf("a client removed elsewhere: %d %s", w.Code, w.Body)
+	}
+}
+
+// With Redis, a resource server's secret rotated at another instance stops
+// working here as soon as the fan-out message arrives, with no poll of the
+// database (an hour away) and no expiry of the cached copy (the clock
+// stands still).
+func TestResourceServerRotatedElsewhereIsForgottenThroughRedis(t *testing.T) {
+	t.Parallel()
+	client := testsupport.Redis(t)
+	issuer := testIssuer + "/" + rand.Text() // this test's own channel
+	f := newOIDC(t, func(c *app.Config) { c.Redis, c.Issuer, c.RevocationPoll = client, issuer, time.Hour })
+	other := f.otherInstance()
+	ctx, stop := context.WithCancel(t.Context())
+	ran := make(chan struct{})
+	go func() { defer close(ran); f.app.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-ran })
+	rs := f.resourceServer()
+	id, _, _ := strings.Cut(rs, ":")
+	key, _ := f.createKey("ann", "books:read")
+	if _, m := f.introspect(rs, key); m["active"] != true {
+		t.Fatalf("before the change: %v", m)
+	}
+	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a bound under test
+	for {
+		n, err := client.PubSubNumSub(ctx, fanout.Channel(issuer)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n[fanout.Channel(issuer)] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("this instance never subscribed to the fan-out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := other.Clients.RotateSecret(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		w := f.introspectAs(rs, key)
+		if w.Code == 401 && oauthError(w) == "invalid_client" {
+			break
+		}
+		if w.Code != 200 {
+			t.Fatalf("the old secret: %d %s", w.Code, w.Body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the old secret still works here: the rotation's fan-out message never arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

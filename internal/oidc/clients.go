@@ -67,7 +67,6 @@ type Clients struct {
 	feed     Feed
 	keys     ClientKeys
 	now      func() time.Time // in whole milliseconds, as the store keeps times
-	removed  func(id string)
 	jwks     *jwksFetcher
 }
 
@@ -79,15 +78,15 @@ type ClientKeys interface {
 }
 
 // ClientsDeps are the Clients' collaborators. Keys may be nil: then no key
-// is made. Removed, when set, is told of each client removed (the
-// provider's Service.ForgetClient). Now is the clock (time.Now when nil).
+// is made. Feed is told of each client changed or removed, to forget it at
+// every instance (the store's write put it in the change feed). Now is the
+// clock (time.Now when nil).
 type ClientsDeps struct {
 	Store    ClientStore
 	Accounts Auditor
 	Feed     Feed
 	Keys     ClientKeys
 	Now      func() time.Time
-	Removed  func(id string)
 	// HTTP fetches a service client's JWK Set URI when it is registered,
 	// to check it (internal/events/outbound's client); nil: not checked then.
 	HTTP *http.Client
@@ -100,7 +99,7 @@ func NewClients(d ClientsDeps) *Clients {
 		clock = time.Now
 	}
 	now := func() time.Time { return clock().UTC().Truncate(time.Millisecond) }
-	c := &Clients{store: d.Store, accounts: d.Accounts, feed: d.Feed, keys: d.Keys, now: now, removed: d.Removed}
+	c := &Clients{store: d.Store, accounts: d.Accounts, feed: d.Feed, keys: d.Keys, now: now}
 	if d.HTTP != nil {
 		c.jwks = &jwksFetcher{http: d.HTTP}
 	}
@@ -243,25 +242,18 @@ func (s *Clients) Update(ctx context.Context, id string, p ClientPatch) (Client,
 	}
 	detail := "client " + c.ID
 	if c.Disabled && !wasDisabled { // its tokens end with it
-		if err := s.endTokens(ctx, &c, func(end *TokensEnd) error { return s.store.UpdateClient(ctx, c, end) }); err != nil {
+		if err := s.endTokens(ctx, &c, func(end *TokensEnd) error { return s.store.UpdateClient(ctx, c, s.now(), end) }); err != nil {
 			return Client{}, err
 		}
 		detail += "; disabled, its tokens revoked"
-	} else if err := s.store.UpdateClient(ctx, c, nil); err != nil {
+	} else if err := s.store.UpdateClient(ctx, c, s.now(), nil); err != nil {
 		return Client{}, err
 	} else if wasDisabled && !c.Disabled {
 		detail += "; enabled"
 	}
-	s.changed(c.ID)
+	s.feed.ClientChanged(ctx, c.ID)
 	s.accounts.Audit(ctx, auth.EventClientUpdated, "", detail)
 	return c, nil
-}
-
-// changed tells the provider to forget what it holds of client id.
-func (s *Clients) changed(id string) {
-	if s.removed != nil {
-		s.removed(id)
-	}
 }
 
 // Remove deletes a client; every session (and so every token) it
@@ -276,13 +268,15 @@ func (s *Clients) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	s.changed(id)
+	s.feed.ClientChanged(ctx, id)
 	s.accounts.Audit(ctx, auth.EventClientDeleted, "", fmt.Sprintf("client %s; %d sessions ended", id, len(ended)))
 	return nil
 }
 
 // RotateSecret gives a confidential client a new secret (returned once);
-// the old one stops working at once.
+// the old one stops working at once here, and at the other instances as
+// soon as the change reaches them (the fan-out, or their next read of the
+// change feed).
 func (s *Clients) RotateSecret(ctx context.Context, id string) (string, error) {
 	c, err := s.Get(ctx, id)
 	if err != nil {
@@ -295,7 +289,7 @@ func (s *Clients) RotateSecret(ctx context.Context, id string) (string, error) {
 		return "", auth.Errorf(auth.CodeInvalidRequest, "This client authenticates with private_key_jwt: it has no secret.")
 	}
 	secret := randomToken()
-	set := func(end *TokensEnd) error { return s.store.SetClientSecret(ctx, id, hashSecret(secret), end) }
+	set := func(end *TokensEnd) error { return s.store.SetClientSecret(ctx, id, hashSecret(secret), s.now(), end) }
 	detail := "client " + id
 	if c.Service() { // a secret rotated because it leaked: what it obtained ends too
 		err = s.endTokens(ctx, &c, set)
@@ -306,7 +300,7 @@ func (s *Clients) RotateSecret(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.changed(id)
+	s.feed.ClientChanged(ctx, id)
 	s.accounts.Audit(ctx, auth.EventClientSecretRotated, "", detail)
 	return secret, nil
 }

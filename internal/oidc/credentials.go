@@ -23,13 +23,15 @@ import (
 const CodeInvalidTarget = "invalid_target"
 
 // clientCacheTTL is how long this instance answers from a service client
-// it read: a change made here forgets it at once (ForgetClient), one made
-// elsewhere is seen within this, and a client disabled, rotated or removed
-// anywhere is dropped as soon as its revocation id reaches this instance's
-// revocation set (the change feed's bound). Resource servers (clients
-// registered to introspect) are cached the same way: introspection reads
-// nothing else, so the client's row was a fifth of its cost; a secret
-// rotated at another instance stops working here within the TTL. Other
+// it read, at most. Every change of a client, wherever it is made (here,
+// another instance, the command line), puts it in the change feed, and this
+// instance forgets its copy (ForgetClient) when the change reaches it: at
+// once when made here, through the Redis fan-out from another instance, or
+// at the next read of the feed; the TTL is only a safety net. A service
+// client disabled, rotated or removed is also dropped as soon as its
+// revocation id reaches this instance's revocation set. Resource servers
+// (clients registered to introspect) are cached the same way: introspection
+// reads nothing else, so the client's row was a fifth of its cost. Other
 // user-facing clients are not cached: their code exchanges and refreshes
 // read the store anyway, and a secret rotated from the command line stops
 // at once.

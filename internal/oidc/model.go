@@ -150,10 +150,12 @@ type ClientStore interface {
 	CreateClient(ctx context.Context, c Client) error
 	Client(ctx context.Context, id string) (Client, error) // not_found
 	Clients(ctx context.Context) ([]Client, error)
-	// UpdateClient replaces a client's settings; end, when set, ends its
-	// client_credentials tokens in the same transaction.
-	UpdateClient(ctx context.Context, c Client, end *TokensEnd) error
-	SetClientSecret(ctx context.Context, id, hash string, end *TokensEnd) error
+	// UpdateClient replaces a client's settings at now; end, when set,
+	// ends its client_credentials tokens in the same transaction. It, like
+	// SetClientSecret and DeleteClient, puts the client in the change feed
+	// in its transaction, so every instance forgets its copy.
+	UpdateClient(ctx context.Context, c Client, now time.Time, end *TokensEnd) error
+	SetClientSecret(ctx context.Context, id, hash string, now time.Time, end *TokensEnd) error
 	// DeleteClient deletes the client, its codes and grants, and ends its
 	// sessions (and its client_credentials tokens), in one transaction; it
 	// returns the session (revocation) ids it ended.

@@ -92,10 +92,11 @@ type (
 		Introspect(ctx context.Context, raw string, caller auth.Client) (auth.KeyUse, error)
 	}
 	// Feed runs the store writes that end sessions (deleting a grant or a
-	// client) at its time, and announces the sessions they ended to every
-	// instance (auth.Feed).
+	// client) at its time, and announces the sessions they ended, and the
+	// clients changed, to every instance (auth.Feed).
 	Feed interface {
 		EndSessionsBy(ctx context.Context, end func(now, liveUntil time.Time) ([]string, error)) ([]string, error)
+		ClientChanged(ctx context.Context, id string)
 	}
 	// Orgs is the organization a session acts in (orgs.Sessions), for the
 	// organization scope.
@@ -204,7 +205,7 @@ func (s *Service) client(ctx context.Context, id string) (Client, error) {
 }
 
 // ForgetClient drops what the provider keeps in memory of a client that
-// was changed or removed (Clients' Removed).
+// was changed or removed, here or elsewhere (auth.Feed.OnClientChanged).
 func (s *Service) ForgetClient(id string) {
 	s.guards.Delete(id)
 	s.clients.Delete(id)

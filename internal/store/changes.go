@@ -7,7 +7,8 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
-// The change feed (table changes): ended sessions and changed users, each
+// The change feed (table changes): ended sessions, changed users and changed
+// clients, each
 // numbered with a seq that follows commit order, so a reader that has seen
 // seq n has seen every entry up to n and will see every later one. A clock
 // cannot give that: a transaction stamped at T may commit long after one
@@ -44,9 +45,15 @@ const changesLockKey = "7449363237540164979"
 // whole user cache (auth.Feed.SyncChanges), so none can miss a change.
 const userChangesKept = 24 * time.Hour
 
+// clientChangesKept is how long a changed client stays in the feed. An
+// instance keeps its copy of a client for a second (oidc's clientCacheTTL),
+// so the entry matters only that long after the change; an hour covers any
+// clock skew between instances and keeps the feed short.
+const clientChangesKept = time.Hour
+
 // change is one entry a transaction adds to the feed.
 type change struct {
-	kind    string // "session" (ended) or "user" (changed)
+	kind    string // "session" (ended), "user" or "client" (changed)
 	id      string
 	expires time.Time
 }
@@ -82,7 +89,8 @@ func (s *Store) writeChanges(ctx context.Context, e execer, changes []change) er
 }
 
 // Changes reads the feed after f.After, oldest first: ended sessions whose
-// tokens may still live at f.Now and, with f.Users, changed users. The
+// tokens may still live at f.Now and, with f.Users, changed users, with
+// f.Clients, changed clients (never an ended session's id). The
 // page's cursor is the seq of its last entry, or when nothing more follows
 // the newest seq there is (so a reader skips expired entries only once).
 func (s *Store) Changes(ctx context.Context, f auth.ChangeFilter) (auth.ChangePage, error) {
@@ -94,8 +102,8 @@ func (s *Store) Changes(ctx context.Context, f auth.ChangeFilter) (auth.ChangePa
 		return page, err
 	}
 	changes, err := queryAll(ctx, s.reader(), []auth.Change{}, scanChange, `SELECT seq, kind, subject_id, expires_at FROM changes
-		WHERE seq > ? AND seq <= ? AND expires_at > ? AND (kind = 'session' OR ?)
-		ORDER BY seq LIMIT ?`, f.After, top, ms(f.Now), f.Users, f.Limit+1)
+		WHERE seq > ? AND seq <= ? AND expires_at > ? AND (kind = 'session' OR (kind = 'user' AND ?) OR (kind = 'client' AND ?))
+		ORDER BY seq LIMIT ?`, f.After, top, ms(f.Now), f.Users, f.Clients, f.Limit+1)
 	if err != nil {
 		return page, err
 	}
@@ -114,9 +122,12 @@ func scanChange(r scanner) (auth.Change, error) {
 	if err := r.Scan(&c.Seq, &kind, &id, msDest{&c.ExpiresAt}); err != nil {
 		return c, err
 	}
-	if kind == "user" {
+	switch kind {
+	case "user":
 		c.UserID = id
-	} else {
+	case "client":
+		c.ClientID = id
+	default:
 		c.SessionID = id
 	}
 	return c, nil

@@ -63,9 +63,9 @@ func (s *Store) Clients(ctx context.Context) ([]oidc.Client, error) {
 }
 
 // UpdateClient replaces a client's settings (not its id, secret, public
-// flag or grant types); end, when set, ends its client_credentials tokens
-// in the same transaction.
-func (s *Store) UpdateClient(ctx context.Context, c oidc.Client, end *oidc.TokensEnd) error {
+// flag or grant types) at now, and puts the client in the change feed; end,
+// when set, ends its client_credentials tokens in the same transaction.
+func (s *Store) UpdateClient(ctx context.Context, c oidc.Client, now time.Time, end *oidc.TokensEnd) error {
 	return s.inTx(ctx, func(e execer) error {
 		res, err := e.exec(ctx, `UPDATE oauth_clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
 			scopes = ?, id_token_alg = ?, require_consent = ?, require_pkce = ?, audiences = ?, jwks = ?, jwks_uri = ?, disabled = ?, introspect = ?
@@ -76,20 +76,32 @@ func (s *Store) UpdateClient(ctx context.Context, c oidc.Client, end *oidc.Token
 		if err := affectedOne(res, err, "The client"); err != nil {
 			return err
 		}
-		return endClientTokens(ctx, e, c.ID, end)
+		return clientChanged(ctx, e, c.ID, now, end)
 	})
 }
 
-// SetClientSecret replaces a confidential client's secret hash; end, when
-// set, ends its client_credentials tokens in the same transaction.
-func (s *Store) SetClientSecret(ctx context.Context, id, hash string, end *oidc.TokensEnd) error {
+// SetClientSecret replaces a confidential client's secret hash at now, and
+// puts the client in the change feed; end, when set, ends its
+// client_credentials tokens in the same transaction.
+func (s *Store) SetClientSecret(ctx context.Context, id, hash string, now time.Time, end *oidc.TokensEnd) error {
 	return s.inTx(ctx, func(e execer) error {
 		res, err := e.exec(ctx, `UPDATE oauth_clients SET secret_hash = ? WHERE id = ? AND public = 0`, hash, id)
 		if err := affectedOne(res, err, "The confidential client"); err != nil {
 			return err
 		}
-		return endClientTokens(ctx, e, id, end)
+		return clientChanged(ctx, e, id, now, end)
 	})
+}
+
+// clientChanged ends a service client's tokens with end (when set) and puts
+// the client in the change feed, so that every instance forgets its copy
+// (auth.Feed.SyncChanges), however the change was made.
+func clientChanged(ctx context.Context, e execer, id string, now time.Time, end *oidc.TokensEnd) error {
+	if err := endClientTokens(ctx, e, id, end); err != nil {
+		return err
+	}
+	e.logChange("client", id, now.Add(clientChangesKept))
+	return nil
 }
 
 // endClientTokens puts a service client's revocation id in the change feed
@@ -115,7 +127,8 @@ func endClientTokens(ctx context.Context, e execer, id string, end *oidc.TokensE
 }
 
 // DeleteClient ends the client's sessions and client_credentials tokens,
-// and deletes it with its codes, grants and assertions, in one transaction.
+// and deletes it with its codes, grants and assertions, in one transaction
+// that puts the client in the change feed.
 func (s *Store) DeleteClient(ctx context.Context, id string, now, liveUntil time.Time) ([]string, error) {
 	var ended []string
 	err := s.inTx(ctx, func(e execer) error {
@@ -143,6 +156,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string, now, liveUntil time
 		if err := affectedOne(res, err, "The client"); err != nil {
 			return err
 		}
+		e.logChange("client", id, now.Add(clientChangesKept))
 		return emit(ctx, e, events.New(events.ClientRemoved, now, events.Data{"client_id": id}))
 	})
 	return ended, err

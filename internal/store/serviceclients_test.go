@@ -40,10 +40,10 @@ func TestServiceClientTokensEndThroughTheFeed(t *testing.T) {
 	}
 	got.Disabled = true
 	end := &oidc.TokensEnd{Old: "cc-first", New: "cc-second", LiveUntil: now.Add(time.Hour)}
-	if err := s.UpdateClient(ctx, got, end); err != nil {
+	if err := s.UpdateClient(ctx, got, now, end); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetClientSecret(ctx, c.ID, "h2", end); auth.ErrorCode(err) != auth.CodeAlreadyExists {
+	if err := s.SetClientSecret(ctx, c.ID, "h2", now, end); auth.ErrorCode(err) != auth.CodeAlreadyExists {
 		t.Fatalf("a second end from the same id: %v", err)
 	}
 	if again, _ := s.Client(ctx, c.ID); again.RevocationID != "cc-second" || !again.Disabled || again.SecretHash != "h" {
@@ -101,5 +101,66 @@ func TestAssertionJTISpentOnce(t *testing.T) {
 	}
 	if ok, _ := s.SpendAssertion(ctx, c.ID, "jti-1", later.Add(time.Minute), later); ok {
 		t.Fatal("replayed within the new lifetime")
+	}
+}
+
+// Every change of a client (settings, secret, removal) puts its id in the
+// change feed in the same transaction, for instances to forget their copy;
+// the feed's readers of ended sessions (GET /revocations, guards) never see
+// it as a revoked session.
+func TestClientChangesAreInTheFeedButNotInTheRevocations(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	ctx := context.Background()
+	rs := oidc.Client{ID: uuid.Must(uuid.NewV7()).String(), Name: "rs", SecretHash: "h", Scopes: []string{"openid"},
+		IDTokenAlg: "EdDSA", CreatedAt: now, GrantTypes: oidc.GrantsUserFacing, RedirectURIs: []string{"https://rs.example/cb"}, Introspect: true}
+	if err := s.CreateClient(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	svc := newServiceClient(t, ctx, s)
+	rs.Introspect = false
+	if err := s.UpdateClient(ctx, rs, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetClientSecret(ctx, rs.ID, "h2", now, nil); err != nil {
+		t.Fatal(err)
+	}
+	end := &oidc.TokensEnd{Old: "cc-first", New: "cc-second", LiveUntil: now.Add(time.Hour)}
+	if err := s.SetClientSecret(ctx, svc.ID, "h3", now, end); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteClient(ctx, rs.ID, now, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Changes(ctx, auth.ChangeFilter{Limit: 10, Users: true, Clients: true, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range all.Changes {
+		switch {
+		case c.ClientID != "" && c.SessionID == "" && c.UserID == "":
+			got = append(got, "client "+c.ClientID)
+		case c.SessionID != "" && c.ClientID == "":
+			got = append(got, "session "+c.SessionID)
+		default:
+			t.Fatalf("entry %+v names more than one thing", c)
+		}
+	}
+	want := []string{"client " + rs.ID, "client " + rs.ID, "session cc-first", "client " + svc.ID, "client " + rs.ID}
+	if !slices.Equal(got, want) {
+		t.Fatalf("feed %v, want %v", got, want)
+	}
+	revocations, err := s.Changes(ctx, auth.ChangeFilter{Limit: 10, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revocations.Changes) != 1 || revocations.Changes[0].SessionID != "cc-first" || revocations.Cursor != all.Cursor {
+		t.Fatalf("ended sessions only: %+v, want cc-first alone and the same cursor %d", revocations, all.Cursor)
+	}
+	// A client's entry outlives any copy read before the change.
+	later, err := s.Changes(ctx, auth.ChangeFilter{Limit: 10, Clients: true, Now: now.Add(time.Minute)})
+	if err != nil || len(later.Changes) != 5 {
+		t.Fatalf("a minute on: %+v, %v; want every entry", later, err)
 	}
 }

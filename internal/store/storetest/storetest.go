@@ -48,6 +48,21 @@ func New(t testing.TB) *store.Store {
 	return st
 }
 
+// Reopen opens st's database (opened by New) again, as another instance
+// of the deployment does: its own connections, the same rows.
+func Reopen(t testing.TB, st *store.Store) *store.Store {
+	t.Helper()
+	dsn := dsnOf(t, st)
+	other, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	dsns.Store(other, dsn)
+	t.Cleanup(func() { dsns.Delete(other) })
+	return other
+}
+
 // Dump reads st's database (opened by New) behind the store's back, as a
 // dump or a replica of it shows it to whoever holds one without the master
 // key: every value of every row of every table, as text, one a line.
