@@ -154,10 +154,11 @@ type FinishInput struct {
 	ProviderID string
 	Query      url.Values // code, state, or error
 	Cookie     string     // the flow cookie, "" when none came
-	// UserID and SessionID are the browser's signed-in session at the
-	// callback ("" for none): a re-authentication is only that session's.
-	UserID, SessionID string
-	Client            auth.Client
+	// SignedIn reads the browser's signed-in session at the callback
+	// ("" for none; nil: none): a re-authentication is only that
+	// session's. Only a re-authentication's callback calls it.
+	SignedIn func() (userID, sessionID string)
+	Client   auth.Client
 }
 
 // Result is a finished callback: a signed-in session (Tokens), the second
@@ -204,6 +205,15 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 	return res, err
 }
 
+// signedInAs reports whether the browser's session is sessionID of userID.
+func (in FinishInput) signedInAs(userID, sessionID string) bool {
+	if in.SignedIn == nil {
+		return false
+	}
+	u, sess := in.SignedIn()
+	return u == userID && sess == sessionID && sess != ""
+}
+
 // finish is Finish once the browser's flow f is open.
 func (s *Service) finish(ctx context.Context, in FinishInput, f flow) (*Result, error) {
 	if f.Provider != in.ProviderID || subtle.ConstantTimeCompare([]byte(f.State), []byte(in.Query.Get("state"))) != 1 {
@@ -216,7 +226,7 @@ func (s *Service) finish(ctx context.Context, in FinishInput, f flow) (*Result, 
 	} else if err != nil {
 		return nil, err
 	}
-	if f.Reauth && (in.UserID != f.LinkUser || in.SessionID != f.LinkSession) {
+	if f.Reauth && !in.signedInAs(f.LinkUser, f.LinkSession) {
 		s.failed(ctx, f.LinkUser, f.Provider, "the re-authentication was started by another session than the browser's at the callback")
 		return nil, errFlowLost
 	}

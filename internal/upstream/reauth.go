@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"context"
+	"net/url"
+	"slices"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -107,4 +109,45 @@ func (s *Service) reauthenticate(ctx context.Context, p Provider, w who, f flow,
 	}
 	res.Tokens, res.Reauthenticated = tokens, true
 	return nil
+}
+
+// formOriginBudget bounds the discovery a page's form origins may need.
+const formOriginBudget = 2 * time.Second
+
+// FormOrigins are the origins where a form of this site that starts a flow
+// at these providers is redirected (their authorization endpoints): a page
+// with such forms (link, re-authenticate) lists them in its CSP
+// form-action, which browsers apply to a form's redirects too. An oidc
+// provider's is its discovery document's (usually cached; else fetched
+// within a short budget), or its issuer's when that fails.
+func (s *Service) FormOrigins(ctx context.Context, providerIDs ...string) []string {
+	var out []string
+	for _, id := range providerIDs {
+		p, err := s.store.Provider(ctx, id)
+		if err != nil {
+			continue
+		}
+		endpoint := p.AuthURL
+		if p.Kind == KindOIDC {
+			endpoint = p.Issuer
+			dctx, cancel := context.WithTimeout(ctx, formOriginBudget)
+			if d, err := s.discover(dctx, p); err == nil {
+				endpoint = d.provider.Endpoint().AuthURL
+			}
+			cancel()
+		}
+		if o := origin(endpoint); o != "" && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// origin is a URL's scheme://host[:port], "" when it has none.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -738,6 +738,11 @@ func reauthHarness(t *testing.T) (*harness, *auth.Tokens) {
 	return h, res.Tokens
 }
 
+// signedIn is the browser's session at a callback.
+func signedIn(userID, sessionID string) func() (string, string) {
+	return func() (string, string) { return userID, sessionID }
+}
+
 func TestReauthenticationThroughTheLinkedProviderRenewsTheSession(t *testing.T) {
 	t.Parallel()
 	h, tok := reauthHarness(t)
@@ -749,7 +754,7 @@ func TestReauthenticationThroughTheLinkedProviderRenewsTheSession(t *testing.T) 
 	if a := h.idp.LastAuthorization(); a.Get("prompt") != "login" || a.Get("max_age") != "0" {
 		t.Fatalf("the provider was not asked for a fresh sign-in: prompt %q max_age %q", a.Get("prompt"), a.Get("max_age"))
 	}
-	res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie, UserID: tok.User.ID, SessionID: tok.SessionID})
+	res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie, SignedIn: signedIn(tok.User.ID, tok.SessionID)})
 	if err != nil || !res.Reauthenticated || res.Tokens == nil || res.Tokens.SessionID != tok.SessionID || res.Next != "/security?done=reauth" {
 		t.Fatalf("re-authentication: %+v %v", res, err)
 	}
@@ -823,7 +828,7 @@ func TestProviderReauthenticationRefusals(t *testing.T) {
 			row.provider(t, h)
 			cookie, q := h.start(t, "idp", upstream.BeginInput{ReauthUserID: tok.User.ID, ReauthSessionID: tok.SessionID})
 			userID, sessionID := row.callback(t, h, tok)
-			res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie, UserID: userID, SessionID: sessionID})
+			res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie, SignedIn: signedIn(userID, sessionID)})
 			if err == nil || res != nil && (res.Reauthenticated || res.Tokens != nil) {
 				t.Fatalf("refused re-authentication answered %+v %v", res, err)
 			}
@@ -892,5 +897,17 @@ func TestReauthenticationRequiredSaysWhatThisAccountCanUse(t *testing.T) {
 	if msg := auth.ErrorMessage(err); auth.ErrorCode(err) != auth.CodeReauthenticationRequired || !strings.Contains(msg, "POST /me/reauthenticate") ||
 		strings.Contains(msg, "Forgot password") {
 		t.Fatalf("password account: %v", err)
+	}
+}
+
+// A form that starts a flow is redirected to the provider's authorization
+// endpoint: the page lists its origin in form-action, which browsers check
+// a form's redirects against.
+func TestFormOriginsAreTheAuthorizationEndpoints(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	got := h.svc.FormOrigins(context.Background(), "idp", "gh", "idp", "unknown")
+	if strings.Join(got, " ") != h.idp.URL+" "+h.gh.URL {
+		t.Fatalf("form origins %v", got)
 	}
 }
