@@ -111,15 +111,13 @@ func (s *Service) reauthenticate(ctx context.Context, p Provider, w who, f flow,
 	return nil
 }
 
-// formOriginBudget bounds the discovery a page's form origins may need.
-const formOriginBudget = 2 * time.Second
-
 // FormOrigins are the origins where a form of this site that starts a flow
 // at these providers is redirected (their authorization endpoints): a page
 // with such forms (link, re-authenticate) lists them in its CSP
 // form-action, which browsers apply to a form's redirects too. An oidc
-// provider's is its discovery document's (usually cached; else fetched
-// within a short budget), or its issuer's when that fails.
+// provider's is its discovery document's when this instance has read it,
+// else its issuer's (the same origin at the usual providers): rendering a
+// page never waits for a provider.
 func (s *Service) FormOrigins(ctx context.Context, providerIDs ...string) []string {
 	var out []string
 	for _, id := range providerIDs {
@@ -130,11 +128,11 @@ func (s *Service) FormOrigins(ctx context.Context, providerIDs ...string) []stri
 		endpoint := p.AuthURL
 		if p.Kind == KindOIDC {
 			endpoint = p.Issuer
-			dctx, cancel := context.WithTimeout(ctx, formOriginBudget)
-			if d, err := s.discover(dctx, p); err == nil {
+			s.mu.Lock()
+			if d := s.discovery[p.Issuer]; d != nil {
 				endpoint = d.provider.Endpoint().AuthURL
 			}
-			cancel()
+			s.mu.Unlock()
 		}
 		if o := origin(endpoint); o != "" && !slices.Contains(out, o) {
 			out = append(out, o)
