@@ -56,7 +56,10 @@ func (s *Service) ReauthProviders(ctx context.Context, userID string) []Button {
 // mayReauthenticate is Begin's rule for a re-authentication: the user's
 // live session, an OpenID provider, an identity of the account there.
 func (s *Service) mayReauthenticate(ctx context.Context, p Provider, userID, sessionID string) error {
-	if _, err := s.sessions.BrowserSession(ctx, sessionID, userID); err != nil {
+	if _, err := s.sessions.BrowserSession(ctx, sessionID, userID); auth.ErrorCode(err) == auth.CodeNotFound {
+		s.failed(ctx, userID, p.ID, "re-authentication refused: not a live session of this user")
+		return err
+	} else if err != nil {
 		return err
 	}
 	if p.Kind != KindOIDC {

@@ -866,7 +866,8 @@ func TestProviderReauthenticationIsOfferedOnlyWhereItProvesAFreshSignIn(t *testi
 		t.Fatalf("re-authentication through an unlinked provider: %v", err)
 	}
 	// Nor does another user's session.
-	if _, _, err := h.svc.Begin(ctx, upstream.BeginInput{ProviderID: "gh", ReauthUserID: "someone-else", ReauthSessionID: tok.SessionID}); auth.ErrorCode(err) != auth.CodeNotFound {
+	if _, _, err := h.svc.Begin(ctx, upstream.BeginInput{ProviderID: "gh", ReauthUserID: "someone-else", ReauthSessionID: tok.SessionID}); auth.ErrorCode(err) != auth.CodeNotFound ||
+		!h.audited(t, upstream.EventUpstreamLoginFailed, "re-authentication refused: not a live session of this user") {
 		t.Fatalf("re-authentication of another's session: %v", err)
 	}
 }
