@@ -256,9 +256,25 @@ func (s *core) requireRecentAuth(ctx context.Context, sessionID string) error {
 		return err
 	}
 	if sess.AuthTime.IsZero() || s.now().Sub(sess.AuthTime) > s.cfg.ReauthMaxAge {
-		return errReauth
+		return s.reauthRequired(ctx, sess.UserID)
 	}
 	return nil
+}
+
+// reauthRequired is requireRecentAuth's refusal for userID's session,
+// saying what the account can confirm with: POST /me/reauthenticate needs
+// a password or an authenticator app, which an account made through a
+// provider may not have; it can confirm through a linked OpenID provider
+// (internal/upstream), or set a password by the reset mail first.
+func (s *core) reauthRequired(ctx context.Context, userID string) error {
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return errReauth
+	}
+	if hash, err := s.store.PasswordHash(ctx, userID); err != nil || hash != "" || u.MFA.TOTP {
+		return errReauth
+	}
+	return errReauthPasswordless
 }
 
 // render renders a mail, or fails when no Mailer is configured (Deps.Mailer:

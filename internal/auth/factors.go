@@ -122,6 +122,11 @@ type RecoveryUse struct {
 var (
 	errInvalidCode = Errorf(CodeInvalidCode, "The code is not valid, or this sign-in has expired; if it keeps failing, start again.")
 	errReauth      = Errorf(CodeReauthenticationRequired, "This action needs a recent sign-in: re-authenticate with POST /me/reauthenticate, then try again.")
+	// errReauthPasswordless: an account with no password and no
+	// authenticator app has nothing POST /me/reauthenticate checks.
+	errReauthPasswordless = Errorf(CodeReauthenticationRequired, "This action needs a recent sign-in, and this account has no password or authenticator app to confirm it with: "+
+		"confirm with a linked OpenID sign-in provider on the Security page (GitHub cannot confirm a fresh sign-in), "+
+		"or set a password through \"Forgot password\" first, then try again.")
 	errNoSealer    = Errorf(CodeUnavailable, "Authenticator apps are not available: the server has no master key.")
 	errSelfReset   = Errorf(CodeForbidden, "Administrators cannot reset their own second factors here; remove them from your security settings.")
 	errVerifyFirst = Errorf(CodeEmailNotVerified, "Verify your email address before setting up a second factor: use the link mailed to it.")

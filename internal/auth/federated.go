@@ -52,3 +52,34 @@ var errAccountUnavailable = Errorf(CodeInvalidCredentials, "This account cannot 
 func (s *Sessions) RequireRecentAuth(ctx context.Context, sessionID string) error {
 	return s.requireRecentAuth(ctx, sessionID)
 }
+
+// FederatedReauthenticate renews the sign-in time of the user's live
+// session sessionID, after the upstream provider idp signed the user in
+// afresh (internal/upstream checked the identity and the provider's
+// auth_time): as Reauthenticate, amr gains "fed", auth_time is now, and the
+// session goes on with new tokens.
+func (s *Sessions) FederatedReauthenticate(ctx context.Context, userID, sessionID, idp string) (*Tokens, error) {
+	sess, err := s.store.Session(ctx, sessionID, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if !now.Before(sess.ExpiresAt) {
+		return nil, Errorf(CodeNotFound, "The session was not found.")
+	}
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		s.audit(ctx, EventLoginFailed, u.ID, "disabled account, re-authenticating through provider "+idp)
+		return nil, errAccountUnavailable
+	}
+	sess.AMR, sess.AuthTime = addAMR(sess.AMR, AMRFed), now
+	raw, rt := s.newRefreshToken(sess, now)
+	if err := s.store.Reauthenticate(ctx, sess.ID, sess.AMR, now, rt); err != nil {
+		return nil, fmt.Errorf("reauthenticate: %w", err)
+	}
+	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+AMRFed+" through provider "+idp)
+	return s.tokens(ctx, u, sess, raw, rt, now)
+}

@@ -210,10 +210,14 @@ type APIKeyStore interface {
 
 // What each service takes of the Store.
 type (
-	// coreStore: the audit log, and the session a recent-authentication rule reads.
+	// coreStore: the audit log, and the session a recent-authentication
+	// rule reads (with its user's password hash and factors, to say how
+	// to re-authenticate).
 	coreStore interface {
 		RecordAudit(ctx context.Context, e AuditEvent) error
 		LiveSession(ctx context.Context, id string) (Session, error)
+		User(ctx context.Context, id string) (User, error)
+		PasswordHash(ctx context.Context, userID string) (string, error)
 	}
 	checksStore interface {
 		UserReader

@@ -168,6 +168,7 @@ func newRoutes(d Deps) *router {
 	r.api("GET /me/identities/{id}/token", browserApps, user(handleIdentityToken(d)))
 	r.page("POST /security/identities/{provider}/link", site.LinkIdentityForm)
 	r.page("POST /security/identities/{id}/remove", site.UnlinkIdentityForm)
+	r.page("POST /security/reauthenticate/{provider}", site.ReauthProviderForm) // a fresh sign-in at a linked OpenID provider
 	r.adminPage("GET /admin/providers", site.AdminProvidersPage)
 	r.adminPage("POST /admin/providers", site.AdminProviderAddForm)
 	r.adminPage("POST /admin/providers/{id}/remove", site.AdminProviderRemoveForm)

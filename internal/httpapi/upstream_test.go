@@ -333,3 +333,67 @@ func TestProviderChangesShowOnThePagesAtOnce(t *testing.T) {
 		t.Fatal("the removed provider kept its button")
 	}
 }
+
+// An account made through an OpenID provider has no password: the security
+// page offers to confirm a sensitive change by signing in again there
+// (prompt=login, max_age=0), the callback renews the session's sign-in and
+// goes back to the page; a callback arriving in another session of the
+// user renews nothing and asks again.
+func TestSecurityPageReauthenticatesThroughTheLinkedProvider(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	idp := upstreamtest.NewOIDC(t)
+	idp.Now = h.clock.Now
+	expectStatus(t, h.do(req{method: "POST", path: "/providers", as: "admin",
+		body: `{"id":"idp","name":"Example ID","issuer":"` + idp.URL + `","client_id":"` + idp.ClientID + `","client_secret":"` + idp.ClientSecret + `"}`}), 201)
+	idp.SignIn(upstreamtest.User{Subject: "nora-1", Email: "nora@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	access := setCookie(upstreamLogin(t, h, "idp", ""), "__Host-access")
+	other := setCookie(upstreamLogin(t, h, "idp", ""), "__Host-access") // another browser of the same user
+	h.clock.Advance(12 * time.Minute)                                   // past --reauth-max-age, within the access token's life
+	form := func(path, access string, values url.Values) *httptest.ResponseRecorder {
+		values.Set("csrf_token", "c1")
+		return h.do(req{method: "POST", path: path, body: values.Encode(), contentType: "application/x-www-form-urlencoded",
+			headers: map[string]string{"Cookie": "__Host-access=" + access + "; __Host-csrf=c1", "Sec-Fetch-Site": "same-origin"}})
+	}
+
+	w := form("/security/totp", access, url.Values{})
+	body := w.Body.String()
+	if w.Code != http.StatusForbidden || !strings.Contains(body, `action="/security/reauthenticate/idp"`) || !strings.Contains(body, "Confirm with Example ID") ||
+		!strings.Contains(w.Header().Get("Content-Security-Policy"), "form-action 'self' "+idp.URL) {
+		t.Fatalf("a stale sign-in's change: %d %s %s", w.Code, w.Header().Get("Content-Security-Policy"), body)
+	}
+
+	reauth := func(access string) (callback, flow string) {
+		w := form("/security/reauthenticate/idp", access, url.Values{"next": {"/security?done=reauth"}})
+		target, err := url.Parse(w.Header().Get("Location"))
+		if w.Code != http.StatusSeeOther || err != nil || target.Query().Get("prompt") != "login" || target.Query().Get("max_age") != "0" {
+			t.Fatalf("confirm with the provider: %d %s", w.Code, w.Header().Get("Location"))
+		}
+		return callbackOf(t, target.String()), setCookie(w, "__Host-upstream")
+	}
+	// Started in one session, arriving in another: refused, nothing renewed.
+	callback, flow := reauth(access)
+	w = h.do(req{method: "GET", path: callback, headers: map[string]string{"Accept": "text/html",
+		"Cookie": "__Host-upstream=" + flow + "; __Host-access=" + other + "; __Host-csrf=c1"}})
+	if w.Code == http.StatusSeeOther || setCookie(w, "__Host-access") != "" || !strings.Contains(w.Body.String(), `action="/security/reauthenticate/idp"`) {
+		t.Fatalf("callback in another session: %d %s", w.Code, w.Body)
+	}
+	if w := form("/security/totp", access, url.Values{}); w.Code != http.StatusForbidden {
+		t.Fatalf("the refused callback renewed the sign-in: %d", w.Code)
+	}
+
+	callback, flow = reauth(access)
+	w = h.do(req{method: "GET", path: callback, headers: map[string]string{"Accept": "text/html",
+		"Cookie": "__Host-upstream=" + flow + "; __Host-access=" + access + "; __Host-csrf=c1"}})
+	renewed := setCookie(w, "__Host-access")
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/security?done=reauth" || renewed == "" {
+		t.Fatalf("the provider's callback: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	claims, err := h.app.Guard.Verify(renewed)
+	if err != nil || !claims.AuthTime.Equal(h.clock.Now().Truncate(time.Second)) {
+		t.Fatalf("renewed claims %+v %v", claims, err)
+	}
+	if w := form("/security/totp", renewed, url.Values{}); w.Code != http.StatusSeeOther {
+		t.Fatalf("the change after the re-authentication: %d %s", w.Code, w.Body)
+	}
+}

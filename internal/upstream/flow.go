@@ -28,8 +28,9 @@ const PendingLinkTTL = 10 * time.Minute
 // flow is one login through a provider, carried by the browser in a sealed
 // cookie (FlowCookie): the state the callback must echo, the nonce the ID
 // token must carry, the PKCE verifier, where to go after, and for a link
-// from the security page, the signed-in user and session. Only this
-// browser has it; the single-use record is the ceremony of the state's hash.
+// or a re-authentication from the security page, the signed-in user and
+// session. Only this browser has it; the single-use record is the ceremony
+// of the state's hash.
 type flow struct {
 	Provider string `json:"p"`
 	State    string `json:"s"`
@@ -37,10 +38,14 @@ type flow struct {
 	Verifier string `json:"v"`
 	Next     string `json:"x,omitempty"`
 	LinkUser string `json:"u,omitempty"`
-	// LinkSession is the session that asked for the link: it must still
-	// be live at the callback.
+	// LinkSession is the session that asked for the link (or the
+	// re-authentication): it must still be live at the callback.
 	LinkSession string `json:"ls,omitempty"`
-	ExpiresAt   int64  `json:"e"` // Unix ms
+	// Reauth: the flow confirms LinkSession by a fresh sign-in through
+	// LinkUser's identity at the provider, which began at StartedAt.
+	Reauth    bool  `json:"r,omitempty"`
+	StartedAt int64 `json:"t"` // Unix ms
+	ExpiresAt int64 `json:"e"` // Unix ms
 }
 
 var flowAAD = []byte("gatehouse upstream flow")
@@ -56,7 +61,11 @@ type BeginInput struct {
 	// LinkSessionID is the signed-in session asking for a link: it must
 	// have signed in recently (the re-authentication rule).
 	LinkSessionID string
-	Client        auth.Client
+	// ReauthUserID and ReauthSessionID ask to confirm that signed-in
+	// session by a fresh sign-in through the user's identity at the
+	// provider (BeginReauth's rules), instead of a login or a link.
+	ReauthUserID, ReauthSessionID string
+	Client                        auth.Client
 }
 
 // Begin answers where to send the browser (the provider's authorization
@@ -75,6 +84,13 @@ func (s *Service) Begin(ctx context.Context, in BeginInput) (redirect, cookie st
 			return "", "", err
 		}
 	}
+	reauth := in.ReauthUserID != ""
+	if reauth {
+		if err := s.mayReauthenticate(ctx, p, in.ReauthUserID, in.ReauthSessionID); err != nil {
+			return "", "", err
+		}
+		in.LinkUserID, in.LinkSessionID = in.ReauthUserID, in.ReauthSessionID
+	}
 	conf, err := s.oauthConfig(ctx, p)
 	if err != nil {
 		s.failed(ctx, in.LinkUserID, p.ID, "provider unreachable: "+err.Error())
@@ -82,7 +98,8 @@ func (s *Service) Begin(ctx context.Context, in BeginInput) (redirect, cookie st
 	}
 	now := s.now()
 	f := flow{Provider: p.ID, State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(),
-		Next: in.Next, LinkUser: in.LinkUserID, LinkSession: in.LinkSessionID, ExpiresAt: now.Add(FlowTTL).UnixMilli()}
+		Next: in.Next, LinkUser: in.LinkUserID, LinkSession: in.LinkSessionID, Reauth: reauth,
+		StartedAt: now.UnixMilli(), ExpiresAt: now.Add(FlowTTL).UnixMilli()}
 	plain, _ := json.Marshal(f)
 	sealed, err := s.sealer.Seal(plain, flowAAD)
 	if err != nil {
@@ -95,6 +112,9 @@ func (s *Service) Begin(ctx context.Context, in BeginInput) (redirect, cookie st
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.Verifier)}
 	if p.Kind == KindOIDC {
 		opts = append(opts, oauth2.SetAuthURLParam("nonce", f.Nonce))
+	}
+	if reauth { // the user signs in again at the provider, whatever session it has (OIDC Core 3.1.2.1)
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
 	}
 	return conf.AuthCodeURL(f.State, opts...), encodeCookie(sealed), nil
 }
@@ -134,16 +154,25 @@ type FinishInput struct {
 	ProviderID string
 	Query      url.Values // code, state, or error
 	Cookie     string     // the flow cookie, "" when none came
-	Client     auth.Client
+	// SignedIn reads the browser's signed-in session at the callback
+	// ("" for none; nil: none): a re-authentication is only that
+	// session's. Only a re-authentication's callback calls it.
+	SignedIn func() (userID, sessionID string)
+	Client   auth.Client
 }
 
 // Result is a finished callback: a signed-in session (Tokens), the second
-// step of a login (MFA), or an identity linked to the signed-in user
-// (Linked). Next is where the browser goes after.
+// step of a login (MFA), an identity linked to the signed-in user
+// (Linked), or the signed-in session confirmed (Reauthenticated, with its
+// new Tokens). Next is where the browser goes after.
 type Result struct {
-	Tokens *auth.Tokens
-	MFA    *auth.MFARequired
-	Linked bool
+	Tokens          *auth.Tokens
+	MFA             *auth.MFARequired
+	Linked          bool
+	Reauthenticated bool
+	// Reauth: the callback was a re-authentication's, done or refused
+	// (the page to end on is the security page, not the login page).
+	Reauth bool
 	Next   string
 	// PendingLink, with ErrLinkPending: the sealed link to keep in the
 	// browser (PendingCookie) until its account signs in.
@@ -169,6 +198,24 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 		s.failed(ctx, "", in.ProviderID, "no flow cookie, or an expired or unreadable one (another browser, a forged callback)")
 		return nil, errFlowLost
 	}
+	res, err := s.finish(ctx, in, f)
+	if res == nil && f.Reauth {
+		res = &Result{Reauth: true}
+	}
+	return res, err
+}
+
+// signedInAs reports whether the browser's session is sessionID of userID.
+func (in FinishInput) signedInAs(userID, sessionID string) bool {
+	if in.SignedIn == nil {
+		return false
+	}
+	u, sess := in.SignedIn()
+	return u == userID && sess == sessionID && sess != ""
+}
+
+// finish is Finish once the browser's flow f is open.
+func (s *Service) finish(ctx context.Context, in FinishInput, f flow) (*Result, error) {
 	if f.Provider != in.ProviderID || subtle.ConstantTimeCompare([]byte(f.State), []byte(in.Query.Get("state"))) != 1 {
 		s.failed(ctx, "", in.ProviderID, "the flow's state or provider differ (a forged or stray callback); the flow in progress is kept")
 		return &Result{FlowKept: true}, errFlowLost
@@ -178,6 +225,10 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 		return nil, errFlowLost
 	} else if err != nil {
 		return nil, err
+	}
+	if f.Reauth && !in.signedInAs(f.LinkUser, f.LinkSession) {
+		s.failed(ctx, f.LinkUser, f.Provider, "the re-authentication was started by another session than the browser's at the callback")
+		return nil, errFlowLost
 	}
 	p, err := s.store.Provider(ctx, f.Provider)
 	if auth.ErrorCode(err) == auth.CodeNotFound {
@@ -196,7 +247,11 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 	}
 	if f.LinkUser != "" {
 		if _, err := s.sessions.BrowserSession(ctx, f.LinkSession, f.LinkUser); auth.ErrorCode(err) == auth.CodeNotFound {
-			s.failed(ctx, f.LinkUser, f.Provider, "the session that asked for the link has ended")
+			what := "link"
+			if f.Reauth {
+				what = "re-authentication"
+			}
+			s.failed(ctx, f.LinkUser, f.Provider, "the session that asked for the "+what+" has ended")
 			return nil, errFlowLost
 		} else if err != nil {
 			return nil, err
@@ -214,7 +269,10 @@ func (s *Service) Finish(ctx context.Context, in FinishInput) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Next: f.Next}
+	res := &Result{Next: f.Next, Reauth: f.Reauth}
+	if f.Reauth {
+		return res, s.reauthenticate(ctx, p, w, f, sealed, res)
+	}
 	if f.LinkUser != "" {
 		return res, s.linkToSignedIn(ctx, p, w, f.LinkUser, sealed, res)
 	}
@@ -258,6 +316,9 @@ type who struct {
 	Email         string // canonical; "" when none or not a valid address
 	EmailVerified bool
 	Name          string
+	// AuthTime is when the user last signed in at the provider, as its ID
+	// token's auth_time says (zero: it did not say; github never does).
+	AuthTime time.Time
 }
 
 // rejection is an answer of the provider that fails a check (a token from

@@ -277,6 +277,7 @@ func (s *Service) identifyOIDC(ctx context.Context, p Provider, f flow, tok *oau
 		EmailVerified flexBool `json:"email_verified"`
 		Name          string   `json:"name"`
 		TenantID      string   `json:"tid"`
+		AuthTime      float64  `json:"auth_time"` // a NumericDate: a number, a fraction allowed
 	}
 	if err := idt.Claims(&c); err != nil {
 		return who{}, reject("ID token claims unreadable")
@@ -293,7 +294,11 @@ func (s *Service) identifyOIDC(ctx context.Context, p Provider, f flow, tok *oau
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 {
 		return who{}, reject("ID token nonce differs from this login's")
 	}
-	return who{Subject: idt.Subject, Email: c.Email, EmailVerified: bool(c.EmailVerified), Name: c.Name}, nil
+	w := who{Subject: idt.Subject, Email: c.Email, EmailVerified: bool(c.EmailVerified), Name: c.Name}
+	if c.AuthTime > 0 {
+		w.AuthTime = time.Unix(int64(c.AuthTime), 0)
+	}
+	return w, nil
 }
 
 // identifyGitHub reads GET /user (the id is the subject) and GET

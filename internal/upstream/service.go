@@ -68,6 +68,9 @@ type Sessions interface {
 	RequireRecentAuth(ctx context.Context, sessionID string) error
 	// BrowserSession reads a live session of the user (not_found otherwise).
 	BrowserSession(ctx context.Context, id, userID string) (auth.Session, error)
+	// FederatedReauthenticate renews the session's sign-in time after
+	// the provider signed the user in afresh.
+	FederatedReauthenticate(ctx context.Context, userID, sessionID, idp string) (*auth.Tokens, error)
 }
 
 // Accounts reads users and records audit events (auth.Accounts).

@@ -719,3 +719,196 @@ func TestLinkFromASessionThatEndedLinksNothing(t *testing.T) {
 		t.Fatalf("linked after the session ended: %+v", ids)
 	}
 }
+
+// reauthHarness is an account made through the oidc provider (nora,
+// subject u-1) whose session's sign-in is an hour old: too old for a
+// sensitive action.
+func reauthHarness(t *testing.T) (*harness, *auth.Tokens) {
+	t.Helper()
+	h := newHarness(t, 0)
+	h.idp.SignIn(upstreamtest.User{Subject: "u-1", Email: "nora@example.com", EmailVerified: true}, upstreamtest.Bend{})
+	res, err := h.login(t, "idp")
+	if err != nil || res.Tokens == nil {
+		t.Fatalf("sign-up: %+v %v", res, err)
+	}
+	h.Clock.Advance(time.Hour)
+	if err := h.Sessions.RequireRecentAuth(context.Background(), res.Tokens.SessionID); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
+		t.Fatalf("an hour-old sign-in: %v", err)
+	}
+	return h, res.Tokens
+}
+
+// signedIn is the browser's session at a callback.
+func signedIn(userID, sessionID string) func() (string, string) {
+	return func() (string, string) { return userID, sessionID }
+}
+
+func TestReauthenticationThroughTheLinkedProviderRenewsTheSession(t *testing.T) {
+	t.Parallel()
+	h, tok := reauthHarness(t)
+	ctx := context.Background()
+	if got := h.svc.ReauthProviders(ctx, tok.User.ID); len(got) != 1 || got[0].ID != "idp" || got[0].Name != "Example ID" {
+		t.Fatalf("providers offered for re-authentication: %+v", got)
+	}
+	cookie, q := h.start(t, "idp", upstream.BeginInput{ReauthUserID: tok.User.ID, ReauthSessionID: tok.SessionID, Next: "/security?done=reauth"})
+	if a := h.idp.LastAuthorization(); a.Get("prompt") != "login" || a.Get("max_age") != "0" {
+		t.Fatalf("the provider was not asked for a fresh sign-in: prompt %q max_age %q", a.Get("prompt"), a.Get("max_age"))
+	}
+	res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie, SignedIn: signedIn(tok.User.ID, tok.SessionID)})
+	if err != nil || !res.Reauthenticated || res.Tokens == nil || res.Tokens.SessionID != tok.SessionID || res.Next != "/security?done=reauth" {
+		t.Fatalf("re-authentication: %+v %v", res, err)
+	}
+	if err := h.Sessions.RequireRecentAuth(ctx, tok.SessionID); err != nil {
+		t.Fatalf("the session's sign-in is still old: %v", err)
+	}
+	claims, err := h.verify(res.Tokens.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !claims.AuthTime.Equal(h.Clock.Now().Truncate(time.Second)) || strings.Join(claims.AMR, " ") != "fed" {
+		t.Fatalf("auth_time %v amr %v", claims.AuthTime, claims.AMR)
+	}
+	if h.users(t) != 1 || !h.audited(t, auth.EventReauthenticated, "session "+tok.SessionID+" with fed through provider idp") {
+		t.Fatal("re-authentication not audited, or an account made")
+	}
+}
+
+// Each refused re-authentication is audited with its reason and leaves the
+// session's sign-in as old as it was.
+func TestProviderReauthenticationRefusals(t *testing.T) {
+	t.Parallel()
+	nora := upstreamtest.User{Subject: "u-1", Email: "nora@example.com", EmailVerified: true}
+	sameSession := func(t *testing.T, h *harness, tok *auth.Tokens) (string, string) { return tok.User.ID, tok.SessionID }
+	rows := []struct {
+		name string
+		// provider sets who the provider signs in and how it answers.
+		provider func(t *testing.T, h *harness)
+		// callback is the browser's session when the callback arrives.
+		callback func(t *testing.T, h *harness, tok *auth.Tokens) (userID, sessionID string)
+		reason   string
+	}{
+		{name: "another account's identity", provider: func(t *testing.T, h *harness) {
+			h.idp.SignIn(upstreamtest.User{Subject: "u-2", Email: "eve@example.com", EmailVerified: true}, upstreamtest.Bend{})
+			if _, err := h.login(t, "idp"); err != nil {
+				t.Fatal(err)
+			}
+		}, callback: sameSession, reason: "subject u-2 is not an identity of this account"},
+		{name: "an identity linked to no account", provider: func(t *testing.T, h *harness) {
+			h.idp.SignIn(upstreamtest.User{Subject: "u-3", Email: "nora@example.com", EmailVerified: true}, upstreamtest.Bend{})
+		}, callback: sameSession, reason: "subject u-3 is not an identity of this account"},
+		{name: "a provider that keeps the earlier sign-in", provider: func(t *testing.T, h *harness) {
+			h.idp.SignIn(nora, upstreamtest.Bend{IgnorePrompt: true})
+		}, callback: sameSession, reason: "before the re-authentication began"},
+		{name: "no auth_time", provider: func(t *testing.T, h *harness) {
+			h.idp.SignIn(nora, upstreamtest.Bend{NoAuthTime: true})
+		}, callback: sameSession, reason: "ID token without auth_time"},
+		{name: "another session of the user at the callback", provider: func(*testing.T, *harness) {},
+			callback: func(t *testing.T, h *harness, tok *auth.Tokens) (string, string) {
+				other, err := h.login(t, "idp")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tok.User.ID, other.Tokens.SessionID
+			}, reason: "started by another session"},
+		{name: "no session at the callback", provider: func(*testing.T, *harness) {},
+			callback: func(*testing.T, *harness, *auth.Tokens) (string, string) { return "", "" }, reason: "started by another session"},
+		{name: "the session ended", provider: func(*testing.T, *harness) {},
+			callback: func(t *testing.T, h *harness, tok *auth.Tokens) (string, string) {
+				if err := h.Sessions.Logout(context.Background(), auth.LogoutInput{SessionID: tok.SessionID, UserID: tok.User.ID}); err != nil {
+					t.Fatal(err)
+				}
+				return tok.User.ID, tok.SessionID
+			}, reason: "the session that asked for the re-authentication has ended"},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			t.Parallel()
+			h, tok := reauthHarness(t)
+			ctx := context.Background()
+			row.provider(t, h)
+			cookie, q := h.start(t, "idp", upstream.BeginInput{ReauthUserID: tok.User.ID, ReauthSessionID: tok.SessionID})
+			userID, sessionID := row.callback(t, h, tok)
+			res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie, SignedIn: signedIn(userID, sessionID)})
+			if err == nil || res != nil && (res.Reauthenticated || res.Tokens != nil) {
+				t.Fatalf("refused re-authentication answered %+v %v", res, err)
+			}
+			if err := h.Sessions.RequireRecentAuth(ctx, tok.SessionID); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
+				t.Fatalf("the session's sign-in was renewed: %v", err)
+			}
+			if !h.audited(t, upstream.EventUpstreamLoginFailed, row.reason) || h.audited(t, auth.EventReauthenticated, "") {
+				t.Fatalf("refusal not audited with %q, or a re-authentication audited", row.reason)
+			}
+		})
+	}
+}
+
+func TestProviderReauthenticationIsOfferedOnlyWhereItProvesAFreshSignIn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ctx := context.Background()
+	// GitHub cannot be asked for a fresh sign-in, nor says when it was.
+	h.gh.SignIn(upstreamtest.GitHubUser{ID: 7, Login: "octo", Emails: []upstreamtest.GitHubEmail{{Email: "octo@example.com", Primary: true, Verified: true}}})
+	res, err := h.login(t, "gh")
+	if err != nil || res.Tokens == nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+	tok := res.Tokens
+	if got := h.svc.ReauthProviders(ctx, tok.User.ID); len(got) != 0 {
+		t.Fatalf("offered %+v", got)
+	}
+	if _, _, err := h.svc.Begin(ctx, upstream.BeginInput{ProviderID: "gh", ReauthUserID: tok.User.ID, ReauthSessionID: tok.SessionID}); auth.ErrorCode(err) != auth.CodeInvalidRequest ||
+		!h.audited(t, upstream.EventUpstreamLoginFailed, "cannot prove a fresh sign-in") {
+		t.Fatalf("re-authentication through github: %v", err)
+	}
+	// A provider the account has no identity at proves nothing about it.
+	if _, _, err := h.svc.Begin(ctx, upstream.BeginInput{ProviderID: "idp", ReauthUserID: tok.User.ID, ReauthSessionID: tok.SessionID}); auth.ErrorCode(err) != auth.CodeInvalidRequest ||
+		!h.audited(t, upstream.EventUpstreamLoginFailed, "no identity of the account at this provider") {
+		t.Fatalf("re-authentication through an unlinked provider: %v", err)
+	}
+	// Nor does another user's session.
+	if _, _, err := h.svc.Begin(ctx, upstream.BeginInput{ProviderID: "gh", ReauthUserID: "someone-else", ReauthSessionID: tok.SessionID}); auth.ErrorCode(err) != auth.CodeNotFound ||
+		!h.audited(t, upstream.EventUpstreamLoginFailed, "re-authentication refused: not a live session of this user") {
+		t.Fatalf("re-authentication of another's session: %v", err)
+	}
+}
+
+// An account with no password and no second factor is told how it can
+// confirm a sensitive action; one with a password, to use it.
+func TestReauthenticationRequiredSaysWhatThisAccountCanUse(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	ctx := context.Background()
+	h.gh.SignIn(upstreamtest.GitHubUser{ID: 7, Login: "octo", Emails: []upstreamtest.GitHubEmail{{Email: "octo@example.com", Primary: true, Verified: true}}})
+	res, err := h.login(t, "gh")
+	if err != nil || res.Tokens == nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+	h.register(t, "ann@example.com")
+	ann, err := h.Sessions.Login(ctx, auth.LoginInput{Identifier: "ann@example.com", Password: "a long enough passphrase"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Clock.Advance(time.Hour)
+	_, err = h.Factors.EnrolTOTP(ctx, res.Tokens.User.ID, res.Tokens.SessionID)
+	if msg := auth.ErrorMessage(err); auth.ErrorCode(err) != auth.CodeReauthenticationRequired ||
+		!strings.Contains(msg, "no password") || !strings.Contains(msg, "Forgot password") || strings.Contains(msg, "POST /me/reauthenticate with") {
+		t.Fatalf("passwordless account: %v", err)
+	}
+	_, err = h.Factors.EnrolTOTP(ctx, ann.User.ID, ann.SessionID)
+	if msg := auth.ErrorMessage(err); auth.ErrorCode(err) != auth.CodeReauthenticationRequired || !strings.Contains(msg, "POST /me/reauthenticate") ||
+		strings.Contains(msg, "Forgot password") {
+		t.Fatalf("password account: %v", err)
+	}
+}
+
+// A form that starts a flow is redirected to the provider's authorization
+// endpoint: the page lists its origin in form-action, which browsers check
+// a form's redirects against.
+func TestFormOriginsAreTheAuthorizationEndpoints(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 0)
+	got := h.svc.FormOrigins(context.Background(), "idp", "gh", "idp", "unknown")
+	if strings.Join(got, " ") != h.idp.URL+" "+h.gh.URL {
+		t.Fatalf("form origins %v", got)
+	}
+}

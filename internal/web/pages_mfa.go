@@ -186,7 +186,7 @@ func (site *Site) SecurityPage(w http.ResponseWriter, r *http.Request, s *Sessio
 		return
 	}
 	if r.URL.Query().Get("reauth") == "1" { // the passkey script was told to sign in again
-		sec.NeedReauth = true
+		site.askReauth(r, s, sec)
 	}
 	p := s.page("Security")
 	p.Data = sec
@@ -204,7 +204,7 @@ func (site *Site) SecurityPage(w http.ResponseWriter, r *http.Request, s *Sessio
 	case "unlinked":
 		p.Notice = "The provider is unlinked from this account."
 	}
-	site.Pages.Render(w, http.StatusOK, "security", p)
+	site.renderSecurity(w, r, http.StatusOK, p)
 }
 
 // EnrolTOTPForm serves POST /security/totp: an authenticator app to set up.
@@ -295,7 +295,7 @@ func (site *Site) securityForm(w http.ResponseWriter, r *http.Request, s *Sessio
 	if err != nil {
 		switch auth.ErrorCode(err) {
 		case auth.CodeReauthenticationRequired:
-			sec.NeedReauth = true
+			site.askReauth(r, s, sec)
 		case auth.CodeInvalidCode, auth.CodeInvalidRequest, auth.CodeTooManyRequests, auth.CodeAlreadyExists,
 			auth.CodeNotFound, auth.CodeUnavailable, auth.CodeEmailNotVerified, auth.CodeLastSignInMethod:
 		default:
@@ -306,7 +306,7 @@ func (site *Site) securityForm(w http.ResponseWriter, r *http.Request, s *Sessio
 	} else {
 		withCodes(sec, codes)
 	}
-	site.Pages.Render(w, status, "security", p)
+	site.renderSecurity(w, r, status, p)
 }
 
 // ReauthForm serves POST /security/reauthenticate: a password or a code
@@ -315,18 +315,62 @@ func (site *Site) ReauthForm(w http.ResponseWriter, r *http.Request, s *Session)
 	tokens, err := site.Sessions.Reauthenticate(r.Context(), auth.ReauthInput{UserID: s.Claims.Subject, SessionID: s.Claims.SessionID,
 		Password: r.PostFormValue("password"), Code: r.PostFormValue("code"), Client: site.Client(r)})
 	if err != nil {
-		sec, perr := site.security(r, s)
-		if perr != nil {
-			site.renderError(w, r, perr)
-			return
-		}
-		sec.NeedReauth = true
-		p := s.page("Security")
-		p.Data = sec
-		status := site.formError(w, r, &p, err, nil)
-		site.Pages.Render(w, status, "security", p)
+		site.reauthAgain(w, r, s, r.PostFormValue("next"), err)
 		return
 	}
 	SetSessionCookies(w, tokens, s.CSRF)
-	http.Redirect(w, r, "/security?done=reauth", http.StatusSeeOther)
+	http.Redirect(w, r, afterReauth(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// reauthAgain shows the security page asking again for a recent sign-in,
+// with err (a refused one), to go to next after.
+func (site *Site) reauthAgain(w http.ResponseWriter, r *http.Request, s *Session, next string, err error) {
+	sec, perr := site.security(r, s)
+	if perr != nil {
+		site.renderError(w, r, perr)
+		return
+	}
+	site.askReauth(r, s, sec)
+	sec.ReauthNext = safeNext(next)
+	p := s.page("Security")
+	p.Data = sec
+	status := site.formError(w, r, &p, err, nil)
+	site.renderSecurity(w, r, status, p)
+}
+
+// askReauth makes the security page ask for a recent sign-in: the
+// password and code forms, and a button per linked provider that can
+// confirm one; next (a local path, from the request) is where to go after.
+func (site *Site) askReauth(r *http.Request, s *Session, sec *Security) {
+	sec.NeedReauth = true
+	sec.ReauthNext = safeNext(r.FormValue("next"))
+	if site.Upstream == nil {
+		return
+	}
+	for _, b := range site.Upstream.ReauthProviders(r.Context(), s.Claims.Subject) {
+		sec.ReauthProviders = append(sec.ReauthProviders, ProviderButton{ID: b.ID, Name: b.Name})
+	}
+}
+
+// renderSecurity renders the security page p. Its link and re-authenticate
+// forms are redirected to their providers: the page's form-action lists
+// them, as browsers check a form's redirects against it.
+func (site *Site) renderSecurity(w http.ResponseWriter, r *http.Request, status int, p Page) {
+	if sec, ok := p.Data.(*Security); ok && site.Upstream != nil {
+		var ids []string
+		for _, b := range append(slices.Clip(sec.Linkable), sec.ReauthProviders...) {
+			ids = append(ids, b.ID)
+		}
+		p.FormTargets = site.Upstream.FormOrigins(r.Context(), ids...)
+	}
+	site.Pages.Render(w, status, "security", p)
+}
+
+// afterReauth is where a re-authentication goes: next when it is a local
+// path, else back to the security page.
+func afterReauth(next string) string {
+	if next = safeNext(next); next != "" {
+		return next
+	}
+	return "/security?done=reauth"
 }

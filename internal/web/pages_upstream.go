@@ -71,8 +71,14 @@ func (site *Site) UpstreamCallback(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(flowCookie); err == nil {
 		flow = c.Value
 	}
+	signedIn := func() (userID, sessionID string) {
+		if claims, _, err := site.pageClaims(w, r, false); err == nil {
+			return claims.Subject, claims.SessionID
+		}
+		return "", ""
+	}
 	res, err := site.Upstream.Finish(r.Context(), upstream.FinishInput{ProviderID: r.PathValue("provider"), Query: r.URL.Query(),
-		Cookie: flow, Client: site.Client(r)})
+		Cookie: flow, SignedIn: signedIn, Client: site.Client(r)})
 	if flow != "" && (res == nil || !res.FlowKept) {
 		http.SetCookie(w, cookie(flowCookie, "", -1, true))
 	}
@@ -81,6 +87,8 @@ func (site *Site) UpstreamCallback(w http.ResponseWriter, r *http.Request) {
 		next = res.Next
 	}
 	switch {
+	case res != nil && res.Reauth:
+		site.reauthCallback(w, r, res, err)
 	case errors.Is(err, upstream.ErrLinkPending):
 		http.SetCookie(w, cookie(pendingCookie, res.PendingLink, upstream.PendingLinkTTL, true))
 		p := site.loginPage(w, r, next)
@@ -104,6 +112,43 @@ func (site *Site) UpstreamCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Redirect(w, r, next, http.StatusSeeOther)
 	}
+}
+
+// reauthCallback ends a re-authentication through a provider: done, the
+// session's new cookies and the page to go back to; refused, the security
+// page asks again, with the service's sentence.
+func (site *Site) reauthCallback(w http.ResponseWriter, r *http.Request, res *upstream.Result, err error) {
+	if err == nil && res.Reauthenticated {
+		csrf := ""
+		if c, cerr := r.Cookie(CSRFCookie); cerr == nil {
+			csrf = c.Value // the forms of the pages already open stay valid
+		}
+		SetSessionCookies(w, res.Tokens, csrf)
+		http.Redirect(w, r, afterReauth(res.Next), http.StatusSeeOther)
+		return
+	}
+	if s, ok := site.session(w, r); ok {
+		site.reauthAgain(w, r, s, res.Next, err)
+	}
+}
+
+// ReauthProviderForm serves POST /security/reauthenticate/{provider}: the
+// browser goes to the provider to sign in afresh, and comes back with this
+// session's sign-in renewed (upstream.Service's rules: an OpenID provider
+// where the account has an identity).
+func (site *Site) ReauthProviderForm(w http.ResponseWriter, r *http.Request, s *Session) {
+	if err := httpjson.ParseForm(r); err != nil {
+		site.renderError(w, r, err)
+		return
+	}
+	target, cookieValue, err := site.Upstream.Begin(r.Context(), upstream.BeginInput{ProviderID: r.PathValue("provider"),
+		Next: safeNext(r.PostFormValue("next")), ReauthUserID: s.Claims.Subject, ReauthSessionID: s.Claims.SessionID, Client: site.Client(r)})
+	if err != nil {
+		site.reauthAgain(w, r, s, r.PostFormValue("next"), err)
+		return
+	}
+	http.SetCookie(w, cookie(flowCookie, cookieValue, upstream.FlowTTL, true))
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // loginPage is the login page's content, its provider buttons included.

@@ -66,4 +66,27 @@ func TestBrowserSignsInThroughAnotherGatehouse(t *testing.T) {
 	if got := text(ctx, t, "main"); !strings.Contains(got, "Upstream") || !strings.Contains(got, "ivy@example.com") {
 		t.Fatalf("security page: %q", got)
 	}
+
+	// The account has no password: it confirms a sensitive change by
+	// signing in again at the provider. The form's redirect to the
+	// provider passes the page's form-action, and the provider asks for
+	// the password again (prompt=login) before coming back.
+	run("confirm with the provider",
+		chromedp.Navigate(downBase+"/security?reauth=1"), chromedp.WaitVisible(`form[action="/security/reauthenticate/up"] button`, chromedp.ByQuery),
+		screenshot(t, "upstream-reauth"),
+		chromedp.Click(`form[action="/security/reauthenticate/up"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible("#identifier", chromedp.ByID),
+	)
+	if loc := location(ctx, t); !strings.HasPrefix(loc, upBase+"/login?") {
+		t.Fatalf("the provider did not ask for a sign-in: %s", loc)
+	}
+	run("sign in again at the provider",
+		chromedp.SendKeys("#identifier", "ivy@example.com", chromedp.ByID),
+		chromedp.SendKeys("#password", "upstream ivy passphrase", chromedp.ByID),
+		chromedp.Click(`form[action="/login"] button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.notice`, chromedp.ByQuery),
+	)
+	if loc := location(ctx, t); loc != downBase+"/security?done=reauth" {
+		t.Fatalf("after the provider's confirmation: %s (%s)", loc, text(ctx, t, "main"))
+	}
 }

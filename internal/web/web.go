@@ -124,8 +124,12 @@ type Security struct {
 	NewCodes   []string   // recovery codes made just now, shown this once
 	CodesFile  template.URL
 	NeedReauth bool // the last action needs a recent sign-in: show the form
-	Passkeys   []Passkey
-	PasskeysOn bool // the server has a relying party: offer to add one
+	// ReauthProviders are the linked OpenID providers that can confirm a
+	// fresh sign-in (NeedReauth); ReauthNext is where to go after one.
+	ReauthProviders []ProviderButton
+	ReauthNext      string
+	Passkeys        []Passkey
+	PasskeysOn      bool // the server has a relying party: offer to add one
 	// Identities are the account's upstream identities; Linkable the
 	// providers it can link one more of.
 	Identities []IdentityRow

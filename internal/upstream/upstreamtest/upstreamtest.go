@@ -1,9 +1,10 @@
 // Package upstreamtest is two identity providers for tests, on httptest:
 // an OpenID provider (discovery, JWKS, authorization code with PKCE S256,
 // RS256 ID tokens, refresh, optionally RFC 9207's iss in its authorization
-// responses) whose answers a test can bend one way at a time (another
-// issuer, audience or nonce, an expired token, a denial, a slow token
-// endpoint, another iss or none), and a GitHub-shaped OAuth2 server (the
+// responses, auth_time honouring prompt=login and max_age) whose answers a
+// test can bend one way at a time (another issuer, audience or nonce, an
+// expired token, a denial, a slow token endpoint, another iss or none, no
+// auth_time or a stale one), and a GitHub-shaped OAuth2 server (the
 // app flow with github.com's iss, /user and /user/emails).
 package upstreamtest
 
@@ -51,6 +52,12 @@ type Bend struct {
 	// NoResponseIssuer leaves iss out of the authorization response, even
 	// of a provider with IssuerInResponse.
 	NoResponseIssuer bool
+	// NoAuthTime leaves auth_time out of the ID token.
+	NoAuthTime bool
+	// IgnorePrompt keeps the user's earlier sign-in at the provider
+	// whatever prompt and max_age ask: auth_time stays that sign-in's (a
+	// provider that does not honour prompt=login).
+	IgnorePrompt bool
 }
 
 // OIDC is a fake OpenID provider.
@@ -80,12 +87,18 @@ type OIDC struct {
 	// refresh tokens, to the user they refresh
 	refresh map[string]User
 	issued  int
+	// signedInAt is when the user last signed in at the provider (the ID
+	// tokens' auth_time); lastAuthorization the last authorization
+	// request's query.
+	signedInAt        time.Time
+	lastAuthorization url.Values
 }
 
 type grant struct {
 	user             User
 	nonce, challenge string
 	redirect         string
+	authTime         time.Time
 }
 
 // NewOIDC starts a provider with one client.
@@ -114,6 +127,14 @@ func (p *OIDC) SignIn(u User, b Bend) {
 	p.mu.Lock()
 	p.user, p.bend = u, b
 	p.mu.Unlock()
+}
+
+// LastAuthorization is the query of the last authorization request (its
+// prompt and max_age, for one).
+func (p *OIDC) LastAuthorization() url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastAuthorization
 }
 
 // Issued counts the access tokens the provider issued.
@@ -148,6 +169,16 @@ func (p *OIDC) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastAuthorization = q
+	// The user signs in at the provider when they have not yet, or when
+	// the request asks for it (prompt=login, or a max_age their sign-in
+	// exceeds), unless the bend ignores that.
+	now := p.Now()
+	maxAge, err := strconv.Atoi(q.Get("max_age"))
+	asked := q.Get("prompt") == "login" || err == nil && now.Sub(p.signedInAt) >= time.Duration(maxAge)*time.Second
+	if p.signedInAt.IsZero() || asked && !p.bend.IgnorePrompt {
+		p.signedInAt = now
+	}
 	back := url.Values{"state": {q.Get("state")}}
 	switch {
 	case p.bend.NoResponseIssuer:
@@ -160,7 +191,8 @@ func (p *OIDC) authorize(w http.ResponseWriter, r *http.Request) {
 		back.Set("error", "access_denied")
 	} else {
 		code := rand.Text()
-		p.codes[code] = grant{user: p.user, nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), redirect: redirect.String()}
+		p.codes[code] = grant{user: p.user, nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), redirect: redirect.String(),
+			authTime: p.signedInAt}
 		back.Set("code", code)
 	}
 	redirect.RawQuery = back.Encode()
@@ -205,6 +237,9 @@ func (p *OIDC) token(w http.ResponseWriter, r *http.Request) {
 		"email": g.user.Email, "email_verified": g.user.EmailVerified, "name": g.user.Name}
 	if p.Tenant != "" {
 		claims["tid"] = p.Tenant
+	}
+	if !bend.NoAuthTime && !g.authTime.IsZero() {
+		claims["auth_time"] = g.authTime.Unix()
 	}
 	for k, v := range map[string]string{"iss": bend.Issuer, "aud": bend.Audience, "nonce": bend.Nonce, "tid": bend.TenantClaim} {
 		if v != "" {
