@@ -101,9 +101,9 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 		Name: "webhooks", Claim: c.Store.ClaimDeliveries, Handle: d.deliver, Prune: c.Store.PruneDeliveries,
 		Log: c.Log, Now: c.Now, Owner: c.Owner, Poll: c.Poll, Batch: c.Batch, LeaseFor: c.LeaseFor, Keep: c.Keep,
 		// A claim holds at most one delivery per endpoint and user (their
-		// order), so a batch goes out at once: a receiver that hangs until
-		// the timeout delays the others by one batch at most, not by one
-		// timeout per delivery queued before theirs.
+		// order), so up to Batch go out at once, and the worker claims more
+		// as each ends: a receiver that hangs until the timeout holds its
+		// own slots, not the other endpoints' deliveries.
 		Concurrency: c.Batch,
 	})
 	return d
