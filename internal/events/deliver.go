@@ -101,9 +101,9 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 		Name: "webhooks", Claim: c.Store.ClaimDeliveries, Handle: d.deliver, Prune: c.Store.PruneDeliveries,
 		Log: c.Log, Now: c.Now, Owner: c.Owner, Poll: c.Poll, Batch: c.Batch, LeaseFor: c.LeaseFor, Keep: c.Keep,
 		// A claim holds at most one delivery per endpoint and user (their
-		// order), so a batch goes out at once: a receiver that hangs until
-		// the timeout delays the others by one batch at most, not by one
-		// timeout per delivery queued before theirs.
+		// order), so up to Batch go out at once, and the worker claims more
+		// as each ends: a receiver that hangs until the timeout holds its
+		// own slots, not the other endpoints' deliveries.
 		Concurrency: c.Batch,
 	})
 	return d
@@ -146,6 +146,7 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 		if keys != nil {
 			a.RetryAt = d.cfg.Retry.Next(dl.Attempts, a.At, dl.CreatedAt)
 		} // else the secret does not open (another master key): given up
+		a.EndpointRetryAt = d.endpointRetryAt(dl.FailingSince, a.At)
 		if since := dl.FailingSince; !since.IsZero() && a.At.Sub(since) >= d.cfg.DisableAfter {
 			a.Disable = fmt.Sprintf("every delivery failed for %s (since %s); the last error: %s",
 				d.cfg.DisableAfter, since.UTC().Format(time.RFC3339), truncate(a.Err, 200))
@@ -173,6 +174,18 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 	default:
 		log.Warn("webhook not delivered; will retry", "err", a.Err, "status", a.Status, "retry_at", a.RetryAt.Format(time.RFC3339))
 	}
+}
+
+// endpointRetryAt is when an endpoint whose attempt failed at at is called
+// again, by any of its deliveries: after as long as it has been failing
+// (since the first failure of its streak, or at), at least Retry.First and
+// at most Retry.Max. The wait so doubles while the endpoint keeps failing,
+// as one delivery's backoff does, however many deliveries it has queued.
+func (d *Deliverer) endpointRetryAt(failingSince, at time.Time) time.Time {
+	if failingSince.IsZero() || failingSince.After(at) {
+		failingSince = at
+	}
+	return at.Add(min(max(at.Sub(failingSince), d.cfg.Retry.First), d.cfg.Retry.Max))
 }
 
 // keys opens the endpoint's secrets: the current one, and the old one

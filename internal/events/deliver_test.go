@@ -421,3 +421,138 @@ func TestTwoInstancesOnPostgresDeliverEachEventOnce(t *testing.T) {
 		t.Fatalf("%d requests for %d distinct events, want each of %d once", len(got), len(ids), n)
 	}
 }
+
+// One endpoint hangs on every request; the other gets every event, each
+// user's in order, while the first is still hanging: the worker claims
+// more as deliveries end, and one endpoint holds at most two of its slots.
+func TestHangingEndpointDoesNotHoldUpTheOthers(t *testing.T) {
+	t.Parallel()
+	h := newHooks(t, nil, func(dc *events.DelivererConfig, _ *events.WebhooksConfig) {
+		dc.Batch, dc.Timeout, dc.Poll = 4, time.Minute, time.Hour
+	})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	hanging, mostHanging := 0, 0
+	bad, good := newReceiver(t), newReceiver(t)
+	bad.setAnswer(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		hanging++
+		mostHanging = max(mostHanging, hanging)
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		hanging--
+		mu.Unlock()
+		http.Error(w, "too late", http.StatusServiceUnavailable)
+		return true
+	})
+	h.add(t, bad, events.UserCreated, events.UserUpdated)
+	h.add(t, good, events.UserCreated, events.UserUpdated)
+	var users []auth.User
+	for i := range 6 {
+		users = append(users, newUser(t, h.st, h.clock.Now(), fmt.Sprintf("user%d@example.com", i)))
+	}
+	for i := range 3 {
+		rename(t, h.st, h.clock.Now(), users[0].ID, fmt.Sprint("Ann ", i))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { h.deliver.Run(ctx); close(stopped) }()
+	var stop sync.Once
+	shutDown := func() { // before the receivers close (cleanups run last first)
+		stop.Do(func() {
+			close(release)
+			cancel()
+			<-stopped
+		})
+	}
+	t.Cleanup(shutDown)
+	guard := time.After(30 * time.Second) // a hang guard, shorter than the bad endpoint's timeout
+	for range 9 {
+		select {
+		case <-good.arrived:
+		case <-guard:
+			t.Fatalf("the healthy endpoint got %d of 9 events while the other hung", len(good.received()))
+		}
+	}
+	mu.Lock()
+	most := mostHanging
+	mu.Unlock()
+	shutDown()
+	var first []string
+	for _, r := range good.received() {
+		if r.Data["user_id"] == users[0].ID {
+			first = append(first, r.Type)
+		}
+	}
+	if want := []string{events.UserCreated, events.UserUpdated, events.UserUpdated, events.UserUpdated}; !slices.Equal(first, want) {
+		t.Errorf("the first user's events arrived as %v, want %v", first, want)
+	}
+	if most > 2 {
+		t.Errorf("%d requests to the hanging endpoint at once, want at most 2", most)
+	}
+	if got := bad.received(); len(got) != 0 {
+		t.Errorf("the hanging endpoint got %d events", len(got))
+	}
+}
+
+// A failing endpoint is called no more often than its backoff says: when
+// its deliveries fail, its other due ones wait with it instead of each
+// calling it at once, and the wait doubles while it keeps failing. Once it
+// answers again, everything goes out.
+func TestFailingEndpointIsCalledNoMoreOftenThanItsBackoff(t *testing.T) {
+	t.Parallel()
+	h := newHooks(t, nil) // retries from 1 minute
+	rc := newReceiver(t)
+	var mu sync.Mutex
+	calls := 0
+	rc.setAnswer(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		http.Error(w, "broken", http.StatusInternalServerError)
+		return true
+	})
+	called := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls
+	}
+	h.add(t, rc, events.UserCreated)
+	for i := range 6 {
+		newUser(t, h.st, h.clock.Now(), fmt.Sprintf("user%d@example.com", i))
+	}
+	// Each step: how long after the previous one, how many calls by then.
+	steps := []struct {
+		after time.Duration
+		calls int
+	}{
+		{0, 2},               // two of the six at once, both fail
+		{0, 2},               // the four others wait for the endpoint's backoff
+		{time.Minute, 4},     // a minute later (failing for 0 s: the first retry, 1 min)
+		{time.Minute, 6},     // failing for 1 min: the next a minute later
+		{time.Minute, 6},     // failing for 2 min: the next 2 min later...
+		{time.Minute, 8},     // ...here
+		{3 * time.Minute, 8}, // failing for 4 min: 4 min later
+		{time.Minute, 10},
+	}
+	for i, s := range steps {
+		h.clock.Advance(s.after)
+		if _, err := h.deliver.Deliver(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := called(); got != s.calls {
+			t.Fatalf("step %d (+%s): the endpoint was called %d times, want %d", i, s.after, got, s.calls)
+		}
+	}
+	rc.setAnswer(nil)
+	h.clock.Advance(8 * time.Minute)
+	h.drain(t)
+	if got := rc.received(); len(got) != 6 {
+		t.Fatalf("after recovering the endpoint got %d of 6 events", len(got))
+	}
+}

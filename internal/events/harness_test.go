@@ -78,12 +78,13 @@ type receiver struct {
 	mu      sync.Mutex
 	secrets []string
 	got     []received
+	arrived chan struct{}                                     // one send per verified request (buffered; extra ones dropped)
 	bad     int                                               // requests whose signature did not verify
 	answer  func(w http.ResponseWriter, r *http.Request) bool // true: answered (not delivered)
 }
 
 func newReceiver(t *testing.T) *receiver {
-	rc := &receiver{}
+	rc := &receiver{arrived: make(chan struct{}, 1000)}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc.mu.Lock()
 		answer := rc.answer
@@ -118,6 +119,10 @@ func newReceiver(t *testing.T) *receiver {
 		}
 		rc.got = append(rc.got, received{ID: r.Header.Get("webhook-id"), Type: ev.Type, Data: ev.Data, Body: body,
 			Sigs: len(strings.Fields(r.Header.Get("webhook-signature")))})
+		select {
+		case rc.arrived <- struct{}{}:
+		default:
+		}
 		w.Write([]byte("thanks"))
 	}))
 	t.Cleanup(rc.Close)

@@ -64,6 +64,10 @@ type Attempt struct {
 	Err                           string // why it failed; "" on success
 	Delivered                     bool
 	RetryAt                       time.Time // with !Delivered: due again then; zero: given up
+	// EndpointRetryAt, with !Delivered, is the endpoint's backoff: none of
+	// its deliveries is claimed before then (the later one wins when two
+	// attempts fail at once). A success clears it.
+	EndpointRetryAt time.Time
 	// Disable, with !Delivered, disables the endpoint (failing for too
 	// long) with this reason, and Notice is mailed to the administrators
 	// in the same transaction.
@@ -100,6 +104,12 @@ func (d DeliveryRecord) State() string {
 	return "pending"
 }
 
+// InFlightPerEndpoint is how many of one endpoint's deliveries may be in
+// flight at once (leased, across instances): one endpoint, hanging or
+// flooded, cannot take every slot of a worker, and a receiver gets a
+// little parallelism, not a burst.
+const InFlightPerEndpoint = 2
+
 // Store keeps endpoints and the delivery queue (internal/store). Not found
 // is an *auth.Error with CodeNotFound.
 type Store interface {
@@ -112,8 +122,10 @@ type Store interface {
 	// replaces as the old secret until oldUntil.
 	SetWebhookSecret(ctx context.Context, id string, secret []byte, oldUntil, now time.Time) error
 	// ClaimDeliveries leases to owner up to limit due deliveries of enabled
-	// endpoints, none of which waits for an earlier delivery of the same
-	// endpoint and order key (see Event.OrderKey), and counts the attempt.
+	// endpoints not backing off (Attempt.EndpointRetryAt), none of which
+	// waits for an earlier delivery of the same endpoint and order key (see
+	// Event.OrderKey), and at most InFlightPerEndpoint leased per endpoint
+	// with those still in flight; it counts the attempt.
 	ClaimDeliveries(ctx context.Context, owner string, now time.Time, leaseFor time.Duration, limit int) ([]Delivery, error)
 	// RecordAttempt records a's outcome; outbox.ErrLeaseLost when a.Owner
 	// no longer holds the lease.
@@ -121,7 +133,7 @@ type Store interface {
 	// Deliveries lists an endpoint's deliveries, newest first, up to limit.
 	Deliveries(ctx context.Context, endpointID string, limit int) ([]DeliveryRecord, error)
 	// RetryDelivery makes a delivery of the endpoint due again at now, whether
-	// it was delivered, given up or pending.
+	// it was delivered, given up or pending, and ends the endpoint's backoff.
 	RetryDelivery(ctx context.Context, endpointID, deliveryID string, now time.Time) error
 	// AdminEmails lists the addresses of the enabled administrators.
 	AdminEmails(ctx context.Context) ([]string, error)

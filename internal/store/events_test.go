@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -83,5 +84,69 @@ func TestKeysIdentitiesAndMembershipsQueueTheirEvents(t *testing.T) {
 		if !slices.Contains(got, want) {
 			t.Errorf("no %s event queued; got %v", want, got)
 		}
+	}
+}
+
+// A claim leaves at most events.InFlightPerEndpoint deliveries of one
+// endpoint leased at once, counting those still in flight, and none of an
+// endpoint backing off after a failure until its retry time, an
+// administrator's retry or a success.
+func TestWebhookClaimCapsEachEndpointAndSkipsOneBackingOff(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		if err := s.CreateWebhook(ctx, events.Endpoint{ID: id, URL: "https://hooks.example.com/" + id, Events: []string{events.UserCreated},
+			Secret: []byte("sealed"), CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		if err := s.CreateUser(ctx, newUser(fmt.Sprintf("user%d@example.com", i), ""), "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := now.Add(time.Second)
+	claim := func(owner string) map[string][]events.Delivery {
+		t.Helper()
+		claimed, err := s.ClaimDeliveries(ctx, owner, at, time.Hour, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[string][]events.Delivery{}
+		for _, d := range claimed {
+			per[d.EndpointID] = append(per[d.EndpointID], d)
+		}
+		return per
+	}
+	first := claim("one")
+	if len(first["a"]) != 2 || len(first["b"]) != 2 {
+		t.Fatalf("claimed %d of a's and %d of b's four, want 2 each", len(first["a"]), len(first["b"]))
+	}
+	if again := claim("two"); len(again) != 0 {
+		t.Fatalf("claimed %v while each endpoint had two in flight", again)
+	}
+	record := func(d events.Delivery, delivered bool, endpointRetryAt time.Time) {
+		t.Helper()
+		a := events.Attempt{DeliveryID: d.ID, EndpointID: d.EndpointID, Owner: "one", At: at, Delivered: delivered}
+		if !delivered {
+			a.Status, a.Err, a.RetryAt, a.EndpointRetryAt = 500, "the receiver answered 500", at, endpointRetryAt
+		}
+		if err := s.RecordAttempt(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a fails and backs off ten minutes; b delivers one: only b gets another.
+	record(first["a"][0], false, at.Add(10*time.Minute))
+	record(first["b"][0], true, time.Time{})
+	if next := claim("two"); len(next["a"]) != 0 || len(next["b"]) != 1 {
+		t.Fatalf("claimed %d of a's, %d of b's; want none of a's (backing off) and one of b's", len(next["a"]), len(next["b"]))
+	}
+	// An administrator's retry ends a's backoff: one of a's goes out (one is still in flight).
+	if err := s.RetryDelivery(ctx, "a", first["a"][0].ID, at); err != nil {
+		t.Fatal(err)
+	}
+	if next := claim("two"); len(next["a"]) != 1 || len(next["b"]) != 0 {
+		t.Fatalf("after a retry claimed %d of a's, %d of b's; want one of a's", len(next["a"]), len(next["b"]))
 	}
 }

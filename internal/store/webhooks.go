@@ -160,9 +160,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, u events.EndpointU
 			description = COALESCE(?, description), updated_at = ?,
 			disabled_at = CASE WHEN ? THEN NULL WHEN ? THEN COALESCE(disabled_at, CAST(? AS BIGINT)) ELSE disabled_at END,
 			disabled_reason = CASE WHEN ? THEN '' WHEN ? AND disabled_at IS NULL THEN 'disabled by an administrator' ELSE disabled_reason END,
-			failing_since = CASE WHEN ? THEN NULL ELSE failing_since END
+			failing_since = CASE WHEN ? THEN NULL ELSE failing_since END,
+			retry_at = CASE WHEN ? THEN NULL ELSE retry_at END
 			WHERE id = ?`,
-			nullPtr(u.URL), types, nullPtr(u.Description), ms(now), enable, disable, ms(now), enable, disable, enable, id)
+			nullPtr(u.URL), types, nullPtr(u.Description), ms(now), enable, disable, ms(now), enable, disable, enable, enable, id)
 		if err := affectedOne(res, err, "The webhook"); err != nil {
 			return err
 		}
@@ -193,22 +194,37 @@ func (s *Store) SetWebhookSecret(ctx context.Context, id string, secret []byte, 
 
 // ClaimDeliveries leases due deliveries (see events.Store). A delivery
 // waits while an earlier one of its endpoint and order key is neither
-// delivered nor given up, so a user's events reach each endpoint in order.
+// delivered nor given up, so a user's events reach each endpoint in order;
+// while its endpoint backs off (retry_at ahead); and while its endpoint has
+// events.InFlightPerEndpoint deliveries leased, counting the earlier ones
+// of this claim (ranked per endpoint), so one endpoint cannot fill a batch.
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now time.Time, leaseFor time.Duration, limit int) ([]events.Delivery, error) {
+	// PostgreSQL locks no row of a query with a window function: the due
+	// rows are ranked first, then locked, skipping those another instance
+	// is claiming, and checked again once locked (a row an instance claimed
+	// and committed meanwhile is leased now, and left out).
 	skipLocked := ""
 	if s.dialect == goose.DialectPostgres {
-		skipLocked = " FOR UPDATE OF d SKIP LOCKED"
+		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
 	claimed, err := queryAll(ctx, s.writer(), nil, scanClaimedDelivery, `UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
-		WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
-			WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= ?
-			AND (d.lease_until IS NULL OR d.lease_until <= ?) AND w.disabled_at IS NULL
-			AND (d.order_key = '' OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-				WHERE p.endpoint_id = d.endpoint_id AND p.order_key = d.order_key AND p.id < d.id
-				AND p.delivered_at IS NULL AND p.failed_at IS NULL))
-			ORDER BY d.next_attempt_at, d.id LIMIT ?`+skipLocked+`)
+		WHERE id IN (SELECT c.id FROM webhook_deliveries c WHERE c.id IN (
+			SELECT id FROM (
+				SELECT d.id, d.next_attempt_at,
+					ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) + COALESCE(f.n, 0) AS in_flight
+				FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+				LEFT JOIN (SELECT endpoint_id, COUNT(*) AS n FROM webhook_deliveries
+					WHERE delivered_at IS NULL AND failed_at IS NULL AND lease_until > ? GROUP BY endpoint_id) f ON f.endpoint_id = d.endpoint_id
+				WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_at <= ?
+				AND (d.lease_until IS NULL OR d.lease_until <= ?) AND w.disabled_at IS NULL
+				AND (w.retry_at IS NULL OR w.retry_at <= ?)
+				AND (d.order_key = '' OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+					WHERE p.endpoint_id = d.endpoint_id AND p.order_key = d.order_key AND p.id < d.id
+					AND p.delivered_at IS NULL AND p.failed_at IS NULL))
+			) due WHERE in_flight <= ? ORDER BY next_attempt_at, id LIMIT ?)
+			AND c.delivered_at IS NULL AND c.failed_at IS NULL AND (c.lease_until IS NULL OR c.lease_until <= ?)`+skipLocked+`)
 		RETURNING id, endpoint_id, event_id, attempts, created_at`,
-		owner, ms(now.Add(leaseFor)), ms(now), ms(now), limit)
+		owner, ms(now.Add(leaseFor)), ms(now), ms(now), ms(now), ms(now), events.InFlightPerEndpoint, limit, ms(now))
 	if err != nil {
 		return nil, err
 	}
@@ -269,11 +285,13 @@ func (s *Store) RecordAttempt(ctx context.Context, a events.Attempt) error {
 			return outbox.ErrLeaseLost
 		}
 		if a.Delivered {
-			_, err := e.exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`, a.EndpointID)
+			_, err := e.exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL, retry_at = NULL
+				WHERE id = ? AND (failing_since IS NOT NULL OR retry_at IS NOT NULL)`, a.EndpointID)
 			return err
 		}
-		if _, err := e.exec(ctx, `UPDATE webhook_endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL`,
-			ms(a.At), a.EndpointID); err != nil {
+		if _, err := e.exec(ctx, `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, CAST(? AS BIGINT)),
+			retry_at = CASE WHEN retry_at > ? THEN retry_at ELSE CAST(? AS BIGINT) END WHERE id = ?`,
+			ms(a.At), nullMS(a.EndpointRetryAt), nullMS(a.EndpointRetryAt), a.EndpointID); err != nil {
 			return err
 		}
 		if a.Disable == "" {
@@ -314,7 +332,12 @@ func scanDeliveryRecord(row scanner) (events.DeliveryRecord, error) {
 func (s *Store) RetryDelivery(ctx context.Context, endpointID, deliveryID string, now time.Time) error {
 	res, err := s.writer().exec(ctx, `UPDATE webhook_deliveries SET delivered_at = NULL, failed_at = NULL, next_attempt_at = ?,
 		lease_until = NULL WHERE id = ? AND endpoint_id = ?`, ms(now), deliveryID, endpointID)
-	return affectedOne(res, err, "The delivery")
+	if err := affectedOne(res, err, "The delivery"); err != nil {
+		return err
+	}
+	// An administrator's retry is meant to go out now, whatever the endpoint's backoff.
+	_, err = s.writer().exec(ctx, `UPDATE webhook_endpoints SET retry_at = NULL WHERE id = ?`, endpointID)
+	return err
 }
 
 // AdminEmails lists the addresses of the enabled administrators.

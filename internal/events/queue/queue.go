@@ -36,11 +36,12 @@ type Config[T any] struct {
 	Owner string           // lease owner name; default a random one per worker
 
 	Poll  time.Duration // how often the queue is read when nobody wakes the worker; default 5 s
-	Batch int           // rows claimed at once; default 10
-	// Concurrency is how many rows of a batch are handled at once; default
-	// 1 (in order). A queue whose Claim never returns two rows that must
-	// go out in order (webhooks: one row per endpoint and user at a time)
-	// sets it so that one slow receiver does not hold up the others.
+	Batch int           // most rows claimed at once; default 10
+	// Concurrency is how many rows are handled at once; default 1 (one
+	// after another, in the order claimed). A queue whose Claim never
+	// returns a row while one it must follow is in hand (webhooks: one
+	// row per endpoint and user at a time) sets it so that one slow
+	// receiver does not hold up the others.
 	Concurrency int
 	LeaseFor    time.Duration // how long a claim keeps other workers off; default 10 min
 	Keep        time.Duration // ended rows are pruned after this; default 7 days
@@ -93,23 +94,42 @@ func (w *Worker[T]) Wake() {
 	}
 }
 
-// Run handles the queue until ctx ends: at every poll, on every Wake, and
-// again at once while batches come back full. Ended rows are pruned hourly.
+// Run handles the queue until ctx ends. It keeps up to Concurrency rows in
+// hand and claims more as handlers end (a pool, not rounds): a row whose
+// handling hangs holds one slot until its timeout, and the others go on.
+// It claims at every poll, on every Wake, when a handler ends (which may
+// have made a row waiting for it due), and again at once while claims come
+// back full. Ended rows are pruned hourly. When ctx ends it claims nothing
+// more and returns once the handlers in flight have ended (they record
+// their outcomes on a context of their own).
 func (w *Worker[T]) Run(ctx context.Context) {
 	tick := time.NewTicker(w.cfg.Poll)
 	defer tick.Stop()
+	ended := make(chan struct{}, w.cfg.Concurrency)
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	inFlight, claim := 0, true
 	lastPrune := time.Time{}
 	for {
-		for {
-			n, err := w.Deliver(ctx)
-			if err != nil && ctx.Err() == nil {
-				w.cfg.Log.Warn(w.cfg.Name+": claim failed", "err", err)
+		for claim && inFlight < w.cfg.Concurrency && ctx.Err() == nil {
+			limit := min(w.cfg.Concurrency-inFlight, w.cfg.Batch)
+			rows, err := w.cfg.Claim(ctx, w.cfg.Owner, w.cfg.Now(), w.cfg.LeaseFor, limit)
+			if err != nil {
+				if ctx.Err() == nil {
+					w.cfg.Log.Warn(w.cfg.Name+": claim failed", "err", err)
+				}
+				break // tried again at the next poll, wake or end of a handler
 			}
-			if err != nil || n < w.cfg.Batch || ctx.Err() != nil {
-				break
+			for _, item := range rows {
+				inFlight++
+				handlers.Go(func() {
+					defer func() { ended <- struct{}{} }()
+					w.cfg.Handle(ctx, item)
+				})
 			}
+			claim = len(rows) == limit
 		}
-		if now := w.cfg.Now(); w.cfg.Prune != nil && now.Sub(lastPrune) >= time.Hour {
+		if now := w.cfg.Now(); w.cfg.Prune != nil && now.Sub(lastPrune) >= time.Hour && ctx.Err() == nil {
 			lastPrune = now
 			if n, err := w.cfg.Prune(ctx, now.Add(-w.cfg.Keep)); err != nil && ctx.Err() == nil {
 				w.cfg.Log.Warn(w.cfg.Name+": prune failed", "err", err)
@@ -119,16 +139,19 @@ func (w *Worker[T]) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return // after the handlers in flight (deferred Wait)
+		case <-ended:
+			inFlight--
 		case <-tick.C:
 		case <-w.wake:
 		}
+		claim = true
 	}
 }
 
-// Deliver claims one batch of due rows and handles them (in order, or up
-// to Concurrency at once), returning how many it claimed once all are
-// handled. Tests call it directly with an injected clock.
+// Deliver runs one round, for tests with an injected clock: it claims one
+// batch of due rows, handles them (in order, or up to Concurrency at
+// once), and returns how many it claimed once all are handled.
 func (w *Worker[T]) Deliver(ctx context.Context) (int, error) {
 	batch, err := w.cfg.Claim(ctx, w.cfg.Owner, w.cfg.Now(), w.cfg.LeaseFor, w.cfg.Batch)
 	if err != nil {

@@ -2,7 +2,9 @@ package queue_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,5 +100,87 @@ func TestSlowRowDoesNotHoldUpItsBatch(t *testing.T) {
 	}
 	if len(others) != 3 {
 		t.Fatalf("%d of the other rows handled", len(others))
+	}
+}
+
+// Run keeps Concurrency handlers busy and claims more rows as slots free:
+// a row whose handling hangs holds one slot, not the queue. Row 0 ends only
+// once every later row was handled; waiting for the whole batch before
+// claiming again, this would never happen.
+func TestHangingRowDoesNotStopLaterRowsBeingClaimed(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	left := []int{0, 1, 2, 3, 4, 5, 6}
+	later := make(chan int, len(left))
+	ctx, cancel := context.WithCancel(t.Context())
+	w := queue.New(queue.Config[int]{
+		Concurrency: 2, Batch: 2, Poll: time.Hour,
+		Claim: func(_ context.Context, _ string, _ time.Time, _ time.Duration, limit int) ([]int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			n := min(limit, len(left))
+			batch := left[:n]
+			left = left[n:]
+			return batch, nil
+		},
+		Handle: func(hctx context.Context, item int) {
+			if item != 0 {
+				later <- item
+				return
+			}
+			<-hctx.Done() // hangs until shutdown
+		},
+	})
+	stopped := make(chan struct{})
+	go func() { w.Run(ctx); close(stopped) }()
+	guard := time.After(30 * time.Second) // a hang guard, not a timing assertion
+	for range 6 {
+		select {
+		case <-later:
+		case <-guard:
+			t.Fatal("the rows after a hanging one were not all handled")
+		}
+	}
+	cancel()
+	<-stopped
+}
+
+// On shutdown Run claims nothing more and returns only once the handlers
+// in flight have ended, so they can record their outcomes.
+func TestRunReturnsOnlyAfterHandlersInFlightEnd(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	var recorded, claimedAfterCancel atomic.Bool
+	ctx, cancel := context.WithCancel(t.Context())
+	w := queue.New(queue.Config[int]{
+		Concurrency: 3, Batch: 3, Poll: time.Hour,
+		Claim: func(context.Context, string, time.Time, time.Duration, int) ([]int, error) {
+			if ctx.Err() != nil {
+				claimedAfterCancel.Store(true)
+			}
+			return []int{1}, nil
+		},
+		Handle: func(hctx context.Context, item int) {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			<-hctx.Done()
+			for range 100 { // the outcome takes a while to record
+				runtime.Gosched()
+			}
+			recorded.Store(true)
+		},
+	})
+	stopped := make(chan struct{})
+	go func() { w.Run(ctx); close(stopped) }()
+	<-started
+	cancel()
+	<-stopped
+	if !recorded.Load() {
+		t.Fatal("Run returned before a handler in flight had recorded its outcome")
+	}
+	if claimedAfterCancel.Load() {
+		t.Fatal("Run claimed rows after shutdown began")
 	}
 }
