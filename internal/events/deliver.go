@@ -43,7 +43,11 @@ type DelivererConfig struct {
 	Poll     time.Duration // default 2 s
 	Batch    int           // default 20
 	Timeout  time.Duration // per request; default 10 s
-	LeaseFor time.Duration // default 2 × Batch × Timeout
+	// LeaseFor: default 2 × Timeout + 1 min. A claimed delivery starts at
+	// once (the pool), so its lease covers one request and the recording of
+	// its outcome; a worker that dies holds its endpoint's in-flight slots
+	// no longer than this.
+	LeaseFor time.Duration
 	// Retry: from 5 s (Standard Webhooks' schedule starts so) doubling to
 	// 1 h, for 3 days after the event.
 	Retry queue.Retry
@@ -79,7 +83,7 @@ func NewDeliverer(c DelivererConfig) *Deliverer {
 		c.Timeout = 10 * time.Second
 	}
 	if c.LeaseFor <= 0 {
-		c.LeaseFor = 2 * time.Duration(c.Batch) * c.Timeout
+		c.LeaseFor = 2*c.Timeout + time.Minute
 	}
 	if c.Retry.First <= 0 {
 		c.Retry.First = 5 * time.Second
