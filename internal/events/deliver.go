@@ -40,9 +40,9 @@ type DelivererConfig struct {
 	Now        func() time.Time
 	Owner      string // lease owner; default a random one
 
-	Poll     time.Duration // default 2 s
-	Batch    int           // default 20
-	Timeout  time.Duration // per request; default 10 s
+	Poll    time.Duration // default 2 s
+	Batch   int           // default 20
+	Timeout time.Duration // per request; default 10 s
 	// LeaseFor: default 2 × Timeout + 1 min. A claimed delivery starts at
 	// once (the pool), so its lease covers one request and the recording of
 	// its outcome; a worker that dies holds its endpoint's in-flight slots
