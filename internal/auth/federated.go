@@ -76,10 +76,5 @@ func (s *Sessions) FederatedReauthenticate(ctx context.Context, userID, sessionI
 		return nil, errAccountUnavailable
 	}
 	sess.AMR, sess.AuthTime = addAMR(sess.AMR, AMRFed), now
-	raw, rt := s.newRefreshToken(sess, now)
-	if err := s.store.Reauthenticate(ctx, sess.ID, sess.AMR, now, rt); err != nil {
-		return nil, fmt.Errorf("reauthenticate: %w", err)
-	}
-	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+AMRFed+" through provider "+idp)
-	return s.tokens(ctx, u, sess, raw, rt, now)
+	return s.reauthenticated(ctx, u, sess, now, "session "+sess.ID+" with "+AMRFed+" through provider "+idp)
 }

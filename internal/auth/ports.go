@@ -243,6 +243,7 @@ type (
 		RevokeSessions(ctx context.Context, f SessionFilter, now, liveUntil time.Time) ([]string, error)
 		CreateMFAChallenge(ctx context.Context, c MFAChallenge) error
 		ChargeMFAChallenge(ctx context.Context, hash string, now time.Time, maxFailures int) (MFAChallenge, error)
+		Reauthenticate(ctx context.Context, sessionID string, amr []string, authTime time.Time, next RefreshToken) error
 	}
 	factorsStore interface {
 		UserReader

@@ -425,19 +425,25 @@ func (s *issuer) firstTokens(ctx context.Context, u User, sess Session, rawRefre
 // is written (hookBeforeStart). Its claims join the token's, or its refusal
 // is the answer.
 func (s *issuer) scopedTokens(ctx context.Context, u User, sess Session, scope, rawRefresh string, rt RefreshToken, now time.Time) (*Tokens, error) {
-	var extra map[string]any
-	if s.hook != nil {
-		var org guard.Claims
-		if err := s.orgClaims(ctx, &org, sess); err != nil {
-			return nil, err
-		}
-		var err error
-		if extra, err = s.hook.Claims(ctx, TokenHookInput{User: u, Session: sess, ClientID: sess.ClientID, Scope: scope,
-			OrgID: org.OrgID, OrgRole: org.OrgRole}); err != nil {
-			return nil, err
-		}
+	extra, err := s.hookClaims(ctx, u, sess, scope)
+	if err != nil {
+		return nil, err
 	}
 	return s.mint(ctx, u, sess, scope, rawRefresh, rt, now, extra)
+}
+
+// hookClaims asks the token hook, if there is one, for the claims of an
+// access token of sess (a session that exists) with scope.
+func (s *issuer) hookClaims(ctx context.Context, u User, sess Session, scope string) (map[string]any, error) {
+	if s.hook == nil {
+		return nil, nil
+	}
+	var org guard.Claims
+	if err := s.orgClaims(ctx, &org, sess); err != nil {
+		return nil, err
+	}
+	return s.hook.Claims(ctx, TokenHookInput{User: u, Session: sess, ClientID: sess.ClientID, Scope: scope,
+		OrgID: org.OrgID, OrgRole: org.OrgRole})
 }
 
 // mint signs the access token of sess (with extra, the token hook's
@@ -652,10 +658,22 @@ func (s *Sessions) Reauthenticate(ctx context.Context, in ReauthInput) (*Tokens,
 	}
 	now := s.now()
 	sess.AMR, sess.AuthTime = addAMR(sess.AMR, method), now
+	return s.reauthenticated(ctx, u, sess, now, "session "+sess.ID+" with "+method)
+}
+
+// reauthenticated records sess (its new AMR and auth time) as proven again
+// at now, with a new refresh token, and answers its tokens. The token hook
+// is asked first: a refusal leaves the session as it was, not recently
+// authenticated (sensitive actions read the stored auth time).
+func (s *issuer) reauthenticated(ctx context.Context, u User, sess Session, now time.Time, detail string) (*Tokens, error) {
+	extra, err := s.hookClaims(ctx, u, sess, sess.Scope)
+	if err != nil {
+		return nil, err
+	}
 	raw, rt := s.newRefreshToken(sess, now)
 	if err := s.store.Reauthenticate(ctx, sess.ID, sess.AMR, now, rt); err != nil {
 		return nil, fmt.Errorf("reauthenticate: %w", err)
 	}
-	s.audit(ctx, EventReauthenticated, u.ID, "session "+sess.ID+" with "+method)
-	return s.tokens(ctx, u, sess, raw, rt, now)
+	s.audit(ctx, EventReauthenticated, u.ID, detail)
+	return s.mint(ctx, u, sess, sess.Scope, raw, rt, now, extra)
 }

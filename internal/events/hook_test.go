@@ -295,3 +295,42 @@ func TestLoginInAnOrganizationTellsTheTokenHookTheMembership(t *testing.T) {
 		t.Fatalf("the hook was told organizations %v, want %s as owner", told, shop.ID)
 	}
 }
+
+// A re-authentication the token hook refuses changes nothing: the session
+// is not marked recently authenticated (sensitive actions read that mark),
+// and its refresh token is not replaced.
+func TestReauthenticationTheTokenHookRefusesChangesNothing(t *testing.T) {
+	t.Parallel()
+	var fail atomic.Bool
+	env, _ := hookEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			http.Error(w, "no", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, `{"claims": {}}`)
+	}, time.Second, false)
+	u := register(t, env)
+	tok, err := login(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := env.Store.Session(context.Background(), tok.SessionID, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Hour)
+	fail.Store(true)
+	_, err = env.Sessions.Reauthenticate(context.Background(), auth.ReauthInput{SessionID: tok.SessionID, UserID: u.ID,
+		Password: "correct horse battery staple"})
+	if auth.ErrorCode(err) != auth.CodeUnavailable {
+		t.Fatalf("re-authentication with a refusing hook: %v, want unavailable", err)
+	}
+	after, err := env.Store.Session(context.Background(), tok.SessionID, u.ID)
+	if err != nil || !after.AuthTime.Equal(before.AuthTime) || len(after.AMR) != len(before.AMR) {
+		t.Fatalf("session after the refused re-authentication: %+v (before %+v), %v", after, before, err)
+	}
+	fail.Store(false)
+	if _, err := env.Sessions.Refresh(context.Background(), tok.RefreshToken); err != nil {
+		t.Fatalf("the refresh token was replaced by the refused re-authentication: %v", err)
+	}
+}
