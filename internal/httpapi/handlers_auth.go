@@ -22,7 +22,7 @@ type registerRequest struct {
 }
 
 // handleRegister serves POST /register and /signup as JSON: 201 {"user"}.
-// (The sign-up page's form is web.Site.SignupForm.)
+// (The sign-up page's form is web.SignInPages.SignupForm.)
 func handleRegister(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[registerRequest](r, false)
@@ -59,7 +59,7 @@ func (l loginRequest) identifier() string {
 // handleLogin serves POST /login and /set-jwt. Credentials come as HTTP Basic
 // or a JSON body, and get the token response. A user with a second factor
 // gets 401 mfa_required with an mfa_token instead, and no session until
-// POST /login/mfa. (The login page's form is web.Site.LoginForm.)
+// POST /login/mfa. (The login page's form is web.SignInPages.LoginForm.)
 func handleLogin(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in loginRequest

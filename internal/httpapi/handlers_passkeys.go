@@ -152,7 +152,7 @@ type passkeyLoginRequest struct {
 }
 
 // handleFinishPasskeyLogin serves POST /login/passkey/finish {credential}:
-// the token response. (The login page's form is web.Site.PasskeyLoginForm.)
+// the token response. (The login page's form is web.SignInPages.PasskeyLoginForm.)
 func handleFinishPasskeyLogin(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
@@ -173,7 +173,7 @@ func handleFinishPasskeyLogin(d Deps) http.Handler {
 }
 
 // handleBeginPasskeyMFA serves POST /login/mfa/passkey/begin {mfa_token}.
-// (The second login page's form post is web.Site.PasskeyMFABegin.)
+// (The second login page's form post is web.SignInPages.PasskeyMFABegin.)
 func handleBeginPasskeyMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)
@@ -191,7 +191,7 @@ func handleBeginPasskeyMFA(d Deps) http.Handler {
 
 // handleFinishPasskeyMFA serves POST /login/mfa/passkey/finish {mfa_token,
 // credential}: the token response. (The second login page's form is
-// web.Site.PasskeyMFAForm.)
+// web.SignInPages.PasskeyMFAForm.)
 func handleFinishPasskeyMFA(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, err := httpjson.Decode[passkeyLoginRequest](r, false)

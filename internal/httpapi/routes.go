@@ -54,6 +54,9 @@ func newRoutes(d Deps) *router {
 		Passkeys: d.Auth.Passkeys, APIKeys: d.Auth.APIKeys, Guard: d.Guard, Books: d.Books, Orgs: d.Orgs, OIDC: d.OIDC, Clients: d.Clients, Upstream: d.Upstream, Webhooks: d.Webhooks, Pages: d.Pages, Log: d.Log,
 		Client: func(req *http.Request) auth.Client { return client(d, req) }}
 	r.site = site
+	// The pages by concern (web.Groups): pages.Security.SecurityPage is
+	// the security page, served by web.SecurityPages.
+	pages := web.NewGroups(site)
 
 	// Authentication. Seed aliases stand beside the route they name.
 	// One bucket per address and action, shared by a route and its aliases,
@@ -61,11 +64,11 @@ func newRoutes(d Deps) *router {
 	// every password check.
 	register := func(h http.Handler) http.Handler { return limitByAddress(d, "register", d.Limits.Register, h) }
 	login := handleLogin(d)
-	r.publicPage("POST /register", register(http.HandlerFunc(site.SignupForm))).orAPI(browserApps, register(handleRegister(d)))
-	r.publicPage("POST /signup", register(http.HandlerFunc(site.SignupForm))).orAPI(browserApps, register(handleRegister(d)))
-	r.publicPage("POST /login", http.HandlerFunc(site.LoginForm)).orAPI(browserApps, login)
-	r.publicPage("POST /set-jwt", http.HandlerFunc(site.LoginForm)).orAPI(browserApps, login)
-	r.publicPage("POST /login/mfa", http.HandlerFunc(site.LoginMFAForm)).orAPI(browserApps, handleLoginMFA(d))
+	r.publicPage("POST /register", register(http.HandlerFunc(pages.SignIn.SignupForm))).orAPI(browserApps, register(handleRegister(d)))
+	r.publicPage("POST /signup", register(http.HandlerFunc(pages.SignIn.SignupForm))).orAPI(browserApps, register(handleRegister(d)))
+	r.publicPage("POST /login", http.HandlerFunc(pages.SignIn.LoginForm)).orAPI(browserApps, login)
+	r.publicPage("POST /set-jwt", http.HandlerFunc(pages.SignIn.LoginForm)).orAPI(browserApps, login)
+	r.publicPage("POST /login/mfa", http.HandlerFunc(pages.SignIn.LoginMFAForm)).orAPI(browserApps, handleLoginMFA(d))
 	r.api("POST /token/refresh", browserApps, limitByAddress(d, "refresh", d.Limits.Refresh, handleRefresh(d)))
 	r.api("POST /logout", browserApps, noKeys(handleLogout(d))) // a form post too: 303 to /login
 	me := user(handleMe(d), auth.KeyScopeMeRead)
@@ -89,9 +92,9 @@ func newRoutes(d Deps) *router {
 	r.api("PATCH /me/passkeys/{id}", browserApps, user(handleRenamePasskey(d)))
 	r.api("DELETE /me/passkeys/{id}", browserApps, user(handleRemovePasskey(d)))
 	r.api("POST /login/passkey/begin", browserApps, handleBeginPasskeyLogin(d))
-	r.publicPage("POST /login/passkey/finish", http.HandlerFunc(site.PasskeyLoginForm)).orAPI(browserApps, handleFinishPasskeyLogin(d))
-	r.publicPage("POST /login/mfa/passkey/begin", http.HandlerFunc(site.PasskeyMFABegin)).orAPI(browserApps, handleBeginPasskeyMFA(d))
-	r.publicPage("POST /login/mfa/passkey/finish", http.HandlerFunc(site.PasskeyMFAForm)).orAPI(browserApps, handleFinishPasskeyMFA(d))
+	r.publicPage("POST /login/passkey/finish", http.HandlerFunc(pages.SignIn.PasskeyLoginForm)).orAPI(browserApps, handleFinishPasskeyLogin(d))
+	r.publicPage("POST /login/mfa/passkey/begin", http.HandlerFunc(pages.SignIn.PasskeyMFABegin)).orAPI(browserApps, handleBeginPasskeyMFA(d))
+	r.publicPage("POST /login/mfa/passkey/finish", http.HandlerFunc(pages.SignIn.PasskeyMFAForm)).orAPI(browserApps, handleFinishPasskeyMFA(d))
 
 	// Recovery (handlers_recovery.go): links by mail.
 	r.api("POST /password/forgot", sameOrigin, handleForgotPassword(d))
@@ -131,14 +134,14 @@ func newRoutes(d Deps) *router {
 	r.api("DELETE /me/api-keys/{id}", browserApps, user(handleRevokeAPIKey(d, caller, "id")))
 	r.api("GET /users/{id}/api-keys", sameOrigin, admin(handleListAPIKeys(d, pathUser)))
 	r.api("DELETE /users/{id}/api-keys/{key_id}", sameOrigin, admin(handleRevokeAPIKey(d, pathUser, "key_id")))
-	r.page("GET /security/api-keys", site.APIKeysPage)
-	r.page("POST /security/api-keys", site.CreateAPIKeyForm)
-	r.page("POST /security/api-keys/{id}/revoke", site.RevokeAPIKeyForm)
+	r.page("GET /security/api-keys", pages.APIKeys.APIKeysPage)
+	r.page("POST /security/api-keys", pages.APIKeys.CreateAPIKeyForm)
+	r.page("POST /security/api-keys/{id}/revoke", pages.APIKeys.RevokeAPIKeyForm)
 
 	// OpenID Connect provider: sign in with Gatehouse. Authorization and
 	// RP-initiated logout are pages: they read the browser's session, if any.
-	r.publicPage("GET /authorize", http.HandlerFunc(site.Authorize))
-	r.publicPage("POST /authorize", http.HandlerFunc(site.Authorize))
+	r.publicPage("GET /authorize", http.HandlerFunc(pages.Authorization.Authorize))
+	r.publicPage("POST /authorize", http.HandlerFunc(pages.Authorization.Authorize))
 	// A confidential client's backend calls it for all its users: its own
 	// generous bucket (a client's secret and codes are checked on the guarded path).
 	r.api("POST /oauth/token", browserAppsAndForms, limitByAddress(d, "oauth-token", d.Limits.Client, handleToken(d)))
@@ -146,13 +149,14 @@ func newRoutes(d Deps) *router {
 	r.api("POST /userinfo", browserAppsAndForms, handleUserInfo(d))
 	r.api("POST /oauth/revoke", browserAppsAndForms, handleRevoke(d))
 	r.api("POST /oauth/introspect", sameOrigin, handleIntrospect(d))
-	r.publicPage("GET /oauth/end-session", http.HandlerFunc(site.EndSession))
-	r.publicPage("POST /oauth/end-session", http.HandlerFunc(site.EndSession))
+	r.publicPage("GET /oauth/end-session", http.HandlerFunc(pages.Authorization.EndSession))
+	r.publicPage("POST /oauth/end-session", http.HandlerFunc(pages.Authorization.EndSession))
 	r.api("GET /me/grants", browserApps, user(handleGrants(d)))
 	r.api("DELETE /me/grants/{client_id}", browserApps, user(handleRevokeGrant(d)))
 
-	// Upstream identity providers (handlers_upstream.go, web/pages_upstream.go):
-	// sign in with Google, GitHub or any OpenID provider, and link them.
+	// Upstream identity providers (handlers_upstream.go; pages: web's
+	// SignInPages, SecurityPages and AdminPages): sign in with Google,
+	// GitHub or any OpenID provider, and link them.
 	r.api("GET /providers", sameOrigin, admin(handleListProviders(d)))
 	r.api("POST /providers", sameOrigin, admin(handleCreateProvider(d)))
 	r.api("PATCH /providers/{id}", sameOrigin, admin(handleUpdateProvider(d)))
@@ -160,24 +164,24 @@ func newRoutes(d Deps) *router {
 	// One bucket per address for both ends of the flow: each start writes
 	// a single-use record, each callback calls the provider.
 	upstreamLogin := func(h http.HandlerFunc) http.Handler { return limitByAddress(d, "upstream-login", d.Limits.Login, h) }
-	r.publicPage("GET /login/{provider}", upstreamLogin(site.UpstreamLogin))
-	r.publicPage("GET /login/{provider}/callback", upstreamLogin(site.UpstreamCallback))
+	r.publicPage("GET /login/{provider}", upstreamLogin(pages.SignIn.UpstreamLogin))
+	r.publicPage("GET /login/{provider}/callback", upstreamLogin(pages.SignIn.UpstreamCallback))
 	r.api("GET /me/identities", browserApps, user(handleIdentities(d)))
 	r.api("POST /me/identities/{id}", browserApps, user(handleLinkIdentity(d))) // {id}: the provider's
 	r.api("DELETE /me/identities/{id}", browserApps, user(handleUnlinkIdentity(d)))
 	r.api("GET /me/identities/{id}/token", browserApps, user(handleIdentityToken(d)))
-	r.page("POST /security/identities/{provider}/link", site.LinkIdentityForm)
-	r.page("POST /security/identities/{id}/remove", site.UnlinkIdentityForm)
-	r.page("POST /security/reauthenticate/{provider}", site.ReauthProviderForm) // a fresh sign-in at a linked OpenID provider
-	r.adminPage("GET /admin/providers", site.AdminProvidersPage)
-	r.adminPage("POST /admin/providers", site.AdminProviderAddForm)
-	r.adminPage("POST /admin/providers/{id}/remove", site.AdminProviderRemoveForm)
+	r.page("POST /security/identities/{provider}/link", pages.Security.LinkIdentityForm)
+	r.page("POST /security/identities/{id}/remove", pages.Security.UnlinkIdentityForm)
+	r.page("POST /security/reauthenticate/{provider}", pages.Security.ReauthProviderForm) // a fresh sign-in at a linked OpenID provider
+	r.adminPage("GET /admin/providers", pages.Admin.AdminProvidersPage)
+	r.adminPage("POST /admin/providers", pages.Admin.AdminProviderAddForm)
+	r.adminPage("POST /admin/providers/{id}/remove", pages.Admin.AdminProviderRemoveForm)
 
 	// Books: the demo resource, protected by guard alone.
 	// A browser's navigation or form gets the page; anyone else the API.
-	r.page("POST /books", site.AddBookForm).orAPI(browserApps, user(handleCreateBook(d), auth.KeyScopeBooksWrite))
+	r.page("POST /books", pages.Books.AddBookForm).orAPI(browserApps, user(handleCreateBook(d), auth.KeyScopeBooksWrite))
 	r.api("POST /book", browserApps, user(handleCreateBook(d), auth.KeyScopeBooksWrite))
-	r.page("GET /books", site.BooksPage).orAPI(browserApps, user(handleListBooks(d), auth.KeyScopeBooksRead))
+	r.page("GET /books", pages.Books.BooksPage).orAPI(browserApps, user(handleListBooks(d), auth.KeyScopeBooksRead))
 	r.api("GET /books/{id}", browserApps, user(handleGetBook(d), auth.KeyScopeBooksRead))
 	r.api("PATCH /books/{id}", browserApps, user(handleUpdateBook(d), auth.KeyScopeBooksWrite))
 	r.api("DELETE /books/{id}", browserApps, user(handleDeleteBook(d), auth.KeyScopeBooksWrite))
@@ -198,21 +202,21 @@ func newRoutes(d Deps) *router {
 	r.api("GET /orgs/{id}/invitations", browserApps, user(handleListInvitations(d), auth.KeyScopeOrgsRead))
 	r.api("DELETE /orgs/{id}/invitations/{invitation_id}", browserApps, user(handleRevokeInvitation(d), auth.KeyScopeOrgsWrite))
 	// The invitation's mailed link opens a page; its form posts to the same route as the API.
-	r.publicPage("GET /invitations/accept", http.HandlerFunc(site.InvitationPage))
-	r.page("POST /invitations/accept", site.AcceptInvitationForm).orAPI(browserApps, user(handleAcceptInvitation(d), auth.KeyScopeOrgsWrite))
+	r.publicPage("GET /invitations/accept", http.HandlerFunc(pages.Organizations.InvitationPage))
+	r.page("POST /invitations/accept", pages.Organizations.AcceptInvitationForm).orAPI(browserApps, user(handleAcceptInvitation(d), auth.KeyScopeOrgsWrite))
 	// The Organizations pages (internal/web/pages_orgs.go), over the same service.
-	r.page("GET /organizations", site.OrganizationsPage)
-	r.page("POST /organizations", site.CreateOrganizationForm)
-	r.page("GET /organizations/{id}", site.OrganizationPage)
-	r.page("POST /organizations/{id}/rename", site.RenameOrganizationForm)
-	r.page("POST /organizations/{id}/delete", site.DeleteOrganizationForm)
-	r.page("POST /organizations/{id}/enter", site.EnterOrganizationForm)
-	r.page("POST /organizations/{id}/members/{user_id}/role", site.MemberRoleForm)
-	r.page("POST /organizations/{id}/members/{user_id}/remove", site.RemoveMemberForm)
-	r.page("POST /organizations/{id}/roles", site.CreateRoleForm)
-	r.page("GET /organizations/{id}/invitations", site.OrgInvitationsPage)
-	r.page("POST /organizations/{id}/invitations", site.InviteForm)
-	r.page("POST /organizations/{id}/invitations/{invitation_id}/revoke", site.RevokeInvitationForm)
+	r.page("GET /organizations", pages.Organizations.OrganizationsPage)
+	r.page("POST /organizations", pages.Organizations.CreateOrganizationForm)
+	r.page("GET /organizations/{id}", pages.Organizations.OrganizationPage)
+	r.page("POST /organizations/{id}/rename", pages.Organizations.RenameOrganizationForm)
+	r.page("POST /organizations/{id}/delete", pages.Organizations.DeleteOrganizationForm)
+	r.page("POST /organizations/{id}/enter", pages.Organizations.EnterOrganizationForm)
+	r.page("POST /organizations/{id}/members/{user_id}/role", pages.Organizations.MemberRoleForm)
+	r.page("POST /organizations/{id}/members/{user_id}/remove", pages.Organizations.RemoveMemberForm)
+	r.page("POST /organizations/{id}/roles", pages.Organizations.CreateRoleForm)
+	r.page("GET /organizations/{id}/invitations", pages.Organizations.OrgInvitationsPage)
+	r.page("POST /organizations/{id}/invitations", pages.Organizations.InviteForm)
+	r.page("POST /organizations/{id}/invitations/{invitation_id}/revoke", pages.Organizations.RevokeInvitationForm)
 	// Gatehouse's administrators: the command line's org commands.
 	r.api("GET /admin/orgs", sameOrigin, admin(handleAdminListOrgs(d)))
 	r.api("POST /admin/orgs", sameOrigin, admin(handleAdminCreateOrg(d)))
@@ -231,52 +235,52 @@ func newRoutes(d Deps) *router {
 	r.api("GET /readyz", sameOrigin, handleReadyz(d))
 
 	// Web pages (internal/web).
-	r.publicPage("GET /{$}", http.HandlerFunc(site.LoginPage))
-	r.publicPage("GET /login", http.HandlerFunc(site.LoginPage))
-	r.publicPage("GET /login/mfa", http.HandlerFunc(site.LoginMFAPage))
-	r.publicPage("GET /signup", http.HandlerFunc(site.SignupPage))
-	r.page("GET /dashboard", site.Dashboard)
-	r.page("POST /dashboard/name", site.NameForm)
-	r.page("POST /dashboard/verify", site.VerifyRequestForm)
-	r.page("POST /dashboard/email", site.ChangeEmailForm)
-	r.page("GET /sessions", site.SessionsPage)
-	r.page("POST /sessions/{id}/end", site.EndSessionForm)
-	r.page("POST /sessions/end-others", site.EndOtherSessionsForm)
-	r.page("GET /password", site.PasswordPage)
-	r.page("POST /password", site.PasswordForm)
-	r.page("POST /books/{id}/edit", site.EditBookForm)
-	r.page("POST /books/{id}/delete", site.DeleteBookForm)
-	r.adminPage("GET /admin/users", site.AdminUsersPage)
-	r.adminPage("POST /admin/users/{id}", site.AdminUserForm)
-	r.adminPage("POST /admin/users/{id}/mfa-reset", site.AdminMFAResetForm)
-	r.adminPage("GET /admin/webhooks", site.AdminWebhooksPage)
-	r.adminPage("POST /admin/webhooks/{id}", site.AdminWebhookForm)
-	r.adminPage("POST /admin/webhooks/{id}/deliveries/{d}/retry", site.AdminRetryDeliveryForm)
+	r.publicPage("GET /{$}", http.HandlerFunc(pages.SignIn.LoginPage))
+	r.publicPage("GET /login", http.HandlerFunc(pages.SignIn.LoginPage))
+	r.publicPage("GET /login/mfa", http.HandlerFunc(pages.SignIn.LoginMFAPage))
+	r.publicPage("GET /signup", http.HandlerFunc(pages.SignIn.SignupPage))
+	r.page("GET /dashboard", pages.Account.Dashboard)
+	r.page("POST /dashboard/name", pages.Account.NameForm)
+	r.page("POST /dashboard/verify", pages.Account.VerifyRequestForm)
+	r.page("POST /dashboard/email", pages.Account.ChangeEmailForm)
+	r.page("GET /sessions", pages.Account.SessionsPage)
+	r.page("POST /sessions/{id}/end", pages.Account.EndSessionForm)
+	r.page("POST /sessions/end-others", pages.Account.EndOtherSessionsForm)
+	r.page("GET /password", pages.Account.PasswordPage)
+	r.page("POST /password", pages.Account.PasswordForm)
+	r.page("POST /books/{id}/edit", pages.Books.EditBookForm)
+	r.page("POST /books/{id}/delete", pages.Books.DeleteBookForm)
+	r.adminPage("GET /admin/users", pages.Admin.AdminUsersPage)
+	r.adminPage("POST /admin/users/{id}", pages.Admin.AdminUserForm)
+	r.adminPage("POST /admin/users/{id}/mfa-reset", pages.Admin.AdminMFAResetForm)
+	r.adminPage("GET /admin/webhooks", pages.Admin.AdminWebhooksPage)
+	r.adminPage("POST /admin/webhooks/{id}", pages.Admin.AdminWebhookForm)
+	r.adminPage("POST /admin/webhooks/{id}/deliveries/{d}/retry", pages.Admin.AdminRetryDeliveryForm)
 	// Service clients (the admin API's /clients, as pages).
-	r.adminPage("GET /admin/clients", site.AdminClientsPage)
-	r.adminPage("POST /admin/clients", site.AdminAddClientForm)
-	r.adminPage("POST /admin/clients/{id}", site.AdminClientForm)
-	r.adminPage("POST /admin/clients/{id}/remove", site.AdminRemoveClientForm)
-	r.page("GET /security", site.SecurityPage)
-	r.page("POST /security/totp", site.EnrolTOTPForm)
-	r.page("POST /security/totp/confirm", site.ConfirmTOTPForm)
-	r.page("POST /security/totp/remove", site.RemoveTOTPForm)
-	r.page("POST /security/recovery-codes", site.RecoveryCodesForm)
-	r.page("POST /security/reauthenticate", site.ReauthForm)
-	r.page("POST /security/passkeys", site.AddPasskeyForm)
-	r.page("POST /security/passkeys/{id}/rename", site.RenamePasskeyForm)
-	r.page("POST /security/passkeys/{id}/remove", site.RemovePasskeyForm)
-	r.publicPage("GET /forgot-password", http.HandlerFunc(site.ForgotPage))
-	r.publicPage("POST /forgot-password", http.HandlerFunc(site.ForgotForm))
-	r.publicPage("GET /reset-password", http.HandlerFunc(site.ResetPage))
-	r.publicPage("POST /reset-password", http.HandlerFunc(site.ResetForm))
-	r.publicPage("GET /verify-email", http.HandlerFunc(site.VerifyPage))
-	r.publicPage("POST /verify-email", http.HandlerFunc(site.VerifyForm))
-	r.publicPage("POST /verify-email/resend", http.HandlerFunc(site.ResendVerificationForm))
-	r.publicPage("GET /confirm-email", http.HandlerFunc(site.ConfirmPage))
-	r.publicPage("POST /confirm-email", http.HandlerFunc(site.ConfirmForm))
-	r.page("GET /apps", site.AppsPage)
-	r.page("POST /apps/{client_id}/revoke", site.RevokeAppForm)
+	r.adminPage("GET /admin/clients", pages.Admin.AdminClientsPage)
+	r.adminPage("POST /admin/clients", pages.Admin.AdminAddClientForm)
+	r.adminPage("POST /admin/clients/{id}", pages.Admin.AdminClientForm)
+	r.adminPage("POST /admin/clients/{id}/remove", pages.Admin.AdminRemoveClientForm)
+	r.page("GET /security", pages.Security.SecurityPage)
+	r.page("POST /security/totp", pages.Security.EnrolTOTPForm)
+	r.page("POST /security/totp/confirm", pages.Security.ConfirmTOTPForm)
+	r.page("POST /security/totp/remove", pages.Security.RemoveTOTPForm)
+	r.page("POST /security/recovery-codes", pages.Security.RecoveryCodesForm)
+	r.page("POST /security/reauthenticate", pages.Security.ReauthForm)
+	r.page("POST /security/passkeys", pages.Security.AddPasskeyForm)
+	r.page("POST /security/passkeys/{id}/rename", pages.Security.RenamePasskeyForm)
+	r.page("POST /security/passkeys/{id}/remove", pages.Security.RemovePasskeyForm)
+	r.publicPage("GET /forgot-password", http.HandlerFunc(pages.Recovery.ForgotPage))
+	r.publicPage("POST /forgot-password", http.HandlerFunc(pages.Recovery.ForgotForm))
+	r.publicPage("GET /reset-password", http.HandlerFunc(pages.Recovery.ResetPage))
+	r.publicPage("POST /reset-password", http.HandlerFunc(pages.Recovery.ResetForm))
+	r.publicPage("GET /verify-email", http.HandlerFunc(pages.Recovery.VerifyPage))
+	r.publicPage("POST /verify-email", http.HandlerFunc(pages.Recovery.VerifyForm))
+	r.publicPage("POST /verify-email/resend", http.HandlerFunc(pages.Recovery.ResendVerificationForm))
+	r.publicPage("GET /confirm-email", http.HandlerFunc(pages.Recovery.ConfirmPage))
+	r.publicPage("POST /confirm-email", http.HandlerFunc(pages.Recovery.ConfirmForm))
+	r.page("GET /apps", pages.Authorization.AppsPage)
+	r.page("POST /apps/{client_id}/revoke", pages.Authorization.RevokeAppForm)
 	r.publicPage("GET /static/", web.Static())
 	return r
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 )
 
 // The browser session: its cookies and the CSRF checks of forms. The pages
@@ -119,4 +120,21 @@ func safeNext(next string) string {
 		return ""
 	}
 	return next
+}
+
+// The cookies of a sign-in through an upstream provider: the sign-in pages
+// set them, and the security page's link and re-authentication forms.
+const (
+	// flowCookie carries a login through a provider from the button to
+	// the callback (sealed: state, nonce, PKCE verifier, next).
+	flowCookie = "__Host-upstream"
+	// pendingCookie carries an identity waiting for its account to sign
+	// in (sealed), after the callback found that account by its email.
+	pendingCookie = "__Host-upstream-link"
+)
+
+// SetFlowCookie keeps a login's flow (upstream.Service.Begin) in the
+// browser until the provider's callback: for a link the JSON API started.
+func SetFlowCookie(w http.ResponseWriter, flow string) {
+	http.SetCookie(w, cookie(flowCookie, flow, upstream.FlowTTL, true))
 }

@@ -8,11 +8,15 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 )
 
-// The administration pages; routes.go mounts them through Admin, so only
-// administrators reach these handlers.
+// AdminPages are the administration pages: users, service clients
+// (pages_admin_clients.go), webhooks (pages_admin_webhooks.go) and
+// upstream providers (pages_admin_providers.go). routes.go mounts them
+// through adminPage (Site.Admin), so only administrators reach these
+// handlers.
+type AdminPages struct{ *Site }
 
 // AdminUsersPage serves GET /admin/users: search and pages of users.
-func (site *Site) AdminUsersPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminUsersPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	q := r.URL.Query()
 	f := auth.UserQuery{Prefix: q.Get("q"), Cursor: q.Get("cursor"), Limit: 50}
 	users, next, err := site.Accounts.ListUsers(r.Context(), f)
@@ -38,7 +42,7 @@ func (site *Site) AdminUsersPage(w http.ResponseWriter, r *http.Request, s *Sess
 
 // AdminUserForm serves POST /admin/users/{id}: role or disabled, as
 // PATCH /users/{id} does, through the same auth.Accounts.AdminUpdate.
-func (site *Site) AdminUserForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminUserForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -69,7 +73,7 @@ func (site *Site) AdminUserForm(w http.ResponseWriter, r *http.Request, s *Sessi
 
 // AdminMFAResetForm serves POST /admin/users/{id}/mfa-reset, as
 // DELETE /users/{id}/mfa does, through auth.Factors.ResetMFA.
-func (site *Site) AdminMFAResetForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminMFAResetForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := site.Factors.ResetMFA(auth.WithActor(r.Context(), s.Claims.Subject), s.Claims.Subject, r.PathValue("id")); err != nil {
 		site.renderError(w, r, err)
 		return

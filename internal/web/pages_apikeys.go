@@ -10,6 +10,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 )
 
+// APIKeyPages are the API keys page (under Security): the user's keys,
+// made and revoked with a sign-in only. The rules are auth.APIKeys'.
+type APIKeyPages struct{ *Site }
+
 // APIKeys is the API keys page's content (under Security).
 type APIKeys struct {
 	Keys   []APIKeyRow
@@ -26,7 +30,7 @@ type APIKeyRow struct {
 var keyLifetimes = map[string]time.Duration{"30": 30 * 24 * time.Hour, "90": 90 * 24 * time.Hour, "365": 365 * 24 * time.Hour, "never": 0}
 
 // APIKeysPage serves GET /security/api-keys.
-func (site *Site) APIKeysPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *APIKeyPages) APIKeysPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	p := s.page("API keys")
 	if r.URL.Query().Get("done") == "revoked" {
 		p.Notice = "The key is revoked: it no longer works anywhere."
@@ -36,7 +40,7 @@ func (site *Site) APIKeysPage(w http.ResponseWriter, r *http.Request, s *Session
 
 // CreateAPIKeyForm serves POST /security/api-keys: the new key is shown on
 // the page this once.
-func (site *Site) CreateAPIKeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *APIKeyPages) CreateAPIKeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -64,7 +68,7 @@ func (site *Site) CreateAPIKeyForm(w http.ResponseWriter, r *http.Request, s *Se
 }
 
 // RevokeAPIKeyForm serves POST /security/api-keys/{id}/revoke.
-func (site *Site) RevokeAPIKeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *APIKeyPages) RevokeAPIKeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	ctx := auth.WithClient(r.Context(), site.Client(r))
 	if err := site.APIKeys.Revoke(ctx, s.Claims.Subject, r.PathValue("id")); err != nil {
 		site.renderError(w, r, err)
@@ -73,7 +77,7 @@ func (site *Site) RevokeAPIKeyForm(w http.ResponseWriter, r *http.Request, s *Se
 	http.Redirect(w, r, "/security/api-keys?done=revoked", http.StatusSeeOther)
 }
 
-func (site *Site) renderAPIKeys(w http.ResponseWriter, r *http.Request, s *Session, p Page, status int, newKey string) {
+func (site *APIKeyPages) renderAPIKeys(w http.ResponseWriter, r *http.Request, s *Session, p Page, status int, newKey string) {
 	keys, err := site.APIKeys.List(r.Context(), s.Claims.Subject)
 	if err != nil {
 		site.renderError(w, r, err)

@@ -11,6 +11,10 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 )
 
+// BookPages are the books page and its forms: the demo resource, over
+// books.Service as the JSON API is.
+type BookPages struct{ *Site }
+
 // booksPage is what the books page lists: a page of books and the cursor
 // of the next ("" on the last).
 type booksPage struct {
@@ -21,11 +25,11 @@ type booksPage struct {
 
 // BooksPage serves GET /books?cursor= for browsers: a page of the user's
 // books, with a link to the next.
-func (site *Site) BooksPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *BookPages) BooksPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.renderBooks(w, r, s.page("Books"), s, http.StatusOK)
 }
 
-func (site *Site) renderBooks(w http.ResponseWriter, r *http.Request, p Page, s *Session, status int) {
+func (site *BookPages) renderBooks(w http.ResponseWriter, r *http.Request, p Page, s *Session, status int) {
 	cursor := ""
 	if r.Method == http.MethodGet {
 		cursor = r.URL.Query().Get("cursor")
@@ -77,7 +81,7 @@ func bookInput(r *http.Request) (books.Input, error) {
 }
 
 // AddBookForm serves the books page's POST /books.
-func (site *Site) AddBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *BookPages) AddBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.bookForm(w, r, s, true, func(ctx context.Context, in books.Input) error {
 		_, err := site.Books.Create(ctx, books.CallerFrom(s.Claims), in)
 		return err
@@ -85,7 +89,7 @@ func (site *Site) AddBookForm(w http.ResponseWriter, r *http.Request, s *Session
 }
 
 // EditBookForm serves POST /books/{id}/edit.
-func (site *Site) EditBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *BookPages) EditBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.bookForm(w, r, s, false, func(ctx context.Context, in books.Input) error {
 		_, err := site.Books.Update(ctx, books.CallerFrom(s.Claims), r.PathValue("id"), in)
 		return err
@@ -93,7 +97,7 @@ func (site *Site) EditBookForm(w http.ResponseWriter, r *http.Request, s *Sessio
 }
 
 // DeleteBookForm serves POST /books/{id}/delete.
-func (site *Site) DeleteBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *BookPages) DeleteBookForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.bookForm(w, r, s, false, func(ctx context.Context, _ books.Input) error {
 		return site.Books.Delete(ctx, books.CallerFrom(s.Claims), r.PathValue("id"))
 	})
@@ -102,7 +106,7 @@ func (site *Site) DeleteBookForm(w http.ResponseWriter, r *http.Request, s *Sess
 // bookForm runs a books page form's change. The rules are the Service's,
 // as for the JSON API; this only reads the form and shows the outcome: the
 // books page again, with an invalid form's error (and, refill, its values).
-func (site *Site) bookForm(w http.ResponseWriter, r *http.Request, s *Session, refill bool, change func(context.Context, books.Input) error) {
+func (site *BookPages) bookForm(w http.ResponseWriter, r *http.Request, s *Session, refill bool, change func(context.Context, books.Input) error) {
 	in, err := bookInput(r)
 	if err == nil {
 		err = change(r.Context(), in)

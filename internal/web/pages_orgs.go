@@ -11,9 +11,11 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
 )
 
-// The organizations' pages: thin adapters over orgs.Service, which holds
-// every rule and the policy; a refusal is the error page with the status
-// the JSON API gives the same error.
+// OrganizationPages are the organizations' pages and an invitation's:
+// thin adapters over orgs.Service, which holds every rule and the policy;
+// a refusal is the error page with the status the JSON API gives the same
+// error.
+type OrganizationPages struct{ *Site }
 
 // Organizations is the organizations page's content.
 type Organizations struct {
@@ -72,11 +74,11 @@ func orgRow(o orgs.MyOrg) OrgRow { return OrgRow{ID: o.ID, Name: o.Name, Slug: o
 
 // OrganizationsPage serves GET /organizations: the user's organizations,
 // and a form to create one.
-func (site *Site) OrganizationsPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) OrganizationsPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.renderOrganizations(w, r, s, s.page("Organizations"), http.StatusOK)
 }
 
-func (site *Site) renderOrganizations(w http.ResponseWriter, r *http.Request, s *Session, p Page, status int) {
+func (site *OrganizationPages) renderOrganizations(w http.ResponseWriter, r *http.Request, s *Session, p Page, status int) {
 	list, err := site.Orgs.List(r.Context(), s.User.ID)
 	if err != nil {
 		site.renderError(w, r, err)
@@ -91,7 +93,7 @@ func (site *Site) renderOrganizations(w http.ResponseWriter, r *http.Request, s 
 }
 
 // CreateOrganizationForm serves POST /organizations.
-func (site *Site) CreateOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) CreateOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	err := httpjson.ParseForm(r)
 	var o orgs.MyOrg
 	if err == nil {
@@ -109,7 +111,7 @@ func (site *Site) CreateOrganizationForm(w http.ResponseWriter, r *http.Request,
 
 // OrganizationPage serves GET /organizations/{id}: members and roles, with
 // the forms of what the user's role may do.
-func (site *Site) OrganizationPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) OrganizationPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	ctx, id := r.Context(), r.PathValue("id")
 	o, err := site.Orgs.Get(ctx, s.User.ID, id)
 	if err != nil {
@@ -143,7 +145,7 @@ func (site *Site) OrganizationPage(w http.ResponseWriter, r *http.Request, s *Se
 
 // orgForm runs one change of an organization's page: the service decides;
 // success goes back to to, a refusal is the error page.
-func (site *Site) orgForm(w http.ResponseWriter, r *http.Request, to string, change func() error) {
+func (site *OrganizationPages) orgForm(w http.ResponseWriter, r *http.Request, to string, change func() error) {
 	err := httpjson.ParseForm(r)
 	if err == nil {
 		err = change()
@@ -158,7 +160,7 @@ func (site *Site) orgForm(w http.ResponseWriter, r *http.Request, to string, cha
 func orgPath(r *http.Request) string { return "/organizations/" + r.PathValue("id") }
 
 // RenameOrganizationForm serves POST /organizations/{id}/rename.
-func (site *Site) RenameOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) RenameOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.orgForm(w, r, orgPath(r), func() error {
 		in := orgs.UpdateInput{}
 		if v, ok := r.PostForm["name"]; ok {
@@ -173,14 +175,14 @@ func (site *Site) RenameOrganizationForm(w http.ResponseWriter, r *http.Request,
 }
 
 // DeleteOrganizationForm serves POST /organizations/{id}/delete.
-func (site *Site) DeleteOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) DeleteOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.orgForm(w, r, "/organizations", func() error {
 		return site.Orgs.Delete(r.Context(), s.User.ID, r.PathValue("id"))
 	})
 }
 
 // MemberRoleForm serves POST /organizations/{id}/members/{user_id}/role.
-func (site *Site) MemberRoleForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) MemberRoleForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.orgForm(w, r, orgPath(r), func() error {
 		_, err := site.Orgs.SetRole(r.Context(), s.User.ID, r.PathValue("id"), r.PathValue("user_id"), r.PostFormValue("role"))
 		return err
@@ -188,7 +190,7 @@ func (site *Site) MemberRoleForm(w http.ResponseWriter, r *http.Request, s *Sess
 }
 
 // RemoveMemberForm serves POST /organizations/{id}/members/{user_id}/remove.
-func (site *Site) RemoveMemberForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) RemoveMemberForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	to := orgPath(r)
 	if r.PathValue("user_id") == s.User.ID {
 		to = "/organizations" // left it
@@ -200,7 +202,7 @@ func (site *Site) RemoveMemberForm(w http.ResponseWriter, r *http.Request, s *Se
 
 // CreateRoleForm serves POST /organizations/{id}/roles: permissions are
 // separated by spaces or commas.
-func (site *Site) CreateRoleForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) CreateRoleForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.orgForm(w, r, orgPath(r), func() error {
 		perms := strings.FieldsFunc(r.PostFormValue("permissions"), func(c rune) bool { return c == ',' || c == ' ' })
 		_, err := site.Orgs.CreateRole(r.Context(), s.User.ID, r.PathValue("id"), orgs.RoleInput{Name: r.PostFormValue("name"), Permissions: perms})
@@ -211,7 +213,7 @@ func (site *Site) CreateRoleForm(w http.ResponseWriter, r *http.Request, s *Sess
 // EnterOrganizationForm serves POST /organizations/{id}/enter: the
 // session acts in the organization from now on (its cookies get tokens
 // with its claims), as POST /token/refresh with org_id does.
-func (site *Site) EnterOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) EnterOrganizationForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	err := httpjson.ParseForm(r)
 	if err == nil { // not a member: not found, whatever the cookies
 		_, err = site.Orgs.Get(r.Context(), s.User.ID, r.PathValue("id"))
@@ -235,7 +237,7 @@ func (site *Site) EnterOrganizationForm(w http.ResponseWriter, r *http.Request, 
 
 // OrgInvitationsPage serves GET /organizations/{id}/invitations (owners
 // and admins): the open invitations and a form to invite.
-func (site *Site) OrgInvitationsPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) OrgInvitationsPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	ctx, id := r.Context(), r.PathValue("id")
 	o, err := site.Orgs.Get(ctx, s.User.ID, id)
 	if err != nil {
@@ -265,7 +267,7 @@ func (site *Site) OrgInvitationsPage(w http.ResponseWriter, r *http.Request, s *
 }
 
 // InviteForm serves POST /organizations/{id}/invitations.
-func (site *Site) InviteForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) InviteForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.orgForm(w, r, orgPath(r)+"/invitations", func() error {
 		_, err := site.Orgs.Invite(r.Context(), s.User.ID, r.PathValue("id"), orgs.InviteInput{Email: r.PostFormValue("email"), Role: r.PostFormValue("role")})
 		return err
@@ -273,7 +275,7 @@ func (site *Site) InviteForm(w http.ResponseWriter, r *http.Request, s *Session)
 }
 
 // RevokeInvitationForm serves POST /organizations/{id}/invitations/{invitation_id}/revoke.
-func (site *Site) RevokeInvitationForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) RevokeInvitationForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.orgForm(w, r, orgPath(r)+"/invitations", func() error {
 		return site.Orgs.RevokeInvitation(r.Context(), s.User.ID, r.PathValue("id"), r.PathValue("invitation_id"))
 	})
@@ -283,7 +285,7 @@ func (site *Site) RevokeInvitationForm(w http.ResponseWriter, r *http.Request, s
 // it shows the invitation and, to the signed-in user with the invited
 // address, a button to accept (a POST: opening the link spends nothing);
 // to anyone else the way to sign in, or sign up, with that address.
-func (site *Site) InvitationPage(w http.ResponseWriter, r *http.Request) {
+func (site *OrganizationPages) InvitationPage(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query().Get("token")
 	in, err := site.Orgs.Lookup(r.Context(), raw, site.Client(r))
 	if err != nil {
@@ -311,7 +313,7 @@ func (site *Site) InvitationPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // AcceptInvitationForm serves the invitation page's POST /invitations/accept.
-func (site *Site) AcceptInvitationForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *OrganizationPages) AcceptInvitationForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	err := httpjson.ParseForm(r)
 	var o orgs.MyOrg
 	if err == nil {

@@ -8,8 +8,11 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 )
 
-// Recovery's pages: forgotten password, the pages of mailed links (reset,
-// verify, confirm a new address), and sending a verification link again.
+// RecoveryPages are recovery's pages: forgotten password, the pages of
+// mailed links (reset, verify, confirm a new address), and sending a
+// verification link again. Anyone may open them. The rules are
+// auth.Recovery's.
+type RecoveryPages struct{ *Site }
 
 // Notices of the pages, the same whatever the account.
 const (
@@ -18,13 +21,13 @@ const (
 )
 
 // ForgotPage serves GET /forgot-password.
-func (site *Site) ForgotPage(w http.ResponseWriter, r *http.Request) {
+func (site *RecoveryPages) ForgotPage(w http.ResponseWriter, r *http.Request) {
 	site.Pages.Render(w, http.StatusOK, "forgot_password", Page{Title: "Forgot password", CSRF: ensureCSRFCookie(w, r)})
 }
 
 // ForgotForm serves POST /forgot-password: the same notice for any
 // account, as the JSON route gives the same answer.
-func (site *Site) ForgotForm(w http.ResponseWriter, r *http.Request) {
+func (site *RecoveryPages) ForgotForm(w http.ResponseWriter, r *http.Request) {
 	err := site.parsePost(r)
 	ident := r.PostFormValue("identifier")
 	if err == nil {
@@ -43,7 +46,7 @@ func (site *Site) ForgotForm(w http.ResponseWriter, r *http.Request) {
 // ResendVerificationForm serves POST /verify-email/resend, the login
 // page's "send the link again" after email_not_verified: it needs no
 // session, and answers the same for any account.
-func (site *Site) ResendVerificationForm(w http.ResponseWriter, r *http.Request) {
+func (site *RecoveryPages) ResendVerificationForm(w http.ResponseWriter, r *http.Request) {
 	err := site.parsePost(r)
 	ident := r.PostFormValue("identifier")
 	if err == nil {
@@ -77,17 +80,21 @@ func (lp linkPage) page(w http.ResponseWriter, r *http.Request, token string) Pa
 }
 
 // ResetPage serves GET /reset-password?token=: the form, nothing spent.
-func (site *Site) ResetPage(w http.ResponseWriter, r *http.Request) { site.linkPage(w, r, resetPage) }
+func (site *RecoveryPages) ResetPage(w http.ResponseWriter, r *http.Request) {
+	site.linkPage(w, r, resetPage)
+}
 
 // VerifyPage serves GET /verify-email?token=: the button, nothing spent.
-func (site *Site) VerifyPage(w http.ResponseWriter, r *http.Request) { site.linkPage(w, r, verifyPage) }
+func (site *RecoveryPages) VerifyPage(w http.ResponseWriter, r *http.Request) {
+	site.linkPage(w, r, verifyPage)
+}
 
 // ConfirmPage serves GET /confirm-email?token=: the button, nothing spent.
-func (site *Site) ConfirmPage(w http.ResponseWriter, r *http.Request) {
+func (site *RecoveryPages) ConfirmPage(w http.ResponseWriter, r *http.Request) {
 	site.linkPage(w, r, confirmPage)
 }
 
-func (site *Site) linkPage(w http.ResponseWriter, r *http.Request, lp linkPage) {
+func (site *RecoveryPages) linkPage(w http.ResponseWriter, r *http.Request, lp linkPage) {
 	p := lp.page(w, r, r.URL.Query().Get("token"))
 	if p.Form["token"] == "" {
 		p.Error = "This page needs the link from your mail; open the link again, or ask for a new one."
@@ -96,7 +103,7 @@ func (site *Site) linkPage(w http.ResponseWriter, r *http.Request, lp linkPage) 
 }
 
 // ResetForm serves POST /reset-password: the new password twice.
-func (site *Site) ResetForm(w http.ResponseWriter, r *http.Request) {
+func (site *RecoveryPages) ResetForm(w http.ResponseWriter, r *http.Request) {
 	err := site.parsePost(r)
 	token, pw := r.PostFormValue("token"), r.PostFormValue("new_password")
 	byField := map[string]string{auth.CodeWeakPassword: "new_password"}
@@ -124,16 +131,16 @@ func (site *Site) ResetForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // VerifyForm serves POST /verify-email.
-func (site *Site) VerifyForm(w http.ResponseWriter, r *http.Request) {
+func (site *RecoveryPages) VerifyForm(w http.ResponseWriter, r *http.Request) {
 	site.spendLinkForm(w, r, verifyPage, site.Recovery.VerifyEmail, "Your email address is verified.")
 }
 
 // ConfirmForm serves POST /confirm-email.
-func (site *Site) ConfirmForm(w http.ResponseWriter, r *http.Request) {
+func (site *RecoveryPages) ConfirmForm(w http.ResponseWriter, r *http.Request) {
 	site.spendLinkForm(w, r, confirmPage, site.Recovery.ConfirmEmailChange, "Your email address is changed and verified.")
 }
 
-func (site *Site) spendLinkForm(w http.ResponseWriter, r *http.Request, lp linkPage, spend func(context.Context, auth.LinkInput) (auth.User, error), done string) {
+func (site *RecoveryPages) spendLinkForm(w http.ResponseWriter, r *http.Request, lp linkPage, spend func(context.Context, auth.LinkInput) (auth.User, error), done string) {
 	err := site.parsePost(r)
 	token := r.PostFormValue("token")
 	if err == nil {
@@ -154,7 +161,7 @@ func (site *Site) spendLinkForm(w http.ResponseWriter, r *http.Request, lp linkP
 
 // callerOf is the signed-in caller of a link's POST, if any: a link of
 // another user is then refused. A missing or refused token means nobody.
-func (site *Site) callerOf(r *http.Request) string {
+func (site *RecoveryPages) callerOf(r *http.Request) string {
 	if c, err := site.Guard.Authenticate(r); err == nil {
 		return c.Subject
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -18,10 +19,13 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 )
 
-// Site is the pages' handlers: thin adapters over the same services as the
-// JSON API, with cookies and CSRF instead of bearer tokens. httpapi mounts
-// them (routes.go); signed-in pages through SignedIn and Admin, which check
-// the session before the handler runs.
+// Site is what every page shares: the services the pages adapt (the same
+// as the JSON API's, with cookies and CSRF instead of bearer tokens), the
+// browser session (SignedIn, Admin, the CSRF checks of forms), rendering
+// and the error page. The pages themselves are grouped by concern
+// (Groups), each group embedding the one Site. httpapi mounts them
+// (routes.go); signed-in pages through SignedIn and Admin, which check the
+// session before the handler runs.
 type Site struct {
 	Accounts *auth.Accounts
 	Sessions *auth.Sessions
@@ -41,6 +45,38 @@ type Site struct {
 	// Client is the caller as the audit log records it; httpapi supplies
 	// it, as it knows the trusted proxies.
 	Client func(*http.Request) auth.Client
+}
+
+// Groups are the site's pages by concern, each a type of at most about 20
+// methods over the same Site (embedded: a handler reaches the services and
+// the plumbing as site.Accounts, site.renderError). routes.go mounts every
+// page through them, so it shows which group serves each.
+type Groups struct {
+	SignIn        *SignInPages
+	Account       *AccountPages
+	Security      *SecurityPages
+	APIKeys       *APIKeyPages
+	Recovery      *RecoveryPages
+	Authorization *AuthorizationPages
+	Books         *BookPages
+	Organizations *OrganizationPages
+	Admin         *AdminPages
+}
+
+// NewGroups makes the page groups of site.
+func NewGroups(site *Site) *Groups {
+	security := &SecurityPages{site}
+	return &Groups{
+		SignIn:        &SignInPages{Site: site, security: security},
+		Account:       &AccountPages{site},
+		Security:      security,
+		APIKeys:       &APIKeyPages{site},
+		Recovery:      &RecoveryPages{site},
+		Authorization: &AuthorizationPages{site},
+		Books:         &BookPages{site},
+		Organizations: &OrganizationPages{site},
+		Admin:         &AdminPages{site},
+	}
 }
 
 // Session is a signed-in page request.
@@ -210,3 +246,16 @@ func (site *Site) formError(w http.ResponseWriter, r *http.Request, page *Page, 
 }
 
 func when(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
+
+// providerButtons lists the upstream providers' buttons: the sign-in
+// pages', and the security page's providers to link.
+func (site *Site) providerButtons(ctx context.Context) []ProviderButton {
+	if site.Upstream == nil {
+		return nil
+	}
+	var out []ProviderButton
+	for _, b := range site.Upstream.Buttons(ctx) {
+		out = append(out, ProviderButton{ID: b.ID, Name: b.Name})
+	}
+	return out
+}

@@ -1,7 +1,8 @@
-// Package web is Gatehouse's server-side HTML pages: their handlers (Site,
-// over the same services as the JSON API), the browser session's cookies
-// and CSRF checks, the embedded templates and static files. httpapi mounts
-// the handlers in its route table; web imports nothing of httpapi.
+// Package web is Gatehouse's server-side HTML pages: their handlers (page
+// groups by concern, over a Site holding the same services as the JSON
+// API), the browser session's cookies and CSRF checks, the embedded
+// templates and static files. httpapi mounts the handlers in its route
+// table; web imports nothing of httpapi.
 package web
 
 import (

@@ -11,131 +11,20 @@ import (
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
+	"github.com/gatehouse-auth/gatehouse/internal/upstream"
 )
 
-// The pages of second factors: the second login step, the security page
-// (authenticator app, recovery codes, passkeys), the re-authentication
-// form. No JavaScript but the passkey ceremonies': forms, a QR code drawn
-// as inline SVG, and a data: link to download the recovery codes. The rules
-// are auth.Factors' and auth.Passkeys', as for the JSON API.
-
-// toSecondStep answers a page login whose password was right and that needs
-// a second factor: the mfa_token goes in an HttpOnly cookie, the browser to
-// the second login page.
-func toSecondStep(w http.ResponseWriter, r *http.Request, mr *auth.MFARequired) {
-	http.SetCookie(w, cookie(mfaCookie, mr.Token, auth.MFATokenTTL, true))
-	target := "/login/mfa"
-	if next := safeNext(r.PostFormValue("next")); next != "" {
-		target += "?next=" + url.QueryEscape(next)
-	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
-}
-
-// LoginMFAPage serves GET /login/mfa: the second login step's form, or back
-// to the login page when no first step is under way.
-func (site *Site) LoginMFAPage(w http.ResponseWriter, r *http.Request) {
-	if mfaToken(r) == "" {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
-	}
-	site.Pages.Render(w, http.StatusOK, "login_mfa", site.secondStepPage(w, r, safeNext(r.URL.Query().Get("next"))))
-}
-
-// secondStepPage is the second login page: the methods of the sign-in in
-// its cookie (a passkey only when the user has one).
-func (site *Site) secondStepPage(w http.ResponseWriter, r *http.Request, next string) Page {
-	data := SecondStep{TOTP: true} // an ended sign-in: the forms answer why
-	if methods := site.Passkeys.MFAChallengeMethods(r.Context(), mfaToken(r)); methods != nil {
-		data = SecondStep{TOTP: slices.Contains(methods, auth.MethodTOTP), Passkey: slices.Contains(methods, auth.MethodPasskey)}
-	}
-	return Page{Title: "Two-step sign-in", CSRF: ensureCSRFCookie(w, r), Next: next, Data: data}
-}
-
-// LoginMFAForm serves the second login page's POST /login/mfa.
-func (site *Site) LoginMFAForm(w http.ResponseWriter, r *http.Request) {
-	err := site.parsePost(r)
-	var tokens *auth.Tokens
-	if err == nil {
-		tokens, err = site.Sessions.LoginMFA(r.Context(), auth.MFALoginInput{Token: mfaToken(r), Code: r.PostFormValue("code"),
-			RecoveryCode: r.PostFormValue("recovery_code"), Client: site.Client(r)})
-	}
-	if err != nil {
-		p := site.secondStepPage(w, r, safeNext(r.PostFormValue("next")))
-		status := site.formError(w, r, &p, err, nil)
-		site.Pages.Render(w, status, "login_mfa", p)
-		return
-	}
-	http.SetCookie(w, cookie(mfaCookie, "", -1, true))
-	SetSessionCookies(w, tokens, "")
-	site.linkPending(w, r, tokens)
-	toNext(w, r)
-}
-
-// PasskeyLoginForm serves the login page's POST /login/passkey/finish: the
-// passkey script put the credential in the form.
-func (site *Site) PasskeyLoginForm(w http.ResponseWriter, r *http.Request) {
-	err := site.parsePost(r)
-	var cred []byte
-	if err == nil {
-		cred, err = httpjson.Credential(json.RawMessage(r.PostFormValue("credential")))
-	}
-	var tokens *auth.Tokens
-	if err == nil {
-		tokens, err = site.Passkeys.LoginPasskey(r.Context(), cred, site.Client(r))
-	}
-	if err != nil {
-		p := Page{Title: "Log in", CSRF: ensureCSRFCookie(w, r), Next: safeNext(r.PostFormValue("next")), Form: map[string]string{}}
-		site.Pages.Render(w, site.formError(w, r, &p, err, nil), "login", p)
-		return
-	}
-	SetSessionCookies(w, tokens, "")
-	site.linkPending(w, r, tokens)
-	toNext(w, r)
-}
-
-// PasskeyMFABegin serves the second login page script's POST
-// /login/mfa/passkey/begin: the ceremony's options (JSON) for the sign-in
-// in the cookie.
-func (site *Site) PasskeyMFABegin(w http.ResponseWriter, r *http.Request) {
-	err := site.parsePost(r)
-	var opts json.RawMessage
-	if err == nil {
-		opts, err = site.Passkeys.BeginPasskeyMFA(r.Context(), mfaToken(r), site.Client(r))
-	}
-	if err != nil {
-		httpjson.Error(w, r, site.Log, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	httpjson.Write(w, http.StatusOK, opts)
-}
-
-// PasskeyMFAForm serves the second login page's POST
-// /login/mfa/passkey/finish: the script put the credential in the form.
-func (site *Site) PasskeyMFAForm(w http.ResponseWriter, r *http.Request) {
-	err := site.parsePost(r)
-	var cred []byte
-	if err == nil {
-		cred, err = httpjson.Credential(json.RawMessage(r.PostFormValue("credential")))
-	}
-	var tokens *auth.Tokens
-	if err == nil {
-		tokens, err = site.Passkeys.LoginMFAPasskey(r.Context(), mfaToken(r), cred, site.Client(r))
-	}
-	if err != nil {
-		p := site.secondStepPage(w, r, safeNext(r.PostFormValue("next")))
-		p.Form = map[string]string{}
-		site.Pages.Render(w, site.formError(w, r, &p, err, nil), "login_mfa", p)
-		return
-	}
-	http.SetCookie(w, cookie(mfaCookie, "", -1, true))
-	SetSessionCookies(w, tokens, "")
-	site.linkPending(w, r, tokens)
-	toNext(w, r)
-}
+// SecurityPages are the security page and its forms: the authenticator
+// app and recovery codes, passkeys, linked upstream identities, and the
+// re-authentication that sensitive changes ask for (a password, a code or
+// a linked provider). No JavaScript but the passkey ceremonies': forms, a
+// QR code drawn as inline SVG, and a data: link to download the recovery
+// codes. The rules are auth.Factors', auth.Passkeys' and
+// upstream.Service's, as for the JSON API.
+type SecurityPages struct{ *Site }
 
 // security fills the security page's content for s's user.
-func (site *Site) security(r *http.Request, s *Session) (*Security, error) {
+func (site *SecurityPages) security(r *http.Request, s *Session) (*Security, error) {
 	u, err := site.Accounts.User(r.Context(), s.Claims.Subject)
 	if err != nil {
 		return nil, err
@@ -179,7 +68,7 @@ func withCodes(sec *Security, codes []string) {
 }
 
 // SecurityPage serves GET /security.
-func (site *Site) SecurityPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) SecurityPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	sec, err := site.security(r, s)
 	if err != nil {
 		site.renderError(w, r, err)
@@ -208,7 +97,7 @@ func (site *Site) SecurityPage(w http.ResponseWriter, r *http.Request, s *Sessio
 }
 
 // EnrolTOTPForm serves POST /security/totp: an authenticator app to set up.
-func (site *Site) EnrolTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) EnrolTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "", func(ctx context.Context) ([]string, error) {
 		_, err := site.Factors.EnrolTOTP(ctx, s.Claims.Subject, s.Claims.SessionID)
 		return nil, err
@@ -217,14 +106,14 @@ func (site *Site) EnrolTOTPForm(w http.ResponseWriter, r *http.Request, s *Sessi
 
 // ConfirmTOTPForm serves POST /security/totp/confirm: the app's first code
 // turns it on, and the page shows the recovery codes once.
-func (site *Site) ConfirmTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) ConfirmTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "", func(ctx context.Context) ([]string, error) {
 		return site.Factors.ConfirmTOTP(ctx, s.Claims.Subject, s.Claims.SessionID, r.PostFormValue("code"), site.Client(r))
 	})
 }
 
 // RemoveTOTPForm serves POST /security/totp/remove.
-func (site *Site) RemoveTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) RemoveTOTPForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "removed", func(ctx context.Context) ([]string, error) {
 		return nil, site.Factors.RemoveTOTP(ctx, s.Claims.Subject, s.Claims.SessionID)
 	})
@@ -232,7 +121,7 @@ func (site *Site) RemoveTOTPForm(w http.ResponseWriter, r *http.Request, s *Sess
 
 // RecoveryCodesForm serves POST /security/recovery-codes: new codes, shown
 // once.
-func (site *Site) RecoveryCodesForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) RecoveryCodesForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "", func(ctx context.Context) ([]string, error) {
 		return site.Factors.NewRecoveryCodes(ctx, s.Claims.Subject, s.Claims.SessionID)
 	})
@@ -240,7 +129,7 @@ func (site *Site) RecoveryCodesForm(w http.ResponseWriter, r *http.Request, s *S
 
 // AddPasskeyForm serves POST /security/passkeys: the passkey script put the
 // new credential in the form.
-func (site *Site) AddPasskeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) AddPasskeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "passkey", func(ctx context.Context) ([]string, error) {
 		cred, err := httpjson.Credential(json.RawMessage(r.PostFormValue("credential")))
 		if err == nil {
@@ -251,7 +140,7 @@ func (site *Site) AddPasskeyForm(w http.ResponseWriter, r *http.Request, s *Sess
 }
 
 // RenamePasskeyForm serves POST /security/passkeys/{id}/rename.
-func (site *Site) RenamePasskeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) RenamePasskeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "", func(ctx context.Context) ([]string, error) {
 		_, err := site.Passkeys.RenamePasskey(ctx, s.Claims.Subject, r.PathValue("id"), r.PostFormValue("name"))
 		return nil, err
@@ -259,7 +148,7 @@ func (site *Site) RenamePasskeyForm(w http.ResponseWriter, r *http.Request, s *S
 }
 
 // RemovePasskeyForm serves POST /security/passkeys/{id}/remove.
-func (site *Site) RemovePasskeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) RemovePasskeyForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.securityForm(w, r, s, "passkey-removed", func(ctx context.Context) ([]string, error) {
 		return nil, site.Passkeys.RemovePasskey(ctx, s.Claims.Subject, s.Claims.SessionID, r.PathValue("id"))
 	})
@@ -270,7 +159,7 @@ func (site *Site) RemovePasskeyForm(w http.ResponseWriter, r *http.Request, s *S
 // the change made. An action that needs a recent sign-in shows the page
 // with the re-authentication form; other refusals the page expects show
 // beside the form.
-func (site *Site) securityForm(w http.ResponseWriter, r *http.Request, s *Session, done string, change func(context.Context) ([]string, error)) {
+func (site *SecurityPages) securityForm(w http.ResponseWriter, r *http.Request, s *Session, done string, change func(context.Context) ([]string, error)) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -311,7 +200,7 @@ func (site *Site) securityForm(w http.ResponseWriter, r *http.Request, s *Sessio
 
 // ReauthForm serves POST /security/reauthenticate: a password or a code
 // renews the session's sign-in time (and its cookies).
-func (site *Site) ReauthForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *SecurityPages) ReauthForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	tokens, err := site.Sessions.Reauthenticate(r.Context(), auth.ReauthInput{UserID: s.Claims.Subject, SessionID: s.Claims.SessionID,
 		Password: r.PostFormValue("password"), Code: r.PostFormValue("code"), Client: site.Client(r)})
 	if err != nil {
@@ -324,7 +213,7 @@ func (site *Site) ReauthForm(w http.ResponseWriter, r *http.Request, s *Session)
 
 // reauthAgain shows the security page asking again for a recent sign-in,
 // with err (a refused one), to go to next after.
-func (site *Site) reauthAgain(w http.ResponseWriter, r *http.Request, s *Session, next string, err error) {
+func (site *SecurityPages) reauthAgain(w http.ResponseWriter, r *http.Request, s *Session, next string, err error) {
 	sec, perr := site.security(r, s)
 	if perr != nil {
 		site.renderError(w, r, perr)
@@ -341,7 +230,7 @@ func (site *Site) reauthAgain(w http.ResponseWriter, r *http.Request, s *Session
 // askReauth makes the security page ask for a recent sign-in: the
 // password and code forms, and a button per linked provider that can
 // confirm one; next (a local path, from the request) is where to go after.
-func (site *Site) askReauth(r *http.Request, s *Session, sec *Security) {
+func (site *SecurityPages) askReauth(r *http.Request, s *Session, sec *Security) {
 	sec.NeedReauth = true
 	sec.ReauthNext = safeNext(r.FormValue("next"))
 	if site.Upstream == nil {
@@ -355,7 +244,7 @@ func (site *Site) askReauth(r *http.Request, s *Session, sec *Security) {
 // renderSecurity renders the security page p. Its link and re-authenticate
 // forms are redirected to their providers: the page's form-action lists
 // them, as browsers check a form's redirects against it.
-func (site *Site) renderSecurity(w http.ResponseWriter, r *http.Request, status int, p Page) {
+func (site *SecurityPages) renderSecurity(w http.ResponseWriter, r *http.Request, status int, p Page) {
 	if sec, ok := p.Data.(*Security); ok && site.Upstream != nil {
 		var ids []string
 		for _, b := range append(slices.Clip(sec.Linkable), sec.ReauthProviders...) {
@@ -373,4 +262,89 @@ func afterReauth(next string) string {
 		return next
 	}
 	return "/security?done=reauth"
+}
+
+// reauthCallback ends a re-authentication through a provider: done, the
+// session's new cookies and the page to go back to; refused, the security
+// page asks again, with the service's sentence.
+func (site *SecurityPages) reauthCallback(w http.ResponseWriter, r *http.Request, res *upstream.Result, err error) {
+	if err == nil && res.Reauthenticated {
+		csrf := ""
+		if c, cerr := r.Cookie(CSRFCookie); cerr == nil {
+			csrf = c.Value // the forms of the pages already open stay valid
+		}
+		SetSessionCookies(w, res.Tokens, csrf)
+		http.Redirect(w, r, afterReauth(res.Next), http.StatusSeeOther)
+		return
+	}
+	if s, ok := site.session(w, r); ok {
+		site.reauthAgain(w, r, s, res.Next, err)
+	}
+}
+
+// ReauthProviderForm serves POST /security/reauthenticate/{provider}: the
+// browser goes to the provider to sign in afresh, and comes back with this
+// session's sign-in renewed (upstream.Service's rules: an OpenID provider
+// where the account has an identity).
+func (site *SecurityPages) ReauthProviderForm(w http.ResponseWriter, r *http.Request, s *Session) {
+	if err := httpjson.ParseForm(r); err != nil {
+		site.renderError(w, r, err)
+		return
+	}
+	target, cookieValue, err := site.Upstream.Begin(r.Context(), upstream.BeginInput{ProviderID: r.PathValue("provider"),
+		Next: safeNext(r.PostFormValue("next")), ReauthUserID: s.Claims.Subject, ReauthSessionID: s.Claims.SessionID, Client: site.Client(r)})
+	if err != nil {
+		site.reauthAgain(w, r, s, r.PostFormValue("next"), err)
+		return
+	}
+	http.SetCookie(w, cookie(flowCookie, cookieValue, upstream.FlowTTL, true))
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// LinkIdentityForm serves POST /security/identities/{provider}/link: the
+// browser goes to the provider, and comes back with the identity linked to
+// this account (a recent sign-in required).
+func (site *SecurityPages) LinkIdentityForm(w http.ResponseWriter, r *http.Request, s *Session) {
+	target, cookieValue, err := site.Upstream.Begin(r.Context(), upstream.BeginInput{ProviderID: r.PathValue("provider"),
+		LinkUserID: s.Claims.Subject, LinkSessionID: s.Claims.SessionID, Client: site.Client(r)})
+	if err != nil {
+		site.securityForm(w, r, s, "", func(context.Context) ([]string, error) { return nil, err })
+		return
+	}
+	http.SetCookie(w, cookie(flowCookie, cookieValue, upstream.FlowTTL, true))
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// UnlinkIdentityForm serves POST /security/identities/{id}/remove.
+func (site *SecurityPages) UnlinkIdentityForm(w http.ResponseWriter, r *http.Request, s *Session) {
+	site.securityForm(w, r, s, "unlinked", func(ctx context.Context) ([]string, error) {
+		return nil, site.Upstream.Unlink(ctx, s.Claims.Subject, r.PathValue("id"))
+	})
+}
+
+// identityRows fills the security page's identities and the providers left
+// to link.
+func (site *SecurityPages) identityRows(ctx context.Context, userID string, sec *Security) error {
+	if site.Upstream == nil {
+		return nil
+	}
+	ids, err := site.Upstream.Identities(ctx, userID)
+	if err != nil {
+		return err
+	}
+	linked := map[string]bool{}
+	for _, i := range ids {
+		name := i.ProviderName
+		if name == "" {
+			name = i.Provider
+		}
+		sec.Identities = append(sec.Identities, IdentityRow{ID: i.ID, Provider: name, Email: i.Email, Created: when(i.CreatedAt)})
+		linked[i.Provider] = true
+	}
+	for _, b := range site.providerButtons(ctx) {
+		if !linked[b.ID] {
+			sec.Linkable = append(sec.Linkable, b)
+		}
+	}
+	return nil
 }

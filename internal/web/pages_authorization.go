@@ -4,18 +4,19 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 	"github.com/gatehouse-auth/gatehouse/internal/oidc"
 )
 
-// The OpenID provider's pages (authorization and consent, RP-initiated
-// logout) and the connected apps page: thin adapters over oidc.Service.
+// AuthorizationPages are the OpenID provider's pages (authorization and
+// consent, RP-initiated logout) and the connected apps page: thin adapters
+// over oidc.Service.
+type AuthorizationPages struct{ *Site }
 
 // browserOf is the signed-in browser session of an authorization or
 // end-session request (nil when there is none). checkCSRF as in pageClaims.
-func (site *Site) browserOf(w http.ResponseWriter, r *http.Request, checkCSRF bool) (*oidc.Browser, string, error) {
+func (site *AuthorizationPages) browserOf(w http.ResponseWriter, r *http.Request, checkCSRF bool) (*oidc.Browser, string, error) {
 	claims, csrf, err := site.pageClaims(w, r, checkCSRF)
 	if errors.Is(err, errFormExpired) {
 		return nil, "", err
@@ -30,23 +31,6 @@ func (site *Site) browserOf(w http.ResponseWriter, r *http.Request, checkCSRF bo
 	return &oidc.Browser{UserID: claims.Subject, SessionID: claims.SessionID, AuthTime: sess.AuthTime}, csrf, nil
 }
 
-// authorizeFormTargets is, for a login page on the way of an authorization
-// request (next=/authorize?...), the origin of its valid redirect URI.
-func (site *Site) authorizeFormTargets(r *http.Request, next string) []string {
-	path, query, ok := strings.Cut(next, "?")
-	if site.OIDC == nil || !ok || path != "/authorize" {
-		return nil
-	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return nil
-	}
-	if o := site.OIDC.RedirectOrigin(r.Context(), q); o != "" {
-		return []string{o}
-	}
-	return nil
-}
-
 var scopeWords = map[string]string{
 	oidc.ScopeOpenID:        "Know who you are (your Gatehouse user id)",
 	oidc.ScopeProfile:       "See your name and username",
@@ -59,7 +43,7 @@ var scopeWords = map[string]string{
 // page's answer (consent=allow|deny) is a form of this site and passes the
 // CSRF checks; any other POST is an authorization request sent as a form
 // (OpenID Connect Core 3.1.2.1) and is read like a GET.
-func (site *Site) Authorize(w http.ResponseWriter, r *http.Request) {
+func (site *AuthorizationPages) Authorize(w http.ResponseWriter, r *http.Request) {
 	params := r.URL.Query()
 	var decision *bool
 	if r.Method == http.MethodPost {
@@ -123,7 +107,7 @@ var endSessionParams = []string{"id_token_hint", "client_id", "post_logout_redir
 // GET ends the browser session at once only for an id_token_hint of that
 // very session; otherwise it asks, and the confirmation posts back here
 // (with the CSRF checks).
-func (site *Site) EndSession(w http.ResponseWriter, r *http.Request) {
+func (site *AuthorizationPages) EndSession(w http.ResponseWriter, r *http.Request) {
 	params := r.URL.Query()
 	confirmed := false
 	if r.Method == http.MethodPost {
@@ -178,7 +162,7 @@ func originOf(raw string) []string {
 }
 
 // AppsPage serves GET /apps: the connected apps page.
-func (site *Site) AppsPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AuthorizationPages) AppsPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	grants, err := site.OIDC.Grants(r.Context(), s.Claims.Subject)
 	if err != nil {
 		site.renderError(w, r, err)
@@ -197,7 +181,7 @@ func (site *Site) AppsPage(w http.ResponseWriter, r *http.Request, s *Session) {
 }
 
 // RevokeAppForm serves POST /apps/{client_id}/revoke.
-func (site *Site) RevokeAppForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AuthorizationPages) RevokeAppForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := site.OIDC.RevokeGrant(r.Context(), s.Claims.Subject, r.PathValue("client_id")); err != nil {
 		site.renderError(w, r, err)
 		return

@@ -34,7 +34,7 @@ const recentDeliveries = 10
 
 // AdminWebhooksPage serves GET /admin/webhooks: every endpoint with its
 // recent deliveries (time, status, duration, an excerpt of the answer).
-func (site *Site) AdminWebhooksPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminWebhooksPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	list, err := site.Webhooks.List(r.Context())
 	if err != nil {
 		site.renderError(w, r, err)
@@ -81,7 +81,7 @@ func (site *Site) AdminWebhooksPage(w http.ResponseWriter, r *http.Request, s *S
 
 // AdminWebhookForm serves POST /admin/webhooks/{id}: enabled true or
 // false, as PATCH /webhooks/{id} does, through events.Webhooks.Update.
-func (site *Site) AdminWebhookForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminWebhookForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -100,7 +100,7 @@ func (site *Site) AdminWebhookForm(w http.ResponseWriter, r *http.Request, s *Se
 
 // AdminRetryDeliveryForm serves POST /admin/webhooks/{id}/deliveries/{d}/retry,
 // as the API route of the same path does.
-func (site *Site) AdminRetryDeliveryForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminRetryDeliveryForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := site.Webhooks.Retry(r.Context(), r.PathValue("id"), r.PathValue("d")); err != nil {
 		site.renderError(w, r, err)
 		return

@@ -28,7 +28,7 @@ type AdminClient struct {
 	Disabled                                   bool
 }
 
-func (site *Site) renderClients(w http.ResponseWriter, r *http.Request, s *Session, status int, data AdminClients, notice string) {
+func (site *AdminPages) renderClients(w http.ResponseWriter, r *http.Request, s *Session, status int, data AdminClients, notice string) {
 	list, err := site.Clients.List(r.Context())
 	if err != nil {
 		site.renderError(w, r, err)
@@ -52,7 +52,7 @@ func (site *Site) renderClients(w http.ResponseWriter, r *http.Request, s *Sessi
 
 // AdminClientsPage serves GET /admin/clients: the service clients and a
 // form to register one.
-func (site *Site) AdminClientsPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminClientsPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	notice := ""
 	switch r.URL.Query().Get("done") {
 	case "disabled":
@@ -68,7 +68,7 @@ func (site *Site) AdminClientsPage(w http.ResponseWriter, r *http.Request, s *Se
 // AdminAddClientForm serves POST /admin/clients: registers a service client
 // (name, scopes, audiences, as `client add --service`) and shows its secret
 // once.
-func (site *Site) AdminAddClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminAddClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -87,7 +87,7 @@ func (site *Site) AdminAddClientForm(w http.ResponseWriter, r *http.Request, s *
 
 // AdminClientForm serves POST /admin/clients/{id}: disabled true or false,
 // as PATCH /clients/{id} does.
-func (site *Site) AdminClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -110,7 +110,7 @@ func (site *Site) AdminClientForm(w http.ResponseWriter, r *http.Request, s *Ses
 
 // AdminRemoveClientForm serves POST /admin/clients/{id}/remove, as DELETE
 // /clients/{id} does.
-func (site *Site) AdminRemoveClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AdminRemoveClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := site.Clients.Remove(auth.WithActor(r.Context(), s.Claims.Subject), r.PathValue("id")); err != nil {
 		site.renderError(w, r, err)
 		return
