@@ -146,7 +146,22 @@ func TestWebhookClaimCapsEachEndpointAndSkipsOneBackingOff(t *testing.T) {
 	if err := s.RetryDelivery(ctx, "a", first["a"][0].ID, at); err != nil {
 		t.Fatal(err)
 	}
-	if next := claim("two"); len(next["a"]) != 1 || len(next["b"]) != 0 {
+	next := claim("two")
+	if len(next["a"]) != 1 || len(next["b"]) != 0 {
 		t.Fatalf("after a retry claimed %d of a's, %d of b's; want one of a's", len(next["a"]), len(next["b"]))
+	}
+	// A retry of a delivery being sent (its lease live) leaves it alone:
+	// clearing the lease would send it a second time at once.
+	inFlight := next["a"][0]
+	if err := s.RetryDelivery(ctx, "a", inFlight.ID, at); err != nil {
+		t.Fatalf("retry of a delivery in flight: %v", err)
+	}
+	for _, d := range claim("three")["a"] {
+		if d.ID == inFlight.ID {
+			t.Fatal("a delivery in flight was claimed again after a retry")
+		}
+	}
+	if err := s.RetryDelivery(ctx, "a", "0190a0a0-0000-7000-8000-000000000000", at); auth.ErrorCode(err) != auth.CodeNotFound {
+		t.Fatalf("retry of no such delivery: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/events"
 	"github.com/gatehouse-auth/gatehouse/internal/mail/outbox"
 	"github.com/google/uuid"
@@ -330,9 +331,22 @@ func scanDeliveryRecord(row scanner) (events.DeliveryRecord, error) {
 
 // RetryDelivery makes a delivery due again at now.
 func (s *Store) RetryDelivery(ctx context.Context, endpointID, deliveryID string, now time.Time) error {
+	// A delivery being sent right now (its lease live) is left alone: it
+	// is going out already, and clearing its lease would send it twice.
 	res, err := s.writer().exec(ctx, `UPDATE webhook_deliveries SET delivered_at = NULL, failed_at = NULL, next_attempt_at = ?,
-		lease_until = NULL WHERE id = ? AND endpoint_id = ?`, ms(now), deliveryID, endpointID)
-	if err := affectedOne(res, err, "The delivery"); err != nil {
+		lease_until = NULL WHERE id = ? AND endpoint_id = ? AND (lease_until IS NULL OR lease_until <= ?)`,
+		ms(now), deliveryID, endpointID, ms(now))
+	if err := affectedOne(res, err, "The delivery"); auth.ErrorCode(err) == auth.CodeNotFound {
+		var n int
+		if err := s.writer().queryRow(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE id = ? AND endpoint_id = ?`,
+			deliveryID, endpointID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 1 {
+			return nil // in flight
+		}
+		return notFound("The delivery")
+	} else if err != nil {
 		return err
 	}
 	// An administrator's retry is meant to go out now, whatever the endpoint's backoff.

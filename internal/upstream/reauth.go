@@ -88,6 +88,11 @@ func (s *Service) reauthenticate(ctx context.Context, p Provider, w who, f flow,
 	case w.AuthTime.IsZero():
 		s.failed(ctx, f.LinkUser, p.ID, "re-authentication refused: ID token without auth_time")
 		return errReauthNotFresh
+	case w.AuthTime.After(s.now().Add(authTimeLeeway)):
+		// No sign-in happens in the future: a made-up or broken auth_time
+		// proves nothing, whatever the flow's start.
+		s.failed(ctx, f.LinkUser, p.ID, "re-authentication refused: auth_time "+w.AuthTime.UTC().Format(time.RFC3339)+" is in the future")
+		return errReauthNotFresh
 	case w.AuthTime.Add(authTimeLeeway).Before(started):
 		s.failed(ctx, f.LinkUser, p.ID, "re-authentication refused: auth_time "+w.AuthTime.UTC().Format(time.RFC3339)+
 			" is before the re-authentication began ("+started.UTC().Format(time.RFC3339)+")")

@@ -799,6 +799,9 @@ func TestProviderReauthenticationRefusals(t *testing.T) {
 		{name: "a provider that keeps the earlier sign-in", provider: func(t *testing.T, h *harness) {
 			h.idp.SignIn(nora, upstreamtest.Bend{IgnorePrompt: true})
 		}, callback: sameSession, reason: "before the re-authentication began"},
+		{name: "an auth_time in the future", provider: func(t *testing.T, h *harness) {
+			h.idp.SignIn(nora, upstreamtest.Bend{AuthTimeAhead: time.Hour})
+		}, callback: sameSession, reason: "is in the future"},
 		{name: "no auth_time", provider: func(t *testing.T, h *harness) {
 			h.idp.SignIn(nora, upstreamtest.Bend{NoAuthTime: true})
 		}, callback: sameSession, reason: "ID token without auth_time"},

@@ -54,6 +54,9 @@ type Bend struct {
 	NoResponseIssuer bool
 	// NoAuthTime leaves auth_time out of the ID token.
 	NoAuthTime bool
+	// AuthTimeAhead moves the ID token's auth_time this far past the
+	// sign-in (a provider whose clock runs ahead, or a made-up value).
+	AuthTimeAhead time.Duration
 	// IgnorePrompt keeps the user's earlier sign-in at the provider
 	// whatever prompt and max_age ask: auth_time stays that sign-in's (a
 	// provider that does not honour prompt=login).
@@ -239,7 +242,7 @@ func (p *OIDC) token(w http.ResponseWriter, r *http.Request) {
 		claims["tid"] = p.Tenant
 	}
 	if !bend.NoAuthTime && !g.authTime.IsZero() {
-		claims["auth_time"] = g.authTime.Unix()
+		claims["auth_time"] = g.authTime.Add(bend.AuthTimeAhead).Unix()
 	}
 	for k, v := range map[string]string{"iss": bend.Issuer, "aud": bend.Audience, "nonce": bend.Nonce, "tid": bend.TenantClaim} {
 		if v != "" {
