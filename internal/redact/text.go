@@ -32,6 +32,8 @@ func Text(s string) string {
 	s = webhookSignature.ReplaceAllString(s, "${1}"+Mask)
 	s = authScheme.ReplaceAllString(s, "${1}"+Mask)
 	s = secretFields(s)
+	s = secretElement.ReplaceAllString(s, "${1}"+Mask+"${3}")
+	s = secretInput.ReplaceAllString(s, "${1}"+Mask)
 	s = email.ReplaceAllString(s, Mask+"@${1}")
 	return longRun.ReplaceAllStringFunc(s, func(run string) string {
 		if looksRandom(run) {
@@ -41,15 +43,23 @@ func Text(s string) string {
 	})
 }
 
+// secretName is what a field's name holds when its value is a secret.
+const secretName = `(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|authorization|signature|cookie|credential|private[_-]?key)`
+
 var (
 	jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
 	// Gatehouse's own (whsec_ webhook secrets, gh_pat_ API keys) and the
 	// common services' a receiver may hold.
-	prefixedKey      = regexp.MustCompile(`\b(whsec_|gh_pat_|github_pat_|gh[pousr]_|glpat-|[sr]k_(?:live|test)_|xox[abprse]-)[A-Za-z0-9+/=_-]{8,}`)
+	prefixedKey      = regexp.MustCompile(`\b(whsec_|gh_pat_|github_pat_|gh[pousr]_|glpat-|[sr]k_(?:live|test)_|xox[abprse]-|AKIA|ASIA)[A-Za-z0-9+/=_-]{8,}`)
 	webhookSignature = regexp.MustCompile(`\b(v1,)[A-Za-z0-9+/=\\]{16,}`)
 	authScheme       = regexp.MustCompile(`(?i)\b((?:bearer|basic)\s+)[A-Za-z0-9._~+/-]{8,}=*`)
-	// A field's or header's name (optionally quoted) and its separator.
-	secretField = regexp.MustCompile(`(?i)("?)[A-Za-z0-9_.-]*(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|authorization|signature|cookie|credential|private[_-]?key)[A-Za-z0-9_.-]*("?)[ \t]*([:=])[ \t]*`)
+	// A field's or header's name (optionally quoted, with " or ', JSON
+	// escaped or not) and its separator, the value perhaps on the next line.
+	secretField = regexp.MustCompile(`(?i)(\\?["']?)[A-Za-z0-9_.-]*` + secretName + `[A-Za-z0-9_.-]*(\\?["']?)[ \t]*([:=])\s*`)
+	// An XML or HTML element named for a secret: <token>value</token>.
+	secretElement = regexp.MustCompile(`(?i)(<[A-Za-z0-9_.:-]*` + secretName + `[A-Za-z0-9_.:-]*>)([^<]+)(<)`)
+	// An HTML input named for a secret, with its value after the name.
+	secretInput = regexp.MustCompile(`(?i)(\bname\s*=\s*["']?[A-Za-z0-9_.-]*` + secretName + `[^>]*?\bvalue\s*=\s*["']?)[^"'\s>]+`)
 	email       = regexp.MustCompile(`[A-Za-z0-9._%+-]+@((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,})`)
 	longRun     = regexp.MustCompile(`[A-Za-z0-9+/_%\\-]{24,}={0,2}`)
 	uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -89,16 +99,21 @@ func fieldValue(v string, header bool) (int, string) {
 	switch {
 	case v == "":
 		return 0, ""
-	case v[0] == '"':
+	case strings.HasPrefix(v, `\"`): // a JSON string inside a JSON string
+		if end := strings.Index(v[2:], `\"`); end >= 0 {
+			return end + 4, `\"` + Mask + `\"`
+		}
+		return len(v), `\"` + Mask
+	case v[0] == '"' || v[0] == '\'':
 		for i := 1; i < len(v); i++ {
 			switch v[i] {
 			case '\\':
 				i++
-			case '"':
-				return i + 1, `"` + Mask + `"`
+			case v[0]:
+				return i + 1, string(v[0]) + Mask + string(v[0])
 			}
 		}
-		return len(v), `"` + Mask
+		return len(v), string(v[0]) + Mask
 	case v[0] == '[':
 		end := strings.IndexByte(v, ']')
 		if end < 0 {
