@@ -141,6 +141,12 @@ func TestPages(t *testing.T) {
 					t.Fatalf("page lacks CSRF cookie or CSP: %v", w.Header())
 				}
 			}},
+		{name: "home of a signed-in browser is the dashboard", req: req{method: "GET", path: "/", as: "ann", carrier: "cookie"}, status: 303,
+			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
+				if w.Header().Get("Location") != "/dashboard" {
+					t.Fatalf("redirected to %q", w.Header().Get("Location"))
+				}
+			}},
 		{name: "login page", req: req{method: "GET", path: "/login?next=https://evil.example"}, status: 200,
 			check: func(t *testing.T, h *harness, w *httptest.ResponseRecorder) {
 				if strings.Contains(w.Body.String(), "evil.example") {

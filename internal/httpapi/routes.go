@@ -235,7 +235,7 @@ func newRoutes(d Deps) *router {
 	r.api("GET /readyz", sameOrigin, handleReadyz(d))
 
 	// Web pages (internal/web).
-	r.publicPage("GET /{$}", http.HandlerFunc(pages.SignIn.LoginPage))
+	r.publicPage("GET /{$}", http.HandlerFunc(pages.SignIn.HomePage))
 	r.publicPage("GET /login", http.HandlerFunc(pages.SignIn.LoginPage))
 	r.publicPage("GET /login/mfa", http.HandlerFunc(pages.SignIn.LoginMFAPage))
 	r.publicPage("GET /signup", http.HandlerFunc(pages.SignIn.SignupPage))

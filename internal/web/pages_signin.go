@@ -44,6 +44,16 @@ func (site *SignInPages) LoginPage(w http.ResponseWriter, r *http.Request) {
 	site.Pages.Render(w, http.StatusOK, "login", page)
 }
 
+// HomePage serves GET /: the dashboard for a signed-in browser (its
+// session refreshed silently if need be), the login page otherwise.
+func (site *SignInPages) HomePage(w http.ResponseWriter, r *http.Request) {
+	if _, _, err := site.pageClaims(w, r, false); err == nil {
+		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+		return
+	}
+	site.LoginPage(w, r)
+}
+
 // SignupPage serves GET /signup.
 func (site *SignInPages) SignupPage(w http.ResponseWriter, r *http.Request) {
 	// ?email= fills the address in (an invitation's page links here with the invited one).
