@@ -92,3 +92,31 @@ func TestClientUpdateSetsIntrospect(t *testing.T) {
 		t.Fatalf("client update without a change: %d %s", code, errs)
 	}
 }
+
+// A key's use just before the server stops is still written: the last
+// flush of last-used times runs before the database closes.
+func TestStopWritesTheLastAPIKeyUse(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	c := newClient(t, s)
+	expect(t, c.json("POST", "/register", `{"username":"ann","password":"ann's long passphrase"}`), 201)
+	r := c.json("POST", "/login", `{"username":"ann","password":"ann's long passphrase"}`)
+	expect(t, r, 200)
+	bearer := "Bearer " + r.json(t)["access_token"].(string)
+	r = c.json("POST", "/me/api-keys", `{"name":"cron","scopes":["me:read"]}`, "Authorization", bearer)
+	expect(t, r, 201)
+	expect(t, c.json("GET", "/me", "", "Authorization", "Bearer "+r.json(t)["key"].(string)), 200)
+	s.stop()
+	if strings.Contains(s.stderr.String(), "api key last use failed") {
+		t.Fatalf("the last key use was lost at the stop: %s", s.stderr)
+	}
+	s2 := startServer(t, s.db)
+	c2 := newClient(t, s2)
+	r = c2.json("POST", "/login", `{"username":"ann","password":"ann's long passphrase"}`)
+	expect(t, r, 200)
+	keys := c2.json("GET", "/me/api-keys", "", "Authorization", "Bearer "+r.json(t)["access_token"].(string))
+	expect(t, keys, 200)
+	if !strings.Contains(string(keys.body), `"last_used_at":"`) {
+		t.Fatalf("the key's use before the stop is not recorded: %s", keys.body)
+	}
+}

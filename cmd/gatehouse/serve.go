@@ -118,7 +118,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go a.Run(ctx)
+	background := make(chan struct{})
+	go func() { a.Run(ctx); close(background) }()
 	// Every failed password check ends no sooner than the slowest check
 	// expected: measure the hash schemes in the database now and hourly.
 	go a.Services.Checks.WatchCheckFloor(ctx, time.Hour)
@@ -150,6 +151,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	a.Services.Recovery.WaitRecovery() // links asked for just before the end reach the outbox
+	// The background work ends before the database closes (deferred
+	// above): deliveries in flight are recorded, the last key uses written.
+	select {
+	case <-background:
+	case <-time.After(15 * time.Second):
+		log.Warn("background work still running at shutdown: closing the database under it")
+	}
 	return nil
 }
 

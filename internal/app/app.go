@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
@@ -389,30 +390,34 @@ func KeyRetirement(accessTTL time.Duration) time.Duration {
 // change feed (so logouts on other instances take effect here within a poll
 // interval), reloads signing keys, delivers the mail outbox, serves the
 // link requests left behind (auth.Recovery.SweepLinkRequests), and prunes
-// hourly (Prune).
+// hourly (Prune). It returns once all of it has stopped (the workers'
+// deliveries in flight recorded, the last API key uses written), so the
+// caller closes the database after it.
 func (a *App) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	if a.fanout != nil {
-		go a.fanout.Follow(ctx, a.Services.Feed)
+		wg.Go(func() { a.fanout.Follow(ctx, a.Services.Feed) })
 	}
-	go every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Services.Feed.SyncChanges)
-	go every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload)
-	go a.Mail.Run(ctx)       // delivers the outbox, prunes delivered mail
-	go a.Deliveries.Run(ctx) // delivers the webhook queue, prunes delivered events
+	wg.Go(func() { every(ctx, a.cfg.RevocationPoll, "change feed", a.cfg.Log, a.Services.Feed.SyncChanges) })
+	wg.Go(func() { every(ctx, KeyReload, "signing key reload", a.cfg.Log, a.Keys.Reload) })
+	wg.Go(func() { a.Mail.Run(ctx) })       // delivers the outbox, prunes delivered mail
+	wg.Go(func() { a.Deliveries.Run(ctx) }) // delivers the webhook queue, prunes delivered events
 	// API keys' last-used times, off the request path; once more at the end.
-	go func() {
+	wg.Go(func() {
 		every(ctx, 5*time.Second, "api key last use", a.cfg.Log, a.Services.APIKeys.FlushLastUsed)
 		if err := a.Services.APIKeys.FlushLastUsed(context.WithoutCancel(ctx)); err != nil {
 			a.cfg.Log.Warn("api key last use failed", "err", err)
 		}
-	}()
+	})
 	// The link requests a killed process (or a full queue) left: at start,
 	// then every few seconds.
-	go func() {
+	wg.Go(func() {
 		if err := a.Services.Recovery.SweepLinkRequests(ctx); err != nil && ctx.Err() == nil {
 			a.cfg.Log.Warn("link request sweep failed", "err", err)
 		}
 		every(ctx, 5*time.Second, "link request sweep", a.cfg.Log, a.Services.Recovery.SweepLinkRequests)
-	}()
+	})
 	prune := func(ctx context.Context) error {
 		n, err := a.Prune(ctx)
 		if n > 0 {
