@@ -135,7 +135,7 @@ func (s *Accounts) DeleteAccount(ctx context.Context, userID, sessionID, pw stri
 	if err := s.requireRecentAuth(ctx, sessionID); err != nil {
 		return err
 	}
-	if _, err := s.checks.checkPassword(ctx, CheckAccountDeletion, userID, pw, c); err != nil {
+	if _, err := s.checks.confirmPassword(ctx, CheckAccountDeletion, userID, pw, c); err != nil {
 		return err
 	}
 	if err := s.deleteUser(ctx, userID); err != nil {

@@ -421,6 +421,22 @@ func (s *Checks) checkPassword(ctx context.Context, kind CheckKind, userID, pw s
 	return u, err
 }
 
+// confirmPassword is checkPassword for an account that has a password. An
+// account without one (made through an upstream provider) has nothing more
+// to confirm with than the recent sign-in its caller has required already
+// (requireRecentAuth: through the provider, a passkey or a code), so pw is
+// not asked of it.
+func (s *Checks) confirmPassword(ctx context.Context, kind CheckKind, userID, pw string, c Client) (User, error) {
+	hash, err := s.store.PasswordHash(ctx, userID)
+	if err != nil {
+		return User{}, err
+	}
+	if hash == "" {
+		return s.store.User(ctx, userID)
+	}
+	return s.checkPassword(ctx, kind, userID, pw, c)
+}
+
 // allow takes a token from a recovery bucket; a failing limiter is logged
 // and ignored.
 func (s *Checks) allow(ctx context.Context, key string, l ratelimit.Limit) (bool, time.Duration) {

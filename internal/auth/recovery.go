@@ -652,7 +652,7 @@ func (s *Recovery) RequestEmailChange(ctx context.Context, in ChangeEmailInput) 
 	if err := s.requireRecentAuth(ctx, in.SessionID); err != nil {
 		return err
 	}
-	u, err := s.checks.checkPassword(ctx, CheckEmailChange, in.UserID, in.Password, in.Client)
+	u, err := s.checks.confirmPassword(ctx, CheckEmailChange, in.UserID, in.Password, in.Client)
 	if err != nil {
 		return err
 	}

@@ -915,3 +915,36 @@ func TestFormOriginsAreTheAuthorizationEndpoints(t *testing.T) {
 		t.Fatalf("form origins %v", got)
 	}
 }
+
+// An account made through a provider has no password to confirm a deletion
+// or an email change with: once it has re-authenticated through the
+// provider, those need no password. Before, they are refused as for any
+// account (a recent sign-in first).
+func TestPasswordlessAccountConfirmsWithItsRecentSignIn(t *testing.T) {
+	t.Parallel()
+	h, tok := reauthHarness(t)
+	ctx := context.Background()
+	change := auth.ChangeEmailInput{UserID: tok.User.ID, SessionID: tok.SessionID, Email: "nora@new.example"}
+	if err := h.Recovery.RequestEmailChange(ctx, change); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
+		t.Fatalf("email change from an hour-old sign-in: %v", err)
+	}
+	if err := h.Accounts.DeleteAccount(ctx, tok.User.ID, tok.SessionID, "", auth.Client{}); auth.ErrorCode(err) != auth.CodeReauthenticationRequired {
+		t.Fatalf("deletion from an hour-old sign-in: %v", err)
+	}
+	cookie, q := h.start(t, "idp", upstream.BeginInput{ReauthUserID: tok.User.ID, ReauthSessionID: tok.SessionID})
+	if res, err := h.svc.Finish(ctx, upstream.FinishInput{ProviderID: "idp", Query: q, Cookie: cookie,
+		SignedIn: signedIn(tok.User.ID, tok.SessionID)}); err != nil || !res.Reauthenticated {
+		t.Fatalf("re-authentication: %+v %v", res, err)
+	}
+	// (This harness has no mail templates: the change gets as far as the
+	// mail, past the confirmation.)
+	if err := h.Recovery.RequestEmailChange(ctx, change); err == nil || !strings.Contains(err.Error(), "no mail templates") {
+		t.Fatalf("email change after re-authenticating: %v, want it past the confirmation, at the mail", err)
+	}
+	if err := h.Accounts.DeleteAccount(ctx, tok.User.ID, tok.SessionID, "", auth.Client{}); err != nil {
+		t.Fatalf("deletion after re-authenticating: %v", err)
+	}
+	if h.users(t) != 0 {
+		t.Fatal("the account is still there")
+	}
+}
