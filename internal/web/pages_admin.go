@@ -15,8 +15,8 @@ import (
 // handlers.
 type AdminPages struct{ *Site }
 
-// AdminUsersPage serves GET /admin/users: search and pages of users.
-func (site *AdminPages) AdminUsersPage(w http.ResponseWriter, r *http.Request, s *Session) {
+// UsersPage serves GET /admin/users: search and pages of users.
+func (site *AdminPages) UsersPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	q := r.URL.Query()
 	f := auth.UserQuery{Prefix: q.Get("q"), Cursor: q.Get("cursor"), Limit: 50}
 	users, next, err := site.Accounts.ListUsers(r.Context(), f)
@@ -40,9 +40,9 @@ func (site *AdminPages) AdminUsersPage(w http.ResponseWriter, r *http.Request, s
 	site.Pages.Render(w, http.StatusOK, "admin_users", p)
 }
 
-// AdminUserForm serves POST /admin/users/{id}: role or disabled, as
+// UserForm serves POST /admin/users/{id}: role or disabled, as
 // PATCH /users/{id} does, through the same auth.Accounts.AdminUpdate.
-func (site *AdminPages) AdminUserForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) UserForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -71,9 +71,9 @@ func (site *AdminPages) AdminUserForm(w http.ResponseWriter, r *http.Request, s 
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// AdminMFAResetForm serves POST /admin/users/{id}/mfa-reset, as
+// MFAResetForm serves POST /admin/users/{id}/mfa-reset, as
 // DELETE /users/{id}/mfa does, through auth.Factors.ResetMFA.
-func (site *AdminPages) AdminMFAResetForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) MFAResetForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := site.Factors.ResetMFA(auth.WithActor(r.Context(), s.Claims.Subject), s.Claims.Subject, r.PathValue("id")); err != nil {
 		site.renderError(w, r, err)
 		return

@@ -50,9 +50,9 @@ func (site *AdminPages) renderClients(w http.ResponseWriter, r *http.Request, s 
 	site.Pages.Render(w, status, "admin_clients", p)
 }
 
-// AdminClientsPage serves GET /admin/clients: the service clients and a
+// ClientsPage serves GET /admin/clients: the service clients and a
 // form to register one.
-func (site *AdminPages) AdminClientsPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) ClientsPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	notice := ""
 	switch r.URL.Query().Get("done") {
 	case "disabled":
@@ -65,10 +65,10 @@ func (site *AdminPages) AdminClientsPage(w http.ResponseWriter, r *http.Request,
 	site.renderClients(w, r, s, http.StatusOK, AdminClients{}, notice)
 }
 
-// AdminAddClientForm serves POST /admin/clients: registers a service client
+// AddClientForm serves POST /admin/clients: registers a service client
 // (name, scopes, audiences, as `client add --service`) and shows its secret
 // once.
-func (site *AdminPages) AdminAddClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) AddClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -85,9 +85,9 @@ func (site *AdminPages) AdminAddClientForm(w http.ResponseWriter, r *http.Reques
 	site.renderClients(w, r, s, http.StatusCreated, AdminClients{Created: c.ID, Secret: secret}, "")
 }
 
-// AdminClientForm serves POST /admin/clients/{id}: disabled true or false,
+// ClientForm serves POST /admin/clients/{id}: disabled true or false,
 // as PATCH /clients/{id} does.
-func (site *AdminPages) AdminClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) ClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -108,9 +108,9 @@ func (site *AdminPages) AdminClientForm(w http.ResponseWriter, r *http.Request, 
 	http.Redirect(w, r, "/admin/clients?done="+done, http.StatusSeeOther)
 }
 
-// AdminRemoveClientForm serves POST /admin/clients/{id}/remove, as DELETE
+// RemoveClientForm serves POST /admin/clients/{id}/remove, as DELETE
 // /clients/{id} does.
-func (site *AdminPages) AdminRemoveClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) RemoveClientForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := site.Clients.Remove(auth.WithActor(r.Context(), s.Claims.Subject), r.PathValue("id")); err != nil {
 		site.renderError(w, r, err)
 		return

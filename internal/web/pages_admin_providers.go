@@ -23,8 +23,8 @@ type AdminProvider struct {
 	TrustEmail, KeepTokens                             bool
 }
 
-// AdminProvidersPage serves GET /admin/providers.
-func (site *AdminPages) AdminProvidersPage(w http.ResponseWriter, r *http.Request, s *Session) {
+// ProvidersPage serves GET /admin/providers.
+func (site *AdminPages) ProvidersPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	site.renderProviders(w, r, s, http.StatusOK, nil, nil)
 }
 
@@ -48,8 +48,8 @@ func (site *AdminPages) renderProviders(w http.ResponseWriter, r *http.Request, 
 	site.Pages.Render(w, status, "admin_providers", p)
 }
 
-// AdminProviderAddForm serves POST /admin/providers: a provider to add.
-func (site *AdminPages) AdminProviderAddForm(w http.ResponseWriter, r *http.Request, s *Session) {
+// ProviderAddForm serves POST /admin/providers: a provider to add.
+func (site *AdminPages) ProviderAddForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -77,8 +77,8 @@ func (site *AdminPages) AdminProviderAddForm(w http.ResponseWriter, r *http.Requ
 	http.Redirect(w, r, "/admin/providers", http.StatusSeeOther)
 }
 
-// AdminProviderRemoveForm serves POST /admin/providers/{id}/remove.
-func (site *AdminPages) AdminProviderRemoveForm(w http.ResponseWriter, r *http.Request, s *Session) {
+// ProviderRemoveForm serves POST /admin/providers/{id}/remove.
+func (site *AdminPages) ProviderRemoveForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := site.Upstream.RemoveProvider(r.Context(), r.PathValue("id")); err != nil {
 		site.renderProviders(w, r, s, http.StatusOK, err, nil)
 		return

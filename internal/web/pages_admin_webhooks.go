@@ -32,9 +32,9 @@ type AdminDelivery struct {
 // recentDeliveries is how many deliveries the page shows per endpoint.
 const recentDeliveries = 10
 
-// AdminWebhooksPage serves GET /admin/webhooks: every endpoint with its
+// WebhooksPage serves GET /admin/webhooks: every endpoint with its
 // recent deliveries (time, status, duration, an excerpt of the answer).
-func (site *AdminPages) AdminWebhooksPage(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) WebhooksPage(w http.ResponseWriter, r *http.Request, s *Session) {
 	list, err := site.Webhooks.List(r.Context())
 	if err != nil {
 		site.renderError(w, r, err)
@@ -79,9 +79,9 @@ func (site *AdminPages) AdminWebhooksPage(w http.ResponseWriter, r *http.Request
 	site.Pages.Render(w, http.StatusOK, "admin_webhooks", p)
 }
 
-// AdminWebhookForm serves POST /admin/webhooks/{id}: enabled true or
+// WebhookForm serves POST /admin/webhooks/{id}: enabled true or
 // false, as PATCH /webhooks/{id} does, through events.Webhooks.Update.
-func (site *AdminPages) AdminWebhookForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) WebhookForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := httpjson.ParseForm(r); err != nil {
 		site.renderError(w, r, err)
 		return
@@ -98,9 +98,9 @@ func (site *AdminPages) AdminWebhookForm(w http.ResponseWriter, r *http.Request,
 	http.Redirect(w, r, "/admin/webhooks?done=1", http.StatusSeeOther)
 }
 
-// AdminRetryDeliveryForm serves POST /admin/webhooks/{id}/deliveries/{d}/retry,
+// RetryDeliveryForm serves POST /admin/webhooks/{id}/deliveries/{d}/retry,
 // as the API route of the same path does.
-func (site *AdminPages) AdminRetryDeliveryForm(w http.ResponseWriter, r *http.Request, s *Session) {
+func (site *AdminPages) RetryDeliveryForm(w http.ResponseWriter, r *http.Request, s *Session) {
 	if err := site.Webhooks.Retry(r.Context(), r.PathValue("id"), r.PathValue("d")); err != nil {
 		site.renderError(w, r, err)
 		return
