@@ -202,6 +202,14 @@ func (s *Checks) guarded(ctx context.Context, c secretCheck) error {
 			return err
 		}
 	}
+	// A machine's secret charges its bucket only when it fails, but an
+	// empty bucket refuses before the check: otherwise guesses would go on
+	// being checked, a 429 meaning "wrong" and the right one passing.
+	if !c.NoAddressLimit && c.FailuresOnly {
+		if err := s.addressExhausted(ctx, c.Client, bucket, limit); err != nil {
+			return err
+		}
+	}
 	slot, err := s.beginCheck(ctx, c.Account)
 	if err != nil {
 		return err
@@ -264,6 +272,21 @@ func (s *Checks) limitAddress(ctx context.Context, c Client, bucket string, limi
 		return &Error{Code: CodeTooManyRequests, Message: "Too many requests from your address; wait before trying again.", RetryAfter: retry}
 	}
 	return nil
+}
+
+// addressExhausted refuses, without taking a token, when the address's
+// bucket is empty (limiters that cannot tell are never refused here).
+func (s *Checks) addressExhausted(ctx context.Context, c Client, bucket string, limit ratelimit.Limit) error {
+	e, ok := s.limiter.(ratelimit.EmptyChecker)
+	if !ok || c.IP == "" {
+		return nil
+	}
+	empty, retry, err := e.Empty(ctx, bucket+":"+ratelimit.AddressKey(c.IP), limit)
+	if err != nil || !empty {
+		return nil
+	}
+	s.rateLimited(bucket)
+	return &Error{Code: CodeTooManyRequests, Message: "Too many requests from your address; wait before trying again.", RetryAfter: max(retry, time.Second)}
 }
 
 // beginCheck takes a slot of the account's lockout for a check (nil: no

@@ -45,7 +45,10 @@ func TestMachineSecretFailuresLockNothing(t *testing.T) {
 }
 
 // Only failures take from the address's bucket: successes never run it
-// down, failures beyond it are too_many_requests and not audited.
+// down. Once failures have emptied it, that address is refused before any
+// check, the right secret too (a 429 must not mean "wrong" while the right
+// guess still passes), and nothing more is audited; another address is not
+// affected.
 func TestMachineSecretCountsOnlyFailuresAgainstTheAddress(t *testing.T) {
 	t.Parallel()
 	env := authtest.New(t, authtest.WithDeps(func(d *auth.Deps) { d.Limiter = ratelimit.NewMemory(nil) }))
@@ -64,8 +67,13 @@ func TestMachineSecretCountsOnlyFailuresAgainstTheAddress(t *testing.T) {
 	if err := env.Checks.Guarded(ctx, machineCheck(false, small)); auth.ErrorCode(err) != auth.CodeTooManyRequests {
 		t.Fatalf("wrong secret beyond the bucket: %v, want too_many_requests", err)
 	}
-	if err := env.Checks.Guarded(ctx, machineCheck(true, small)); err != nil {
-		t.Fatalf("right secret after the bucket emptied: %v", err)
+	if err := env.Checks.Guarded(ctx, machineCheck(true, small)); auth.ErrorCode(err) != auth.CodeTooManyRequests {
+		t.Fatalf("right secret after the bucket emptied: %v, want too_many_requests", err)
+	}
+	elsewhere := machineCheck(true, small)
+	elsewhere.Client.IP = "198.51.100.7"
+	if err := env.Checks.Guarded(ctx, elsewhere); err != nil {
+		t.Fatalf("right secret from another address: %v", err)
 	}
 	events, _, err := env.Accounts.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventOAuthCheckFailed, Limit: 10})
 	if err != nil {

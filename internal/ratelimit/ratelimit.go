@@ -33,6 +33,12 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, l Limit) (ok bool, retryAfter time.Duration, err error)
 }
 
+// EmptyChecker is a Limiter that tells an empty bucket without taking from
+// it (Memory and Redis are).
+type EmptyChecker interface {
+	Empty(ctx context.Context, key string, l Limit) (empty bool, retryAfter time.Duration, err error)
+}
+
 // Memory is an in-memory Limiter for one instance. Idle buckets are dropped,
 // so memory follows the number of recently active clients.
 type Memory struct {
@@ -78,6 +84,21 @@ func (m *Memory) Allow(_ context.Context, key string, l Limit) (bool, time.Durat
 		return false, d, nil
 	}
 	return true, 0, nil
+}
+
+// Empty reports whether key's bucket has no token left, without taking one
+// (a bucket never used is full): for limits that charge only failures,
+// asked before the check so an empty bucket refuses without checking.
+func (m *Memory) Empty(_ context.Context, key string, l Limit) (bool, time.Duration, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.buckets[key]
+	if !ok || b.lim.TokensAt(now) >= 1 {
+		return false, 0, nil
+	}
+	missing := 1 - b.lim.TokensAt(now)
+	return true, time.Duration(missing / float64(l.rate()) * float64(time.Second)), nil
 }
 
 // gc drops buckets idle long enough to have refilled completely.

@@ -48,6 +48,26 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit) (bool, time.Dura
 	return true, 0, nil
 }
 
+// Empty reports whether key's bucket has no token left, without taking one
+// (redis_rate with a cost of 0 reads the bucket and changes nothing).
+func (r *Redis) Empty(ctx context.Context, key string, l Limit) (bool, time.Duration, error) {
+	if r.warn.down() {
+		if e, ok := r.fallback.(EmptyChecker); ok {
+			return e.Empty(ctx, key, l)
+		}
+		return false, 0, nil
+	}
+	res, err := r.limiter.AllowN(ctx, r.prefix+key, redis_rate.Limit{Rate: l.Count, Period: l.Period, Burst: l.Burst}, 0)
+	if err != nil {
+		r.warn.warn(err)
+		return false, 0, nil
+	}
+	if res.Remaining >= 1 {
+		return false, 0, nil
+	}
+	return true, l.Period / time.Duration(max(l.Count, 1)), nil
+}
+
 // RedisLockout is a Lockout shared through Redis, with the same policy as
 // MemoryLockout: a streak of failures locks for doubling times, the
 // failures of any hour are capped, and an account's checks in flight hold

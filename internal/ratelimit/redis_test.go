@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -54,5 +55,35 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 	}
 	if checked, retry, _ := attempt(t, lock, "k", Failed); checked || retry <= 0 {
 		t.Fatalf("fallback lockout: checked %v, retry %s", checked, retry)
+	}
+}
+
+// Empty reads a bucket without taking from it, in memory and in Redis: a
+// bucket is empty once its tokens are taken, and asking does not empty it.
+func TestEmptyTakesNothing(t *testing.T) {
+	limiters := map[string]interface {
+		Limiter
+		EmptyChecker
+	}{"memory": NewMemory(nil)}
+	if os.Getenv("GATEHOUSE_TEST_REDIS") != "" {
+		limiters["redis"] = NewRedis(testsupport.Redis(t), "test", NewMemory(nil), quiet)
+	}
+	ctx := context.Background()
+	l := Per(2, time.Hour, 2)
+	for name, lim := range limiters {
+		key := "test:" + rand.Text()
+		for i := range 5 {
+			if empty, _, err := lim.Empty(ctx, key, l); empty || err != nil {
+				t.Fatalf("%s: a full bucket asked %d times is empty (%v)", name, i+1, err)
+			}
+		}
+		for range 2 {
+			if ok, _, _ := lim.Allow(ctx, key, l); !ok {
+				t.Fatalf("%s: a token refused from a bucket that was only asked about", name)
+			}
+		}
+		if empty, retry, err := lim.Empty(ctx, key, l); !empty || retry <= 0 || err != nil {
+			t.Fatalf("%s: the emptied bucket: empty=%v retry=%s err=%v", name, empty, retry, err)
+		}
 	}
 }
