@@ -5,6 +5,7 @@
 package httpjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,7 +13,9 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-auth/gatehouse/guard"
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
@@ -157,8 +160,11 @@ func IsForm(r *http.Request) bool {
 
 // Decode reads r's JSON body into a new T. An empty body decodes to the zero
 // T when allowEmpty is set. It refuses other media types (415), bodies over
-// MaxBody (413), malformed JSON, trailing data and wrong types (400).
-// Unknown fields are ignored.
+// MaxBody (413), malformed JSON, trailing data, wrong types, text that is
+// not UTF-8 and an object naming a field twice (400): the last of two
+// "email"s, or of "email" and "Email" (the decoder matches names without
+// case), would silently win, and HTML forms take the first. Unknown fields
+// are ignored.
 func Decode[T any](r *http.Request, allowEmpty bool) (T, error) {
 	var v T
 	if r.ContentLength == 0 && allowEmpty && r.Header.Get("Content-Type") == "" {
@@ -168,7 +174,17 @@ func Decode[T any](r *http.Request, allowEmpty bool) (T, error) {
 	if err != nil || mt != "application/json" {
 		return v, auth.Errorf(auth.CodeUnsupportedMediaType, "The request body must be application/json.")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+	if err != nil {
+		return v, decodeError(err, allowEmpty)
+	}
+	if !utf8.Valid(body) {
+		return v, auth.Errorf(auth.CodeInvalidRequest, "The request body is not valid UTF-8.")
+	}
+	if name := repeatedName(body); name != "" {
+		return v, auth.Errorf(auth.CodeInvalidRequest, "The field %q is given twice.", name)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&v); err != nil {
 		return v, decodeError(err, allowEmpty)
 	}
@@ -176,6 +192,58 @@ func Decode[T any](r *http.Request, allowEmpty bool) (T, error) {
 		return v, auth.Errorf(auth.CodeInvalidRequest, "The request body must hold a single JSON value.")
 	}
 	return v, nil
+}
+
+// repeatedName is the first name an object of body gives twice, compared
+// without case as the decoder matches them, or "" (also for malformed JSON,
+// which the decoder then refuses).
+func repeatedName(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type level struct {
+		names map[string]bool // nil: an array
+		key   bool            // the next token of an object is a name
+	}
+	var stack []level
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = &stack[len(stack)-1]
+		}
+		if top != nil && top.names != nil && top.key {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].names != nil {
+					stack[len(stack)-1].key = true
+				}
+				continue
+			}
+			// Folded as the decoder folds (Unicode: "ſ" is "s", "K" is "k").
+			name := strings.ToLower(strings.ToUpper(tok.(string)))
+			if top.names[name] {
+				return tok.(string)
+			}
+			top.names[name], top.key = true, false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, level{names: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, level{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the enclosing object expects a name next.
+		if len(stack) > 0 && stack[len(stack)-1].names != nil {
+			stack[len(stack)-1].key = true
+		}
+	}
 }
 
 func decodeError(err error, allowEmpty bool) error {
