@@ -167,6 +167,7 @@ func TestPages(t *testing.T) {
 				}
 			}},
 		{name: "static css", req: req{method: "GET", path: "/static/gatehouse.css"}, status: 200},
-		{name: "unknown static file", req: req{method: "GET", path: "/static/nope.js"}, status: 404},
+		{name: "unknown static file", req: req{method: "GET", path: "/static/nope.js"}, status: 404, code: "not_found"},
+		{name: "no listing of the static files", req: req{method: "GET", path: "/static/"}, status: 404, code: "not_found"},
 	})
 }

@@ -13,8 +13,10 @@ import (
 	"io/fs"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
+	"github.com/gatehouse-auth/gatehouse/internal/httpjson"
 )
 
 //go:embed templates/*.tmpl
@@ -219,12 +221,17 @@ func (p *Pages) Render(w http.ResponseWriter, status int, name string, data Page
 // cspSource is an origin safe to put in a Content-Security-Policy.
 var cspSource = regexp.MustCompile(`^https?://[A-Za-z0-9.\-\[\]:]+$`)
 
-// Static serves the embedded files under /static/.
+// Static serves the embedded files under /static/: files only (no
+// directory listing), anything else the contract's 404.
 func Static() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
-	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/static/")
+		if info, err := fs.Stat(sub, name); err != nil || !fs.ValidPath(name) || !info.Mode().IsRegular() {
+			httpjson.Error(w, r, nil, auth.Errorf(auth.CodeNotFound, "No such file."))
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
-		files.ServeHTTP(w, r)
+		http.ServeFileFS(w, r, sub, name)
 	})
 }
