@@ -112,8 +112,9 @@ type Deps struct {
 	Log    *slog.Logger
 	// Public calls providers on public addresses only; Local calls a
 	// provider whose every URL is on a loopback host (tests, development).
-	// Nil: outbound.NewClient with the time budget (and AllowPrivate for
-	// Local).
+	// Nil: outbound.NewClient with the time budget (and AllowLoopback for
+	// Local: loopback besides public addresses, never another private
+	// network, whatever the provider's discovery document names).
 	Public, Local *http.Client
 }
 
@@ -147,7 +148,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Public = outbound.NewClient(outbound.Options{Timeout: cfg.Timeout})
 	}
 	if d.Local == nil {
-		d.Local = outbound.NewClient(outbound.Options{Timeout: cfg.Timeout, AllowPrivate: true})
+		d.Local = outbound.NewClient(outbound.Options{Timeout: cfg.Timeout, AllowLoopback: true})
 	}
 	return &Service{cfg: cfg, store: d.Store, sessions: d.Sessions, accounts: d.Accounts, sealer: d.Sealer, log: d.Log,
 		public: d.Public, private: d.Local, discovery: map[string]*discovered{}}

@@ -48,6 +48,11 @@ type Options struct {
 	// AllowPrivate lets requests reach loopback and private networks
 	// (--webhook-allow-private; tests and single-machine set-ups).
 	AllowPrivate bool
+	// AllowLoopback lets requests reach loopback addresses (127.0.0.0/8,
+	// ::1) besides public ones, and no other private network: for a peer
+	// configured on this machine (an upstream provider on a loopback host),
+	// whose discovery document must not be able to point it anywhere else.
+	AllowLoopback bool
 	// Timeout bounds one whole request: connect, send, and reading the body.
 	Timeout time.Duration
 	// MaxBody caps the bytes read from one response body.
@@ -72,7 +77,11 @@ func NewClient(opts Options) *http.Client {
 		opts.IdleConnsPerHost = 8
 	}
 	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}
-	if !opts.AllowPrivate {
+	switch {
+	case opts.AllowPrivate:
+	case opts.AllowLoopback:
+		dialer.Control = refuseAllButLoopback
+	default:
 		dialer.Control = refusePrivate
 	}
 	transport := &http.Transport{
@@ -105,6 +114,14 @@ func refusePrivate(network, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %s", ErrBlockedAddress, ap.Addr())
 	}
 	return nil
+}
+
+// refuseAllButLoopback is refusePrivate that lets loopback addresses pass.
+func refuseAllButLoopback(network, address string, c syscall.RawConn) error {
+	if ap, err := netip.ParseAddrPort(address); err == nil && ap.Addr().Unmap().IsLoopback() {
+		return nil
+	}
+	return refusePrivate(network, address, c)
 }
 
 // nonPublic lists the ranges that netip's predicates do not already cover.

@@ -94,6 +94,33 @@ func TestClientAllowsPrivateDestinationsWhenAsked(t *testing.T) {
 	}
 }
 
+// AllowLoopback reaches this machine and public addresses, and no other
+// private network (a discovery document of a provider on loopback naming
+// the metadata service or 10/8 gets nothing).
+func TestClientAllowsOnlyLoopbackWhenAsked(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	client := NewClient(Options{AllowLoopback: true, Timeout: 2 * time.Second})
+	for _, target := range []string{srv.URL, "http://[::ffff:127.0.0.1]:" + port} {
+		resp, err := client.Get(target)
+		if err != nil {
+			t.Fatalf("GET %s: %v", target, err)
+		}
+		resp.Body.Close()
+	}
+	for _, target := range []string{"http://10.0.0.1:" + port, "http://169.254.169.254/latest/meta-data/", "http://192.168.1.1/", "http://[fd00:ec2::254]/"} {
+		resp, err := client.Get(target)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if !errors.Is(err, ErrBlockedAddress) {
+			t.Errorf("GET %s: %v, want ErrBlockedAddress", target, err)
+		}
+	}
+}
+
 func TestClientFollowsNoRedirect(t *testing.T) {
 	t.Parallel()
 	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
