@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -146,7 +147,7 @@ func (d *Deliverer) deliver(ctx context.Context, dl Delivery) {
 	if err == nil {
 		a.Delivered = true
 	} else {
-		a.Err = err.Error()
+		a.Err = attemptError(err)
 		if keys != nil {
 			a.RetryAt = d.cfg.Retry.Next(dl.Attempts, a.At, dl.CreatedAt)
 		} // else the secret does not open (another master key): given up
@@ -190,6 +191,24 @@ func (d *Deliverer) endpointRetryAt(failingSince, at time.Time) time.Time {
 		failingSince = at
 	}
 	return at.Add(min(max(at.Sub(failingSince), d.cfg.Retry.First), d.cfg.Retry.Max))
+}
+
+// attemptError is how a failed attempt is recorded for the admin page: a
+// failed name lookup without the resolver's address Go puts in its message
+// (an administrator would learn the internal DNS server, and could probe
+// internal names through it).
+func attemptError(err error) string {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		why := "lookup failed"
+		if dns.IsNotFound {
+			why = "no such host"
+		} else if dns.IsTimeout {
+			why = "lookup timed out"
+		}
+		return "could not resolve " + dns.Name + ": " + why
+	}
+	return err.Error()
 }
 
 // keys opens the endpoint's secrets: the current one, and the old one

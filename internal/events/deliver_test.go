@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -554,5 +555,14 @@ func TestFailingEndpointIsCalledNoMoreOftenThanItsBackoff(t *testing.T) {
 	h.drain(t)
 	if got := rc.received(); len(got) != 6 {
 		t.Fatalf("after recovering the endpoint got %d of 6 events", len(got))
+	}
+}
+
+// A failed name lookup is recorded without the resolver's address.
+func TestAttemptErrorHidesTheResolver(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("post: %w", &net.DNSError{Err: "no such host", Name: "hooks.internal", Server: "10.255.0.2:53", IsNotFound: true})
+	if got := events.AttemptError(err); got != "could not resolve hooks.internal: no such host" {
+		t.Fatalf("recorded %q", got)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -225,5 +226,16 @@ func CheckTarget(host string, allowPrivate bool) error {
 	if name := strings.ToLower(strings.TrimSuffix(host, ".")); name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		return fmt.Errorf("%w: %s", ErrBlockedAddress, host)
 	}
+	// An address in a form some resolvers and browsers still read
+	// (2130706433, 0x7f000001, 017700000001, 127.1) is no name: refused
+	// here rather than left to whatever parses it later.
+	if numericHost.MatchString(host) {
+		return fmt.Errorf("%w: %s (an address in a non-standard form)", ErrBlockedAddress, host)
+	}
 	return nil
 }
+
+// numericHost is a host made of numbers alone (decimal, octal or hex, with
+// or without dots): no domain name looks so, as top-level domains are not
+// numeric.
+var numericHost = regexp.MustCompile(`(?i)^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+))*\.?$`)

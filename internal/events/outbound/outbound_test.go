@@ -212,8 +212,15 @@ func TestCheckTargetRefusesLiteralPrivateHosts(t *testing.T) {
 		{"LOCALHOST.", false},
 		{"api.localhost:80", false},
 		{"10.0.0.8", false},
+		{"2130706433", false},
+		{"0x7f000001:80", false},
+		{"017700000001", false},
+		{"127.1", false},
+		{"0x7f.1", false},
 		{"hooks.example.com", true},
 		{"8.8.8.8:443", true},
+		{"1password.com", true},
+		{"123.example", true},
 	} {
 		err := CheckTarget(tc.host, false)
 		if (err == nil) != tc.ok {

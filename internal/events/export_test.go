@@ -1,0 +1,4 @@
+package events
+
+// AttemptError is attemptError, for the tests.
+var AttemptError = attemptError
