@@ -71,6 +71,14 @@ func TestOIDCAttackTable(t *testing.T) {
 			t.Fatalf("%v", got)
 		}
 	})
+	t.Run("loopback ports that are no port are not the registered URI", func(t *testing.T) {
+		for _, uri := range []string{"http://127.0.0.1:99999/cb", "http://127.0.0.1:0005555/cb", "http://127.0.0.1:0/cb"} {
+			f := newOIDC(t)
+			if w := f.authorize("ann", authParams(f.spa, uri, challenge)); w.Code != 400 || w.Header().Get("Location") != "" {
+				t.Fatalf("%s: %d %q, want the error page", uri, w.Code, w.Header().Get("Location"))
+			}
+		}
+	})
 
 	// Parameters that are wrong once the redirect URI is trusted: an error
 	// redirect, with state and iss.

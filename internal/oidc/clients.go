@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -408,7 +409,8 @@ func matchRedirectURI(registered []string, got string) (string, bool) {
 		if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) || ru.Hostname() != g.Hostname() {
 			continue
 		}
-		if g.Port() == "" || strings.TrimLeft(g.Port(), "0123456789") != "" {
+		// A port as a port is written: 1 to 65535, no leading zero.
+		if port, err := strconv.Atoi(g.Port()); err != nil || port < 1 || port > 65535 || strconv.Itoa(port) != g.Port() {
 			continue
 		}
 		if g.EscapedPath() == ru.EscapedPath() && g.RawQuery == ru.RawQuery && g.ForceQuery == ru.ForceQuery {
