@@ -17,6 +17,10 @@ const (
 	EventAccountLocked  = "account_locked"
 	EventRegistered     = "registered"
 	EventRefreshReuse   = "refresh_token_reused"
+	// EventRefreshRefused is a refresh token that was not honoured: not
+	// one of ours, expired, of an ended session or of another client (a
+	// spent one is EventRefreshReuse).
+	EventRefreshRefused = "refresh_token_refused"
 	EventLogout         = "logout"
 	EventSessionEnded   = "session_ended"
 	EventPasswordChange = "password_changed"

@@ -47,6 +47,12 @@ func TestForgedRefreshTokenNamingARealSessionEndsNothing(t *testing.T) {
 	if _, err := e.svc.Sessions.Refresh(ctx, next.RefreshToken); err != nil {
 		t.Fatalf("the live token stopped working after forged tokens: %v", err)
 	}
+	// Each forged token, and one that is no token at all, is audited.
+	_, _ = e.svc.Sessions.Refresh(ctx, "not a token")
+	events, _, err := e.svc.Accounts.AuditEvents(ctx, auth.AuditFilter{Event: auth.EventRefreshRefused, Limit: 100})
+	if err != nil || len(events) != 5 {
+		t.Fatalf("%d refused refreshes audited (%v), want 5", len(events), err)
+	}
 }
 
 // Reuse detection reaches back along the whole chain: the first token of a

@@ -149,9 +149,15 @@ func (s *Sessions) refresh(ctx context.Context, raw, clientID, scope, orgID stri
 			s.count("refresh_succeeded")
 		}
 	}()
+	// A refresh token is a secret: every refusal is audited (reuse with
+	// its own event); the route's per-address limit bounds the guessing.
+	refused := func(why string) (*Tokens, error) {
+		s.audit(ctx, EventRefreshRefused, "", why)
+		return nil, errInvalidGrant
+	}
 	key, err := s.refreshKey(ctx, raw)
 	if ErrorCode(err) == CodeNotFound {
-		return nil, errInvalidGrant
+		return refused("not a refresh token of this server")
 	} else if err != nil {
 		return nil, err
 	}
@@ -159,7 +165,7 @@ func (s *Sessions) refresh(ctx context.Context, raw, clientID, scope, orgID stri
 	// presented token stays unspent and the client may simply try again.
 	extra, err := s.hookBeforeRotation(ctx, key, clientID, scope)
 	if ErrorCode(err) == CodeNotFound {
-		return nil, errInvalidGrant
+		return refused("session " + key.SessionID + ": no such live token for this client")
 	} else if err != nil {
 		return nil, err
 	}
@@ -173,7 +179,7 @@ func (s *Sessions) refresh(ctx context.Context, raw, clientID, scope, orgID stri
 		return s.planRefresh(state, ask, raw, next, sealed)
 	})
 	if ErrorCode(err) == CodeNotFound {
-		return nil, errInvalidGrant
+		return refused("session " + key.SessionID + ": unknown, expired or ended token, or another client's")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
