@@ -13,10 +13,10 @@ const (
 	// EventReauthFailed is a wrong secret from a signed-in user: the current
 	// password of a password change or account deletion (later a
 	// re-authentication or MFA code); Detail names the check.
-	EventReauthFailed   = "reauthentication_failed"
-	EventAccountLocked  = "account_locked"
-	EventRegistered     = "registered"
-	EventRefreshReuse   = "refresh_token_reused"
+	EventReauthFailed  = "reauthentication_failed"
+	EventAccountLocked = "account_locked"
+	EventRegistered    = "registered"
+	EventRefreshReuse  = "refresh_token_reused"
 	// EventRefreshRefused is a refresh token that was not honoured: not
 	// one of ours, expired, of an ended session or of another client (a
 	// spent one is EventRefreshReuse).
