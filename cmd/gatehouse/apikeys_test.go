@@ -22,14 +22,7 @@ func TestAPIKeyRevocationReachesARemoteGuard(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
-	expect(t, c.json("POST", "/register", `{"username":"ann","password":"ann's long passphrase"}`), 201)
-	r := c.json("POST", "/login", `{"username":"ann","password":"ann's long passphrase"}`)
-	expect(t, r, 200)
-	bearer := "Bearer " + r.json(t)["access_token"].(string)
-	r = c.json("POST", "/me/api-keys", `{"name":"books job","scopes":["books:read"]}`, "Authorization", bearer)
-	expect(t, r, 201)
-	created := r.json(t)
-	key, id := created["key"].(string), created["api_key"].(map[string]any)["id"].(string)
+	bearer, key, id := annWithKey(t, c, `{"name":"books job","scopes":["books:read"]}`)
 
 	code, out, errs := runCmd(t, nil, "client", "add", "--db", s.db, "--name", "Books API",
 		"--redirect-uri", "https://books.example/cb", "--introspect")
@@ -70,7 +63,7 @@ func TestAPIKeyRevocationReachesARemoteGuard(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A key with the wrong scope for the service's route: 403.
-	r = c.json("POST", "/me/api-keys", `{"name":"me only","scopes":["me:read"]}`, "Authorization", bearer)
+	r := c.json("POST", "/me/api-keys", `{"name":"me only","scopes":["me:read"]}`, "Authorization", bearer)
 	expect(t, r, 201)
 	if got := call(r.json(t)["key"].(string)); got != 403 {
 		t.Fatalf("key without the route's scope: %d", got)
@@ -93,26 +86,35 @@ func TestClientUpdateSetsIntrospect(t *testing.T) {
 	}
 }
 
+// annWithKey registers ann at c's server, signs her in and makes her an API
+// key as body says: her bearer authorization, the key and its id.
+func annWithKey(t *testing.T, c *client, body string) (bearer, key, id string) {
+	t.Helper()
+	expect(t, c.json("POST", "/register", `{"username":"ann","password":"ann's long passphrase"}`), 201)
+	r := c.json("POST", "/login", `{"username":"ann","password":"ann's long passphrase"}`)
+	expect(t, r, 200)
+	bearer = "Bearer " + r.json(t)["access_token"].(string)
+	r = c.json("POST", "/me/api-keys", body, "Authorization", bearer)
+	expect(t, r, 201)
+	created := r.json(t)
+	return bearer, created["key"].(string), created["api_key"].(map[string]any)["id"].(string)
+}
+
 // A key's use just before the server stops is still written: the last
 // flush of last-used times runs before the database closes.
 func TestStopWritesTheLastAPIKeyUse(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
 	c := newClient(t, s)
-	expect(t, c.json("POST", "/register", `{"username":"ann","password":"ann's long passphrase"}`), 201)
-	r := c.json("POST", "/login", `{"username":"ann","password":"ann's long passphrase"}`)
-	expect(t, r, 200)
-	bearer := "Bearer " + r.json(t)["access_token"].(string)
-	r = c.json("POST", "/me/api-keys", `{"name":"cron","scopes":["me:read"]}`, "Authorization", bearer)
-	expect(t, r, 201)
-	expect(t, c.json("GET", "/me", "", "Authorization", "Bearer "+r.json(t)["key"].(string)), 200)
+	_, key, _ := annWithKey(t, c, `{"name":"cron","scopes":["me:read"]}`)
+	expect(t, c.json("GET", "/me", "", "Authorization", "Bearer "+key), 200)
 	s.stop()
 	if strings.Contains(s.stderr.String(), "api key last use failed") {
 		t.Fatalf("the last key use was lost at the stop: %s", s.stderr)
 	}
 	s2 := startServer(t, s.db)
 	c2 := newClient(t, s2)
-	r = c2.json("POST", "/login", `{"username":"ann","password":"ann's long passphrase"}`)
+	r := c2.json("POST", "/login", `{"username":"ann","password":"ann's long passphrase"}`)
 	expect(t, r, 200)
 	keys := c2.json("GET", "/me/api-keys", "", "Authorization", "Bearer "+r.json(t)["access_token"].(string))
 	expect(t, keys, 200)
