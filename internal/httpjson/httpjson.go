@@ -198,6 +198,91 @@ func Decode[T any](r *http.Request, allowEmpty bool) (T, error) {
 // without case as the decoder matches them, or "" (also for malformed JSON,
 // which the decoder then refuses).
 func repeatedName(body []byte) string {
+	if name, ok := repeatedFlatName(body); ok {
+		return name
+	}
+	return repeatedNameOfTokens(body)
+}
+
+// repeatedFlatName is repeatedName for the usual body, read without
+// allocating: one object of at most 16 members whose names are ASCII
+// without escapes and whose values hold no object or array. ok is false
+// for any other body, which repeatedNameOfTokens then reads.
+func repeatedFlatName(body []byte) (name string, ok bool) {
+	var names [16][]byte
+	n, i := 0, skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return "", false
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return "", skipSpace(body, i+1) == len(body)
+	}
+	for {
+		if i >= len(body) || body[i] != '"' || n == len(names) {
+			return "", false
+		}
+		end := i + 1
+		for end < len(body) && body[end] != '"' {
+			if c := body[end]; c == '\\' || c >= 0x80 || c < 0x20 {
+				return "", false
+			}
+			end++
+		}
+		if end >= len(body) {
+			return "", false
+		}
+		key := body[i+1 : end]
+		for _, seen := range names[:n] {
+			if bytes.EqualFold(seen, key) {
+				return string(key), true
+			}
+		}
+		names[n], n = key, n+1
+		i = skipSpace(body, end+1)
+		if i >= len(body) || body[i] != ':' {
+			return "", false
+		}
+		i = skipSpace(body, i+1)
+		if i >= len(body) || body[i] == '{' || body[i] == '[' {
+			return "", false
+		}
+		if body[i] == '"' { // a string value: to its closing quote
+			for i++; i < len(body) && body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					i++
+				}
+			}
+			i++
+		} else { // a number, true, false or null
+			for i < len(body) && body[i] != ',' && body[i] != '}' && !isSpace(body[i]) {
+				i++
+			}
+		}
+		i = skipSpace(body, i)
+		switch {
+		case i < len(body) && body[i] == ',':
+			i = skipSpace(body, i+1)
+		case i < len(body) && body[i] == '}':
+			return "", skipSpace(body, i+1) == len(body)
+		default:
+			return "", false
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// repeatedNameOfTokens is repeatedName for any body, through the decoder's
+// tokens (names unescaped, nested objects and arrays followed).
+func repeatedNameOfTokens(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	type level struct {
 		names map[string]bool // nil: an array

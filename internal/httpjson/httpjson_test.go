@@ -80,3 +80,35 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// The allocation-free reading of flat bodies finds what the decoder's
+// tokens find, whenever it reads the body at all.
+func FuzzRepeatedFlatName(f *testing.F) {
+	for _, s := range []string{`{"refresh_token":"abc"}`, `{"a":1,"A":2}`, `{"a":"x\"y","b":true,"a":null}`, ` { } `,
+		`{"email":"a","password":"b","name":"c"}`, `{"a":{"a":1}}`, `{"\u0061":1,"a":2}`, `{"k":1,"K":2}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		fast, ok := repeatedFlatName([]byte(body))
+		if !ok || !json.Valid([]byte(body)) {
+			return
+		}
+		if slow := repeatedNameOfTokens([]byte(body)); fast != slow {
+			t.Fatalf("%q: flat reading found %q, the tokens %q", body, fast, slow)
+		}
+	})
+}
+
+func BenchmarkDecodeOneField(b *testing.B) {
+	body := `{"refresh_token":"0190a0a0-0000-7000-8000-00000000beef.dGhpcyBpcyBhIHNlY3JldCBvZiB0aGUgcmVmcmVzaA"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		if _, err := Decode[struct {
+			RefreshToken string `json:"refresh_token"`
+		}](r, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
