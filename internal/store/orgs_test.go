@@ -9,6 +9,7 @@ import (
 	"github.com/gatehouse-auth/gatehouse/internal/auth"
 	"github.com/gatehouse-auth/gatehouse/internal/books"
 	"github.com/gatehouse-auth/gatehouse/internal/orgs"
+	"github.com/gatehouse-auth/gatehouse/internal/store"
 	"github.com/google/uuid"
 )
 
@@ -18,18 +19,8 @@ import (
 // statement; the slug's uniqueness is the database's.
 func TestOrgEditRevokesTheOldGrantThroughTheChangeFeed(t *testing.T) {
 	t.Parallel()
-	s := openTemp(t)
+	s, ann, bob, o := shopOfAnn(t)
 	ctx := context.Background()
-	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")
-	for _, u := range []auth.User{ann, bob} {
-		if err := s.CreateUser(ctx, u, "h"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
-	if err := s.CreateOrg(ctx, o, orgs.Membership{OrgID: o.ID, UserID: ann.ID, Role: orgs.Owner, Grant: "g-ann", JoinedAt: now}); err != nil {
-		t.Fatal(err)
-	}
 	again := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
 	if err := s.CreateOrg(ctx, again, orgs.Membership{OrgID: again.ID, UserID: bob.ID, Role: orgs.Owner, Grant: "g-x", JoinedAt: now}); auth.ErrorCode(err) != auth.CodeAlreadyExists {
 		t.Fatalf("a second org with the slug: %v", err)
@@ -86,18 +77,8 @@ func TestOrgEditRevokesTheOldGrantThroughTheChangeFeed(t *testing.T) {
 // invitation to an owner cannot bring it back.
 func TestRemovingAMemberRevokesTheInvitationsItSent(t *testing.T) {
 	t.Parallel()
-	s := openTemp(t)
+	s, _, bob, o := shopOfAnn(t)
 	ctx := context.Background()
-	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")
-	for _, u := range []auth.User{ann, bob} {
-		if err := s.CreateUser(ctx, u, "h"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
-	if err := s.CreateOrg(ctx, o, orgs.Membership{OrgID: o.ID, UserID: ann.ID, Role: orgs.Owner, Grant: "g-ann", JoinedAt: now}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.Edit(ctx, o.ID, now, now.Add(time.Hour), func(tx orgs.Tx) error {
 		if err := tx.AddMember(ctx, orgs.Membership{UserID: bob.ID, Role: orgs.Owner, Grant: "g-bob", JoinedAt: now}); err != nil {
 			return err
@@ -123,18 +104,8 @@ func TestRemovingAMemberRevokesTheInvitationsItSent(t *testing.T) {
 // or by an administrator): the organization would be left with no owner.
 func TestTheLastOwnerCannotBeDeleted(t *testing.T) {
 	t.Parallel()
-	s := openTemp(t)
+	s, ann, bob, o := shopOfAnn(t)
 	ctx := context.Background()
-	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")
-	for _, u := range []auth.User{ann, bob} {
-		if err := s.CreateUser(ctx, u, "h"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	o := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
-	if err := s.CreateOrg(ctx, o, orgs.Membership{OrgID: o.ID, UserID: ann.ID, Role: orgs.Owner, Grant: "g-ann", JoinedAt: now}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.Edit(ctx, o.ID, now, now.Add(time.Hour), func(tx orgs.Tx) error {
 		return tx.AddMember(ctx, orgs.Membership{UserID: bob.ID, Role: orgs.Admin, Grant: "g-bob", JoinedAt: now})
 	}); err != nil {
@@ -154,4 +125,23 @@ func TestTheLastOwnerCannotBeDeleted(t *testing.T) {
 	if err != nil || b.OwnerID != ann.ID {
 		t.Fatalf("the organization's book after its writer left: %+v %v", b, err)
 	}
+}
+
+// shopOfAnn is a store with two users, ann and bob, and the organization
+// Shop (slug "shop") that ann owns.
+func shopOfAnn(t *testing.T) (*store.Store, auth.User, auth.User, orgs.Org) {
+	t.Helper()
+	s := openTemp(t)
+	ctx := context.Background()
+	ann, bob := newUser("ann@example.com", ""), newUser("bob@example.com", "")
+	for _, u := range []auth.User{ann, bob} {
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := orgs.Org{ID: uuid.Must(uuid.NewV7()).String(), Name: "Shop", Slug: "shop", CreatedAt: now}
+	if err := s.CreateOrg(ctx, o, orgs.Membership{OrgID: o.ID, UserID: ann.ID, Role: orgs.Owner, Grant: "g-ann", JoinedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	return s, ann, bob, o
 }
